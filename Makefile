@@ -1,0 +1,43 @@
+# ssh_alert: build the single-file zipapp dist/ssh_alert.pyz and run its tests (GNU make).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PYZ    := dist/ssh_alert.pyz
+# Everything under app/ goes into the pyz (a missing app/ just lists nothing).
+APP_FILES := $(shell find app -type f ! -name '*.py[co]' ! -path '*/__pycache__/*' 2>/dev/null)
+
+# "build" is also a directory here: without .PHONY make would think it up to date.
+.PHONY: all venv build test demo bench clean distclean
+.DEFAULT_GOAL := all
+
+all: build
+
+venv: $(VENV)/.stamp
+
+$(VENV)/.stamp: requirements.lock requirements-dev.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --no-deps --require-hashes --only-binary=:all: -r requirements.lock
+	$(VENV)/bin/pip install -q -r requirements-dev.lock
+	touch $@
+
+build: $(PYZ)
+
+# The venv stamp is a real prerequisite: a different shiv or pip may build a different pyz.
+$(PYZ): $(APP_FILES) $(wildcard build/*.py) shiv.toml requirements.lock $(VENV)/.stamp
+	$(PY) build/build.py
+
+test: venv build
+	$(PY) -m pytest -q
+
+demo: venv build
+	$(PY) tests/demo.py
+
+bench: venv build
+	env -u PYTHONDONTWRITEBYTECODE $(PY) tests/bench.py
+
+clean:
+	rm -rf dist .pytest_cache
+	find app build tests -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
+
+distclean: clean
+	rm -rf $(VENV) .hypothesis

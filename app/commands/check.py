@@ -1,0 +1,206 @@
+"""``check``: alert every login appended to the log since the last run, exactly once, in order.
+
+Run detached by the login hook and every minute by cron. Never prompts, prints nothing when all is
+well. Concurrent runs queue on a lock, so a login's alert never waits for the next cron tick.
+"""
+
+import email.utils
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional
+
+from app import oplog
+from app.config import Config, load_config
+from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_UNREADABLE, NO_CONFIG, SEEDED, STATE_PROBLEM_NOTICE,
+                        STATE_UNWRITABLE, ExitCode, UserError)
+from app.files import LockTimeout, exclusive_lock
+from app.loginlog import STALE_PARTIAL_SECONDS, Position, anchor_at, count_lines_from, read_entries, tail_lines
+from app.paths import Paths
+from app.statediff import Segment, State, StateProblem, facts, load_state, plan, save_state
+
+LOCK_WAIT = 300.0
+NOTICE_RECENT = 10
+
+
+class CheckResult(NamedTuple):
+    sent: int = 0
+    seeded: Optional[int] = None  # first run: how many earlier entries were skipped
+    notices: int = 0
+    reason: str = ""
+
+
+def host_name(config: Config) -> str:
+    """The name alerts show for this machine: host_label, else the FQDN."""
+    return config.host_label or socket.getfqdn()
+
+
+def run_check(paths: Paths) -> CheckResult:
+    """Alert what is pending; returns what was done.
+
+    Raises UserError: exit 2 for configuration problems, exit 1 when delivery failed (alerts stay pending).
+    """
+    if not paths.config_file.exists():
+        raise UserError(NO_CONFIG.format(path=paths.config_file))
+    started = time.time()
+    try:
+        with exclusive_lock(paths.lock_file, LOCK_WAIT) as waited:
+            return _check_locked(paths, started, waited)
+    except LockTimeout:
+        raise UserError(LOCK_TIMEOUT.format(path=paths.lock_file, seconds=LOCK_WAIT),
+                        ExitCode.DELIVERY_FAILED) from None
+
+
+def _check_locked(paths: Paths, started: float, waited: bool) -> CheckResult:
+    try:
+        state = load_state(paths.state_file)
+    except StateProblem as problem:
+        return _reseed_after_problem(paths, str(problem))
+    if state is None:
+        return _seed(paths)
+    if waited and state.last_failure and float(state.last_failure.get("epoch", 0)) >= started:
+        # The run we queued behind just failed to deliver: retrying at once would only stack up
+        # timeouts behind a dead server. The alerts stay pending for the next cron run.
+        raise UserError(DELIVERY_FAILED.format(reason=state.last_failure.get("reason", "?"), pending="some"),
+                        ExitCode.DELIVERY_FAILED)
+    segments, reason = plan(state.position, paths.login_log)
+    if not segments:
+        return CheckResult(reason=reason)
+    return _deliver_segments(paths, state, segments, reason)
+
+
+def _save(paths: Paths, state: State) -> None:
+    try:
+        save_state(paths.state_file, state)
+    except OSError as error:
+        raise UserError(STATE_UNWRITABLE.format(path=paths.state_file, reason=error.strerror)) from None
+
+
+def _end_position(path: Path) -> Optional[Position]:
+    """The position at the current end of the log (None when there is no log yet)."""
+    try:
+        with open(str(path), "rb") as handle:
+            status = os.fstat(handle.fileno())
+            return Position(status.st_dev, status.st_ino, status.st_size, anchor_at(handle, status.st_size))
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise UserError(LOG_UNREADABLE.format(path=path, reason=error.strerror)) from None
+
+
+def _seed(paths: Paths) -> CheckResult:
+    """First run: start at the end of the existing log without alerting (the original script's behaviour)."""
+    position = _end_position(paths.login_log)
+    count = 0
+    if position is not None:
+        with open(str(paths.login_log), "rb") as handle:
+            count = count_lines_from(handle, 0)
+    _save(paths, State(position))
+    oplog.logger(paths.oplog_file).info(SEEDED.format(count=count, path=paths.login_log))
+    return CheckResult(seeded=count, reason="seeded")
+
+
+def _reseed_after_problem(paths: Paths, reason: str) -> CheckResult:
+    """A corrupt or unreadable state: send one notice listing recent logins, then seed at the end.
+
+    The state is replaced only after the notice was delivered, so a failed notice is retried.
+    """
+    from app.loginline import parse_line
+    from app.render import build_notice
+
+    config = load_config(paths.config_file)
+    explanation = STATE_PROBLEM_NOTICE.format(path=paths.state_file, reason=reason)
+    recent = [parse_line(line) for line in reversed(tail_lines(paths.login_log, NOTICE_RECENT))]
+    envelope = _envelope(config)
+    message = build_notice(envelope, "state file re-seeded", explanation + ". Logins recorded while it was "
+                           "unusable may not have been alerted.", recent, email.utils.formatdate(localtime=True),
+                           email.utils.make_msgid(domain=envelope.host))
+    transport = _transport(config, paths, envelope.host)
+    try:
+        _send(config, transport, message, pending=lambda: len(recent))
+    finally:
+        transport.close()
+    oplog.logger(paths.oplog_file).warning(explanation)
+    _save(paths, State(_end_position(paths.login_log)))
+    return CheckResult(notices=1, reason="re-seeded")
+
+
+def _envelope(config: Config):  # type: ignore[no-untyped-def]
+    from app.render import Envelope
+
+    return Envelope(config.sender, config.recipients, host_name(config))
+
+
+def _transport(config: Config, paths: Paths, host: str):  # type: ignore[no-untyped-def]
+    from app.credentials import resolve_password
+    from app.delivery import open_transport
+
+    return open_transport(config, lambda: resolve_password(config, paths), host)
+
+
+def _send(config: Config, transport, message, pending: Callable[[], int]) -> None:  # type: ignore
+    """Send one message; raises UserError (exit 1) when it was not delivered, counting what stays pending."""
+    from app.delivery import DeliveryError
+
+    try:
+        transport.send(message, config.recipients)
+    except DeliveryError as error:
+        raise UserError(DELIVERY_FAILED.format(reason=error, pending=pending()), ExitCode.DELIVERY_FAILED) from None
+
+
+def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str) -> CheckResult:
+    """Alert each line of each segment in order, saving the position after every delivered alert."""
+    from app.keys import read_key_comment
+    from app.loginline import parse_line
+    from app.render import build_alert
+
+    config = load_config(paths.config_file)
+    envelope = _envelope(config)
+    transport = _transport(config, paths, envelope.host)
+    log = oplog.logger(paths.oplog_file)
+    if reason not in ("appended", "new log"):
+        log.warning("login log {}: reading {} from the start".format(reason, segments[-1].path))
+    sent = 0
+    try:
+        for segment in segments:
+            position = _open_segment(segment)
+            with open(str(segment.path), "rb") as handle:
+                stale = time.time() - os.fstat(handle.fileno()).st_mtime > STALE_PARTIAL_SECONDS
+                line_start = segment.start
+                for entry in read_entries(handle, segment.start, include_partial=stale):
+                    record = parse_line(entry.data)
+                    key_comment = read_key_comment(paths.authorized_keys, record.extra("key")) \
+                        if record.extra("key") else None
+                    message = build_alert(record, envelope, key_comment, email.utils.formatdate(localtime=True),
+                                          email.utils.make_msgid(domain=envelope.host))
+                    try:
+                        _send(config, transport, message, pending=lambda: count_lines_from(handle, line_start))
+                    except UserError as error:
+                        _save(paths, state._replace(last_failure={
+                            "time": _now_text(), "epoch": time.time(), "reason": error.message}))
+                        raise
+                    sent += 1
+                    line_start = entry.end
+                    position = Position(segment.device, segment.inode, entry.end, entry.anchor)
+                    state = State(position, state.sent + 1, {"time": _now_text(), "subject": message["Subject"]})
+                    _save(paths, state)
+                    log.info("sent: {}".format(message["Subject"]))
+            if position != state.position:
+                state = state._replace(position=position)
+                _save(paths, state)
+    except OSError as error:
+        raise UserError(LOG_UNREADABLE.format(path=paths.login_log, reason=error.strerror)) from None
+    finally:
+        transport.close()
+    return CheckResult(sent=sent, reason=reason)
+
+
+def _open_segment(segment: Segment) -> Position:
+    """The position at the start of a segment, used when it holds no complete line."""
+    with open(str(segment.path), "rb") as handle:
+        return Position(segment.device, segment.inode, segment.start, anchor_at(handle, segment.start))
+
+
+def _now_text() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S %z")

@@ -1,0 +1,36 @@
+"""``test``: send a test message through the configured delivery and say plainly whether it worked."""
+
+import email.utils
+from typing import NamedTuple, Tuple
+
+from app.commands.check import host_name
+from app.config import load_config
+from app.paths import Paths
+
+
+class TestResult(NamedTuple):
+    delivered: bool
+    route: str
+    recipients: Tuple[str, ...]
+    reason: str  # why it failed, with advice; "" when delivered
+
+
+def run_test(paths: Paths) -> TestResult:
+    """Send one test message; raises UserError for configuration or credential problems."""
+    from app.credentials import resolve_password
+    from app.delivery import DeliveryError, describe, open_transport
+    from app.render import Envelope, build_test_message
+
+    config = load_config(paths.config_file)
+    envelope = Envelope(config.sender, config.recipients, host_name(config))
+    route = describe(config)
+    message = build_test_message(envelope, route, email.utils.formatdate(localtime=True),
+                                 email.utils.make_msgid(domain=envelope.host))
+    transport = open_transport(config, lambda: resolve_password(config, paths), envelope.host)
+    try:
+        transport.send(message, config.recipients)
+    except DeliveryError as error:
+        return TestResult(False, route, config.recipients, str(error))
+    finally:
+        transport.close()
+    return TestResult(True, route, config.recipients, "")

@@ -1,0 +1,220 @@
+"""The configuration file: INI with the original script's sections and keys, plus ours; validated as a whole.
+
+::
+
+    [alert]
+    to = you@example.com, other@example.com
+    from = ssh-alert@web1.example.com
+    method = smtp              ; smtp | sendmail
+    sendmail_path =            ; default: /usr/sbin/sendmail, then /usr/lib/sendmail
+    host_label =               ; name shown in alerts; default: this host's FQDN
+    timeout = 20               ; seconds, for every SMTP operation and for sendmail
+
+    [smtp]
+    host = mail.example.com
+    port = 587                 ; default: 465 for ssl, 587 for starttls, 25 for none
+    security = starttls        ; ssl | starttls | none (the original's ssl = / starttls = yes|no still work)
+    user = you@example.com     ; AUTH only when set
+    password_store = auto      ; auto | keyring | file
+    password_command =         ; a command printing the password, like msmtp's passwordeval
+    ca_file =                  ; PEM bundle to trust instead of the system CAs
+"""
+
+import configparser
+import ipaddress
+import os
+from pathlib import Path
+from typing import List, NamedTuple, Optional, Tuple
+
+from app.errors import CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UserError
+
+METHODS = ("smtp", "sendmail")
+SECURITY_MODES = ("ssl", "starttls", "none")
+PASSWORD_STORES = ("auto", "keyring", "file")
+DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+DEFAULT_TIMEOUT = 20.0
+SENDMAIL_CANDIDATES = ("/usr/sbin/sendmail", "/usr/lib/sendmail")
+KNOWN_KEYS = {
+    "alert": {"to", "from", "method", "sendmail_path", "host_label", "timeout"},
+    "smtp": {"host", "port", "security", "ssl", "starttls", "user", "password", "password_store",
+             "password_command", "ca_file", "timeout"},
+}
+_BOOLEANS = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false": False, "off": False, "0": False}
+
+
+class SmtpSettings(NamedTuple):
+    host: str
+    port: int
+    security: str
+    user: str
+    password_store: str
+    password_command: str
+    plaintext_password: str  # the original script's format; status warns about it
+    ca_file: str
+
+
+class Config(NamedTuple):
+    path: Path
+    recipients: Tuple[str, ...]
+    sender: str
+    method: str
+    sendmail_path: str
+    host_label: str
+    timeout: float
+    smtp: Optional[SmtpSettings]
+    warnings: Tuple[str, ...]
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback IP literals; names are never resolved (DNS is not trusted here)."""
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def looks_like_address(address: str) -> bool:
+    """A cheap sanity check for check's path; setup validates properly with email-validator."""
+    local, _, domain = address.rpartition("@")
+    return bool(local and domain) and not any(character.isspace() or ord(character) < 32 for character in address)
+
+
+def split_addresses(value: str) -> Tuple[str, ...]:
+    """Split a comma-separated address list, dropping blanks."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def find_sendmail(configured: str) -> str:
+    """Return the configured sendmail path, else the first existing default, else ""."""
+    if configured:
+        return configured
+    return next((candidate for candidate in SENDMAIL_CANDIDATES if os.access(candidate, os.X_OK)), "")
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate the INI text and return a Config.
+
+    Raises UserError listing every problem found, one per line, each naming the file, section and key.
+    """
+    parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as error:
+        raise UserError(CONFIG_SYNTAX.format(path=path, reason=" ".join(str(error).split())))
+    problems: List[str] = []
+    warnings: List[str] = []
+
+    def problem(section: str, key: str, text: str) -> None:
+        problems.append(CONFIG_PROBLEM.format(path=path, section=section, key=key, problem=text))
+
+    def get(section: str, key: str, default: str = "") -> str:
+        return parser.get(section, key, fallback=default).strip()
+
+    for section in parser.sections():
+        for key in parser[section]:
+            if key not in KNOWN_KEYS.get(section, set()):
+                warnings.append(CONFIG_PROBLEM.format(path=path, section=section, key=key,
+                                                      problem="unknown key, ignored"))
+
+    recipients = split_addresses(get("alert", "to"))
+    if not recipients:
+        problem("alert", "to", "missing; set to = you@example.com (several: comma-separated)")
+    for address in recipients:
+        if not looks_like_address(address):
+            problem("alert", "to", "{!r} is not an email address".format(address))
+    sender = get("alert", "from")
+    if not sender:
+        problem("alert", "from", "missing; set from = an address your mail server accepts as sender")
+    elif not looks_like_address(sender):
+        problem("alert", "from", "{!r} is not an email address".format(sender))
+
+    method = get("alert", "method", "smtp").lower()
+    if method not in METHODS:
+        problem("alert", "method", "{!r} is not one of: {}".format(method, ", ".join(METHODS)))
+
+    timeout_text = get("alert", "timeout") or get("smtp", "timeout") or str(DEFAULT_TIMEOUT)
+    timeout = DEFAULT_TIMEOUT
+    try:
+        timeout = float(timeout_text)
+        if not 0 < timeout <= 600:
+            raise ValueError
+    except ValueError:
+        problem("alert", "timeout", "{!r} is not a number of seconds between 1 and 600".format(timeout_text))
+
+    sendmail_path = ""
+    if method == "sendmail":
+        sendmail_path = find_sendmail(get("alert", "sendmail_path"))
+        if not sendmail_path:
+            problem("alert", "sendmail_path",
+                    "no sendmail found at {}; set sendmail_path or use method = smtp".format(
+                        " or ".join(SENDMAIL_CANDIDATES)))
+        elif not os.access(sendmail_path, os.X_OK):
+            problem("alert", "sendmail_path", "{} is not an executable file".format(sendmail_path))
+
+    smtp = _parse_smtp(get, problem) if method == "smtp" else None
+    if problems:
+        raise UserError("\n".join(problems))
+    return Config(path=path, recipients=recipients, sender=sender, method=method, sendmail_path=sendmail_path,
+                  host_label=get("alert", "host_label"), timeout=timeout, smtp=smtp, warnings=tuple(warnings))
+
+
+def _parse_smtp(get, problem) -> SmtpSettings:  # type: ignore[no-untyped-def]
+    """Validate the [smtp] section, reporting through problem(); returns best-effort settings."""
+    host = get("smtp", "host")
+    if not host:
+        problem("smtp", "host", "missing; set host = your mail server (or use method = sendmail)")
+    security = get("smtp", "security").lower()
+    if security and security not in SECURITY_MODES:
+        problem("smtp", "security", "{!r} is not one of: {}".format(security, ", ".join(SECURITY_MODES)))
+    if not security:
+        flags = {}
+        for key in ("ssl", "starttls"):
+            value = get("smtp", key).lower()
+            if value and value not in _BOOLEANS:
+                problem("smtp", key, "{!r} is not yes or no".format(value))
+            flags[key] = _BOOLEANS.get(value)
+        if flags["ssl"]:
+            security = "ssl"
+        elif flags["starttls"]:
+            security = "starttls"
+        elif flags["starttls"] is False:
+            security = "none"
+        else:
+            security = "ssl" if get("smtp", "port") == "465" else "starttls"
+    port_text = get("smtp", "port") or str(DEFAULT_PORTS.get(security, 587))
+    port = 0
+    try:
+        port = int(port_text)
+        if not 0 < port < 65536:
+            raise ValueError
+    except ValueError:
+        problem("smtp", "port", "{!r} is not a port number (1-65535)".format(port_text))
+    user = get("smtp", "user")
+    if user and security == "none" and host and not is_loopback_host(host):
+        problem("smtp", "security",
+                "none would send the password for {} unencrypted to {}; set security = starttls or ssl".format(
+                    user, host))
+    store = get("smtp", "password_store", "auto").lower()
+    if store not in PASSWORD_STORES:
+        problem("smtp", "password_store", "{!r} is not one of: {}".format(store, ", ".join(PASSWORD_STORES)))
+    ca_file = get("smtp", "ca_file")
+    if ca_file:
+        ca_file = os.path.expanduser(ca_file)
+        if not os.access(ca_file, os.R_OK):
+            problem("smtp", "ca_file", "{} does not exist or is not readable".format(ca_file))
+    return SmtpSettings(host=host, port=port, security=security, user=user, password_store=store,
+                        password_command=get("smtp", "password_command"),
+                        plaintext_password=get("smtp", "password"), ca_file=ca_file)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file at path; raises UserError (missing, unreadable or invalid)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(NO_CONFIG.format(path=path))
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(CONFIG_UNREADABLE.format(path=path, reason=getattr(error, "strerror", None) or error))
+    return parse_config(text, path)

@@ -1,0 +1,128 @@
+"""The one place the SMTP password comes from.
+
+Order: ``password_command`` (like msmtp's passwordeval), then a plaintext ``password =`` (the original
+script's format; status warns), then the keyring chosen by ``password_store``: ``keyring`` (the OS
+keyring), ``file`` (our private-file backend), or ``auto`` (the password file when it holds the
+password, else the OS keyring when one is usable). keyring is imported only here, and only when a
+password is actually needed.
+"""
+
+import threading
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Optional
+
+from app import proc
+from app.config import Config
+from app.errors import KEYRING_TIMEOUT, PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, UserError
+from app.paths import Paths
+
+SERVICE = "ssh-alert"
+KEYRING_DEADLINE = 10.0  # a Secret Service waiting on an unlock prompt would hang a headless check forever
+
+
+class PasswordSource(NamedTuple):
+    kind: str  # none | command | plaintext | keyring | file
+    description: str
+
+
+def _with_deadline(function: Callable[[], Any], seconds: float, config_path: Path) -> Any:
+    """Call function in a daemon thread; raise UserError if it has not returned within seconds."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, name="keyring", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise UserError(KEYRING_TIMEOUT.format(seconds=seconds, path=config_path))
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def os_keyring() -> Optional[Any]:
+    """Return keyring's selected backend when it is a real, usable keyring, else None."""
+    import keyring
+    from keyring.backends import chainer, fail, null
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, (fail.Keyring, null.Keyring)):
+        return None
+    if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
+        return None
+    return backend
+
+
+def file_keyring(paths: Paths) -> Any:
+    """Return the private-file keyring backend for these paths."""
+    from app.secretfile import SecretsFileKeyring
+
+    return SecretsFileKeyring(paths.secrets_file)
+
+
+def describe_source(config: Config, paths: Paths) -> PasswordSource:
+    """Say where the password would come from, without reading it (imports keyring for auto/keyring)."""
+    smtp = config.smtp
+    if smtp is None or not smtp.user:
+        return PasswordSource("none", "no SMTP user, no password needed")
+    if smtp.password_command:
+        return PasswordSource("command", "password_command")
+    if smtp.plaintext_password:
+        return PasswordSource("plaintext", "plaintext password in {}".format(config.path))
+    if smtp.password_store == "file" or (smtp.password_store == "auto" and paths.secrets_file.exists()):
+        return PasswordSource("file", str(file_keyring(paths)))
+    backend = _with_deadline(os_keyring, KEYRING_DEADLINE, config.path)
+    if backend is None:
+        if smtp.password_store == "keyring":
+            return PasswordSource("keyring", "no usable OS keyring on this machine")
+        return PasswordSource("file", str(file_keyring(paths)))
+    return PasswordSource("keyring", "OS keyring {}".format(type(backend).__name__))
+
+
+def resolve_password(config: Config, paths: Paths) -> Optional[str]:
+    """Return the SMTP password, or None when no AUTH is configured.
+
+    Raises UserError when it cannot be found or read; the message never contains the password.
+    """
+    smtp = config.smtp
+    if smtp is None or not smtp.user:
+        return None
+    if smtp.password_command:
+        return _run_password_command(smtp.password_command, config)
+    if smtp.plaintext_password:
+        return smtp.plaintext_password
+    if smtp.password_store in ("auto", "file"):
+        password = file_keyring(paths).get_password(SERVICE, smtp.user)
+        if password is not None or smtp.password_store == "file":
+            return _require(password, str(file_keyring(paths)), smtp.user, config)
+    backend = _with_deadline(os_keyring, KEYRING_DEADLINE, config.path)
+    if backend is None:
+        return _require(None, "OS keyring (none usable here; use password_store = file)", smtp.user, config)
+    password = _with_deadline(lambda: backend.get_password(SERVICE, smtp.user), KEYRING_DEADLINE, config.path)
+    return _require(password, "OS keyring", smtp.user, config)
+
+
+def _require(password: Optional[str], backend: str, user: str, config: Config) -> str:
+    if not password:
+        raise UserError(PASSWORD_MISSING.format(user=user, backend=backend, path=config.path))
+    return password
+
+
+def _run_password_command(command: str, config: Config) -> str:
+    """Run password_command through /bin/sh and return its first output line; raises UserError."""
+    try:
+        finished = proc.run(["/bin/sh", "-c", command], timeout=config.timeout)
+    except (OSError, proc.TimedOut) as error:
+        raise UserError(PASSWORD_COMMAND_FAILED.format(path=config.path, reason=error))
+    if finished.returncode != 0:
+        reason = "exit status {}: {}".format(finished.returncode, proc.first_line(finished.stderr) or "no message")
+        raise UserError(PASSWORD_COMMAND_FAILED.format(path=config.path, reason=reason))
+    password = finished.stdout.decode("utf-8", "replace").split("\n", 1)[0].rstrip("\r")
+    if not password:
+        raise UserError(PASSWORD_COMMAND_FAILED.format(path=config.path, reason="it printed nothing"))
+    return password

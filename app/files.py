@@ -1,0 +1,88 @@
+"""Private files: created 0600 in 0700 directories, replaced atomically so a crash never leaves half a file."""
+
+import contextlib
+import fcntl
+import os
+import signal
+from pathlib import Path
+from typing import Iterator
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create directory (and parents) with mode 0700 if missing; raises OSError."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Atomically replace path with data, mode 0600: temp file, fsync, rename, fsync the directory.
+
+    Raises OSError; on failure the previous content of path is untouched.
+    """
+    ensure_private_dir(path.parent)
+    temporary = path.with_name(".{}.{}.tmp".format(path.name, os.getpid()))
+    descriptor = os.open(str(temporary), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(str(temporary), str(path))
+    except BaseException:
+        try:
+            os.unlink(str(temporary))
+        except OSError:
+            pass
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename durable; some file systems refuse to open directories, which is harmless."""
+    try:
+        descriptor = os.open(str(directory), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+class LockTimeout(Exception):
+    """The lock was not acquired in time."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, timeout: float) -> Iterator[bool]:
+    """Hold an exclusive flock on path (created 0600) for the with-block; yields whether we had to wait.
+
+    Waits up to timeout seconds (main thread only: uses SIGALRM to interrupt the blocking flock);
+    raises LockTimeout, or OSError when the lock file cannot be opened.
+    """
+    ensure_private_dir(path.parent)
+    descriptor = os.open(str(path), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            waited = True
+            _wait_for_lock(descriptor, timeout)
+        yield waited
+    finally:
+        os.close(descriptor)
+
+
+def _wait_for_lock(descriptor: int, timeout: float) -> None:
+    def expire(signum: int, frame: object) -> None:
+        raise LockTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

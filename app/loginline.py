@@ -1,0 +1,75 @@
+"""One line of the login log, as the login hook writes it, parsed into a LoginRecord.
+
+Format (the original script's six fields first, so its old logs parse, then key=value extras)::
+
+    2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 sport=22
+        tty=/dev/pts/0 keytype=ssh-ed25519 key=AAAAC3Nz... hook=bash-profile
+
+Anything else in the log (hand edits, garbage, an attacker's bytes) still becomes a record:
+``parsed`` is False and ``raw`` shows the text safely.
+"""
+
+import re
+from typing import Dict, NamedTuple, Tuple
+
+MAX_FIELD = 200  # longer values are cut: a field is shown in a subject or one body line
+_TIMESTAMP = re.compile(r"\A\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\Z")
+_EXTRA = re.compile(r"\A([a-z][a-z_]{0,31})=(.*)\Z")
+_FIELD_CHARACTERS = re.compile(r"\A[\w.:%@/+,=-]*\Z")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
+class LoginRecord(NamedTuple):
+    """What one log line says about one login; empty strings mean "not recorded"."""
+
+    raw: str
+    parsed: bool
+    when: str = ""
+    ip: str = ""
+    user: str = ""
+    methods: Tuple[str, ...] = ()
+    extras: Tuple[Tuple[str, str], ...] = ()
+
+    def extra(self, key: str) -> str:
+        """Return the key=value extra named key, or ""."""
+        return dict(self.extras).get(key, "")
+
+    @property
+    def connection(self) -> Tuple[str, str, str, str]:
+        """The TCP connection this login came over: (client ip, client port, server address, server port)."""
+        return (self.ip, self.extra("cport"), self.extra("saddr"), self.extra("sport"))
+
+
+def safe_text(data: bytes, limit: int = 2000) -> str:
+    """Return data as printable text: invalid UTF-8 and control characters escaped, cut to limit characters."""
+    text = data.decode("utf-8", "backslashreplace")
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return _UNSAFE.sub(lambda match: "\\x{:02x}".format(ord(match.group())) if ord(match.group()) < 256
+                       else "\\u{:04x}".format(ord(match.group())), text)
+
+
+def parse_line(line: bytes) -> LoginRecord:
+    """Parse one log line (without its newline); never raises."""
+    raw = safe_text(line.rstrip(b"\r\n"))
+    fields = raw.split(" ")
+    if len(fields) < 6 or not _TIMESTAMP.match(" ".join(fields[:3])):
+        return LoginRecord(raw=raw, parsed=False)
+    ip, user, auth = fields[3], fields[4], fields[5]
+    if not all(_FIELD_CHARACTERS.match(value) and len(value) <= MAX_FIELD for value in (ip, user, auth)):
+        return LoginRecord(raw=raw, parsed=False)
+    methods = tuple(method for method in auth.split(",") if method and method != "unknown")
+    extras: Dict[str, str] = {}
+    for token in fields[6:]:
+        match = _EXTRA.match(token)
+        if match and match.group(1) not in extras:
+            extras[match.group(1)] = match.group(2)[:MAX_FIELD]
+    return LoginRecord(
+        raw=raw,
+        parsed=True,
+        when=" ".join(fields[:3]),
+        ip=ip,
+        user=user,
+        methods=methods,
+        extras=tuple(extras.items()),
+    )

@@ -1,0 +1,113 @@
+"""The login log: one line per login, appended by the hook. Read incrementally from a byte offset.
+
+A position is the log file's identity (device, inode) plus a byte offset and an anchor: a hash of the
+bytes just before the offset. A different inode means the log was rotated; a size below the offset,
+or an anchor that no longer matches, means it was truncated or rewritten.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+from typing import BinaryIO, Iterator, List, NamedTuple, Optional
+
+MAX_LINE = 8192  # longer lines are cut for display; the rest is skipped without being held in memory
+ANCHOR_BYTES = 64
+STALE_PARTIAL_SECONDS = 60  # a line without its newline for this long is treated as complete
+
+
+class Position(NamedTuple):
+    device: int
+    inode: int
+    offset: int
+    anchor: str
+
+
+class Entry(NamedTuple):
+    """One line of the log: its first MAX_LINE bytes (newline removed), where the next line starts,
+    and the anchor at that point."""
+
+    data: bytes
+    end: int
+    anchor: str
+
+
+def _digest(tail: bytes) -> str:
+    return hashlib.sha256(tail[-ANCHOR_BYTES:]).hexdigest()[:32]
+
+
+def anchor_at(handle: BinaryIO, offset: int) -> str:
+    """Hash of the ANCHOR_BYTES bytes before offset in handle."""
+    start = max(0, offset - ANCHOR_BYTES)
+    handle.seek(start)
+    return _digest(handle.read(offset - start))
+
+
+def read_entries(handle: BinaryIO, start: int, include_partial: bool) -> Iterator[Entry]:
+    """Yield the complete lines from byte start; a final line without newline only if include_partial.
+
+    Memory stays bounded by MAX_LINE whatever the line lengths.
+    """
+    begin = max(0, start - ANCHOR_BYTES)
+    handle.seek(begin)
+    tail = handle.read(start - begin)
+    offset = start
+    while True:
+        data = handle.readline(MAX_LINE)
+        if not data:
+            return
+        length, last = len(data), data
+        if not data.endswith(b"\n") and length == MAX_LINE:
+            while True:  # skip the rest of an over-long line
+                chunk = handle.readline(MAX_LINE)
+                if not chunk:
+                    break
+                length += len(chunk)
+                last = (last + chunk)[-ANCHOR_BYTES:]
+                if chunk.endswith(b"\n"):
+                    break
+        if not last.endswith(b"\n") and not include_partial:
+            return
+        offset += length
+        tail = (tail + last)[-ANCHOR_BYTES:]
+        yield Entry(data.rstrip(b"\n"), offset, _digest(tail))
+
+
+def count_lines_from(handle: BinaryIO, start: int) -> int:
+    """Count the lines from byte start to the end, reading in blocks."""
+    handle.seek(start)
+    count, last = 0, b"\n"
+    for block in iter(lambda: handle.read(1 << 16), b""):
+        count += block.count(b"\n")
+        last = block[-1:]
+    return count + (last != b"\n")
+
+
+def tail_lines(path: Path, count: int, block: int = 64 * 1024) -> List[bytes]:
+    """The last count lines of path (for notices), reading only its end; [] when unreadable."""
+    try:
+        with open(str(path), "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(max(0, size - block))
+            lines = handle.read().splitlines()
+    except OSError:
+        return []
+    if size > block:
+        lines = lines[1:]  # the first may be cut
+    return [line[:MAX_LINE] for line in lines[-count:]]
+
+
+def find_rotated(log: Path, device: int, inode: int) -> Optional[Path]:
+    """Return the sibling of log (e.g. logins.log.1) that is the file a position was recorded in, if any."""
+    try:
+        names = os.listdir(str(log.parent))
+    except OSError:
+        return None
+    for name in sorted(names):
+        if name.startswith(log.name) and name != log.name:
+            try:
+                status = os.stat(str(log.parent / name))
+            except OSError:
+                continue
+            if (status.st_dev, status.st_ino) == (device, inode):
+                return log.parent / name
+    return None

@@ -1,0 +1,75 @@
+"""Every file ssh_alert reads or writes, derived from one environment (tests point HOME at a temp dir)."""
+
+import os
+from pathlib import Path
+from typing import Mapping, NamedTuple, Optional
+
+
+def _xdg(environ: Mapping[str, str], variable: str, home: Path, default: str) -> Path:
+    """Return $variable when it is an absolute path (as the XDG spec requires), else home/default."""
+    value = environ.get(variable, "")
+    return Path(value) if os.path.isabs(value) else home / default
+
+
+class Paths(NamedTuple):
+    """Where config, state, logs and secrets live, following the XDG base directories."""
+
+    home: Path
+    config_dir: Path
+    state_dir: Path
+    data_dir: Path
+
+    @classmethod
+    def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> "Paths":
+        """Build the paths from HOME and the XDG_* variables of environ (default: os.environ)."""
+        environ = os.environ if environ is None else environ
+        home = Path(environ.get("HOME") or os.path.expanduser("~"))
+        return cls(
+            home=home,
+            config_dir=_xdg(environ, "XDG_CONFIG_HOME", home, ".config") / "ssh-alert",
+            state_dir=_xdg(environ, "XDG_STATE_HOME", home, ".local/state") / "ssh-alert",
+            data_dir=_xdg(environ, "XDG_DATA_HOME", home, ".local/share") / "ssh-alert",
+        )
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.ini"
+
+    @property
+    def login_log(self) -> Path:
+        """Where the login hook appends one line per login."""
+        return self.state_dir / "logins.log"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "check.lock"
+
+    @property
+    def oplog_file(self) -> Path:
+        """The operational log: what check did and why it failed (the hook's stderr goes nowhere)."""
+        return self.state_dir / "ssh_alert.log"
+
+    @property
+    def secrets_file(self) -> Path:
+        """The file-backend keyring used where no OS keyring exists."""
+        return self.data_dir / "secrets.json"
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.home / ".ssh" / "authorized_keys"
+
+    @property
+    def legacy_config(self) -> Path:
+        return self.home / ".ssh_login_monitor.conf"
+
+    @property
+    def legacy_log(self) -> Path:
+        return self.home / ".ssh_logins"
+
+    @property
+    def legacy_state(self) -> Path:
+        return self.home / ".ssh_login_monitor.state"

@@ -1,0 +1,120 @@
+"""Alert rendering: pure functions from a LoginRecord (and what we know around it) to an email message."""
+
+import re
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Iterable, NamedTuple, Optional, Sequence
+
+from app.keys import fingerprint
+from app.loginline import LoginRecord
+
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+HOOK_NAMES = {"bash-profile": "~/.bash_profile", "bashrc": "~/.bashrc", "ssh-rc": "~/.ssh/rc", "cron": "cron"}
+ENABLE_AUTH_INFO = ("(method not exposed: ask root to set 'ExposeAuthInfo yes' in /etc/ssh/sshd_config "
+                    "to see the method and key)")
+
+
+class Envelope(NamedTuple):
+    """Who the message is from and to, and how the host is named."""
+
+    sender: str
+    recipients: Sequence[str]
+    host: str  # FQDN or host_label
+
+
+def one_line(value: str, limit: int = 200) -> str:
+    """Collapse any line break or control character to a space and cut to limit: safe in a header."""
+    value = " ".join(_LINE_BREAKS.sub(" ", value).split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _new_message(envelope: Envelope, subject: str, body: str, date: str, message_id: str) -> EmailMessage:
+    message = EmailMessage(policy=SMTP)
+    message["From"] = one_line(envelope.sender)
+    message["To"] = ", ".join(one_line(address) for address in envelope.recipients)
+    message["Subject"] = one_line(subject, 250)
+    message["Date"] = date
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Mailer"] = "ssh_alert"
+    # 7bit keeps the source readable when the body is ASCII (lines are kept far below SMTP's 998 limit).
+    message.set_content(body, cte="7bit" if body.isascii() else "quoted-printable")
+    return message
+
+
+def wrap_raw(raw: str, width: int = 200) -> str:
+    """Show a raw log line indented, cut into width-character pieces."""
+    return "\n".join("  " + raw[start:start + width] for start in range(0, max(len(raw), 1), width))
+
+
+def session_description(record: LoginRecord) -> str:
+    """Describe the session kind from the tty and kind extras."""
+    kind, tty = record.extra("kind"), record.extra("tty")
+    if tty and tty != "none":
+        return "interactive (tty {})".format(tty)
+    return {"command": "command (no tty)", "transfer": "file transfer (no tty)"}.get(kind, "no tty")
+
+
+def alert_subject(record: LoginRecord, host: str) -> str:
+    if not record.parsed:
+        return "SSH login on {} (unrecognised log line)".format(host)
+    return "SSH login: {}@{} from {}".format(record.user, host, record.ip)
+
+
+def alert_body(record: LoginRecord, host: str, key_comment: Optional[str]) -> str:
+    """The plain-text body: one fact per line, short enough to read on a phone."""
+    if not record.parsed:
+        return ("A line in the login log could not be parsed; it may be a login, a hand edit or tampering.\n\n"
+                "  Host:  {}\n\nRaw line:\n{}\n".format(host, wrap_raw(record.raw)))
+    rows = [("Host", host), ("From", record.ip + (" port " + record.extra("cport") if record.extra("cport") else "")),
+            ("User", record.user),
+            ("Auth", ", ".join(record.methods) if record.methods else "unknown " + ENABLE_AUTH_INFO)]
+    key_blob, key_type = record.extra("key"), record.extra("keytype")
+    if key_blob:
+        key_line = "{} {}".format(key_type or "key", fingerprint(key_blob) or "(unreadable key data)")
+        if key_comment:
+            key_line += ' ("{}" in authorized_keys)'.format(one_line(key_comment, 120))
+        elif key_comment is None:
+            key_line += " (not found in ~/.ssh/authorized_keys)"
+        rows.append(("Key", key_line))
+    rows.append(("Session", session_description(record)))
+    rows.append(("Time", record.when))
+    if record.extra("saddr"):
+        rows.append(("Server", record.extra("saddr") + (" port " + record.extra("sport")
+                                                          if record.extra("sport") else "")))
+    if record.extra("hook"):
+        rows.append(("Seen by", HOOK_NAMES.get(record.extra("hook"), record.extra("hook"))))
+    width = max(len(label) for label, _ in rows) + 2
+    lines = ["Someone logged in over SSH.", ""]
+    lines += ["  {:<{}}{}".format(label + ":", width, one_line(value, 300)) for label, value in rows]
+    lines += ["", "If this was not you or someone you trust: check `last` and `who`, remove unknown keys from",
+              "~/.ssh/authorized_keys, change the account's password, and tell your hosting provider.",
+              "", "Raw log line:", wrap_raw(record.raw), ""]
+    return "\n".join(lines)
+
+
+def build_alert(record: LoginRecord, envelope: Envelope, key_comment: Optional[str], date: str,
+                message_id: str) -> EmailMessage:
+    """Return the alert email for one login."""
+    return _new_message(envelope, alert_subject(record, envelope.host),
+                        alert_body(record, envelope.host, key_comment), date, message_id)
+
+
+def build_notice(envelope: Envelope, subject: str, explanation: str, recent: Iterable[LoginRecord], date: str,
+                 message_id: str) -> EmailMessage:
+    """Return a notice about ssh_alert itself (e.g. a re-seeded state), listing recent logins for review."""
+    lines = [explanation, ""]
+    recent = list(recent)
+    if recent:
+        lines += ["The most recent recorded logins, for review:", ""]
+        lines += [(wrap_raw(record.raw) if not record.parsed else "  " + "{}  {}  {}  {}".format(
+            record.when, record.user, record.ip, ",".join(record.methods) or "unknown")) for record in recent]
+    return _new_message(envelope, "ssh_alert on {}: {}".format(envelope.host, subject), "\n".join(lines) + "\n",
+                        date, message_id)
+
+
+def build_test_message(envelope: Envelope, transport: str, date: str, message_id: str) -> EmailMessage:
+    """Return the message `ssh_alert.pyz test` sends."""
+    body = ("This is a test from ssh_alert on {}.\n\nDelivery: {}\n\nIf you can read this, login alerts "
+            "will reach you the same way.\n").format(envelope.host, transport)
+    return _new_message(envelope, "ssh_alert test from {}".format(envelope.host), body, date, message_id)

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Build the pure-Python shiv zipapp described by shiv.toml (dist/ssh_alert.pyz).
+
+Run it with the project venv's interpreter, which provides pip and shiv:
+    .venv/bin/python build/build.py
+"""
+import ast
+import hashlib
+import io
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, List
+
+ROOT = Path(__file__).resolve().parent.parent
+PATH_KEYS = ("package", "output", "requirements", "preamble", "zipmain")
+KEYS = PATH_KEYS + ("entry_point", "shebang", "reproducible", "compressed")
+PIP_NOISE = re.compile(r"WARNING: Location '.*' is ignored: it is neither a file nor a directory")
+NATIVE = re.compile(r"\.(pyd|dylib|dll|so(\.\d+)*)$", re.IGNORECASE)  # also libfoo.so.1.2
+
+
+class BuildError(Exception):
+    """A build failure, explained to the user in one line."""
+
+
+def _run(args: List[str], cwd: Path) -> None:
+    """Run a tool, passing on its stderr except pip's noise about configured index paths that do not exist."""
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sys.stderr.writelines(line for line in proc.stderr.splitlines(True) if not PIP_NOISE.match(line))
+    if proc.returncode:
+        raise BuildError("'%s' failed with exit status %d" % (" ".join(args[1:4]), proc.returncode))
+
+
+def read_settings(path: Path = ROOT / "shiv.toml") -> Dict[str, Any]:
+    """Return shiv.toml's [build] table, paths made absolute (relative to shiv.toml)."""
+    try:
+        with path.open("rb") as f:
+            cfg = tomllib.load(f).get("build", {})
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise BuildError("cannot read %s: %s" % (path, e))
+    missing = [k for k in KEYS if k not in cfg]
+    if missing:
+        raise BuildError("%s: [build] lacks %s" % (path, ", ".join(missing)))
+    for key in PATH_KEYS:
+        cfg[key] = (path.parent / cfg[key]).resolve()
+    return cfg
+
+
+def stage(cfg: Dict[str, Any], site: Path) -> None:
+    """Fill the empty dir `site` with the pinned wheels and the app package, normalised for reproducibility."""
+    _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--require-hashes", "--only-binary=:all:",
+          "--no-compile", "--target", str(site), "-r", str(cfg["requirements"])], cwd=site.parent)
+    shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts with this venv's path in their shebang
+    for record in site.glob("*.dist-info/RECORD"):  # ...whose hashes would make the build path-dependent
+        lines = record.read_text().splitlines(True)
+        record.write_text("".join(line for line in lines if not line.startswith("../")))
+    for cache in list(site.rglob("__pycache__")):
+        shutil.rmtree(cache)
+    for pyc in site.rglob("*.py[co]"):
+        pyc.unlink()
+    pkg = cfg["package"]
+    if not (pkg / "__init__.py").is_file():
+        raise BuildError("%s is not a Python package (no __init__.py)" % pkg)
+    shutil.copytree(pkg, site / pkg.name, ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
+    module = site / cfg["entry_point"].partition(":")[0].replace(".", "/")
+    if not (module.with_suffix(".py").is_file() or (module / "__init__.py").is_file()):
+        raise BuildError("entry point %s: module not found in %s" % (cfg["entry_point"], pkg))
+    for dirpath, _, files in os.walk(site):  # modes are stored in the zip: make them umask-independent
+        os.chmod(dirpath, 0o755)
+        for name in files:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+
+
+def run_shiv(cfg: Dict[str, Any], site: Path, out: Path) -> None:
+    """Run shiv on the staged site-packages (no pip args), writing the zipapp to `out`."""
+    preamble = out.parent / cfg["preamble"].name  # shiv copies its mode bits: normalise them too
+    shutil.copyfile(cfg["preamble"], preamble)
+    os.chmod(preamble, 0o644)
+    args = [sys.executable, "-m", "shiv", "--site-packages", str(site), "-e", cfg["entry_point"],
+            "-o", str(out), "-p", cfg["shebang"], "--preamble", str(preamble),
+            "--compressed" if cfg["compressed"] else "--uncompressed"]
+    _run(args + (["--reproducible"] if cfg["reproducible"] else []), cwd=out.parent)
+
+
+def _records(data: bytes) -> Dict[str, bytes]:
+    """Map each entry name of the zip `data` to its raw local record (header and compressed bytes)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        infos = sorted(z.infolist(), key=lambda i: i.header_offset)
+        ends = [i.header_offset for i in infos[1:]] + [z.start_dir]
+        return {i.filename: data[i.header_offset:end] for i, end in zip(infos, ends)}
+
+
+def replace_main(src: Path, dst: Path, main_py: bytes) -> None:
+    """Write `src` to `dst` (atomically, mode 0755) with __main__.py replaced by `main_py`.
+
+    The shebang prefix, entry order and every other entry's bytes and ZipInfo stay as shiv wrote them,
+    except for shiv's own _bootstrap/* files, which shiv adds in directory-listing order and with the
+    modes of its installed copy (filesystem- and umask-dependent): sort them by name and give them 0644.
+    They are never extracted, so only reproducibility across machines changes.
+    """
+    ast.parse(main_py, feature_version=(3, 6))  # best effort: the entry module must parse on old Pythons
+    old = src.read_bytes()
+    with zipfile.ZipFile(src) as zin:
+        infos = zin.infolist()
+        boot = iter(sorted((i for i in infos if i.filename.startswith("_bootstrap/")), key=lambda i: i.filename))
+        infos = [next(boot) if i.filename.startswith("_bootstrap/") else i for i in infos]
+        if "__main__.py" not in zin.namelist():
+            raise BuildError("%s has no __main__.py" % src)
+        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix="." + dst.name + ".")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(old[:min(i.header_offset for i in infos)])  # "#!/usr/bin/env python3\n"
+                with zipfile.ZipFile(f, "w") as zout:
+                    for i in infos:
+                        info = zipfile.ZipInfo(i.filename, date_time=i.date_time)
+                        info.compress_type, info.external_attr = i.compress_type, i.external_attr
+                        if i.filename.startswith("_bootstrap/"):
+                            info.external_attr = (stat.S_IFREG | 0o644) << 16
+                        zout.writestr(info, main_py if i.filename == "__main__.py" else zin.read(i))
+            before, after = _records(old), _records(Path(tmp).read_bytes())
+            del before["__main__.py"], after["__main__.py"]
+            if before != after:
+                raise BuildError("rewriting __main__.py changed other entries of the zip")
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, dst)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+
+def check_pure(pyz: Path) -> None:
+    """Fail if the zipapp contains compiled extensions, which would tie it to one platform and Python."""
+    with zipfile.ZipFile(pyz) as z:
+        native = [n for n in z.namelist() if NATIVE.search(n)]
+    if native:
+        raise BuildError("the pyz must be pure Python, but contains %d compiled file(s): %s"
+                         % (len(native), ", ".join(native[:5])))
+
+
+def main() -> int:
+    """Build, then print one line: output path, size and sha256."""
+    try:
+        cfg = read_settings()
+        out = cfg["output"]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="ssh_alert-build-") as tmp:
+            site = Path(tmp, "site-packages")
+            site.mkdir()
+            stage(cfg, site)
+            shiv_out = Path(tmp, out.name)
+            run_shiv(cfg, site, shiv_out)
+            check_pure(shiv_out)
+            replace_main(shiv_out, out, cfg["zipmain"].read_bytes())
+    except (BuildError, OSError, SyntaxError, zipfile.BadZipFile) as e:
+        print("build.py: error: %s" % e, file=sys.stderr)
+        return 1
+    data = out.read_bytes()
+    shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    print("%s %d bytes sha256:%s" % (shown, len(data), hashlib.sha256(data).hexdigest()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""check: the state diff delivers every appended login exactly once, in order, and loses nothing."""
+
+import base64
+import json
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from app.commands.check import run_check
+from app.errors import DELIVERY_FAILED, NO_CONFIG, ExitCode, UserError
+from app.paths import Paths
+from app.statediff import load_state
+from conftest import append_log, login_line, smtp_settings, write_config
+from support.mailsink import HangingServer, MailSink
+
+
+def subjects(server: MailSink):
+    return [received.message["Subject"] for received in server.messages]
+
+
+def test_check_without_config_refuses_with_setup_advice_and_touches_nothing(paths: Paths):
+    append_log(paths, login_line())
+    with pytest.raises(UserError) as caught:
+        run_check(paths)
+    assert caught.value.message == NO_CONFIG.format(path=paths.config_file)
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert not paths.state_file.exists()
+
+
+def test_check_first_run_seeds_without_alerting_and_logs_the_skipped_count(configured: Paths, sink: MailSink):
+    append_log(configured, login_line(ip="198.51.100.1"), login_line(ip="198.51.100.2"))
+    result = run_check(configured)
+    assert result.seeded == 2
+    assert sink.messages == []
+    assert "2 earlier login(s)" in configured.oplog_file.read_text()
+
+
+def test_check_alerts_each_new_login_once_in_order(configured: Paths, sink: MailSink):
+    run_check(configured)
+    append_log(configured, login_line(ip="198.51.100.1"), login_line(ip="198.51.100.2", user="bob"))
+    assert run_check(configured).sent == 2
+    assert subjects(sink) == ["SSH login: alice@web1.example.com from 198.51.100.1",
+                              "SSH login: bob@web1.example.com from 198.51.100.2"]
+    assert run_check(configured).sent == 0
+    assert len(sink.messages) == 2
+
+
+def test_check_with_nothing_new_prints_nothing_and_sends_nothing(configured: Paths, sink: MailSink, capsys):
+    run_check(configured)
+    run_check(configured)
+    assert capsys.readouterr() == ("", "")
+    assert sink.messages == []
+
+
+def test_check_with_identical_duplicate_lines_alerts_each_once(configured: Paths, sink: MailSink):
+    run_check(configured)
+    append_log(configured, login_line(), login_line(), login_line())
+    run_check(configured)
+    run_check(configured)
+    assert len(sink.messages) == 3
+
+
+def test_check_with_truncated_log_alerts_new_lines_once(configured: Paths, sink: MailSink):
+    append_log(configured, *[login_line(ip="192.0.2.{}".format(number)) for number in range(5)])
+    run_check(configured)
+    with open(str(configured.login_log), "wb") as handle:  # truncate in place (same inode)
+        handle.write(login_line(ip="198.51.100.9") + b"\n")
+    run_check(configured)
+    run_check(configured)
+    assert subjects(sink) == ["SSH login: alice@web1.example.com from 198.51.100.9"]
+
+
+def test_check_with_log_rewritten_past_the_old_offset_still_alerts_every_new_line(configured: Paths,
+                                                                                    sink: MailSink):
+    append_log(configured, login_line(ip="192.0.2.1"))
+    run_check(configured)
+    with open(str(configured.login_log), "wb") as handle:  # same inode, now longer than before
+        handle.write(b"".join(login_line(ip="198.51.100.{}".format(number)) + b"\n" for number in range(3)))
+    run_check(configured)
+    assert len(sink.messages) == 3
+
+
+def test_check_with_rotated_log_finishes_the_old_file_then_alerts_the_new_one(configured: Paths, sink: MailSink):
+    append_log(configured, login_line(ip="192.0.2.1"))
+    run_check(configured)
+    append_log(configured, login_line(ip="198.51.100.1"))  # written before rotation, not yet alerted
+    os.rename(str(configured.login_log), str(configured.login_log) + ".1")
+    append_log(configured, login_line(ip="198.51.100.2"))
+    run_check(configured)
+    assert [subject.split()[-1] for subject in subjects(sink)] == ["198.51.100.1", "198.51.100.2"]
+
+
+def test_check_with_corrupt_state_sends_one_notice_then_reseeds_without_replaying(configured: Paths,
+                                                                                   sink: MailSink):
+    append_log(configured, login_line(ip="192.0.2.1"), login_line(ip="192.0.2.2"))
+    run_check(configured)
+    configured.state_file.write_text("{not json")
+    result = run_check(configured)
+    assert result.notices == 1
+    (notice,) = sink.messages
+    assert "state file re-seeded" in notice.message["Subject"]
+    body = notice.message.get_content()
+    assert str(configured.state_file) in body and "192.0.2.2" in body
+    run_check(configured)
+    assert len(sink.messages) == 1  # history is not replayed
+    append_log(configured, login_line(ip="198.51.100.7"))
+    run_check(configured)
+    assert subjects(sink)[-1].endswith("198.51.100.7")
+
+
+def test_check_with_corrupt_state_and_failing_delivery_keeps_the_notice_pending(paths: Paths):
+    with HangingServer() as hanging:
+        write_config(paths, smtp=smtp_settings(hanging, timeout="1"))
+        append_log(paths, login_line())
+        paths.state_file.write_text("garbage")
+        with pytest.raises(UserError) as caught:
+            run_check(paths)
+    assert caught.value.exit_code == ExitCode.DELIVERY_FAILED
+    assert paths.state_file.read_text() == "garbage"  # not replaced: the next check sends the notice
+
+
+def test_check_with_malformed_lines_alerts_them_with_the_raw_text_shown_safely(configured: Paths, sink: MailSink):
+    run_check(configured)
+    append_log(configured, b"", b"only three fields", b"\xff\xfe\x1b[2J\x00 binary", b"x" * 1_000_000)
+    run_check(configured)
+    messages = sink.messages
+    assert len(messages) == 4
+    for received in messages:
+        assert "unrecognised" in received.message["Subject"]
+        body = received.message.get_content()
+        assert "\x1b" not in body and "\x00" not in body
+        assert max(len(line) for line in received.raw.split(b"\r\n")) < 998
+    assert "\\x1b[2J\\x00 binary" in messages[2].message.get_content()
+
+
+def test_check_with_server_that_never_answers_times_out_keeps_alerts_and_a_later_check_delivers(paths: Paths):
+    with HangingServer() as hanging:
+        write_config(paths, smtp=smtp_settings(hanging, timeout="1"))
+        run_check(paths)
+        append_log(paths, login_line(ip="198.51.100.1"), login_line(ip="198.51.100.2"))
+        started = time.monotonic()
+        with pytest.raises(UserError) as caught:
+            run_check(paths)
+        assert time.monotonic() - started < 5
+    assert caught.value.exit_code == ExitCode.DELIVERY_FAILED
+    assert "no answer from" in caught.value.message and "2 alert(s) stay pending" in caught.value.message
+    failure = load_state(paths.state_file).last_failure
+    assert failure and "no answer" in failure["reason"]
+    with MailSink("plain") as sink:
+        write_config(paths, smtp=smtp_settings(sink))
+        assert run_check(paths).sent == 2
+        assert [subject.split()[-1] for subject in subjects(sink)] == ["198.51.100.1", "198.51.100.2"]
+    assert load_state(paths.state_file).last_failure is None
+
+
+def test_check_failure_midway_keeps_delivered_alerts_delivered_and_the_rest_pending(paths: Paths):
+    with MailSink("plain", refuse={"second@example.com"}) as sink:
+        write_config(paths, alert={"to": "owner@example.com"}, smtp=smtp_settings(sink))
+        run_check(paths)
+        append_log(paths, login_line(ip="198.51.100.1"))
+        run_check(paths)
+        write_config(paths, alert={"to": "owner@example.com, second@example.com"}, smtp=smtp_settings(sink))
+        append_log(paths, login_line(ip="198.51.100.2"))
+        with pytest.raises(UserError) as caught:
+            run_check(paths)
+        assert "second@example.com" in caught.value.message
+        assert len(sink.messages) == 1  # all or nothing: owner did not get a copy it would get again
+        write_config(paths, alert={"to": "owner@example.com"}, smtp=smtp_settings(sink))
+        run_check(paths)
+        assert [subject.split()[-1] for subject in subjects(sink)] == ["198.51.100.1", "198.51.100.2"]
+
+
+def _check_in_child(paths: Paths) -> int:
+    try:
+        run_check(paths)
+    except UserError as error:
+        return int(error.exit_code)
+    return 0
+
+
+def test_concurrent_checks_deliver_each_login_exactly_once(configured: Paths, sink: MailSink):
+    run_check(configured)
+    append_log(configured, *[login_line(ip="198.51.100.{}".format(number)) for number in range(20)])
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        exit_codes = pool.map(_check_in_child, [configured] * 8)
+    assert exit_codes == [0] * 8
+    assert sorted(subjects(sink)) == sorted("SSH login: alice@web1.example.com from 198.51.100.{}".format(number)
+                                            for number in range(20))
+
+
+def test_check_with_unreadable_state_file_sends_notice_and_reseeds(configured: Paths, sink: MailSink):
+    append_log(configured, login_line())
+    run_check(configured)
+    configured.state_file.unlink()
+    configured.state_file.symlink_to(configured.state_file.name)  # a symlink loop: unreadable even for root
+    result = run_check(configured)
+    assert result.notices == 1
+    assert "cannot read it" in sink.messages[0].message.get_content()
+
+
+def test_check_state_file_is_private_and_json(configured: Paths):
+    append_log(configured, login_line())
+    run_check(configured)
+    assert oct(configured.state_file.stat().st_mode & 0o777) == "0o600"
+    assert json.loads(configured.state_file.read_text())["format"] == 1
+
+
+def test_check_alert_names_the_key_comment_from_authorized_keys(configured: Paths, sink: MailSink):
+    blob = base64.b64encode(b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + bytes(range(32))).decode()
+    (configured.home / ".ssh").mkdir()
+    (configured.home / ".ssh" / "authorized_keys").write_text("ssh-ed25519 {} alice@laptop\n".format(blob))
+    run_check(configured)
+    append_log(configured, login_line(extras="cport=1 keytype=ssh-ed25519 key=" + blob))
+    run_check(configured)
+    body = sink.messages[0].message.get_content()
+    assert '"alice@laptop" in authorized_keys' in body and "SHA256:" in body
