@@ -134,14 +134,16 @@ def parse_config(text: str, path: Path) -> Config:
     if method not in METHODS:
         problem("alert", "method", "{!r} is not one of: {}".format(method, ", ".join(METHODS)))
 
-    timeout_text = get("alert", "timeout") or get("smtp", "timeout") or str(DEFAULT_TIMEOUT)
+    timeout_section = "alert" if get("alert", "timeout") else "smtp"
+    timeout_text = get(timeout_section, "timeout") or str(DEFAULT_TIMEOUT)
     timeout = DEFAULT_TIMEOUT
     try:
         timeout = float(timeout_text)
-        if not 0 < timeout <= 600:
+        if not 1 <= timeout <= 600:
             raise ValueError
     except ValueError:
-        problem("alert", "timeout", "{!r} is not a number of seconds between 1 and 600".format(timeout_text))
+        problem(timeout_section, "timeout",
+                "{!r} is not a number of seconds between 1 and 600".format(timeout_text))
 
     sendmail_path = ""
     if method == "sendmail":

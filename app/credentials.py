@@ -102,7 +102,9 @@ def resolve_password(config: Config, paths: Paths) -> Optional[str]:
             return _require(password, str(file_keyring(paths)), smtp.user, config)
     backend = _with_deadline(os_keyring, KEYRING_DEADLINE, config.path)
     if backend is None:
-        return _require(None, "OS keyring (none usable here; use password_store = file)", smtp.user, config)
+        where = str(file_keyring(paths)) if smtp.password_store == "auto" else \
+            "OS keyring (none usable here; use password_store = file)"
+        return _require(None, where, smtp.user, config)
     password = _with_deadline(lambda: backend.get_password(SERVICE, smtp.user), KEYRING_DEADLINE, config.path)
     return _require(password, "OS keyring", smtp.user, config)
 

@@ -4,6 +4,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -19,17 +20,17 @@ def write_private(path: Path, data: bytes) -> None:
     Raises OSError; on failure the previous content of path is untouched.
     """
     ensure_private_dir(path.parent)
-    temporary = path.with_name(".{}.{}.tmp".format(path.name, os.getpid()))
-    descriptor = os.open(str(temporary), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    # mkstemp: O_EXCL and mode 0600 from the start, so a leftover or planted temp file is never reused.
+    descriptor, temporary = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(str(temporary), str(path))
+        os.replace(temporary, str(path))
     except BaseException:
         try:
-            os.unlink(str(temporary))
+            os.unlink(temporary)
         except OSError:
             pass
         raise

@@ -96,18 +96,25 @@ def tail_lines(path: Path, count: int, block: int = 64 * 1024) -> List[bytes]:
     return [line[:MAX_LINE] for line in lines[-count:]]
 
 
-def find_rotated(log: Path, device: int, inode: int) -> Optional[Path]:
-    """Return the sibling of log (e.g. logins.log.1) that is the file a position was recorded in, if any."""
+def find_predecessor(log: Path, position: Position) -> Optional[Path]:
+    """Return the sibling of log (e.g. logins.log.1) holding the lines up to position, if any.
+
+    A renamed log keeps its inode; a copy-then-truncate rotation (logrotate's copytruncate) does not,
+    so a sibling whose bytes before position.offset match the anchor counts too.
+    """
     try:
-        names = os.listdir(str(log.parent))
+        names = sorted(name for name in os.listdir(str(log.parent)) if name.startswith(log.name + "."))
     except OSError:
         return None
-    for name in sorted(names):
-        if name.startswith(log.name) and name != log.name:
-            try:
-                status = os.stat(str(log.parent / name))
-            except OSError:
-                continue
-            if (status.st_dev, status.st_ino) == (device, inode):
-                return log.parent / name
+    for name in names:
+        candidate = log.parent / name
+        try:
+            with open(str(candidate), "rb") as handle:
+                status = os.fstat(handle.fileno())
+                if (status.st_dev, status.st_ino) == (position.device, position.inode) or (
+                        0 < position.offset <= status.st_size
+                        and anchor_at(handle, position.offset) == position.anchor):
+                    return candidate
+        except OSError:
+            continue
     return None

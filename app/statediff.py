@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from app.files import write_private
-from app.loginlog import Position, anchor_at, find_rotated
+from app.loginlog import Position, anchor_at, find_predecessor
 
 FORMAT = 1
 
@@ -99,45 +99,51 @@ def facts(path: Path) -> Optional[FileFacts]:
 
 
 def decide(position: Optional[Position], log: Optional[FileFacts], anchor_matches: bool,
-           rotated: Optional[FileFacts]) -> Tuple[Tuple[Segment, ...], str]:
+           predecessor: Optional[FileFacts]) -> Tuple[Tuple[Segment, ...], str]:
     """Return the segments still to alert and why, from the stored position and the files as they are now.
 
     anchor_matches: whether the bytes before position.offset in log are still the ones alerted.
-    rotated: the renamed file that position refers to, when log is a new file.
+    predecessor: the rotated file holding the lines up to position, when log was replaced or truncated.
     """
-    if log is None and rotated is None:
+    if log is None and predecessor is None:
         return (), "no log"
     if position is None:
         return ((Segment(log.path, 0, log.device, log.inode),) if log and log.size else ()), "new log"
     if log is not None and (log.device, log.inode) == (position.device, position.inode):
-        if log.size < position.offset:
-            return (Segment(log.path, 0, log.device, log.inode),), "truncated"
-        if not anchor_matches:
-            return (Segment(log.path, 0, log.device, log.inode),), "rewritten"
-        if log.size == position.offset:
-            return (), "up to date"
-        return (Segment(log.path, position.offset, log.device, log.inode),), "appended"
+        if log.size >= position.offset and anchor_matches:
+            if log.size == position.offset:
+                return (), "up to date"
+            return (Segment(log.path, position.offset, log.device, log.inode),), "appended"
+        reason = "truncated" if log.size < position.offset else "rewritten"
+    else:
+        reason = "rotated"
     segments = []
-    if rotated is not None and rotated.size > position.offset:
-        segments.append(Segment(rotated.path, position.offset, rotated.device, rotated.inode))
-    if log is not None and log.size:
+    if predecessor is not None and predecessor.size > position.offset:
+        segments.append(Segment(predecessor.path, position.offset, predecessor.device, predecessor.inode))
+    if log is not None and (log.size or not segments):
         segments.append(Segment(log.path, 0, log.device, log.inode))
-    return tuple(segments), "rotated"
+    return tuple(segments), reason
 
 
 def plan(position: Optional[Position], log_path: Path) -> Tuple[Tuple[Segment, ...], str]:
-    """Gather the facts about log_path (a stat, and one read of at most 64 bytes) and decide."""
+    """Gather the facts about log_path (a stat, and one read of at most 64 bytes) and decide.
+
+    Siblings such as logins.log.1 are looked at only when the log was rotated or truncated.
+    """
     log = facts(log_path)
     anchor_matches = True
-    rotated = None
     if position is not None and log is not None and (log.device, log.inode) == (position.device, position.inode):
-        if log.size > position.offset or (log.size == position.offset and position.offset):
+        if log.size >= position.offset:
             try:
                 with open(str(log_path), "rb") as handle:
                     anchor_matches = anchor_at(handle, position.offset) == position.anchor
             except OSError:
                 anchor_matches = True  # unreadable now: reading it later reports the real error
-    elif position is not None:
-        found = find_rotated(log_path, position.device, position.inode)
-        rotated = facts(found) if found else None
-    return decide(position, log, anchor_matches, rotated)
+        else:
+            anchor_matches = False
+    predecessor = None
+    if position is not None and not (log is not None and anchor_matches
+                                     and (log.device, log.inode) == (position.device, position.inode)):
+        found = find_predecessor(log_path, position)
+        predecessor = facts(found) if found else None
+    return decide(position, log, anchor_matches, predecessor)

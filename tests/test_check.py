@@ -217,3 +217,26 @@ def test_check_alert_names_the_key_comment_from_authorized_keys(configured: Path
     run_check(configured)
     body = sink.messages[0].message.get_content()
     assert '"alice@laptop" in authorized_keys' in body and "SHA256:" in body
+
+
+def test_check_after_copytruncate_rotation_alerts_the_lines_only_the_copy_holds(configured: Paths, sink: MailSink):
+    append_log(configured, login_line(ip="192.0.2.1"))
+    run_check(configured)
+    append_log(configured, login_line(ip="198.51.100.1"))  # pending when logrotate copies the file
+    rotated = Path(str(configured.login_log) + ".1")
+    rotated.write_bytes(configured.login_log.read_bytes())
+    with open(str(configured.login_log), "r+b") as handle:
+        handle.truncate(0)
+    append_log(configured, login_line(ip="198.51.100.2"))
+    run_check(configured)
+    run_check(configured)
+    assert [subject.split()[-1] for subject in subjects(sink)] == ["198.51.100.1", "198.51.100.2"]
+
+
+def test_check_ignores_an_unrelated_backup_beside_a_new_log(configured: Paths, sink: MailSink):
+    run_check(configured)  # seeded before any log existed
+    Path(str(configured.login_log) + ".bak").parent.mkdir(parents=True, exist_ok=True)
+    Path(str(configured.login_log) + ".bak").write_bytes(login_line(ip="192.0.2.99") + b"\n")
+    append_log(configured, login_line(ip="198.51.100.3"))
+    run_check(configured)
+    assert [subject.split()[-1] for subject in subjects(sink)] == ["198.51.100.3"]

@@ -4,21 +4,23 @@ Run detached by the login hook and every minute by cron. Never prompts, prints n
 well. Concurrent runs queue on a lock, so a login's alert never waits for the next cron tick.
 """
 
-import email.utils
 import os
-import socket
 import time
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
 
-from app import oplog
-from app.config import Config, load_config
 from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_UNREADABLE, NO_CONFIG, SEEDED, STATE_PROBLEM_NOTICE,
                         STATE_UNWRITABLE, ExitCode, UserError)
 from app.files import LockTimeout, exclusive_lock
 from app.loginlog import STALE_PARTIAL_SECONDS, Position, anchor_at, count_lines_from, read_entries, tail_lines
 from app.paths import Paths
-from app.statediff import Segment, State, StateProblem, facts, load_state, plan, save_state
+from app.statediff import Segment, State, StateProblem, load_state, plan, save_state
+
+if TYPE_CHECKING:
+    from app.config import Config
+
+# What only sending needs (config parsing, email, sockets, logging) is imported where it is used:
+# check runs on every login, and most runs find nothing to send.
 
 LOCK_WAIT = 300.0
 NOTICE_RECENT = 10
@@ -31,8 +33,10 @@ class CheckResult(NamedTuple):
     reason: str = ""
 
 
-def host_name(config: Config) -> str:
+def host_name(config: "Config") -> str:
     """The name alerts show for this machine: host_label, else the FQDN."""
+    import socket
+
     return config.host_label or socket.getfqdn()
 
 
@@ -97,7 +101,7 @@ def _seed(paths: Paths) -> CheckResult:
         with open(str(paths.login_log), "rb") as handle:
             count = count_lines_from(handle, 0)
     _save(paths, State(position))
-    oplog.logger(paths.oplog_file).info(SEEDED.format(count=count, path=paths.login_log))
+    _oplog(paths).info(SEEDED.format(count=count, path=paths.login_log))
     return CheckResult(seeded=count, reason="seeded")
 
 
@@ -106,6 +110,7 @@ def _reseed_after_problem(paths: Paths, reason: str) -> CheckResult:
 
     The state is replaced only after the notice was delivered, so a failed notice is retried.
     """
+    from app.config import load_config
     from app.loginline import parse_line
     from app.render import build_notice
 
@@ -114,32 +119,31 @@ def _reseed_after_problem(paths: Paths, reason: str) -> CheckResult:
     recent = [parse_line(line) for line in reversed(tail_lines(paths.login_log, NOTICE_RECENT))]
     envelope = _envelope(config)
     message = build_notice(envelope, "state file re-seeded", explanation + ". Logins recorded while it was "
-                           "unusable may not have been alerted.", recent, email.utils.formatdate(localtime=True),
-                           email.utils.make_msgid(domain=envelope.host))
+                           "unusable may not have been alerted.", recent, *_stamp(envelope.host))
     transport = _transport(config, paths, envelope.host)
     try:
         _send(config, transport, message, pending=lambda: len(recent))
     finally:
         transport.close()
-    oplog.logger(paths.oplog_file).warning(explanation)
+    _oplog(paths).warning(explanation)
     _save(paths, State(_end_position(paths.login_log)))
     return CheckResult(notices=1, reason="re-seeded")
 
 
-def _envelope(config: Config):  # type: ignore[no-untyped-def]
+def _envelope(config: "Config"):  # type: ignore[no-untyped-def]
     from app.render import Envelope
 
     return Envelope(config.sender, config.recipients, host_name(config))
 
 
-def _transport(config: Config, paths: Paths, host: str):  # type: ignore[no-untyped-def]
+def _transport(config: "Config", paths: Paths, host: str):  # type: ignore[no-untyped-def]
     from app.credentials import resolve_password
     from app.delivery import open_transport
 
     return open_transport(config, lambda: resolve_password(config, paths), host)
 
 
-def _send(config: Config, transport, message, pending: Callable[[], int]) -> None:  # type: ignore
+def _send(config: "Config", transport, message, pending: Callable[[], int]) -> None:  # type: ignore
     """Send one message; raises UserError (exit 1) when it was not delivered, counting what stays pending."""
     from app.delivery import DeliveryError
 
@@ -151,6 +155,7 @@ def _send(config: Config, transport, message, pending: Callable[[], int]) -> Non
 
 def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str) -> CheckResult:
     """Alert each line of each segment in order, saving the position after every delivered alert."""
+    from app.config import load_config
     from app.keys import read_key_comment
     from app.loginline import parse_line
     from app.render import build_alert
@@ -158,7 +163,7 @@ def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str
     config = load_config(paths.config_file)
     envelope = _envelope(config)
     transport = _transport(config, paths, envelope.host)
-    log = oplog.logger(paths.oplog_file)
+    log = _oplog(paths)
     if reason not in ("appended", "new log"):
         log.warning("login log {}: reading {} from the start".format(reason, segments[-1].path))
     sent = 0
@@ -172,8 +177,7 @@ def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str
                     record = parse_line(entry.data)
                     key_comment = read_key_comment(paths.authorized_keys, record.extra("key")) \
                         if record.extra("key") else None
-                    message = build_alert(record, envelope, key_comment, email.utils.formatdate(localtime=True),
-                                          email.utils.make_msgid(domain=envelope.host))
+                    message = build_alert(record, envelope, key_comment, *_stamp(envelope.host))
                     try:
                         _send(config, transport, message, pending=lambda: count_lines_from(handle, line_start))
                     except UserError as error:
@@ -200,6 +204,19 @@ def _open_segment(segment: Segment) -> Position:
     """The position at the start of a segment, used when it holds no complete line."""
     with open(str(segment.path), "rb") as handle:
         return Position(segment.device, segment.inode, segment.start, anchor_at(handle, segment.start))
+
+
+def _stamp(host: str) -> Tuple[str, str]:
+    """A Date header value for now and a fresh Message-ID."""
+    import email.utils
+
+    return email.utils.formatdate(localtime=True), email.utils.make_msgid(domain=host)
+
+
+def _oplog(paths: Paths):  # type: ignore[no-untyped-def]
+    from app import oplog
+
+    return oplog.logger(paths.oplog_file)
 
 
 def _now_text() -> str:

@@ -1,0 +1,160 @@
+"""`make bench`: what ssh_alert costs a login, measured on this machine, printed as a table.
+
+- the login hook's cost on a login shell (median, against an empty `sh -c`), without and with the pyz;
+- `check` with nothing new at 10 and at 1,000,000 log lines: wall time and peak memory;
+- from the hook's start to the alert accepted by a loopback SMTP server.
+Run with PYTHONDONTWRITEBYTECODE unset (the Makefile does), as on a user's machine.
+"""
+
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support.mailsink import MailSink  # noqa: E402
+
+PYZ = ROOT / "dist" / "ssh_alert.pyz"
+SNIPPET = ROOT / "bash_profile.snippet"
+PYTHON = os.path.realpath(sys.executable)
+LINE = (b"2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 sport=22 "
+        b"tty=/dev/pts/0 hook=bash-profile\n")
+
+
+def timed(command: List[str], environ: Dict[str, str]) -> Tuple[float, int]:
+    """Run command; return (wall seconds, peak RSS in KiB of the process)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("failed: {}".format(" ".join(command)))
+    return elapsed, usage.ru_maxrss
+
+
+def median_ms(samples: List[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def make_home(base: Path, sink: MailSink, name: str) -> Tuple[Path, Dict[str, str]]:
+    home = base / name
+    (home / "bin").mkdir(parents=True)
+    shutil.copy2(str(PYZ), str(home / "bin" / "ssh_alert.pyz"))
+    (home / ".config" / "ssh-alert").mkdir(parents=True)
+    (home / ".config" / "ssh-alert" / "config.ini").write_text(
+        "[alert]\nto = you@example.com\nfrom = ssh-alert@example.com\nhost_label = bench.example.com\n"
+        "[smtp]\nhost = {}\nport = {}\nsecurity = none\n".format(sink.host, sink.port))
+    environ = {"HOME": str(home), "PATH": os.path.dirname(PYTHON) + ":/usr/bin:/bin", "LANG": "C.UTF-8",
+               "SHIV_ROOT": str(base / "shiv")}
+    return home, environ
+
+
+def check_command() -> List[str]:
+    return [PYTHON, "-S", str(PYZ), "check"]  # as the hook runs it
+
+
+def bench_hook_cost(base: Path, sink: MailSink, rounds: int = 60) -> List[Tuple[str, str, str]]:
+    home, environ = make_home(base, sink, "hook")
+    login = dict(environ, USER="alice", SSH_CONNECTION="203.0.113.7 51234 10.0.0.1 22")
+    subprocess.run(check_command(), env=environ, check=True)  # extract and seed
+    empty = ["sh", "-c", ":"]
+    hook = ["sh", "-c", '. "$0"', str(SNIPPET)]
+    record_only = dict(login, HOME=str(home))
+    baseline, recording, full = [], [], []
+    pyz_path = home / "bin" / "ssh_alert.pyz"
+    for _ in range(rounds):
+        baseline.append(timed(empty, login)[0])
+        pyz_path.rename(pyz_path.with_suffix(".off"))  # the hook only records
+        recording.append(timed(hook, record_only)[0])
+        pyz_path.with_suffix(".off").rename(pyz_path)
+        full.append(timed(hook, login)[0])
+        time.sleep(0.15)  # let the detached check finish so rounds do not pile up
+    base_ms = median_ms(baseline)
+    return [("login hook: record only (pyz absent)", "+{:.1f} ms".format(median_ms(recording) - base_ms),
+             "≤ 5 ms"),
+            ("login hook: record + start detached check", "+{:.1f} ms".format(median_ms(full) - base_ms), "≤ 5 ms"),
+            ("  (baseline: empty sh -c, median)", "{:.1f} ms".format(base_ms), "")]
+
+
+def bench_check_scaling(base: Path, sink: MailSink, rounds: int = 15) -> List[Tuple[str, str, str]]:
+    rows, results = [], {}
+    for lines in (10, 1_000_000):
+        home, environ = make_home(base, sink, "scale{}".format(lines))
+        log = home / ".local" / "state" / "ssh-alert" / "logins.log"
+        log.parent.mkdir(parents=True)
+        with open(str(log), "wb") as handle:
+            block = LINE * 10_000
+            for _ in range(lines // 10_000):
+                handle.write(block)
+            handle.write(LINE * (lines % 10_000))
+        subprocess.run(check_command(), env=environ, check=True)  # seeds at the end
+        samples = [timed(check_command(), environ) for _ in range(rounds)]
+        results[lines] = (median_ms([sample[0] for sample in samples]), max(sample[1] for sample in samples))
+        rows.append(("check, nothing new, {:,} log lines".format(lines),
+                     "{:.1f} ms, {:.1f} MiB peak".format(results[lines][0], results[lines][1] / 1024),
+                     "< 40 MiB"))
+    rows.append(("  ratio 1,000,000 / 10 lines", "{:.2f}x".format(results[1_000_000][0] / results[10][0]),
+                 "≤ 1.2x"))
+    return rows
+
+
+def bench_latency(base: Path, sink: MailSink, rounds: int = 20) -> List[Tuple[str, str, str]]:
+    home, environ = make_home(base, sink, "latency")
+    subprocess.run(check_command(), env=environ, check=True)
+    samples = []
+    for number in range(rounds):
+        sink.clear()
+        login = dict(environ, USER="alice", SSH_CONNECTION="203.0.113.7 {} 10.0.0.1 22".format(40000 + number))
+        started = time.monotonic()
+        subprocess.run(["sh", "-c", '. "$0"', str(SNIPPET)], env=login, check=True, stdin=subprocess.DEVNULL)
+        (received,) = sink.wait_for(1, timeout=30)
+        samples.append(received.received_at - started)
+        time.sleep(0.2)
+    samples.sort()
+    return [("hook start → alert accepted by SMTP (median)", "{:.0f} ms".format(median_ms(samples)), "≤ 150 ms"),
+            ("  90th percentile / max", "{:.0f} ms / {:.0f} ms".format(samples[int(len(samples) * 0.9) - 1] * 1000,
+                                                                       samples[-1] * 1000), "")]
+
+
+def bench_startup(base: Path, sink: MailSink, rounds: int = 15) -> List[Tuple[str, str, str]]:
+    home, environ = make_home(base, sink, "startup")
+    environ = dict(environ, SHIV_ROOT=str(base / "fresh-shiv"))
+    first = timed([PYTHON, str(PYZ), "--version"], environ)[0]
+    warm = [timed([PYTHON, str(PYZ), "--version"], environ)[0] for _ in range(rounds)]
+    bare = [timed([PYTHON, "-S", "-c", "pass"], environ)[0] for _ in range(rounds)]
+    return [("pyz --version, first run (unpacks)", "{:.0f} ms".format(first * 1000), ""),
+            ("pyz --version, warm (median)", "{:.0f} ms".format(median_ms(warm)), ""),
+            ("  python3 -S -c pass (median)", "{:.0f} ms".format(median_ms(bare)), "")]
+
+
+def main() -> int:
+    if not PYZ.exists():
+        print("build first: make build", file=sys.stderr)
+        return 2
+    print("ssh_alert benchmark: {} on Python {} ({} CPUs)".format(PYZ.name, sys.version.split()[0], os.cpu_count()))
+    rows: List[Tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="ssh-alert-bench-") as temporary, MailSink("plain") as sink:
+        base = Path(temporary)
+        sections: List[Callable[[Path, MailSink], List[Tuple[str, str, str]]]] = [
+            bench_startup, bench_hook_cost, bench_check_scaling, bench_latency]
+        for section in sections:
+            rows.extend(section(base, sink))
+    width = max(len(row[0]) for row in rows)
+    print("\n{:<{}}  {:<26}  {}".format("measurement", width, "result", "target"))
+    print("-" * (width + 40))
+    for name, result, target in rows:
+        print("{:<{}}  {:<26}  {}".format(name, width, result, target))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

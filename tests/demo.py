@@ -1,0 +1,73 @@
+"""`make demo`: the whole round trip on this machine, with nothing configured beforehand.
+
+A loopback SMTP server, a temporary HOME holding ~/bin/ssh_alert.pyz and a config, one simulated SSH
+login through bash_profile.snippet, and the email that arrived, printed.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support.mailsink import MailSink  # noqa: E402
+
+PYZ = ROOT / "dist" / "ssh_alert.pyz"
+
+
+def step(text: str) -> None:
+    print("\n== " + text)
+
+
+def main() -> int:
+    if not PYZ.exists():
+        print("build first: make build", file=sys.stderr)
+        return 2
+    python = os.path.realpath(sys.executable)  # the interpreter itself, not this venv
+    with tempfile.TemporaryDirectory(prefix="ssh-alert-demo-") as temporary, MailSink("plain") as sink:
+        home = Path(temporary) / "home"
+        (home / "bin").mkdir(parents=True)
+        shutil.copy2(str(PYZ), str(home / "bin" / "ssh_alert.pyz"))
+        config_dir = home / ".config" / "ssh-alert"
+        config_dir.mkdir(parents=True)
+        config = ("[alert]\nto = you@example.com\nfrom = ssh-alert@example.com\nmethod = smtp\n"
+                  "host_label = demo.example.com\n\n[smtp]\nhost = {}\nport = {}\nsecurity = none\n"
+                  "; loopback only: ssh_alert refuses an unencrypted AUTH to any other host\n").format(
+                      sink.host, sink.port)
+        (config_dir / "config.ini").write_text(config)
+        environ = {"HOME": str(home), "PATH": os.path.dirname(python) + ":/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+        step("loopback SMTP server listening on {}:{}".format(sink.host, sink.port))
+        step("{}/.config/ssh-alert/config.ini".format(home))
+        print(config, end="")
+
+        step("first check seeds the state (earlier logins are history, not alerts)")
+        subprocess.run([python, str(home / "bin" / "ssh_alert.pyz"), "check"], env=environ, check=True)
+        print((home / ".local/state/ssh-alert/ssh_alert.log").read_text(), end="")
+
+        step("an SSH login: sourcing bash_profile.snippet as sshd's login shell would")
+        login = dict(environ, USER="alice", SSH_CONNECTION="203.0.113.7 51234 10.0.0.1 22", SSH_TTY="/dev/pts/0")
+        started = time.monotonic()
+        subprocess.run(["sh", "-c", '. "$0"', str(ROOT / "bash_profile.snippet")], env=login, check=True,
+                       stdin=subprocess.DEVNULL)
+        returned = time.monotonic() - started
+        print("hook returned after {:.1f} ms; the check runs detached".format(returned * 1000))
+        print("login log: " + (home / ".local/state/ssh-alert/logins.log").read_text(), end="")
+
+        (received,) = sink.wait_for(1, timeout=30)
+        step("email accepted by the SMTP server {:.0f} ms after the login started".format(
+            (received.received_at - started) * 1000))
+        print(received.raw.decode("utf-8", "replace").replace("\r\n", "\n"))
+
+        step("status")
+        subprocess.run([python, str(home / "bin" / "ssh_alert.pyz"), "status"], env=environ)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The login hook (bash_profile.snippet): one line per SSH login, a detached check, and nothing else."""
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from app.loginline import parse_line
+from app.paths import Paths
+from conftest import (hook_env, install_pyz, python_dir, pyz_env, run_hook, run_pyz, smtp_settings,
+                      write_config)
+from support.mailsink import HangingServer, MailSink
+
+AUTH_INFO = "publickey ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LWJsb2ItZm9yLXNzaC1hbGVydC0x\n" \
+            "keyboard-interactive/pam\n"
+
+
+def logged(paths: Paths):
+    return [parse_line(line) for line in paths.login_log.read_bytes().splitlines()]
+
+
+def test_hook_outside_an_ssh_login_records_nothing(paths: Paths):
+    environ = hook_env(paths.home)
+    del environ["SSH_CONNECTION"]
+    finished = run_hook(environ)
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    assert not paths.login_log.exists()
+
+
+def test_hook_records_the_original_six_fields_then_connection_tty_key_and_hook(paths: Paths, tmp_path: Path):
+    auth_file = tmp_path / "auth"
+    auth_file.write_text(AUTH_INFO)
+    finished = run_hook(hook_env(paths.home, SSH_USER_AUTH=str(auth_file), SSH_TTY="/dev/pts/3"))
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    (record,) = logged(paths)
+    assert record.parsed
+    assert (record.ip, record.user, record.methods) == ("203.0.113.7", "alice",
+                                                        ("publickey", "keyboard-interactive/pam"))
+    assert record.connection == ("203.0.113.7", "51234", "10.0.0.1", "22")
+    assert record.extra("tty") == "/dev/pts/3" and record.extra("hook") == "bash-profile"
+    assert record.extra("keytype") == "ssh-ed25519" and record.extra("key").startswith("AAAAC3Nz")
+    assert oct(paths.login_log.stat().st_mode & 0o777) == "0o600"
+
+
+def test_hook_without_exposed_auth_info_records_method_unknown(paths: Paths):
+    run_hook(hook_env(paths.home))
+    (record,) = logged(paths)
+    assert record.parsed and record.methods == () and record.raw.split()[5] == "unknown"
+
+
+@pytest.mark.parametrize("missing", ["pyz", "python"])
+def test_hook_with_missing_pyz_or_python_prints_nothing_and_succeeds(paths: Paths, pyz: Path, tmp_path: Path,
+                                                                     missing: str):
+    environ = hook_env(paths.home)
+    if missing == "python":
+        install_pyz(paths.home, pyz)
+        environ["PATH"] = "/nonexistent:/usr/bin:/bin".replace("/usr/bin:/bin", str(tmp_path / "empty"))
+        (tmp_path / "empty").mkdir()
+        for tool in ("date", "mkdir", "setsid", "sh"):
+            (tmp_path / "empty" / tool).symlink_to(subprocess.check_output(["sh", "-c", "command -v " + tool])
+                                                   .decode().strip())
+    finished = run_hook(environ)
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    assert len(logged(paths)) == 1  # the login is recorded for the next successful check all the same
+
+
+def test_hook_returns_at_once_while_the_mail_server_hangs(paths: Paths, pyz: Path, shiv_root: Path,
+                                                          tmp_path: Path):
+    install_pyz(paths.home, pyz)
+    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
+    with HangingServer() as hanging:
+        write_config(paths, smtp=smtp_settings(hanging, timeout="3"))
+        assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+        started = time.monotonic()
+        finished = run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root)))
+        elapsed = time.monotonic() - started
+        assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+        assert elapsed < 1.5, "the login waited {:.1f} s for the mail server".format(elapsed)
+        hanging.wait_accepted(1, timeout=10)  # the detached check did try
+    with MailSink("plain") as sink:  # the server is back: the login was not lost
+        write_config(paths, smtp=smtp_settings(sink))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            result = run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root))
+            if result.returncode == 0 and sink.messages:
+                break
+            time.sleep(0.5)
+        assert len(sink.wait_for(1)) == 1
+
+
+def test_thirty_logins_at_once_through_the_snippet_send_exactly_thirty_emails(paths: Paths, pyz: Path,
+                                                                               shiv_root: Path, sink: MailSink,
+                                                                               tmp_path: Path):
+    install_pyz(paths.home, pyz)
+    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
+    write_config(paths, smtp=smtp_settings(sink))
+    assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+    hooks = [subprocess.Popen(["sh", "-c", '. "$0"', str(Path(__file__).parent.parent / "bash_profile.snippet")],
+                              env=hook_env(paths.home, python, SHIV_ROOT=str(shiv_root),
+                                           connection="198.51.100.{} {} 10.0.0.1 22".format(number, 40000 + number)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+             for number in range(30)]
+    outputs = [hook.communicate(timeout=20) for hook in hooks]
+    assert all(output == (b"", b"") for output in outputs) and all(hook.returncode == 0 for hook in hooks)
+    assert len(logged(paths)) == 30
+    received = sink.wait_for(30, timeout=90)
+    time.sleep(1.0)  # late duplicates would arrive now
+    received = sink.messages
+    assert len(received) == 30
+    assert sorted(message.message["Subject"] for message in received) == sorted(
+        "SSH login: alice@web1.example.com from 198.51.100.{}".format(number) for number in range(30))
+
+
+def test_one_login_is_alerted_by_the_hook_itself_within_seconds(paths: Paths, pyz: Path, shiv_root: Path,
+                                                                sink: MailSink, tmp_path: Path):
+    install_pyz(paths.home, pyz)
+    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
+    write_config(paths, smtp=smtp_settings(sink))
+    assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+    started = time.monotonic()
+    run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root), SSH_TTY="/dev/pts/9"))
+    (received,) = sink.wait_for(1, timeout=5)
+    assert received.received_at - started < 5
+    body = received.message.get_content()
+    assert "interactive (tty /dev/pts/9)" in body and "203.0.113.7 port 51234" in body
