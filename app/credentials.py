@@ -1,10 +1,10 @@
 """The one place the SMTP password comes from.
 
 Order: ``password_command`` (like msmtp's passwordeval), then a plaintext ``password =`` (the original
-script's format; status warns), then the keyring chosen by ``password_store``: ``keyring`` (the OS
-keyring), ``file`` (our private-file backend), or ``auto`` (the password file when it holds the
-password, else the OS keyring when one is usable). keyring is imported only here, and only when a
-password is actually needed.
+script's format; status warns), then the store chosen by ``password_store``: ``keyring`` (the OS
+keyring), ``file`` (our password file), or ``auto`` (the password file when it holds the password,
+else the OS keyring when one is usable). keyring itself is imported only when the OS keyring is
+consulted: reading the password file needs none of it.
 """
 
 import threading
@@ -59,10 +59,10 @@ def os_keyring() -> Optional[Any]:
 
 
 def file_keyring(paths: Paths) -> Any:
-    """Return the private-file keyring backend for these paths."""
-    from app.secretfile import SecretsFileKeyring
+    """Return the password file for these paths (the keyring-free reader; setup stores via SecretsFileKeyring)."""
+    from app.secretstore import SecretsFile
 
-    return SecretsFileKeyring(paths.secrets_file)
+    return SecretsFile(paths.secrets_file)
 
 
 def describe_source(config: Config, paths: Paths) -> PasswordSource:

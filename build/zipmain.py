@@ -29,15 +29,66 @@ def _shiv_root():
     return os.path.abspath(os.path.expanduser(root))
 
 
-def _extracted(root):
-    """True when this build is already unpacked under root, so nothing needs writing."""
+def _environment():
+    """shiv's build metadata (environment.json at the top of the zip), or None if unreadable."""
     try:
         import json
-        env = json.loads(__loader__.get_data("environment.json").decode("utf-8"))
-        name = os.path.basename(os.path.realpath(sys.argv[0]))
-        return os.path.isdir(os.path.join(root, "%s_%s" % (name, env["build_id"]), "site-packages"))
+        return json.loads(__loader__.get_data("environment.json").decode("utf-8"))
+    except Exception:
+        return None
+
+
+def _site_packages(root, env):
+    """Where this build's dependencies are (or will be) unpacked, as shiv's cache_path computes it."""
+    name = os.path.basename(os.path.realpath(sys.argv[0]))
+    return os.path.join(root, "%s_%s" % (name, env["build_id"]), "site-packages")
+
+
+def _extracted(root):
+    """True when this build is already unpacked under root, so nothing needs writing."""
+    env = _environment()
+    try:
+        return env is not None and os.path.isdir(_site_packages(root, env))
     except Exception:
         return False
+
+
+def _prepare_unpacked(root):
+    """When this build is already unpacked, do what shiv's bootstrap does then, without its imports.
+
+    shiv's bootstrap imports compileall, subprocess, zipfile, hashlib and more on every run (about
+    25 ms); the login hook starts `check` on every login, so the common case takes this short path:
+    put site-packages on sys.path as site.addsitedir does, run the preamble, return the entry point.
+    Returns None when the short path does not apply.
+    """
+    env = _environment()
+    if env is None or env.get("force_extract") or env.get("no_modify") or env.get("extend_pythonpath") \
+            or env.get("prepend_pythonpath") or env.get("script") or not env.get("entry_point") \
+            or os.environ.get("SHIV_FORCE_EXTRACT") or os.environ.get("SHIV_INTERPRETER"):
+        return None
+    site_packages = _site_packages(root, env)
+    if not os.path.isdir(site_packages):
+        return None
+    import site
+    length = len(sys.path)
+    first_site = next((index for index, part in enumerate(sys.path)
+                       if os.path.basename(part) in ("site-packages", "dist-packages")), length)
+    site.addsitedir(site_packages)
+    sys.path[:] = sys.path[:first_site] + sys.path[length:] + sys.path[first_site:length]
+    if env.get("preamble"):
+        preamble = os.path.join(site_packages, "bin", env["preamble"])
+        with open(preamble) as handle:
+            code = compile(handle.read(), preamble, "exec")
+
+        class Environment(object):
+            build_id = env["build_id"]
+
+        exec(code, {"__name__": "__main__", "__file__": preamble, "archive": sys.argv[0], "env": Environment,
+                    "site_packages": site_packages})
+    module_name, _, function_name = env["entry_point"].partition(":")
+    return getattr(__import__(module_name, fromlist=[function_name]), function_name)
+
+
 
 
 def _owned_writable(path):
@@ -89,6 +140,12 @@ try:
     _check_root()
 except Exception:  # a bug in these checks must not stop the tool: the bootstrap reports real problems
     pass
+try:
+    _entry_point = _prepare_unpacked(_shiv_root())
+except Exception:  # anything odd: shiv's own bootstrap below handles it
+    _entry_point = None
+if _entry_point is not None:
+    sys.exit(_entry_point())
 
 import _bootstrap  # noqa: E402  (shiv's runtime, at the top of the zip)
 

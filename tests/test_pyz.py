@@ -112,7 +112,8 @@ def test_the_pyz_is_pure_python_with_its_dependencies_and_no_bytecode(pyz: Path)
         assert any(name.startswith("site-packages/{}/".format(package)) for name in names), package
     assert "site-packages/app/cli.py" in names
     assert [name for name in names if "__pycache__" in name.split("/") or name.endswith((".pyc", ".pyo"))] == []
-    assert open(str(pyz), "rb").read(2) == b"#!"
+    with open(str(pyz), "rb") as handle:
+        assert handle.read(2) == b"#!"  # runs through its shebang too
 
 
 def _build(tree: Path, umask: int, tz: str) -> bytes:
