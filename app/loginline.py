@@ -9,8 +9,9 @@ Anything else in the log (hand edits, garbage, an attacker's bytes) still become
 ``parsed`` is False and ``raw`` shows the text safely.
 """
 
+import datetime
 import re
-from typing import Dict, NamedTuple, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 MAX_FIELD = 200  # longer values are cut: a field is shown in a subject or one body line
 _TIMESTAMP = re.compile(r"\A\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\Z")
@@ -38,6 +39,21 @@ class LoginRecord(NamedTuple):
     def connection(self) -> Tuple[str, str, str, str]:
         """The TCP connection this login came over: (client ip, client port, server address, server port)."""
         return (self.ip, self.extra("cport"), self.extra("saddr"), self.extra("sport"))
+
+    @property
+    def connection_key(self) -> str:
+        """The connection as one string, or "" when the line does not name the client port (older formats)."""
+        return " ".join(self.connection) if self.parsed and self.extra("cport") else ""
+
+    @property
+    def epoch(self) -> Optional[float]:
+        """The login time as a Unix timestamp, or None when unparsed."""
+        if not self.parsed:
+            return None
+        try:
+            return datetime.datetime.strptime(self.when, "%Y-%m-%d %H:%M:%S %z").timestamp()
+        except ValueError:
+            return None
 
 
 def safe_text(data: bytes, limit: int = 2000) -> str:

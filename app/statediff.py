@@ -25,6 +25,7 @@ class State(NamedTuple):
     sent: int = 0
     last_sent: Optional[Dict[str, Any]] = None  # {"time": ..., "subject": ...}
     last_failure: Optional[Dict[str, Any]] = None  # {"time": ..., "epoch": ..., "reason": ...}; None after a success
+    recent: Tuple[Tuple[str, float], ...] = ()  # (connection, login epoch) of the latest alerts, newest last
 
 
 class Segment(NamedTuple):
@@ -66,8 +67,9 @@ def load_state(path: Path) -> Optional[State]:
         if position is not None and position.offset < 0:
             raise ValueError("negative offset")
         last_sent, last_failure = document.get("last_sent"), document.get("last_failure")
+        recent = tuple((str(connection), float(epoch)) for connection, epoch in document.get("recent", ()))
         return State(position, int(document.get("sent", 0)), last_sent if isinstance(last_sent, dict) else None,
-                     last_failure if isinstance(last_failure, dict) else None)
+                     last_failure if isinstance(last_failure, dict) else None, recent)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         reason = "not valid JSON" if isinstance(error, json.JSONDecodeError) else "unexpected content ({})".format(
             str(error)[:80] or type(error).__name__)
@@ -82,7 +84,26 @@ def state_document(state: State) -> Dict[str, Any]:
         "sent": state.sent,
         "last_sent": state.last_sent,
         "last_failure": state.last_failure,
+        "recent": [list(item) for item in state.recent],
     }
+
+
+SAME_LOGIN_SECONDS = 300  # hooks of one connection fire within seconds; a reused client port takes longer
+RECENT_KEPT = 256
+
+
+def is_repeat(recent: Tuple[Tuple[str, float], ...], connection: str, epoch: float) -> bool:
+    """True when connection was already alerted for a login within SAME_LOGIN_SECONDS of epoch.
+
+    Several hooks (~/.ssh/rc, the bash login file, ~/.bashrc) see the same connection; its
+    ``$SSH_CONNECTION`` (client address and port, server address and port) names it.
+    """
+    return any(seen == connection and abs(seen_epoch - epoch) <= SAME_LOGIN_SECONDS for seen, seen_epoch in recent)
+
+
+def remember(recent: Tuple[Tuple[str, float], ...], connection: str, epoch: float) -> Tuple[Tuple[str, float], ...]:
+    """Add an alerted connection, keeping the newest RECENT_KEPT."""
+    return (recent + ((connection, epoch),))[-RECENT_KEPT:]
 
 
 def save_state(path: Path, state: State) -> None:

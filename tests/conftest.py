@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.paths import Paths  # noqa: E402
+from support.hookrun import hook_command  # noqa: E402,F401  (re-exported for tests)
 from support.mailsink import MailSink, TestCA  # noqa: E402
 
 PYZ = ROOT / "dist" / "ssh_alert.pyz"
@@ -186,7 +187,8 @@ def hook_env(home: Path, path_prefix: Optional[Path] = None, connection: str = "
     return environ
 
 
-def run_hook(environ: Mapping[str, str], timeout: float = 10) -> subprocess.CompletedProcess:
-    """Source the shipped snippet in sh, as a login shell reading ~/.bash_profile would."""
-    return subprocess.run(["sh", "-c", '. "$0"', str(SNIPPET)], env=dict(environ), capture_output=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+def run_hook(environ: Mapping[str, str], timeout: float = 10,
+             parent: Optional[Path] = None) -> subprocess.CompletedProcess:
+    """Run the snippet as a login shell started by sshd would."""
+    return subprocess.run(hook_command(parent), env=dict(environ), capture_output=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)

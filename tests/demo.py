@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from support.hookrun import hook_command  # noqa: E402
 from support.mailsink import MailSink  # noqa: E402
 
 PYZ = ROOT / "dist" / "ssh_alert.pyz"
@@ -53,7 +54,7 @@ def main() -> int:
         step("an SSH login: sourcing bash_profile.snippet as sshd's login shell would")
         login = dict(environ, USER="alice", SSH_CONNECTION="203.0.113.7 51234 10.0.0.1 22", SSH_TTY="/dev/pts/0")
         started = time.monotonic()
-        subprocess.run(["sh", "-c", '. "$0"', str(ROOT / "bash_profile.snippet")], env=login, check=True,
+        subprocess.run(hook_command(), env=login, check=True,
                        stdin=subprocess.DEVNULL)
         returned = time.monotonic() - started
         print("hook returned after {:.1f} ms; the check runs detached".format(returned * 1000))

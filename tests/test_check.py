@@ -56,8 +56,10 @@ def test_check_with_nothing_new_prints_nothing_and_sends_nothing(configured: Pat
 
 
 def test_check_with_identical_duplicate_lines_alerts_each_once(configured: Paths, sink: MailSink):
+    """The original script's lines name no connection: identical ones are separate logins."""
     run_check(configured)
-    append_log(configured, login_line(), login_line(), login_line())
+    legacy = b"2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey"
+    append_log(configured, legacy, legacy, legacy)
     run_check(configured)
     run_check(configured)
     assert len(sink.messages) == 3
@@ -240,3 +242,22 @@ def test_check_ignores_an_unrelated_backup_beside_a_new_log(configured: Paths, s
     append_log(configured, login_line(ip="198.51.100.3"))
     run_check(configured)
     assert [subject.split()[-1] for subject in subjects(sink)] == ["198.51.100.3"]
+
+
+def test_check_alerts_one_connection_seen_by_several_hooks_once(configured: Paths, sink: MailSink):
+    run_check(configured)
+    append_log(configured, *[login_line(when="2026-11-25 11:55:0{} +0000".format(second),
+                                        extras="cport=51234 saddr=10.0.0.1 sport=22 tty=/dev/pts/0 hook=" + hook)
+                             for second, hook in ((3, "ssh-rc"), (3, "bash-profile"), (4, "bashrc"))])
+    run_check(configured)
+    assert len(sink.messages) == 1
+    assert "~/.ssh/rc" in sink.messages[0].message.get_content()
+
+
+def test_check_alerts_a_reused_client_port_hours_later_as_a_new_login(configured: Paths, sink: MailSink):
+    run_check(configured)
+    append_log(configured, login_line(when="2026-11-25 11:55:03 +0000"))
+    run_check(configured)
+    append_log(configured, login_line(when="2026-11-25 15:10:00 +0000"))
+    run_check(configured)
+    assert len(sink.messages) == 2

@@ -1,5 +1,6 @@
 """The login hook (bash_profile.snippet): one line per SSH login, a detached check, and nothing else."""
 
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 
 from app.loginline import parse_line
 from app.paths import Paths
-from conftest import (hook_env, install_pyz, python_dir, pyz_env, run_hook, run_pyz, smtp_settings,
+from conftest import (hook_command, hook_env, install_pyz, python_dir, pyz_env, run_hook, run_pyz, smtp_settings,
                       write_config)
 from support.mailsink import HangingServer, MailSink
 
@@ -96,7 +97,7 @@ def test_thirty_logins_at_once_through_the_snippet_send_exactly_thirty_emails(pa
     python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
     write_config(paths, smtp=smtp_settings(sink))
     assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
-    hooks = [subprocess.Popen(["sh", "-c", '. "$0"', str(Path(__file__).parent.parent / "bash_profile.snippet")],
+    hooks = [subprocess.Popen(hook_command(),
                               env=hook_env(paths.home, python, SHIV_ROOT=str(shiv_root),
                                            connection="198.51.100.{} {} 10.0.0.1 22".format(number, 40000 + number)),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
@@ -124,3 +125,16 @@ def test_one_login_is_alerted_by_the_hook_itself_within_seconds(paths: Paths, py
     assert received.received_at - started < 5
     body = received.message.get_content()
     assert "interactive (tty /dev/pts/9)" in body and "203.0.113.7 port 51234" in body
+
+
+def test_hook_in_a_shell_started_by_another_shell_records_nothing(paths: Paths):
+    """Nested shells and tmux windows inherit SSH_CONNECTION; they are not new logins."""
+    finished = run_hook(hook_env(paths.home), parent=Path(shutil.which("bash") or "/bin/bash"))
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    assert not paths.login_log.exists()
+
+
+def test_shipped_snippet_is_the_hook_template_rendered_with_defaults():
+    from app.hooks import render_hook
+
+    assert (Path(__file__).parent.parent / "bash_profile.snippet").read_text() == render_hook()

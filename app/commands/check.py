@@ -14,7 +14,7 @@ from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_UNREADABLE, NO_CONFIG
 from app.files import LockTimeout, exclusive_lock
 from app.loginlog import STALE_PARTIAL_SECONDS, Position, anchor_at, count_lines_from, read_entries, tail_lines
 from app.paths import Paths
-from app.statediff import Segment, State, StateProblem, load_state, plan, save_state
+from app.statediff import Segment, State, StateProblem, is_repeat, load_state, plan, remember, save_state
 
 if TYPE_CHECKING:
     from app.config import Config
@@ -175,6 +175,14 @@ def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str
                 line_start = segment.start
                 for entry in read_entries(handle, segment.start, include_partial=stale):
                     record = parse_line(entry.data)
+                    position = Position(segment.device, segment.inode, entry.end, entry.anchor)
+                    connection, epoch = record.connection_key, record.epoch
+                    if connection and epoch is not None and is_repeat(state.recent, connection, epoch):
+                        # Another hook of the same connection already alerted it.
+                        line_start = entry.end
+                        state = state._replace(position=position)
+                        _save(paths, state)
+                        continue
                     key_comment = read_key_comment(paths.authorized_keys, record.extra("key")) \
                         if record.extra("key") else None
                     message = build_alert(record, envelope, key_comment, *_stamp(envelope.host))
@@ -186,8 +194,10 @@ def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str
                         raise
                     sent += 1
                     line_start = entry.end
-                    position = Position(segment.device, segment.inode, entry.end, entry.anchor)
-                    state = State(position, state.sent + 1, {"time": _now_text(), "subject": message["Subject"]})
+                    recent = remember(state.recent, connection, epoch) if connection and epoch is not None \
+                        else state.recent
+                    state = State(position, state.sent + 1, {"time": _now_text(), "subject": message["Subject"]},
+                                  None, recent)
                     _save(paths, state)
                     log.info("sent: {}".format(message["Subject"]))
             if position != state.position:

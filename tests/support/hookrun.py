@@ -1,0 +1,23 @@
+"""Running the login hook as sshd would: the snippet sourced by a shell whose parent process is "sshd"."""
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+SNIPPET = Path(__file__).resolve().parent.parent.parent / "bash_profile.snippet"
+
+
+def fake_sshd(directory: Optional[Path] = None) -> Path:
+    """A /bin/sh named sshd (a process's name is its executable's): the hook records only under sshd."""
+    link = (directory or Path(tempfile.gettempdir())) / "sshd"
+    if not link.exists():
+        link.symlink_to(shutil.which("sh") or "/bin/sh")
+    return link
+
+
+def hook_command(parent: Optional[Path] = None, snippet: Path = SNIPPET) -> List[str]:
+    """argv that sources snippet in sh whose parent is `parent` (a fake sshd by default)."""
+    parent = parent or fake_sshd()
+    # "; true" keeps the parent from exec'ing sh in its place: sh must be its child.
+    return [str(parent), "-c", 'sh -c \'. "$0"\' "$1"; true', "sshd", str(snippet)]
