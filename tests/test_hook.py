@@ -1,5 +1,6 @@
 """The login hook (bash_profile.snippet): one line per SSH login, a detached check, and nothing else."""
 
+import shlex
 import shutil
 import subprocess
 import time
@@ -9,8 +10,9 @@ import pytest
 
 from app.loginline import parse_line
 from app.paths import Paths
-from conftest import (hook_command, hook_env, install_pyz, python_dir, pyz_env, run_hook, run_pyz, smtp_settings,
+from conftest import (SNIPPET, hook_command, hook_env, install_pyz, python_dir, pyz_env, run_hook, run_pyz, smtp_settings,
                       write_config)
+from support.hookrun import fake_sshd
 from support.mailsink import HangingServer, MailSink
 
 AUTH_INFO = "publickey ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LWJsb2ItZm9yLXNzaC1hbGVydC0x\n" \
@@ -29,10 +31,13 @@ def test_hook_outside_an_ssh_login_records_nothing(paths: Paths):
     assert not paths.login_log.exists()
 
 
-def test_hook_records_the_original_six_fields_then_connection_tty_key_and_hook(paths: Paths, tmp_path: Path):
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_hook_records_the_original_six_fields_then_connection_tty_key_and_hook(paths: Paths, tmp_path: Path,
+                                                                              shell: str):
     auth_file = tmp_path / "auth"
     auth_file.write_text(AUTH_INFO)
-    finished = run_hook(hook_env(paths.home, SSH_USER_AUTH=str(auth_file), SSH_TTY="/dev/pts/3"))
+    finished = subprocess.run(hook_command(shell=shell), capture_output=True, stdin=subprocess.DEVNULL, timeout=10,
+                              env=hook_env(paths.home, SSH_USER_AUTH=str(auth_file), SSH_TTY="/dev/pts/3"))
     assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
     (record,) = logged(paths)
     assert record.parsed
@@ -56,11 +61,11 @@ def test_hook_with_missing_pyz_or_python_prints_nothing_and_succeeds(paths: Path
     environ = hook_env(paths.home)
     if missing == "python":
         install_pyz(paths.home, pyz)
-        environ["PATH"] = "/nonexistent:/usr/bin:/bin".replace("/usr/bin:/bin", str(tmp_path / "empty"))
-        (tmp_path / "empty").mkdir()
+        tools = tmp_path / "tools"  # what the hook needs, and no python3
+        tools.mkdir()
         for tool in ("date", "mkdir", "setsid", "sh"):
-            (tmp_path / "empty" / tool).symlink_to(subprocess.check_output(["sh", "-c", "command -v " + tool])
-                                                   .decode().strip())
+            (tools / tool).symlink_to(shutil.which(tool))
+        environ["PATH"] = str(tools)
     finished = run_hook(environ)
     assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
     assert len(logged(paths)) == 1  # the login is recorded for the next successful check all the same
@@ -138,3 +143,14 @@ def test_shipped_snippet_is_the_hook_template_rendered_with_defaults():
     from app.hooks import render_hook
 
     assert (Path(__file__).parent.parent / "bash_profile.snippet").read_text() == render_hook()
+
+
+def test_hook_in_bashrc_records_what_kind_of_session_sshd_started(paths: Paths, tmp_path: Path):
+    """Debian's bash reads ~/.bashrc for `bash -c CMD` under sshd (SSH_SOURCE_BASHRC), as sshd runs commands."""
+    (paths.home / ".bashrc").write_text(SNIPPET.read_text())
+    parent = fake_sshd(tmp_path)
+    for command, kind in (("uptime", "command"), ("scp -t /tmp/nowhere", "transfer"),
+                          ("/usr/lib/openssh/sftp-server", "transfer"), ("rsync --server -e.Lsfx . /tmp/x", "transfer")):
+        subprocess.run([str(parent), "-c", "bash -c {}; true".format(shlex.quote(command))], env=hook_env(paths.home),
+                       capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+        assert logged(paths)[-1].extra("kind") == kind, command

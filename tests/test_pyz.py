@@ -393,3 +393,20 @@ def test_the_login_path_imports_neither_keyring_nor_email_validator(pyz: Path, s
     assert "app.delivery" in one_alert  # this run did deliver
     assert loaded(one_alert, "keyring") == [], loaded(one_alert, "keyring")
     assert loaded(one_alert, "email_validator") == [], loaded(one_alert, "email_validator")
+
+
+def test_an_unwritable_home_fails_in_one_line_naming_the_directory(pyz: Path):
+    home = "/proc/ssh-alert-home"  # cannot be created, even by root
+    finished = run_pyz(pyz, ["check"], {"HOME": home, "PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    assert finished.returncode == 2
+    assert finished.stderr.startswith("ssh_alert: cannot unpack into {}/.shiv".format(home))
+    assert len(finished.stderr.splitlines()) == 1 and "Traceback" not in finished.stderr
+
+
+def test_check_with_an_unwritable_state_directory_fails_in_one_line(pyz: Path, shiv_root: Path, paths):
+    write_config(paths, smtp={"host": "127.0.0.1", "port": "25", "security": "none"})
+    environ = pyz_env(paths.home, shiv_root, XDG_STATE_HOME="/proc/ssh-alert-state")
+    finished = run_pyz(pyz, ["check"], environ)
+    assert finished.returncode == 2
+    assert finished.stderr.startswith("ssh_alert: cannot write /proc/ssh-alert-state")
+    assert len(finished.stderr.splitlines()) == 1 and "Traceback" not in finished.stderr

@@ -54,6 +54,9 @@ def run_check(paths: Paths) -> CheckResult:
     except LockTimeout:
         raise UserError(LOCK_TIMEOUT.format(path=paths.lock_file, seconds=LOCK_WAIT),
                         ExitCode.DELIVERY_FAILED) from None
+    except OSError as error:  # the state directory cannot be created or the lock file opened
+        raise UserError(STATE_UNWRITABLE.format(path=error.filename or paths.lock_file,
+                                                reason=error.strerror)) from None
 
 
 def _check_locked(paths: Paths, started: float, waited: bool) -> CheckResult:

@@ -16,8 +16,8 @@ def fake_sshd(directory: Optional[Path] = None) -> Path:
     return link
 
 
-def hook_command(parent: Optional[Path] = None, snippet: Path = SNIPPET) -> List[str]:
-    """argv that sources snippet in sh whose parent is `parent` (a fake sshd by default)."""
+def hook_command(parent: Optional[Path] = None, snippet: Path = SNIPPET, shell: str = "sh") -> List[str]:
+    """argv that sources snippet in `shell` whose parent is `parent` (a fake sshd by default)."""
     parent = parent or fake_sshd()
-    # "; true" keeps the parent from exec'ing sh in its place: sh must be its child.
-    return [str(parent), "-c", 'sh -c \'. "$0"\' "$1"; true', "sshd", str(snippet)]
+    # "; true" keeps the parent from exec'ing the shell in its place: the shell must be its child.
+    return [str(parent), "-c", shell + ' -c \'. "$0"\' "$1"; true', "sshd", str(snippet)]
