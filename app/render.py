@@ -100,6 +100,28 @@ def build_alert(record: LoginRecord, envelope: Envelope, key_comment: Optional[s
                         alert_body(record, envelope.host, key_comment), date, message_id)
 
 
+def build_session_alert(started: float, title: str, envelope: Envelope, date: str, message_id: str) -> EmailMessage:
+    """Return the alert for an SSH connection of this account that no login hook recorded (e.g. ssh -N)."""
+    import time
+
+    when = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(started))
+    tunnel = "@" not in title
+    what = "with no session (tunnel-only, e.g. ssh -N port forwarding)" if tunnel else "that no login hook recorded"
+    body = "\n".join([
+        "An SSH connection to this account is open {}.".format(what), "",
+        "  Host:       {}".format(envelope.host),
+        "  Since:      {}".format(when),
+        "  Process:    {}".format(one_line(title, 120)), "",
+        "Without root, that is all an account can see of such a connection: sshd hides its client",
+        "address from the user's processes, and it runs no hook. Root can show the address with",
+        "`ss -tnp | grep sshd`; the system-wide PAM mode records every connection.",
+        "If you do not expect it, end it (kill the process) and remove unknown keys from",
+        "~/.ssh/authorized_keys.", ""])
+    subject = "SSH connection {} on {} since {}".format("without a session" if tunnel else "seen by no hook",
+                                                         envelope.host, when[11:16])
+    return _new_message(envelope, subject, body, date, message_id)
+
+
 def build_notice(envelope: Envelope, subject: str, explanation: str, recent: Iterable[LoginRecord], date: str,
                  message_id: str) -> EmailMessage:
     """Return a notice about ssh_alert itself (e.g. a re-seeded state), listing recent logins for review."""

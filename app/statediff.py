@@ -26,6 +26,7 @@ class State(NamedTuple):
     last_sent: Optional[Dict[str, Any]] = None  # {"time": ..., "subject": ...}
     last_failure: Optional[Dict[str, Any]] = None  # {"time": ..., "epoch": ..., "reason": ...}; None after a success
     recent: Tuple[Tuple[str, float], ...] = ()  # (connection, login epoch) of the latest alerts, newest last
+    sessions_alerted: Tuple[str, ...] = ()  # sshd processes alerted as seen by no hook, while they live
 
 
 class Segment(NamedTuple):
@@ -69,7 +70,8 @@ def load_state(path: Path) -> Optional[State]:
         last_sent, last_failure = document.get("last_sent"), document.get("last_failure")
         recent = tuple((str(connection), float(epoch)) for connection, epoch in document.get("recent", ()))
         return State(position, int(document.get("sent", 0)), last_sent if isinstance(last_sent, dict) else None,
-                     last_failure if isinstance(last_failure, dict) else None, recent)
+                     last_failure if isinstance(last_failure, dict) else None, recent,
+                     tuple(str(key) for key in document.get("sessions_alerted", ())))
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         reason = "not valid JSON" if isinstance(error, json.JSONDecodeError) else "unexpected content ({})".format(
             str(error)[:80] or type(error).__name__)
@@ -85,6 +87,7 @@ def state_document(state: State) -> Dict[str, Any]:
         "last_sent": state.last_sent,
         "last_failure": state.last_failure,
         "recent": [list(item) for item in state.recent],
+        "sessions_alerted": list(state.sessions_alerted),
     }
 
 

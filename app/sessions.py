@@ -1,0 +1,88 @@
+"""SSH connections no hook saw, found from the account's own sshd processes (Linux /proc).
+
+After authentication sshd runs one process per connection as the user, titled ``sshd: USER`` until
+a session channel opens and ``sshd: USER@pts/N`` / ``USER@notty`` after. A tunnel-only connection
+(``ssh -N``) runs no hook at all; its process is the only trace an unprivileged account can see.
+Its start time is readable; its socket (the client address) is not: sshd makes the process
+non-dumpable, so /proc/PID/fd belongs to root.
+"""
+
+import os
+from typing import Iterable, List, NamedTuple, Optional, Sequence
+
+GRACE_SECONDS = 30  # hooks write their line within a second or two of the process starting
+MATCH_BEFORE, MATCH_AFTER = 5, 60  # a recorded login this close to the process start accounts for it
+SSHD_NAMES = ("sshd", "sshd-session")  # OpenSSH 9.8 renamed the per-session process
+
+
+class SshProcess(NamedTuple):
+    pid: int
+    started: float  # Unix time
+    title: str  # e.g. "sshd: alice@notty"
+    key: str  # "pid:start ticks": stable for the life of the process, never reused together
+
+    @property
+    def has_session(self) -> bool:
+        """False for a connection with no session channel yet or at all (ssh -N)."""
+        return "@" in self.title
+
+
+def start_ticks(stat_text: str) -> Optional[int]:
+    """Field 22 (starttime, clock ticks after boot) of /proc/PID/stat; the name in field 2 may hold spaces."""
+    fields = stat_text.rpartition(")")[2].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def boot_time(proc_stat_text: str) -> Optional[float]:
+    for line in proc_stat_text.splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    return None
+
+
+def own_sshd_processes(user: str, proc: str = "/proc") -> List[SshProcess]:
+    """The per-connection sshd processes of this account; [] where /proc is not Linux's."""
+    try:
+        with open(os.path.join(proc, "stat")) as handle:
+            booted = boot_time(handle.read())
+        names = os.listdir(proc)
+    except OSError:
+        return []
+    if booted is None:
+        return []
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    uid = os.getuid()
+    found = []
+    for name in names:
+        if not name.isdigit():
+            continue
+        base = os.path.join(proc, name)
+        try:
+            if os.stat(base).st_uid != uid:
+                continue
+            with open(os.path.join(base, "comm")) as handle:
+                if handle.read().strip() not in SSHD_NAMES:
+                    continue
+            with open(os.path.join(base, "cmdline"), "rb") as handle:
+                title = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            with open(os.path.join(base, "stat")) as handle:
+                ticks = start_ticks(handle.read())
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if ticks is None or not (title.startswith("sshd: " + user) or title.startswith("sshd-session: " + user)):
+            continue
+        found.append(SshProcess(int(name), booted + ticks / ticks_per_second, title, "{}:{}".format(name, ticks)))
+    return sorted(found, key=lambda process: process.started)
+
+
+def unrecorded(processes: Iterable[SshProcess], recorded: Sequence[float], already_alerted: Iterable[str],
+               now: float) -> List[SshProcess]:
+    """The processes old enough for a hook to have run, with no recorded login near their start, not yet alerted."""
+    alerted = set(already_alerted)
+    return [process for process in processes
+            if now - process.started >= GRACE_SECONDS and process.key not in alerted
+            and not any(process.started - MATCH_BEFORE <= epoch <= process.started + MATCH_AFTER
+                        for epoch in recorded)]

@@ -1,0 +1,53 @@
+"""Connections no hook saw: the account's own sshd processes, from /proc (a fake tree here; real sshd in e2e)."""
+
+import os
+from pathlib import Path
+
+from app.sessions import GRACE_SECONDS, SshProcess, boot_time, own_sshd_processes, start_ticks, unrecorded
+
+
+def fake_process(proc: Path, pid: int, comm: str, title: str, ticks: int) -> None:
+    base = proc / str(pid)
+    base.mkdir(parents=True)
+    (base / "comm").write_text(comm + "\n")
+    (base / "cmdline").write_bytes(title.encode() + b"\0")
+    (base / "stat").write_text("{} ({}) S 1 {} 0 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 {} 0 0\n".format(
+        pid, comm, pid, ticks))
+
+
+def test_start_ticks_reads_field_22_even_when_the_name_has_spaces_and_parentheses():
+    assert start_ticks("42 (odd) name)) S 1 42 0 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0") == 123456
+    assert start_ticks("garbage") is None
+
+
+def test_boot_time_reads_btime():
+    assert boot_time("cpu 1 2 3\nbtime 1700000000\nprocesses 5\n") == 1700000000.0
+    assert boot_time("cpu 1 2 3\n") is None
+
+
+def test_own_sshd_processes_lists_only_this_accounts_sshd_connections(tmp_path: Path):
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "stat").write_text("btime 1700000000\n")
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    fake_process(proc, 100, "sshd", "sshd: alice", 50 * ticks_per_second)
+    fake_process(proc, 101, "sshd-session", "sshd-session: alice@notty", 60 * ticks_per_second)
+    fake_process(proc, 102, "bash", "-bash", 70 * ticks_per_second)
+    fake_process(proc, 103, "sshd", "sshd: bob@pts/1", 80 * ticks_per_second)  # same uid in this fake tree
+    processes = own_sshd_processes("alice", proc=str(proc))
+    assert [(process.pid, process.started, process.has_session) for process in processes] == [
+        (100, 1700000050.0, False), (101, 1700000060.0, True)]
+
+
+def test_own_sshd_processes_without_linux_proc_is_empty(tmp_path: Path):
+    assert own_sshd_processes("alice", proc=str(tmp_path / "missing")) == []
+
+
+def test_unrecorded_skips_young_recorded_and_already_alerted_processes():
+    now = 10_000.0
+    tunnel = SshProcess(1, now - 3000, "sshd: alice", "1:1")
+    recorded = SshProcess(2, now - 600, "sshd: alice@pts/0", "2:2")
+    young = SshProcess(3, now - GRACE_SECONDS / 2, "sshd: alice", "3:3")
+    alerted = SshProcess(4, now - 600, "sshd: alice", "4:4")
+    result = unrecorded([tunnel, recorded, young, alerted], recorded=[now - 599], already_alerted=["4:4"], now=now)
+    assert result == [tunnel]
