@@ -11,7 +11,7 @@ Anything else in the log (hand edits, garbage, an attacker's bytes) still become
 
 import datetime
 import re
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 MAX_FIELD = 200  # longer values are cut: a field is shown in a subject or one body line
 _TIMESTAMP = re.compile(r"\A\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\Z")
@@ -89,3 +89,24 @@ def parse_line(line: bytes) -> LoginRecord:
         methods=methods,
         extras=tuple(extras.items()),
     )
+
+
+def merge_records(first: LoginRecord, others: Sequence[LoginRecord]) -> LoginRecord:
+    """One connection seen by several hooks: the first line, completed by what the others know.
+
+    ~/.ssh/rc cannot tell a command from a file transfer, ~/.bashrc can; the alert says what any knew.
+    """
+    extras = dict(first.extras)
+    hooks = [extras["hook"]] if extras.get("hook") else []
+    methods = first.methods
+    for other in others:
+        methods = methods or other.methods
+        for key, value in other.extras:
+            if key == "hook":
+                if value not in hooks:
+                    hooks.append(value)
+            elif value and extras.get(key, "none") in ("", "none"):
+                extras[key] = value
+    if hooks:
+        extras["hook"] = ",".join(hooks)
+    return first._replace(methods=methods, extras=tuple(extras.items()))

@@ -83,7 +83,7 @@ def alert_body(record: LoginRecord, host: str, key_comment: Optional[str]) -> st
         rows.append(("Server", record.extra("saddr") + (" port " + record.extra("sport")
                                                           if record.extra("sport") else "")))
     if record.extra("hook"):
-        rows.append(("Seen by", HOOK_NAMES.get(record.extra("hook"), record.extra("hook"))))
+        rows.append(("Seen by", ", ".join(HOOK_NAMES.get(hook, hook) for hook in record.extra("hook").split(","))))
     width = max(len(label) for label, _ in rows) + 2
     lines = ["Someone logged in over SSH.", ""]
     lines += ["  {:<{}}{}".format(label + ":", width, one_line(value, 300)) for label, value in rows]

@@ -10,7 +10,7 @@ non-dumpable, so /proc/PID/fd belongs to root.
 import os
 from typing import Iterable, List, NamedTuple, Optional, Sequence
 
-GRACE_SECONDS = 30  # hooks write their line within a second or two of the process starting
+GRACE_SECONDS = 10  # hooks write their line within a second of the process starting (it starts after auth)
 MATCH_BEFORE, MATCH_AFTER = 5, 60  # a recorded login this close to the process start accounts for it
 SSHD_NAMES = ("sshd", "sshd-session")  # OpenSSH 9.8 renamed the per-session process
 

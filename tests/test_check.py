@@ -261,3 +261,14 @@ def test_check_alerts_a_reused_client_port_hours_later_as_a_new_login(configured
     append_log(configured, login_line(when="2026-11-25 15:10:00 +0000"))
     run_check(configured)
     assert len(sink.messages) == 2
+
+
+def test_check_merges_what_each_hook_of_one_connection_knew_into_its_one_alert(configured: Paths, sink: MailSink):
+    run_check(configured)
+    append_log(configured,
+               login_line(extras="cport=51234 saddr=10.0.0.1 sport=22 tty=none hook=ssh-rc"),
+               login_line(extras="cport=51234 saddr=10.0.0.1 sport=22 tty=none hook=bashrc kind=transfer"))
+    run_check(configured)
+    (received,) = sink.messages
+    body = received.message.get_content()
+    assert "file transfer" in body and "~/.ssh/rc, ~/.bashrc" in body

@@ -4,6 +4,8 @@ Run detached by the login hook and every minute by cron. Never prompts, prints n
 well. Concurrent runs queue on a lock, so a login's alert never waits for the next cron tick.
 """
 
+import collections
+import itertools
 import os
 import time
 from pathlib import Path
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 # check runs on every login, and most runs find nothing to send.
 
 LOCK_WAIT = 300.0
+LOOKAHEAD = 16  # later lines read ahead to merge what other hooks recorded about the same connection
 NOTICE_RECENT = 10
 
 
@@ -40,8 +43,11 @@ def host_name(config: "Config") -> str:
     return config.host_label or socket.getfqdn()
 
 
-def run_check(paths: Paths) -> CheckResult:
+def run_check(paths: Paths, scan_sessions: bool = False) -> CheckResult:
     """Alert what is pending; returns what was done.
+
+    scan_sessions (cron): also alert SSH connections of this account that no hook recorded, such as
+    tunnel-only ``ssh -N`` connections (see app.sessions).
 
     Raises UserError: exit 2 for configuration problems, exit 1 when delivery failed (alerts stay pending).
     """
@@ -50,7 +56,10 @@ def run_check(paths: Paths) -> CheckResult:
     started = time.time()
     try:
         with exclusive_lock(paths.lock_file, LOCK_WAIT) as waited:
-            return _check_locked(paths, started, waited)
+            result = _check_locked(paths, started, waited)
+            if scan_sessions and result.seeded is None:
+                result = result._replace(sent=result.sent + _alert_unrecorded_sessions(paths))
+            return result
     except LockTimeout:
         raise UserError(LOCK_TIMEOUT.format(path=paths.lock_file, seconds=LOCK_WAIT),
                         ExitCode.DELIVERY_FAILED) from None
@@ -160,7 +169,7 @@ def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str
     """Alert each line of each segment in order, saving the position after every delivered alert."""
     from app.config import load_config
     from app.keys import read_key_comment
-    from app.loginline import parse_line
+    from app.loginline import merge_records, parse_line
     from app.render import build_alert
 
     config = load_config(paths.config_file)
@@ -176,7 +185,11 @@ def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str
             with open(str(segment.path), "rb") as handle:
                 stale = time.time() - os.fstat(handle.fileno()).st_mtime > STALE_PARTIAL_SECONDS
                 line_start = segment.start
-                for entry in read_entries(handle, segment.start, include_partial=stale):
+                entries = read_entries(handle, segment.start, include_partial=stale)
+                ahead = collections.deque(itertools.islice(entries, LOOKAHEAD))
+                while ahead:
+                    entry = ahead.popleft()
+                    ahead.extend(itertools.islice(entries, 1))
                     record = parse_line(entry.data)
                     position = Position(segment.device, segment.inode, entry.end, entry.anchor)
                     connection, epoch = record.connection_key, record.epoch
@@ -186,6 +199,11 @@ def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str
                         state = state._replace(position=position)
                         _save(paths, state)
                         continue
+                    if connection and epoch is not None:
+                        companions = [other for other in map(parse_line, (later.data for later in ahead))
+                                      if other.connection_key == connection and other.epoch is not None
+                                      and is_repeat(((connection, epoch),), connection, other.epoch)]
+                        record = merge_records(record, companions)
                     key_comment = read_key_comment(paths.authorized_keys, record.extra("key")) \
                         if record.extra("key") else None
                     message = build_alert(record, envelope, key_comment, *_stamp(envelope.host))
@@ -199,8 +217,8 @@ def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str
                     line_start = entry.end
                     recent = remember(state.recent, connection, epoch) if connection and epoch is not None \
                         else state.recent
-                    state = State(position, state.sent + 1, {"time": _now_text(), "subject": message["Subject"]},
-                                  None, recent)
+                    state = state._replace(position=position, sent=state.sent + 1, last_failure=None, recent=recent,
+                                           last_sent={"time": _now_text(), "subject": message["Subject"]})
                     _save(paths, state)
                     log.info("sent: {}".format(message["Subject"]))
             if position != state.position:
@@ -211,6 +229,40 @@ def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str
     finally:
         transport.close()
     return CheckResult(sent=sent, reason=reason)
+
+
+def _alert_unrecorded_sessions(paths: Paths) -> int:
+    """Alert this account's sshd connections that no hook recorded; returns how many were alerted."""
+    import pwd
+
+    from app.sessions import own_sshd_processes, unrecorded
+
+    state = load_state(paths.state_file)
+    if state is None:
+        return 0
+    processes = own_sshd_processes(pwd.getpwuid(os.getuid()).pw_name)
+    live = {process.key for process in processes}
+    pending = unrecorded(processes, [epoch for _, epoch in state.recent], state.sessions_alerted, time.time())
+    if pending:
+        from app.config import load_config
+        from app.render import build_session_alert
+
+        config = load_config(paths.config_file)
+        envelope = _envelope(config)
+        transport = _transport(config, paths, envelope.host)
+        try:
+            for process in pending:
+                message = build_session_alert(process.started, process.title, envelope, *_stamp(envelope.host))
+                _send(config, transport, message, pending=lambda: len(pending))
+                state = state._replace(sessions_alerted=state.sessions_alerted + (process.key,))
+                _save(paths, state)
+                _oplog(paths).info("sent: {}".format(message["Subject"]))
+        finally:
+            transport.close()
+    kept = tuple(key for key in state.sessions_alerted if key in live)
+    if kept != state.sessions_alerted:
+        _save(paths, state._replace(sessions_alerted=kept))
+    return len(pending)
 
 
 def _open_segment(segment: Segment) -> Position:
