@@ -23,11 +23,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROGRAM, description="Email the account owner the moment someone logs in over SSH.")
     parser.add_argument("--version", action="version", version="ssh_alert {}".format(__version__))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.add_parser("check", help="alert every login recorded since the last run (login hook, cron)")
+    check = commands.add_parser("check", help="alert every login recorded since the last run (login hook, cron)")
+    check.add_argument("--cron", action="store_true",
+                       help="also alert this account's SSH connections no hook saw (ssh -N); the cron line uses it")
     commands.add_parser("test", help="send a test alert through the configured delivery")
     status = commands.add_parser("status", help="report configuration, credentials, hooks and pending alerts")
     status.add_argument("--json", action="store_true", help="print the same checks as JSON")
+    _add_setup(commands)
+    install = commands.add_parser("install", help="copy the pyz to ~/bin, add the login hooks and the cron line")
+    install.add_argument("--yes", action="store_true", help="do it without asking (needed without a terminal)")
+    install.add_argument("--dry-run", action="store_true", help="print each planned change and touch nothing")
+    install.add_argument("--bin-dir", metavar="DIR", help="where to put ssh_alert.pyz (default: ~/bin)")
+    install.add_argument("--hooks", metavar="LIST",
+                         help="comma-separated: ssh-rc, bash-profile, bashrc (default: all that apply)")
+    install.add_argument("--no-cron", action="store_true", help="do not add the every-minute cron fallback")
+    uninstall = commands.add_parser("uninstall", help="remove exactly what install added")
+    uninstall.add_argument("--yes", action="store_true", help="do it without asking (needed without a terminal)")
+    uninstall.add_argument("--dry-run", action="store_true", help="print each planned change and touch nothing")
+    uninstall.add_argument("--purge", action="store_true",
+                           help="also delete the config, state, logs and stored password")
     return parser
+
+
+def _add_setup(commands: "argparse._SubParsersAction") -> None:
+    setup = commands.add_parser("setup", help="guided configuration: recipients, delivery, password, first check")
+    setup.add_argument("--non-interactive", action="store_true",
+                       help="take every answer from flags; never prompt (for scripts and fleets)")
+    setup.add_argument("--yes", action="store_true", help="accept defaults for yes/no questions")
+    setup.add_argument("--to", metavar="ADDR[,ADDR]", help="recipient address(es)")
+    setup.add_argument("--from", dest="sender", metavar="ADDR", help="sender address")
+    setup.add_argument("--method", choices=("sendmail", "smtp"), help="how to deliver")
+    setup.add_argument("--sendmail-path", metavar="PATH", help="sendmail binary (default: the first found)")
+    setup.add_argument("--smtp-host", metavar="HOST")
+    setup.add_argument("--smtp-port", metavar="N", type=int)
+    setup.add_argument("--smtp-security", choices=("ssl", "starttls", "none"))
+    setup.add_argument("--smtp-user", metavar="USER")
+    password = setup.add_mutually_exclusive_group()
+    password.add_argument("--password-stdin", action="store_true",
+                          help="read the SMTP password from standard input (never from argv)")
+    password.add_argument("--password-command", metavar="CMD",
+                          help="a command that prints the password (stored in the config; run when sending)")
+    setup.add_argument("--ca-file", metavar="PEM", help="trust this CA bundle instead of the system CAs")
+    setup.add_argument("--no-dns-check", action="store_true", help="skip the DNS deliverability check")
+    setup.add_argument("--no-test-email", action="store_true", help="do not send a test email")
+    setup.add_argument("--import-legacy", action="store_true",
+                       help="import ~/.ssh_login_monitor.conf, ~/.ssh_logins and its state")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -73,7 +113,7 @@ def _dispatch(arguments: argparse.Namespace, paths: Paths) -> int:
     if arguments.command == "check":
         from app.commands.check import run_check
 
-        run_check(paths)  # silent when all is well: it runs from the login hook and cron
+        run_check(paths, scan_sessions=arguments.cron)  # silent when all is well: hook and cron run it
         return ExitCode.OK
     if arguments.command == "test":
         from app.commands.test import run_test
@@ -95,4 +135,14 @@ def _dispatch(arguments: argparse.Namespace, paths: Paths) -> int:
             for check in checks:
                 print("{:<5} {:<13} {}".format(check.status.upper(), check.name, check.detail))
         return ExitCode.OK if healthy(checks) else ExitCode.DELIVERY_FAILED
+    if arguments.command in ("setup", "install", "uninstall"):
+        from importlib import import_module
+
+        from app.prompt import terminal_prompter
+
+        command = import_module("app.commands." + arguments.command)
+        result = command.run(paths, arguments, terminal_prompter())
+        for line in result.lines:
+            print(line)
+        return result.exit_code
     raise UserError("unknown command {}".format(arguments.command))

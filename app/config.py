@@ -220,3 +220,41 @@ def load_config(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(CONFIG_UNREADABLE.format(path=path, reason=getattr(error, "strerror", None) or error))
     return parse_config(text, path)
+
+
+_RENDER_HEADER = (
+    "# ssh_alert configuration, written by `ssh_alert.pyz setup`; re-run setup to change it.\n"
+    "# The SMTP password is never stored here (see password_store / password_command).\n"
+)
+
+
+def render_config(config: Config) -> str:
+    """Return the INI text for config (pure): only keys with a value, never a password.
+
+    parse_config(render_config(config), path) gives back the same settings. Raises ValueError when a
+    value cannot be written as one INI line (a newline in it, or leading/trailing blanks that would be lost).
+    """
+    alert = [("to", ", ".join(config.recipients)), ("from", config.sender), ("method", config.method)]
+    if config.method == "sendmail":
+        alert.append(("sendmail_path", config.sendmail_path))
+    alert += [("host_label", config.host_label), ("timeout", "{:g}".format(config.timeout))]
+    sections = [("alert", alert)]
+    smtp = config.smtp
+    if config.method == "smtp" and smtp is not None:
+        keys = [("host", smtp.host), ("port", str(smtp.port)), ("security", smtp.security), ("user", smtp.user)]
+        if smtp.user:
+            keys.append(("password_command", smtp.password_command) if smtp.password_command
+                        else ("password_store", smtp.password_store))
+        keys.append(("ca_file", smtp.ca_file))
+        sections.append(("smtp", keys))
+    lines = [_RENDER_HEADER]
+    for name, keys in sections:
+        lines.append("[{}]\n".format(name))
+        for key, value in keys:
+            if not value:
+                continue
+            if "\n" in value or "\r" in value or value != value.strip():
+                raise ValueError("[{}] {}: {!r} cannot be written on one INI line".format(name, key, value))
+            lines.append("{} = {}\n".format(key, value))
+        lines.append("\n")
+    return "".join(lines).rstrip("\n") + "\n"

@@ -128,3 +128,36 @@ def _run_password_command(command: str, config: Config) -> str:
     if not password:
         raise UserError(PASSWORD_COMMAND_FAILED.format(path=config.path, reason="it printed nothing"))
     return password
+
+
+class StoredPassword(NamedTuple):
+    store: str  # keyring | file: the password_store value that finds it again
+    description: str  # where it is, for the person running setup
+
+
+def store_password(paths: Paths, user: str, password: str, config_path: Path) -> StoredPassword:
+    """Store user's SMTP password in the OS keyring when one is usable, else in the password file.
+
+    Returns which backend holds it. Raises UserError when neither can store it (the message never
+    contains the password).
+    """
+    fallback_reason = "no OS keyring on this machine"
+    backend = _with_deadline(os_keyring, KEYRING_DEADLINE, config_path)
+    if backend is not None:
+        from keyring.errors import KeyringError
+
+        try:
+            _with_deadline(lambda: backend.set_password(SERVICE, user, password), KEYRING_DEADLINE, config_path)
+            return StoredPassword("keyring", "the OS keyring ({})".format(type(backend).__name__))
+        except (KeyringError, UserError) as error:
+            # A locked or refusing keyring: the password file still works, and says so.
+            fallback_reason = "the OS keyring {} refused it: {}".format(
+                type(backend).__name__, " ".join(str(getattr(error, "message", error)).split())[:120])
+    from app.secretfile import SecretsFileKeyring
+
+    try:
+        SecretsFileKeyring(paths.secrets_file).set_password(SERVICE, user, password)
+    except OSError as error:
+        raise UserError("cannot write the password file {}: {}".format(paths.secrets_file,
+                                                                     error.strerror or error)) from None
+    return StoredPassword("file", "the password file {} ({})".format(paths.secrets_file, fallback_reason))

@@ -162,6 +162,22 @@ class SmtpTransport:
                 session.close()
 
 
+def probe(config: Config, password: Optional[str], local_hostname: str) -> None:
+    """Connect to config's SMTP server, do TLS and AUTH exactly as sending would, then QUIT without sending.
+
+    Raises DeliveryError with advice (wrong password, untrusted certificate, timeout, refused, unknown host).
+    """
+    transport = SmtpTransport(config, lambda: password, local_hostname)
+    try:
+        transport.session = transport._connect()
+    except DeliveryError:
+        raise
+    except (smtplib.SMTPException, OSError) as error:
+        raise DeliveryError(explain(error, config.smtp, config.timeout)) from None
+    finally:
+        transport.close()
+
+
 class SendmailTransport:
     """Pipe each message to a sendmail-compatible binary (``-t -oi``)."""
 

@@ -5,8 +5,9 @@
 and the hook's name, for ``~/.ssh/rc``, the bash login file and ``~/.bashrc``.
 """
 
+import os
 import shlex
-from typing import NamedTuple
+from typing import Collection, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 BEGIN = "# >>> ssh_alert login hook >>>"
 END = "# <<< ssh_alert login hook <<<"
@@ -83,3 +84,148 @@ def shell_quote_path(path: str, home: str) -> str:
         return '"$HOME/{}"'.format(path[len(home.rstrip("/")) + 1:].replace('"', '\\"').replace("$", "\\$")
                                    .replace("`", "\\`"))
     return shlex.quote(path)
+
+
+# --- finding and editing the blocks (pure: text in, text out) ------------------------------------------
+
+BASH_LOGIN_FILES = (".bash_profile", ".bash_login", ".profile")  # bash reads only the first that exists
+BASHRC = ".bashrc"
+SSH_RC = ".ssh/rc"
+BASH_FILES = BASH_LOGIN_FILES + (BASHRC,)
+# The original script's hook and cron job: lines naming these are disabled (prefixed), never deleted.
+LEGACY_HOOK_MARKERS = (".ssh_logins", "ssh_login_monitor")
+LEGACY_PREFIX = "# disabled by ssh_alert: "
+
+
+class BrokenBlock(ValueError):
+    """A begin marker without its end marker: editing around it could lose the user's lines."""
+
+    def __init__(self, line_number: int, end: str) -> None:
+        super().__init__("line {}: no {!r} after it".format(line_number, end))
+        self.line_number = line_number
+        self.end = end
+
+
+class Edit(NamedTuple):
+    """The result of adding a block: the new text, what was done, and whether a final newline was added."""
+
+    text: str
+    action: str  # one of UNCHANGED, REPLACED, INSERTED_AT_TOP, APPENDED
+    newline_added: bool = False
+
+
+UNCHANGED, REPLACED, INSERTED_AT_TOP, APPENDED = "unchanged", "replace block", "insert block at top", "append block"
+
+
+def find_blocks(text: str, begin: str = BEGIN, end: str = END) -> List[Tuple[int, int]]:
+    """Return the (start, stop) offsets of every marked block: whole lines, markers and END's newline included.
+
+    Raises BrokenBlock when a begin marker has no end marker after it.
+    """
+    blocks = []
+    start = None
+    begin_line = 0
+    offset = 0
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        stripped = line.strip()
+        if start is None and stripped == begin:
+            start, begin_line = offset, number
+        elif start is not None and stripped == end:
+            blocks.append((start, offset + len(line)))
+            start = None
+        offset += len(line)
+    if start is not None:
+        raise BrokenBlock(begin_line, end)
+    return blocks
+
+
+def with_block(text: str, block: str, at_top: bool = False, begin: str = BEGIN, end: str = END) -> Edit:
+    """Return text with exactly one copy of block: the first marked block replaced in place (duplicates dropped),
+    else block inserted at the top or appended (after a newline when the text lacks a final one).
+
+    Raises BrokenBlock.
+    """
+    blocks = find_blocks(text, begin, end)
+    if blocks:
+        first_start, first_stop = blocks[0]
+        if len(blocks) == 1 and text[first_start:first_stop] == block:
+            return Edit(text, UNCHANGED)
+        kept = text[:first_start] + block
+        previous_stop = first_stop
+        for start, stop in blocks[1:]:
+            kept += text[previous_stop:start]
+            previous_stop = stop
+        return Edit(kept + text[previous_stop:], REPLACED)
+    if at_top:
+        return Edit(block + text, INSERTED_AT_TOP)
+    newline_added = bool(text) and not text.endswith("\n")
+    return Edit(text + ("\n" if newline_added else "") + block, APPENDED, newline_added)
+
+
+def without_blocks(text: str, begin: str = BEGIN, end: str = END) -> str:
+    """Return text with every marked block removed and nothing else changed. Raises BrokenBlock."""
+    kept = []
+    previous_stop = 0
+    for start, stop in find_blocks(text, begin, end):
+        kept.append(text[previous_stop:start])
+        previous_stop = stop
+    kept.append(text[previous_stop:])
+    return "".join(kept)
+
+
+def block_text(text: str, begin: str = BEGIN, end: str = END) -> Optional[str]:
+    """Return the first marked block of text, or None (also for a broken block)."""
+    try:
+        blocks = find_blocks(text, begin, end)
+    except BrokenBlock:
+        return None
+    return text[blocks[0][0]:blocks[0][1]] if blocks else None
+
+
+def block_settings(block: str, home: str) -> Dict[str, str]:
+    """Return the interpreter and pyz a rendered block calls ({"python": ..., "pyz": ...}), $HOME expanded;
+    empty when the settings line cannot be read."""
+    for line in block.splitlines():
+        if line.strip().startswith("sa_py="):
+            try:
+                words = shlex.split(line)
+            except ValueError:
+                return {}
+            values = dict(word.split("=", 1) for word in words if "=" in word)
+            return {name: home.rstrip("/") + value[len("$HOME"):] if value.startswith("$HOME/") else value
+                    for name, value in (("python", values.get("sa_py", "")), ("pyz", values.get("sa_pyz", "")))}
+    return {}
+
+
+def bash_login_file(existing: Collection[str]) -> str:
+    """The login file bash reads (the first of BASH_LOGIN_FILES in existing), or .bash_profile when none exists."""
+    return next((name for name in BASH_LOGIN_FILES if name in existing), BASH_LOGIN_FILES[0])
+
+
+def default_hooks(shell: str, existing: Collection[str]) -> Tuple[str, ...]:
+    """ssh-rc always; the bash hooks too when the login shell is bash or the account has bash's own files."""
+    uses_bash = os.path.basename(shell) == "bash" or any(
+        name in existing for name in (".bash_profile", ".bash_login", BASHRC))
+    return HOOKS if uses_bash else ("ssh-rc",)
+
+
+def disable_legacy_lines(text: str, markers: Sequence[str] = LEGACY_HOOK_MARKERS) -> Tuple[str, List[str]]:
+    """Prefix every non-comment line naming one of markers with LEGACY_PREFIX; returns the text and those lines."""
+    lines = text.splitlines(keepends=True)
+    disabled = []
+    for index, line in enumerate(lines):
+        if not line.lstrip().startswith("#") and any(marker in line for marker in markers):
+            lines[index] = LEGACY_PREFIX + line
+            disabled.append(line.rstrip("\n"))
+    return "".join(lines), disabled
+
+
+def enable_legacy_lines(text: str) -> Tuple[str, List[str]]:
+    """Undo disable_legacy_lines byte for byte; returns the text and the lines re-enabled."""
+    lines = text.splitlines(keepends=True)
+    enabled = []
+    for index, line in enumerate(lines):
+        if line.startswith(LEGACY_PREFIX):
+            lines[index] = line[len(LEGACY_PREFIX):]
+            enabled.append(lines[index].rstrip("\n"))
+    return "".join(lines), enabled

@@ -11,7 +11,8 @@ import os
 from typing import Iterable, List, NamedTuple, Optional, Sequence
 
 GRACE_SECONDS = 10  # hooks write their line within a second of the process starting (it starts after auth)
-MATCH_BEFORE, MATCH_AFTER = 5, 60  # a recorded login this close to the process start accounts for it
+# A recorded login this close to a process's start accounts for it (log times are whole seconds).
+MATCH_BEFORE, MATCH_AFTER = 2, 60
 SSHD_NAMES = ("sshd", "sshd-session")  # OpenSSH 9.8 renamed the per-session process
 
 
@@ -80,9 +81,19 @@ def own_sshd_processes(user: str, proc: str = "/proc") -> List[SshProcess]:
 
 def unrecorded(processes: Iterable[SshProcess], recorded: Sequence[float], already_alerted: Iterable[str],
                now: float) -> List[SshProcess]:
-    """The processes old enough for a hook to have run, with no recorded login near their start, not yet alerted."""
+    """The processes no recorded login accounts for, old enough for a hook to have run, not yet alerted.
+
+    Each recorded login accounts for at most one process (the earliest that fits), so a login just
+    before a tunnel opened does not hide the tunnel.
+    """
     alerted = set(already_alerted)
-    return [process for process in processes
-            if now - process.started >= GRACE_SECONDS and process.key not in alerted
-            and not any(process.started - MATCH_BEFORE <= epoch <= process.started + MATCH_AFTER
-                        for epoch in recorded)]
+    available = sorted(recorded)
+    found = []
+    for process in sorted(processes, key=lambda item: item.started):
+        match = next((epoch for epoch in available
+                      if process.started - MATCH_BEFORE <= epoch <= process.started + MATCH_AFTER), None)
+        if match is not None:
+            available.remove(match)
+        elif now - process.started >= GRACE_SECONDS and process.key not in alerted:
+            found.append(process)
+    return found

@@ -179,6 +179,65 @@ def bench_startup(base: Path, sink: MailSink, rounds: int = 15) -> List[Tuple[st
             ("  python3 -S -c pass (median)", "{:.0f} ms".format(median_ms(bare)), "")]
 
 
+def ssh_true_ms(server, rounds: int) -> List[float]:  # type: ignore[no-untyped-def]
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        finished = server.ssh("true")
+        samples.append(time.perf_counter() - started)
+        if finished.returncode != 0:
+            raise SystemExit("ssh failed: " + finished.stderr.decode())
+        time.sleep(0.1)
+    return samples
+
+
+def bench_real_sshd(base: Path, sink: MailSink, rounds: int = 25) -> List[Tuple[str, str, str]]:
+    """Login cost through a real sshd (needs root to create a user and run sshd)."""
+    if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists():
+        return [("real sshd measurements", "skipped (needs root and openssh-server)", "")]
+    from support.mailsink import HangingServer
+    from support.sshd import SshServer
+
+    rows = []
+    with SshServer(base / "sshd") as server, HangingServer() as hanging:
+        pyz = server.home / "ssh_alert.pyz"
+        shutil.copy2(str(PYZ), str(pyz))
+        os.chown(str(pyz), server.uid, server.uid)
+
+        def as_user(*arguments: str) -> None:
+            finished = server.as_user(["/usr/bin/python3", str(pyz)] + list(arguments))
+            if finished.returncode != 0:
+                raise SystemExit("{} failed: {}".format(arguments[0], finished.stderr))
+
+        def configure(port: int) -> None:
+            as_user("setup", "--non-interactive", "--to", "you@example.com", "--from", "ssh-alert@example.com",
+                    "--method", "smtp", "--smtp-host", "127.0.0.1", "--smtp-port", str(port), "--smtp-security",
+                    "none", "--no-dns-check", "--no-test-email")
+
+        configure(sink.port)
+        bare = ssh_true_ms(server, rounds)
+        as_user("install", "--yes", "--no-cron")
+        hooked = ssh_true_ms(server, rounds)
+        latency = []
+        for _ in range(rounds):
+            sink.clear()
+            started = time.monotonic()
+            server.ssh("true")
+            (received,) = sink.wait_for(1, timeout=30)
+            latency.append(received.received_at - started)
+            time.sleep(0.2)
+        config = server.home / ".config" / "ssh-alert" / "config.ini"
+        config.write_text(config.read_text().replace("port = {}".format(sink.port), "port = {}".format(hanging.port)))
+        hung = ssh_true_ms(server, rounds)
+    rows.append(("ssh host true, no hooks (median)", "{:.0f} ms".format(median_ms(bare)), ""))
+    rows.append(("ssh host true, hooks installed", "+{:.0f} ms".format(median_ms(hooked) - median_ms(bare)),
+                 "≤ +30 ms"))
+    rows.append(("ssh host true, hooks + mail server that never answers",
+                 "+{:.0f} ms".format(median_ms(hung) - median_ms(bare)), "≤ +30 ms"))
+    rows.append(("ssh login → alert accepted (median)", "{:.0f} ms".format(median_ms(latency)), "≤ 300 ms"))
+    return rows
+
+
 def main() -> int:
     if not PYZ.exists():
         print("build first: make build", file=sys.stderr)
@@ -188,7 +247,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ssh-alert-bench-") as temporary, MailSink("plain") as sink:
         base = Path(temporary)
         sections: List[Callable[[Path, MailSink], List[Tuple[str, str, str]]]] = [
-            bench_startup, bench_hook_cost, bench_check_scaling, bench_latency]
+            bench_startup, bench_hook_cost, bench_check_scaling, bench_latency, bench_real_sshd]
         for section in sections:
             rows.extend(section(base, sink))
     width = max(len(row[0]) for row in rows)

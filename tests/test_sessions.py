@@ -51,3 +51,10 @@ def test_unrecorded_skips_young_recorded_and_already_alerted_processes():
     alerted = SshProcess(4, now - 600, "sshd: alice", "4:4")
     result = unrecorded([tunnel, recorded, young, alerted], recorded=[now - 599], already_alerted=["4:4"], now=now)
     assert result == [tunnel]
+
+
+def test_unrecorded_lets_one_recorded_login_account_for_one_process_only():
+    now = 10_000.0
+    session = SshProcess(1, now - 600, "sshd: alice@pts/0", "1:1")
+    tunnel = SshProcess(2, now - 599, "sshd: alice", "2:2")  # opened a second after the login
+    assert unrecorded([session, tunnel], recorded=[now - 600], already_alerted=[], now=now) == [tunnel]

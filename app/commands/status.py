@@ -5,7 +5,7 @@ import platform
 import stat
 import sys
 from pathlib import Path
-from typing import List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 from app import __version__, oplog
 from app.config import Config, load_config
@@ -16,7 +16,6 @@ from app.paths import Paths
 from app.statediff import StateProblem, load_state, plan
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-HOOK_FILES = (".ssh/rc", ".bash_profile", ".bash_login", ".profile", ".bashrc")
 
 
 class Check(NamedTuple):
@@ -45,7 +44,9 @@ def run_status(paths: Paths) -> List[Check]:
         checks.extend(_credential_checks(config, paths))
     checks.append(_permission_check(paths))
     checks.extend(_log_checks(paths))
-    checks.append(_hook_check(paths))
+    record = _install_record(paths)
+    checks.extend(_hook_checks(paths, record))
+    checks.append(_cron_check(paths, record))
     return checks
 
 
@@ -121,14 +122,87 @@ def _log_checks(paths: Paths) -> List[Check]:
     return checks
 
 
-def _hook_check(paths: Paths) -> Check:
-    found = []
-    for name in HOOK_FILES:
+# --- hooks and cron: what install set up ---------------------------------------------------------------
+
+HOOK_MISSING = "no login hook in {place}; run: ssh_alert.pyz install"
+HOOK_NOT_CHOSEN = "not installed (install --hooks {chosen})"
+HOOK_HIDDEN = ("the hook is in {found}, but bash reads {place} first and never {found}: "
+               "re-run ssh_alert.pyz install")
+HOOK_BROKEN_TARGET = "the hook in {place} calls {what} {path}, which does not exist: re-run ssh_alert.pyz install"
+HOOK_NO_XAUTH = ("the hook is in ~/.ssh/rc but nothing there runs xauth, so X11 forwarding (ssh -X) "
+                 "stops working: re-run ssh_alert.pyz install")
+CRON_MISSING = ("no ssh_alert line in your crontab: an alert that could not be sent waits for the next login; "
+                "run: ssh_alert.pyz install")
+CRON_NOT_CHOSEN = "not installed (install --no-cron)"
+CRON_PANEL = "{problem}: add this line in your hosting panel's cron page: {line}"
+
+
+def _install_record(paths: Paths) -> Optional[dict]:
+    from app.installplan import load_record, read_optional, record_path
+
+    return load_record(read_optional(record_path(paths)))
+
+
+def _hook_checks(paths: Paths, record: Optional[dict]) -> List[Check]:
+    """One check per hook place: ~/.ssh/rc, the login file bash reads, ~/.bashrc."""
+    from app.hooks import BASH_FILES, HOOKS, SSH_RC
+    from app.installplan import strings
+
+    texts = {}
+    for name in (SSH_RC,) + BASH_FILES:
         try:
-            if "ssh_alert" in (paths.home / name).read_text(encoding="utf-8", errors="replace"):
-                found.append("~/" + name)
+            texts[name] = (paths.home / name).read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-    if found:
-        return Check("hooks", OK, "login hook in " + ", ".join(found))
-    return Check("hooks", WARN, "no login hook found; paste bash_profile.snippet into ~/.bash_profile")
+    chosen = strings(record.get("hooks")) if record is not None else None
+    return [hook_check(hook, texts, chosen, str(paths.home)) for hook in HOOKS]
+
+
+def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], home: str) -> Check:
+    """The check for one hook, from the startup files' texts (by name relative to home)."""
+    from app.hooks import BASH_LOGIN_FILES, bash_login_file, block_settings, block_text
+
+    name = {"ssh-rc": ".ssh/rc", "bashrc": ".bashrc"}.get(hook) or bash_login_file(list(texts))
+    place = "~/" + name
+    block = block_text(texts.get(name, ""))
+    if block is None:
+        if hook == "bash-profile":
+            hidden = [other for other in BASH_LOGIN_FILES if other != name and block_text(texts.get(other, ""))]
+            if hidden:
+                return Check(hook, WARN, HOOK_HIDDEN.format(found="~/" + hidden[0], place=place))
+        if chosen is not None and hook not in chosen:
+            return Check(hook, OK, HOOK_NOT_CHOSEN.format(chosen=",".join(chosen) or "none"))
+        return Check(hook, WARN, HOOK_MISSING.format(place=place))
+    settings = block_settings(block, home)
+    for what in ("python", "pyz"):
+        path = settings.get(what, "")
+        if os.path.isabs(path) and not os.path.isfile(path):
+            return Check(hook, WARN, HOOK_BROKEN_TARGET.format(place=place, what=what, path=path))
+    if hook == "ssh-rc" and "xauth" not in texts.get(name, ""):
+        return Check(hook, WARN, HOOK_NO_XAUTH)
+    return Check(hook, OK, "login hook in {}".format(place))
+
+
+def _cron_check(paths: Paths, record: Optional[dict]) -> Check:
+    """The every-minute cron line: present, missing, or to be added through the hosting panel."""
+    from app import crontab
+
+    cron_record = record.get("cron") if record is not None and isinstance(record.get("cron"), dict) else {}
+    current = crontab.read_crontab()
+    line = crontab.find_cron_line(current.text) if current.available else None
+    if line is not None:
+        return Check("cron", OK, line)
+    if cron_record and not cron_record.get("chosen"):
+        return Check("cron", OK, CRON_NOT_CHOSEN)
+    if current.available:
+        return Check("cron", WARN, CRON_MISSING)
+    expected = cron_record.get("line") or crontab.cron_line(sys.executable, _pyz_path(paths), os.environ)
+    return Check("cron", WARN, CRON_PANEL.format(problem=current.problem, line=expected))
+
+
+def _pyz_path(paths: Paths) -> str:
+    """The running pyz, else where install puts it."""
+    running = os.path.abspath(sys.argv[0])
+    if running.endswith(".pyz") and os.path.isfile(running):
+        return running
+    return str(paths.home / "bin" / "ssh_alert.pyz")

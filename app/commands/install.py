@@ -1,0 +1,217 @@
+"""``install``: copy the running pyz to ~/bin, add the login hooks and the every-minute cron line.
+
+gather() reads everything install depends on (files, crontab, interpreters); plan_install() is pure and
+decides every change; installplan.carry_out() lists, confirms and applies them.
+"""
+
+import argparse
+import filecmp
+import os
+import pwd
+import shlex
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from app import crontab, interpreter
+from app.errors import UserError
+from app.hooks import (BASH_FILES, BASHRC, HOOKS, SSH_RC, UNCHANGED, XAUTH_BEGIN, XAUTH_BLOCK, XAUTH_END, BrokenBlock,
+                       Edit, HookSettings, bash_login_file, default_hooks, disable_legacy_lines, find_blocks,
+                       render_hook, shell_quote_path, with_block)
+from app.installplan import (RECORD_FORMAT, CopyPyz, CrontabEdit, FileEdit, FileFact, MakeDirectory, Plan, Step,
+                             WriteRecord, backup_path, carry_out, decode, dump_record, encode, load_record,
+                             merge_records, missing_directories, read_file_fact, read_optional, record_path,
+                             refuse_without_terminal)
+from app.paths import Paths
+from app.prompt import CommandResult, Prompter
+
+PYZ_NAME = "ssh_alert.pyz"
+NOT_A_PYZ = ("install must be run from ssh_alert.pyz (this is {path}): build it with `make build`, then run "
+             "python3 dist/ssh_alert.pyz install")
+UNKNOWN_HOOK = "--hooks: unknown hook {value!r}; choose from {choices} (comma-separated)"
+BROKEN_BLOCK = ("{path}: line {line} starts an ssh_alert block that never ends ({end!r} is missing); "
+                "delete the block or add the line, then re-run")
+PANEL_LINE = "no usable crontab ({problem}): add this line in your hosting panel's cron page (every minute):"
+DONE = "installed: `ssh_alert.pyz status` shows the hooks and the cron line; `ssh_alert.pyz uninstall` removes them"
+HOOK_FILE_ORDER = (SSH_RC,) + BASH_FILES
+
+
+class InstallFacts(NamedTuple):
+    """Everything install's plan depends on, read once."""
+
+    home: Path
+    source: Path  # the running pyz
+    destination: Path
+    pyz_up_to_date: bool  # the destination is the source, or has the same bytes
+    interpreter: interpreter.Choice
+    shell: str  # the account's login shell
+    files: Dict[str, FileFact]  # by name relative to home: .ssh/rc and bash's startup files
+    missing: Dict[str, List[Path]]  # directories to create first: "bin", "ssh", "state"
+    crontab: crontab.Crontab
+    cron_environ: Dict[str, str]
+    record_path: Path
+    record: Optional[bytes]
+
+
+def run(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> CommandResult:
+    """Run install. Raises UserError for a bad --hooks, a refused confirmation, or a step that fails."""
+    hooks = parse_hooks(arguments.hooks)
+    refuse_without_terminal("install", arguments.yes, arguments.dry_run, prompter)
+    source = running_pyz(sys.argv[0])
+    bin_dir = Path(os.path.abspath(os.path.expanduser(arguments.bin_dir))) if arguments.bin_dir else paths.home / "bin"
+    facts = gather(paths, source, bin_dir, cron=not arguments.no_cron)
+    plan = plan_install(facts, hooks, cron=not arguments.no_cron)
+    return carry_out(plan, "install", paths.home, arguments.yes, arguments.dry_run, prompter, DONE)
+
+
+def parse_hooks(value: Optional[str]) -> Optional[Tuple[str, ...]]:
+    """The --hooks list in canonical order, or None (the default: all that apply). Raises UserError."""
+    if value is None:
+        return None
+    chosen = [item.strip() for item in value.split(",")]
+    for item in chosen:
+        if item not in HOOKS:
+            raise UserError(UNKNOWN_HOOK.format(value=item, choices=", ".join(HOOKS)))
+    return tuple(hook for hook in HOOKS if hook in chosen)
+
+
+def running_pyz(argv0: str) -> Path:
+    """The pyz this process runs from. Raises UserError when it is not running from a zip file."""
+    path = Path(os.path.abspath(argv0))
+    if not (path.is_file() and zipfile.is_zipfile(str(path))):
+        raise UserError(NOT_A_PYZ.format(path=path))
+    return path
+
+
+# --- facts ---------------------------------------------------------------------------------------------
+
+def gather(paths: Paths, source: Path, bin_dir: Path, cron: bool) -> InstallFacts:
+    """Read the files, the crontab and the interpreters install's plan depends on. Raises UserError."""
+    destination = bin_dir / PYZ_NAME
+    choice = interpreter.choose(interpreter.probes(interpreter.candidates(os.environ.get("PATH", os.defpath))),
+                                sys.executable, tuple(sys.version_info[:2]))
+    return InstallFacts(
+        home=paths.home, source=source, destination=destination,
+        pyz_up_to_date=destination.is_file() and (_same_file(source, destination) or
+                                                  filecmp.cmp(str(source), str(destination), shallow=False)),
+        interpreter=choice, shell=_login_shell(),
+        files={name: read_file_fact(paths.home / name) for name in HOOK_FILE_ORDER},
+        missing={"bin": missing_directories(bin_dir), "ssh": missing_directories(paths.home / ".ssh"),
+                 "state": missing_directories(paths.state_dir)},
+        crontab=crontab.read_crontab() if cron else crontab.Crontab(False, False, "", "--no-cron"),
+        cron_environ={name: os.environ[name] for name in crontab.ENVIRONMENT if name in os.environ},
+        record_path=record_path(paths), record=read_optional(record_path(paths)))
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(str(first), str(second))
+    except OSError:
+        return False
+
+
+def _login_shell() -> str:
+    """The shell sshd starts for this account (passwd), else $SHELL."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_shell or os.environ.get("SHELL", "")
+    except KeyError:
+        return os.environ.get("SHELL", "")
+
+
+# --- the plan (pure) -----------------------------------------------------------------------------------
+
+def hook_targets(hooks: Tuple[str, ...], existing: List[str]) -> Dict[str, str]:
+    """Which file each hook goes into: {file name relative to home: hook}."""
+    places = {"ssh-rc": SSH_RC, "bash-profile": bash_login_file(existing), "bashrc": BASHRC}
+    return {places[hook]: hook for hook in hooks}
+
+
+def plan_install(facts: InstallFacts, hooks: Optional[Tuple[str, ...]], cron: bool) -> Plan:
+    """Every change install makes, in order. Raises UserError for a hook block that has lost its end marker."""
+    existing = [name for name, fact in facts.files.items() if fact.content is not None]
+    chosen = hooks if hooks is not None else default_hooks(facts.shell, existing)
+    python = facts.interpreter.path
+    record: Dict[str, Any] = {"format": RECORD_FORMAT, "hooks": list(chosen), "python": python,
+                              "pyz": str(facts.destination), "pyz_copied": [], "directories": [], "files": {}}
+    notes = [interpreter.describe(facts.interpreter)]
+    steps: List[Step] = []
+    if not facts.pyz_up_to_date:
+        steps += [MakeDirectory(directory) for directory in facts.missing["bin"]]
+        steps.append(CopyPyz(facts.source, facts.destination))
+        record["pyz_copied"].append(str(facts.destination))
+    targets = hook_targets(chosen, existing)
+    settings = {hook: HookSettings(shlex.quote(python), shell_quote_path(str(facts.destination), str(facts.home)), hook)
+                for hook in chosen}
+    for name in HOOK_FILE_ORDER:
+        fact = facts.files[name]
+        hook = targets.get(name)
+        if fact.content is None and hook is None:
+            continue
+        edit, actions = _edit_hook_file(fact, name, render_hook(settings[hook]) if hook else None, hook)
+        if fact.content is not None and edit.text == decode(fact.content):
+            continue
+        backup = backup_path(fact.path) if fact.content is not None and not fact.backup_exists else None
+        if fact.content is None and name == SSH_RC:
+            steps += [MakeDirectory(directory) for directory in facts.missing["ssh"]]
+        steps.append(FileEdit(fact.path, fact.target, fact.content, encode(edit.text), tuple(actions), backup))
+        record["files"][str(fact.path)] = {"created": fact.content is None, "newline_added": edit.newline_added,
+                                           "backup": str(backup) if backup else None}
+    cron_steps, cron_record, cron_notes = _plan_cron(facts, python, cron)
+    steps += cron_steps
+    notes += cron_notes
+    record["cron"] = cron_record
+    # The record goes first: if a later step fails, uninstall still knows everything install may have done.
+    state_directories = [MakeDirectory(directory) for directory in facts.missing["state"]]
+    record["directories"] = [str(step.path) for step in state_directories + steps if isinstance(step, MakeDirectory)]
+    merged = dump_record(merge_records(load_record(facts.record), record))
+    if merged != facts.record:
+        steps = state_directories + [WriteRecord(facts.record_path, merged)] + steps
+    return Plan(tuple(steps), tuple(notes))
+
+
+def _edit_hook_file(fact: FileFact, name: str, block: Optional[str], hook: Optional[str]) -> Tuple[Edit, List[str]]:
+    """The new text of one startup file: legacy lines disabled, then the hook block (and xauth for ~/.ssh/rc)."""
+    text = decode(fact.content)
+    actions = ["create"] if fact.content is None else []
+    try:
+        if name in BASH_FILES:
+            text, disabled = disable_legacy_lines(text)
+            actions += ["disable legacy line: " + line.strip() for line in disabled]
+        newline_added = False
+        # An rc that runs xauth itself needs no second one; ours (marked) is kept up to date.
+        needs_xauth = find_blocks(text, XAUTH_BEGIN, XAUTH_END) or "xauth" not in text
+        if block is not None and hook == "ssh-rc" and needs_xauth:
+            xauth = with_block(text, XAUTH_BLOCK, begin=XAUTH_BEGIN, end=XAUTH_END)
+            if xauth.action != UNCHANGED:
+                actions.append(xauth.action.replace("block", "xauth block") + " (X11 forwarding keeps working)")
+            text, newline_added = xauth.text, xauth.newline_added
+        if block is None:
+            return Edit(text, UNCHANGED), actions
+        edit = with_block(text, block, at_top=(hook == "bashrc"))
+    except BrokenBlock as broken:
+        raise UserError(BROKEN_BLOCK.format(path=fact.path, line=broken.line_number, end=broken.end))
+    if edit.action != UNCHANGED:
+        actions.append("{} ({} hook)".format(edit.action, hook))
+    return Edit(edit.text, edit.action, newline_added or edit.newline_added), actions
+
+
+def _plan_cron(facts: InstallFacts, python: str, cron: bool) -> Tuple[List[Step], Dict[str, Any], List[str]]:
+    """The crontab edit (or, without a usable crontab, the line to paste), and its part of the record."""
+    line = crontab.cron_line(python, str(facts.destination), facts.cron_environ)
+    record = {"chosen": cron, "line": line, "installed": False, "crontab_created": False}
+    if not cron:
+        return [], record, []
+    if not facts.crontab.available:
+        return [], record, [PANEL_LINE.format(problem=facts.crontab.problem), line]
+    record.update(installed=True, crontab_created=not facts.crontab.exists)
+    before = facts.crontab.text
+    without_legacy, disabled = disable_legacy_lines(before, crontab.LEGACY_CRON_MARKERS)
+    after = crontab.with_cron_line(without_legacy, line)
+    if after == before:
+        return [], record, []
+    current = crontab.find_cron_line(before)
+    actions = ["disable legacy job: " + job.strip() for job in disabled]
+    if current != line:
+        actions.append(("add line: " if current is None else "replace line: ") + line)
+    return [CrontabEdit(facts.crontab, after, tuple(actions))], record, []
