@@ -15,11 +15,19 @@ def ensure_private_dir(directory: Path) -> None:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Atomically replace path with data, mode 0600: temp file, fsync, rename, fsync the directory.
+    """Atomically replace path with data, mode 0600, in a 0700 directory created if missing.
 
     Raises OSError; on failure the previous content of path is untouched.
     """
     ensure_private_dir(path.parent)
+    replace_atomically(path, data, 0o600)
+
+
+def replace_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Replace path with data, ending with the given mode: temp file, fsync, rename, fsync the directory.
+
+    Raises OSError; on failure the previous content of path is untouched.
+    """
     # mkstemp: O_EXCL and mode 0600 from the start, so a leftover or planted temp file is never reused.
     descriptor, temporary = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name + ".", suffix=".tmp")
     try:
@@ -27,6 +35,8 @@ def write_private(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if mode != 0o600:
+            os.chmod(temporary, mode)
         os.replace(temporary, str(path))
     except BaseException:
         try:

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -275,20 +274,7 @@ def replace_file(path: Path, data: bytes, new_mode: int, keep_mode: bool = True)
             mode = stat.S_IMODE(os.stat(str(path)).st_mode)
         except FileNotFoundError:
             pass
-    descriptor, temporary = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, str(path))
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    files.replace_atomically(path, data, mode)
 
 
 def remove_file(path: Path) -> None:
