@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("test", help="send a test alert through the configured delivery")
     status = commands.add_parser("status", help="report configuration, credentials, hooks and pending alerts")
     status.add_argument("--json", action="store_true", help="print the same checks as JSON")
+    history = commands.add_parser("history", help="recorded logins as a table (alerted or not)")
+    history.add_argument("--since", metavar="WHEN", help="only logins since WHEN: 2026-11-01, '2026-11-01 08:00', 7d, 12h")
+    history.add_argument("--ip", metavar="ADDR", help="only logins from this address (or CIDR network)")
+    history.add_argument("--user", metavar="USER", help="only logins of this user")
+    history.add_argument("--summary", action="store_true", help="per source IP: count, first and last seen")
+    history.add_argument("--json", action="store_true", help="print the same data as JSON")
     _add_setup(commands)
     install = commands.add_parser("install", help="copy the pyz to ~/bin, add the login hooks and the cron line")
     install.add_argument("--yes", action="store_true", help="do it without asking (needed without a terminal)")
@@ -135,7 +141,7 @@ def _dispatch(arguments: argparse.Namespace, paths: Paths) -> int:
             for check in checks:
                 print("{:<5} {:<13} {}".format(check.status.upper(), check.name, check.detail))
         return ExitCode.OK if healthy(checks) else ExitCode.DELIVERY_FAILED
-    if arguments.command in ("setup", "install", "uninstall"):
+    if arguments.command in ("setup", "install", "uninstall", "history"):
         from importlib import import_module
 
         from app.prompt import terminal_prompter

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import List, NamedTuple, Optional, Tuple
 
 from app.errors import CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UserError
+from app.trust import Network, parse_networks
 
 METHODS = ("smtp", "sendmail")
 SECURITY_MODES = ("ssl", "starttls", "none")
@@ -35,7 +36,9 @@ DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 DEFAULT_TIMEOUT = 20.0
 SENDMAIL_CANDIDATES = ("/usr/sbin/sendmail", "/usr/lib/sendmail")
 KNOWN_KEYS = {
-    "alert": {"to", "from", "method", "sendmail_path", "host_label", "timeout"},
+    "alert": {"to", "from", "method", "sendmail_path", "host_label", "timeout", "notify", "trusted",
+              "trusted_action", "digest_after", "max_per_hour", "reverse_dns", "reverse_dns_timeout", "html",
+              "syslog", "syslog_facility", "syslog_socket"},
     "smtp": {"host", "port", "security", "ssl", "starttls", "user", "password", "password_store",
              "password_command", "ca_file", "timeout"},
 }
@@ -53,6 +56,23 @@ class SmtpSettings(NamedTuple):
     ca_file: str
 
 
+class AlertPolicy(NamedTuple):
+    """Which logins are emailed and how: the [alert] keys beyond the original script's."""
+
+    notify: str = "all"  # all | new: with new, logins from a user's known IP are recorded, not emailed
+    trusted: Tuple[Network, ...] = ()
+    trusted_text: str = ""  # as written, for render_config
+    trusted_action: str = "tag"  # skip: record only | tag: email, marked trusted
+    digest_after: int = 3  # more pending alerts than this in one run: one digest email
+    max_per_hour: int = 20  # emails; beyond, alerts wait (still pending) and go out as a digest
+    reverse_dns: bool = True
+    reverse_dns_timeout: float = 1.0
+    html: bool = False  # add an HTML alternative part
+    syslog: bool = False
+    syslog_facility: str = "authpriv"
+    syslog_socket: str = "/dev/log"
+
+
 class Config(NamedTuple):
     path: Path
     recipients: Tuple[str, ...]
@@ -63,6 +83,7 @@ class Config(NamedTuple):
     timeout: float
     smtp: Optional[SmtpSettings]
     warnings: Tuple[str, ...]
+    policy: AlertPolicy = AlertPolicy()
 
 
 def is_loopback_host(host: str) -> bool:
@@ -156,10 +177,57 @@ def parse_config(text: str, path: Path) -> Config:
             problem("alert", "sendmail_path", "{} is not an executable file".format(sendmail_path))
 
     smtp = _parse_smtp(get, problem) if method == "smtp" else None
+    policy = _parse_policy(get, problem)
     if problems:
         raise UserError("\n".join(problems))
     return Config(path=path, recipients=recipients, sender=sender, method=method, sendmail_path=sendmail_path,
-                  host_label=get("alert", "host_label"), timeout=timeout, smtp=smtp, warnings=tuple(warnings))
+                  host_label=get("alert", "host_label"), timeout=timeout, smtp=smtp, warnings=tuple(warnings),
+                  policy=policy)
+
+
+def _parse_policy(get, problem) -> AlertPolicy:  # type: ignore[no-untyped-def]
+    """Validate the alert policy keys of [alert], reporting through problem()."""
+    defaults = AlertPolicy()
+
+    def choice(key: str, choices: Tuple[str, ...], default: str) -> str:
+        value = get("alert", key, default).lower()
+        if value not in choices:
+            problem("alert", key, "{!r} is not one of: {}".format(value, ", ".join(choices)))
+            return default
+        return value
+
+    def number(key: str, default: float, low: float, high: float, kind: type = int) -> float:
+        text = get("alert", key) or str(default)
+        try:
+            value = kind(text)
+            if not low <= value <= high:
+                raise ValueError
+            return value
+        except ValueError:
+            problem("alert", key, "{!r} is not a number from {:g} to {:g}".format(text, low, high))
+            return default
+
+    def flag(key: str, default: bool) -> bool:
+        text = get("alert", key).lower()
+        if text and text not in _BOOLEANS:
+            problem("alert", key, "{!r} is not yes or no".format(text))
+        return _BOOLEANS.get(text, default)
+
+    trusted_text = get("alert", "trusted")
+    trusted, bad = parse_networks(trusted_text)
+    for entry in bad:
+        problem("alert", "trusted", "{!r} is not an IP address or network (e.g. 203.0.113.0/24, 2001:db8::/48, "
+                                    "10.0.0.5)".format(entry))
+    return AlertPolicy(
+        notify=choice("notify", ("all", "new"), defaults.notify), trusted=trusted, trusted_text=trusted_text,
+        trusted_action=choice("trusted_action", ("skip", "tag"), defaults.trusted_action),
+        digest_after=int(number("digest_after", defaults.digest_after, 1, 1000)),
+        max_per_hour=int(number("max_per_hour", defaults.max_per_hour, 1, 10000)),
+        reverse_dns=flag("reverse_dns", defaults.reverse_dns),
+        reverse_dns_timeout=number("reverse_dns_timeout", defaults.reverse_dns_timeout, 0.1, 10, float),
+        html=flag("html", defaults.html), syslog=flag("syslog", defaults.syslog),
+        syslog_facility=choice("syslog_facility", ("authpriv", "user"), defaults.syslog_facility),
+        syslog_socket=get("alert", "syslog_socket") or defaults.syslog_socket)
 
 
 def _parse_smtp(get, problem) -> SmtpSettings:  # type: ignore[no-untyped-def]
@@ -228,6 +296,21 @@ _RENDER_HEADER = (
 )
 
 
+def _policy_keys(policy: AlertPolicy) -> List[Tuple[str, str]]:
+    """The policy keys whose values differ from the defaults, as INI text values."""
+    defaults = AlertPolicy()
+    keys = []
+    for field in AlertPolicy._fields:
+        value = getattr(policy, field)
+        if field in ("trusted",) or value == getattr(defaults, field):
+            continue
+        name = "trusted" if field == "trusted_text" else field
+        text = ("yes" if value else "no") if isinstance(value, bool) else "{:g}".format(value) \
+            if isinstance(value, float) else str(value)
+        keys.append((name, text))
+    return keys
+
+
 def render_config(config: Config) -> str:
     """Return the INI text for config (pure): only keys with a value, never a password.
 
@@ -238,6 +321,7 @@ def render_config(config: Config) -> str:
     if config.method == "sendmail":
         alert.append(("sendmail_path", config.sendmail_path))
     alert += [("host_label", config.host_label), ("timeout", "{:g}".format(config.timeout))]
+    alert += _policy_keys(config.policy)
     sections = [("alert", alert)]
     smtp = config.smtp
     if config.method == "smtp" and smtp is not None:

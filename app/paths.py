@@ -54,6 +54,16 @@ class Paths(NamedTuple):
         return self.state_dir / "ssh_alert.log"
 
     @property
+    def history_file(self) -> Path:
+        """Every login check processed, emailed or not (JSON lines)."""
+        return self.state_dir / "history.jsonl"
+
+    @property
+    def sources_file(self) -> Path:
+        """Which source IPs each user has logged in from, with first and last seen."""
+        return self.state_dir / "sources.json"
+
+    @property
     def secrets_file(self) -> Path:
         """The file-backend keyring used where no OS keyring exists."""
         return self.data_dir / "secrets.json"

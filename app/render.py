@@ -1,9 +1,11 @@
 """Alert rendering: pure functions from a LoginRecord (and what we know around it) to an email message."""
 
+import html
 import re
+import time
 from email.message import EmailMessage
 from email.policy import SMTP
-from typing import Iterable, NamedTuple, Optional, Sequence
+from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.keys import fingerprint
 from app.loginline import LoginRecord
@@ -55,55 +57,156 @@ def session_description(record: LoginRecord) -> str:
     return {"command": "command (no tty)", "transfer": "file transfer (no tty)"}.get(kind, "no tty")
 
 
-def alert_subject(record: LoginRecord, host: str) -> str:
+class AlertContext(NamedTuple):
+    """What check knows around one login beyond its log line."""
+
+    key_comment: Optional[str] = None  # None: key not in authorized_keys; "": found without comment
+    new_ip: bool = False
+    trusted: bool = False
+    first_seen: Optional[float] = None  # earlier logins from this IP (None: first time)
+    last_seen: Optional[float] = None
+    count: int = 0
+    rdns: str = ""
+
+
+def _tags(context: AlertContext) -> str:
+    return "".join(tag for tag, on in (("[NEW IP] ", context.new_ip), ("[trusted] ", context.trusted)) if on)
+
+
+def alert_subject(record: LoginRecord, host: str, context: AlertContext = AlertContext()) -> str:
     if not record.parsed:
         return "SSH login on {} (unrecognised log line)".format(host)
-    return "SSH login: {}@{} from {}".format(record.user, host, record.ip)
+    return "{}SSH login: {}@{} from {}".format(_tags(context), record.user, host, record.ip)
 
 
-def alert_body(record: LoginRecord, host: str, key_comment: Optional[str]) -> str:
-    """The plain-text body: one fact per line, short enough to read on a phone."""
-    if not record.parsed:
-        return ("A line in the login log could not be parsed; it may be a login, a hand edit or tampering.\n\n"
-                "  Host:  {}\n\nRaw line:\n{}\n".format(host, wrap_raw(record.raw)))
-    rows = [("Host", host), ("From", record.ip + (" port " + record.extra("cport") if record.extra("cport") else "")),
-            ("User", record.user),
-            ("Auth", ", ".join(record.methods) if record.methods else "unknown " + ENABLE_AUTH_INFO)]
+def _local_and_utc(record: LoginRecord) -> str:
+    """The login time as recorded (local, with offset), plus UTC."""
+    epoch = record.epoch
+    if epoch is None:
+        return record.when
+    return "{} ({} UTC)".format(record.when, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch)))
+
+
+def _day(epoch: Optional[float]) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch)) if epoch else "?"
+
+
+def alert_rows(record: LoginRecord, host: str, context: AlertContext) -> List[Tuple[str, str]]:
+    """The facts of one login as (label, value) rows, for the text and the HTML body."""
+    source = record.ip + (" port " + record.extra("cport") if record.extra("cport") else "")
+    rows = [("Host", host), ("From", source)]
+    if context.rdns:
+        rows.append(("Reverse DNS", context.rdns))
+    if context.new_ip:
+        rows.append(("Source", "first login from this address for {}".format(record.user)))
+    else:
+        rows.append(("Source", "known: first seen {}, last seen {}, {} earlier login(s)".format(
+            _day(context.first_seen), _day(context.last_seen), context.count)))
+    if context.trusted:
+        rows.append(("Trusted", "yes (in [alert] trusted)"))
+    rows += [("User", record.user),
+             ("Auth", ", ".join(record.methods) if record.methods else "unknown " + ENABLE_AUTH_INFO)]
     key_blob, key_type = record.extra("key"), record.extra("keytype")
     if key_blob:
         key_line = "{} {}".format(key_type or "key", fingerprint(key_blob) or "(unreadable key data)")
-        if key_comment:
-            key_line += ' ("{}" in authorized_keys)'.format(one_line(key_comment, 120))
-        elif key_comment is None:
+        if context.key_comment:
+            key_line += ' ("{}" in authorized_keys)'.format(one_line(context.key_comment, 120))
+        elif context.key_comment is None:
             key_line += " (not found in ~/.ssh/authorized_keys)"
         rows.append(("Key", key_line))
     rows.append(("Session", session_description(record)))
-    rows.append(("Time", record.when))
+    rows.append(("Time", _local_and_utc(record)))
     if record.extra("saddr"):
         rows.append(("Server", record.extra("saddr") + (" port " + record.extra("sport")
                                                           if record.extra("sport") else "")))
     if record.extra("hook"):
         rows.append(("Seen by", ", ".join(HOOK_NAMES.get(hook, hook) for hook in record.extra("hook").split(","))))
+    return [(label, one_line(value, 300)) for label, value in rows]
+
+
+ADVICE = ["If this was not you or someone you trust: check `last` and `who`, remove unknown keys from",
+          "~/.ssh/authorized_keys, change the account's password, and tell your hosting provider."]
+UNPARSED = "A line in the login log could not be parsed; it may be a login, a hand edit or tampering."
+
+
+def alert_body(record: LoginRecord, host: str, context: AlertContext = AlertContext()) -> str:
+    """The plain-text body: one fact per line, short enough to read on a phone."""
+    if not record.parsed:
+        return "{}\n\n  Host:  {}\n\nRaw line:\n{}\n".format(UNPARSED, host, wrap_raw(record.raw))
+    rows = alert_rows(record, host, context)
     width = max(len(label) for label, _ in rows) + 2
     lines = ["Someone logged in over SSH.", ""]
-    lines += ["  {:<{}}{}".format(label + ":", width, one_line(value, 300)) for label, value in rows]
-    lines += ["", "If this was not you or someone you trust: check `last` and `who`, remove unknown keys from",
-              "~/.ssh/authorized_keys, change the account's password, and tell your hosting provider.",
-              "", "Raw log line:", wrap_raw(record.raw), ""]
+    lines += ["  {:<{}}{}".format(label + ":", width, value) for label, value in rows]
+    lines += [""] + ADVICE + ["", "Raw log line:", wrap_raw(record.raw), ""]
     return "\n".join(lines)
 
 
+def _html_table(rows: Sequence[Tuple[str, str]]) -> str:
+    cells = "".join("<tr><th align=\"left\">{}</th><td>{}</td></tr>".format(html.escape(label), html.escape(value))
+                    for label, value in rows)
+    return "<table cellpadding=\"3\">{}</table>".format(cells)
+
+
+def alert_html(record: LoginRecord, host: str, context: AlertContext) -> str:
+    """The optional HTML alternative: the same rows as a table, everything escaped."""
+    if not record.parsed:
+        return "<p>{}</p><pre>{}</pre>".format(html.escape(UNPARSED), html.escape(record.raw))
+    return "<p>Someone logged in over SSH.</p>{}<p>{}</p>".format(
+        _html_table(alert_rows(record, host, context)), html.escape(" ".join(ADVICE)))
+
+
 def build_alert(record: LoginRecord, envelope: Envelope, key_comment: Optional[str], date: str,
-                message_id: str) -> EmailMessage:
-    """Return the alert email for one login."""
-    return _new_message(envelope, alert_subject(record, envelope.host),
-                        alert_body(record, envelope.host, key_comment), date, message_id)
+                message_id: str, context: Optional[AlertContext] = None, with_html: bool = False) -> EmailMessage:
+    """Return the alert email for one login; context (what check knows beyond the line) replaces key_comment."""
+    context = context if context is not None else AlertContext(key_comment=key_comment)
+    message = _new_message(envelope, alert_subject(record, envelope.host, context),
+                           alert_body(record, envelope.host, context), date, message_id)
+    if with_html:
+        message.add_alternative(alert_html(record, envelope.host, context), subtype="html")
+    return message
+
+
+def digest_line(record: LoginRecord, context: AlertContext) -> str:
+    """One login on one line of a digest."""
+    if not record.parsed:
+        return "unrecognised line: " + one_line(record.raw, 160)
+    key = ""
+    if record.extra("key"):
+        key = " " + (context.key_comment or fingerprint(record.extra("key")) or "key")
+    return "{} {}@{}{} {}{} [{}]{}".format(
+        record.when[:16], record.user, record.ip, " ({})".format(context.rdns) if context.rdns else "",
+        ",".join(record.methods) or "unknown", key, session_description(record).split(" (")[0],
+        (" " + _tags(context).strip()) if _tags(context) else "")
+
+
+def build_digest(items: Sequence[Tuple[LoginRecord, AlertContext]], envelope: Envelope, date: str,
+                 message_id: str, with_html: bool = False) -> EmailMessage:
+    """One email listing several logins, newest first; the subject counts them and their source IPs."""
+    newest_first = list(reversed(items))
+    addresses = []
+    for record, _ in items:
+        address = record.ip if record.parsed else "?"
+        if address not in addresses:
+            addresses.append(address)
+    new = sum(1 for _, context in items if context.new_ip)
+    subject = "SSH logins: {} on {} from {} IP{}{}".format(
+        len(items), envelope.host, len(addresses), "" if len(addresses) == 1 else "s",
+        " ({} new)".format(new) if new else "")
+    lines = ["{} SSH logins since the last alert, newest first:".format(len(items)), ""]
+    lines += [one_line(digest_line(record, context), 300) for record, context in newest_first]
+    lines += [""] + ADVICE + ["", "`ssh_alert.pyz history` shows every recorded login.", ""]
+    message = _new_message(envelope, subject, "\n".join(lines), date, message_id)
+    if with_html:
+        rows = "".join("<li>{}</li>".format(html.escape(digest_line(record, context)))
+                       for record, context in newest_first)
+        message.add_alternative("<p>{}</p><ol>{}</ol><p>{}</p>".format(html.escape(lines[0]), rows,
+                                                                      html.escape(" ".join(ADVICE))),
+                                subtype="html")
+    return message
 
 
 def build_session_alert(started: float, title: str, envelope: Envelope, date: str, message_id: str) -> EmailMessage:
     """Return the alert for an SSH connection of this account that no login hook recorded (e.g. ssh -N)."""
-    import time
-
     when = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(started))
     tunnel = "@" not in title
     what = "with no session (tunnel-only, e.g. ssh -N port forwarding)" if tunnel else "that no login hook recorded"

@@ -27,6 +27,7 @@ class State(NamedTuple):
     last_failure: Optional[Dict[str, Any]] = None  # {"time": ..., "epoch": ..., "reason": ...}; None after a success
     recent: Tuple[Tuple[str, float], ...] = ()  # (connection, login epoch) of the latest alerts, newest last
     sessions_alerted: Tuple[str, ...] = ()  # sshd processes alerted as seen by no hook, while they live
+    sent_times: Tuple[float, ...] = ()  # when emails went out in the last hour (max_per_hour)
 
 
 class Segment(NamedTuple):
@@ -71,7 +72,8 @@ def load_state(path: Path) -> Optional[State]:
         recent = tuple((str(connection), float(epoch)) for connection, epoch in document.get("recent", ()))
         return State(position, int(document.get("sent", 0)), last_sent if isinstance(last_sent, dict) else None,
                      last_failure if isinstance(last_failure, dict) else None, recent,
-                     tuple(str(key) for key in document.get("sessions_alerted", ())))
+                     tuple(str(key) for key in document.get("sessions_alerted", ())),
+                     tuple(float(sent) for sent in document.get("sent_times", ())))
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         reason = "not valid JSON" if isinstance(error, json.JSONDecodeError) else "unexpected content ({})".format(
             str(error)[:80] or type(error).__name__)
@@ -88,6 +90,7 @@ def state_document(state: State) -> Dict[str, Any]:
         "last_failure": state.last_failure,
         "recent": [list(item) for item in state.recent],
         "sessions_alerted": list(state.sessions_alerted),
+        "sent_times": list(state.sent_times),
     }
 
 

@@ -89,8 +89,10 @@ def write_config(paths: Paths, alert: Optional[Mapping[str, str]] = None,
                  smtp: Optional[Mapping[str, str]] = None) -> Path:
     """Write config.ini (0600) with the given [alert] and [smtp] keys."""
     parser = configparser.ConfigParser(interpolation=None)
+    # Delivery-mechanics tests want one email per login and no DNS; the policy tests set these themselves.
     parser["alert"] = dict({"to": "owner@example.com", "from": "ssh-alert@example.com", "method": "smtp",
-                            "host_label": "web1.example.com"}, **(alert or {}))
+                            "host_label": "web1.example.com", "digest_after": "1000", "max_per_hour": "10000",
+                            "reverse_dns": "no"}, **(alert or {}))
     if smtp is not None:
         parser["smtp"] = dict(smtp)
     paths.config_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ SMTP server. Everything is removed at the end, also on failure.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -96,7 +97,7 @@ def login_log(e2e: E2E) -> Path:
 
 def assert_names_the_login(e2e: E2E, received: ReceivedMessage) -> str:
     body = received.message.get_content()
-    assert received.message["Subject"].startswith("SSH login: {}@".format(e2e.server.user))
+    assert re.match(r"(\[NEW IP\] )?SSH login: {}@".format(e2e.server.user), received.message["Subject"])
     assert received.message["Subject"].endswith("from 127.0.0.1")
     assert "publickey" in body
     assert e2e.fingerprint in body

@@ -115,7 +115,7 @@ def test_thirty_logins_at_once_through_the_snippet_send_exactly_thirty_emails(pa
     received = sink.messages
     assert len(received) == 30
     assert sorted(message.message["Subject"] for message in received) == sorted(
-        "SSH login: alice@web1.example.com from 198.51.100.{}".format(number) for number in range(30))
+        "[NEW IP] SSH login: alice@web1.example.com from 198.51.100.{}".format(number) for number in range(30))
 
 
 def test_one_login_is_alerted_by_the_hook_itself_within_seconds(paths: Paths, pyz: Path, shiv_root: Path,

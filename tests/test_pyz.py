@@ -29,7 +29,7 @@ from support.mailsink import MailSink
 TOO_OLD = ("3.6", "3.7")
 NATIVE = re.compile(r"\.(so(\.\d+)*|pyd|dylib|dll)$", re.IGNORECASE)
 TOO_OLD_LINE = re.compile(r"ssh_alert needs Python 3\.8 or newer \(this is (\d+\.\d+\.\d+)\)\n\Z")
-SUBJECT = "SSH login: alice@web1.example.com from {}"
+SUBJECT = "[NEW IP] SSH login: alice@web1.example.com from {}"  # each test logs in from a new address
 TIMEOUT = 30
 
 

@@ -166,11 +166,9 @@ def _send(config: "Config", transport, message, pending: Callable[[], int]) -> N
 
 
 def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str) -> CheckResult:
-    """Alert each line of each segment in order, saving the position after every delivered alert."""
+    """Alert the pending lines of each segment in order (app.dispatch), committing after every email."""
     from app.config import load_config
-    from app.keys import read_key_comment
-    from app.loginline import merge_records, parse_line
-    from app.render import build_alert
+    from app.dispatch import Dispatcher
 
     config = load_config(paths.config_file)
     envelope = _envelope(config)
@@ -178,57 +176,16 @@ def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str
     log = _oplog(paths)
     if reason not in ("appended", "new log"):
         log.warning("login log {}: reading {} from the start".format(reason, segments[-1].path))
-    sent = 0
+    dispatcher = Dispatcher(paths, config, state, envelope, transport, _stamp, log)
     try:
         for segment in segments:
-            position = _open_segment(segment)
-            with open(str(segment.path), "rb") as handle:
-                stale = time.time() - os.fstat(handle.fileno()).st_mtime > STALE_PARTIAL_SECONDS
-                line_start = segment.start
-                entries = read_entries(handle, segment.start, include_partial=stale)
-                ahead = collections.deque(itertools.islice(entries, LOOKAHEAD))
-                while ahead:
-                    entry = ahead.popleft()
-                    ahead.extend(itertools.islice(entries, 1))
-                    record = parse_line(entry.data)
-                    position = Position(segment.device, segment.inode, entry.end, entry.anchor)
-                    connection, epoch = record.connection_key, record.epoch
-                    if connection and epoch is not None and is_repeat(state.recent, connection, epoch):
-                        # Another hook of the same connection already alerted it.
-                        line_start = entry.end
-                        state = state._replace(position=position)
-                        _save(paths, state)
-                        continue
-                    if connection and epoch is not None:
-                        companions = [other for other in map(parse_line, (later.data for later in ahead))
-                                      if other.connection_key == connection and other.epoch is not None
-                                      and is_repeat(((connection, epoch),), connection, other.epoch)]
-                        record = merge_records(record, companions)
-                    key_comment = read_key_comment(paths.authorized_keys, record.extra("key")) \
-                        if record.extra("key") else None
-                    message = build_alert(record, envelope, key_comment, *_stamp(envelope.host))
-                    try:
-                        _send(config, transport, message, pending=lambda: count_lines_from(handle, line_start))
-                    except UserError as error:
-                        _save(paths, state._replace(last_failure={
-                            "time": _now_text(), "epoch": time.time(), "reason": error.message}))
-                        raise
-                    sent += 1
-                    line_start = entry.end
-                    recent = remember(state.recent, connection, epoch) if connection and epoch is not None \
-                        else state.recent
-                    state = state._replace(position=position, sent=state.sent + 1, last_failure=None, recent=recent,
-                                           last_sent={"time": _now_text(), "subject": message["Subject"]})
-                    _save(paths, state)
-                    log.info("sent: {}".format(message["Subject"]))
-            if position != state.position:
-                state = state._replace(position=position)
-                _save(paths, state)
+            if not dispatcher.segment(segment):
+                break  # held by the hourly limit: the rest stays pending, in order
     except OSError as error:
         raise UserError(LOG_UNREADABLE.format(path=paths.login_log, reason=error.strerror)) from None
     finally:
         transport.close()
-    return CheckResult(sent=sent, reason=reason)
+    return CheckResult(sent=dispatcher.sent, reason=reason)
 
 
 def _alert_unrecorded_sessions(paths: Paths) -> int:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Sequence, TextIO, Tuple
 
-from app.config import (DEFAULT_PORTS, DEFAULT_TIMEOUT, SECURITY_MODES, SENDMAIL_CANDIDATES, Config, SmtpSettings,
+from app.config import (DEFAULT_PORTS, AlertPolicy, DEFAULT_TIMEOUT, SECURITY_MODES, SENDMAIL_CANDIDATES, Config, SmtpSettings,
                         find_sendmail, is_loopback_host, load_config, parse_config, render_config, split_addresses)
 from app.errors import ExitCode, UserError
 from app.legacy import LegacyFiles, LegacySettings, find_legacy
@@ -98,6 +98,7 @@ class Answers(NamedTuple):
     password_command: str = ""
     host_label: str = ""
     timeout: float = DEFAULT_TIMEOUT
+    policy: AlertPolicy = AlertPolicy()  # not asked: kept from the existing config
 
 
 class KnownPassword(NamedTuple):
@@ -133,7 +134,8 @@ def merge(*layers: Answers) -> Answers:
         chosen = getattr(Answers(), field)
         for layer in layers:
             value = getattr(layer, field)
-            if value not in ((), "", None) and not (field == "timeout" and value == DEFAULT_TIMEOUT):
+            if value not in ((), "", None) and not (field == "timeout" and value == DEFAULT_TIMEOUT) \
+                    and not (field == "policy" and value == AlertPolicy()):
                 chosen = value
                 break
         values[field] = chosen
@@ -155,7 +157,8 @@ def answers_from_flags(arguments: argparse.Namespace) -> Answers:
 def answers_from_config(config: Config) -> Answers:
     smtp = config.smtp
     answers = Answers(recipients=config.recipients, sender=config.sender, method=config.method,
-                      sendmail_path=config.sendmail_path, host_label=config.host_label, timeout=config.timeout)
+                      sendmail_path=config.sendmail_path, host_label=config.host_label, timeout=config.timeout,
+                      policy=config.policy)
     if smtp is None:
         return answers
     return answers._replace(host=smtp.host, port=smtp.port, security=smtp.security, user=smtp.user,
@@ -186,12 +189,20 @@ def build_config(answers: Answers, path: Path) -> Config:
                             plaintext_password="", ca_file=answers.ca_file)
     draft = Config(path=path, recipients=answers.recipients, sender=answers.sender, method=answers.method,
                    sendmail_path=answers.sendmail_path, host_label=answers.host_label, timeout=answers.timeout,
-                   smtp=smtp, warnings=())
+                   smtp=smtp, warnings=(), policy=answers.policy)
     try:
         text = render_config(draft)
     except ValueError as error:
         raise UserError(UNWRITABLE_VALUE.format(problem=error)) from None
     return parse_config(text, path)
+
+
+def _existing_policy(paths: Paths) -> AlertPolicy:
+    """The alert policy keys (notify, trusted, ...) of the current config, kept when setup rewrites it."""
+    try:
+        return load_config(paths.config_file).policy
+    except UserError:
+        return AlertPolicy()
 
 
 def with_store(config: Config, store: str) -> Config:
@@ -275,7 +286,7 @@ def plan_from_flags(paths: Paths, arguments: argparse.Namespace, legacy: LegacyF
     problems += address_problems
     if problems:
         raise UserError("\n".join(notes + problems))
-    answers = answers._replace(recipients=recipients, sender=sender)
+    answers = answers._replace(recipients=recipients, sender=sender, policy=_existing_policy(paths))
     if not arguments.no_dns_check:
         notes += _dns_warnings(answers)
     config = build_config(answers, paths.config_file)  # UserError: exit 2, one line per problem

@@ -1,0 +1,111 @@
+"""Which logins become emails, and how many emails: pure decisions, property-tested.
+
+Per login: is the source IP new for that user, is it trusted, does ``notify``/``trusted_action``
+say to email it. Per run: individual emails, one digest, or waiting for the hourly rate limit.
+Nothing here does I/O; ``check`` applies the decisions and commits them.
+"""
+
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from app.config import AlertPolicy
+from app.loginline import LoginRecord
+from app.trust import is_trusted, normalize_address
+
+HOUR = 3600.0
+
+# sources: {user: {ip: {"first": epoch, "last": epoch, "count": n}}}
+Sources = Dict[str, Dict[str, Dict[str, float]]]
+
+
+class Decision(NamedTuple):
+    """What to do with one login."""
+
+    email: bool
+    new_ip: bool
+    trusted: bool
+    first_seen: Optional[float]  # before this login; None for a new IP
+    last_seen: Optional[float]
+    count: int  # earlier logins from this IP
+
+
+class SendPlan(NamedTuple):
+    """How this run emails its pending alerts."""
+
+    digest: bool  # one email for all of them
+    held: bool  # the hourly limit is reached: nothing is emailed now, the alerts stay pending
+
+
+def source_key(record: LoginRecord) -> Tuple[str, str]:
+    """(user, ip) with the address normalised (IPv4-mapped IPv6 as IPv4); ("", raw) for unparsed lines."""
+    if not record.parsed:
+        return ("", "")
+    address = normalize_address(record.ip)
+    return (record.user, str(address) if address is not None else record.ip)
+
+
+def decide(record: LoginRecord, sources: Sources, policy: AlertPolicy) -> Decision:
+    """Decide for one login, given what sources knew before it."""
+    if not record.parsed:  # never filtered: it may be tampering
+        return Decision(True, False, False, None, None, 0)
+    user, ip = source_key(record)
+    seen = sources.get(user, {}).get(ip)
+    trusted = is_trusted(ip, policy.trusted)
+    email = True
+    if trusted and policy.trusted_action == "skip":
+        email = False
+    elif seen is not None and policy.notify == "new":
+        email = False
+    if seen is None:
+        return Decision(email, True, trusted, None, None, 0)
+    return Decision(email, False, trusted, seen.get("first"), seen.get("last"), int(seen.get("count", 0)))
+
+
+def remember_source(sources: Sources, record: LoginRecord) -> Sources:
+    """Return sources with this login counted (a new dict: the caller's stays as it was)."""
+    if not record.parsed:
+        return sources
+    user, ip = source_key(record)
+    epoch = record.epoch or 0.0
+    updated = {name: dict(ips) for name, ips in sources.items()}
+    seen = dict(updated.setdefault(user, {}).get(ip) or {"first": epoch, "last": epoch, "count": 0})
+    seen["first"] = min(seen["first"], epoch) if seen["first"] else epoch
+    seen["last"] = max(seen["last"], epoch)
+    seen["count"] = seen["count"] + 1
+    updated[user][ip] = seen
+    return updated
+
+
+def emails_left(sent_times: Sequence[float], now: float, max_per_hour: int) -> int:
+    """How many emails the hourly limit still allows now."""
+    return max(0, max_per_hour - sum(1 for sent in sent_times if now - sent < HOUR))
+
+
+def recent_sends(sent_times: Sequence[float], now: float) -> Tuple[float, ...]:
+    """The send times still inside the hour window (what the state keeps)."""
+    return tuple(sent for sent in sent_times if now - sent < HOUR)
+
+
+def next_free(sent_times: Sequence[float], now: float, max_per_hour: int) -> float:
+    """When the hourly limit next allows an email."""
+    inside = sorted(sent for sent in sent_times if now - sent < HOUR)
+    if len(inside) < max_per_hour:
+        return now
+    return inside[len(inside) - max_per_hour] + HOUR
+
+
+def plan_sends(emailable: int, left: int, digest_after: int) -> SendPlan:
+    """One digest when there are more than digest_after alerts or more than the limit allows; else one each."""
+    if emailable == 0:
+        return SendPlan(digest=False, held=False)
+    if left <= 0:
+        return SendPlan(digest=False, held=True)
+    return SendPlan(digest=emailable > digest_after or emailable > left, held=False)
+
+
+def distinct_ips(records: Sequence[LoginRecord]) -> List[str]:
+    seen: List[str] = []
+    for record in records:
+        ip = source_key(record)[1] or record.raw[:40]
+        if ip not in seen:
+            seen.append(ip)
+    return seen

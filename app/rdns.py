@@ -1,0 +1,80 @@
+"""Reverse DNS for alerts and the history, with a hard timeout per lookup and a total budget per run.
+
+``socket.gethostbyaddr`` has no timeout of its own (a dead resolver can hold it for 30 s or more), so each
+lookup runs in a daemon thread that the caller stops waiting for. A lookup that times out keeps its thread
+until the resolver gives up; the budget bounds how many of those one run can start.
+"""
+
+import ipaddress
+import socket
+import threading
+import time
+from typing import Dict, List
+
+
+def normalized_address(text: str) -> str:
+    """Return text as a canonical IP address string (IPv4-mapped IPv6 as plain IPv4), or "" if it is none.
+
+    A zone suffix (fe80::1%eth0) is dropped. Never raises.
+    """
+    try:
+        address = ipaddress.ip_address(text.strip().split("%", 1)[0])
+    except ValueError:
+        return ""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+class ReverseResolver:
+    """Names for IP addresses: one lookup per address, each at most timeout seconds, all at most budget seconds.
+
+    Once the budget is spent, name() answers "" without looking up (cached names are still returned), so a
+    check that meets 1,000 new addresses cannot stall on a slow resolver.
+    """
+
+    def __init__(self, timeout: float = 1.0, budget: float = 3.0) -> None:
+        self.timeout = timeout
+        self.budget = budget
+        self.spent = 0.0  # seconds waited on lookups so far
+        self._cache: Dict[str, str] = {}
+
+    def name(self, ip: str) -> str:
+        """Return the host name for ip, or "" when it has none, is not an address, failed or timed out. Never raises."""
+        address = normalized_address(ip)
+        if not address:
+            return ""
+        if address in self._cache:
+            return self._cache[address]
+        remaining = self.budget - self.spent
+        if remaining <= 0:
+            return ""
+        started = time.monotonic()
+        result = self._lookup_with_deadline(address, min(self.timeout, remaining))
+        self.spent += time.monotonic() - started
+        self._cache[address] = result
+        return result
+
+    def lookup(self, address: str) -> str:
+        """Ask the system resolver (/etc/hosts, then DNS) for address's name. Raises OSError when there is none."""
+        return socket.gethostbyaddr(address)[0]
+
+    def _lookup_with_deadline(self, address: str, seconds: float) -> str:
+        """Run lookup(address) in a daemon thread; return its name, or "" on failure or after seconds."""
+        answers: List[str] = []
+
+        def target() -> None:
+            try:
+                answers.append(self.lookup(address))
+            except Exception:  # noqa: BLE001 - any failure means "no name"; the resolver owes us nothing
+                pass
+
+        try:
+            worker = threading.Thread(target=target, name="rdns", daemon=True)
+            worker.start()
+        except RuntimeError:  # no more threads: treat like a resolver that does not answer
+            return ""
+        worker.join(seconds)
+        if worker.is_alive() or not answers:
+            return ""
+        return answers[0] or ""

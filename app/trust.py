@@ -1,0 +1,42 @@
+"""Trusted networks (``trusted = 203.0.113.0/24, 2001:db8::/48, 10.0.0.5``): pure parsing and matching."""
+
+import ipaddress
+from typing import List, Optional, Sequence, Tuple, Union
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+def parse_networks(text: str) -> Tuple[Tuple[Network, ...], List[str]]:
+    """Parse a comma-separated list of addresses and CIDR networks; returns (networks, bad entries)."""
+    networks, bad = [], []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            bad.append(entry)
+            continue
+        mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+        if mapped is not None and network.prefixlen >= 96:  # ::ffff:a.b.c.d/n is an IPv4 network
+            network = ipaddress.ip_network("{}/{}".format(mapped, network.prefixlen - 96))
+        networks.append(network)
+    return tuple(networks), bad
+
+
+def normalize_address(text: str) -> Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]:
+    """The address in text, IPv4-mapped IPv6 (``::ffff:1.2.3.4``) as IPv4; None when not an address."""
+    try:
+        address = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def is_trusted(ip: str, networks: Sequence[Network]) -> bool:
+    """True when ip lies in one of networks."""
+    address = normalize_address(ip)
+    return address is not None and any(address.version == network.version and address in network
+                                       for network in networks)

@@ -1,0 +1,180 @@
+"""Alert policy: new or known source, trusted networks, digests and the hourly limit; nothing is dropped."""
+
+import ipaddress
+import logging
+import tempfile
+from pathlib import Path
+from typing import List, Optional, Set
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.config import AlertPolicy
+from app.delivery import DeliveryError
+from app.dispatch import Dispatcher
+from app.errors import UserError
+from app.loginline import parse_line
+from app.paths import Paths
+from app.policy import decide, emails_left, next_free, plan_sends, remember_source
+from app.render import Envelope
+from app.statediff import State, load_state, plan, save_state
+from app.trust import is_trusted, parse_networks
+from conftest import append_log, login_line
+
+# --- trusted networks (pure) ---------------------------------------------------------------------------
+
+ipv4_networks = st.builds(lambda address, prefix: ipaddress.IPv4Network((address, prefix), strict=False),
+                          st.integers(0, 2 ** 32 - 1), st.integers(0, 32))
+ipv6_networks = st.builds(lambda address, prefix: ipaddress.IPv6Network((address, prefix), strict=False),
+                          st.integers(0, 2 ** 128 - 1), st.integers(0, 128))
+
+
+@given(ipv4_networks, st.integers(0, 2 ** 32 - 1))
+def test_trusted_ipv4_matching_agrees_with_ipaddress_also_for_ipv4_mapped_addresses(network, number):
+    address = ipaddress.IPv4Address(number)
+    networks, bad = parse_networks(str(network))
+    assert bad == []
+    assert is_trusted(str(address), networks) == (address in network)
+    assert is_trusted("::ffff:" + str(address), networks) == (address in network)
+
+
+@given(ipv6_networks, st.integers(0, 2 ** 128 - 1))
+def test_trusted_ipv6_matching_agrees_with_ipaddress(network, number):
+    address = ipaddress.IPv6Address(number)
+    networks, _ = parse_networks(str(network))
+    if address.ipv4_mapped is None and network.network_address.ipv4_mapped is None:
+        assert is_trusted(str(address), networks) == (address in network)
+
+
+def test_trusted_list_accepts_addresses_networks_and_ipv6_and_names_bad_entries():
+    networks, bad = parse_networks("203.0.113.0/24, 2001:db8::/48, 10.0.0.5, not-an-ip, 300.1.1.1")
+    assert [str(network) for network in networks] == ["203.0.113.0/24", "2001:db8::/48", "10.0.0.5/32"]
+    assert bad == ["not-an-ip", "300.1.1.1"]
+    assert is_trusted("2001:db8:0:1::7", networks) and not is_trusted("2001:db9::1", networks)
+    assert not is_trusted("garbage", networks)
+
+
+# --- per-login decisions (pure) --------------------------------------------------------------------------
+
+def record(ip: str = "203.0.113.7", user: str = "alice", when: str = "2026-11-25 11:55:03 +0000"):
+    return parse_line(login_line(ip=ip, user=user, when=when))
+
+
+def test_first_login_from_an_ip_is_new_and_the_next_is_known_with_first_and_last_seen():
+    first = record(when="2026-11-20 08:00:00 +0000")
+    assert decide(first, {}, AlertPolicy()).new_ip
+    sources = remember_source({}, first)
+    later = decide(record(when="2026-11-25 11:55:03 +0000"), sources, AlertPolicy())
+    assert (later.new_ip, later.count, later.first_seen) == (False, 1, first.epoch)
+    assert decide(record(user="bob"), sources, AlertPolicy()).new_ip  # known per user
+
+
+def test_ipv4_mapped_and_plain_forms_of_one_address_are_one_source():
+    sources = remember_source({}, record(ip="::ffff:203.0.113.7"))
+    assert not decide(record(ip="203.0.113.7"), sources, AlertPolicy()).new_ip
+
+
+def test_notify_new_emails_only_new_sources():
+    sources = remember_source({}, record())
+    new_only = AlertPolicy(notify="new")
+    assert not decide(record(), sources, new_only).email
+    assert decide(record(ip="198.51.100.1"), sources, new_only).email
+
+
+def test_trusted_skip_records_without_email_and_tag_emails_marked():
+    networks, _ = parse_networks("203.0.113.0/24")
+    assert not decide(record(), {}, AlertPolicy(trusted=networks, trusted_action="skip")).email
+    tagged = decide(record(), {}, AlertPolicy(trusted=networks))
+    assert tagged.email and tagged.trusted
+
+
+def test_an_unparsed_line_is_always_emailed_whatever_the_policy():
+    garbage = parse_line(b"\xff garbage")
+    assert decide(garbage, {}, AlertPolicy(notify="new", trusted=parse_networks("0.0.0.0/0")[0],
+                                           trusted_action="skip")).email
+
+
+# --- sending plan and the hourly limit (pure) ------------------------------------------------------------
+
+def test_plan_sends_individually_up_to_digest_after_then_one_digest_and_holds_at_the_limit():
+    assert plan_sends(3, 20, 3) == (False, False)
+    assert plan_sends(4, 20, 3) == (True, False)
+    assert plan_sends(2, 1, 3) == (True, False)  # fewer emails left than alerts: one digest
+    assert plan_sends(5, 0, 3) == (False, True)
+    assert plan_sends(0, 0, 3) == (False, False)
+
+
+def test_the_hourly_window_frees_the_oldest_send_first():
+    sent = [1000.0 + second for second in range(20)]
+    assert emails_left(sent, 1100.0, 20) == 0
+    assert next_free(sent, 1100.0, 20) == 1000.0 + 3600
+    assert emails_left(sent, 1000.0 + 3600.5, 20) == 1
+
+
+# --- the accounting property, through the real dispatcher ------------------------------------------------
+
+class RecordingTransport:
+    """Stands in for the mail server in the property test: records messages, fails the chosen sends."""
+
+    def __init__(self, failing: Set[int]) -> None:
+        self.failing, self.attempts, self.messages = failing, 0, []  # type: Set[int], int, List[str]
+
+    def send(self, message, recipients) -> None:  # type: ignore[no-untyped-def]
+        self.attempts += 1
+        if self.attempts in self.failing:
+            raise DeliveryError("the test server is down")
+        self.messages.append(message.get_body(("plain",)).get_content())
+
+    def close(self) -> None:
+        pass
+
+
+def run_once(paths: Paths, policy: AlertPolicy, transport: RecordingTransport, hour_passed: bool) -> None:
+    from app.config import parse_config
+
+    config = parse_config("[alert]\nto = o@example.com\nfrom = s@example.com\nmethod = sendmail\n"
+                          "sendmail_path = /bin/true\n", paths.config_file)._replace(policy=policy)
+    state = load_state(paths.state_file) or State(None)
+    if hour_passed:
+        state = state._replace(sent_times=())
+    segments, _ = plan(state.position, paths.login_log)
+    dispatcher = Dispatcher(paths, config, state, Envelope("s@example.com", ["o@example.com"], "web1"), transport,
+                            lambda host: ("Wed, 25 Nov 2026 12:00:00 +0000", "<id@web1>"),
+                            logging.getLogger("ssh_alert.test.policy"))
+    try:
+        for segment in segments:
+            if not dispatcher.segment(segment):
+                break
+    except UserError:
+        pass
+
+
+steps = st.lists(st.tuples(st.integers(0, 12), st.booleans(), st.booleans()), min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps, st.integers(1, 5), st.integers(1, 6), st.sets(st.integers(1, 30), max_size=6))
+def test_every_login_is_emailed_once_or_in_one_digest_once_whatever_the_failures_and_limits(
+        steps, digest_after, max_per_hour, failing):
+    with tempfile.TemporaryDirectory() as home:
+        paths = Paths.from_environ({"HOME": home})
+        save_state(paths.state_file, State(None))
+        policy = AlertPolicy(digest_after=digest_after, max_per_hour=max_per_hour, reverse_dns=False)
+        transport = RecordingTransport(failing)
+        logins = 0
+        for count, hour_passed, check in steps:
+            append_log(paths, *[login_line(ip="198.51.{}.{}".format(number // 250, number % 250 + 1),
+                                           extras="cport={}".format(40000 + number))
+                                for number in range(logins, logins + count)])
+            logins += count
+            if check:
+                run_once(paths, policy, transport, hour_passed)
+        for _ in range(logins + 5):  # drain: the server is back, hours pass
+            transport.failing = set()
+            run_once(paths, policy, transport, hour_passed=True)
+        for number in range(logins):
+            address = "198.51.{}.{}".format(number // 250, number % 250 + 1)
+            holding = [body for body in transport.messages if address + " " in body or address + "\r" in body
+                       or address + "\n" in body or address + " (" in body]
+            assert len(holding) == 1, (address, len(holding))
+        assert len(transport.messages) <= logins
