@@ -124,14 +124,18 @@ class Dispatcher:
         emailable = [index for index, item in enumerate(items) if not item.repeat and item.decision.email]
         now = time.time()
         left = policy.emails_left(self.state.sent_times, now, self.policy.max_per_hour)
-        plan = policy.plan_sends(len(emailable), left, self.policy.digest_after)
+        plan = policy.plan_sends(len(emailable), left, self.policy.digest_after, self.state.holding)
         if plan.held:
+            self.state = self.state._replace(holding=True)
             self._commit(segment, items[:emailable[0]], history.EMAILED)
+            self._save_state()
             when = policy.next_free(self.state.sent_times, now, self.policy.max_per_hour)
             self.log.warning(HELD.format(count=len(emailable), limit=self.policy.max_per_hour,
                                          when=time.strftime("%H:%M", time.localtime(when))))
             return False
         pending_from = (lambda start: lambda: count_lines_from(handle, start))
+        if self._resolver is not None:  # newest first: those lead a digest
+            self._resolver.prefetch([items[index].record.ip for index in reversed(emailable)])
         if plan.digest:
             chosen = [items[index] for index in emailable]
             message = build_digest([(item.record, self._context(item)) for item in chosen], self.envelope,
@@ -166,7 +170,7 @@ class Dispatcher:
         now = time.time()
         self.sent += 1
         self.state = self.state._replace(
-            sent=self.state.sent + 1, last_failure=None,
+            sent=self.state.sent + 1, last_failure=None, holding=False,
             sent_times=policy.recent_sends(self.state.sent_times, now) + (now,),
             last_sent={"time": time.strftime("%Y-%m-%d %H:%M:%S %z"), "subject": message["Subject"]})
         self.log.info("sent: {}".format(message["Subject"]))

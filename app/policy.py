@@ -93,13 +93,14 @@ def next_free(sent_times: Sequence[float], now: float, max_per_hour: int) -> flo
     return inside[len(inside) - max_per_hour] + HOUR
 
 
-def plan_sends(emailable: int, left: int, digest_after: int) -> SendPlan:
-    """One digest when there are more than digest_after alerts or more than the limit allows; else one each."""
+def plan_sends(emailable: int, left: int, digest_after: int, holding: bool = False) -> SendPlan:
+    """One digest when there are more than digest_after alerts, more than the limit allows, or alerts the
+    limit held back (they go out together); else one email each. Nothing at all when the limit is reached."""
     if emailable == 0:
         return SendPlan(digest=False, held=False)
     if left <= 0:
         return SendPlan(digest=False, held=True)
-    return SendPlan(digest=emailable > digest_after or emailable > left, held=False)
+    return SendPlan(digest=emailable > digest_after or emailable > left or (holding and emailable > 1), held=False)
 
 
 def distinct_ips(records: Sequence[LoginRecord]) -> List[str]:

@@ -28,6 +28,7 @@ class State(NamedTuple):
     recent: Tuple[Tuple[str, float], ...] = ()  # (connection, login epoch) of the latest alerts, newest last
     sessions_alerted: Tuple[str, ...] = ()  # sshd processes alerted as seen by no hook, while they live
     sent_times: Tuple[float, ...] = ()  # when emails went out in the last hour (max_per_hour)
+    holding: bool = False  # alerts were held by max_per_hour: they go out together as one digest
 
 
 class Segment(NamedTuple):
@@ -73,7 +74,8 @@ def load_state(path: Path) -> Optional[State]:
         return State(position, int(document.get("sent", 0)), last_sent if isinstance(last_sent, dict) else None,
                      last_failure if isinstance(last_failure, dict) else None, recent,
                      tuple(str(key) for key in document.get("sessions_alerted", ())),
-                     tuple(float(sent) for sent in document.get("sent_times", ())))
+                     tuple(float(sent) for sent in document.get("sent_times", ())),
+                     bool(document.get("holding", False)))
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         reason = "not valid JSON" if isinstance(error, json.JSONDecodeError) else "unexpected content ({})".format(
             str(error)[:80] or type(error).__name__)
@@ -91,6 +93,7 @@ def state_document(state: State) -> Dict[str, Any]:
         "recent": [list(item) for item in state.recent],
         "sessions_alerted": list(state.sessions_alerted),
         "sent_times": list(state.sent_times),
+        "holding": state.holding,
     }
 
 

@@ -299,3 +299,20 @@ def test_user_error_from_config_exits_with_usage_code() -> None:
         parse_config("[alert]\n", CONFIG)
     assert raised.value.exit_code is ExitCode.USAGE
     assert int(raised.value.exit_code) == 2
+
+
+
+def test_parse_config_names_each_bad_trusted_entry_and_bad_policy_values(tmp_path):
+    from app.config import parse_config
+    from app.errors import UserError
+
+    text = ("[alert]\nto = a@example.com\nfrom = b@example.com\nmethod = sendmail\nsendmail_path = /bin/true\n"
+            "trusted = 203.0.113.0/24, 10.0.0.300, office\nnotify = some\ndigest_after = 0\n")
+    with pytest.raises(UserError) as caught:
+        parse_config(text, tmp_path / "config.ini")
+    message = caught.value.message
+    assert "[alert] trusted: '10.0.0.300' is not an IP address or network" in message
+    assert "[alert] trusted: 'office'" in message
+    assert "[alert] notify: 'some' is not one of: all, new" in message
+    assert "[alert] digest_after: '0' is not a number from 1 to 1000" in message
+    assert len(message.splitlines()) == 4

@@ -52,6 +52,10 @@ def e2e(pyz: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
                                 "--smtp-host", "127.0.0.1", "--smtp-port", str(sink.port),
                                 "--smtp-security", "none", "--no-dns-check", "--no-test-email"])
         assert setup.returncode == 0, setup.stderr + setup.stdout
+        config = server.home / ".config" / "ssh-alert" / "config.ini"
+        # Each test checks its own login's alert: no digests, no hourly limit across the module.
+        config.write_text(config.read_text().replace("[alert]\n", "[alert]\nmax_per_hour = 10000\n"
+                                                     "digest_after = 1000\n", 1))
         install = server.as_user(["/usr/bin/python3", str(target), "install", "--yes"])
         assert install.returncode == 0, install.stderr + install.stdout
         fingerprint = subprocess.run(["ssh-keygen", "-lf", str(server.client_key) + ".pub"], capture_output=True,

@@ -1,0 +1,170 @@
+"""check with the alert policy, against a real SMTP server: new sources, trust, digests, the hourly limit,
+history, syslog and the HTML part. Every login is recorded; none is lost."""
+
+import json
+import socket
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from app import history
+from app.commands.check import run_check
+from app.paths import Paths
+from app.statediff import load_state, save_state
+from conftest import append_log, login_line, smtp_settings, write_config
+from support.mailsink import MailSink
+
+
+def configure(paths: Paths, sink: MailSink, **alert: str) -> None:
+    settings: Dict[str, str] = {"digest_after": "3", "max_per_hour": "20", "reverse_dns": "no"}
+    settings.update(alert)
+    write_config(paths, alert=settings, smtp=smtp_settings(sink))
+    run_check(paths)  # seed
+
+
+def login(paths: Paths, ip: str, number: int, user: str = "alice", minute: int = 0) -> None:
+    append_log(paths, login_line(ip=ip, user=user, when="2026-11-25 11:{:02d}:{:02d} +0000".format(minute, number % 60),
+                                 extras="cport={} saddr=10.0.0.1 sport=22 tty=/dev/pts/0".format(40000 + number)))
+
+
+def subjects(sink: MailSink):
+    return [received.message["Subject"] for received in sink.messages]
+
+
+def outcomes(paths: Paths):
+    return [(entry.ip, entry.outcome, entry.new_ip) for entry in history.read(paths.history_file)]
+
+
+def test_first_login_from_an_address_is_marked_new_and_the_next_says_when_it_was_first_seen(paths: Paths,
+                                                                                             sink: MailSink):
+    configure(paths, sink)
+    login(paths, "203.0.113.7", 1, minute=1)
+    run_check(paths)
+    login(paths, "203.0.113.7", 2, minute=5)
+    run_check(paths)
+    assert subjects(sink) == ["[NEW IP] SSH login: alice@web1.example.com from 203.0.113.7",
+                              "SSH login: alice@web1.example.com from 203.0.113.7"]
+    assert "first login from this address for alice" in sink.messages[0].message.get_content()
+    assert "known: first seen 2026-11-25" in sink.messages[1].message.get_content()
+    assert "1 earlier login(s)" in sink.messages[1].message.get_content()
+
+
+def test_notify_new_records_logins_from_known_addresses_without_emailing_them(paths: Paths, sink: MailSink):
+    configure(paths, sink, notify="new")
+    login(paths, "203.0.113.7", 1)
+    run_check(paths)
+    login(paths, "203.0.113.7", 2)
+    login(paths, "198.51.100.9", 3)
+    run_check(paths)
+    assert subjects(sink) == ["[NEW IP] SSH login: alice@web1.example.com from 203.0.113.7",
+                              "[NEW IP] SSH login: alice@web1.example.com from 198.51.100.9"]
+    assert outcomes(paths) == [("203.0.113.7", history.EMAILED, True), ("203.0.113.7", history.KNOWN_IP, False),
+                               ("198.51.100.9", history.EMAILED, True)]
+
+
+@pytest.mark.parametrize("action", ["skip", "tag"])
+def test_trusted_networks_are_skipped_or_tagged_and_always_recorded(paths: Paths, sink: MailSink, action: str):
+    configure(paths, sink, trusted="203.0.113.0/24, 2001:db8::/48", trusted_action=action)
+    login(paths, "203.0.113.7", 1)
+    login(paths, "::ffff:198.51.100.1", 2)
+    run_check(paths)
+    if action == "skip":
+        assert subjects(sink) == ["[NEW IP] SSH login: alice@web1.example.com from ::ffff:198.51.100.1"]
+        assert outcomes(paths)[0] == ("203.0.113.7", history.TRUSTED_SKIPPED, True)
+    else:
+        assert subjects(sink)[0] == "[NEW IP] [trusted] SSH login: alice@web1.example.com from 203.0.113.7"
+        assert len(sink.messages) == 2
+
+
+def test_more_pending_alerts_than_digest_after_go_out_as_one_digest_newest_first(paths: Paths, sink: MailSink):
+    configure(paths, sink, digest_after="3")
+    for number, ip in enumerate(["192.0.2.1", "192.0.2.2", "192.0.2.1", "192.0.2.3", "192.0.2.4"]):
+        login(paths, ip, number)
+    run_check(paths)
+    (digest,) = sink.messages
+    assert digest.message["Subject"] == "SSH logins: 5 on web1.example.com from 4 IPs (4 new)"
+    lines = [line for line in digest.message.get_content().splitlines() if "@192.0.2." in line]
+    assert [line.split("@")[1].split()[0] for line in lines] == ["192.0.2.4", "192.0.2.3", "192.0.2.1",
+                                                                 "192.0.2.2", "192.0.2.1"]
+    assert [outcome for _, outcome, _ in outcomes(paths)] == [history.DIGEST] * 5
+
+
+def test_the_hourly_limit_holds_alerts_then_sends_them_as_one_digest_and_drops_nothing(paths: Paths,
+                                                                                       sink: MailSink):
+    configure(paths, sink, max_per_hour="2", digest_after="100")
+    for number in range(5):
+        login(paths, "198.51.100.{}".format(number + 1), number)
+        run_check(paths)
+    assert len(sink.messages) == 2  # the limit
+    state = load_state(paths.state_file)
+    assert state.holding
+    assert len(outcomes(paths)) == 2  # the held ones are still pending, not recorded as done
+    save_state(paths.state_file, state._replace(sent_times=tuple(sent - 3601 for sent in state.sent_times)))
+    run_check(paths)  # an hour later
+    assert len(sink.messages) == 3
+    digest = sink.messages[2].message
+    assert digest["Subject"].startswith("SSH logins: 3 on web1.example.com")
+    assert all("198.51.100.{}".format(number) in digest.get_content() for number in (3, 4, 5))
+    assert [ip for ip, _, _ in outcomes(paths)] == ["198.51.100.{}".format(number) for number in range(1, 6)]
+
+
+def test_a_thousand_pending_logins_become_digests_within_the_hourly_limit(paths: Paths, sink: MailSink):
+    configure(paths, sink, max_per_hour="20")
+    append_log(paths, *[login_line(ip="10.{}.{}.1".format(number // 250, number % 250),
+                                   extras="cport={}".format(30000 + number)) for number in range(1000)])
+    run_check(paths)
+    assert len(sink.messages) == 1
+    assert sink.messages[0].message["Subject"].startswith("SSH logins: 1000 on web1.example.com from 1000 IPs")
+    assert len(history.read(paths.history_file)) == 1000
+
+
+def test_syslog_gets_one_structured_line_per_login(paths: Paths, sink: MailSink, tmp_path: Path):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    address = str(tmp_path / "log")
+    listener.bind(address)
+    listener.settimeout(5)
+    try:
+        configure(paths, sink, syslog="yes", syslog_socket=address, syslog_facility="authpriv")
+        login(paths, "203.0.113.7", 1)
+        run_check(paths)
+        datagram = listener.recv(4096).decode()
+    finally:
+        listener.close()
+    assert datagram.startswith("<86>ssh_alert: login ")
+    assert "user=alice" in datagram and "ip=203.0.113.7" in datagram and "outcome=emailed" in datagram
+    assert "new_ip=yes" in datagram and "\n" not in datagram
+
+
+def test_a_missing_syslog_socket_never_holds_an_alert_back(paths: Paths, sink: MailSink, tmp_path: Path):
+    configure(paths, sink, syslog="yes", syslog_socket=str(tmp_path / "no-such-socket"))
+    login(paths, "203.0.113.7", 1)
+    run_check(paths)
+    assert len(sink.messages) == 1
+    assert "cannot write to syslog" in paths.oplog_file.read_text()
+
+
+def test_html_part_is_added_when_asked_with_every_value_escaped(paths: Paths, sink: MailSink):
+    configure(paths, sink, html="yes")
+    append_log(paths, b"2026-11-25 11:55:03 +0000 203.0.113.7 <b>mallory</b> publickey cport=1")
+    run_check(paths)
+    message = sink.messages[0].message
+    html_part = message.get_body(("html",)).get_content()
+    assert "<b>mallory</b>" not in html_part and "&lt;b&gt;mallory&lt;/b&gt;" in html_part
+    assert message.get_body(("plain",)) is not None
+
+
+def test_reverse_dns_names_the_source_when_enabled(paths: Paths, sink: MailSink):
+    configure(paths, sink, reverse_dns="yes")
+    login(paths, "127.0.0.1", 1)
+    run_check(paths)
+    assert "Reverse DNS: localhost" in sink.messages[0].message.get_content()
+
+
+def test_sources_survive_between_runs_and_are_private(paths: Paths, sink: MailSink):
+    configure(paths, sink)
+    login(paths, "203.0.113.7", 1)
+    run_check(paths)
+    sources = json.loads(paths.sources_file.read_text())
+    assert sources["alice"]["203.0.113.7"]["count"] == 1
+    assert oct(paths.sources_file.stat().st_mode & 0o777) == "0o600"
