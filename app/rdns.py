@@ -5,25 +5,12 @@ lookup runs in a daemon thread that the caller stops waiting for. A lookup that 
 until the resolver gives up; the budget bounds how many of those one run can start.
 """
 
-import ipaddress
 import socket
 import threading
 import time
 from typing import Dict, List, Sequence
 
-
-def normalized_address(text: str) -> str:
-    """Return text as a canonical IP address string (IPv4-mapped IPv6 as plain IPv4), or "" if it is none.
-
-    A zone suffix (fe80::1%eth0) is dropped. Never raises.
-    """
-    try:
-        address = ipaddress.ip_address(text.strip().split("%", 1)[0])
-    except ValueError:
-        return ""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
+from app.trust import canonical_address
 
 
 class ReverseResolver:
@@ -41,7 +28,7 @@ class ReverseResolver:
 
     def name(self, ip: str) -> str:
         """Return the host name for ip, or "" when it has none, is not an address, failed or timed out. Never raises."""
-        address = normalized_address(ip)
+        address = canonical_address(ip)
         if not address:
             return ""
         if address in self._cache:
@@ -63,7 +50,7 @@ class ReverseResolver:
         """
         wanted: List[str] = []
         for ip in ips:
-            address = normalized_address(ip)
+            address = canonical_address(ip)
             if address and address not in self._cache and address not in wanted:
                 wanted.append(address)
         wanted = wanted[:limit]

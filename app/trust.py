@@ -35,6 +35,12 @@ def normalize_address(text: str) -> Optional[Union[ipaddress.IPv4Address, ipaddr
     return address
 
 
+def canonical_address(text: str) -> str:
+    """The address in text as a canonical string (IPv4-mapped IPv6 as IPv4), or "" when it is none."""
+    address = normalize_address(text.strip())
+    return "" if address is None else str(address)
+
+
 def is_trusted(ip: str, networks: Sequence[Network]) -> bool:
     """True when ip lies in one of networks."""
     address = normalize_address(ip)

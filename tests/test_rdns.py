@@ -9,7 +9,8 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
-from app.rdns import ReverseResolver, normalized_address
+from app.rdns import ReverseResolver
+from app.trust import canonical_address as normalized_address
 from conftest import require
 
 SLACK = 0.3  # thread start and scheduling on a loaded CI machine

@@ -5,23 +5,21 @@ network; ::ffff:1.2.3.4 is 1.2.3.4), --user. --json prints the same selection as
 """
 
 import argparse
-import ipaddress
 import json
 import re
 import shlex
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.errors import UserError
 from app.history import HistoryEntry, read
 from app.paths import Paths
 from app.prompt import CommandResult, Prompter
-from app.rdns import normalized_address
 from app.syslogger import printable
+from app.trust import Network, canonical_address, is_trusted, parse_networks
 
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 NO_HISTORY = "no logins recorded yet in {path}"
 NO_MATCH = "none of the {count} recorded login(s) match {filters}"
@@ -134,15 +132,10 @@ def parse_network(text: str) -> Network:
 
     Raises UserError (exit 2).
     """
-    try:
-        network = ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError:
-        raise UserError(BAD_IP.format(value=text)) from None
-    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
-        mapped = network.network_address.ipv4_mapped
-        if mapped is not None:
-            return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
-    return network
+    networks, bad = parse_networks(text)
+    if bad or len(networks) != 1:
+        raise UserError(BAD_IP.format(value=text))
+    return networks[0]
 
 
 def matches(entry: HistoryEntry, since: Optional[float], network: Optional[Network], user: Optional[str]) -> bool:
@@ -152,10 +145,8 @@ def matches(entry: HistoryEntry, since: Optional[float], network: Optional[Netwo
         return False
     if user is not None and entry.user != user:
         return False
-    if network is not None:
-        address = normalized_address(entry.ip)
-        if not address or ipaddress.ip_address(address) not in network:
-            return False
+    if network is not None and not is_trusted(entry.ip, (network,)):  # "trusted" here: inside the network
+        return False
     return True
 
 
@@ -226,7 +217,7 @@ def summary(entries: Sequence[HistoryEntry]) -> List[SummaryRow]:
     groups: Dict[str, List[HistoryEntry]] = {}
     for entry in entries:
         if entry.ip:
-            groups.setdefault(normalized_address(entry.ip) or entry.ip, []).append(entry)
+            groups.setdefault(canonical_address(entry.ip) or entry.ip, []).append(entry)
     rows = []
     for ip, group in groups.items():
         first = min(group, key=lambda entry: entry.epoch)  # the earliest; on a tie, the first recorded
