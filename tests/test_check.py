@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.commands.check import run_check
-from app.errors import DELIVERY_FAILED, NO_CONFIG, ExitCode, UserError
+from app.errors import NO_CONFIG, ExitCode, UserError
 from app.paths import Paths
 from app.statediff import load_state
 from conftest import append_log, login_line, smtp_settings, write_config

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Iterator, List, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import pytest
 

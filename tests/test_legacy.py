@@ -4,7 +4,6 @@ The end-to-end tests run the built pyz (``setup --non-interactive --import-legac
 STARTTLS server with AUTH; the others call app.legacy and the real check on files in the old formats.
 """
 
-import os
 import stat
 from pathlib import Path
 from typing import List

@@ -13,7 +13,7 @@ import time
 import warnings
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Iterator, List
+from typing import List
 
 import pytest
 

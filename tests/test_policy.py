@@ -3,8 +3,7 @@
 import ipaddress
 import logging
 import tempfile
-from pathlib import Path
-from typing import List, Optional, Set
+from typing import Set
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

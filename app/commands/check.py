@@ -4,8 +4,6 @@ Run detached by the login hook and every minute by cron. Never prompts, prints n
 well. Concurrent runs queue on a lock, so a login's alert never waits for the next cron tick.
 """
 
-import collections
-import itertools
 import os
 import time
 from pathlib import Path
@@ -14,9 +12,9 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
 from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_UNREADABLE, NO_CONFIG, SEEDED, STATE_PROBLEM_NOTICE,
                         STATE_UNWRITABLE, ExitCode, UserError)
 from app.files import LockTimeout, exclusive_lock
-from app.loginlog import STALE_PARTIAL_SECONDS, Position, anchor_at, count_lines_from, read_entries, tail_lines
+from app.loginlog import Position, anchor_at, count_lines_from, tail_lines
 from app.paths import Paths
-from app.statediff import Segment, State, StateProblem, is_repeat, load_state, plan, remember, save_state
+from app.statediff import State, StateProblem, load_state, plan, save_state
 
 if TYPE_CHECKING:
     from app.config import Config
@@ -25,7 +23,6 @@ if TYPE_CHECKING:
 # check runs on every login, and most runs find nothing to send.
 
 LOCK_WAIT = 300.0
-LOOKAHEAD = 16  # later lines read ahead to merge what other hooks recorded about the same connection
 NOTICE_RECENT = 10
 
 
@@ -220,12 +217,6 @@ def _alert_unrecorded_sessions(paths: Paths) -> int:
     if kept != state.sessions_alerted:
         _save(paths, state._replace(sessions_alerted=kept))
     return len(pending)
-
-
-def _open_segment(segment: Segment) -> Position:
-    """The position at the start of a segment, used when it holds no complete line."""
-    with open(str(segment.path), "rb") as handle:
-        return Position(segment.device, segment.inode, segment.start, anchor_at(handle, segment.start))
 
 
 def _stamp(host: str) -> Tuple[str, str]:

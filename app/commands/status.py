@@ -4,7 +4,6 @@ import os
 import platform
 import stat
 import sys
-from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
 from app import __version__, oplog
