@@ -106,9 +106,14 @@ class SshServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process = None
-        subprocess.run(["pkill", "-KILL", "-u", self.user], capture_output=True)
         subprocess.run(["crontab", "-r", "-u", self.user], capture_output=True)
-        subprocess.run(["userdel", "--remove", self.user], capture_output=True)
+        # userdel refuses while the user has processes (detached checks may still be finishing).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            subprocess.run(["pkill", "-KILL", "-u", self.user], capture_output=True)
+            if subprocess.run(["userdel", "--remove", self.user], capture_output=True).returncode in (0, 6, 12):
+                break  # 6: no such user; 12: home or spool already gone, the user itself is removed
+            time.sleep(0.2)
         shutil.rmtree(str(self.home), ignore_errors=True)
 
     def __enter__(self) -> "SshServer":
