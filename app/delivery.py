@@ -202,6 +202,17 @@ class SendmailTransport:
         pass
 
 
+def send_or_raise(transport, message: EmailMessage, recipients: Sequence[str],  # type: ignore[no-untyped-def]
+                  pending: Callable[[], int]) -> None:
+    """Send message; when it is not delivered raise UserError (exit 1) saying how many alerts stay pending."""
+    from app.errors import DELIVERY_FAILED, ExitCode, UserError
+
+    try:
+        transport.send(message, recipients)
+    except DeliveryError as error:
+        raise UserError(DELIVERY_FAILED.format(reason=error, pending=pending()), ExitCode.DELIVERY_FAILED) from None
+
+
 def open_transport(config: Config, password: Callable[[], Optional[str]], local_hostname: str):  # type: ignore
     """Return a transport for config's method; password is called only if the server needs AUTH."""
     if config.method == "sendmail":

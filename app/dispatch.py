@@ -15,14 +15,14 @@ from typing import BinaryIO, Callable, Dict, List, NamedTuple, Optional, Sequenc
 
 from app import history, policy
 from app.config import Config
-from app.errors import DELIVERY_FAILED, ExitCode, UserError
+from app.errors import UserError
 from app.files import write_private
 from app.keys import authorized_key_comment, fingerprint
 from app.loginline import LoginRecord, merge_records, parse_line
 from app.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, count_lines_from, read_entries
 from app.paths import Paths
 from app.render import AlertContext, Envelope, build_alert, build_digest
-from app.statediff import Segment, State, is_repeat, remember, save_state
+from app.statediff import Segment, State, is_repeat, remember, store_state
 
 MAX_BATCH = 5000  # lines held in memory at once; a longer backlog is handled batch after batch
 HELD = "{count} alert(s) held by max_per_hour = {limit}; they go out as one digest at {when}"
@@ -52,6 +52,7 @@ class Dispatcher:
         self.sources = load_sources(paths.sources_file)
         self.sent = 0
         self._authorized_keys: Optional[str] = None
+        self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
         self._resolver = None
         if self.policy.reverse_dns:
             from app.rdns import ReverseResolver
@@ -81,6 +82,7 @@ class Dispatcher:
 
     def _items(self, batch: Sequence[Entry]) -> List[Item]:
         """Parse and decide a batch; lines of a connection seen earlier become repeats merged into the first."""
+        self._contexts.clear()
         items: List[Item] = []
         recent = self.state.recent
         first_index: Dict[str, int] = {}
@@ -103,6 +105,11 @@ class Dispatcher:
         return items
 
     def _context(self, item: Item) -> AlertContext:
+        if item.entry not in self._contexts:
+            self._contexts[item.entry] = self._new_context(item)
+        return self._contexts[item.entry]
+
+    def _new_context(self, item: Item) -> AlertContext:
         decision = item.decision or policy.Decision(True, False, False, None, None, 0)
         record = item.record
         key_comment = None
@@ -157,22 +164,21 @@ class Dispatcher:
 
     def _send(self, message, pending: Callable[[], int]) -> None:  # type: ignore[no-untyped-def]
         """Send one message; on failure record it in the state and raise UserError (exit 1)."""
-        from app.delivery import DeliveryError
+        from app.delivery import send_or_raise
 
         try:
-            self.transport.send(message, self.config.recipients)
-        except DeliveryError as error:
-            failure = DELIVERY_FAILED.format(reason=error, pending=pending())
-            self.state = self.state._replace(last_failure={
-                "time": time.strftime("%Y-%m-%d %H:%M:%S %z"), "epoch": time.time(), "reason": failure})
+            send_or_raise(self.transport, message, self.config.recipients, pending)
+        except UserError as error:
+            self.state = self.state._replace(last_failure={"time": _now_text(), "epoch": time.time(),
+                                                           "reason": error.message})
             self._save_state()
-            raise UserError(failure, ExitCode.DELIVERY_FAILED) from None
+            raise
         now = time.time()
         self.sent += 1
         self.state = self.state._replace(
             sent=self.state.sent + 1, last_failure=None, holding=False,
             sent_times=policy.recent_sends(self.state.sent_times, now) + (now,),
-            last_sent={"time": time.strftime("%Y-%m-%d %H:%M:%S %z"), "subject": message["Subject"]})
+            last_sent={"time": _now_text(), "subject": message["Subject"]})
         self.log.info("sent: {}".format(message["Subject"]))
 
     def _commit(self, segment: Segment, items: Sequence[Item], emailed_as: str) -> None:
@@ -231,12 +237,11 @@ class Dispatcher:
                                                                         error.strerror or error))
 
     def _save_state(self) -> None:
-        from app.errors import STATE_UNWRITABLE
+        store_state(self.paths.state_file, self.state)
 
-        try:
-            save_state(self.paths.state_file, self.state)
-        except OSError as error:
-            raise UserError(STATE_UNWRITABLE.format(path=self.paths.state_file, reason=error.strerror)) from None
+
+def _now_text() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S %z")
 
 
 def load_sources(path: Path) -> policy.Sources:

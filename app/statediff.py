@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
+from app.errors import STATE_UNWRITABLE, UserError
 from app.files import write_private
 from app.loginlog import Position, anchor_at, find_predecessor
 
@@ -118,6 +119,14 @@ def remember(recent: Tuple[Tuple[str, float], ...], connection: str, epoch: floa
 def save_state(path: Path, state: State) -> None:
     """Write state atomically (temp file, fsync, rename), mode 0600; raises OSError."""
     write_private(path, json.dumps(state_document(state), sort_keys=True).encode("utf-8") + b"\n")
+
+
+def store_state(path: Path, state: State) -> None:
+    """save_state for check: a failure becomes a UserError naming the file (alerts stay pending)."""
+    try:
+        save_state(path, state)
+    except OSError as error:
+        raise UserError(STATE_UNWRITABLE.format(path=path, reason=error.strerror)) from None
 
 
 def facts(path: Path) -> Optional[FileFacts]:

@@ -14,7 +14,7 @@ from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_UNREADABLE, NO_CONFIG
 from app.files import LockTimeout, exclusive_lock
 from app.loginlog import Position, anchor_at, count_lines_from, tail_lines
 from app.paths import Paths
-from app.statediff import State, StateProblem, load_state, plan, save_state
+from app.statediff import State, StateProblem, load_state, plan, store_state
 
 if TYPE_CHECKING:
     from app.config import Config
@@ -84,10 +84,7 @@ def _check_locked(paths: Paths, started: float, waited: bool) -> CheckResult:
 
 
 def _save(paths: Paths, state: State) -> None:
-    try:
-        save_state(paths.state_file, state)
-    except OSError as error:
-        raise UserError(STATE_UNWRITABLE.format(path=paths.state_file, reason=error.strerror)) from None
+    store_state(paths.state_file, state)
 
 
 def _end_position(path: Path) -> Optional[Position]:
@@ -128,7 +125,7 @@ def _reseed_after_problem(paths: Paths, reason: str) -> CheckResult:
     recent = [parse_line(line) for line in reversed(tail_lines(paths.login_log, NOTICE_RECENT))]
     envelope = _envelope(config)
     message = build_notice(envelope, "state file re-seeded", explanation + ". Logins recorded while it was "
-                           "unusable may not have been alerted.", recent, *_stamp(envelope.host))
+                           "unusable may not have been alerted.", recent, *stamp(envelope.host))
     transport = _transport(config, paths, envelope.host)
     try:
         _send(config, transport, message, pending=lambda: len(recent))
@@ -154,12 +151,9 @@ def _transport(config: "Config", paths: Paths, host: str):  # type: ignore[no-un
 
 def _send(config: "Config", transport, message, pending: Callable[[], int]) -> None:  # type: ignore
     """Send one message; raises UserError (exit 1) when it was not delivered, counting what stays pending."""
-    from app.delivery import DeliveryError
+    from app.delivery import send_or_raise
 
-    try:
-        transport.send(message, config.recipients)
-    except DeliveryError as error:
-        raise UserError(DELIVERY_FAILED.format(reason=error, pending=pending()), ExitCode.DELIVERY_FAILED) from None
+    send_or_raise(transport, message, config.recipients, pending)
 
 
 def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str) -> CheckResult:
@@ -173,7 +167,7 @@ def _deliver_segments(paths: Paths, state: State, segments: "tuple", reason: str
     log = _oplog(paths)
     if reason not in ("appended", "new log"):
         log.warning("login log {}: reading {} from the start".format(reason, segments[-1].path))
-    dispatcher = Dispatcher(paths, config, state, envelope, transport, _stamp, log)
+    dispatcher = Dispatcher(paths, config, state, envelope, transport, stamp, log)
     try:
         for segment in segments:
             if not dispatcher.segment(segment):
@@ -206,7 +200,7 @@ def _alert_unrecorded_sessions(paths: Paths) -> int:
         transport = _transport(config, paths, envelope.host)
         try:
             for process in pending:
-                message = build_session_alert(process.started, process.title, envelope, *_stamp(envelope.host))
+                message = build_session_alert(process.started, process.title, envelope, *stamp(envelope.host))
                 _send(config, transport, message, pending=lambda: len(pending))
                 state = state._replace(sessions_alerted=state.sessions_alerted + (process.key,))
                 _save(paths, state)
@@ -219,7 +213,7 @@ def _alert_unrecorded_sessions(paths: Paths) -> int:
     return len(pending)
 
 
-def _stamp(host: str) -> Tuple[str, str]:
+def stamp(host: str) -> Tuple[str, str]:
     """A Date header value for now and a fresh Message-ID."""
     import email.utils
 
@@ -230,7 +224,3 @@ def _oplog(paths: Paths):  # type: ignore[no-untyped-def]
     from app import oplog
 
     return oplog.logger(paths.oplog_file)
-
-
-def _now_text() -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S %z")

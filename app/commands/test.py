@@ -1,9 +1,8 @@
 """``test``: send a test message through the configured delivery and say plainly whether it worked."""
 
-import email.utils
 from typing import NamedTuple, Tuple
 
-from app.commands.check import host_name
+from app.commands.check import host_name, stamp
 from app.config import load_config
 from app.paths import Paths
 
@@ -24,8 +23,7 @@ def run_test(paths: Paths) -> TestResult:
     config = load_config(paths.config_file)
     envelope = Envelope(config.sender, config.recipients, host_name(config))
     route = describe(config)
-    message = build_test_message(envelope, route, email.utils.formatdate(localtime=True),
-                                 email.utils.make_msgid(domain=envelope.host))
+    message = build_test_message(envelope, route, *stamp(envelope.host))
     transport = open_transport(config, lambda: resolve_password(config, paths), envelope.host)
     try:
         transport.send(message, config.recipients)
