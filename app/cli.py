@@ -101,6 +101,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         import traceback
 
         _log_error(paths, "".join(traceback.format_exc()))
+        if command == "check":
+            from app.alerting.run import record_failure
+
+            record_failure(paths, INTERNAL_ERROR.format(kind=type(error).__name__, detail=str(error)[:200],
+                                                        path=paths.oplog_file))
         print("ssh_alert: " + INTERNAL_ERROR.format(kind=type(error).__name__, detail=str(error)[:200],
                                                     path=paths.oplog_file), file=sys.stderr)
         return ExitCode.INTERNAL
@@ -117,9 +122,9 @@ def _log_error(paths: Paths, message: str) -> None:
 
 def _dispatch(arguments: argparse.Namespace, paths: Paths) -> int:
     if arguments.command == "check":
-        from app.commands.check import run_check
+        from app.commands import check
 
-        run_check(paths, scan_sessions=arguments.cron)  # silent when all is well: hook and cron run it
+        check.run(paths, arguments.cron)  # silent when all is well: hook and cron run it
         return ExitCode.OK
     if arguments.command == "test":
         from app.commands.test import run_test

@@ -26,7 +26,8 @@ import os
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Tuple
 
-from app.errors import CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UserError
+from app.errors import CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, USE_SETTINGS, UserError
+from app.files import open_regular_file, require_private
 from app.trust import Network, parse_networks
 
 METHODS = ("smtp", "sendmail")
@@ -38,7 +39,7 @@ SENDMAIL_CANDIDATES = ("/usr/sbin/sendmail", "/usr/lib/sendmail")
 KNOWN_KEYS = {
     "alert": {"to", "from", "method", "sendmail_path", "host_label", "timeout", "notify", "trusted",
               "trusted_action", "digest_after", "max_per_hour", "reverse_dns", "reverse_dns_timeout", "html",
-              "syslog", "syslog_facility", "syslog_socket"},
+              "syslog", "syslog_facility", "syslog_socket", "history_days"},
     "smtp": {"host", "port", "security", "ssl", "starttls", "user", "password", "password_store",
              "password_command", "ca_file", "timeout"},
 }
@@ -71,6 +72,7 @@ class AlertPolicy(NamedTuple):
     syslog: bool = False
     syslog_facility: str = "authpriv"
     syslog_socket: str = "/dev/log"
+    history_days: int = 400  # logins older than this leave the history (the store's size stays bounded)
 
 
 class Config(NamedTuple):
@@ -227,7 +229,8 @@ def _parse_policy(get, problem) -> AlertPolicy:  # type: ignore[no-untyped-def]
         reverse_dns_timeout=number("reverse_dns_timeout", defaults.reverse_dns_timeout, 0.1, 10, float),
         html=flag("html", defaults.html), syslog=flag("syslog", defaults.syslog),
         syslog_facility=choice("syslog_facility", ("authpriv", "user"), defaults.syslog_facility),
-        syslog_socket=get("alert", "syslog_socket") or defaults.syslog_socket)
+        syslog_socket=get("alert", "syslog_socket") or defaults.syslog_socket,
+        history_days=int(number("history_days", defaults.history_days, 1, 36500)))
 
 
 def _parse_smtp(get, problem) -> SmtpSettings:  # type: ignore[no-untyped-def]
@@ -280,9 +283,15 @@ def _parse_smtp(get, problem) -> SmtpSettings:  # type: ignore[no-untyped-def]
 
 
 def load_config(path: Path) -> Config:
-    """Read and validate the config file at path; raises UserError (missing, unreadable or invalid)."""
+    """Read and validate the config file at path; raises UserError (missing, unreadable or invalid).
+
+    The file must be a regular file (a FIFO or device would hang or never end) that no other user can
+    change, in directories no other user can change: it names a command (password_command) that is run.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        with open_regular_file(path, "r", encoding="utf-8") as handle:
+            require_private(path, USE_SETTINGS)
+            text = handle.read()
     except FileNotFoundError:
         raise UserError(NO_CONFIG.format(path=path))
     except (OSError, UnicodeDecodeError) as error:

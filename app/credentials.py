@@ -13,7 +13,8 @@ from typing import Any, Callable, NamedTuple, Optional
 
 from app import proc
 from app.config import Config
-from app.errors import KEYRING_TIMEOUT, PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, UserError
+from app.errors import KEYRING_TIMEOUT, PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, USE_PASSWORD_COMMAND, UserError
+from app.files import require_private
 from app.paths import Paths
 
 SERVICE = "ssh-alert"
@@ -116,7 +117,12 @@ def _require(password: Optional[str], backend: str, user: str, config: Config) -
 
 
 def _run_password_command(command: str, config: Config) -> str:
-    """Run password_command through /bin/sh and return its first output line; raises UserError."""
+    """Run password_command through /bin/sh and return its first output line; raises UserError.
+
+    Runs only when no other user can change the file it came from (load_config refuses such files; this
+    checks again for a Config built any other way).
+    """
+    require_private(config.path, USE_PASSWORD_COMMAND)
     try:
         finished = proc.run(["/bin/sh", "-c", command], timeout=config.timeout)
     except (OSError, proc.TimedOut) as error:

@@ -7,8 +7,6 @@ here ever includes the password.
 import smtplib
 import socket
 import ssl
-from email.message import EmailMessage
-from email.policy import SMTP
 from typing import Callable, List, Optional, Sequence
 
 from app import proc
@@ -124,8 +122,8 @@ class SmtpTransport:
             raise
         return session
 
-    def send(self, message: EmailMessage, recipients: Sequence[str]) -> None:
-        """Deliver message to every recipient or to none; raises DeliveryError."""
+    def send(self, message: bytes, recipients: Sequence[str]) -> None:
+        """Deliver message (wire bytes, CRLF) to every recipient or to none; raises DeliveryError."""
         try:
             if self.session is None:
                 self.session = self._connect()
@@ -142,7 +140,7 @@ class SmtpTransport:
                 # All or nothing: a retry must not give the accepted recipients a second copy.
                 session.rset()
                 raise smtplib.SMTPRecipientsRefused(refused)
-            code, reply = session.data(message.as_bytes(policy=SMTP))
+            code, reply = session.data(message)
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
         except DeliveryError:
@@ -184,10 +182,10 @@ class SendmailTransport:
     def __init__(self, config: Config) -> None:
         self.config = config
 
-    def send(self, message: EmailMessage, recipients: Sequence[str]) -> None:
-        """Deliver message through sendmail; raises DeliveryError on a failure or a non-zero exit."""
+    def send(self, message: bytes, recipients: Sequence[str]) -> None:
+        """Deliver message (wire bytes) through sendmail; raises DeliveryError on a failure or a non-zero exit."""
         path = self.config.sendmail_path
-        data = message.as_bytes(policy=SMTP.clone(linesep="\n"))
+        data = message.replace(b"\r\n", b"\n")  # sendmail reads local line ends
         try:
             finished = proc.run(sendmail_argv(path), stdin=data, timeout=self.config.timeout)
         except proc.TimedOut as error:
@@ -200,17 +198,6 @@ class SendmailTransport:
 
     def close(self) -> None:
         pass
-
-
-def send_or_raise(transport, message: EmailMessage, recipients: Sequence[str],  # type: ignore[no-untyped-def]
-                  pending: Callable[[], int]) -> None:
-    """Send message; when it is not delivered raise UserError (exit 1) saying how many alerts stay pending."""
-    from app.errors import DELIVERY_FAILED, ExitCode, UserError
-
-    try:
-        transport.send(message, recipients)
-    except DeliveryError as error:
-        raise UserError(DELIVERY_FAILED.format(reason=error, pending=pending()), ExitCode.DELIVERY_FAILED) from None
 
 
 def open_transport(config: Config, password: Callable[[], Optional[str]], local_hostname: str):  # type: ignore

@@ -39,7 +39,30 @@ KEYRING_TIMEOUT = "the system keyring did not answer within {seconds:g} s (locke
 LOCK_TIMEOUT = "another check has held {path} for {seconds:g} s; alerts stay pending and the next check retries"
 LOG_UNREADABLE = "cannot read the login log {path}: {reason}; alerts stay pending: fix its permissions (chmod 600)"
 STATE_UNWRITABLE = "cannot write {path}: {reason}; alerts stay pending: check the directory's permissions and free space"
+STORE_UNWRITABLE = ("cannot write the store {path}: {reason}; alerts stay pending and nothing is sent until it can "
+                    "be written: free disk space or fix the directory's permissions")
+NO_SQLITE = ("this Python ({python}) was built without its sqlite3 module, which ssh_alert keeps its state in; "
+             "install it (Debian: python3 is complete; a self-built Python needs libsqlite3-dev) or run "
+             "ssh_alert with another python3")
+STORE_NOT_REGULAR = "{path} is {kind}, not a regular file; ssh_alert will not use it: remove it (check re-creates it)"
+STORE_UNUSABLE = "the store {path} was unusable ({reason}); it was moved to {moved} and check re-seeded"
+LOG_NOT_REGULAR = ("the login log {path} is {kind}, not a regular file; ssh_alert will not read it: remove it "
+                   "(the next login re-creates it)")
 DELIVERY_FAILED = "delivery failed: {reason}; {pending} alert(s) stay pending and the next check retries"
 STATE_PROBLEM_NOTICE = "state file {path} was unusable ({reason}); re-seeded at the end of the login log"
 INTERNAL_ERROR = "internal error ({kind}: {detail}); the traceback is in {path}"
 SEEDED = "first run: {count} earlier login(s) in {path} skipped; alerts start with the next login"
+# Files ssh_alert opens must be regular files: a FIFO would block, a device never ends, a symlink points elsewhere.
+NOT_REGULAR_FILE = "{path} is {kind}, not a regular file; ssh_alert will not open it"
+NOT_REGULAR_REASON = "it is {kind}, not a regular file"
+NOT_A_DIRECTORY = "{path} is {kind}, not a directory; ssh_alert will not {use}"
+# Files and directories another user could change (like ssh's StrictModes): exit 2, one line each.
+UNSAFE_WRITABLE = "{path} is writable by {who} (mode {mode:04o}); ssh_alert will not {use}: run chmod go-w {path}"
+UNSAFE_OWNER = ("{path} belongs to uid {uid} ({owner}), not to {user}; ssh_alert will not {use}: "
+                "remove it, or have root run: chown {user} {path}")
+UNSAFE_PARENT_OWNER = ("{path} belongs to uid {uid} ({owner}), not to {user} or root; ssh_alert will not {use}: "
+                       "keep its files in directories you own")
+USE_SETTINGS = "read settings from it"  # the configuration file and its directories
+USE_CODE = "run code from it"  # SHIV_ROOT and this build's extraction (build/zipmain.py has its own copy)
+USE_STATE = "keep its state in it"  # the state directory
+USE_PASSWORD_COMMAND = "run the password_command it sets"  # the configuration file, checked again before running

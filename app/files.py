@@ -1,12 +1,23 @@
-"""Private files: created 0600 in 0700 directories, replaced atomically so a crash never leaves half a file."""
+"""Private files: created 0600 in 0700 directories, replaced atomically so a crash never leaves half a file.
+
+Files are opened only when they are regular files (open_regular), and settings, code and state are used
+only from files and directories no other user can change (unsafe_reason, like ssh's StrictModes).
+"""
 
 import contextlib
+import errno
 import fcntl
 import os
 import signal
+import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator, List, Optional, Tuple, Union
+
+from app.errors import (NOT_A_DIRECTORY, NOT_REGULAR_FILE, NOT_REGULAR_REASON, UNSAFE_OWNER, UNSAFE_PARENT_OWNER,
+                        UNSAFE_WRITABLE, USE_SETTINGS, USE_STATE, UserError)
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 def ensure_private_dir(directory: Path) -> None:
@@ -73,7 +84,7 @@ def exclusive_lock(path: Path, timeout: float) -> Iterator[bool]:
     raises LockTimeout, or OSError when the lock file cannot be opened.
     """
     ensure_private_dir(path.parent)
-    descriptor = os.open(str(path), os.O_RDWR | os.O_CREAT, 0o600)
+    descriptor = open_regular(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -97,3 +108,186 @@ def _wait_for_lock(descriptor: int, timeout: float) -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# --- opening only regular files -------------------------------------------------------------------------
+
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"),
+          (stat.S_ISREG, "a regular file"))
+
+
+def file_kind(mode: int) -> str:
+    """Name the kind of file st_mode describes: "a FIFO", "a symbolic link", "a regular file", ..."""
+    return next((name for test, name in _KINDS if test(mode)), "an unknown kind of file")
+
+
+class NotRegularFile(OSError):
+    """path is a FIFO, device, socket, directory or symbolic link: refused before reading or blocking on it.
+
+    strerror says what it is ("it is a FIFO, not a regular file"); str() names the path too.
+    """
+
+    def __init__(self, path: str, kind: str) -> None:
+        code = errno.ELOOP if kind == "a symbolic link" else errno.EISDIR if kind == "a directory" else errno.EINVAL
+        super().__init__(code, NOT_REGULAR_REASON.format(kind=kind), path)
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return NOT_REGULAR_FILE.format(path=self.filename, kind=self.kind)
+
+
+def _refuse_unless_regular(name: str) -> None:
+    """Raise NotRegularFile when name exists and is not a regular file (a symbolic link is not followed)."""
+    try:
+        mode = os.lstat(name).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(name, file_kind(mode))
+
+
+def open_regular(path: PathLike, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
+    """os.open path, but only a regular file: never follows a symbolic link, never blocks on a FIFO or device.
+
+    Returns a blocking, close-on-exec descriptor. Raises NotRegularFile (an OSError naming the path and what
+    it is) for anything else at path, or the OSError of os.open (FileNotFoundError, PermissionError, ...).
+    """
+    name = os.fspath(path)
+    _refuse_unless_regular(name)  # before opening: opening a device can have effects of its own
+    try:
+        descriptor = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as error:
+        # Replaced meanwhile: ELOOP is O_NOFOLLOW meeting a symlink, ENXIO a FIFO opened for writing.
+        if error.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            _refuse_unless_regular(name)
+        raise
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise NotRegularFile(name, file_kind(status.st_mode))
+        fcntl.fcntl(descriptor, fcntl.F_SETFL, fcntl.fcntl(descriptor, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+_OPEN_FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+               "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND, "x": os.O_WRONLY | os.O_CREAT | os.O_EXCL}
+
+
+def open_regular_file(path: PathLike, mode_str: str = "rb", mode: int = 0o600,
+                      encoding: Optional[str] = None) -> IO:
+    """Like open(path, mode_str) (r, w, a, x; b or t; +), through open_regular; new files get mode.
+
+    Raises NotRegularFile, the OSError of opening, or ValueError for a mode string open() would refuse.
+    """
+    letters = set(mode_str)
+    kind = "".join(letter for letter in mode_str if letter in _OPEN_FLAGS)
+    if len(kind) != 1 or not letters <= set("rwaxbt+") or {"b", "t"} <= letters or len(mode_str) != len(letters):
+        raise ValueError("invalid mode: {!r}".format(mode_str))
+    flags = _OPEN_FLAGS[kind]
+    if "+" in letters:
+        flags = (flags & ~os.O_WRONLY) | os.O_RDWR
+    descriptor = open_regular(path, flags, mode)
+    try:
+        return os.fdopen(descriptor, mode_str, encoding=encoding)
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+# --- files and directories no other user can change (like ssh's StrictModes) ----------------------------
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "no such user"
+
+
+def _writers(mode: int) -> str:
+    """Who besides the owner may write: "group", "others", "group and others" or ""."""
+    return " and ".join(who for who, bit in (("group", stat.S_IWGRP), ("others", stat.S_IWOTH)) if mode & bit)
+
+
+def _status(name: str, follow: bool) -> Optional[os.stat_result]:
+    try:
+        return os.stat(name) if follow else os.lstat(name)
+    except OSError:  # missing (not created yet), or not searchable: nothing there another user controls
+        return None
+
+
+def _chain(name: str) -> List[Tuple[str, bool]]:
+    """name and every directory above it, as written and with symbolic links resolved: (path, is name itself)."""
+    seen: List[Tuple[str, bool]] = []
+    for start in (name, os.path.realpath(name)):
+        current, itself = start, True
+        while True:
+            if (current, itself) not in seen:
+                seen.append((current, itself))
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current, itself = parent, False
+    return seen
+
+
+def unsafe_reason(path: PathLike, uid: int, use: str = USE_SETTINGS) -> Optional[str]:
+    """One line saying why another user could change path, or None when only uid (and root) can.
+
+    path itself (when it exists) must belong to uid and not be writable by group or others; each directory
+    above it, as written and with symbolic links resolved, must belong to uid or root and be writable by
+    group or others only when sticky (like /tmp); a symbolic link on the way must belong to uid or root.
+    use completes "ssh_alert will not ..." (errors.USE_*).
+    """
+    name = os.path.abspath(os.fspath(path))
+    for current, itself in _chain(name):
+        link = _status(current, follow=False)
+        if link is None:
+            continue
+        status = link
+        if stat.S_ISLNK(link.st_mode):  # its own mode means nothing; its owner can re-point it
+            if link.st_uid not in (uid, 0):
+                return _owner_reason(current, link.st_uid, uid, use, parent=True)
+            continue  # where it leads is checked under its own name (the chain resolved)
+        if itself:
+            if status.st_uid != uid:
+                return _owner_reason(current, status.st_uid, uid, use, parent=False)
+            if _writers(status.st_mode):
+                return _writable_reason(current, status.st_mode, use)
+        else:
+            if status.st_uid not in (uid, 0):
+                return _owner_reason(current, status.st_uid, uid, use, parent=True)
+            if _writers(status.st_mode) and not status.st_mode & stat.S_ISVTX:
+                return _writable_reason(current, status.st_mode, use)
+    return None
+
+
+def _owner_reason(path: str, owner: int, uid: int, use: str, parent: bool) -> str:
+    template = UNSAFE_PARENT_OWNER if parent else UNSAFE_OWNER
+    return template.format(path=path, uid=owner, owner=_user_name(owner), user=_user_name(uid), use=use)
+
+
+def _writable_reason(path: str, mode: int, use: str) -> str:
+    return UNSAFE_WRITABLE.format(path=path, who=_writers(mode), mode=stat.S_IMODE(mode), use=use)
+
+
+def require_private(path: PathLike, use: str = USE_SETTINGS) -> None:
+    """Raise UserError (exit 2, one line) when another user could change path or a directory above it."""
+    reason = unsafe_reason(path, os.getuid(), use)
+    if reason is not None:
+        raise UserError(reason)
+
+
+def require_private_dir(path: PathLike, use: str = USE_STATE) -> None:
+    """require_private for a directory (the state directory): also refuses a path that exists as anything
+    but a directory. A missing directory passes when the directories above it are safe. Raises UserError."""
+    name = os.path.abspath(os.fspath(path))
+    status = _status(name, follow=True)
+    if status is not None and not stat.S_ISDIR(status.st_mode):
+        raise UserError(NOT_A_DIRECTORY.format(path=name, kind=file_kind(status.st_mode), use=use))
+    require_private(name, use)

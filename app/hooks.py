@@ -16,6 +16,7 @@ HOOKS = ("ssh-rc", "bash-profile", "bashrc")
 _TEMPLATE = r"""{begin}
 # Records this SSH login in the login log, then starts `ssh_alert.pyz check` fully detached.
 # POSIX sh; prints nothing, never fails, never waits (a missing pyz or python, a dead mail server: no matter).
+# Appends only to a regular file: a FIFO, device or symlink at the log's place is skipped, never opened.
 if [ -n "${{SSH_CONNECTION:-}}" ]; then (
   sa_py={python} sa_pyz={pyz} sa_hook={hook}
 {parent_check}  sa_dir="${{XDG_STATE_HOME:-$HOME/.local/state}}/ssh-alert"
@@ -35,9 +36,15 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then (
     *sftp-server*|scp\ *|*"rsync --server"*) sa_kind=" kind=transfer" ;;
     *) sa_kind=" kind=command" ;;
   esac
-  printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=%s hook=%s%s%s\n' "$(date '+%Y-%m-%d %H:%M:%S %z')" \
-    "$1" "${{USER:-${{LOGNAME:-unknown}}}}" "${{sa_auth:-unknown}}" "$2" "$3" "$4" "${{SSH_TTY:-none}}" "$sa_hook" \
-    "$sa_kind" "$sa_key" >> "$sa_dir/logins.log"
+  if [ -z "${{BASH_VERSION:-}}" ] || ! printf -v sa_now '%(%Y-%m-%d %H:%M:%S %z %s)T' -1; then
+    sa_now=$(date '+%Y-%m-%d %H:%M:%S %z %s')
+  fi
+  sa_log="$sa_dir/logins.log"
+  if [ ! -L "$sa_log" ] && {{ [ -f "$sa_log" ] || [ ! -e "$sa_log" ]; }}; then
+    printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=%s hook=%s epoch=%s%s%s\n' "${{sa_now% *}}" "$1" \
+      "${{USER:-${{LOGNAME:-unknown}}}}" "${{sa_auth:-unknown}}" "$2" "$3" "$4" "${{SSH_TTY:-none}}" "$sa_hook" \
+      "${{sa_now##* }}" "$sa_kind" "$sa_key" >> "$sa_log"
+  fi
   if [ -f "$sa_pyz" ]; then
     if command -v setsid >/dev/null; then setsid "$sa_py" -S "$sa_pyz" check &
     else nohup "$sa_py" -S "$sa_pyz" check & fi

@@ -19,7 +19,7 @@ from app.config import split_addresses
 from app.files import exclusive_lock, write_private
 from app.loginlog import Position, anchor_at
 from app.paths import Paths
-from app.statediff import State, save_state
+from app.alerting.store import opened
 
 LOCK_WAIT = 30.0
 
@@ -173,9 +173,10 @@ def read_log_import(files: LegacyFiles, paths: Paths) -> LogImport:
 
 def log_import_blocker(paths: Paths) -> str:
     """Why the legacy log cannot be imported now ("" when it can): only into a fresh ssh_alert log and state."""
-    if paths.state_file.exists():
-        return "{} already exists (ssh_alert has been tracking logins), so the original log is not imported " \
-               "again".format(paths.state_file)
+    for state in (paths.store_file, paths.state_file):
+        if state.exists():
+            return "{} already exists (ssh_alert has been tracking logins), so the original log is not " \
+                   "imported again".format(state)
     try:
         size = paths.login_log.stat().st_size
     except FileNotFoundError:
@@ -198,7 +199,8 @@ def import_log(paths: Paths, plan: LogImport) -> bool:
         with open(str(paths.login_log), "rb") as handle:
             status = os.fstat(handle.fileno())
             position = Position(status.st_dev, status.st_ino, plan.offset, anchor_at(handle, plan.offset))
-        save_state(paths.state_file, State(position))
+        with opened(paths.store_file) as store, store.transaction():
+            store.set_position(position)
     return True
 
 

@@ -3,7 +3,7 @@
 Format (the original script's six fields first, so its old logs parse, then key=value extras)::
 
     2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 sport=22
-        tty=/dev/pts/0 keytype=ssh-ed25519 key=AAAAC3Nz... hook=bash-profile
+        tty=/dev/pts/0 hook=bash-profile epoch=1795607703 keytype=ssh-ed25519 key=AAAAC3Nz...
 
 Anything else in the log (hand edits, garbage, an attacker's bytes) still becomes a record:
 ``parsed`` is False and ``raw`` shows the text safely.
@@ -15,6 +15,8 @@ from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 MAX_FIELD = 200  # longer values are cut: a field is shown in a subject or one body line
 _TIMESTAMP = re.compile(r"\A\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\Z")
+_EPOCH = re.compile(r"\A[0-9]{1,12}\Z")
+MAX_EPOCH = 253402300800  # 10000-01-01: every time below it can be shown as a date
 _EXTRA = re.compile(r"\A([a-z][a-z_]{0,31})=(.*)\Z")
 _FIELD_CHARACTERS = re.compile(r"\A[\w.:%@/+,=-]*\Z")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
@@ -47,9 +49,17 @@ class LoginRecord(NamedTuple):
 
     @property
     def epoch(self) -> Optional[float]:
-        """The login time as a Unix timestamp, or None when unparsed."""
+        """The login time as a Unix timestamp, or None when unparsed.
+
+        The hook's epoch= extra when it is a sane integer (no time zone involved, so an offset of 24 h or
+        more, which the local time field cannot express, does not matter), else the local time field
+        parsed with its offset (lines of older hooks).
+        """
         if not self.parsed:
             return None
+        seconds = self.extra("epoch")
+        if _EPOCH.match(seconds) and int(seconds) < MAX_EPOCH:
+            return float(int(seconds))
         try:
             return datetime.datetime.strptime(self.when, "%Y-%m-%d %H:%M:%S %z").timestamp()
         except ValueError:

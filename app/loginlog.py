@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Iterator, List, NamedTuple, Optional
 
+from app.files import open_regular_file
+
 MAX_LINE = 8192  # longer lines are cut for display; the rest is skipped without being held in memory
 ANCHOR_BYTES = 64
 STALE_PARTIAL_SECONDS = 60  # a line without its newline for this long is treated as complete
@@ -83,9 +85,9 @@ def count_lines_from(handle: BinaryIO, start: int) -> int:
 
 
 def tail_lines(path: Path, count: int, block: int = 64 * 1024) -> List[bytes]:
-    """The last count lines of path (for notices), reading only its end; [] when unreadable."""
+    """The last count lines of path (for notices), reading only its end; [] when unreadable or not a regular file."""
     try:
-        with open(str(path), "rb") as handle:
+        with open_regular_file(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             handle.seek(max(0, size - block))
             lines = handle.read().splitlines()
@@ -100,7 +102,7 @@ def find_predecessor(log: Path, position: Position) -> Optional[Path]:
     """Return the sibling of log (e.g. logins.log.1) holding the lines up to position, if any.
 
     A renamed log keeps its inode; a copy-then-truncate rotation (logrotate's copytruncate) does not,
-    so a sibling whose bytes before position.offset match the anchor counts too.
+    so a sibling whose bytes before position.offset match the anchor counts too. Only regular files count.
     """
     try:
         names = sorted(name for name in os.listdir(str(log.parent)) if name.startswith(log.name + "."))
@@ -109,7 +111,7 @@ def find_predecessor(log: Path, position: Position) -> Optional[Path]:
     for name in names:
         candidate = log.parent / name
         try:
-            with open(str(candidate), "rb") as handle:
+            with open_regular_file(candidate, "rb") as handle:
                 status = os.fstat(handle.fileno())
                 if (status.st_dev, status.st_ino) == (position.device, position.inode) or (
                         0 < position.offset <= status.st_size

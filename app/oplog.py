@@ -28,6 +28,7 @@ class LogLine(NamedTuple):
 def logger(path: Path) -> logging.Logger:
     """Return a logger writing to path (created 0600 on first use), rotating at MAX_BYTES."""
     key = str(path)
+    logging.raiseExceptions = False  # a full disk must not print logging's traceback on a terminal
     if key not in _loggers:
         ensure_private_dir(path.parent)
         old_umask = os.umask(0o077)

@@ -41,7 +41,13 @@ class Paths(NamedTuple):
         return self.state_dir / "logins.log"
 
     @property
+    def store_file(self) -> Path:
+        """Everything check remembers: log position, outbox, sources, history (SQLite)."""
+        return self.state_dir / "store.db"
+
+    @property
     def state_file(self) -> Path:
+        """The previous release's state (imported into the store once)."""
         return self.state_dir / "state.json"
 
     @property

@@ -10,7 +10,7 @@ import re
 import socket
 from typing import List, Sequence, Tuple
 
-from app.history import HistoryEntry
+from app.alerting.history import HistoryEntry
 
 TAG = "ssh_alert"
 MAX_LINE_BYTES = 900  # the message after the tag: with "<PRI>ssh_alert: " it stays under RFC 3164's 1024

@@ -8,13 +8,15 @@ In <root>, only <pyzname>_<64 hex> directories of other build ids, their .tmp di
 .<pyzname>_<id>_lock files are removed, and only when no process uses them:
 - shiv holds an exclusive flock on the _lock file while it unpacks: a locked one is skipped;
 - every run of this pyz holds a shared flock on its own extraction directory until it exits (taken
-  below): a directory still in use by a running older build is skipped.
+  below): a directory still in use by a running older build is skipped;
+- a directory another user owns is skipped (zipmain has refused a SHIV_ROOT others can change already).
 Every error is ignored: this must never break the command (the login hook depends on it).
 Costs one listdir of <root> when there is nothing to remove. Python 3.8 compatible.
 """
 import fcntl
 import os
 import shutil
+import stat
 
 HEX = frozenset("0123456789abcdef")
 
@@ -34,10 +36,12 @@ def _try_lock(path, flags):
 
 
 def _is_dir(path):
+    """True for a directory (not a symlink to one) of our own: another user's is never removed."""
     try:
-        return os.path.isdir(path) and not os.path.islink(path)
+        status = os.lstat(path)
     except OSError:
         return False
+    return stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid()
 
 
 def _remove(root, name):

@@ -2,11 +2,22 @@
 """Entry module (__main__.py) of ssh_alert.pyz; build/build.py puts it in place of shiv's.
 
 Before shiv's bootstrap unpacks the dependencies and imports them, fail in one line, without a
-traceback, on a Python that is too old or when the unpack directory cannot be written.
+traceback, on a Python that is too old, when the unpack directory cannot be written, or when another
+user could change what would be imported from it (like ssh's StrictModes: see _unsafe).
 Keep this file parseable by Python 2.7 and 3.6: no f-strings, walrus, annotations or keyword-only args.
 """
 import os
+import stat
 import sys
+
+# The texts of app/errors.py UNSAFE_OWNER, UNSAFE_PARENT_OWNER and UNSAFE_WRITABLE with USE_CODE (a test
+# compares them): this file runs before app can be imported.
+_USE = "run code from it"
+_OWNER = ("%(path)s belongs to uid %(uid)d (%(owner)s), not to %(user)s; ssh_alert will not %(use)s: "
+          "remove it, or have root run: chown %(user)s %(path)s")
+_PARENT_OWNER = ("%(path)s belongs to uid %(uid)d (%(owner)s), not to %(user)s or root; ssh_alert will not "
+                 "%(use)s: keep its files in directories you own")
+_WRITABLE = "%(path)s is writable by %(who)s (mode %(mode)04o); ssh_alert will not %(use)s: run chmod go-w %(path)s"
 
 
 def _fail(message):
@@ -89,8 +100,6 @@ def _prepare_unpacked(root):
     return getattr(__import__(module_name, fromlist=[function_name]), function_name)
 
 
-
-
 def _owned_writable(path):
     """True when the nearest existing ancestor of path is a directory we own and may write."""
     while not os.path.lexists(path) and os.path.dirname(path) != path:
@@ -135,11 +144,86 @@ def _check_root():
           % (root, problem, ", e.g. SHIV_ROOT=%s" % hint if hint else ""))
 
 
+def _user_name(uid):
+    try:
+        import pwd
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return "no such user"
+
+
+def _writers(mode):
+    return " and ".join(who for who, bit in (("group", stat.S_IWGRP), ("others", stat.S_IWOTH)) if mode & bit)
+
+
+def _chain(name):
+    """name and every directory above it, as written and with symlinks resolved: (path, is name itself)."""
+    seen = []
+    for start in (name, os.path.realpath(name)):
+        current, itself = start, True
+        while True:
+            if (current, itself) not in seen:
+                seen.append((current, itself))
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current, itself = parent, False
+    return seen
+
+
+def _owner_text(path, owner, uid, parent):
+    return (_PARENT_OWNER if parent else _OWNER) % {"path": path, "uid": owner, "owner": _user_name(owner),
+                                                    "user": _user_name(uid), "use": _USE}
+
+
+def _unsafe(path, uid):
+    """Why another user could change path or a directory above it, or None (app.files.unsafe_reason's rules).
+
+    path itself, when it exists, must belong to uid and not be writable by group or others; each directory
+    above it, as written and with symlinks resolved, must belong to uid or root and be writable by group or
+    others only when sticky (/tmp); a symlink on the way must belong to uid or root.
+    """
+    for current, itself in _chain(os.path.abspath(path)):
+        try:
+            status = os.lstat(current)
+        except OSError:
+            continue
+        if stat.S_ISLNK(status.st_mode):  # where it leads is checked under its own name (the chain resolved)
+            if status.st_uid not in (uid, 0):
+                return _owner_text(current, status.st_uid, uid, True)
+            continue
+        if status.st_uid != uid if itself else status.st_uid not in (uid, 0):
+            return _owner_text(current, status.st_uid, uid, not itself)
+        if _writers(status.st_mode) and (itself or not status.st_mode & stat.S_ISVTX):
+            return _WRITABLE % {"path": current, "who": _writers(status.st_mode),
+                                "mode": stat.S_IMODE(status.st_mode), "use": _USE}
+    return None
+
+
+def _check_private(root):
+    """Refuse a SHIV_ROOT, or this build's extraction in it, that another user could change: its .pth
+    files, the preamble and every module are run from there."""
+    paths = [root]
+    env = _environment()
+    if env is not None and env.get("build_id"):
+        site_packages = _site_packages(root, env)
+        paths += [os.path.dirname(site_packages), site_packages]
+    for path in paths:
+        problem = _unsafe(path, os.getuid())
+        if problem:
+            _fail(problem)
+
+
 _check_python()
+os.umask(0o077)  # what shiv unpacks is private (cli.main sets the same umask for everything else)
 try:
     _check_root()
 except Exception:  # a bug in these checks must not stop the tool: the bootstrap reports real problems
     pass
+try:
+    _check_private(_shiv_root())
+except Exception as error:  # but this check fails closed, in one line
+    _fail("cannot check %s: %s" % (_shiv_root(), error))
 try:
     _entry_point = _prepare_unpacked(_shiv_root())
 except Exception:  # anything odd: shiv's own bootstrap below handles it

@@ -8,12 +8,12 @@ from typing import Dict
 
 import pytest
 
-from app import history
+from app.alerting import history
 from app.commands.check import run_check
 from app.paths import Paths
-from app.statediff import load_state, save_state
 from conftest import append_log, login_line, smtp_settings, write_config
 from support.mailsink import MailSink
+from support.stored import holding, recorded, seen, shift_send_times
 
 
 def configure(paths: Paths, sink: MailSink, **alert: str) -> None:
@@ -33,7 +33,7 @@ def subjects(sink: MailSink):
 
 
 def outcomes(paths: Paths):
-    return [(entry.ip, entry.outcome, entry.new_ip) for entry in history.read(paths.history_file)]
+    return [(entry.ip, entry.outcome, entry.new_ip) for entry in recorded(paths)]
 
 
 def test_first_login_from_an_address_is_marked_new_and_the_next_says_when_it_was_first_seen(paths: Paths,
@@ -97,10 +97,9 @@ def test_the_hourly_limit_holds_alerts_then_sends_them_as_one_digest_and_drops_n
         login(paths, "198.51.100.{}".format(number + 1), number)
         run_check(paths)
     assert len(sink.messages) == 2  # the limit
-    state = load_state(paths.state_file)
-    assert state.holding
+    assert holding(paths)
     assert len(outcomes(paths)) == 2  # the held ones are still pending, not recorded as done
-    save_state(paths.state_file, state._replace(sent_times=tuple(sent - 3601 for sent in state.sent_times)))
+    shift_send_times(paths, -3601)
     run_check(paths)  # an hour later
     assert len(sink.messages) == 3
     digest = sink.messages[2].message
@@ -116,7 +115,7 @@ def test_a_thousand_pending_logins_become_digests_within_the_hourly_limit(paths:
     run_check(paths)
     assert len(sink.messages) == 1
     assert sink.messages[0].message["Subject"].startswith("SSH logins: 1000 on web1.example.com from 1000 IPs")
-    assert len(history.read(paths.history_file)) == 1000
+    assert len(recorded(paths)) == 1000
 
 
 def test_syslog_gets_one_structured_line_per_login(paths: Paths, sink: MailSink, tmp_path: Path):
@@ -161,10 +160,9 @@ def test_reverse_dns_names_the_source_when_enabled(paths: Paths, sink: MailSink)
     assert "Reverse DNS: localhost" in sink.messages[0].message.get_content()
 
 
-def test_sources_survive_between_runs_and_are_private(paths: Paths, sink: MailSink):
+def test_sources_survive_between_runs_in_a_private_store(paths: Paths, sink: MailSink):
     configure(paths, sink)
     login(paths, "203.0.113.7", 1)
     run_check(paths)
-    sources = json.loads(paths.sources_file.read_text())
-    assert sources["alice"]["203.0.113.7"]["count"] == 1
-    assert oct(paths.sources_file.stat().st_mode & 0o777) == "0o600"
+    assert seen(paths, "alice", "203.0.113.7").count == 1
+    assert oct(paths.store_file.stat().st_mode & 0o777) == "0o600"

@@ -4,17 +4,19 @@ import base64
 import json
 import multiprocessing
 import os
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
 from app.commands.check import run_check
-from app.errors import NO_CONFIG, ExitCode, UserError
+from app.alerting.store import SCHEMA_VERSION
+from app.errors import NO_CONFIG, STORE_NOT_REGULAR, ExitCode, UserError
 from app.paths import Paths
-from app.statediff import load_state
 from conftest import append_log, login_line, smtp_settings, write_config
 from support.mailsink import HangingServer, MailSink
+from support.stored import failures, unsent
 
 
 def subjects(server: MailSink):
@@ -28,7 +30,7 @@ def test_check_without_config_refuses_with_setup_advice_and_touches_nothing(path
         run_check(paths)
     assert caught.value.message == NO_CONFIG.format(path=paths.config_file)
     assert caught.value.exit_code == ExitCode.USAGE
-    assert not paths.state_file.exists()
+    assert not paths.store_file.exists()
 
 
 def test_check_first_run_seeds_without_alerting_and_logs_the_skipped_count(configured: Paths, sink: MailSink):
@@ -96,17 +98,18 @@ def test_check_with_rotated_log_finishes_the_old_file_then_alerts_the_new_one(co
     assert [subject.split()[-1] for subject in subjects(sink)] == ["198.51.100.1", "198.51.100.2"]
 
 
-def test_check_with_corrupt_state_sends_one_notice_then_reseeds_without_replaying(configured: Paths,
+def test_check_with_corrupt_store_sends_one_notice_then_reseeds_without_replaying(configured: Paths,
                                                                                    sink: MailSink):
     append_log(configured, login_line(ip="192.0.2.1"), login_line(ip="192.0.2.2"))
     run_check(configured)
-    configured.state_file.write_text("{not json")
+    configured.store_file.write_bytes(b"{not a database" * 100)
     result = run_check(configured)
     assert result.notices == 1
     (notice,) = sink.messages
-    assert "state file re-seeded" in notice.message["Subject"]
+    assert "state re-seeded" in notice.message["Subject"]
     body = notice.message.get_content()
-    assert str(configured.state_file) in body and "192.0.2.2" in body
+    assert str(configured.store_file) in body and "192.0.2.2" in body
+    assert list(configured.state_dir.glob("store.db.unusable-*"))  # kept for a look, never read again
     run_check(configured)
     assert len(sink.messages) == 1  # history is not replayed
     append_log(configured, login_line(ip="198.51.100.7"))
@@ -114,15 +117,21 @@ def test_check_with_corrupt_state_sends_one_notice_then_reseeds_without_replayin
     assert subjects(sink)[-1].endswith("198.51.100.7")
 
 
-def test_check_with_corrupt_state_and_failing_delivery_keeps_the_notice_pending(paths: Paths):
+def test_check_with_corrupt_store_and_failing_delivery_keeps_the_notice_pending_then_sends_it_once(paths: Paths):
     with HangingServer() as hanging:
         write_config(paths, smtp=smtp_settings(hanging, timeout="1"))
         append_log(paths, login_line())
-        paths.state_file.write_text("garbage")
+        paths.state_dir.mkdir(parents=True, exist_ok=True)
+        paths.store_file.write_bytes(b"garbage" * 1000)
         with pytest.raises(UserError) as caught:
             run_check(paths)
     assert caught.value.exit_code == ExitCode.DELIVERY_FAILED
-    assert paths.state_file.read_text() == "garbage"  # not replaced: the next check sends the notice
+    assert [row.kind for row in unsent(paths)] == ["notice"]  # the next check sends the notice
+    with MailSink("plain") as sink:
+        write_config(paths, smtp=smtp_settings(sink))
+        run_check(paths)
+        run_check(paths)
+        assert ["re-seeded" in received.message["Subject"] for received in sink.messages] == [True]
 
 
 def test_check_with_malformed_lines_alerts_them_with_the_raw_text_shown_safely(configured: Paths, sink: MailSink):
@@ -150,13 +159,13 @@ def test_check_with_server_that_never_answers_times_out_keeps_alerts_and_a_later
         assert time.monotonic() - started < 5
     assert caught.value.exit_code == ExitCode.DELIVERY_FAILED
     assert "no answer from" in caught.value.message and "2 alert(s) stay pending" in caught.value.message
-    failure = load_state(paths.state_file).last_failure
-    assert failure and "no answer" in failure["reason"]
+    (failure,) = failures(paths)
+    assert failure[0] == "check" and "no answer" in failure[2]
     with MailSink("plain") as sink:
         write_config(paths, smtp=smtp_settings(sink))
         assert run_check(paths).sent == 2
         assert [subject.split()[-1] for subject in subjects(sink)] == ["198.51.100.1", "198.51.100.2"]
-    assert load_state(paths.state_file).last_failure is None
+    assert failures(paths) == []
 
 
 def test_check_failure_midway_keeps_delivered_alerts_delivered_and_the_rest_pending(paths: Paths):
@@ -194,21 +203,37 @@ def test_concurrent_checks_deliver_each_login_exactly_once(configured: Paths, si
                                             for number in range(20))
 
 
-def test_check_with_unreadable_state_file_sends_notice_and_reseeds(configured: Paths, sink: MailSink):
+def test_check_with_an_unreadable_state_of_the_previous_release_sends_notice_and_reseeds(configured: Paths,
+                                                                                          sink: MailSink):
     append_log(configured, login_line())
-    run_check(configured)
-    configured.state_file.unlink()
     configured.state_file.symlink_to(configured.state_file.name)  # a symlink loop: unreadable even for root
     result = run_check(configured)
     assert result.notices == 1
     assert "cannot read it" in sink.messages[0].message.get_content()
 
 
-def test_check_state_file_is_private_and_json(configured: Paths):
+def test_check_refuses_a_symlink_where_its_store_should_be_in_one_line_and_keeps_alerts_pending(
+        configured: Paths, sink: MailSink, tmp_path: Path):
     append_log(configured, login_line())
     run_check(configured)
-    assert oct(configured.state_file.stat().st_mode & 0o777) == "0o600"
-    assert json.loads(configured.state_file.read_text())["format"] == 1
+    configured.store_file.unlink()
+    configured.store_file.symlink_to(tmp_path / "elsewhere.db")
+    append_log(configured, login_line(ip="198.51.100.9"))
+    with pytest.raises(UserError) as caught:
+        run_check(configured)
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert caught.value.message == STORE_NOT_REGULAR.format(path=configured.store_file, kind="a symbolic link")
+    assert sink.messages == [] and not (tmp_path / "elsewhere.db").exists()
+
+
+def test_check_store_is_private_sqlite_with_a_schema_version(configured: Paths):
+    append_log(configured, login_line())
+    run_check(configured)
+    assert oct(configured.store_file.stat().st_mode & 0o777) == "0o600"
+    assert configured.store_file.read_bytes()[:16] == b"SQLite format 3\x00"
+    connection = sqlite3.connect(str(configured.store_file))
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    connection.close()
 
 
 def test_check_alert_names_the_key_comment_from_authorized_keys(configured: Paths, sink: MailSink):

@@ -6,7 +6,6 @@ its home, and runs `setup --non-interactive` and `install --yes` as that user, a
 SMTP server. Everything is removed at the end, also on failure.
 """
 
-import json
 import os
 import re
 import shutil
@@ -17,6 +16,8 @@ from typing import Callable, Iterator, NamedTuple
 
 import pytest
 
+from app.alerting.store import DatabaseError, opened
+from app.errors import UserError
 from conftest import require
 from support.mailsink import MailSink, ReceivedMessage
 from support.sshd import KEY_COMMENT, SshServer
@@ -65,16 +66,17 @@ def e2e(pyz: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
 
 def settle(e2e: E2E, timeout: float = 15) -> None:
     """Wait until every recorded login was processed (earlier tests' last logins), so alerts are not mixed up."""
-    state, log = e2e.server.home / ".local/state/ssh-alert/state.json", login_log(e2e)
+    store, log = e2e.server.home / ".local/state/ssh-alert/store.db", login_log(e2e)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            position = json.loads(state.read_text())["log"]
+            with opened(store, read_only=True) as stored:
+                position, unsent = stored.position(), stored.unsent()
             size = log.stat().st_size if log.exists() else 0
-            if (position["offset"] if position else 0) == size:
-                time.sleep(0.3)  # the last alert's SMTP transaction has ended when the state is saved
+            if (position.offset if position else 0) == size and not unsent:
+                time.sleep(0.3)  # the last alert's SMTP transaction has ended when it is marked sent
                 return
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, UserError, DatabaseError):
             pass
         time.sleep(0.1)
     raise AssertionError("logins still pending after {} s".format(timeout))

@@ -1,4 +1,4 @@
-"""``history``: the built pyz run as a subprocess over a history written by app.history.append, and the pure
+"""``history``: the built pyz run as a subprocess over a history written into the store, and the pure
 functions behind it (time and network filters, the table, the per-IP summary)."""
 
 import argparse
@@ -14,7 +14,9 @@ import pytest
 from app.commands.history import (BAD_IP, BAD_SINCE, NO_HISTORY, NO_MATCH, matches, output, parse_network,
                                   parse_since, run, summary, table)
 from app.errors import ExitCode, UserError
-from app.history import DIGEST, EMAILED, KNOWN_IP, TRUSTED_SKIPPED, HistoryEntry, append
+from app.alerting import history as recorded_history
+from app.alerting.history import DIGEST, EMAILED, KNOWN_IP, TRUSTED_SKIPPED, HistoryEntry
+from app.alerting.store import opened
 from app.paths import Paths
 from conftest import pyz_env, run_pyz
 
@@ -53,8 +55,14 @@ def flags(since: Optional[str] = None, ip: Optional[str] = None, user: Optional[
 
 @pytest.fixture
 def recorded(paths: Paths) -> Paths:
-    append(paths.history_file, RECORDED)
+    record(paths, RECORDED)
     return paths
+
+
+def record(paths: Paths, entries: List[HistoryEntry]) -> None:
+    """Write entries into the store's history, as check does."""
+    with opened(paths.store_file) as store, store.transaction():
+        store.add_history([recorded_history.row(entry) for entry in entries])
 
 
 def history(pyz: Path, home: Path, shiv_root: Path, *arguments: str) -> subprocess.CompletedProcess:
@@ -134,7 +142,7 @@ def test_a_bad_ip_exits_2_with_one_line_naming_it(recorded: Paths, home: Path, p
 
 def test_no_history_yet_says_so_in_one_line(paths: Paths, home: Path, pyz: Path, shiv_root: Path) -> None:
     result = history(pyz, home, shiv_root)
-    assert (result.returncode, result.stdout, result.stderr) == (0, NO_HISTORY.format(path=paths.history_file) + "\n",
+    assert (result.returncode, result.stdout, result.stderr) == (0, NO_HISTORY.format(path=paths.store_file) + "\n",
                                                                  "")
 
 
@@ -152,14 +160,15 @@ def test_filters_that_match_nothing_say_which_filters_and_how_many_logins_exist(
 
 
 def test_a_history_that_cannot_be_read_is_an_error_not_an_empty_history(paths: Paths) -> None:
-    paths.history_file.mkdir(parents=True)  # unreadable as a file, even for root
+    paths.state_dir.mkdir(parents=True)
+    paths.store_file.write_bytes(b"not a database" * 100)
     with pytest.raises(UserError, match="cannot read the login history"):
         run(paths, flags(), None)
 
 
 def test_output_lines_are_the_table_the_summary_or_json(recorded: Paths) -> None:
-    assert output(RECORDED, 5, flags(), recorded.history_file) == table(RECORDED)
-    assert len(output(RECORDED, 5, flags(as_json=True), recorded.history_file)) == 1
+    assert output(RECORDED, 5, flags(), recorded.store_file) == table(RECORDED)
+    assert len(output(RECORDED, 5, flags(as_json=True), recorded.store_file)) == 1
 
 
 # --- parse_since -----------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The login hook (bash_profile.snippet): one line per SSH login, a detached check, and nothing else."""
 
+import os
 import shlex
 import shutil
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -154,3 +156,77 @@ def test_hook_in_bashrc_records_what_kind_of_session_sshd_started(paths: Paths, 
         subprocess.run([str(parent), "-c", "bash -c {}; true".format(shlex.quote(command))], env=hook_env(paths.home),
                        capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
         assert logged(paths)[-1].extra("kind") == kind, command
+
+
+# --- a hostile login log: only a regular file is appended to, and nothing blocks the login ---------------
+
+def test_hook_skips_a_fifo_log_without_blocking(paths: Paths):
+    paths.state_dir.mkdir(parents=True)
+    os.mkfifo(str(paths.login_log))
+    finished = run_hook(hook_env(paths.home), timeout=5)  # opening a FIFO for writing would wait for a reader
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    assert stat.S_ISFIFO(os.lstat(str(paths.login_log)).st_mode)
+
+
+@pytest.mark.parametrize("device", ["/dev/urandom", "/dev/zero", "/dev/null"])
+def test_hook_skips_a_log_symlinked_to_a_device(paths: Paths, device: str):
+    paths.state_dir.mkdir(parents=True)
+    paths.login_log.symlink_to(device)
+    finished = run_hook(hook_env(paths.home), timeout=5)
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    assert os.readlink(str(paths.login_log)) == device
+
+
+def test_hook_skips_a_log_symlinked_to_a_regular_file(paths: Paths, tmp_path: Path):
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"")
+    paths.state_dir.mkdir(parents=True)
+    paths.login_log.symlink_to(target)
+    finished = run_hook(hook_env(paths.home), timeout=5)
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    assert target.read_bytes() == b""
+
+
+def test_hook_creates_nothing_at_the_target_of_a_dangling_log_symlink(paths: Paths, tmp_path: Path):
+    target = tmp_path / "planted" / "target"
+    target.parent.mkdir()
+    paths.state_dir.mkdir(parents=True)
+    paths.login_log.symlink_to(target)
+    finished = run_hook(hook_env(paths.home), timeout=5)
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    assert not os.path.lexists(str(target)) and paths.login_log.is_symlink()
+
+
+def test_hook_skips_a_directory_at_the_log_path(paths: Paths):
+    paths.login_log.mkdir(parents=True)
+    finished = run_hook(hook_env(paths.home), timeout=5)
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    assert list(paths.login_log.iterdir()) == []
+
+
+# --- the login's time: an epoch besides the local time, so no time zone can break it ---------------------
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_hook_records_the_epoch_besides_the_local_time(paths: Paths, shell: str):
+    before = int(time.time())
+    subprocess.run(hook_command(shell=shell), capture_output=True, stdin=subprocess.DEVNULL, timeout=10,
+                   env=hook_env(paths.home, TZ="UTC"))
+    after = int(time.time())
+    (record,) = logged(paths)
+    assert before <= int(record.extra("epoch")) <= after
+    assert record.epoch == float(record.extra("epoch"))
+    assert record.when == time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(record.epoch))
+
+
+def test_two_hooks_of_one_connection_under_a_time_zone_of_a_day_or_more_agree_on_the_epoch(paths: Paths):
+    """TZ=XXX-25 prints an offset of +2400 or more, which no strptime %z accepts: the epoch field still works."""
+    environ = hook_env(paths.home, TZ="XXX-25")
+    before = time.time()
+    for shell in ("sh", "bash"):  # ~/.ssh/rc runs under sh, the bash files under bash
+        subprocess.run(hook_command(shell=shell), capture_output=True, stdin=subprocess.DEVNULL, timeout=10,
+                       env=environ)
+    first, second = logged(paths)
+    assert first.when.endswith("+2400") or first.when.endswith("+2500")
+    assert first.connection_key == second.connection_key != ""
+    assert first.epoch is not None and second.epoch is not None
+    assert abs(first.epoch - second.epoch) <= 2 and abs(first.epoch - before) <= 5

@@ -295,7 +295,7 @@ def test_the_cron_line_runs_check_in_crons_bare_environment(pyz: Path, shiv_root
                                                               "SHELL": "/bin/sh", "LOGNAME": "alice"},
                               capture_output=True, timeout=60)
     assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
-    assert paths.state_file.exists()  # check ran, found the config and seeded
+    assert paths.store_file.exists()  # check ran, found the config and seeded
 
 
 def test_xdg_directories_set_for_install_are_passed_on_the_cron_line(pyz: Path, shiv_root: Path, paths: Paths,

@@ -19,9 +19,10 @@ from app.legacy import (STATE_MISSING, STATE_TOO_LARGE, STATE_UNREADABLE, find_l
                         remove_password, without_password)
 from app.paths import Paths
 from app.secretstore import SecretsFile
-from app.statediff import load_state, plan
+from app.alerting.statediff import plan
 from conftest import pyz_env, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink
+from support.stored import position
 
 PASSWORD = "s3cret"
 LEGACY_LINES = [
@@ -162,7 +163,7 @@ def test_imported_log_and_state_make_check_alert_the_4th_and_5th_logins_once(pat
     write_legacy(home)
     write_config(paths, smtp=smtp_settings(sink))
     assert import_log(paths, read_log_import(find_legacy(paths), paths))
-    segments, _ = plan(load_state(paths.state_file).position, paths.login_log)
+    segments, _ = plan(position(paths), paths.login_log)
     assert [segment.start for segment in segments] == [len(legacy_bytes(LEGACY_LINES[:3]))]
     assert run_check(paths).sent == 2
     assert alerted_ips(sink) == ["198.51.100.4", "198.51.100.5"]
@@ -175,10 +176,10 @@ def test_the_log_is_not_imported_over_an_existing_state(paths: Paths, home: Path
     write_legacy(home)
     write_config(paths, smtp=smtp_settings(sink))
     run_check(paths)  # seeds
-    state_before = paths.state_file.read_bytes()
+    position_before = position(paths)
     assert "already exists" in log_import_blocker(paths)
     assert not import_log(paths, read_log_import(find_legacy(paths), paths))
-    assert paths.state_file.read_bytes() == state_before
+    assert position(paths) == position_before
 
 
 def test_the_log_is_not_merged_into_a_log_our_hook_already_writes(paths: Paths, home: Path):

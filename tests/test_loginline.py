@@ -1,5 +1,7 @@
 """parse_line: every line of the login log becomes a LoginRecord, and nothing in it can smuggle control characters."""
 
+import time
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -171,3 +173,44 @@ def test_parse_line_valid_prefix_with_arbitrary_extras_yields_only_visible_chara
     record = parse_line(data)
     assert record.parsed
     assert_all_visible(record)
+
+
+# --- the login's time --------------------------------------------------------------------------------------
+
+def test_epoch_of_an_old_line_without_epoch_field_comes_from_the_local_time_and_its_offset() -> None:
+    assert parse_line(b"2026-11-25 12:55:03 +0100 203.0.113.7 alice publickey").epoch == 1795607703.0
+
+
+def test_epoch_field_wins_over_the_local_time() -> None:
+    record = parse_line(b"2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey cport=1 epoch=1795607000")
+    assert record.epoch == 1795607000.0
+
+
+def test_epoch_field_gives_the_time_when_the_offset_is_a_day_or_more() -> None:
+    """TZ=XXX-25 makes date print +2400 or +2500: no strptime %z accepts it, so only epoch= dates the login."""
+    for offset in (b"+2400", b"+2500", b"-2400"):
+        line = b"2026-11-26 12:55:03 " + offset + b" 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 sport=22"
+        assert parse_line(line).epoch is None
+        assert parse_line(line + b" hook=ssh-rc epoch=1795607703").epoch == 1795607703.0
+
+
+def test_two_hooks_of_one_connection_under_a_day_long_offset_have_one_connection_and_one_epoch() -> None:
+    extras = b" 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 sport=22 tty=none"
+    rc = parse_line(b"2026-11-26 12:55:03 +2500" + extras + b" hook=ssh-rc epoch=1795607703")
+    profile = parse_line(b"2026-11-26 12:55:04 +2500" + extras + b" hook=bash-profile epoch=1795607704")
+    assert rc.connection_key == profile.connection_key != ""
+    assert rc.epoch is not None and profile.epoch is not None and abs(rc.epoch - profile.epoch) <= 1
+
+
+def test_an_epoch_field_that_is_not_a_sane_integer_is_ignored() -> None:
+    for value in (b"", b"-5", b"1.5", b"abc", b"99999999999999", b"253402300800", b"1e9", b"\xd9\xa1\xd9\xa2"):
+        record = parse_line(b"2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey epoch=" + value)
+        assert record.parsed and record.epoch == 1795607703.0, value
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.binary(max_size=40))
+def test_epoch_is_none_or_a_finite_time_that_can_be_shown_as_a_date(value: bytes) -> None:
+    epoch = parse_line(b"2026-11-25 11:55:03 +2500 203.0.113.7 alice publickey epoch=" + value).epoch
+    if epoch is not None:
+        assert time.gmtime(epoch).tm_year < 10000

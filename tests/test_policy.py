@@ -1,5 +1,7 @@
 """Alert policy: new or known source, trusted networks, digests and the hourly limit; nothing is dropped."""
 
+import email
+import email.policy
 import ipaddress
 import logging
 import tempfile
@@ -10,13 +12,14 @@ from hypothesis import strategies as st
 
 from app.config import AlertPolicy
 from app.delivery import DeliveryError
-from app.dispatch import Dispatcher
-from app.errors import UserError
+from app.alerting.dispatch import Dispatcher
 from app.loginline import parse_line
 from app.paths import Paths
-from app.policy import decide, emails_left, next_free, plan_sends, remember_source
-from app.render import Envelope
-from app.statediff import State, load_state, plan, save_state
+from app.alerting.policy import decide, emails_left, next_free, plan_sends, remember_source
+from app.alerting.render import Envelope
+from app.alerting import outbox
+from app.alerting.statediff import plan
+from app.alerting.store import opened
 from app.trust import is_trusted, parse_networks
 from conftest import append_log, login_line
 
@@ -122,30 +125,35 @@ class RecordingTransport:
         self.attempts += 1
         if self.attempts in self.failing:
             raise DeliveryError("the test server is down")
-        self.messages.append(message.get_body(("plain",)).get_content())
+        parsed = email.message_from_bytes(message, policy=email.policy.default)
+        self.messages.append(parsed.get_body(("plain",)).get_content())
 
     def close(self) -> None:
         pass
 
 
 def run_once(paths: Paths, policy: AlertPolicy, transport: RecordingTransport, hour_passed: bool) -> None:
+    """One check run through the real store, outbox and dispatcher, with transport standing in for the server."""
     from app.config import parse_config
 
     config = parse_config("[alert]\nto = o@example.com\nfrom = s@example.com\nmethod = sendmail\n"
                           "sendmail_path = /bin/true\n", paths.config_file)._replace(policy=policy)
-    state = load_state(paths.state_file) or State(None)
-    if hour_passed:
-        state = state._replace(sent_times=())
-    segments, _ = plan(state.position, paths.login_log)
-    dispatcher = Dispatcher(paths, config, state, Envelope("s@example.com", ["o@example.com"], "web1"), transport,
-                            lambda host: ("Wed, 25 Nov 2026 12:00:00 +0000", "<id@web1>"),
-                            logging.getLogger("ssh_alert.test.policy"))
-    try:
-        for segment in segments:
-            if not dispatcher.segment(segment):
-                break
-    except UserError:
-        pass
+    log = logging.getLogger("ssh_alert.test.policy")
+    with opened(paths.store_file) as store:
+        if hour_passed:
+            with store.transaction():
+                store.connection.execute("DELETE FROM sends")
+        segments, _ = plan(store.position(), paths.login_log)
+        flush = lambda: outbox.flush(store, transport, config.recipients, log)  # noqa: E731
+        dispatcher = Dispatcher(paths, config, store, Envelope("s@example.com", ["o@example.com"], "web1"), flush,
+                                lambda: "Wed, 25 Nov 2026 12:00:00 +0000", log)
+        try:
+            flush()
+            for segment in segments:
+                if not dispatcher.segment(segment):
+                    break
+        except outbox.SendFailed:
+            pass
 
 
 steps = st.lists(st.tuples(st.integers(0, 12), st.booleans(), st.booleans()), min_size=1, max_size=8)
@@ -157,7 +165,8 @@ def test_every_login_is_emailed_once_or_in_one_digest_once_whatever_the_failures
         steps, digest_after, max_per_hour, failing):
     with tempfile.TemporaryDirectory() as home:
         paths = Paths.from_environ({"HOME": home})
-        save_state(paths.state_file, State(None))
+        with opened(paths.store_file) as store, store.transaction():
+            store.set_position(None)
         policy = AlertPolicy(digest_after=digest_after, max_per_hour=max_per_hour, reverse_dns=False)
         transport = RecordingTransport(failing)
         logins = 0
@@ -177,3 +186,64 @@ def test_every_login_is_emailed_once_or_in_one_digest_once_whatever_the_failures
                        or address + "\n" in body or address + " (" in body]
             assert len(holding) == 1, (address, len(holding))
         assert len(transport.messages) <= logins
+
+
+# --- send times and a clock that jumps (pure) --------------------------------------------------------------
+
+from app.alerting.policy import HOUR, recent_sends  # noqa: E402  (this section's own imports)
+
+sends = st.lists(st.floats(-1e10, 1e10, allow_nan=False), max_size=40)
+moments = st.floats(-1e10, 1e10, allow_nan=False)
+
+
+def test_send_times_from_a_clock_that_ran_a_year_ahead_hold_nothing_back():
+    now = 1795607703.0
+    ahead = [now + 365 * 24 * HOUR + second for second in range(20)]
+    assert emails_left(ahead, now, 20) == 20
+    assert recent_sends(ahead, now) == ()
+    assert next_free(ahead, now, 20) == now
+
+
+def test_a_clock_turned_back_opens_one_more_hours_allowance_and_no_more():
+    sent = [10000.0 + second for second in range(20)]
+    assert emails_left(sent, 10100.0, 20) == 0
+    back = 5000.0  # the clock came back: the 20 sends above are in its future now
+    assert emails_left(sent, back, 20) == 20
+    sent = list(recent_sends(sent, back)) + [back + second for second in range(20)]
+    assert emails_left(sent, back + 30, 20) == 0  # the limit holds again at once
+    assert next_free(sent, back + 30, 20) == back + HOUR
+    assert emails_left(sent, back + HOUR, 20) == 1
+
+
+def test_a_send_at_this_very_second_counts_against_the_limit():
+    assert emails_left([1000.0], 1000.0, 1) == 0 and recent_sends([1000.0], 1000.0) == (1000.0,)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(sends, moments, st.integers(1, 50))
+def test_the_limit_counts_only_sends_of_the_past_hour_and_frees_within_the_hour(sent, now, max_per_hour):
+    kept = recent_sends(sent, now)
+    assert all(now - HOUR < moment <= now for moment in kept)
+    assert emails_left(sent, now, max_per_hour) == max(0, max_per_hour - len(kept))
+    assert 0 <= emails_left(sent, now, max_per_hour) <= max_per_hour
+    assert now <= next_free(sent, now, max_per_hour) <= now + HOUR
+    if emails_left(sent, now, max_per_hour) > 0:
+        assert next_free(sent, now, max_per_hour) == now
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(st.floats(-3 * 3600, 3 * 3600, allow_nan=False), min_size=1, max_size=30), st.integers(1, 10))
+def test_sending_all_that_is_allowed_at_any_clock_readings_never_exceeds_the_limit_in_any_hour_of_the_clock(
+        readings, max_per_hour):
+    """Whatever the clock says run after run (jumping back and forth), the sends it records within any one
+    hour of clock time never exceed the limit by more than one hour's allowance per backward jump."""
+    kept, history = (), []
+    for now in readings:
+        allowed = emails_left(kept, now, max_per_hour)
+        history += [now] * allowed
+        kept = recent_sends(tuple(kept) + (now,) * allowed, now)
+        assert emails_left(kept, now, max_per_hour) == 0
+    backward_jumps = sum(1 for earlier, later in zip(readings, readings[1:]) if later < earlier)
+    for start in history:
+        in_hour = sum(1 for moment in history if start <= moment < start + HOUR)
+        assert in_hour <= max_per_hour * (1 + backward_jumps)

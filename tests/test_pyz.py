@@ -168,7 +168,7 @@ def test_the_pyz_seeds_then_alerts_a_new_login_on_every_supported_python(version
     append_log(paths, login_line(ip="198.51.100.1"))
     assert_silent_success(run_pyz(pyz, ["check"], environ, python=python, timeout=TIMEOUT))
     assert sink.messages == []
-    assert paths.state_file.exists()
+    assert paths.store_file.exists()
     append_log(paths, login_line(ip="198.51.100.2"))
     assert_silent_success(run_pyz(pyz, ["check"], environ, python=python, timeout=TIMEOUT))
     assert [m.message["Subject"] for m in sink.wait_for(1)] == [SUBJECT.format("198.51.100.2")]
@@ -287,7 +287,7 @@ def test_check_without_config_exits_2_with_the_setup_advice_and_writes_no_state(
     append_log(paths, login_line())
     line = one_error_line(run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root), timeout=TIMEOUT), 2)
     assert line == "ssh_alert: " + NO_CONFIG.format(path=paths.config_file)
-    assert not paths.state_file.exists()
+    assert not paths.store_file.exists()
 
 
 def test_a_config_with_several_problems_gets_one_line_each_naming_the_file_and_loses_no_alert(

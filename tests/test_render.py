@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from app.keys import fingerprint
 from app.loginline import parse_line
-from app.render import Envelope, build_alert, build_notice, build_test_message
+from app.alerting.render import Envelope, build_alert, build_notice, build_test_message
 
 BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 FULL_LINE = ("2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 sport=22 "

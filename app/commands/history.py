@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.errors import UserError
-from app.history import HistoryEntry, read
+from app.alerting.history import HistoryEntry, read, read_jsonl
 from app.paths import Paths
 from app.prompt import CommandResult, Prompter
 from app.syslogger import printable
@@ -60,24 +60,34 @@ class SummaryRow(NamedTuple):
 
 
 def run(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> CommandResult:
-    """Print the history selected by the flags. Raises UserError for a bad --since or --ip, or an unreadable file."""
+    """Print the history selected by the flags. Raises UserError for a bad --since or --ip, or an unusable store."""
     since = parse_since(arguments.since, time.time()) if arguments.since is not None else None
     network = parse_network(arguments.ip) if arguments.ip is not None else None
-    entries = load(paths.history_file)
-    selected = [entry for entry in entries if matches(entry, since, network, arguments.user)]
-    return CommandResult(output(selected, len(entries), arguments, paths.history_file))
+    address = str(network.network_address) if network is not None and network.num_addresses == 1 else None
+    recorded, candidates = load(paths, since, address)
+    selected = [entry for entry in candidates if matches(entry, since, network, arguments.user)]
+    return CommandResult(output(selected, recorded, arguments, paths.store_file))
 
 
-def load(path: Path) -> List[HistoryEntry]:
-    """Return the recorded logins, oldest first ([] when none yet). Raises UserError when the file is unreadable."""
+def load(paths: Paths, since: Optional[float], address: Optional[str]) -> Tuple[int, List[HistoryEntry]]:
+    """How many logins are recorded, and those at or after since from address (either None: any).
+
+    Before the first check of this release, reads the previous release's history.jsonl. Raises UserError
+    when the store cannot be read (a permission problem must not look like "no logins").
+    """
+    from app.alerting.store import DatabaseError, Store
+
+    if not paths.store_file.exists():
+        entries = read_jsonl(paths.history_file)
+        return len(entries), entries
     try:
-        with open(str(path), "rb"):
-            pass
-    except FileNotFoundError:
-        pass
-    except OSError as error:  # read() would silently say "none": a permission problem must not look like that
-        raise UserError(HISTORY_UNREADABLE.format(path=path, reason=error.strerror or error)) from None
-    return read(path)
+        store = Store.open(paths.store_file)
+        try:
+            return store.count_history(), list(read(store, since, address))
+        finally:
+            store.close()
+    except DatabaseError as error:
+        raise UserError(HISTORY_UNREADABLE.format(path=paths.store_file, reason=error)) from None
 
 
 def output(selected: Sequence[HistoryEntry], recorded: int, arguments: argparse.Namespace, path: Path) -> List[str]:

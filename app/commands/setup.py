@@ -344,7 +344,7 @@ def _dns_warnings(answers: Answers) -> List[str]:
 
 def probe_advice(config: Config, password: Optional[str], paths: Paths) -> Optional[str]:
     """Connect, TLS, AUTH and QUIT; return None when that worked, else the advice line."""
-    from app.commands.check import host_name
+    from app.alerting.run import host_name
     from app.delivery import DeliveryError, probe
 
     assert config.smtp is not None

@@ -10,9 +10,8 @@ from app import __version__, oplog
 from app.config import Config, load_config
 from app.errors import UserError
 from app.loginline import parse_line
-from app.loginlog import count_lines_from, tail_lines
+from app.loginlog import tail_lines
 from app.paths import Paths
-from app.statediff import StateProblem, load_state, plan
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -71,7 +70,7 @@ def _credential_checks(config: Config, paths: Paths) -> List[Check]:
 def _permission_check(paths: Paths) -> Check:
     """Config, secrets, state and logs must not be readable by group or others."""
     loose = []
-    for path in (paths.config_file, paths.secrets_file, paths.state_file, paths.login_log, paths.oplog_file,
+    for path in (paths.config_file, paths.secrets_file, paths.store_file, paths.login_log, paths.oplog_file,
                  paths.config_dir, paths.state_dir, paths.data_dir):
         try:
             mode = stat.S_IMODE(os.stat(str(path)).st_mode)
@@ -83,33 +82,69 @@ def _permission_check(paths: Paths) -> Check:
 
 
 def _log_checks(paths: Paths) -> List[Check]:
-    checks = []
+    from app.alerting.run import pending_logins
+    from app.alerting.store import DatabaseError, Store
+
+    if not paths.store_file.exists():
+        if paths.state_file.exists():
+            return [Check("state", WARN, "{} is from the previous release; the next check imports it".format(
+                paths.state_file))]
+        return [Check("state", WARN, "not seeded yet; run ssh_alert.pyz check (setup does this)")]
+    writable = _store_writable(paths)
     try:
-        state = load_state(paths.state_file)
-    except StateProblem as problem:
+        store = Store.open(paths.store_file, read_only=True)
+    except UserError as error:
+        return [Check("state", FAIL, error.message)]
+    except DatabaseError as error:
         return [Check("state", FAIL, "{}: {}; the next check sends a notice and re-seeds".format(
-            paths.state_file, problem))]
-    if state is None:
-        checks.append(Check("state", WARN, "not seeded yet; run ssh_alert.pyz check (setup does this)"))
-        return checks
-    segments, _ = plan(state.position, paths.login_log)
-    pending = 0
-    for segment in segments:
-        try:
-            with open(str(segment.path), "rb") as handle:
-                pending += count_lines_from(handle, segment.start)
-        except OSError as error:
-            checks.append(Check("login log", FAIL, "cannot read {}: {}".format(segment.path, error.strerror)))
-    checks.append(Check("pending", OK if pending == 0 else WARN, "{} alert(s) pending".format(pending)))
-    last = state.last_sent
-    checks.append(Check("last alert", OK, "{} ({})".format(last.get("time"), last.get("subject")) if last
-                        else "none sent yet"))
-    failure = state.last_failure
+            paths.store_file, error))]
+    try:
+        return writable + _store_checks(paths, store, pending_logins(store, paths)) + _auth_checks(paths)
+    finally:
+        store.close()
+
+
+def _store_writable(paths: Paths) -> List[Check]:
+    """FAIL when check could not record anything now (it then sends nothing: no copy per check)."""
+    from app.errors import STORE_UNWRITABLE
+    from app.files import open_regular
+
+    try:
+        os.close(open_regular(paths.store_file, os.O_RDWR))
+    except OSError as error:
+        return [Check("state", FAIL, STORE_UNWRITABLE.format(path=paths.store_file, reason=error.strerror or error))]
+    return []
+
+
+def _store_checks(paths: Paths, store, pending: int) -> List[Check]:  # type: ignore[no-untyped-def]
+    """Pending logins (connections, not lines), the last alert, and every kind of run whose last try failed."""
+    from app.alerting.store import RESERVE_PAGES
+
+    checks = [Check("pending", OK if pending == 0 else WARN, "{} login(s) pending".format(pending))]
+    last = store.get("last_sent")
+    when = last and (last.get("time") or _local_time(last.get("epoch")))
+    checks.append(Check("last alert", OK, "{} ({})".format(when, last.get("subject")) if last else "none sent yet"))
+    failures = store.failures()
+    for kind, failed, reason in failures:
+        checks.append(Check("last error", FAIL, "{}: {} failed: {}".format(_local_time(failed), kind, reason)))
     logged = oplog.last_entry(paths.oplog_file)
-    if failure:
-        checks.append(Check("last error", FAIL, "{}: {}".format(failure.get("time"), failure.get("reason"))))
-    elif logged:
+    if not failures and logged:
         checks.append(Check("last error", OK, "{}: {} (since resolved)".format(logged.time, logged.message)))
+    free_pages = store.connection.execute("PRAGMA freelist_count").fetchone()[0]
+    if free_pages < RESERVE_PAGES:
+        checks.append(Check("disk", WARN, "{} has used its reserve for a full disk ({} of {} pages left); free "
+                            "space on that disk".format(paths.store_file, free_pages, RESERVE_PAGES)))
+    return checks
+
+
+def _local_time(epoch: Optional[float]) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(epoch)) if epoch else "?"
+
+
+def _auth_checks(paths: Paths) -> List[Check]:
+    checks = []
     recent = tail_lines(paths.login_log, 1)
     if recent:
         record = parse_line(recent[-1])

@@ -1,8 +1,9 @@
 """``test``: send a test message through the configured delivery and say plainly whether it worked."""
 
+import email.utils
 from typing import NamedTuple, Tuple
 
-from app.commands.check import host_name, stamp
+from app.alerting.run import date_now, host_name
 from app.config import load_config
 from app.paths import Paths
 
@@ -18,15 +19,16 @@ def run_test(paths: Paths) -> TestResult:
     """Send one test message; raises UserError for configuration or credential problems."""
     from app.credentials import resolve_password
     from app.delivery import DeliveryError, describe, open_transport
-    from app.render import Envelope, build_test_message
+    from app.alerting.outbox import wire_bytes
+    from app.alerting.render import Envelope, build_test_message
 
     config = load_config(paths.config_file)
     envelope = Envelope(config.sender, config.recipients, host_name(config))
     route = describe(config)
-    message = build_test_message(envelope, route, *stamp(envelope.host))
+    message = build_test_message(envelope, route, date_now(), email.utils.make_msgid(domain=envelope.host.rstrip(".")))
     transport = open_transport(config, lambda: resolve_password(config, paths), envelope.host)
     try:
-        transport.send(message, config.recipients)
+        transport.send(wire_bytes(message), config.recipients)
     except DeliveryError as error:
         return TestResult(False, route, config.recipients, str(error))
     finally:

@@ -183,11 +183,7 @@ def build_digest(items: Sequence[Tuple[LoginRecord, AlertContext]], envelope: En
                  message_id: str, with_html: bool = False) -> EmailMessage:
     """One email listing several logins, newest first; the subject counts them and their source IPs."""
     newest_first = list(reversed(items))
-    addresses = []
-    for record, _ in items:
-        address = record.ip if record.parsed else "?"
-        if address not in addresses:
-            addresses.append(address)
+    addresses = dict.fromkeys(record.ip if record.parsed else "?" for record, _ in items)  # ordered, once each
     new = sum(1 for _, context in items if context.new_ip)
     subject = "SSH logins: {} on {} from {} IP{}{}".format(
         len(items), envelope.host, len(addresses), "" if len(addresses) == 1 else "s",

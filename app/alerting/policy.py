@@ -28,6 +28,14 @@ class Decision(NamedTuple):
     count: int  # earlier logins from this IP
 
 
+class Seen(NamedTuple):
+    """What is known of one (user, source address)."""
+
+    first: float
+    last: float
+    count: int
+
+
 class SendPlan(NamedTuple):
     """How this run emails its pending alerts."""
 
@@ -45,10 +53,17 @@ def source_key(record: LoginRecord) -> Tuple[str, str]:
 
 def decide(record: LoginRecord, sources: Sources, policy: AlertPolicy) -> Decision:
     """Decide for one login, given what sources knew before it."""
-    if not record.parsed:  # never filtered: it may be tampering
-        return Decision(True, False, False, None, None, 0)
     user, ip = source_key(record)
     seen = sources.get(user, {}).get(ip)
+    return decide_seen(record, None if seen is None else Seen(seen["first"], seen["last"], int(seen["count"])),
+                       policy)
+
+
+def decide_seen(record: LoginRecord, seen: Optional[Seen], policy: AlertPolicy) -> Decision:
+    """Decide for one login, given what was known of its (user, address) before it (None: never seen)."""
+    if not record.parsed:  # never filtered: it may be tampering
+        return Decision(True, False, False, None, None, 0)
+    ip = source_key(record)[1]
     trusted = is_trusted(ip, policy.trusted)
     email = True
     if trusted and policy.trusted_action == "skip":
@@ -57,7 +72,14 @@ def decide(record: LoginRecord, sources: Sources, policy: AlertPolicy) -> Decisi
         email = False
     if seen is None:
         return Decision(email, True, trusted, None, None, 0)
-    return Decision(email, False, trusted, seen.get("first"), seen.get("last"), int(seen.get("count", 0)))
+    return Decision(email, False, trusted, seen.first, seen.last, seen.count)
+
+
+def count_login(seen: Optional[Seen], epoch: float) -> Seen:
+    """What is known of a source after one more login from it at epoch."""
+    if seen is None:
+        return Seen(epoch, epoch, 1)
+    return Seen(min(seen.first, epoch) if seen.first else epoch, max(seen.last, epoch), seen.count + 1)
 
 
 def remember_source(sources: Sources, record: LoginRecord) -> Sources:
@@ -65,29 +87,34 @@ def remember_source(sources: Sources, record: LoginRecord) -> Sources:
     if not record.parsed:
         return sources
     user, ip = source_key(record)
-    epoch = record.epoch or 0.0
     updated = {name: dict(ips) for name, ips in sources.items()}
-    seen = dict(updated.setdefault(user, {}).get(ip) or {"first": epoch, "last": epoch, "count": 0})
-    seen["first"] = min(seen["first"], epoch) if seen["first"] else epoch
-    seen["last"] = max(seen["last"], epoch)
-    seen["count"] = seen["count"] + 1
-    updated[user][ip] = seen
+    known = updated.setdefault(user, {}).get(ip)
+    seen = count_login(None if known is None else Seen(known["first"], known["last"], int(known["count"])),
+                       record.epoch or 0.0)
+    updated[user][ip] = dict(seen._asdict())
     return updated
+
+
+def _in_window(sent: float, now: float) -> bool:
+    """True for a send within the hour before now. A send time after now (the clock ran ahead and came
+    back) counts as expired: such a clock holds nothing back, and turning the clock back opens at most one
+    more hour's allowance, since the sends made then are in the window again."""
+    return 0 <= now - sent < HOUR
 
 
 def emails_left(sent_times: Sequence[float], now: float, max_per_hour: int) -> int:
     """How many emails the hourly limit still allows now."""
-    return max(0, max_per_hour - sum(1 for sent in sent_times if now - sent < HOUR))
+    return max(0, max_per_hour - sum(1 for sent in sent_times if _in_window(sent, now)))
 
 
 def recent_sends(sent_times: Sequence[float], now: float) -> Tuple[float, ...]:
     """The send times still inside the hour window (what the state keeps)."""
-    return tuple(sent for sent in sent_times if now - sent < HOUR)
+    return tuple(sent for sent in sent_times if _in_window(sent, now))
 
 
 def next_free(sent_times: Sequence[float], now: float, max_per_hour: int) -> float:
-    """When the hourly limit next allows an email."""
-    inside = sorted(sent for sent in sent_times if now - sent < HOUR)
+    """When the hourly limit next allows an email: now, or within the hour after now."""
+    inside = sorted(sent for sent in sent_times if _in_window(sent, now))
     if len(inside) < max_per_hour:
         return now
     return inside[len(inside) - max_per_hour] + HOUR

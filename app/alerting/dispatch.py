@@ -1,0 +1,250 @@
+"""From pending log lines to messages in the outbox, in order (used by the check run).
+
+A batch of lines is read, repeats of one connection merged, each login decided (policy), then posted
+one email at a time, as one digest, or held by the hourly limit. Each message is posted to the outbox
+in the same transaction that records the lines it covers (position, history, sources, recent
+connections), then flushed. A held or failed alert stops the run there: what follows stays pending.
+"""
+
+import itertools
+import os
+import time
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from app.alerting import history, outbox, policy
+from app.alerting.render import AlertContext, Envelope, build_alert, build_digest
+from app.alerting.statediff import Segment, is_repeat, remember
+from app.alerting.store import Seen, Store
+from app.config import Config
+from app.files import open_regular_file
+from app.keys import authorized_key_comment, fingerprint
+from app.loginline import LoginRecord, merge_records, parse_line
+from app.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
+from app.paths import Paths
+
+MAX_BATCH = 5000  # lines held in memory at once; a longer backlog is handled batch after batch
+HELD_WARNING = "held"
+HELD = "{count} alert(s) held by max_per_hour = {limit}; they go out as one digest at {when}"
+
+
+class Item(NamedTuple):
+    entry: Entry
+    record: LoginRecord
+    repeat: bool  # another line of a connection already alerted or earlier in this batch
+    decision: Optional[policy.Decision]
+
+
+def kind_of(record: LoginRecord) -> str:
+    if record.extra("tty") not in ("", "none"):
+        return "interactive"
+    return record.extra("kind")
+
+
+def login_identity(record: LoginRecord, log_key: str) -> str:
+    """What names one login across runs: its connection and time, else its place in the log."""
+    if record.connection_key and record.epoch is not None:
+        return "{}|{:.0f}".format(record.connection_key, record.epoch)
+    return log_key
+
+
+class Dispatcher:
+    """One check run's alerting of log lines: owns the batch's decisions while it runs."""
+
+    def __init__(self, paths: Paths, config: Config, store: Store, envelope: Envelope,
+                 flush: Callable[[], int], stamp: Callable[[], str], log) -> None:  # type: ignore[no-untyped-def]
+        self.paths, self.config, self.store, self.envelope = paths, config, store, envelope
+        self.flush, self.stamp, self.log = flush, stamp, log
+        self.policy = config.policy
+        self._authorized_keys: Optional[str] = None
+        self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
+        self._resolver = None
+        if self.policy.reverse_dns:
+            from app.rdns import ReverseResolver
+
+            self._resolver = ReverseResolver(timeout=self.policy.reverse_dns_timeout)
+
+    # --- reading and deciding ----------------------------------------------------------------------
+
+    def segment(self, segment: Segment) -> bool:
+        """Alert every pending line of segment; returns False when the hourly limit held some back."""
+        with open_regular_file(segment.path, "rb") as handle:
+            stale = time.time() - os.fstat(handle.fileno()).st_mtime > STALE_PARTIAL_SECONDS
+            entries = read_entries(handle, segment.start, include_partial=stale)
+            read_any = False
+            while True:
+                batch = list(itertools.islice(entries, MAX_BATCH))
+                if not batch:
+                    break
+                read_any = True
+                if not self._deliver(segment, self._items(batch)):
+                    return False
+            if not read_any:  # e.g. a new or truncated log with no complete line yet: start there
+                start = Position(segment.device, segment.inode, segment.start, anchor_at(handle, segment.start))
+                if start != self.store.position():
+                    with self.store.transaction():
+                        self.store.set_position(start)
+        return True
+
+    def _items(self, batch: Sequence[Entry]) -> List[Item]:
+        """Parse and decide a batch; lines of a connection seen earlier become repeats merged into the first."""
+        self._contexts.clear()
+        self._seen: Dict[Tuple[str, str], Optional[Seen]] = {}
+        items: List[Item] = []
+        recent = self.store.recent()
+        first_index: Dict[str, int] = {}
+        for entry in batch:
+            record = parse_line(entry.data)
+            connection, epoch = record.connection_key, record.epoch
+            if connection and epoch is not None:
+                if is_repeat(recent, connection, epoch):
+                    index = first_index.get(connection)
+                    if index is not None:
+                        first = items[index]
+                        items[index] = first._replace(record=merge_records(first.record, [record]))
+                    items.append(Item(entry, record, True, None))
+                    continue
+                recent = remember(recent, connection, epoch)
+                first_index[connection] = len(items)
+            key = policy.source_key(record)
+            items.append(Item(entry, record, False, policy.decide_seen(record, self._lookup(key), self.policy)))
+            if record.parsed:
+                self._seen[key] = policy.count_login(self._seen[key], record.epoch or 0.0)
+        return items
+
+    def _lookup(self, key: Tuple[str, str]) -> Optional[Seen]:
+        if key not in self._seen:
+            self._seen[key] = self.store.seen(*key) if key[0] or key[1] else None
+        return self._seen[key]
+
+    def _context(self, item: Item) -> AlertContext:
+        if item.entry not in self._contexts:
+            self._contexts[item.entry] = self._new_context(item)
+        return self._contexts[item.entry]
+
+    def _new_context(self, item: Item) -> AlertContext:
+        decision = item.decision or policy.Decision(True, False, False, None, None, 0)
+        record = item.record
+        key_comment = None
+        if record.extra("key"):
+            if self._authorized_keys is None:
+                try:
+                    with open_regular_file(self.paths.authorized_keys, "rb") as handle:
+                        self._authorized_keys = handle.read(1 << 20).decode("utf-8", "replace")
+                except OSError:
+                    self._authorized_keys = ""
+            key_comment = authorized_key_comment(self._authorized_keys, record.extra("key"))
+        rdns = self._resolver.name(policy.source_key(record)[1]) if self._resolver and record.parsed else ""
+        return AlertContext(key_comment=key_comment, new_ip=decision.new_ip, trusted=decision.trusted,
+                            first_seen=decision.first_seen, last_seen=decision.last_seen, count=decision.count,
+                            rdns=rdns)
+
+    # --- posting and committing --------------------------------------------------------------------------
+
+    def _deliver(self, segment: Segment, items: List[Item]) -> bool:
+        emailable = [index for index, item in enumerate(items) if not item.repeat and item.decision.email]
+        now = time.time()
+        send_times = self.store.send_times(now)
+        left = policy.emails_left(send_times, now, self.policy.max_per_hour)
+        plan = policy.plan_sends(len(emailable), left, self.policy.digest_after, bool(self.store.get("holding")))
+        if plan.held:
+            held = items[:emailable[0]]
+            when = policy.next_free(send_times, now, self.policy.max_per_hour)
+            self._post(None, segment, held, history.EMAILED, extra=lambda store: store.put("holding", True))
+            self.log_once(HELD.format(count=len(emailable), limit=self.policy.max_per_hour,
+                                      when=time.strftime("%H:%M", time.localtime(when))), key=HELD_WARNING)
+            return False
+        if self._resolver is not None:  # newest first: those lead a digest
+            self._resolver.prefetch([items[index].record.ip for index in reversed(emailable)])
+        if plan.digest:
+            chosen = [items[index] for index in emailable]
+            identity = "{}..{}".format(self._identity(segment, chosen[0]), self._identity(segment, chosen[-1]))
+            message = build_digest([(item.record, self._context(item)) for item in chosen], self.envelope,
+                                   self.stamp(), outbox.message_id(identity, "digest", self.envelope.host),
+                                   with_html=self.policy.html)
+            self._post(message, segment, items, history.DIGEST, logins=len(chosen))
+            self.flush()
+            return True
+        done = 0
+        for index in emailable:
+            item = items[index]
+            message = build_alert(item.record, self.envelope, None, self.stamp(),
+                                  outbox.message_id(self._identity(segment, item), "login", self.envelope.host),
+                                  context=self._context(item), with_html=self.policy.html)
+            self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1)
+            self.flush()
+            done = index + 1
+        self._post(None, segment, items[done:], history.EMAILED)
+        return True
+
+    def _identity(self, segment: Segment, item: Item) -> str:
+        return login_identity(item.record, self._log_key(segment, item))
+
+    @staticmethod
+    def _log_key(segment: Segment, item: Item) -> str:
+        return "{}:{}:{}".format(segment.device, segment.inode, item.entry.end)
+
+    def _post(self, message, segment: Segment, items: Sequence[Item], emailed_as: str,  # type: ignore
+              logins: int = 0, extra: Optional[Callable[[Store], None]] = None) -> None:
+        """Post message (or none) with the record of items: position, history, sources, recent connections."""
+        if not items and extra is None:
+            return
+        entries, recent, sources = [], [], {}
+        for item in items:
+            record = item.record
+            if item.repeat:
+                continue
+            if record.connection_key and record.epoch is not None:
+                recent.append((record.connection_key, record.epoch))
+            entries.append(self._history_entry(segment, item, emailed_as))
+            if record.parsed:
+                key = policy.source_key(record)
+                sources[key] = self._seen[key]
+
+        def apply(store: Store) -> None:
+            if items:
+                last = items[-1].entry
+                store.set_position(Position(segment.device, segment.inode, last.end, last.anchor))
+            store.add_recent(recent)
+            store.put_sources(sources)
+            store.add_history([history.row(entry) for entry in entries])
+            if extra is not None:
+                extra(store)
+
+        outbox.post(self.store, message, self.config.recipients, "login" if logins == 1 else "digest",
+                    outbox.Record(apply, logins))
+        if self.policy.syslog and entries:
+            self._syslog(entries)
+
+    def _history_entry(self, segment: Segment, item: Item, emailed_as: str) -> history.HistoryEntry:
+        record, decision = item.record, item.decision
+        context = self._context(item)
+        outcome = emailed_as
+        if decision is not None and not decision.email:
+            outcome = history.TRUSTED_SKIPPED if decision.trusted and self.policy.trusted_action == "skip" \
+                else history.KNOWN_IP
+        key = ""
+        if record.extra("key"):
+            key = "{} {}".format(record.extra("keytype") or "key", fingerprint(record.extra("key")) or "?")
+        return history.HistoryEntry(
+            time=record.when, epoch=record.epoch or 0.0, user=record.user, ip=record.ip, rdns=context.rdns,
+            methods=record.methods, key=key, key_comment=context.key_comment or "", kind=kind_of(record),
+            outcome=outcome, new_ip=context.new_ip, trusted=context.trusted,
+            log_key=self._log_key(segment, item), raw="" if record.parsed else record.raw)
+
+    def _syslog(self, entries: Sequence[history.HistoryEntry]) -> None:
+        from app.syslogger import send, syslog_line
+
+        try:
+            send([syslog_line(entry, self.envelope.host) for entry in entries], self.policy.syslog_socket,
+                 self.policy.syslog_facility)
+        except OSError as error:
+            self.log_once("cannot write to syslog at {}: {}".format(self.policy.syslog_socket,
+                                                                     error.strerror or error))
+
+    def log_once(self, warning: str, key: Optional[str] = None) -> None:
+        """Log warning once while its condition lasts (key, default the text itself; Store.clear_warning ends it),
+        so concurrent and repeated runs do not say it again."""
+        if not self.store.warn_once(key or warning):
+            return
+        self.log.warning(warning)
+

@@ -1,0 +1,74 @@
+"""The login history: one row per login that check handled, whether it was emailed or not.
+
+Rows live in the store's ``history`` table, written in the same transaction that moves the log
+position past the login, so each login is recorded exactly once (its ``log_key``, the log file and
+the byte offset of the line's end, is unique). ``ssh_alert.pyz history`` reads them; the release
+before the store kept them in ``history.jsonl``, which ``read_jsonl`` reads for the upgrade.
+"""
+
+import json
+from pathlib import Path
+from typing import Iterator, List, NamedTuple, Optional, Tuple
+
+from app.trust import canonical_address
+
+# outcome values
+EMAILED, DIGEST, TRUSTED_SKIPPED, KNOWN_IP = "emailed", "digest", "trusted: not emailed", "known IP: not emailed"
+
+
+class HistoryEntry(NamedTuple):
+    time: str  # as the hook wrote it: local time with its UTC offset
+    epoch: float  # 0 when the line had no readable time
+    user: str
+    ip: str
+    rdns: str
+    methods: Tuple[str, ...]
+    key: str  # "ssh-ed25519 SHA256:..." or ""
+    key_comment: str
+    kind: str  # interactive | command | transfer | "" (not known)
+    outcome: str  # EMAILED, DIGEST, TRUSTED_SKIPPED, KNOWN_IP
+    new_ip: bool
+    trusted: bool
+    log_key: str  # "device:inode:end offset"
+    raw: str = ""  # the escaped line, for lines that did not parse
+
+
+def row(entry: HistoryEntry) -> Tuple[str, float, str, str]:
+    """The store row of entry: (log_key, epoch, canonical address, entry as JSON)."""
+    return (entry.log_key, float(entry.epoch), canonical_address(entry.ip) or entry.ip,
+            json.dumps(entry._asdict(), sort_keys=True))
+
+
+def from_json(text: str) -> Optional[HistoryEntry]:
+    """The entry a JSON object describes, or None when it is not one."""
+    try:
+        document = json.loads(text)
+        entry = HistoryEntry(**{field: document[field] for field in HistoryEntry._fields if field in document})
+    except (ValueError, TypeError, KeyError):
+        return None
+    return entry._replace(methods=tuple(entry.methods))
+
+
+def read(store, since: Optional[float] = None, address: Optional[str] = None) -> Iterator[HistoryEntry]:  # type: ignore
+    """Recorded logins, oldest first, narrowed by time and by one exact (canonical) address."""
+    for text in store.history(since, address):
+        entry = from_json(text)
+        if entry is not None:
+            yield entry
+
+
+def read_jsonl(path: Path) -> List[HistoryEntry]:
+    """The previous release's history.jsonl (and its rotated .1), oldest first, each log_key once."""
+    entries, seen = [], set()
+    for source in (Path(str(path) + ".1"), path):
+        try:
+            lines = source.read_bytes().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            entry = from_json(line.decode("utf-8", "replace"))
+            if entry is None or entry.log_key in seen:
+                continue
+            seen.add(entry.log_key)
+            entries.append(entry)
+    return entries

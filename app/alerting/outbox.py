@@ -1,0 +1,120 @@
+"""The outbox: every message is stored, with what it covers, before it is sent; the one send path.
+
+``post`` writes the message and the record of what it covers (log position, history, sources, recent
+connections, alerted sessions) in one transaction. ``flush`` sends every unsent message in order (the
+same bytes and Message-ID on every attempt) and marks each one sent in one more transaction. A crash
+before the server's reply sends it on the next run; a crash after the reply resends the same
+Message-ID, so the rare duplicate is recognisable as one.
+"""
+
+import hashlib
+import os
+import time
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional, Sequence
+
+from app.alerting.store import OutboxRow, Store
+from app.files import open_regular
+
+MARK_BYTES = 256
+
+
+class Record(NamedTuple):
+    """What a message (or a batch of logins that sends none) covers, committed with it."""
+
+    apply: Callable[[Store], None]  # writes position, history, sources... inside the transaction
+    logins: int = 0  # how many logins the message reports (status counts pending logins from it)
+
+
+class SendFailed(Exception):
+    """A message was not accepted; it stays in the outbox. str() is the transport's one-line reason."""
+
+
+def message_id(identity: str, kind: str, host: str) -> str:
+    """A Message-ID derived from what the message reports (a login's identity), so every copy carries it."""
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    domain = host.strip().rstrip(".") or "localhost"
+    return "<{}.{}@{}>".format(digest, kind, domain)
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The message as it goes over SMTP (CRLF line ends); sendmail transports convert."""
+    from email.policy import SMTP
+
+    return message.as_bytes(policy=SMTP)
+
+
+def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str], kind: str,
+         record: Record, now: Optional[float] = None) -> None:
+    """In one transaction: add message to the outbox (when there is one) and apply record."""
+    now = time.time() if now is None else now
+    with store.transaction():
+        if message is not None:
+            store.enqueue(str(message["Message-ID"]), kind, str(message["Subject"]), recipients,
+                          wire_bytes(message), record.logins, now)
+        record.apply(store)
+
+
+class AcceptedMark:
+    """The one message the server accepted but the store may not have recorded yet, noted in the lock file.
+
+    Marking a message sent in the store takes a transaction (about half a millisecond, with fsync); a
+    kill in that window would resend it. One pwrite of its id into the lock file (held by this run,
+    allocated at the seed) takes microseconds and needs no new disk block; the next run reads it first
+    and records the message as sent instead of sending it again.
+    """
+
+    def __init__(self, lock_file: Path) -> None:
+        self.descriptor = open_regular(lock_file, os.O_RDWR)
+        try:
+            if os.fstat(self.descriptor).st_size < MARK_BYTES:
+                os.pwrite(self.descriptor, b" " * MARK_BYTES, 0)  # its block, while the disk has room
+        except OSError:
+            pass
+
+    def note(self, row: OutboxRow) -> None:
+        try:
+            os.pwrite(self.descriptor, _mark_text(row).ljust(MARK_BYTES, b" "), 0)
+        except OSError:
+            pass  # the store's own record follows at once: only a kill right now would resend
+
+    def settle(self, store: Store) -> None:
+        """Record as sent the unsent message the mark names (a run killed after the server's reply)."""
+        noted = os.pread(self.descriptor, MARK_BYTES, 0).rstrip(b" \0")
+        if noted:
+            for row in store.unsent():
+                if _mark_text(row) == noted:
+                    store.mark_sent(row, time.time())
+
+    def close(self) -> None:
+        os.close(self.descriptor)
+
+
+def _mark_text(row: OutboxRow) -> bytes:
+    return "{} {}".format(row.id, row.message_id).encode("utf-8", "replace")[:MARK_BYTES]
+
+
+def flush(store: Store, transport, recipients: Sequence[str], log,  # type: ignore[no-untyped-def]
+          mark: Optional[AcceptedMark] = None) -> int:
+    """Send every unsent message, oldest first, to recipients; returns how many were sent.
+
+    recipients are the configured ones now, not those of when the message was stored: a user who fixed
+    a refused address gets the pending alerts at the fixed one.
+    Raises SendFailed at the first message not accepted (it and those after it stay unsent).
+    """
+    from app.delivery import DeliveryError
+
+    sent = 0
+    for row in store.unsent():
+        try:
+            transport.send(row.message, recipients)
+        except DeliveryError as error:
+            store.mark_failed(row, str(error))
+            raise SendFailed(str(error)) from None
+        if mark is not None:
+            mark.note(row)
+        store.mark_sent(row, time.time())
+        log.info("sent: {}".format(row.subject))
+        sent += 1
+    return sent

@@ -1,0 +1,331 @@
+"""One check run: under the lock, open the store, send what the outbox holds, then alert the log's new lines.
+
+The hook starts it on every login and cron every minute. It never prompts and prints nothing when all
+is well. Concurrent runs queue on a lock, so a login's alert never waits for the next cron tick.
+First run: seed at the end of the log (or import the previous release's files). An unusable store:
+move it aside, send one notice listing recent logins, and seed again.
+"""
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, List, NamedTuple, Optional, Tuple
+
+from app.alerting import outbox
+from app.alerting.statediff import plan
+from app.alerting.store import DatabaseError, OperationalError, Store
+from app.alerting.store import opened as store_opened
+from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_NOT_REGULAR, LOG_UNREADABLE, NO_CONFIG, SEEDED,
+                        STATE_PROBLEM_NOTICE, STATE_UNWRITABLE, STORE_UNUSABLE, STORE_UNWRITABLE, ExitCode,
+                        UserError)
+from app.files import LockTimeout, exclusive_lock, open_regular_file
+from app.loginlog import Position, anchor_at, count_lines_from, tail_lines
+from app.paths import Paths
+
+if TYPE_CHECKING:
+    from app.config import Config
+
+# What only sending needs (config parsing, email, sockets, logging) is imported where it is used:
+# most runs find nothing to send.
+
+LOCK_WAIT = 300.0
+NOTICE_RECENT = 10
+CHECK = "check"  # the kind of run status reports on
+PRUNE_EVERY = 86400.0
+SENT_KEPT_SECONDS = 30 * 86400.0
+DISK_FULL = "the disk holding {path} is full: alerts are recorded in the store's reserve; free some space"  # sent messages' bodies are kept this long (their history rows stay)
+
+
+class CheckResult(NamedTuple):
+    sent: int = 0
+    seeded: Optional[int] = None  # first run: how many earlier entries were skipped
+    notices: int = 0
+    reason: str = ""
+
+
+def host_name(config: "Config") -> str:
+    """The name alerts show for this machine: host_label, else the FQDN."""
+    import socket
+
+    return config.host_label or socket.getfqdn()
+
+
+def date_now() -> str:
+    """A Date header value for now."""
+    import email.utils
+
+    return email.utils.formatdate(localtime=True)
+
+
+def run_check(paths: Paths, scan_sessions: bool = False) -> CheckResult:
+    """Alert what is pending; returns what was done.
+
+    scan_sessions (cron): also alert SSH connections of this account that no hook recorded, such as
+    tunnel-only ``ssh -N`` connections (see app.sessions).
+
+    Raises UserError: exit 2 for configuration and file problems, exit 1 when delivery failed (alerts
+    stay pending).
+    """
+    if not paths.config_file.exists():
+        raise UserError(NO_CONFIG.format(path=paths.config_file))
+    started = time.time()
+    try:
+        with exclusive_lock(paths.lock_file, LOCK_WAIT) as waited:
+            store, problem = _open_store(paths)
+            mark = outbox.AcceptedMark(paths.lock_file)
+            try:
+                mark.settle(store)
+                return _run_locked(paths, store, mark, problem, started, waited, scan_sessions)
+            except OperationalError as error:  # e.g. the disk is full and the reserve used up
+                raise UserError(STORE_UNWRITABLE.format(path=paths.store_file, reason=error)) from None
+            finally:
+                mark.close()
+                store.close()
+    except LockTimeout:
+        raise UserError(LOCK_TIMEOUT.format(path=paths.lock_file, seconds=LOCK_WAIT),
+                        ExitCode.DELIVERY_FAILED) from None
+    except OSError as error:  # the state directory cannot be created or the lock file opened
+        raise UserError(STATE_UNWRITABLE.format(path=error.filename or paths.lock_file,
+                                                reason=error.strerror)) from None
+
+
+def _open_store(paths: Paths) -> Tuple[Store, Optional[str]]:
+    """Open the store; an unusable one is moved aside and replaced. Returns it and the problem, if any."""
+    from app.alerting.upgrade import StateProblem, import_release_files
+
+    try:
+        store = Store.open(paths.store_file)
+    except DatabaseError as error:
+        moved = Path("{}.unusable-{}".format(paths.store_file, int(time.time())))
+        os.replace(str(paths.store_file), str(moved))
+        for suffix in ("-journal", "-wal", "-shm"):
+            try:
+                os.unlink(str(paths.store_file) + suffix)
+            except FileNotFoundError:
+                pass
+        return Store.open(paths.store_file), STORE_UNUSABLE.format(path=paths.store_file, reason=error, moved=moved)
+    if not store.is_new:
+        return store, None
+    try:
+        imported = import_release_files(store, paths)
+    except StateProblem as problem:
+        return store, STATE_PROBLEM_NOTICE.format(path=paths.state_file, reason=problem)
+    if imported:
+        _oplog(paths).info(imported)
+    return store, None
+
+
+def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: Optional[str], started: float,
+                waited: bool, scan_sessions: bool) -> CheckResult:
+    if problem is not None:
+        return _reseed_with_notice(paths, store, mark, problem)
+    if store.is_new:
+        return _seed(paths, store)
+    just_failed = [reason for kind, when, reason in store.failures() if kind == CHECK and when >= started]
+    if waited and just_failed:
+        # The run we queued behind just failed to deliver: retrying at once would only stack up
+        # timeouts behind a dead server. The alerts stay pending for the next cron run.
+        raise UserError(DELIVERY_FAILED.format(reason=just_failed[0], pending=pending_logins(store, paths)),
+                        ExitCode.DELIVERY_FAILED)
+    reserve_kept = store.ensure_reserve()
+    if reserve_kept and store.get("warned:disk-full"):
+        with store.transaction():
+            store.clear_warning("disk-full")
+    try:
+        segments, reason = plan(store.position(), paths.login_log)
+    except OSError as error:
+        raise _log_error(paths.login_log, error) from None
+    if not segments and not store.unsent() and not scan_sessions:
+        return CheckResult(reason=reason)
+    return _deliver(paths, store, mark, segments, reason, scan_sessions, reserve_kept)
+
+
+def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tuple, reason: str,
+             scan_sessions: bool, reserve_kept: bool) -> CheckResult:
+    from app.alerting.dispatch import Dispatcher
+    from app.config import load_config
+
+    config = load_config(paths.config_file)
+    envelope = _envelope(config)
+    transport = _transport(config, paths, envelope.host)
+    log = _oplog(paths)
+    sent: List[int] = []
+
+    def flush() -> int:
+        count = outbox.flush(store, transport, config.recipients, log, mark)
+        sent.append(count)
+        return count
+
+    dispatcher = Dispatcher(paths, config, store, envelope, flush, date_now, log)
+    if not reserve_kept:
+        dispatcher.log_once(DISK_FULL.format(path=paths.store_file), key="disk-full")
+    try:
+        flush()  # what an earlier run stored but could not send goes first, in order
+        if segments and reason not in ("appended", "new log", "up to date"):
+            dispatcher.log_once("login log {}: reading {} from the start".format(reason, segments[-1].path))
+        for segment in segments:
+            if not dispatcher.segment(segment):
+                break  # held by the hourly limit: the rest stays pending, in order
+        if scan_sessions:
+            _alert_unrecorded_sessions(store, config, envelope, flush)
+    except outbox.SendFailed as failure:
+        with store.transaction():
+            store.record_run(CHECK, str(failure))
+        raise UserError(DELIVERY_FAILED.format(reason=failure, pending=pending_logins(store, paths)),
+                        ExitCode.DELIVERY_FAILED) from None
+    except OSError as error:
+        raise _log_error(paths.login_log, error) from None
+    finally:
+        transport.close()
+    _finish(store, config.policy.history_days)
+    return CheckResult(sent=sum(sent), reason=reason)
+
+
+def _finish(store: Store, history_days: int) -> None:
+    """Record the success; once a day, drop history older than history_days and old message bodies."""
+    now = time.time()
+    with store.transaction():
+        store.record_run(CHECK, None, now)
+        pruned = float(store.get("pruned", 0) or 0)
+        if not 0 <= now - pruned < PRUNE_EVERY:  # a clock that jumped back prunes too
+            store.prune_history(now, history_days)
+            store.prune_outbox(now, SENT_KEPT_SECONDS)
+            store.put("pruned", now)
+
+
+def _log_error(log: Path, error: OSError) -> UserError:
+    """The one-line error for a login log that cannot be read or is not a regular file."""
+    kind = getattr(error, "kind", None)
+    if kind:
+        return UserError(LOG_NOT_REGULAR.format(path=error.filename or log, kind=kind))
+    return UserError(LOG_UNREADABLE.format(path=error.filename or log, reason=error.strerror))
+
+
+def _end_position(path: Path) -> Optional[Position]:
+    """The position at the current end of the log (None when there is no log yet)."""
+    try:
+        with open_regular_file(path, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            return Position(status.st_dev, status.st_ino, status.st_size, anchor_at(handle, status.st_size))
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise _log_error(path, error) from None
+
+
+def _seed(paths: Paths, store: Store) -> CheckResult:
+    """First run: start at the end of the existing log without alerting (the original script's behaviour)."""
+    position = _end_position(paths.login_log)
+    count = 0
+    if position is not None:
+        with open_regular_file(paths.login_log, "rb") as handle:
+            count = count_lines_from(handle, 0)
+    with store.transaction():
+        store.set_position(position)
+    store.ensure_reserve()
+    _oplog(paths).info(SEEDED.format(count=count, path=paths.login_log))
+    return CheckResult(seeded=count, reason="seeded")
+
+
+def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, explanation: str) -> CheckResult:
+    """An unusable store or state: post one notice listing recent logins with the seed at the end, then send."""
+    from app.config import load_config
+    from app.alerting.render import build_notice
+    from app.loginline import parse_line
+
+    config = load_config(paths.config_file)
+    position = _end_position(paths.login_log)
+    recent = [parse_line(line) for line in reversed(tail_lines(paths.login_log, NOTICE_RECENT))]
+    envelope = _envelope(config)
+    message = build_notice(envelope, "state re-seeded", explanation + ". Logins recorded while it was "
+                           "unusable may not have been alerted.", recent, date_now(),
+                           outbox.message_id("notice|{}|{}".format(explanation, position), "notice", envelope.host))
+    outbox.post(store, message, config.recipients, "notice",
+                outbox.Record(lambda target: target.set_position(position), len(recent)))
+    _oplog(paths).warning(explanation)
+    transport = _transport(config, paths, envelope.host)
+    try:
+        outbox.flush(store, transport, config.recipients, _oplog(paths), mark)
+    except outbox.SendFailed as failure:
+        with store.transaction():
+            store.record_run(CHECK, str(failure))
+        raise UserError(DELIVERY_FAILED.format(reason=failure, pending=1), ExitCode.DELIVERY_FAILED) from None
+    finally:
+        transport.close()
+    _finish(store, config.policy.history_days)
+    return CheckResult(notices=1, reason="re-seeded")
+
+
+def _alert_unrecorded_sessions(store: Store, config: "Config", envelope, flush) -> int:  # type: ignore
+    """Alert this account's sshd connections that no hook recorded; returns how many were alerted."""
+    import pwd
+
+    from app.alerting.render import build_session_alert
+    from app.sessions import own_sshd_processes, unrecorded
+
+    processes = own_sshd_processes(pwd.getpwuid(os.getuid()).pw_name)
+    pending = unrecorded(processes, [epoch for _, epoch in store.recent()], store.sessions_alerted(), time.time())
+    for process in pending:
+        message = build_session_alert(process.started, process.title, envelope, date_now(),
+                                      outbox.message_id("session|" + process.key, "session", envelope.host))
+        outbox.post(store, message, config.recipients, "session",
+                    outbox.Record(lambda target, key=process.key: target.add_session_alerted(key), 1))
+        flush()
+    with store.transaction():
+        store.keep_sessions([process.key for process in processes])
+    return len(pending)
+
+
+def record_failure(paths: Paths, reason: str) -> None:
+    """Record that a check failed outside the run's own handling (a crash), so status shows FAIL; never raises."""
+    try:
+        if paths.store_file.exists():
+            with store_opened(paths.store_file) as store, store.transaction():
+                store.record_run(CHECK, reason)
+    except Exception:  # the crash itself is what gets reported
+        pass
+
+
+def pending_logins(store: Store, paths: Paths) -> int:
+    """Logins not yet delivered: those in unsent messages, plus the connections in the log's pending lines."""
+    from app.alerting.statediff import is_repeat
+    from app.loginline import parse_line
+    from app.loginlog import read_entries
+
+    count = sum(row.logins for row in store.unsent())
+    try:
+        segments, _ = plan(store.position(), paths.login_log)
+    except OSError:
+        return count
+    recent, seen = store.recent(), set()
+    for segment in segments:
+        try:
+            with open_regular_file(segment.path, "rb") as handle:
+                for entry in read_entries(handle, segment.start, include_partial=True):
+                    record = parse_line(entry.data)
+                    key = record.connection_key
+                    if key and record.epoch is not None and is_repeat(recent, key, record.epoch):
+                        continue
+                    seen.add(key or entry.end)
+        except OSError:
+            continue
+    return count + len(seen)
+
+
+def _envelope(config: "Config"):  # type: ignore[no-untyped-def]
+    from app.alerting.render import Envelope
+
+    return Envelope(config.sender, config.recipients, host_name(config))
+
+
+def _transport(config: "Config", paths: Paths, host: str):  # type: ignore[no-untyped-def]
+    from app.credentials import resolve_password
+    from app.delivery import open_transport
+
+    return open_transport(config, lambda: resolve_password(config, paths), host)
+
+
+def _oplog(paths: Paths):  # type: ignore[no-untyped-def]
+    from app import oplog
+
+    return oplog.logger(paths.oplog_file)
