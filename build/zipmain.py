@@ -200,16 +200,42 @@ def _unsafe(path, uid):
     return None
 
 
+def _loose(path, uid):
+    """True when path is a directory of ours that group or others may write (shiv unpacked under umask 002)."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(status.st_mode) and status.st_uid == uid and bool(status.st_mode & 0o022)
+
+
+def _discard(extraction, root):
+    """Move a loose extraction of ours aside and delete it: what is in it cannot be trusted, and shiv unpacks
+    this build afresh (privately: umask 077)."""
+    aside = os.path.join(root, ".discarded-%d-%s" % (os.getpid(), os.path.basename(extraction)))
+    os.rename(extraction, aside)
+    import shutil
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def _check_private(root):
     """Refuse a SHIV_ROOT, or this build's extraction in it, that another user could change: its .pth
-    files, the preamble and every module are run from there."""
+    files, the preamble and every module are run from there. Our own root left group- or world-writable
+    is made private, and our own loose extraction is unpacked again, rather than refused: earlier
+    releases unpacked under the user's umask."""
+    uid = os.getuid()
+    if _loose(root, uid):
+        os.chmod(root, stat.S_IMODE(os.lstat(root).st_mode) & ~0o022)
     paths = [root]
     env = _environment()
     if env is not None and env.get("build_id"):
         site_packages = _site_packages(root, env)
-        paths += [os.path.dirname(site_packages), site_packages]
+        extraction = os.path.dirname(site_packages)
+        if _unsafe(root, uid) is None and (_loose(extraction, uid) or _loose(site_packages, uid)):
+            _discard(extraction, root)
+        paths += [extraction, site_packages]
     for path in paths:
-        problem = _unsafe(path, os.getuid())
+        problem = _unsafe(path, uid)
         if problem:
             _fail(problem)
 

@@ -282,3 +282,22 @@ def test_a_python_without_sqlite3_is_told_so_in_one_line(configured: Paths, pyz:
     result = run_pyz(pyz, ["check"], environ)
     assert (result.returncode, result.stdout) == (ExitCode.USAGE, "")
     assert result.stderr == "ssh_alert: " + NO_SQLITE.format(python=sys.executable) + "\n"
+
+
+def test_a_state_directory_another_user_can_write_is_refused_in_one_line_and_status_fails(
+        configured: Paths, pyz: Path, shiv_root: Path, sink: MailSink):
+    from app.errors import USE_STATE, UNSAFE_WRITABLE
+
+    environ = pyz_env(configured.home, shiv_root)
+    assert run_pyz(pyz, ["check"], environ).returncode == 0
+    login(configured, 1)
+    configured.state_dir.chmod(0o770)
+    result = run_pyz(pyz, ["check"], environ)
+    expected = UNSAFE_WRITABLE.format(path=configured.state_dir, who="group", mode=0o770, use=USE_STATE)
+    assert (result.returncode, result.stdout, result.stderr) == (ExitCode.USAGE, "", "ssh_alert: " + expected + "\n")
+    status = run_pyz(pyz, ["status"], environ)
+    assert "FAIL  state" in status.stdout and expected in status.stdout
+    assert sink.messages == []
+    configured.state_dir.chmod(0o700)
+    assert run_pyz(pyz, ["check"], environ).returncode == 0
+    assert ips(sink) == ["198.51.0.2"]

@@ -18,7 +18,7 @@ from app.alerting.store import opened as store_opened
 from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_NOT_REGULAR, LOG_UNREADABLE, NO_CONFIG, SEEDED,
                         STATE_PROBLEM_NOTICE, STATE_UNWRITABLE, STORE_UNUSABLE, STORE_UNWRITABLE, ExitCode,
                         UserError)
-from app.files import LockTimeout, exclusive_lock, open_regular_file
+from app.files import LockTimeout, exclusive_lock, open_regular_file, require_private_dir
 from app.loginlog import Position, anchor_at, count_lines_from, tail_lines
 from app.paths import Paths
 
@@ -66,8 +66,9 @@ def run_check(paths: Paths, scan_sessions: bool = False) -> CheckResult:
     Raises UserError: exit 2 for configuration and file problems, exit 1 when delivery failed (alerts
     stay pending).
     """
-    if not paths.config_file.exists():
+    if not os.path.lexists(str(paths.config_file)):
         raise UserError(NO_CONFIG.format(path=paths.config_file))
+    require_private_dir(paths.state_dir)  # the store and the log decide what is alerted: ours alone
     started = time.time()
     try:
         with exclusive_lock(paths.lock_file, LOCK_WAIT) as waited:

@@ -90,6 +90,12 @@ def _log_checks(paths: Paths) -> List[Check]:
             return [Check("state", WARN, "{} is from the previous release; the next check imports it".format(
                 paths.state_file))]
         return [Check("state", WARN, "not seeded yet; run ssh_alert.pyz check (setup does this)")]
+    from app.files import require_private_dir
+
+    try:
+        require_private_dir(paths.state_dir)
+    except UserError as error:
+        return [Check("state", FAIL, error.message)]
     writable = _store_writable(paths)
     try:
         store = Store.open(paths.store_file, read_only=True)
