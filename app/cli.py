@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="alert every login recorded since the last run (login hook, cron)")
     check.add_argument("--cron", action="store_true",
                        help="also alert this account's SSH connections no hook saw (ssh -N); the cron line uses it")
+    check.add_argument("--hook-wait", metavar="SECONDS",
+                       help="the login hook's call: return once this connection's alert has left, or after SECONDS")
     commands.add_parser("test", help="send a test alert through the configured delivery")
     status = commands.add_parser("status", help="report configuration, credentials, hooks and pending alerts")
     status.add_argument("--json", action="store_true", help="print the same checks as JSON")
@@ -124,7 +126,7 @@ def _dispatch(arguments: argparse.Namespace, paths: Paths) -> int:
     if arguments.command == "check":
         from app.commands import check
 
-        check.run(paths, arguments.cron)  # silent when all is well: hook and cron run it
+        check.run(paths, arguments.cron, arguments.hook_wait)  # silent when all is well: hook and cron run it
         return ExitCode.OK
     if arguments.command == "test":
         from app.commands.test import run_test

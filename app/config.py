@@ -39,7 +39,7 @@ SENDMAIL_CANDIDATES = ("/usr/sbin/sendmail", "/usr/lib/sendmail")
 KNOWN_KEYS = {
     "alert": {"to", "from", "method", "sendmail_path", "host_label", "timeout", "notify", "trusted",
               "trusted_action", "digest_after", "max_per_hour", "reverse_dns", "reverse_dns_timeout", "html",
-              "syslog", "syslog_facility", "syslog_socket", "history_days"},
+              "syslog", "syslog_facility", "syslog_socket", "history_days", "hook_wait"},
     "smtp": {"host", "port", "security", "ssl", "starttls", "user", "password", "password_store",
              "password_command", "ca_file", "timeout"},
 }
@@ -73,6 +73,7 @@ class AlertPolicy(NamedTuple):
     syslog_facility: str = "authpriv"
     syslog_socket: str = "/dev/log"
     history_days: int = 400  # logins older than this leave the history (the store's size stays bounded)
+    hook_wait: float = 3.0  # seconds the login hook waits for the alert to leave; 0: fire and forget
 
 
 class Config(NamedTuple):
@@ -230,7 +231,8 @@ def _parse_policy(get, problem) -> AlertPolicy:  # type: ignore[no-untyped-def]
         html=flag("html", defaults.html), syslog=flag("syslog", defaults.syslog),
         syslog_facility=choice("syslog_facility", ("authpriv", "user"), defaults.syslog_facility),
         syslog_socket=get("alert", "syslog_socket") or defaults.syslog_socket,
-        history_days=int(number("history_days", defaults.history_days, 1, 36500)))
+        history_days=int(number("history_days", defaults.history_days, 1, 36500)),
+        hook_wait=number("hook_wait", defaults.hook_wait, 0, 30, float))
 
 
 def _parse_smtp(get, problem) -> SmtpSettings:  # type: ignore[no-untyped-def]

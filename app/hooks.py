@@ -14,42 +14,59 @@ END = "# <<< ssh_alert login hook <<<"
 HOOKS = ("ssh-rc", "bash-profile", "bashrc")
 
 _TEMPLATE = r"""{begin}
-# Records this SSH login in the login log, then starts `ssh_alert.pyz check` fully detached.
-# POSIX sh; prints nothing, never fails, never waits (a missing pyz or python, a dead mail server: no matter).
+# Records this SSH login in the login log, then hands it to `ssh_alert.pyz check`, which lets the
+# session start once this login's alert has left the machine, or after hook_wait seconds (read from
+# the state directory's hook_wait file, written from the config; 3 when absent; 0: start the check
+# detached and go on at once). Later hooks of a connection already delivered do not wait again.
+# POSIX sh, no subshell on the way; prints nothing, never fails: a missing pyz or python costs nothing.
 # Appends only to a regular file: a FIFO, device or symlink at the log's place is skipped, never opened.
-if [ -n "${{SSH_CONNECTION:-}}" ]; then (
-  sa_py={python} sa_pyz={pyz} sa_hook={hook}
-{parent_check}  sa_dir="${{XDG_STATE_HOME:-$HOME/.local/state}}/ssh-alert"
-  case "$sa_dir" in /*) ;; *) sa_dir="$HOME/.local/state/ssh-alert" ;; esac
-  umask 077
-  [ -d "$sa_dir" ] || mkdir -p "$sa_dir"
-  set -- $SSH_CONNECTION
-  sa_auth= sa_key= sa_kind=
-  if [ -n "${{SSH_USER_AUTH:-}}" ] && [ -r "$SSH_USER_AUTH" ]; then
-    while read -r sa_method sa_type sa_blob sa_rest; do
-      sa_auth="${{sa_auth:+$sa_auth,}}$sa_method"
-      if [ "$sa_method" = publickey ] && [ -z "$sa_key" ]; then sa_key=" keytype=$sa_type key=$sa_blob"; fi
-    done < "$SSH_USER_AUTH"
+if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
+  sa_py={python} sa_pyz={pyz} sa_hook={hook} sa_go=1
+{parent_check}  if [ -n "$sa_go" ]; then
+    sa_dir="${{XDG_STATE_HOME:-$HOME/.local/state}}/ssh-alert"
+    case "$sa_dir" in /*) ;; *) sa_dir="$HOME/.local/state/ssh-alert" ;; esac
+    [ -d "$sa_dir" ] || (umask 077; mkdir -p "$sa_dir")
+    sa_conn=$SSH_CONNECTION sa_ip=${{SSH_CONNECTION%% *}} sa_rest=${{SSH_CONNECTION#* }}
+    sa_cport=${{sa_rest%% *}} sa_rest=${{sa_rest#* }}
+    sa_saddr=${{sa_rest%% *}} sa_sport=${{sa_rest#* }}
+    sa_auth= sa_key= sa_kind=
+    if [ -n "${{SSH_USER_AUTH:-}}" ] && [ -r "$SSH_USER_AUTH" ]; then
+      while read -r sa_method sa_type sa_blob sa_rest; do
+        sa_auth="${{sa_auth:+$sa_auth,}}$sa_method"
+        if [ "$sa_method" = publickey ] && [ -z "$sa_key" ]; then sa_key=" keytype=$sa_type key=$sa_blob"; fi
+      done < "$SSH_USER_AUTH"
+    fi
+    case "${{BASH_EXECUTION_STRING:-}}" in
+      "") ;;
+      *sftp-server*|scp\ *|*"rsync --server"*) sa_kind=" kind=transfer" ;;
+      *) sa_kind=" kind=command" ;;
+    esac
+    if [ -z "${{BASH_VERSION:-}}" ] || ! printf -v sa_now '%(%Y-%m-%d %H:%M:%S %z %s)T' -1; then
+      sa_now=$(date '+%Y-%m-%d %H:%M:%S %z %s')
+    fi
+    sa_log="$sa_dir/logins.log"
+    if [ ! -L "$sa_log" ] && {{ [ -f "$sa_log" ] || [ ! -e "$sa_log" ]; }}; then
+      [ -e "$sa_log" ] || (umask 077; : >> "$sa_log")
+      printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=%s hook=%s epoch=%s%s%s\n' "${{sa_now% *}}" "$sa_ip" \
+        "${{USER:-${{LOGNAME:-unknown}}}}" "${{sa_auth:-unknown}}" "$sa_cport" "$sa_saddr" "$sa_sport" \
+        "${{SSH_TTY:-none}}" "$sa_hook" "${{sa_now##* }}" "$sa_kind" "$sa_key" >> "$sa_log" || :
+    fi
+    sa_wait=3 sa_done=
+    if [ -f "$sa_dir/hook_wait" ] && [ -r "$sa_dir/hook_wait" ]; then read -r sa_wait < "$sa_dir/hook_wait" || :; fi
+    if [ -f "$sa_dir/delivered" ] && [ -r "$sa_dir/delivered" ]; then
+      while read -r sa_line; do [ "$sa_line" != "$sa_conn" ] || sa_done=1; done < "$sa_dir/delivered"
+    fi
+    if [ -z "$sa_done" ] && [ -f "$sa_pyz" ]; then
+      case "$sa_wait" in
+        0|0.0|"") (if command -v setsid >/dev/null; then setsid "$sa_py" -S "$sa_pyz" check &
+                   else nohup "$sa_py" -S "$sa_pyz" check & fi) ;;
+        *) "$sa_py" -S "$sa_pyz" check --hook-wait "$sa_wait" || : ;;
+      esac
+    fi
   fi
-  case "${{BASH_EXECUTION_STRING:-}}" in
-    "") ;;
-    *sftp-server*|scp\ *|*"rsync --server"*) sa_kind=" kind=transfer" ;;
-    *) sa_kind=" kind=command" ;;
-  esac
-  if [ -z "${{BASH_VERSION:-}}" ] || ! printf -v sa_now '%(%Y-%m-%d %H:%M:%S %z %s)T' -1; then
-    sa_now=$(date '+%Y-%m-%d %H:%M:%S %z %s')
-  fi
-  sa_log="$sa_dir/logins.log"
-  if [ ! -L "$sa_log" ] && {{ [ -f "$sa_log" ] || [ ! -e "$sa_log" ]; }}; then
-    printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=%s hook=%s epoch=%s%s%s\n' "${{sa_now% *}}" "$1" \
-      "${{USER:-${{LOGNAME:-unknown}}}}" "${{sa_auth:-unknown}}" "$2" "$3" "$4" "${{SSH_TTY:-none}}" "$sa_hook" \
-      "${{sa_now##* }}" "$sa_kind" "$sa_key" >> "$sa_log"
-  fi
-  if [ -f "$sa_pyz" ]; then
-    if command -v setsid >/dev/null; then setsid "$sa_py" -S "$sa_pyz" check &
-    else nohup "$sa_py" -S "$sa_pyz" check & fi
-  fi
-) </dev/null >/dev/null 2>&1; fi
+  unset sa_py sa_pyz sa_hook sa_go sa_parent sa_dir sa_conn sa_ip sa_rest sa_cport sa_saddr sa_sport sa_auth \
+    sa_key sa_kind sa_method sa_type sa_blob sa_now sa_log sa_wait sa_done sa_line
+}} </dev/null >/dev/null 2>&1; fi
 {end}
 """
 
@@ -57,7 +74,7 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then (
 # but are not logins: the bash hooks record only when sshd itself started the shell. ~/.ssh/rc is
 # only ever run for sshd, through /bin/sh, so it needs no such test.
 _PARENT_CHECK = ("  if [ -r /proc/$PPID/comm ] && read -r sa_parent < /proc/$PPID/comm; then\n"
-                 "    case \"$sa_parent\" in sshd*) ;; *) exit 0 ;; esac\n"
+                 "    case \"$sa_parent\" in sshd*) ;; *) sa_go= ;; esac\n"
                  "  fi\n")
 
 # sshd runs xauth itself only when ~/.ssh/rc does not exist (sshd(8), SSHRC): an rc must do it.

@@ -51,6 +51,16 @@ class Paths(NamedTuple):
         return self.state_dir / "state.json"
 
     @property
+    def hook_wait_file(self) -> Path:
+        """hook_wait from the config, where the hook reads it without starting Python."""
+        return self.state_dir / "hook_wait"
+
+    @property
+    def delivered_file(self) -> Path:
+        """Connections whose alert has left (or needs none): their later hooks do not wait again."""
+        return self.state_dir / "delivered"
+
+    @property
     def lock_file(self) -> Path:
         return self.state_dir / "check.lock"
 

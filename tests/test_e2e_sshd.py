@@ -65,7 +65,10 @@ def e2e(pyz: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
 
 
 def settle(e2e: E2E, timeout: float = 15) -> None:
-    """Wait until every recorded login was processed (earlier tests' last logins), so alerts are not mixed up."""
+    """Wait until every recorded login was processed (earlier tests' last logins), so alerts are not mixed up.
+
+    A later hook of a connection already delivered leaves its line to the next check: run one, as cron would."""
+    e2e.server.as_user(["/usr/bin/python3", str(e2e.server.home / "bin" / "ssh_alert.pyz"), "check"])
     store, log = e2e.server.home / ".local/state/ssh-alert/store.db", login_log(e2e)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -129,7 +132,8 @@ def test_interactive_login_gives_one_alert_naming_the_key_and_tty(e2e: E2E):
 
 def test_ssh_host_command_gives_one_alert_saying_command(e2e: E2E):
     received = one_alert(e2e, lambda: ok(e2e.server.ssh("true")))
-    assert "command (no tty)" in assert_names_the_login(e2e, received)
+    body = assert_names_the_login(e2e, received)
+    assert "command (no tty)" in body or "command or file transfer (no tty)" in body  # rc sends before bashrc
 
 
 @pytest.mark.parametrize("protocol", ["-O", "default"])
@@ -220,3 +224,27 @@ def test_x11_forwarding_still_works_with_the_installed_ssh_rc(e2e: E2E):
                               stdin=subprocess.DEVNULL)
     assert finished.returncode == 0, finished.stderr
     assert "MIT-MAGIC-COOKIE-1" in finished.stdout  # the rc fed sshd's cookie to xauth
+
+
+# --- the intruder's first command cannot suppress the alert (hook_wait) ------------------------------------
+
+INTRUDER = ("pkill -KILL -u \"$(id -u)\" -f '[s]sh_alert'; : > ~/.local/state/ssh-alert/logins.log; "
+            "rm -f ~/.local/state/ssh-alert/store.db*; crontab -r; true")
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_an_intruders_scripted_first_command_cannot_suppress_the_alert(e2e: E2E, attempt: int):
+    """With the account's key, the first command kills the check, empties the log, deletes the state and the
+    crontab; the alert has already left before it runs."""
+    settle(e2e)
+    e2e.sink.clear()
+    installed = subprocess.run(["crontab", "-l", "-u", e2e.server.user], capture_output=True, text=True).stdout
+    try:
+        ok(e2e.server.ssh(INTRUDER))
+        received = e2e.sink.messages  # no waiting: the alert had to be accepted before the command ran
+        assert len(received) == 1, "the intruder's command ran before the alert left"
+        assert_names_the_login(e2e, received[0])
+        assert "(no tty)" in received[0].message.get_content()
+    finally:  # what the intruder destroyed, for the next tests
+        subprocess.run(["crontab", "-u", e2e.server.user, "-"], input=installed, text=True, check=True)
+        e2e.server.as_user(["/usr/bin/python3", str(e2e.server.home / "bin" / "ssh_alert.pyz"), "check"])

@@ -12,6 +12,7 @@ import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.alerting import history, outbox, policy
+from app.alerting.handoff import NO_HANDOFF, HandOff
 from app.alerting.render import AlertContext, Envelope, build_alert, build_digest
 from app.alerting.statediff import Segment, is_repeat, remember
 from app.alerting.store import Seen, Store
@@ -40,6 +41,11 @@ def kind_of(record: LoginRecord) -> str:
     return record.extra("kind")
 
 
+def connections(items: Sequence[Item]) -> List[str]:
+    """The connection keys of items (a waiting hook looks for its own)."""
+    return [item.record.connection_key for item in items if item.record.connection_key]
+
+
 def login_identity(record: LoginRecord, log_key: str) -> str:
     """What names one login across runs: its connection and time, else its place in the log."""
     if record.connection_key and record.epoch is not None:
@@ -50,10 +56,10 @@ def login_identity(record: LoginRecord, log_key: str) -> str:
 class Dispatcher:
     """One check run's alerting of log lines: owns the batch's decisions while it runs."""
 
-    def __init__(self, paths: Paths, config: Config, store: Store, envelope: Envelope,
-                 flush: Callable[[], int], stamp: Callable[[], str], log) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, paths: Paths, config: Config, store: Store, envelope: Envelope,  # type: ignore
+                 flush: Callable[[], int], stamp: Callable[[], str], log, handoff: HandOff = NO_HANDOFF) -> None:
         self.paths, self.config, self.store, self.envelope = paths, config, store, envelope
-        self.flush, self.stamp, self.log = flush, stamp, log
+        self.flush, self.stamp, self.log, self.handoff = flush, stamp, log, handoff
         self.policy = config.policy
         self._authorized_keys: Optional[str] = None
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
@@ -150,6 +156,7 @@ class Dispatcher:
             held = items[:emailable[0]]
             when = policy.next_free(send_times, now, self.policy.max_per_hour)
             self._post(None, segment, held, history.EMAILED, extra=lambda store: store.put("holding", True))
+            self.handoff.progress(connections(items), delivered=False)  # held for the hour: no waiting that long
             self.log_once(HELD.format(count=len(emailable), limit=self.policy.max_per_hour,
                                       when=time.strftime("%H:%M", time.localtime(when))), key=HELD_WARNING)
             return False
@@ -163,6 +170,7 @@ class Dispatcher:
                                    with_html=self.policy.html)
             self._post(message, segment, items, history.DIGEST, logins=len(chosen))
             self.flush()
+            self.handoff.progress(connections(items))
             return True
         done = 0
         for index in emailable:
@@ -172,8 +180,10 @@ class Dispatcher:
                                   context=self._context(item), with_html=self.policy.html)
             self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1)
             self.flush()
+            self.handoff.progress(connections(items[done:index + 1]))
             done = index + 1
         self._post(None, segment, items[done:], history.EMAILED)
+        self.handoff.progress(connections(items[done:]))  # nothing to send for these
         return True
 
     def _identity(self, segment: Segment, item: Item) -> str:

@@ -54,7 +54,9 @@ def session_description(record: LoginRecord) -> str:
     kind, tty = record.extra("kind"), record.extra("tty")
     if tty and tty != "none":
         return "interactive (tty {})".format(tty)
-    return {"command": "command (no tty)", "transfer": "file transfer (no tty)"}.get(kind, "no tty")
+    # ~/.ssh/rc (which sends before the session starts) cannot tell a command from scp -O or rsync.
+    return {"command": "command (no tty)", "transfer": "file transfer (no tty)"}.get(
+        kind, "command or file transfer (no tty)")
 
 
 class AlertContext(NamedTuple):

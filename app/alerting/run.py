@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, List, NamedTuple, Optional, Tuple
 
 from app.alerting import outbox
+from app.alerting.handoff import NO_HANDOFF, HandOff, sync_hook_wait
 from app.alerting.statediff import plan
 from app.alerting.store import DatabaseError, OperationalError, Store
 from app.alerting.store import opened as store_opened
@@ -57,11 +58,12 @@ def date_now() -> str:
     return email.utils.formatdate(localtime=True)
 
 
-def run_check(paths: Paths, scan_sessions: bool = False) -> CheckResult:
+def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_HANDOFF) -> CheckResult:
     """Alert what is pending; returns what was done.
 
     scan_sessions (cron): also alert SSH connections of this account that no hook recorded, such as
-    tunnel-only ``ssh -N`` connections (see app.sessions).
+    tunnel-only ``ssh -N`` connections (see app.sessions). handoff: the waiting hook, told when its
+    connection is settled (and, at the latest, when the run ends).
 
     Raises UserError: exit 2 for configuration and file problems, exit 1 when delivery failed (alerts
     stay pending).
@@ -76,7 +78,7 @@ def run_check(paths: Paths, scan_sessions: bool = False) -> CheckResult:
             mark = outbox.AcceptedMark(paths.lock_file)
             try:
                 mark.settle(store)
-                return _run_locked(paths, store, mark, problem, started, waited, scan_sessions)
+                return _run_locked(paths, store, mark, problem, started, waited, scan_sessions, handoff)
             except OperationalError as error:  # e.g. the disk is full and the reserve used up
                 raise UserError(STORE_UNWRITABLE.format(path=paths.store_file, reason=error)) from None
             finally:
@@ -117,7 +119,7 @@ def _open_store(paths: Paths) -> Tuple[Store, Optional[str]]:
 
 
 def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: Optional[str], started: float,
-                waited: bool, scan_sessions: bool) -> CheckResult:
+                waited: bool, scan_sessions: bool, handoff: HandOff) -> CheckResult:
     if problem is not None:
         return _reseed_with_notice(paths, store, mark, problem)
     if store.is_new:
@@ -138,15 +140,16 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: 
         raise _log_error(paths.login_log, error) from None
     if not segments and not store.unsent() and not scan_sessions:
         return CheckResult(reason=reason)
-    return _deliver(paths, store, mark, segments, reason, scan_sessions, reserve_kept)
+    return _deliver(paths, store, mark, segments, reason, scan_sessions, reserve_kept, handoff)
 
 
 def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tuple, reason: str,
-             scan_sessions: bool, reserve_kept: bool) -> CheckResult:
+             scan_sessions: bool, reserve_kept: bool, handoff: HandOff) -> CheckResult:
     from app.alerting.dispatch import Dispatcher
     from app.config import load_config
 
     config = load_config(paths.config_file)
+    sync_hook_wait(paths.hook_wait_file, config.policy.hook_wait)
     envelope = _envelope(config)
     transport = _transport(config, paths, envelope.host)
     log = _oplog(paths)
@@ -157,7 +160,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         sent.append(count)
         return count
 
-    dispatcher = Dispatcher(paths, config, store, envelope, flush, date_now, log)
+    dispatcher = Dispatcher(paths, config, store, envelope, flush, date_now, log, handoff)
     if not reserve_kept:
         dispatcher.log_once(DISK_FULL.format(path=paths.store_file), key="disk-full")
     try:
@@ -216,6 +219,9 @@ def _end_position(path: Path) -> Optional[Position]:
 
 def _seed(paths: Paths, store: Store) -> CheckResult:
     """First run: start at the end of the existing log without alerting (the original script's behaviour)."""
+    from app.config import load_config
+
+    sync_hook_wait(paths.hook_wait_file, load_config(paths.config_file).policy.hook_wait)
     position = _end_position(paths.login_log)
     count = 0
     if position is not None:

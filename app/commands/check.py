@@ -1,7 +1,10 @@
 """``check``: alert every login appended to the log since the last run, exactly once, in order.
 
-Argument handling only; the run itself is app.alerting.run.
+Argument handling only; the run itself is app.alerting.run, the hook's bounded wait app.alerting.handoff.
 """
+
+import os
+from typing import Optional
 
 from app.alerting.run import CheckResult, run_check
 from app.paths import Paths
@@ -9,6 +12,15 @@ from app.paths import Paths
 __all__ = ["CheckResult", "run", "run_check"]
 
 
-def run(paths: Paths, cron: bool) -> CheckResult:
-    """check (from the hook) or check --cron (also alert SSH connections no hook recorded)."""
-    return run_check(paths, scan_sessions=cron)
+def run(paths: Paths, cron: bool, hook_wait: Optional[str] = None) -> CheckResult:
+    """check (cron: also alert SSH connections no hook recorded). hook_wait (from the login hook): fork,
+    and let the hook go on once this connection's alert has left, or after that many seconds."""
+    if hook_wait is None:
+        return run_check(paths, scan_sessions=cron)
+    from app.alerting.handoff import fork_for_hook, parse_wait
+
+    handoff = fork_for_hook(parse_wait(hook_wait), os.environ.get("SSH_CONNECTION", ""), paths.delivered_file)
+    try:
+        return run_check(paths, scan_sessions=cron, handoff=handoff)
+    finally:
+        handoff.settle()

@@ -1,0 +1,120 @@
+"""The hook's bounded wait: the session starts once this connection's alert has left the machine.
+
+``check --hook-wait N`` runs in the foreground of the login hook. It forks at once: the parent waits at
+most N seconds on a pipe, then exits 0 and the login goes on; the child leaves the session (setsid) and
+runs the check. The child writes to the pipe the moment this connection's alert is committed beyond
+the account's reach (the SMTP server's reply to the final dot, or sendmail's exit 0), or is decided not
+to be sent (a known address with notify = new, trusted, already alerted, held by the hourly limit), or
+the run ends, whether it succeeded or failed. Before it writes, it lists the connection in the state
+directory's ``delivered`` file, which later hooks of the same connection read to skip their own wait.
+"""
+
+import os
+import select
+import time
+from pathlib import Path
+from typing import Iterable, List, Optional
+
+DELIVERED_KEPT = 64  # connections listed in the delivered file (ControlMaster sessions reuse one)
+MAX_WAIT = 30.0
+DEFAULT_WAIT = 3.0
+
+
+def parse_wait(text: str) -> float:
+    """The hook's wait in seconds from what the hook passed: never an error (the hook must not fail)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        return DEFAULT_WAIT
+    return min(max(seconds, 0.0), MAX_WAIT) if seconds == seconds else DEFAULT_WAIT
+
+
+class HandOff:
+    """The child's side: tells the waiting hook when its connection is settled (once)."""
+
+    def __init__(self, connection: str, descriptor: Optional[int], delivered_file: Optional[Path]) -> None:
+        self.connection = " ".join(connection.split())
+        self.descriptor = descriptor
+        self.delivered_file = delivered_file
+
+    def progress(self, connections: Iterable[str], delivered: bool = True) -> None:
+        """Some logins were settled (their message accepted, or nothing to send): release the hook if ours."""
+        if self.descriptor is not None and self.connection in connections:
+            if delivered:
+                self._list_delivered()
+            self.settle()
+
+    def settle(self) -> None:
+        """Release the waiting hook now (idempotent): the run ended, or the connection is settled."""
+        if self.descriptor is not None:
+            descriptor, self.descriptor = self.descriptor, None
+            try:
+                os.write(descriptor, b"1")
+            except OSError:
+                pass  # the hook stopped waiting already
+            os.close(descriptor)
+
+    def _list_delivered(self) -> None:
+        """Add the connection to the delivered file (atomic replace; a hint, so no fsync)."""
+        if self.delivered_file is None or not self.connection:
+            return
+        try:
+            with open(str(self.delivered_file), "r", encoding="utf-8", errors="replace") as handle:
+                listed = [line.rstrip("\n") for line in handle][-DELIVERED_KEPT:]
+        except OSError:
+            listed = []
+        lines: List[str] = [line for line in listed if line != self.connection] + [self.connection]
+        temporary = "{}.{}.tmp".format(self.delivered_file, os.getpid())
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(lines[-DELIVERED_KEPT:]) + "\n")
+            os.replace(temporary, str(self.delivered_file))
+        except OSError:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+
+
+NO_HANDOFF = HandOff("", None, None)
+
+
+def sync_hook_wait(path: Path, seconds: float) -> None:
+    """Keep the file the hook reads its wait from (a shell builtin read, no fork) equal to the setting."""
+    text = "{:g}\n".format(seconds)
+    try:
+        with open(str(path), "r", encoding="ascii", errors="replace") as handle:
+            if handle.read() == text:
+                return
+    except OSError:
+        pass
+    from app.files import write_private
+
+    try:
+        write_private(path, text.encode("ascii"))
+    except OSError:
+        pass  # the hook then waits the default: the safe side
+
+
+def fork_for_hook(seconds: float, connection: str, delivered_file: Path) -> HandOff:
+    """Fork; the parent waits up to seconds for the child's word and exits 0 (never returns). Returns the
+    child's HandOff. seconds 0: the parent exits at once (the check goes on detached)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid:  # the hook's process: wait, then let the login go on
+        os.close(write_end)
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                if select.select([read_end], [], [], left)[0]:
+                    break  # a word, or the child ended (EOF)
+            except InterruptedError:
+                continue
+        os._exit(0)
+    os.close(read_end)
+    os.setsid()  # out of the session's process group: closing the session does not signal it
+    return HandOff(connection, write_end, delivered_file)
