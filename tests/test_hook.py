@@ -232,3 +232,53 @@ def test_two_hooks_of_one_connection_under_a_time_zone_of_a_day_or_more_agree_on
     assert first.connection_key == second.connection_key != ""
     assert first.epoch is not None and second.epoch is not None
     assert abs(first.epoch - second.epoch) <= 2 and abs(first.epoch - before) <= 5
+
+
+# --- the hand-off: the session starts once the alert has left -----------------------------------------------
+
+def test_the_hook_returns_only_after_the_server_accepted_this_logins_alert(paths: Paths, pyz: Path, shiv_root: Path,
+                                                                           sink: MailSink, tmp_path: Path):
+    install_pyz(paths.home, pyz)
+    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
+    write_config(paths, smtp=smtp_settings(sink))
+    assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+    for number in range(3):
+        connection = "198.51.100.{} {} 10.0.0.1 22".format(number, 41000 + number)
+        finished = run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root), connection=connection))
+        assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+        assert len(sink.messages) == number + 1  # already there: no waiting after the hook returned
+        assert connection in paths.delivered_file.read_text().splitlines()
+
+
+def test_a_later_hook_of_a_delivered_connection_records_without_starting_python(paths: Paths, pyz: Path,
+                                                                                 shiv_root: Path, sink: MailSink,
+                                                                                 tmp_path: Path):
+    install_pyz(paths.home, pyz)
+    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
+    write_config(paths, smtp=smtp_settings(sink))
+    assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+    assert run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root))).returncode == 0
+    assert len(sink.messages) == 1
+    spy = tmp_path / "spy"
+    spy.mkdir()
+    (spy / "python3").write_text("#!/bin/sh\ntouch {}\n".format(shlex.quote(str(tmp_path / "python-ran"))))
+    (spy / "python3").chmod(0o755)
+    finished = run_hook(hook_env(paths.home, spy, SHIV_ROOT=str(shiv_root)))  # the same connection again
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    assert not (tmp_path / "python-ran").exists()
+    assert len(logged(paths)) == 2  # recorded all the same: the next check merges it
+    assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0
+    time.sleep(0.3)
+    assert len(sink.messages) == 1
+
+
+def test_a_garbled_hook_wait_file_still_waits_and_never_fails_the_login(paths: Paths, pyz: Path, shiv_root: Path,
+                                                                        sink: MailSink, tmp_path: Path):
+    install_pyz(paths.home, pyz)
+    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
+    write_config(paths, smtp=smtp_settings(sink))
+    assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+    paths.hook_wait_file.write_text("$(touch /tmp/never) `id` ; three\n")
+    finished = run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root)))
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    assert len(sink.messages) == 1  # the default wait: the alert had left

@@ -26,7 +26,7 @@ import pytest
 from app import credentials
 from app.commands.setup import (AFTER_FAILURE_CHOICES, Answers, complete_smtp, merge, ASK_AFTER_FAILURE, ASK_CA_FILE, ASK_FROM, ASK_HOST,
                                 ASK_METHOD, ASK_PORT, ASK_SECURITY, ASK_TEST_EMAIL, ASK_TO, ASK_USER,
-                                CONFIG_WRITTEN, MISSING_FLAG, NEEDS_TERMINAL, PASSWORD_FLAGS, PROBE_FAILED,
+                                CONFIG_WRITTEN, HOOK_WAIT_CHOSEN, MISSING_FLAG, NEEDS_TERMINAL, PASSWORD_FLAGS, PROBE_FAILED,
                                 SEEDED_LINE, SMTP_ONLY, SUGGEST_INSTALL)
 from app.config import load_config, parse_config, render_config
 from app.paths import Paths
@@ -98,6 +98,9 @@ def test_full_smtp_setup_writes_a_private_config_stores_the_password_sends_a_tes
     assert "Password stored in the password file {} (no OS keyring on this machine).".format(
         paths.secrets_file) in lines
     assert CONFIG_WRITTEN.format(path=paths.config_file) in lines
+    # hook_wait explained in one sentence, and written where the hook reads it.
+    assert HOOK_WAIT_CHOSEN.format(seconds=3) in lines
+    assert paths.hook_wait_file.read_text() == "3\n"
     # The test email arrived, over STARTTLS with AUTH, to both recipients.
     (received,) = tls_sink.wait_for(1)
     assert received.tls and received.auth_user == "alice"

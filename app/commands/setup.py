@@ -37,6 +37,11 @@ SENDMAIL_CHOSEN = "Delivery: {route}."
 PASSWORD_STORED = "Password stored in {description}."
 PASSWORD_COMMAND = "Password: from password_command, run each time a mail is sent (not stored)."
 CONFIG_WRITTEN = "Configuration written to {path} (mode 0600)."
+HOOK_WAIT_CHOSEN = ("Each login waits up to {seconds:g} s until its alert has left (hook_wait): the alert leaves before "
+                    "the session starts, so an intruder's first command cannot stop it, at the cost of the delivery "
+                    "time per login; hook_wait = 0 in [alert] starts the session at once instead.")
+HOOK_WAIT_OFF = ("hook_wait = 0: logins do not wait for their alert; an intruder's first command could stop it "
+                 "(set hook_wait = 3 in [alert] to make the alert leave before the session starts).")
 CONFIG_UNWRITABLE = "cannot write {path}: {reason}; check the directory's permissions and free space"
 TEST_SENT = "Test alert sent to {recipients} via {route}."
 TEST_FAILED = "Test alert NOT sent via {route}: {reason}"
@@ -567,6 +572,11 @@ def apply(paths: Paths, plan: Plan) -> CommandResult:
     except OSError as error:
         raise UserError(CONFIG_UNWRITABLE.format(path=paths.config_file, reason=error.strerror or error)) from None
     lines.append(CONFIG_WRITTEN.format(path=paths.config_file))
+    wait = config.policy.hook_wait
+    lines.append(HOOK_WAIT_CHOSEN.format(seconds=wait) if wait else HOOK_WAIT_OFF)
+    from app.alerting.handoff import sync_hook_wait
+
+    sync_hook_wait(paths.hook_wait_file, wait)
     lines += _migrate(paths, plan, stored)
     exit_code = ExitCode.OK
     if plan.send_test:

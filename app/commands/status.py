@@ -40,6 +40,7 @@ def run_status(paths: Paths) -> List[Check]:
         checks.append(Check("config", FAIL, error.message.replace("\n", "; ")))
     if config is not None:
         checks.extend(_credential_checks(config, paths))
+        checks.append(_hook_wait_check(config, paths))
     checks.append(_permission_check(paths))
     checks.extend(_log_checks(paths))
     record = _install_record(paths)
@@ -65,6 +66,25 @@ def _credential_checks(config: Config, paths: Paths) -> List[Check]:
     except UserError as error:
         checks.append(Check("password", FAIL, error.message))
     return checks
+
+
+HOOK_WAIT_ON = "{seconds:g} s: each login waits until its alert has left, so it leaves before the session starts"
+HOOK_WAIT_OFF = "0: logins do not wait; an intruder's first command could stop the alert (set hook_wait = 3)"
+HOOK_WAIT_STALE = "{path} says {found!r}, the config {seconds:g}: the next check rewrites it"
+
+
+def _hook_wait_check(config: Config, paths: Paths) -> Check:
+    """hook_wait as configured, and as the hook will read it."""
+    seconds = config.policy.hook_wait
+    try:
+        found = paths.hook_wait_file.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        found = "3"  # the hook's default when the file is absent
+    if found != "{:g}".format(seconds):
+        return Check("hook wait", WARN, HOOK_WAIT_STALE.format(path=paths.hook_wait_file, found=found,
+                                                                seconds=seconds))
+    return Check("hook wait", OK if seconds else WARN, HOOK_WAIT_ON.format(seconds=seconds) if seconds
+                 else HOOK_WAIT_OFF)
 
 
 def _permission_check(paths: Paths) -> Check:
