@@ -17,7 +17,7 @@ _TEMPLATE = r"""{begin}
 # Records this SSH login in the login log, then hands it to `ssh_alert.pyz check`, which lets the
 # session start once this login's alert has left the machine, or after hook_wait seconds (read from
 # the state directory's hook_wait file, written from the config; 3 when absent; 0: start the check
-# detached and go on at once). Later hooks of a connection already delivered do not wait again.
+# detached and go on at once). One wait per connection: later hooks of it (listed in "waited") skip theirs.
 # POSIX sh, no subshell on the way; prints nothing, never fails: a missing pyz or python costs nothing.
 # Appends only to a regular file: a FIFO, device or symlink at the log's place is skipped, never opened.
 if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
@@ -51,10 +51,13 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
         "${{USER:-${{LOGNAME:-unknown}}}}" "${{sa_auth:-unknown}}" "$sa_cport" "$sa_saddr" "$sa_sport" \
         "${{SSH_TTY:-none}}" "$sa_hook" "${{sa_now##* }}" "$sa_kind" "$sa_key" >> "$sa_log" || :
     fi
-    sa_wait=3 sa_done=
+    sa_wait=3 sa_done= sa_epoch=${{sa_now##* }}
     if [ -f "$sa_dir/hook_wait" ] && [ -r "$sa_dir/hook_wait" ]; then read -r sa_wait < "$sa_dir/hook_wait" || :; fi
-    if [ -f "$sa_dir/delivered" ] && [ -r "$sa_dir/delivered" ]; then
-      while read -r sa_line; do [ "$sa_line" != "$sa_conn" ] || sa_done=1; done < "$sa_dir/delivered"
+    if [ -f "$sa_dir/waited" ] && [ -r "$sa_dir/waited" ]; then
+      while read -r sa_c1 sa_c2 sa_c3 sa_c4 sa_when; do
+        case "$sa_when$sa_epoch" in ""|*[!0-9]*) continue ;; esac
+        if [ "$sa_c1 $sa_c2 $sa_c3 $sa_c4" = "$sa_conn" ] && [ $((sa_epoch - sa_when)) -le 300 ]; then sa_done=1; fi
+      done < "$sa_dir/waited"
     fi
     if [ -z "$sa_done" ] && [ -f "$sa_pyz" ]; then
       case "$sa_wait" in
@@ -62,10 +65,11 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
                    else nohup "$sa_py" -S "$sa_pyz" check & fi) ;;
         *) "$sa_py" -S "$sa_pyz" check --hook-wait "$sa_wait" || : ;;
       esac
+      printf '%s %s\n' "$sa_conn" "$sa_epoch" >> "$sa_dir/waited" || :
     fi
   fi
   unset sa_py sa_pyz sa_hook sa_go sa_parent sa_dir sa_conn sa_ip sa_rest sa_cport sa_saddr sa_sport sa_auth \
-    sa_key sa_kind sa_method sa_type sa_blob sa_now sa_log sa_wait sa_done sa_line
+    sa_key sa_kind sa_method sa_type sa_blob sa_now sa_log sa_wait sa_done sa_epoch sa_c1 sa_c2 sa_c3 sa_c4 sa_when
 }} </dev/null >/dev/null 2>&1; fi
 {end}
 """

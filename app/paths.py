@@ -56,9 +56,9 @@ class Paths(NamedTuple):
         return self.state_dir / "hook_wait"
 
     @property
-    def delivered_file(self) -> Path:
-        """Connections whose alert has left (or needs none): their later hooks do not wait again."""
-        return self.state_dir / "delivered"
+    def waited_file(self) -> Path:
+        """Connections a hook has waited for (appended by the hook): their later hooks do not wait again."""
+        return self.state_dir / "waited"
 
     @property
     def lock_file(self) -> Path:

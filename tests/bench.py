@@ -198,90 +198,6 @@ def bench_digest(base: Path, sink: MailSink) -> List[Tuple[str, str, str]]:
              "{:.0f} ms, {} email(s)".format(elapsed * 1000, len(sink.messages)), "< 1 s, ≤ 20 emails")]
 
 
-def ssh_true_seconds(server) -> float:  # type: ignore[no-untyped-def]
-    started = time.perf_counter()
-    finished = server.ssh("true")
-    elapsed = time.perf_counter() - started
-    if finished.returncode != 0:
-        raise SystemExit("ssh failed: " + finished.stderr.decode())
-    return elapsed
-
-
-def bench_real_sshd(base: Path, sink: MailSink, rounds: int = 25) -> List[Tuple[str, str, str]]:
-    """Login cost through a real sshd (needs root to create a user and run sshd)."""
-    if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists():
-        return [("real sshd measurements", "skipped (needs root and openssh-server)", "")]
-    from support.mailsink import HangingServer
-    from support.sshd import SshServer
-
-    with SshServer(base / "sshd") as server, HangingServer() as hanging:
-        pyz = server.home / "ssh_alert.pyz"
-        shutil.copy2(str(PYZ), str(pyz))
-        os.chown(str(pyz), server.uid, server.uid)
-
-        def as_user(*arguments: str) -> None:
-            finished = server.as_user(["/usr/bin/python3", str(pyz)] + list(arguments))
-            if finished.returncode != 0:
-                raise SystemExit("{} failed: {}".format(arguments[0], finished.stderr))
-
-        as_user("setup", "--non-interactive", "--to", "you@example.com", "--from", "ssh-alert@example.com",
-                "--method", "smtp", "--smtp-host", "127.0.0.1", "--smtp-port", str(sink.port), "--smtp-security",
-                "none", "--no-dns-check", "--no-test-email")
-        config = server.home / ".config" / "ssh-alert" / "config.ini"
-        # Every login here is measured: no digest, no hourly limit.
-        config.write_text(config.read_text().replace("[alert]\n", "[alert]\nmax_per_hour = 10000\n"
-                                                     "digest_after = 1000\n", 1))
-        as_user("install", "--yes", "--no-cron")
-        hook_files = [server.home / name for name in (".ssh/rc", ".bashrc", ".profile", ".bash_profile")
-                      if (server.home / name).exists()]
-
-        def hooks(on: bool) -> None:
-            """Put the hook files in place, or move them aside (the same login without ssh_alert)."""
-            for path in hook_files:
-                off = str(path) + ".off"
-                os.rename(off, str(path)) if on else os.rename(str(path), off)
-
-        def paired(samples: int) -> Tuple[float, float]:
-            """Median ssh time without and with the hooks, alternating so machine noise hits both alike."""
-            bare, hooked = [], []
-            for _ in range(samples):
-                hooks(False)
-                bare.append(ssh_true_seconds(server))
-                hooks(True)
-                hooked.append(ssh_true_seconds(server))
-                time.sleep(0.1)
-            return median_ms(bare), median_ms(hooked)
-
-        bare, hooked = paired(rounds)
-        # Time stamps where sshd hands over to ~/.ssh/rc split the latency into sshd's part and ours.
-        marks = server.home / "rc-started"
-        marks.touch()
-        os.chown(str(marks), server.uid, server.uid)
-        rc = server.home / ".ssh" / "rc"
-        rc_text = rc.read_text()
-        rc.write_text("date +%s.%N >> {}\n".format(marks) + rc_text)
-        latency, ours = [], []
-        for _ in range(rounds):
-            sink.clear()
-            started, wall = time.monotonic(), time.time()
-            server.ssh("true")
-            (received,) = sink.wait_for(1, timeout=30)
-            latency.append(received.received_at - started)
-            rc_started = float(marks.read_text().split()[-1]) - wall  # seconds after the ssh client started
-            ours.append(received.received_at - started - rc_started)
-            time.sleep(0.2)
-        rc.write_text(rc_text)
-        config.write_text(config.read_text().replace("port = {}".format(sink.port), "port = {}".format(hanging.port)))
-        hung_bare, hung = paired(rounds)
-    return [("ssh host true, no hooks (median)", "{:.0f} ms".format(bare), ""),
-            ("ssh host true, hooks installed", "{:+.0f} ms".format(hooked - bare), "≤ +30 ms"),
-            ("ssh host true, hooks + mail server that never answers", "{:+.0f} ms".format(hung - hung_bare),
-             "≤ +30 ms"),
-            ("ssh login → alert accepted (median)", "{:.0f} ms".format(median_ms(latency)), "≤ 300 ms"),
-            ("  of which ~/.ssh/rc start → alert accepted (ssh_alert's part)", "{:.0f} ms".format(median_ms(ours)),
-             "")]
-
-
 def main() -> int:
     if not PYZ.exists():
         print("build first: make build", file=sys.stderr)
@@ -290,6 +206,7 @@ def main() -> int:
     rows: List[Tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="ssh-alert-bench-") as temporary, MailSink("plain") as sink:
         base = Path(temporary)
+        from bench_sshd import bench_real_sshd
         from bench_store import bench_busy_account, bench_history_query, bench_kill_nine
 
         sections: List[Callable[[Path, MailSink], List[Tuple[str, str, str]]]] = [

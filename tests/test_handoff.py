@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.alerting.handoff import DELIVERED_KEPT, MAX_WAIT, HandOff, parse_wait, sync_hook_wait
+from app.alerting.handoff import MAX_WAIT, WAITED_KEPT, HandOff, parse_wait, sync_hook_wait, trim_waited
 from app.commands.status import HOOK_WAIT_OFF, HOOK_WAIT_ON, OK, WARN, run_status
 from app.paths import Paths
 from conftest import write_config
@@ -17,25 +17,24 @@ def test_the_wait_the_hook_passes_never_fails_and_stays_bounded(text: str, secon
     assert parse_wait(text) == seconds
 
 
-def test_a_settled_connection_is_listed_once_and_the_list_stays_short(tmp_path: Path):
-    delivered = tmp_path / "delivered"
-    for number in range(DELIVERED_KEPT + 10):
-        read_end, write_end = os.pipe()
-        handoff = HandOff("198.51.100.1 {} 10.0.0.1 22".format(number % (DELIVERED_KEPT + 5)), write_end, delivered)
-        handoff.progress(["other", handoff.connection])
-        assert os.read(read_end, 1) == b"1"
-        os.close(read_end)
-    lines = delivered.read_text().splitlines()
-    assert len(lines) == DELIVERED_KEPT and len(set(lines)) == len(lines)
-    assert oct(delivered.stat().st_mode & 0o777) == "0o600"
-
-
-def test_a_held_connection_releases_the_hook_without_being_listed(tmp_path: Path):
+def test_the_hook_is_released_once_its_own_connection_is_settled(tmp_path: Path):
     read_end, write_end = os.pipe()
-    handoff = HandOff("198.51.100.1 1 10.0.0.1 22", write_end, tmp_path / "delivered")
-    handoff.progress([handoff.connection], delivered=False)
-    assert os.read(read_end, 1) == b"1" and not (tmp_path / "delivered").exists()
+    handoff = HandOff("198.51.100.1  1 10.0.0.1 22", write_end)
+    handoff.progress(["198.51.100.2 1 10.0.0.1 22"])
+    assert handoff.descriptor is not None  # another connection: still waiting
+    handoff.progress(["198.51.100.1 1 10.0.0.1 22"])
+    assert os.read(read_end, 1) == b"1" and handoff.descriptor is None
     handoff.settle()  # again: nothing happens
+
+
+def test_the_waited_file_is_trimmed_to_its_newest_lines_once_it_grows(tmp_path: Path):
+    waited = tmp_path / "waited"
+    waited.write_text("".join("198.51.100.1 {} 10.0.0.1 22 1795640700\n".format(number) for number in range(2000)))
+    trim_waited(waited)
+    lines = waited.read_text().splitlines()
+    assert len(lines) == WAITED_KEPT and lines[-1] == "198.51.100.1 1999 10.0.0.1 22 1795640700"
+    trim_waited(waited)  # small now: left as it is
+    assert waited.read_text().splitlines() == lines
 
 
 @pytest.mark.parametrize("hook_wait, status, text", [("3", OK, HOOK_WAIT_ON.format(seconds=3)),

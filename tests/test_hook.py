@@ -247,10 +247,10 @@ def test_the_hook_returns_only_after_the_server_accepted_this_logins_alert(paths
         finished = run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root), connection=connection))
         assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
         assert len(sink.messages) == number + 1  # already there: no waiting after the hook returned
-        assert connection in paths.delivered_file.read_text().splitlines()
+        assert [line.rsplit(" ", 1)[0] for line in paths.waited_file.read_text().splitlines()][-1] == connection
 
 
-def test_a_later_hook_of_a_delivered_connection_records_without_starting_python(paths: Paths, pyz: Path,
+def test_a_later_hook_of_a_connection_already_waited_for_records_without_starting_python(paths: Paths, pyz: Path,
                                                                                  shiv_root: Path, sink: MailSink,
                                                                                  tmp_path: Path):
     install_pyz(paths.home, pyz)
@@ -282,3 +282,18 @@ def test_a_garbled_hook_wait_file_still_waits_and_never_fails_the_login(paths: P
     finished = run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root)))
     assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
     assert len(sink.messages) == 1  # the default wait: the alert had left
+
+
+def test_a_hook_that_waited_out_a_hanging_server_spares_the_connections_later_hooks_the_wait(
+        paths: Paths, pyz: Path, shiv_root: Path, tmp_path: Path):
+    install_pyz(paths.home, pyz)
+    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
+    with HangingServer() as hanging:
+        write_config(paths, alert={"hook_wait": "1"}, smtp=smtp_settings(hanging, timeout="3"))
+        assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+        run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root)))  # waits its second
+        started = time.monotonic()
+        finished = run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root)))  # bashrc after rc, say
+        assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+        assert time.monotonic() - started < 0.9, "a later hook of the same connection waited again"
+        assert len(logged(paths)) == 2

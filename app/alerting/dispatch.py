@@ -156,7 +156,7 @@ class Dispatcher:
             held = items[:emailable[0]]
             when = policy.next_free(send_times, now, self.policy.max_per_hour)
             self._post(None, segment, held, history.EMAILED, extra=lambda store: store.put("holding", True))
-            self.handoff.progress(connections(items), delivered=False)  # held for the hour: no waiting that long
+            self.handoff.progress(connections(items))  # held for the hour: no waiting that long
             self.log_once(HELD.format(count=len(emailable), limit=self.policy.max_per_hour,
                                       when=time.strftime("%H:%M", time.localtime(when))), key=HELD_WARNING)
             return False

@@ -5,17 +5,19 @@ most N seconds on a pipe, then exits 0 and the login goes on; the child leaves t
 runs the check. The child writes to the pipe the moment this connection's alert is committed beyond
 the account's reach (the SMTP server's reply to the final dot, or sendmail's exit 0), or is decided not
 to be sent (a known address with notify = new, trusted, already alerted, held by the hourly limit), or
-the run ends, whether it succeeded or failed. Before it writes, it lists the connection in the state
-directory's ``delivered`` file, which later hooks of the same connection read to skip their own wait.
+the run ends, whether it succeeded or failed. The hook then lists the connection in the state
+directory's ``waited`` file, which later hooks of the same connection read to skip their own wait;
+``trim_waited`` keeps that file short.
 """
 
 import os
 import select
 import time
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import Iterable, Optional
 
-DELIVERED_KEPT = 64  # connections listed in the delivered file (ControlMaster sessions reuse one)
+WAITED_KEPT = 64  # connections kept in the waited file (ControlMaster sessions reuse one)
+WAITED_TRIM_BYTES = 16 * 1024
 MAX_WAIT = 30.0
 DEFAULT_WAIT = 3.0
 
@@ -32,16 +34,13 @@ def parse_wait(text: str) -> float:
 class HandOff:
     """The child's side: tells the waiting hook when its connection is settled (once)."""
 
-    def __init__(self, connection: str, descriptor: Optional[int], delivered_file: Optional[Path]) -> None:
+    def __init__(self, connection: str, descriptor: Optional[int]) -> None:
         self.connection = " ".join(connection.split())
         self.descriptor = descriptor
-        self.delivered_file = delivered_file
 
-    def progress(self, connections: Iterable[str], delivered: bool = True) -> None:
+    def progress(self, connections: Iterable[str]) -> None:
         """Some logins were settled (their message accepted, or nothing to send): release the hook if ours."""
         if self.descriptor is not None and self.connection in connections:
-            if delivered:
-                self._list_delivered()
             self.settle()
 
     def settle(self) -> None:
@@ -54,30 +53,8 @@ class HandOff:
                 pass  # the hook stopped waiting already
             os.close(descriptor)
 
-    def _list_delivered(self) -> None:
-        """Add the connection to the delivered file (atomic replace; a hint, so no fsync)."""
-        if self.delivered_file is None or not self.connection:
-            return
-        try:
-            with open(str(self.delivered_file), "r", encoding="utf-8", errors="replace") as handle:
-                listed = [line.rstrip("\n") for line in handle][-DELIVERED_KEPT:]
-        except OSError:
-            listed = []
-        lines: List[str] = [line for line in listed if line != self.connection] + [self.connection]
-        temporary = "{}.{}.tmp".format(self.delivered_file, os.getpid())
-        try:
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(lines[-DELIVERED_KEPT:]) + "\n")
-            os.replace(temporary, str(self.delivered_file))
-        except OSError:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
 
-
-NO_HANDOFF = HandOff("", None, None)
+NO_HANDOFF = HandOff("", None)
 
 
 def sync_hook_wait(path: Path, seconds: float) -> None:
@@ -97,7 +74,7 @@ def sync_hook_wait(path: Path, seconds: float) -> None:
         pass  # the hook then waits the default: the safe side
 
 
-def fork_for_hook(seconds: float, connection: str, delivered_file: Path) -> HandOff:
+def fork_for_hook(seconds: float, connection: str) -> HandOff:
     """Fork; the parent waits up to seconds for the child's word and exits 0 (never returns). Returns the
     child's HandOff. seconds 0: the parent exits at once (the check goes on detached)."""
     read_end, write_end = os.pipe()
@@ -117,4 +94,21 @@ def fork_for_hook(seconds: float, connection: str, delivered_file: Path) -> Hand
         os._exit(0)
     os.close(read_end)
     os.setsid()  # out of the session's process group: closing the session does not signal it
-    return HandOff(connection, write_end, delivered_file)
+    return HandOff(connection, write_end)
+
+
+def trim_waited(path: Path) -> None:
+    """Keep the last WAITED_KEPT lines of the hooks' waited file once it has grown (a hint: no fsync)."""
+    try:
+        if os.lstat(str(path)).st_size <= WAITED_TRIM_BYTES:
+            return
+        with open(str(path), "rb") as handle:
+            handle.seek(-WAITED_TRIM_BYTES // 2, os.SEEK_END)
+            kept = handle.read().splitlines()[1:][-WAITED_KEPT:]
+        temporary = "{}.{}.tmp".format(path, os.getpid())
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(b"".join(line + b"\n" for line in kept))
+        os.replace(temporary, str(path))
+    except OSError:
+        pass

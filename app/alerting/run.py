@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, List, NamedTuple, Optional, Tuple
 
 from app.alerting import outbox
-from app.alerting.handoff import NO_HANDOFF, HandOff, sync_hook_wait
+from app.alerting.handoff import NO_HANDOFF, HandOff, sync_hook_wait, trim_waited
 from app.alerting.statediff import plan
 from app.alerting.store import DatabaseError, OperationalError, Store
 from app.alerting.store import opened as store_opened
@@ -150,6 +150,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
 
     config = load_config(paths.config_file)
     sync_hook_wait(paths.hook_wait_file, config.policy.hook_wait)
+    trim_waited(paths.waited_file)
     envelope = _envelope(config)
     transport = _transport(config, paths, envelope.host)
     log = _oplog(paths)
