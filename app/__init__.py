@@ -1,3 +1,3 @@
 """ssh_alert: email the account owner the moment someone logs in over SSH."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -9,7 +9,6 @@ import socket
 import ssl
 from typing import Callable, List, Optional, Sequence
 
-from app import proc
 from app.config import Config, SmtpSettings, is_loopback_host
 
 SENDMAIL_FLAGS = ("-t", "-oi")  # recipients from the headers; a lone "." line is not the end of input
@@ -184,6 +183,8 @@ class SendmailTransport:
 
     def send(self, message: bytes, recipients: Sequence[str]) -> None:
         """Deliver message (wire bytes) through sendmail; raises DeliveryError on a failure or a non-zero exit."""
+        from app import proc  # subprocess: only the sendmail route pays for it
+
         path = self.config.sendmail_path
         data = message.replace(b"\r\n", b"\n")  # sendmail reads local line ends
         try:

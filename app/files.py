@@ -10,7 +10,6 @@ import fcntl
 import os
 import signal
 import stat
-import tempfile
 from pathlib import Path
 from typing import IO, Iterator, List, Optional, Tuple, Union
 
@@ -40,6 +39,8 @@ def replace_atomically(path: Path, data: bytes, mode: int) -> None:
     Raises OSError; on failure the previous content of path is untouched.
     """
     # mkstemp: O_EXCL and mode 0600 from the start, so a leftover or planted temp file is never reused.
+    import tempfile  # not at the top: it imports shutil and random, a few ms the login path does not need
+
     descriptor, temporary = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:

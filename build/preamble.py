@@ -15,7 +15,6 @@ Costs one listdir of <root> when there is nothing to remove. Python 3.8 compatib
 """
 import fcntl
 import os
-import shutil
 import stat
 
 HEX = frozenset("0123456789abcdef")
@@ -60,6 +59,8 @@ def _remove(root, name):
                 return
             held.append(fd)
         for path in dirs:
+            import shutil  # only when there is something to remove
+
             shutil.rmtree(path, ignore_errors=True)
         if not any(os.path.lexists(p) for p in paths):
             os.unlink(lock_path)

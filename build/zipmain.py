@@ -6,6 +6,7 @@ traceback, on a Python that is too old, when the unpack directory cannot be writ
 user could change what would be imported from it (like ssh's StrictModes: see _unsafe).
 Keep this file parseable by Python 2.7 and 3.6: no f-strings, walrus, annotations or keyword-only args.
 """
+import io
 import os
 import stat
 import sys
@@ -88,7 +89,7 @@ def _prepare_unpacked(root):
     sys.path[:] = sys.path[:first_site] + sys.path[length:] + sys.path[first_site:length]
     if env.get("preamble"):
         preamble = os.path.join(site_packages, "bin", env["preamble"])
-        with open(preamble) as handle:
+        with io.open(preamble, encoding="utf-8") as handle:  # no locale lookup
             code = compile(handle.read(), preamble, "exec")
 
         class Environment(object):

@@ -98,7 +98,8 @@ def bench_hook_cost(base: Path, sink: MailSink, rounds: int = 60) -> List[Tuple[
     base_ms = median_ms(baseline)
     return [("login hook: record only (pyz absent)", "+{:.1f} ms".format(median_ms(recording) - base_ms),
              "≤ 5 ms"),
-            ("login hook: record + start detached check", "+{:.1f} ms".format(median_ms(full) - base_ms), "≤ 5 ms"),
+            ("login hook: record + hand-off until the alert is accepted", "+{:.1f} ms".format(
+                median_ms(full) - base_ms), ""),
             ("  (baseline: the same shell sourcing an empty file)", "{:.1f} ms".format(base_ms), "")]
 
 
@@ -161,12 +162,15 @@ def bench_latency(base: Path, sink: MailSink, rounds: int = 20) -> List[Tuple[st
         secrets.parent.mkdir(parents=True)
         secrets.write_text('{"ssh-alert": {"alice": "s3cret"}}')
         secrets.chmod(0o600)
+        floor = median_ms([timed([PYTHON, "-S", "-c", "pass"], environ)[0] for _ in range(15)])
         for name, samples in (("plain SMTP", latency_samples(environ, sink, rounds)),
                               ("STARTTLS + AUTH, keyring file", latency_samples(tls_environ, tls_sink, rounds))):
             rows.append(("hook start → alert accepted, {} (median)".format(name),
-                         "{:.0f} ms".format(median_ms(samples)), "≤ 150 ms"))
+                         "{:.0f} ms ({:.1f}x floor)".format(median_ms(samples), median_ms(samples) / floor),
+                         "≤ 7x floor"))
             rows.append(("  90th percentile / max", "{:.0f} ms / {:.0f} ms".format(
                 samples[int(len(samples) * 0.9) - 1] * 1000, samples[-1] * 1000), ""))
+        rows.append(("  floor: python3 -S -c pass (median)", "{:.1f} ms".format(floor), ""))
     return rows
 
 

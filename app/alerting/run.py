@@ -189,10 +189,12 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
 def _finish(store: Store, history_days: int) -> None:
     """Record the success; once a day, drop history older than history_days and old message bodies."""
     now = time.time()
+    prune = not 0 <= now - float(store.get("pruned", 0) or 0) < PRUNE_EVERY  # a clock that jumped back prunes too
+    if not prune and not any(kind == CHECK for kind, _, _ in store.failures()):
+        return  # nothing to record: no transaction (and no fsync) on a login's path
     with store.transaction():
         store.record_run(CHECK, None, now)
-        pruned = float(store.get("pruned", 0) or 0)
-        if not 0 <= now - pruned < PRUNE_EVERY:  # a clock that jumped back prunes too
+        if prune:
             store.prune_history(now, history_days)
             store.prune_outbox(now, SENT_KEPT_SECONDS)
             store.put("pruned", now)
@@ -327,10 +329,14 @@ def _envelope(config: "Config"):  # type: ignore[no-untyped-def]
 
 
 def _transport(config: "Config", paths: Paths, host: str):  # type: ignore[no-untyped-def]
-    from app.credentials import resolve_password
     from app.delivery import open_transport
 
-    return open_transport(config, lambda: resolve_password(config, paths), host)
+    def password() -> Optional[str]:  # credentials (subprocess, threading, keyring) only when AUTH needs them
+        from app.credentials import resolve_password
+
+        return resolve_password(config, paths)
+
+    return open_transport(config, password, host)
 
 
 def _oplog(paths: Paths):  # type: ignore[no-untyped-def]
