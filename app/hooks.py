@@ -29,6 +29,18 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
     sa_conn=$SSH_CONNECTION sa_ip=${{SSH_CONNECTION%% *}} sa_rest=${{SSH_CONNECTION#* }}
     sa_cport=${{sa_rest%% *}} sa_rest=${{sa_rest#* }}
     sa_saddr=${{sa_rest%% *}} sa_sport=${{sa_rest#* }}
+    # The connection's own sshd process tells a new connection from an old one that used the same client
+    # port: the sshd just below the topmost one above us (the per-connection monitor under the listener),
+    # the same for ~/.ssh/rc, the shell's hooks and every session multiplexed over the connection.
+    sa_sp= sa_top= sa_p=$PPID sa_n=0
+    while [ "$sa_n" -lt 12 ] && [ -r "/proc/$sa_p/stat" ] && read -r sa_stat < "/proc/$sa_p/stat"; do
+      case "$sa_stat" in
+        *"(sshd"*) sa_sp=$sa_top sa_top=$sa_p ;;
+        *) [ -z "$sa_top" ] || break ;;
+      esac
+      sa_stat=${{sa_stat##*) }} sa_stat=${{sa_stat#* }} sa_p=${{sa_stat%% *}} sa_n=$((sa_n + 1))
+    done
+    sa_sp=${{sa_sp:-$sa_top}}
     sa_auth= sa_key= sa_kind=
     if [ -n "${{SSH_USER_AUTH:-}}" ] && [ -r "$SSH_USER_AUTH" ]; then
       while read -r sa_method sa_type sa_blob sa_rest; do
@@ -47,29 +59,30 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
     sa_log="$sa_dir/logins.log"
     if [ ! -L "$sa_log" ] && {{ [ -f "$sa_log" ] || [ ! -e "$sa_log" ]; }}; then
       [ -e "$sa_log" ] || (umask 077; : >> "$sa_log")
-      printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=%s hook=%s epoch=%s%s%s\n' "${{sa_now% *}}" "$sa_ip" \
-        "${{USER:-${{LOGNAME:-unknown}}}}" "${{sa_auth:-unknown}}" "$sa_cport" "$sa_saddr" "$sa_sport" \
-        "${{SSH_TTY:-none}}" "$sa_hook" "${{sa_now##* }}" "$sa_kind" "$sa_key" >> "$sa_log" || :
+      printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=%s hook=%s epoch=%s spid=%s%s%s\n' "${{sa_now% *}}" \
+        "$sa_ip" "${{USER:-${{LOGNAME:-unknown}}}}" "${{sa_auth:-unknown}}" "$sa_cport" "$sa_saddr" "$sa_sport" \
+        "${{SSH_TTY:-none}}" "$sa_hook" "${{sa_now##* }}" "$sa_sp" "$sa_kind" "$sa_key" >> "$sa_log" || :
     fi
     sa_wait=3 sa_done= sa_epoch=${{sa_now##* }}
     if [ -f "$sa_dir/hook_wait" ] && [ -r "$sa_dir/hook_wait" ]; then read -r sa_wait < "$sa_dir/hook_wait" || :; fi
     if [ -f "$sa_dir/waited" ] && [ -r "$sa_dir/waited" ]; then
-      while read -r sa_c1 sa_c2 sa_c3 sa_c4 sa_when; do
+      while read -r sa_c1 sa_c2 sa_c3 sa_c4 sa_csp sa_when; do
         case "$sa_when$sa_epoch" in ""|*[!0-9]*) continue ;; esac
-        if [ "$sa_c1 $sa_c2 $sa_c3 $sa_c4" = "$sa_conn" ] && [ $((sa_epoch - sa_when)) -le 300 ]; then sa_done=1; fi
+        if [ "$sa_c1 $sa_c2 $sa_c3 $sa_c4 $sa_csp" = "$sa_conn ${{sa_sp:--}}" ] && [ $((sa_epoch - sa_when)) -le 300 ]
+        then sa_done=1; fi
       done < "$sa_dir/waited"
     fi
     if [ -z "$sa_done" ] && [ -f "$sa_pyz" ]; then
       case "$sa_wait" in
         0|0.0|"") (if command -v setsid >/dev/null; then setsid "$sa_py" -S "$sa_pyz" check &
                    else nohup "$sa_py" -S "$sa_pyz" check & fi) ;;
-        *) "$sa_py" -S "$sa_pyz" check --hook-wait "$sa_wait" || : ;;
+        *) SSH_ALERT_SPID=$sa_sp "$sa_py" -S "$sa_pyz" check --hook-wait "$sa_wait" || : ;;
       esac
-      printf '%s %s\n' "$sa_conn" "$sa_epoch" >> "$sa_dir/waited" || :
+      printf '%s %s %s\n' "$sa_conn" "${{sa_sp:--}}" "$sa_epoch" >> "$sa_dir/waited" || :
     fi
   fi
   unset sa_py sa_pyz sa_hook sa_go sa_parent sa_dir sa_conn sa_ip sa_rest sa_cport sa_saddr sa_sport sa_auth \
-    sa_key sa_kind sa_method sa_type sa_blob sa_now sa_log sa_wait sa_done sa_epoch sa_c1 sa_c2 sa_c3 sa_c4 sa_when
+    sa_key sa_kind sa_method sa_type sa_blob sa_now sa_log sa_wait sa_done sa_epoch sa_c1 sa_c2 sa_c3 sa_c4 sa_csp sa_when sa_sp sa_top sa_p sa_n sa_stat
 }} </dev/null >/dev/null 2>&1; fi
 {end}
 """

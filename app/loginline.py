@@ -44,8 +44,15 @@ class LoginRecord(NamedTuple):
 
     @property
     def connection_key(self) -> str:
-        """The connection as one string, or "" when the line does not name the client port (older formats)."""
-        return " ".join(self.connection) if self.parsed and self.extra("cport") else ""
+        """The connection as one string, or "" when the line does not name the client port (older formats).
+
+        With the connection's sshd process (spid), a new connection that reuses a client port within
+        minutes (NAT, a busy loopback) is a new login, not a repeat of the old one.
+        """
+        if not (self.parsed and self.extra("cport")):
+            return ""
+        spid = self.extra("spid")
+        return " ".join(self.connection + ((spid,) if spid else ()))
 
     @property
     def epoch(self) -> Optional[float]:

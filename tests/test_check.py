@@ -298,3 +298,27 @@ def test_check_merges_what_each_hook_of_one_connection_knew_into_its_one_alert(c
     (received,) = sink.messages
     body = received.message.get_content()
     assert "file transfer" in body and "~/.ssh/rc, ~/.bashrc" in body
+
+
+def test_two_hooks_of_one_connection_with_a_tz_offset_of_a_day_or_more_alert_once(configured: Paths,
+                                                                                     sink: MailSink):
+    run_check(configured)
+    extras = "cport=51234 saddr=10.0.0.1 sport=22 tty=none hook={} epoch=1795607703"
+    # glibc prints +2400 for TZ=XXX-25, which %z cannot parse: the epoch field names the login instead.
+    append_log(configured, login_line(when="2026-11-26 11:55:03 +2400", extras=extras.format("ssh-rc")),
+               login_line(when="2026-11-26 11:55:04 +2400", extras=extras.format("bashrc") + " kind=command"))
+    run_check(configured)
+    assert len(sink.messages) == 1
+
+
+def test_history_older_than_history_days_is_dropped_by_the_daily_prune(paths: Paths, sink: MailSink):
+    from support.stored import recorded
+
+    write_config(paths, alert={"history_days": "30"}, smtp=smtp_settings(sink))
+    run_check(paths)
+    old = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(time.time() - 40 * 86400))
+    append_log(paths, login_line(ip="198.51.100.1", when=old, extras="cport=1 epoch={:.0f}".format(
+        time.time() - 40 * 86400)), login_line(ip="198.51.100.2", extras="cport=2"))
+    run_check(paths)  # the first run prunes (never pruned before): the 40-day-old login goes
+    assert [entry.ip for entry in recorded(paths)] == ["198.51.100.2"]
+    assert len(sink.messages) == 2  # it was alerted all the same

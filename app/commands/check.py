@@ -19,7 +19,8 @@ def run(paths: Paths, cron: bool, hook_wait: Optional[str] = None) -> CheckResul
         return run_check(paths, scan_sessions=cron)
     from app.alerting.handoff import fork_for_hook, parse_wait
 
-    handoff = fork_for_hook(parse_wait(hook_wait), os.environ.get("SSH_CONNECTION", ""))
+    connection = " ".join(os.environ.get("SSH_CONNECTION", "").split() + os.environ.get("SSH_ALERT_SPID", "").split())
+    handoff = fork_for_hook(parse_wait(hook_wait), connection)
     try:
         return run_check(paths, scan_sessions=cron, handoff=handoff)
     finally:

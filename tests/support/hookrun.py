@@ -21,3 +21,12 @@ def hook_command(parent: Optional[Path] = None, snippet: Path = SNIPPET, shell: 
     parent = parent or fake_sshd()
     # "; true" keeps the parent from exec'ing the shell in its place: the shell must be its child.
     return [str(parent), "-c", shell + ' -c \'. "$0"\' "$1"; true', "sshd", str(snippet)]
+
+
+def hooks_of_one_connection(*hooks: str, snippet: Path = SNIPPET) -> List[str]:
+    """argv that sources snippet once per entry of hooks, one after the other, under one fake sshd: the hooks
+    of one connection (rc, then ~/.bashrc) share its sshd process. Each entry is the shell to use ("sh",
+    "bash"), optionally after variable assignments for that hook alone ("PATH=/spy sh")."""
+    parent = fake_sshd()
+    commands = ["{} -c '. \"$0\"' \"$1\"".format(hook) for hook in hooks]
+    return [str(parent), "-c", "; ".join(commands) + "; true", "sshd", str(snippet)]
