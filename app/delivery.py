@@ -1,26 +1,45 @@
 """Delivery: hand a rendered message to sendmail or to an SMTP server with verified TLS.
 
-Every failure becomes a DeliveryError whose text says what went wrong and what to change; nothing
-here ever includes the password.
+Every failure becomes a DeliveryError whose text names the SMTP stage and reply and says what to change
+(app.diagnose); nothing here ever includes the password. An SMTP session gets an overall deadline until
+DATA (a server that trickles its banner cannot hold the run), then waits for the reply to the final dot as
+long as RFC 5321 §4.5.3.2.6 says (10 minutes): giving up earlier risks a duplicate of a message the server
+already queued. Recipients are delivered one by one: each accepting recipient gets exactly one copy.
 """
 
+import contextlib
+import signal
 import smtplib
-import socket
-import ssl
-from typing import Callable, List, Optional, Sequence
+import threading
+from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from app.config import Config, SmtpSettings, is_loopback_host
+from app.config import Config, is_loopback_host
+from app.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, SessionError, \
+    explain, reply_text
+from app.loginline import safe_text
+from app.mailname import needs_smtputf8, wire_address
 
 SENDMAIL_FLAGS = ("-t", "-oi")  # recipients from the headers; a lone "." line is not the end of input
+FINAL_DOT_SECONDS = 600.0  # RFC 5321 §4.5.3.2.6
+DEADLINE_TIMES_TIMEOUT = 3  # the whole session until DATA, in multiples of timeout
 
 
 class DeliveryError(Exception):
     """The message was not accepted; str() is a one-line reason with advice."""
 
 
-def sendmail_argv(path: str) -> List[str]:
-    """The sendmail command line: never any address or secret in argv, they travel in the message."""
-    return [path, *SENDMAIL_FLAGS]
+class SendResult(NamedTuple):
+    """What one attempt did for each recipient."""
+
+    accepted: Tuple[str, ...] = ()
+    refused: Tuple[Tuple[str, str], ...] = ()  # permanently (5xx): (address, reply)
+    deferred: Tuple[Tuple[str, str], ...] = ()  # temporarily (4xx): retried
+
+
+def sendmail_argv(path: str, sender: str) -> List[str]:
+    """The sendmail command line: -f sets the envelope sender (else it is the Unix user, and Exim adds a
+    Sender: header that spam filters score); recipients and every secret travel in the message, not argv."""
+    return [path, *SENDMAIL_FLAGS, "-f", sender]
 
 
 def describe(config: Config) -> str:
@@ -34,55 +53,58 @@ def describe(config: Config) -> str:
     return "smtp {}:{} ({}{})".format(smtp.host, smtp.port, security, ", AUTH as " + smtp.user if smtp.user else "")
 
 
-def explain(error: BaseException, smtp: Optional[SmtpSettings], timeout: float) -> str:
-    """Turn an exception from smtplib/ssl/socket into a one-line reason with advice (pure)."""
-    where = "{}:{}".format(smtp.host, smtp.port) if smtp else "the server"
-    if isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(error.__context__, (socket.timeout,
-                                                                                            TimeoutError)):
-        error = error.__context__  # smtplib reports a read timeout as a disconnect
-    if isinstance(error, smtplib.SMTPAuthenticationError):
-        return "{} refused the user name or password for {} ({}); re-run setup to store the right password".format(
-            where, smtp.user if smtp else "?", _smtp_text(error.smtp_code, error.smtp_error))
-    if isinstance(error, ssl.SSLCertVerificationError):
-        detail = error.verify_message or str(error)
-        if "mismatch" in detail.lower() or "hostname" in detail.lower():
-            return "the certificate of {} is not valid for that name ({}); use the host name the certificate " \
-                   "names".format(where, detail)
-        return "the certificate of {} is not trusted ({}); if the server uses a private CA, set ca_file " \
-               "= its PEM file".format(where, detail)
-    if isinstance(error, ssl.SSLError):
-        hint = ""
-        if smtp and smtp.security == "ssl" and "WRONG_VERSION_NUMBER" in str(error).upper():
-            hint = "; port {} may expect STARTTLS: set security = starttls".format(smtp.port)
-        return "TLS with {} failed ({}){}".format(where, error.reason or error, hint)
-    if isinstance(error, (socket.timeout, TimeoutError)):
-        return "no answer from {} within {:g} s (server down, or a firewall dropping the port)".format(where, timeout)
-    if isinstance(error, ConnectionRefusedError):
-        return "{} refused the connection (wrong port, or the server is down)".format(where)
-    if isinstance(error, socket.gaierror):
-        return "host name {} not found ({})".format(smtp.host if smtp else "?", error.strerror)
-    if isinstance(error, smtplib.SMTPNotSupportedError):
-        return "{} does not offer STARTTLS; refusing to continue unencrypted (security = starttls)".format(where)
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        refused = ", ".join("{} ({})".format(address, _smtp_text(*reply))
-                            for address, reply in sorted(error.recipients.items()))
-        return "{} refused recipient(s): {}; fix [alert] to".format(where, refused)
-    if isinstance(error, smtplib.SMTPSenderRefused):
-        return "{} refused the sender {} ({}); set [alert] from to an address it accepts".format(
-            where, error.sender, _smtp_text(error.smtp_code, error.smtp_error))
-    if isinstance(error, smtplib.SMTPResponseException):
-        return "{} answered {}".format(where, _smtp_text(error.smtp_code, error.smtp_error))
-    if isinstance(error, smtplib.SMTPServerDisconnected):
-        return "{} closed the connection ({})".format(where, error or "no reason given")
-    if isinstance(error, OSError):
-        return "cannot reach {}: {}".format(where, error.strerror or error)
-    return "{}: {}".format(type(error).__name__, error)
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise TimeoutError in the main thread when the block runs longer than seconds (SIGALRM); elsewhere the
+    per-read timeouts alone apply."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError("session deadline")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
-def _smtp_text(code: int, text: object) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return " ".join("{} {}".format(code, text).split())[:200]
+def quoted_data(message: bytes) -> bytes:
+    """The DATA payload: lines starting with a dot doubled, ended by CRLF . CRLF (what smtplib's data() does)."""
+    import re
+
+    body = re.sub(br"(?m)^\.", b"..", message)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+def login(session: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH; a user name or password beyond ASCII goes as UTF-8 with PLAIN or LOGIN (smtplib would crash)."""
+    if (user + password).isascii():
+        session.login(user, password)
+        return
+    import base64
+
+    mechanisms = session.esmtp_features.get("auth", "").upper().split()
+
+    def encoded(text: bytes) -> str:
+        return base64.b64encode(text).decode("ascii")
+
+    if "PLAIN" in mechanisms:
+        code, reply = session.docmd("AUTH", "PLAIN " + encoded(b"\0" + user.encode() + b"\0" + password.encode()))
+    elif "LOGIN" in mechanisms:
+        code, reply = session.docmd("AUTH", "LOGIN " + encoded(user.encode()))
+        if code == 334:
+            code, reply = session.docmd(encoded(password.encode()))
+    else:
+        raise smtplib.SMTPException("no UTF-8 capable AUTH mechanism (PLAIN, LOGIN) offered")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 class SmtpTransport:
@@ -95,59 +117,112 @@ class SmtpTransport:
         self.password = password
         self.local_hostname = local_hostname
         self.session: Optional[smtplib.SMTP] = None
+        self.stage = CONNECT
 
     def _connect(self) -> smtplib.SMTP:
+        import ssl
+
         smtp, timeout = self.smtp, self.config.timeout
         # Loading the system CA store costs ~30 ms: only TLS sessions pay for it.
         context = ssl.create_default_context(cafile=smtp.ca_file or None) if smtp.security != "none" else None
-        if smtp.security == "ssl":
-            session: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, local_hostname=self.local_hostname,
-                                                     timeout=timeout, context=context)
-        else:
-            session = smtplib.SMTP(smtp.host, smtp.port, local_hostname=self.local_hostname, timeout=timeout)
+        self.stage = CONNECT
+        session = (smtplib.SMTP_SSL(local_hostname=self.local_hostname, timeout=timeout, context=context)
+                   if smtp.security == "ssl" else smtplib.SMTP(local_hostname=self.local_hostname, timeout=timeout))
+        session._host = smtp.host  # what __init__ would set: TLS checks the certificate against it
         try:
-            session.ehlo()
+            code, reply = session.connect(smtp.host, smtp.port)
+            self.stage = GREETING
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, reply)
+            self.stage = EHLO
+            self._ehlo(session)
             if smtp.security == "starttls":
+                self.stage = STARTTLS
                 if not session.has_extn("starttls"):
                     raise smtplib.SMTPNotSupportedError("STARTTLS extension not supported by server.")
                 session.starttls(context=context)
-                session.ehlo()
+                self.stage = EHLO
+                self._ehlo(session)
             if smtp.user:
+                self.stage = AUTH
                 if smtp.security == "none" and not is_loopback_host(smtp.host):
-                    raise DeliveryError("refusing to send a password unencrypted to {}".format(smtp.host))
-                session.login(smtp.user, self.password() or "")
+                    raise SessionError("refusing to send a password unencrypted to {}".format(smtp.host))
+                if not session.has_extn("auth"):
+                    raise smtplib.SMTPNotSupportedError("AUTH not offered")
+                login(session, smtp.user, self.password() or "")
         except BaseException:
             session.close()
             raise
         return session
 
-    def send(self, message: bytes, recipients: Sequence[str]) -> None:
-        """Deliver message (wire bytes, CRLF) to every recipient or to none; raises DeliveryError."""
+    @staticmethod
+    def _ehlo(session: smtplib.SMTP) -> None:
+        code, reply = session.ehlo()
+        if code != 250:
+            raise smtplib.SMTPHeloError(code, reply)
+
+    def send(self, message: bytes, recipients: Sequence[str]) -> SendResult:
+        """Deliver message (wire bytes, CRLF) to each recipient that accepts it; returns who accepted, who
+        refused for good (5xx) and who is to be retried (4xx). Raises DeliveryError when nobody accepted and
+        some are to be retried, or the session failed."""
         try:
-            if self.session is None:
-                self.session = self._connect()
-            session = self.session
-            code, reply = session.mail(self.config.sender)
-            if code != 250:
-                raise smtplib.SMTPSenderRefused(code, reply, self.config.sender)
-            refused = {}
-            for address in recipients:
-                code, reply = session.rcpt(address)
-                if code not in (250, 251):
-                    refused[address] = (code, reply)
-            if refused:
-                # All or nothing: a retry must not give the accepted recipients a second copy.
+            with deadline(self.config.timeout * DEADLINE_TIMES_TIMEOUT):
+                if self.session is None:
+                    self.session = self._connect()
+                session = self.session
+                accepted, refused, deferred = self._envelope(session, recipients)
+            if accepted:
+                self.stage = DATA
+                code, reply = session.docmd("DATA")
+                if code != 354:
+                    raise smtplib.SMTPDataError(code, reply)
+                self.stage = FINAL_DOT
+                session.send(quoted_data(message))
+                session.sock.settimeout(FINAL_DOT_SECONDS)
+                try:
+                    code, reply = session.getreply()
+                finally:
+                    session.sock.settimeout(self.config.timeout)
+                if code != 250:
+                    raise smtplib.SMTPDataError(code, reply)
+            else:
                 session.rset()
-                raise smtplib.SMTPRecipientsRefused(refused)
-            code, reply = session.data(message)
-            if code != 250:
-                raise smtplib.SMTPDataError(code, reply)
-        except DeliveryError:
+        except (smtplib.SMTPException, OSError, SessionError) as error:
             self.close()
-            raise
-        except (smtplib.SMTPException, OSError) as error:
-            self.close()
-            raise DeliveryError(explain(error, self.smtp, self.config.timeout)) from None
+            raise DeliveryError(explain(error, self.smtp, self.config.timeout, self.stage,
+                                        bool(self.smtp.password_command))) from None
+        result = SendResult(tuple(accepted), tuple(refused), tuple(deferred))
+        if deferred and not accepted:
+            raise DeliveryError("{} deferred every recipient at {}: {} (temporary: retried)".format(
+                self._where(), RCPT, "; ".join("{} ({})".format(*item) for item in deferred)))
+        return result
+
+    def _envelope(self, session: smtplib.SMTP, recipients: Sequence[str]
+                  ) -> Tuple[List[str], List[Tuple[str, str]], List[Tuple[str, str]]]:
+        self.stage = MAIL
+        options = []
+        if any(needs_smtputf8(address) for address in list(recipients) + [self.config.sender]):
+            if not session.has_extn("smtputf8"):
+                raise SessionError("{} does not offer SMTPUTF8, which an address with a non-ASCII local part "
+                                   "needs ({}); use an ASCII address in [alert]".format(
+                                       self._where(), ", ".join(address for address in recipients
+                                                                if needs_smtputf8(address))))
+            options = ["SMTPUTF8", "BODY=8BITMIME"]
+        code, reply = session.mail(wire_address(self.config.sender), options)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, self.config.sender)
+        self.stage = RCPT
+        accepted, refused, deferred = [], [], []
+        for address in recipients:
+            code, reply = session.rcpt(wire_address(address))
+            if code in (250, 251):
+                accepted.append(address)
+            else:
+                (deferred if 400 <= code < 500 else refused).append((address, reply_text(code, reply)))
+        return accepted, refused, deferred
+
+    def _where(self) -> str:
+        return "{}:{}".format(self.smtp.host, self.smtp.port)
 
     def close(self) -> None:
         """End the session politely if it is open; never raises."""
@@ -166,11 +241,11 @@ def probe(config: Config, password: Optional[str], local_hostname: str) -> None:
     """
     transport = SmtpTransport(config, lambda: password, local_hostname)
     try:
-        transport.session = transport._connect()
-    except DeliveryError:
-        raise
-    except (smtplib.SMTPException, OSError) as error:
-        raise DeliveryError(explain(error, config.smtp, config.timeout)) from None
+        with deadline(config.timeout * DEADLINE_TIMES_TIMEOUT):
+            transport.session = transport._connect()
+    except (smtplib.SMTPException, OSError, SessionError) as error:
+        raise DeliveryError(explain(error, config.smtp, config.timeout, transport.stage,
+                                    bool(config.smtp and config.smtp.password_command))) from None
     finally:
         transport.close()
 
@@ -181,21 +256,25 @@ class SendmailTransport:
     def __init__(self, config: Config) -> None:
         self.config = config
 
-    def send(self, message: bytes, recipients: Sequence[str]) -> None:
-        """Deliver message (wire bytes) through sendmail; raises DeliveryError on a failure or a non-zero exit."""
+    def send(self, message: bytes, recipients: Sequence[str]) -> SendResult:
+        """Deliver message (wire bytes) through sendmail; raises DeliveryError on a failure or a non-zero exit.
+        sendmail takes the message for every recipient or for none."""
         from app import proc  # subprocess: only the sendmail route pays for it
 
         path = self.config.sendmail_path
         data = message.replace(b"\r\n", b"\n")  # sendmail reads local line ends
         try:
-            finished = proc.run(sendmail_argv(path), stdin=data, timeout=self.config.timeout)
+            finished = proc.run(sendmail_argv(path, wire_address(self.config.sender)), stdin=data,
+                                timeout=self.config.timeout)
         except proc.TimedOut as error:
             raise DeliveryError(str(error)) from None
         except OSError as error:
             raise DeliveryError("cannot run {}: {}".format(path, error.strerror or error)) from None
         if finished.returncode != 0:
             detail = proc.first_line(finished.stderr) or proc.first_line(finished.stdout) or "no message"
-            raise DeliveryError("{} exited with status {}: {}".format(path, finished.returncode, detail))
+            raise DeliveryError("{} exited with status {}: {}".format(path, finished.returncode, safe_text(
+                detail.encode("utf-8", "replace"), 200)))
+        return SendResult(accepted=tuple(recipients))
 
     def close(self) -> None:
         pass

@@ -168,21 +168,26 @@ def test_check_with_server_that_never_answers_times_out_keeps_alerts_and_a_later
     assert failures(paths) == []
 
 
-def test_check_failure_midway_keeps_delivered_alerts_delivered_and_the_rest_pending(paths: Paths):
+def test_a_recipient_refused_for_good_does_not_silence_the_others_and_is_not_retried(paths: Paths):
+    from app.commands.status import FAIL, run_status
+
     with MailSink("plain", refuse={"second@example.com"}) as sink:
-        write_config(paths, alert={"to": "owner@example.com"}, smtp=smtp_settings(sink))
+        write_config(paths, alert={"to": "owner@example.com, second@example.com"}, smtp=smtp_settings(sink))
         run_check(paths)
         append_log(paths, login_line(ip="198.51.100.1"))
-        run_check(paths)
-        write_config(paths, alert={"to": "owner@example.com, second@example.com"}, smtp=smtp_settings(sink))
+        assert run_check(paths).sent >= 1
         append_log(paths, login_line(ip="198.51.100.2"))
-        with pytest.raises(UserError) as caught:
-            run_check(paths)
-        assert "second@example.com" in caught.value.message
-        assert len(sink.messages) == 1  # all or nothing: owner did not get a copy it would get again
-        write_config(paths, alert={"to": "owner@example.com"}, smtp=smtp_settings(sink))
         run_check(paths)
-        assert [subject.split()[-1] for subject in subjects(sink)] == ["198.51.100.1", "198.51.100.2"]
+        run_check(paths)  # nothing pending: nothing sent again
+        time.sleep(0.3)
+        alerts = [received for received in sink.messages if "SSH login" in received.message["Subject"]]
+        notices = [received for received in sink.messages if "refused" in received.message["Subject"]]
+        assert [received.envelope_to for received in alerts] == [["owner@example.com"]] * 2  # one copy each
+        assert len(notices) == 1 and "second@example.com" in notices[0].message.get_content()
+        (check,) = [check for check in run_status(paths) if check.name == "recipient"]
+        assert check.status == FAIL and "second@example.com" in check.detail
+        write_config(paths, alert={"to": "owner@example.com"}, smtp=smtp_settings(sink))
+        assert [check for check in run_status(paths) if check.name == "recipient"] == []  # fixed: no FAIL
 
 
 def _check_in_child(paths: Paths) -> int:

@@ -101,8 +101,10 @@ def test_every_recipient_gets_a_real_rcpt(paths: Paths, sink: MailSink):
     assert sink.wait_for(1)[0].envelope_to == ["a@example.com", "b@example.com"]
 
 
-def test_sendmail_argv_carries_no_address_or_secret():
-    assert sendmail_argv("/usr/sbin/sendmail") == ["/usr/sbin/sendmail", *SENDMAIL_FLAGS]
+def test_sendmail_argv_sets_the_envelope_sender_and_carries_no_recipient_or_secret():
+    """Without -f the envelope sender is the Unix user: Exim adds Sender:, spam filters score it."""
+    assert sendmail_argv("/usr/sbin/sendmail", "ssh-alert@example.com") == [
+        "/usr/sbin/sendmail", *SENDMAIL_FLAGS, "-f", "ssh-alert@example.com"]
 
 
 def test_sendmail_method_delivers_through_debians_msmtp(paths: Paths, ca: TestCA, ca_file: Path, tmp_path: Path):

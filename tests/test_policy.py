@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.config import AlertPolicy
-from app.delivery import DeliveryError
+from app.delivery import DeliveryError, SendResult
 from app.alerting.dispatch import Dispatcher
 from app.loginline import parse_line
 from app.paths import Paths
@@ -127,6 +127,7 @@ class RecordingTransport:
             raise DeliveryError("the test server is down")
         parsed = email.message_from_bytes(message, policy=email.policy.default)
         self.messages.append(parsed.get_body(("plain",)).get_content())
+        return SendResult(accepted=tuple(recipients))
 
     def close(self) -> None:
         pass

@@ -166,7 +166,7 @@ class Dispatcher:
             chosen = [items[index] for index in emailable]
             identity = "{}..{}".format(self._identity(segment, chosen[0]), self._identity(segment, chosen[-1]))
             message = build_digest([(item.record, self._context(item)) for item in chosen], self.envelope,
-                                   self.stamp(), outbox.message_id(identity, "digest", self.envelope.host),
+                                   self.stamp(), outbox.message_id(identity, "digest", self.envelope.mail_domain),
                                    with_html=self.policy.html)
             self._post(message, segment, items, history.DIGEST, logins=len(chosen))
             self.flush()
@@ -176,7 +176,8 @@ class Dispatcher:
         for index in emailable:
             item = items[index]
             message = build_alert(item.record, self.envelope, None, self.stamp(),
-                                  outbox.message_id(self._identity(segment, item), "login", self.envelope.host),
+                                  outbox.message_id(self._identity(segment, item), "login",
+                                                    self.envelope.mail_domain),
                                   context=self._context(item), with_html=self.policy.html)
             self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1)
             self.flush()

@@ -31,18 +31,17 @@ class SendFailed(Exception):
     """A message was not accepted; it stays in the outbox. str() is the transport's one-line reason."""
 
 
-def message_id(identity: str, kind: str, host: str) -> str:
-    """A Message-ID derived from what the message reports (a login's identity), so every copy carries it."""
+def message_id(identity: str, kind: str, domain: str) -> str:
+    """A Message-ID derived from what the message reports (a login's identity), so every copy carries it;
+    domain is the EHLO name (app.mailname: an FQDN or an address literal, never with a trailing dot)."""
     digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    domain = host.strip().rstrip(".") or "localhost"
-    return "<{}.{}@{}>".format(digest, kind, domain)
+    return "<{}.{}@{}>".format(digest, kind, domain.strip().rstrip(".") or "localhost.invalid")
 
 
 def wire_bytes(message: EmailMessage) -> bytes:
-    """The message as it goes over SMTP (CRLF line ends); sendmail transports convert."""
-    from email.policy import SMTP
-
-    return message.as_bytes(policy=SMTP)
+    """The message as it goes over SMTP, by its own policy (SMTP, or SMTPUTF8): CRLF line ends; sendmail
+    transports convert."""
+    return message.as_bytes()
 
 
 def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str], kind: str,
@@ -96,24 +95,39 @@ def _mark_text(row: OutboxRow) -> bytes:
 
 
 def flush(store: Store, transport, recipients: Sequence[str], log,  # type: ignore[no-untyped-def]
-          mark: Optional[AcceptedMark] = None) -> int:
+          mark: Optional[AcceptedMark] = None, refused: Optional[Callable[[str, str], None]] = None) -> int:
     """Send every unsent message, oldest first, to recipients; returns how many were sent.
 
     recipients are the configured ones now, not those of when the message was stored: a user who fixed
-    a refused address gets the pending alerts at the fixed one.
-    Raises SendFailed at the first message not accepted (it and those after it stay unsent).
+    a refused address gets the pending alerts at the fixed one. Each recipient that accepted a message
+    is never sent it again; one that refused it for good (5xx) is not retried for it, and refused(address,
+    reply) is told. Raises SendFailed at the first message some recipient must still get (it and those
+    after it stay unsent).
     """
     from app.delivery import DeliveryError
 
     sent = 0
     for row in store.unsent():
-        try:
-            transport.send(row.message, recipients)
-        except DeliveryError as error:
-            store.mark_failed(row, str(error))
-            raise SendFailed(str(error)) from None
-        if mark is not None:
-            mark.note(row)
+        done = set(store.delivered_to(row))
+        pending = [address for address in recipients if address not in done]
+        if pending:
+            try:
+                result = transport.send(row.message, pending)
+            except DeliveryError as error:
+                store.mark_failed(row, str(error))
+                raise SendFailed(str(error)) from None
+            if mark is not None and not result.deferred:
+                mark.note(row)
+            if done or result.refused or result.deferred:
+                store.record_deliveries(row, result.accepted, result.refused, time.time())
+            for address, reply in result.refused:
+                log.error("{} refused {} for good: {}".format(address, row.subject, reply))
+                if refused is not None:
+                    refused(address, reply)
+            if result.deferred:
+                reason = "deferred for {}".format("; ".join("{} ({})".format(*item) for item in result.deferred))
+                store.mark_failed(row, reason)
+                raise SendFailed(reason)
         store.mark_sent(row, time.time())
         log.info("sent: {}".format(row.subject))
         sent += 1

@@ -3,10 +3,11 @@
 import re
 import time
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.keys import fingerprint
+from app.mailname import wire_address
 from app.loginline import LoginRecord
 
 _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -20,7 +21,8 @@ class Envelope(NamedTuple):
 
     sender: str
     recipients: Sequence[str]
-    host: str  # FQDN or host_label
+    host: str  # FQDN or host_label: the name alerts show (any Unicode)
+    mail_domain: str = "localhost.invalid"  # the domain of Message-IDs: the EHLO name (app.mailname)
 
 
 
@@ -37,9 +39,11 @@ def one_line(value: str, limit: int = 200) -> str:
 
 
 def _new_message(envelope: Envelope, subject: str, body: str, date: str, message_id: str) -> EmailMessage:
-    message = EmailMessage(policy=SMTP)
-    message["From"] = one_line(envelope.sender)
-    message["To"] = ", ".join(one_line(address) for address in envelope.recipients)
+    addresses = [wire_address(one_line(address)) for address in [envelope.sender, *envelope.recipients]]
+    # A non-ASCII local part goes as UTF-8 (RFC 6531): delivery then requires a server offering SMTPUTF8.
+    message = EmailMessage(policy=SMTPUTF8 if not all(address.isascii() for address in addresses) else SMTP)
+    message["From"] = addresses[0]
+    message["To"] = ", ".join(addresses[1:])
     message["Subject"] = one_line(subject, 250)
     message["Date"] = date
     message["Message-ID"] = message_id
@@ -247,3 +251,12 @@ def build_test_message(envelope: Envelope, transport: str, date: str, message_id
     body = ("This is a test from ssh_alert on {}.\n\nDelivery: {}\n\nIf you can read this, login alerts "
             "will reach you the same way.\n").format(envelope.host, transport)
     return _new_message(envelope, "ssh_alert test from {}".format(envelope.host), body, date, message_id)
+
+
+def build_refused_notice(envelope: Envelope, address: str, reply: str, date: str, message_id: str) -> EmailMessage:
+    """Tell the recipients who do get mail that another one is refused for good and gets no alerts."""
+    body = ("The mail server refused alerts for {} permanently:\n\n  {}\n\nThat address gets no alerts "
+            "until this is fixed; every other recipient does. Fix [alert] to, then run: ssh_alert.pyz test\n"
+            ).format(one_line(address), one_line(reply))
+    return _new_message(envelope, "ssh_alert on {}: {} refused".format(envelope.host, one_line(address, 80)),
+                        body, date, message_id)

@@ -146,18 +146,30 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: 
 def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tuple, reason: str,
              scan_sessions: bool, reserve_kept: bool, handoff: HandOff) -> CheckResult:
     from app.alerting.dispatch import Dispatcher
+    from app.alerting.render import build_refused_notice
     from app.config import load_config
 
     config = load_config(paths.config_file)
     sync_hook_wait(paths.hook_wait_file, config.policy.hook_wait)
     trim_waited(paths.waited_file)
-    envelope = _envelope(config)
-    transport = _transport(config, paths, envelope.host)
+    envelope = _envelope(config, store)
+    transport = _transport(config, paths, envelope.mail_domain)
     log = _oplog(paths)
     sent: List[int] = []
 
+    def refused(address: str, reply: str) -> None:
+        """A recipient refused for good: status says so until it accepts again; the others get one notice."""
+        known = store.get("refused", {}) or {}
+        first = address not in known
+        with store.transaction():
+            store.put("refused", dict(known, **{address: reply}))
+        if first:
+            notice = build_refused_notice(envelope, address, reply, date_now(), outbox.message_id(
+                "refused|{}|{}".format(address, reply), "notice", envelope.mail_domain))
+            outbox.post(store, notice, config.recipients, "notice", outbox.Record(lambda target: None))
+
     def flush() -> int:
-        count = outbox.flush(store, transport, config.recipients, log, mark)
+        count = outbox.flush(store, transport, config.recipients, log, mark, refused)
         sent.append(count)
         return count
 
@@ -246,14 +258,15 @@ def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, e
     config = load_config(paths.config_file)
     position = _end_position(paths.login_log)
     recent = [parse_line(line) for line in reversed(tail_lines(paths.login_log, NOTICE_RECENT))]
-    envelope = _envelope(config)
+    envelope = _envelope(config, store)
     message = build_notice(envelope, "state re-seeded", explanation + ". Logins recorded while it was "
                            "unusable may not have been alerted.", recent, date_now(),
-                           outbox.message_id("notice|{}|{}".format(explanation, position), "notice", envelope.host))
+                           outbox.message_id("notice|{}|{}".format(explanation, position), "notice",
+                                             envelope.mail_domain))
     outbox.post(store, message, config.recipients, "notice",
                 outbox.Record(lambda target: target.set_position(position), len(recent)))
     _oplog(paths).warning(explanation)
-    transport = _transport(config, paths, envelope.host)
+    transport = _transport(config, paths, envelope.mail_domain)
     try:
         outbox.flush(store, transport, config.recipients, _oplog(paths), mark)
     except outbox.SendFailed as failure:
@@ -277,7 +290,8 @@ def _alert_unrecorded_sessions(store: Store, config: "Config", envelope, flush) 
     pending = unrecorded(processes, [epoch for _, epoch in store.recent()], store.sessions_alerted(), time.time())
     for process in pending:
         message = build_session_alert(process.started, process.title, envelope, date_now(),
-                                      outbox.message_id("session|" + process.key, "session", envelope.host))
+                                      outbox.message_id("session|" + process.key, "session",
+                                                        envelope.mail_domain))
         outbox.post(store, message, config.recipients, "session",
                     outbox.Record(lambda target, key=process.key: target.add_session_alerted(key), 1))
         flush()
@@ -322,10 +336,24 @@ def pending_logins(store: Store, paths: Paths) -> int:
     return count + len(seen)
 
 
-def _envelope(config: "Config"):  # type: ignore[no-untyped-def]
+def _envelope(config: "Config", store: Store):  # type: ignore[no-untyped-def]
     from app.alerting.render import Envelope
 
-    return Envelope(config.sender, config.recipients, host_name(config))
+    return Envelope(config.sender, config.recipients, host_name(config), ehlo_name(store))
+
+
+def ehlo_name(store: Store) -> str:
+    """This host's EHLO name (app.mailname), kept in the store for a day: finding it can wait on DNS."""
+    from app.mailname import local_ehlo_name
+
+    cached = store.get("ehlo") or {}
+    now = time.time()
+    if cached.get("name") and 0 <= now - float(cached.get("at", 0)) < PRUNE_EVERY:
+        return str(cached["name"])
+    name = local_ehlo_name()
+    with store.transaction():
+        store.put("ehlo", {"name": name, "at": now})
+    return name
 
 
 def _transport(config: "Config", paths: Paths, host: str):  # type: ignore[no-untyped-def]

@@ -31,7 +31,7 @@ except ImportError:  # a Python built without SQLite: Store.open says so in one 
     class OperationalError(DatabaseError):  # type: ignore[no-redef]
         """Stands in for sqlite3.OperationalError where there is no sqlite3."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESERVE_PAGES = 96  # free pages kept in the file: a few dozen alerts can still be recorded on a full disk
 JOURNAL_RESERVE = 256 * 1024  # the persisted journal is grown to this once, so a commit needs no new blocks
 RECENT_KEPT = 256
@@ -55,7 +55,10 @@ CREATE TABLE history (id INTEGER PRIMARY KEY, log_key TEXT NOT NULL UNIQUE, epoc
 CREATE INDEX history_epoch ON history(epoch);
 CREATE INDEX history_address ON history(address, epoch);
 CREATE TABLE reserve (filler BLOB);
-""",)  # plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
+""", """
+CREATE TABLE deliveries (outbox_id INTEGER NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL,
+    reply TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (outbox_id, recipient));
+""")  # plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
 # outbox ids are AUTOINCREMENT: never reused, so the accepted mark (app.alerting.outbox) names one message
 
 
@@ -295,6 +298,20 @@ class Store:
             self.put("last_sent", {"epoch": now, "subject": row.subject})
             self.put("holding", False)
             self.clear_warning("held")
+
+    def delivered_to(self, row: OutboxRow) -> List[str]:
+        """The recipients row needs no more attempts for: they accepted it, or refused it for good."""
+        return [str(found[0]) for found in self.connection.execute(
+            "SELECT recipient FROM deliveries WHERE outbox_id = ?", (row.id,))]
+
+    def record_deliveries(self, row: OutboxRow, accepted: Sequence[str], refused: Sequence[Tuple[str, str]],
+                          now: float) -> None:
+        """Who accepted row and who refused it for good (5xx), in one transaction."""
+        with self.transaction():
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO deliveries (outbox_id, recipient, state, reply, time) VALUES (?, ?, ?, ?, ?)",
+                [(row.id, address, "accepted", "", now) for address in accepted]
+                + [(row.id, address, "refused", reply, now) for address, reply in refused])
 
     def mark_failed(self, row: OutboxRow, reason: str) -> None:
         with self.transaction():

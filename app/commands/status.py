@@ -4,7 +4,7 @@ import os
 import platform
 import stat
 import sys
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from app import __version__, oplog
 from app.config import Config, load_config
@@ -42,7 +42,7 @@ def run_status(paths: Paths) -> List[Check]:
         checks.extend(_credential_checks(config, paths))
         checks.append(_hook_wait_check(config, paths))
     checks.append(_permission_check(paths))
-    checks.extend(_log_checks(paths))
+    checks.extend(_log_checks(paths, config.recipients if config is not None else ()))
     record = _install_record(paths)
     checks.extend(_hook_checks(paths, record))
     checks.append(_cron_check(paths, record))
@@ -101,7 +101,7 @@ def _permission_check(paths: Paths) -> Check:
     return Check("permissions", WARN if loose else OK, "; ".join(loose) or "private (no group/other access)")
 
 
-def _log_checks(paths: Paths) -> List[Check]:
+def _log_checks(paths: Paths, recipients: Sequence[str] = ()) -> List[Check]:
     from app.alerting.run import pending_logins
     from app.alerting.store import DatabaseError, Store
 
@@ -125,7 +125,8 @@ def _log_checks(paths: Paths) -> List[Check]:
         return [Check("state", FAIL, "{}: {}; the next check sends a notice and re-seeds".format(
             paths.store_file, error))]
     try:
-        return writable + _store_checks(paths, store, pending_logins(store, paths)) + _auth_checks(paths)
+        return writable + _store_checks(paths, store, pending_logins(store, paths), recipients) + \
+            _auth_checks(paths)
     finally:
         store.close()
 
@@ -142,11 +143,18 @@ def _store_writable(paths: Paths) -> List[Check]:
     return []
 
 
-def _store_checks(paths: Paths, store, pending: int) -> List[Check]:  # type: ignore[no-untyped-def]
+RECIPIENT_REFUSED = "{address} was refused for good ({reply}): it gets no alerts; fix [alert] to"
+
+
+def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-def]
+                  recipients: Sequence[str] = ()) -> List[Check]:
     """Pending logins (connections, not lines), the last alert, and every kind of run whose last try failed."""
     from app.alerting.store import RESERVE_PAGES
 
     checks = [Check("pending", OK if pending == 0 else WARN, "{} login(s) pending".format(pending))]
+    for address, reply in sorted((store.get("refused") or {}).items()):
+        if address in recipients:
+            checks.append(Check("recipient", FAIL, RECIPIENT_REFUSED.format(address=address, reply=reply)))
     last = store.get("last_sent")
     when = last and (last.get("time") or _local_time(last.get("epoch")))
     checks.append(Check("last alert", OK, "{} ({})".format(when, last.get("subject")) if last else "none sent yet"))

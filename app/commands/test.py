@@ -22,15 +22,22 @@ def run_test(paths: Paths) -> TestResult:
     from app.alerting.outbox import wire_bytes
     from app.alerting.render import Envelope, build_test_message
 
+    from app.mailname import local_ehlo_name
+
     config = load_config(paths.config_file)
-    envelope = Envelope(config.sender, config.recipients, host_name(config))
+    ehlo = local_ehlo_name()
+    envelope = Envelope(config.sender, config.recipients, host_name(config), ehlo)
     route = describe(config)
-    message = build_test_message(envelope, route, date_now(), email.utils.make_msgid(domain=envelope.host.rstrip(".")))
-    transport = open_transport(config, lambda: resolve_password(config, paths), envelope.host)
+    message = build_test_message(envelope, route, date_now(), email.utils.make_msgid(domain=ehlo))
+    transport = open_transport(config, lambda: resolve_password(config, paths), ehlo)
     try:
-        transport.send(wire_bytes(message), config.recipients)
+        result = transport.send(wire_bytes(message), config.recipients)
     except DeliveryError as error:
         return TestResult(False, route, config.recipients, str(error))
     finally:
         transport.close()
+    if result.refused or result.deferred:
+        return TestResult(False, route, config.recipients, "sent to {}; not to {}".format(
+            ", ".join(result.accepted) or "nobody", "; ".join("{} ({})".format(address, reply) for address, reply
+                                                             in result.refused + result.deferred)))
     return TestResult(True, route, config.recipients, "")

@@ -1,0 +1,90 @@
+"""Names mail needs to be valid: the EHLO name, the Message-ID domain, and addresses as they go on the wire.
+
+RFC 5321 §4.1.1.1: EHLO carries the client's fully qualified domain name, or an address literal when it
+has none. `EHLO localhost` scores as spam (SpamAssassin HELO_LOCALHOST, FSL_HELO_NON_FQDN_1) and a name
+with spaces is refused (Postfix reject_invalid_helo_hostname, Exim's default ACL). The name alerts show
+(``host_label``, any Unicode) is a different thing. IDN domains go out as A-labels (xn--).
+"""
+
+import ipaddress
+import re
+import socket
+from typing import Callable, Optional, Tuple
+
+_LABEL = re.compile(r"\A(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+_LOCAL_NAMES = ("localhost", "localdomain", "local", "localhost6", "ip6-localhost")
+
+
+def is_fqdn(name: str) -> bool:
+    """True for a syntactically valid host name with a dot that is not a localhost alias."""
+    name = name.rstrip(".")
+    labels = name.split(".")
+    if len(labels) < 2 or len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+        return False
+    return labels[0].lower() not in _LOCAL_NAMES and labels[-1].lower() not in ("localdomain", "localhost")
+
+
+def address_literal(address: str) -> str:
+    """[203.0.113.5] or [IPv6:2001:db8::1] (RFC 5321 §4.1.3)."""
+    parsed = ipaddress.ip_address(address)
+    return "[{}]".format(parsed) if parsed.version == 4 else "[IPv6:{}]".format(parsed.compressed)
+
+
+def primary_address(connect: Callable[[int, Tuple[str, int]], str] = None) -> Optional[str]:  # type: ignore
+    """This host's primary non-loopback address: the source address of a route to a documentation
+    address (a UDP connect sends nothing), IPv4 first. None when there is no route."""
+    connect = connect or _route_source
+    for family, target in ((socket.AF_INET, ("192.0.2.1", 9)), (socket.AF_INET6, ("2001:db8::1", 9))):
+        try:
+            address = connect(family, target)
+        except OSError:
+            continue
+        if address and not ipaddress.ip_address(address.split("%")[0]).is_loopback:
+            return address.split("%")[0]
+    return None
+
+
+def _route_source(family: int, target: Tuple[str, int]) -> str:
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect(target)
+        return str(probe.getsockname()[0])
+
+
+def ehlo_name(fqdn: str, address: Optional[str]) -> str:
+    """The name to greet with: fqdn when it is one, else the address literal of address, else [127.0.0.1]."""
+    if is_fqdn(fqdn):
+        return fqdn.rstrip(".").lower()
+    return address_literal(address) if address else "[127.0.0.1]"
+
+
+def local_ehlo_name() -> str:
+    """ehlo_name for this host (socket.getfqdn, else its primary address)."""
+    fqdn = socket.getfqdn()
+    return ehlo_name(fqdn, None if is_fqdn(fqdn) else primary_address())
+
+
+def message_id_domain(ehlo: str) -> str:
+    """The domain of Message-IDs: the EHLO name (an FQDN, or an address literal RFC 5322 allows too)."""
+    return ehlo
+
+
+def wire_address(address: str) -> str:
+    """address with its domain as A-labels (jürgen@exämple.net -> jürgen@xn--exmple-cua.net); the local part is
+    kept (non-ASCII there needs SMTPUTF8). An address idna refuses is returned as it is, for the server to judge."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        import idna
+
+        return "{}@{}".format(local, idna.encode(domain, uts46=True).decode("ascii"))
+    except (ImportError, UnicodeError, ValueError):
+        try:
+            return "{}@{}".format(local, domain.encode("idna").decode("ascii"))
+        except UnicodeError:
+            return address
+
+
+def needs_smtputf8(address: str) -> bool:
+    """True when the local part is not ASCII: only a server that offers SMTPUTF8 can take it."""
+    return not wire_address(address).isascii()
