@@ -136,3 +136,24 @@ def _run_crontab(arguments: List[str], stdin: bytes, action: str) -> None:
     if finished.returncode != 0:
         raise UserError(CRONTAB_FAILED.format(action=action, reason=proc.first_line(finished.stderr + finished.stdout)
                                               or "exit {}".format(finished.returncode)))
+
+
+CRON_DAEMONS = ("cron", "crond", "cronie", "fcron", "anacron", "busybox-crond", "systemd-cron")
+
+
+def daemon_running(proc: str = "/proc") -> bool:
+    """True when a process named like a cron daemon is visible (any user's: /proc/PID/comm is readable)."""
+    try:
+        names = os.listdir(proc)
+    except OSError:
+        return True  # cannot tell: no warning
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, name, "comm"), encoding="utf-8", errors="replace") as handle:
+                if handle.read().strip() in CRON_DAEMONS:
+                    return True
+        except OSError:
+            continue
+    return False

@@ -120,6 +120,9 @@ def _open_store(paths: Paths) -> Tuple[Store, Optional[str]]:
 
 def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: Optional[str], started: float,
                 waited: bool, scan_sessions: bool, handoff: HandOff) -> CheckResult:
+    if scan_sessions:  # status tells from this whether cron runs at all
+        with store.transaction():
+            store.put("last_cron", time.time())
     if problem is not None:
         return _reseed_with_notice(paths, store, mark, problem)
     if store.is_new:

@@ -33,6 +33,8 @@ UNKNOWN_HOOK = "--hooks: unknown hook {value!r}; choose from {choices} (comma-se
 BROKEN_BLOCK = ("{path}: line {line} starts an ssh_alert block that never ends ({end!r} is missing); "
                 "delete the block or add the line, then re-run")
 PANEL_LINE = "no usable crontab ({problem}): add this line in your hosting panel's cron page (every minute):"
+NO_CRON_DAEMON = ("warning: no cron daemon process is running here (cron, crond, cronie): the every-minute check "
+                  "(retries, ssh -N connections) will not run; start cron or ask your host, then: ssh_alert.pyz status")
 DONE = "installed: `ssh_alert.pyz status` shows the hooks and the cron line; `ssh_alert.pyz uninstall` removes them"
 HOOK_FILE_ORDER = (SSH_RC,) + BASH_FILES
 
@@ -52,6 +54,7 @@ class InstallFacts(NamedTuple):
     cron_environ: Dict[str, str]
     record_path: Path
     record: Optional[bytes]
+    cron_daemon: bool = True  # a cron daemon process is visible
 
 
 def run(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> CommandResult:
@@ -101,6 +104,7 @@ def gather(paths: Paths, source: Path, bin_dir: Path, cron: bool) -> InstallFact
                  "state": missing_directories(paths.state_dir)},
         crontab=crontab.read_crontab() if cron else crontab.Crontab(False, False, "", "--no-cron"),
         cron_environ={name: os.environ[name] for name in crontab.ENVIRONMENT if name in os.environ},
+        cron_daemon=crontab.daemon_running() if cron else True,
         record_path=record_path(paths), record=read_optional(record_path(paths)))
 
 
@@ -204,14 +208,15 @@ def _plan_cron(facts: InstallFacts, python: str, cron: bool) -> Tuple[List[Step]
         return [], record, []
     if not facts.crontab.available:
         return [], record, [PANEL_LINE.format(problem=facts.crontab.problem), line]
+    notes = [] if facts.cron_daemon else [NO_CRON_DAEMON]
     record.update(installed=True, crontab_created=not facts.crontab.exists)
     before = facts.crontab.text
     without_legacy, disabled = disable_legacy_lines(before, crontab.LEGACY_CRON_MARKERS)
     after = crontab.with_cron_line(without_legacy, line)
     if after == before:
-        return [], record, []
+        return [], record, notes
     current = crontab.find_cron_line(before)
     actions = ["disable legacy job: " + job.strip() for job in disabled]
     if current != line:
         actions.append(("add line: " if current is None else "replace line: ") + line)
-    return [CrontabEdit(facts.crontab, after, tuple(actions))], record, []
+    return [CrontabEdit(facts.crontab, after, tuple(actions))], record, notes

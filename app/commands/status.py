@@ -4,6 +4,7 @@ import os
 import platform
 import stat
 import sys
+import time
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from app import __version__, oplog
@@ -251,6 +252,47 @@ def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], ho
     return Check(hook, OK, "login hook in {}".format(place))
 
 
+CRON_SILENT = "{line}; {last}: is the cron daemon running? (ps -e | grep cron); without it retries and ssh -N " \
+              "connections are never alerted"
+CRON_STALE_SECONDS = 300
+
+
+def cron_run_check(line: str, last_run: Optional[float], installed: Optional[float], now: float) -> Check:
+    """The cron line is installed: FAIL when check --cron has not run for CRON_STALE_SECONDS (pure)."""
+    if last_run is not None and 0 <= now - last_run <= CRON_STALE_SECONDS:
+        return Check("cron", OK, "{}; last run {:.0f} s ago".format(line, now - last_run))
+    if last_run is None and (installed is None or now - installed <= CRON_STALE_SECONDS):
+        return Check("cron", OK, "{}; no run recorded yet".format(line))
+    last = ("last run {:.0f} min ago".format((now - last_run) / 60) if last_run is not None
+            else "no run in the {:.0f} min since install".format((now - installed) / 60))
+    return Check("cron", FAIL, CRON_SILENT.format(line=line, last=last))
+
+
+def _last_cron(paths: Paths) -> Optional[float]:
+    from app.alerting.store import DatabaseError, Store
+
+    try:
+        store = Store.open(paths.store_file, read_only=True)
+    except (UserError, DatabaseError):
+        return None
+    try:
+        value = store.get("last_cron")
+    except DatabaseError:
+        return None
+    finally:
+        store.close()
+    return float(value) if value is not None else None
+
+
+def _installed_at(paths: Paths) -> Optional[float]:
+    from app.installplan import record_path
+
+    try:
+        return record_path(paths).stat().st_mtime
+    except OSError:
+        return None
+
+
 def _cron_check(paths: Paths, record: Optional[dict]) -> Check:
     """The every-minute cron line: present, missing, or to be added through the hosting panel."""
     from app import crontab
@@ -259,7 +301,7 @@ def _cron_check(paths: Paths, record: Optional[dict]) -> Check:
     current = crontab.read_crontab()
     line = crontab.find_cron_line(current.text) if current.available else None
     if line is not None:
-        return Check("cron", OK, line)
+        return cron_run_check(line, _last_cron(paths), _installed_at(paths), time.time())
     if cron_record and not cron_record.get("chosen"):
         return Check("cron", OK, CRON_NOT_CHOSEN)
     if current.available:
