@@ -243,6 +243,11 @@ def probe(config: Config, password: Optional[str], local_hostname: str) -> None:
     try:
         with deadline(config.timeout * DEADLINE_TIMES_TIMEOUT):
             transport.session = transport._connect()
+            wide = [address for address in [config.sender, *config.recipients] if needs_smtputf8(address)]
+            if wide and not transport.session.has_extn("smtputf8"):
+                raise SessionError("{}:{} does not offer SMTPUTF8, which {} needs (a non-ASCII local part); use an "
+                                   "ASCII address, or a server that offers SMTPUTF8".format(
+                                       config.smtp.host, config.smtp.port, ", ".join(wide)))
     except (smtplib.SMTPException, OSError, SessionError) as error:
         raise DeliveryError(explain(error, config.smtp, config.timeout, transport.stage,
                                     bool(config.smtp and config.smtp.password_command))) from None

@@ -195,3 +195,16 @@ def test_status_and_test_run_without_a_traceback_against_a_tarpit(paths: Paths, 
         write_config(paths, smtp=smtp(tarpit))
         result = run_pyz(pyz, ["test"], pyz_env(paths.home, shiv_root), timeout=30)
     assert result.returncode == ExitCode.DELIVERY_FAILED and "Traceback" not in result.stderr
+
+
+def test_the_connection_test_of_setup_says_when_an_address_needs_smtputf8_the_server_lacks(paths: Paths):
+    from app.config import load_config
+    from app.delivery import DeliveryError, probe
+
+    with WorldServer(smtputf8=False) as server:
+        write_config(paths, alert={"to": "jürgen@example.net"}, smtp=smtp(server))
+        with pytest.raises(DeliveryError, match="does not offer SMTPUTF8, which jürgen@example.net needs"):
+            probe(load_config(paths.config_file), None, "web1.example.com")
+    with WorldServer(smtputf8=True) as server:
+        write_config(paths, alert={"to": "jürgen@example.net"}, smtp=smtp(server))
+        probe(load_config(paths.config_file), None, "web1.example.com")
