@@ -102,10 +102,7 @@ def test_hook_waits_at_most_hook_wait_while_the_mail_server_hangs_and_the_login_
 def test_thirty_logins_at_once_through_the_snippet_send_exactly_thirty_emails(paths: Paths, pyz: Path,
                                                                                shiv_root: Path, sink: MailSink,
                                                                                tmp_path: Path):
-    install_pyz(paths.home, pyz)
-    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
-    write_config(paths, smtp=smtp_settings(sink))
-    assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+    python = installed_and_seeded(paths, pyz, shiv_root, tmp_path, smtp_settings(sink))
     hooks = [subprocess.Popen(hook_command(),
                               env=hook_env(paths.home, python, SHIV_ROOT=str(shiv_root),
                                            connection="198.51.100.{} {} 10.0.0.1 22".format(number, 40000 + number)),
@@ -124,10 +121,7 @@ def test_thirty_logins_at_once_through_the_snippet_send_exactly_thirty_emails(pa
 
 def test_one_login_is_alerted_by_the_hook_itself_within_seconds(paths: Paths, pyz: Path, shiv_root: Path,
                                                                 sink: MailSink, tmp_path: Path):
-    install_pyz(paths.home, pyz)
-    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
-    write_config(paths, smtp=smtp_settings(sink))
-    assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+    python = installed_and_seeded(paths, pyz, shiv_root, tmp_path, smtp_settings(sink))
     started = time.monotonic()
     run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root), SSH_TTY="/dev/pts/9"))
     (received,) = sink.wait_for(1, timeout=5)
@@ -236,12 +230,19 @@ def test_two_hooks_of_one_connection_under_a_time_zone_of_a_day_or_more_agree_on
 
 # --- the hand-off: the session starts once the alert has left -----------------------------------------------
 
-def test_the_hook_returns_only_after_the_server_accepted_this_logins_alert(paths: Paths, pyz: Path, shiv_root: Path,
-                                                                           sink: MailSink, tmp_path: Path):
+def installed_and_seeded(paths: Paths, pyz: Path, shiv_root: Path, tmp_path: Path, smtp: dict) -> Path:
+    """The pyz where the hook expects it, a config for smtp, the store seeded; returns the python3 directory
+    to put first on the hook's PATH."""
     install_pyz(paths.home, pyz)
     python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
-    write_config(paths, smtp=smtp_settings(sink))
+    write_config(paths, smtp=smtp)
     assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+    return python
+
+
+def test_the_hook_returns_only_after_the_server_accepted_this_logins_alert(paths: Paths, pyz: Path, shiv_root: Path,
+                                                                           sink: MailSink, tmp_path: Path):
+    python = installed_and_seeded(paths, pyz, shiv_root, tmp_path, smtp_settings(sink))
     for number in range(3):
         connection = "198.51.100.{} {} 10.0.0.1 22".format(number, 41000 + number)
         finished = run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root), connection=connection))
@@ -253,10 +254,7 @@ def test_the_hook_returns_only_after_the_server_accepted_this_logins_alert(paths
 def test_a_later_hook_of_a_connection_already_waited_for_records_without_starting_python(paths: Paths, pyz: Path,
                                                                                          shiv_root: Path,
                                                                                          sink: MailSink, tmp_path: Path):
-    install_pyz(paths.home, pyz)
-    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
-    write_config(paths, smtp=smtp_settings(sink))
-    assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+    python = installed_and_seeded(paths, pyz, shiv_root, tmp_path, smtp_settings(sink))
     spy = tmp_path / "spy"
     spy.mkdir()
     (spy / "python3").write_text("#!/bin/sh\ntouch {}\n".format(shlex.quote(str(tmp_path / "python-ran"))))
@@ -278,10 +276,7 @@ def test_a_new_connection_reusing_a_client_port_within_minutes_is_a_new_login(pa
                                                                               shiv_root: Path, sink: MailSink,
                                                                               tmp_path: Path):
     """Same client address and port, another sshd process: NAT or a busy loopback, not the same connection."""
-    install_pyz(paths.home, pyz)
-    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
-    write_config(paths, smtp=smtp_settings(sink))
-    assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+    python = installed_and_seeded(paths, pyz, shiv_root, tmp_path, smtp_settings(sink))
     for _ in range(2):
         assert run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root))).returncode == 0
     assert len(sink.messages) == 2
@@ -289,10 +284,7 @@ def test_a_new_connection_reusing_a_client_port_within_minutes_is_a_new_login(pa
 
 def test_a_garbled_hook_wait_file_still_waits_and_never_fails_the_login(paths: Paths, pyz: Path, shiv_root: Path,
                                                                         sink: MailSink, tmp_path: Path):
-    install_pyz(paths.home, pyz)
-    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
-    write_config(paths, smtp=smtp_settings(sink))
-    assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+    python = installed_and_seeded(paths, pyz, shiv_root, tmp_path, smtp_settings(sink))
     paths.hook_wait_file.write_text("$(touch /tmp/never) `id` ; three\n")
     finished = run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root)))
     assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
