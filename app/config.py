@@ -1,32 +1,20 @@
 """The configuration file: INI with the original script's sections and keys, plus ours; validated as a whole.
 
-::
-
-    [alert]
-    to = you@example.com, other@example.com
-    from = ssh-alert@web1.example.com
-    method = smtp              ; smtp | sendmail
-    sendmail_path =            ; default: /usr/sbin/sendmail, then /usr/lib/sendmail
-    host_label =               ; name shown in alerts; default: this host's FQDN
-    timeout = 20               ; seconds, for every SMTP operation and for sendmail
-
-    [smtp]
-    host = mail.example.com
-    port = 587                 ; default: 465 for ssl, 587 for starttls, 25 for none
-    security = starttls        ; ssl | starttls | none (the original's ssl = / starttls = yes|no still work)
-    user = you@example.com     ; AUTH only when set
-    password_store = auto      ; auto | keyring | file
-    password_command =         ; a command printing the password, like msmtp's passwordeval
-    ca_file =                  ; PEM bundle to trust instead of the system CAs
+README.md's "Configuration" shows every key, and a test parses that example as it is. Comments: a line
+starting with ``;`` or ``#``, or the rest of a line from a ``;`` or ``#`` that follows a blank
+(``password_command = pass show mail#1`` keeps its ``#``). The original script's ``password =`` is read
+whole, as that script read it: a password may contain `` ;`` or `` #``.
 """
 
 import configparser
 import ipaddress
 import os
+import re
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from app.errors import CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, USE_SETTINGS, UserError
+from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UNWRITABLE_COMMENT,
+                        USE_SETTINGS, UserError)
 from app.files import open_regular_file, require_private
 from app.trust import Network, parse_networks
 
@@ -43,6 +31,12 @@ KNOWN_KEYS = {
     "smtp": {"host", "port", "security", "ssl", "starttls", "user", "password", "password_store",
              "password_command", "ca_file", "timeout"},
 }
+# A comment may end a line after a blank: "method = smtp   ; smtp | sendmail" (the README's example).
+INLINE_COMMENT_PREFIXES = (";", "#")
+# Read whole: the original script's plaintext password, which that script read without inline comments.
+RAW_KEYS = (("smtp", "password"),)
+COMMAND_KEY = ("smtp", "password_command")  # a comment cutting a command short is a warning
+_COMMENT_START = re.compile(r"(^|\s)[;#]")  # where configparser starts an inline comment
 _BOOLEANS = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false": False, "off": False, "0": False}
 
 
@@ -117,16 +111,36 @@ def find_sendmail(configured: str) -> str:
     return next((candidate for candidate in SENDMAIL_CANDIDATES if os.access(candidate, os.X_OK)), "")
 
 
+def _parser(inline_comment_prefixes: Tuple[str, ...]) -> configparser.ConfigParser:
+    return configparser.ConfigParser(interpolation=None, default_section="__no_defaults__",
+                                     inline_comment_prefixes=inline_comment_prefixes)
+
+
+def _raw_values(text: str, parser: configparser.ConfigParser) -> Dict[Tuple[str, str], str]:
+    """The RAW_KEYS and COMMAND_KEY present, read without inline comments (text already parsed with them)."""
+    present = [(section, key) for section, key in RAW_KEYS + (COMMAND_KEY,) if parser.has_option(section, key)]
+    if not present:
+        return {}
+    whole = _parser(())
+    try:
+        whole.read_string(text)
+    except configparser.Error:  # only the inline comments made it parse: keep the values as parsed
+        return {}
+    return {(section, key): whole.get(section, key).strip() for section, key in present
+            if whole.has_option(section, key)}
+
+
 def parse_config(text: str, path: Path) -> Config:
     """Validate the INI text and return a Config.
 
     Raises UserError listing every problem found, one per line, each naming the file, section and key.
     """
-    parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
+    parser = _parser(INLINE_COMMENT_PREFIXES)
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as error:
         raise UserError(CONFIG_SYNTAX.format(path=path, reason=" ".join(str(error).split())))
+    raw = _raw_values(text, parser)
     problems: List[str] = []
     warnings: List[str] = []
 
@@ -134,7 +148,14 @@ def parse_config(text: str, path: Path) -> Config:
         problems.append(CONFIG_PROBLEM.format(path=path, section=section, key=key, problem=text))
 
     def get(section: str, key: str, default: str = "") -> str:
+        if (section, key) in RAW_KEYS and (section, key) in raw:
+            return raw[(section, key)]
         return parser.get(section, key, fallback=default).strip()
+
+    command = get(*COMMAND_KEY)
+    if command and raw.get(COMMAND_KEY, command) != command:
+        warnings.append(CONFIG_PROBLEM.format(path=path, section=COMMAND_KEY[0], key=COMMAND_KEY[1],
+                                              problem=COMMAND_CUT.format(command=command)))
 
     for section in parser.sections():
         for key in parser[section]:
@@ -326,7 +347,8 @@ def render_config(config: Config) -> str:
     """Return the INI text for config (pure): only keys with a value, never a password.
 
     parse_config(render_config(config), path) gives back the same settings. Raises ValueError when a
-    value cannot be written as one INI line (a newline in it, or leading/trailing blanks that would be lost).
+    value cannot be written as one INI line (a newline in it, leading/trailing blanks that would be lost, or
+    a ; or # after a blank, which would start a comment).
     """
     alert = [("to", ", ".join(config.recipients)), ("from", config.sender), ("method", config.method)]
     if config.method == "sendmail":
@@ -349,7 +371,10 @@ def render_config(config: Config) -> str:
             if not value:
                 continue
             if "\n" in value or "\r" in value or value != value.strip():
-                raise ValueError("[{}] {}: {!r} cannot be written on one INI line".format(name, key, value))
+                raise ValueError("[{}] {}: {!r} cannot be written on one INI line; remove the line break or "
+                                 "surrounding blanks".format(name, key, value))
+            if _COMMENT_START.search(value):
+                raise ValueError(UNWRITABLE_COMMENT.format(section=name, key=key, value=value))
             lines.append("{} = {}\n".format(key, value))
         lines.append("\n")
     return "".join(lines).rstrip("\n") + "\n"

@@ -66,3 +66,8 @@ USE_SETTINGS = "read settings from it"  # the configuration file and its directo
 USE_CODE = "run code from it"  # SHIV_ROOT and this build's extraction (build/zipmain.py has its own copy)
 USE_STATE = "keep its state in it"  # the state directory
 USE_PASSWORD_COMMAND = "run the password_command it sets"  # the configuration file, checked again before running
+# The config's inline comments (a ; or # after a blank): a password_command they cut short, a value setup cannot write.
+COMMAND_CUT = ("runs {command!r}: the rest of the line is a comment (a ; or # after a blank starts one); put "
+               "the command in a script if it needs them")
+UNWRITABLE_COMMENT = ("[{section}] {key}: {value!r} cannot be written: a ; or # after a blank starts a comment in "
+                      "the config file; remove the blank before it (or put a command in a script)")

@@ -1,12 +1,14 @@
 """The config file: ours and the original script's format, validated as a whole with one clear message."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from app.config import DEFAULT_TIMEOUT, load_config, parse_config
-from app.errors import CONFIG_PROBLEM, CONFIG_SYNTAX, NO_CONFIG, ExitCode, UserError
+from app.config import DEFAULT_TIMEOUT, AlertPolicy, load_config, parse_config, render_config
+from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, NO_CONFIG, UNWRITABLE_COMMENT, ExitCode,
+                        UserError)
 from conftest import write_config
 
 CONFIG = Path("/home/alice/.config/ssh-alert/config.ini")
@@ -316,3 +318,68 @@ def test_parse_config_names_each_bad_trusted_entry_and_bad_policy_values(tmp_pat
     assert "[alert] notify: 'some' is not one of: all, new" in message
     assert "[alert] digest_after: '0' is not a number from 1 to 1000" in message
     assert len(message.splitlines()) == 4
+
+
+# --- inline comments: the README's example works when pasted -------------------------------------------------
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_example() -> str:
+    """The ```ini block under "## Configuration" in README.md, as a user would paste it."""
+    section = README.read_text(encoding="utf-8").split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"^```ini\n(.*?)^```", section, re.S | re.M)
+    assert match is not None, "README.md has no ```ini block under ## Configuration"
+    return match.group(1)
+
+
+def test_the_readme_example_config_is_accepted_with_no_problems_and_no_warnings(tmp_path: Path) -> None:
+    path = tmp_path / "config.ini"
+    path.write_text(readme_example(), encoding="utf-8")
+    path.chmod(0o600)
+    config = load_config(path)
+    assert config.warnings == ()
+    assert config.recipients == ("you@example.com", "other@example.com")
+    assert (config.method, config.host_label, config.timeout) == ("smtp", "", 20.0)
+    assert config.policy == AlertPolicy()  # the example shows the defaults
+    smtp = config.smtp
+    assert smtp is not None
+    assert (smtp.host, smtp.port, smtp.security, smtp.user) == ("mail.example.com", 587, "starttls", "you@example.com")
+    assert (smtp.password_store, smtp.password_command, smtp.ca_file) == ("auto", "", "")
+
+
+def test_an_inline_comment_needs_a_blank_before_it_so_a_hash_inside_a_value_stays() -> None:
+    config = parse_config(smtp_config(host="mail.example.com   # the provider's relay", user="you",
+                                      password_command="pass show mail#1 ; from pass"), CONFIG)
+    assert config.smtp is not None
+    assert config.smtp.host == "mail.example.com"
+    assert config.smtp.password_command == "pass show mail#1"
+
+
+def test_a_password_command_cut_short_by_a_comment_is_a_warning_naming_what_runs() -> None:
+    config = parse_config(smtp_config(host="mail.example.com", user="you",
+                                      password_command="gpg -d pw.gpg ; echo x"), CONFIG)
+    assert config.warnings == (CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="password_command",
+                                                     problem=COMMAND_CUT.format(command="gpg -d pw.gpg")),)
+
+
+def test_the_original_scripts_plaintext_password_is_read_whole_comment_markers_included() -> None:
+    config = parse_config(smtp_config(host="mail.example.com", user="you", password="p4ss ;word #1"), CONFIG)
+    assert config.smtp is not None and config.smtp.plaintext_password == "p4ss ;word #1"
+    assert config.warnings == ()
+
+
+@pytest.mark.parametrize("value", ["pass show mail ; true", "#1", "a\tb #c"])
+def test_render_config_refuses_a_value_that_would_read_back_cut_by_a_comment(value: str) -> None:
+    config = parse_config(smtp_config(host="mail.example.com", user="you"), CONFIG)
+    assert config.smtp is not None
+    config = config._replace(smtp=config.smtp._replace(password_command=value))
+    with pytest.raises(ValueError) as raised:
+        render_config(config)
+    assert str(raised.value) == UNWRITABLE_COMMENT.format(section="smtp", key="password_command", value=value)
+
+
+def test_render_config_keeps_a_hash_without_a_blank_before_it() -> None:
+    config = parse_config(smtp_config(host="mail.example.com", user="you", password_command="pass show mail#1"),
+                          CONFIG)
+    assert parse_config(render_config(config), CONFIG).smtp == config.smtp

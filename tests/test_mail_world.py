@@ -208,3 +208,13 @@ def test_the_connection_test_of_setup_says_when_an_address_needs_smtputf8_the_se
     with WorldServer(smtputf8=True) as server:
         write_config(paths, alert={"to": "jürgen@example.net"}, smtp=smtp(server))
         probe(load_config(paths.config_file), None, "web1.example.com")
+
+
+def test_setup_names_both_host_names_and_advises_a_label_without_an_fqdn(monkeypatch):
+    from app.commands.setup import host_names_line
+
+    monkeypatch.setattr(socket, "getfqdn", lambda name="": "localhost")
+    line = host_names_line("")
+    assert line.startswith("Alerts name this host localhost; mail servers see it as [")
+    assert "set host_label" in line
+    assert "set host_label" not in host_names_line("Web Server 1")

@@ -24,14 +24,15 @@ import keyring.errors
 import pytest
 
 from app import credentials
-from app.commands.setup import (AFTER_FAILURE_CHOICES, Answers, complete_smtp, merge, ASK_AFTER_FAILURE, ASK_CA_FILE, ASK_FROM, ASK_HOST,
+from app.commands.setup import (AFTER_FAILURE_CHOICES, ASK_ARRIVED, ASK_KEEP_ADDRESS, ASK_SENDMAIL, ASK_TEST_EMAIL,
+                                NOT_ARRIVED, Answers, complete_smtp, merge, ASK_AFTER_FAILURE, ASK_CA_FILE, ASK_FROM, ASK_HOST,
                                 ASK_METHOD, ASK_PORT, ASK_SECURITY, ASK_TEST_EMAIL, ASK_TO, ASK_USER,
                                 CONFIG_WRITTEN, HOOK_WAIT_CHOSEN, MISSING_FLAG, NEEDS_TERMINAL, PASSWORD_FLAGS, PROBE_FAILED,
                                 SEEDED_LINE, SMTP_ONLY, SUGGEST_INSTALL)
 from app.config import load_config, parse_config, render_config
 from app.paths import Paths
 from app.secretstore import SecretsFile
-from app.validate import DNS_WARNING, deliverability_warning
+from app.validate import SPECIAL_USE_NEEDS_NO_DNS, SPECIAL_USE_WARNING, deliverability_warning
 from conftest import (PYZ, SUPPORTED, append_log, login_line, pyenv_pythons, pyz_env, require, run_pyz,
                       smtp_settings, write_config)
 from support.stored import position
@@ -188,7 +189,7 @@ def test_sendmail_setup_sends_the_test_email_through_the_sendmail_binary(pyz: Pa
     config = load_config(paths.config_file)
     assert (config.method, config.sendmail_path, config.smtp) == ("sendmail", str(fake), None)
     assert "To: owner@example.com" in captured.read_text()
-    assert Path(str(captured) + ".argv").read_text() == "-t -oi\n"
+    assert Path(str(captured) + ".argv").read_text().split()[:2] == ["-t", "-oi"]  # (delivery.py may add -f)
     assert not paths.secrets_file.exists()
 
 
@@ -203,9 +204,34 @@ def test_a_failed_dns_lookup_is_only_a_warning(pyz: Path, shiv_root: Path, home:
                                           "--method", "smtp", "--smtp-host", sink.host, "--smtp-port",
                                           str(sink.port), "--smtp-security", "none", "--no-test-email"])
     assert result.returncode == 0, result
-    prefix = DNS_WARNING.split("{")[0]
-    assert all(line.startswith("warning: ") for line in result.stdout.splitlines() if line.startswith(prefix))
+    assert all(line.startswith("warning: ") for line in result.stdout.splitlines() if "example.com" in line
+               and ("does not" in line or "could not be checked" in line))
     assert paths.config_file.exists()
+
+
+def fake_sendmail(tmp_path: Path) -> Path:
+    """A sendmail that keeps the message in sendmail.out next to it."""
+    fake = tmp_path / "sendmail"
+    fake.write_text('#!/bin/sh\ncat > {}\n'.format(tmp_path / "sendmail.out"))
+    fake.chmod(0o700)
+    return fake
+
+
+def test_special_use_addresses_are_accepted_with_a_warning_only_without_the_dns_check(
+        pyz: Path, shiv_root: Path, home: Path, paths: Paths, tmp_path: Path):
+    flags = ["--to", "root@web1.local", "--from", "ssh-alert@box.test", "--method", "sendmail", "--sendmail-path",
+             str(fake_sendmail(tmp_path)), "--no-test-email"]
+    refused = error_lines(setup(pyz, shiv_root, home, flags), 2)  # refused before any DNS lookup
+    assert refused == [SPECIAL_USE_NEEDS_NO_DNS.format(address="root@web1.local", domain="web1.local", name="local"),
+                       SPECIAL_USE_NEEDS_NO_DNS.format(address="ssh-alert@box.test", domain="box.test", name="test")]
+    assert_nothing_saved(paths)
+    result = setup(pyz, shiv_root, home, flags + ["--no-dns-check"])
+    assert (result.returncode, result.stderr) == (0, ""), result
+    lines = result.stdout.splitlines()
+    assert SPECIAL_USE_WARNING.format(domain="web1.local", name="local", address="root@web1.local") in lines
+    assert SPECIAL_USE_WARNING.format(domain="box.test", name="test", address="ssh-alert@box.test") in lines
+    config = load_config(paths.config_file)
+    assert (config.recipients, config.sender) == (("root@web1.local",), "ssh-alert@box.test")
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
@@ -256,7 +282,8 @@ def test_the_rendered_config_reads_back_as_the_same_settings(paths: Paths, sink:
 class Terminal:
     """The pyz running on a pseudo-terminal it has as its controlling terminal (getpass reads /dev/tty)."""
 
-    def __init__(self, arguments: Sequence[str], environment: Dict[str, str]) -> None:
+    def __init__(self, arguments: Sequence[str], environment: Dict[str, str],
+                 program: Optional[Sequence[str]] = None) -> None:
         master, slave = os.openpty()
         self.master = master
         self.output = ""
@@ -265,7 +292,8 @@ class Terminal:
         def controlling_terminal() -> None:  # runs in the child, after setsid and the dup2 to fd 0
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-        self.process = subprocess.Popen([sys.executable, str(PYZ)] + list(arguments), stdin=slave, stdout=slave,
+        program = [sys.executable, str(PYZ)] if program is None else program
+        self.process = subprocess.Popen(list(program) + list(arguments), stdin=slave, stdout=slave,
                                         stderr=slave, env=dict(environment, TERM="dumb"), start_new_session=True,
                                         preexec_fn=controlling_terminal, close_fds=True)
         os.close(slave)
@@ -374,6 +402,8 @@ def test_interactive_setup_re_asks_a_bad_address_and_a_wrong_password_then_saves
     session.answer("SMTP password for alice (Enter keeps the password typed before)", PASSWORD)
     session.expect("Connection test passed")
     session.answer(ASK_TEST_EMAIL, "")
+    session.expect("Test alert sent to Owner@example.com")
+    session.answer(ASK_ARRIVED.format(recipients="Owner@example.com"), "")  # default: yes
     assert session.finish() == 0, session.output
     assert "wrong" not in session.output.split("SMTP password for alice", 1)[1].split("\n", 1)[0]  # no echo
     config = load_config(paths.config_file)
@@ -478,6 +508,67 @@ def test_after_a_failed_connection_test_quit_saves_nothing(terminal, paths: Path
     assert session.finish() == 1, session.output
     assert "nothing was saved" in session.output
     assert_nothing_saved(paths)
+
+
+# Setup run from the source tree with the DNS lookup replaced: the mail domain's answer is chosen, not live.
+FROM_SOURCE_WITH_DNS = """
+import sys
+sys.path.insert(0, {root!r})
+import dns.resolver
+import app.validate
+
+
+def lookup(domain, timeout):
+    return dns.resolver.NXDOMAIN() if domain == "exampel.com" else {{"mx": [(10, "mx." + domain)]}}
+
+
+app.validate.lookup_mail_domain = lookup
+from app.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_interactive_setup_lets_an_address_whose_domain_does_not_exist_be_typed_again(
+        home: Path, shiv_root: Path, paths: Paths, tmp_path: Path):
+    fake = fake_sendmail(tmp_path)
+    script = FROM_SOURCE_WITH_DNS.format(root=str(Path(__file__).resolve().parent.parent))
+    session = Terminal(["setup", "--sendmail-path", str(fake)], environ(home, shiv_root),
+                       program=[sys.executable, "-B", "-c", script])
+    try:
+        session.answer(ASK_TO, "owner@exampel.com")
+        session.expect("warning: exampel.com does not exist")
+        session.answer(ASK_KEEP_ADDRESS.format(address="owner@exampel.com"), "n")
+        session.answer(ASK_TO + " [owner@exampel.com]", "owner@example.com")
+        session.answer(ASK_FROM, "ssh-alert@example.com")
+        session.answer(ASK_METHOD, "")  # sendmail: --sendmail-path names one
+        session.answer(ASK_SENDMAIL, "")
+        session.answer(ASK_TEST_EMAIL, "n")
+        assert session.finish() == 0, session.output
+    finally:
+        session.close()
+    assert session.output.count("does not exist") == 1  # example.com has mail servers: no warning
+    assert load_config(paths.config_file).recipients == ("owner@example.com",)
+
+
+def test_interactive_setup_asks_whether_the_test_email_arrived_and_a_no_points_to_the_local_mailbox(
+        terminal, paths: Paths, tmp_path: Path):
+    fake = fake_sendmail(tmp_path)
+    session = terminal("--sendmail-path", str(fake))
+    session.answer(ASK_TO, "owner@example.com")
+    session.answer(ASK_FROM, "ssh-alert@example.com")
+    session.answer(ASK_METHOD, "")
+    session.answer(ASK_SENDMAIL, "")
+    session.answer(ASK_TEST_EMAIL, "")
+    session.expect("Test alert sent to owner@example.com via sendmail")
+    session.answer(ASK_ARRIVED.format(recipients="owner@example.com"), "n")
+    session.expect(NOT_ARRIVED.split("{")[0])
+    assert session.finish() == 1, session.output  # a test email that did not arrive is not a success
+    import pwd
+
+    assert NOT_ARRIVED.format(user=pwd.getpwuid(os.getuid()).pw_name) in session.output
+    assert "ssh_alert.pyz test" in NOT_ARRIVED and "`mail`" in NOT_ARRIVED
+    assert "To: owner@example.com" in (tmp_path / "sendmail.out").read_text()
+    assert paths.config_file.exists()  # saved: only the mail did not arrive
 
 
 # --- the pieces setup is built from ------------------------------------------------------------------------

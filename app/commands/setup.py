@@ -19,6 +19,9 @@ from app.errors import ExitCode, UserError
 from app.legacy import LegacyFiles, LegacySettings, find_legacy
 from app.paths import Paths
 from app.prompt import CommandResult, Prompter
+from app.commands.setup_mail import (  # noqa: F401 (message texts tests import from here)
+    ASK_ARRIVED, CHECK_FAILED, LOCAL_ONLY_WARNING, NOT_ARRIVED, PENDING_SENT, SEEDED_LINE, TEST_FAILED, TEST_NOT_SENT,
+    TEST_SENT, first_check, local_only_problem, say_all, test_email)
 
 # --- message texts (tests import them) -------------------------------------------------------------------
 
@@ -30,7 +33,7 @@ PASSWORD_WITHOUT_USER = "{flag} needs --smtp-user (without a user there is no AU
 EMPTY_STDIN_PASSWORD = "--password-stdin: the first line of standard input is empty; pipe the password in"
 NO_SENDMAIL = "no sendmail found at {candidates}"
 BAD_PORT = "{port} is not a port number (1-65535)"
-UNWRITABLE_VALUE = "{problem}; remove the line break or surrounding blanks"
+UNWRITABLE_VALUE = "{problem}"
 PROBE_FAILED = "connection test failed: {advice}; nothing was saved"
 PROBE_PASSED = "Connection test passed: {route}; nothing was sent."
 SENDMAIL_CHOSEN = "Delivery: {route}."
@@ -43,12 +46,6 @@ HOOK_WAIT_CHOSEN = ("Each login waits up to {seconds:g} s until its alert has le
 HOOK_WAIT_OFF = ("hook_wait = 0: logins do not wait for their alert; an intruder's first command could stop it "
                  "(set hook_wait = 3 in [alert] to make the alert leave before the session starts).")
 CONFIG_UNWRITABLE = "cannot write {path}: {reason}; check the directory's permissions and free space"
-TEST_SENT = "Test alert sent to {recipients} via {route}."
-TEST_FAILED = "Test alert NOT sent via {route}: {reason}"
-SEEDED_LINE = ("First check: {count} earlier login(s) in {path} counted as seen; alerts start with the next "
-               "login.")
-PENDING_SENT = "First check: sent {count} alert(s) for logins not alerted before."
-CHECK_FAILED = "First check failed: {reason}"
 SUGGEST_INSTALL = ("Next: run ssh_alert.pyz install to add the login hooks and the every-minute cron fallback "
                    "(nothing alerts until then).")
 SUGGEST_INSTALL_LEGACY = ("Next: run ssh_alert.pyz install now: it replaces the original script's hook in "
@@ -83,6 +80,7 @@ KEEP_PASSWORD = " (Enter keeps {what})"
 ASK_AFTER_FAILURE = "Change the answers, save anyway, or quit"
 AFTER_FAILURE_CHOICES = ("change", "save", "quit")
 ASK_TEST_EMAIL = "Send a test email after saving"
+ASK_KEEP_ADDRESS = "Keep {address} anyway (no: type another)"
 SMTP_ONLY = "No sendmail on this machine ({candidates}): delivering over SMTP."
 
 HOOK_FILES = (".ssh/rc", ".bash_profile", ".bash_login", ".profile", ".bashrc")
@@ -242,7 +240,7 @@ def run(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter
         if asked is None:
             return CommandResult([STOPPED], ExitCode.DELIVERY_FAILED)
         plan = asked
-    return apply(paths, plan)
+    return apply(paths, plan, None if arguments.non_interactive or arguments.yes else prompter)
 
 
 # --- non-interactive --------------------------------------------------------------------------------------
@@ -287,13 +285,14 @@ def plan_from_flags(paths: Paths, arguments: argparse.Namespace, legacy: LegacyF
         answers = complete_smtp(answers)
         password, password_problems = _flag_password(arguments, answers, legacy_settings, stdin)
         problems += password_problems
-    recipients, sender, address_problems = _normalized(answers)
+    recipients, sender, address_problems = _normalized(answers, special_use=arguments.no_dns_check)
     problems += address_problems
     if problems:
         raise UserError("\n".join(notes + problems))
     answers = answers._replace(recipients=recipients, sender=sender, policy=_existing_policy(paths))
-    if not arguments.no_dns_check:
-        notes += _dns_warnings(answers)
+    from app.validate import address_notes
+
+    notes += [note.line for note in address_notes(recipients + (sender,), dns=not arguments.no_dns_check)]
     config = build_config(answers, paths.config_file)  # UserError: exit 2, one line per problem
     return Plan(config, password, importing, bool(legacy_settings.password), not arguments.no_test_email,
                 tuple(notes))
@@ -316,41 +315,25 @@ def _flag_password(arguments: argparse.Namespace, answers: Answers, legacy: Lega
     return None, [MISSING_FLAG.format(flag=PASSWORD_FLAGS, why="the password for --smtp-user " + answers.user)]
 
 
-def _normalized(answers: Answers) -> Tuple[Tuple[str, ...], str, List[str]]:
+def _normalized(answers: Answers, special_use: bool) -> Tuple[Tuple[str, ...], str, List[str]]:
     """The recipients and sender normalized by email-validator, and one problem line per invalid address."""
     from app.validate import normalize_addresses
 
-    recipients, problems = normalize_addresses(answers.recipients) if answers.recipients else ((), [])
+    recipients, problems = normalize_addresses(answers.recipients, special_use) if answers.recipients else ((), [])
     sender = ""
     if answers.sender:
-        senders, sender_problems = normalize_addresses([answers.sender])
+        senders, sender_problems = normalize_addresses([answers.sender], special_use)
         sender = senders[0] if senders else ""
         problems += sender_problems
     return recipients, sender, problems
-
-
-def _dns_warnings(answers: Answers) -> List[str]:
-    """One warning per address whose domain DNS does not confirm (each domain looked up once)."""
-    from app.validate import deliverability_warning
-
-    warnings, seen = [], set()
-    for address in answers.recipients + (answers.sender,):
-        domain = address.rpartition("@")[2].lower()
-        if domain in seen:
-            continue
-        seen.add(domain)
-        warning = deliverability_warning(address)
-        if warning:
-            warnings.append(warning)
-    return warnings
 
 
 # --- connection test --------------------------------------------------------------------------------------
 
 def probe_advice(config: Config, password: Optional[str], paths: Paths) -> Optional[str]:
     """Connect, TLS, AUTH and QUIT; return None when that worked, else the advice line."""
-    from app.alerting.run import host_name
     from app.delivery import DeliveryError, probe
+    from app.mailname import local_ehlo_name
 
     assert config.smtp is not None
     try:
@@ -358,7 +341,7 @@ def probe_advice(config: Config, password: Optional[str], paths: Paths) -> Optio
             from app.credentials import resolve_password
 
             password = resolve_password(config, paths)  # password_command
-        probe(config, password, host_name(config))
+        probe(config, password, local_ehlo_name())
     except DeliveryError as error:
         return str(error)
     except UserError as error:
@@ -386,25 +369,27 @@ class _Asker:
         return default if self.arguments.yes else self.prompter.confirm(question, default)
 
     def addresses(self, question: str, default: Sequence[str], single: bool) -> Tuple[str, ...]:
-        from app.validate import deliverability_warning, normalize_addresses
+        """Ask until the addresses are valid and kept: a domain DNS says is missing can be typed again."""
+        from app.validate import address_notes, normalize_addresses
 
         def problem(answer: str) -> Optional[str]:
             parts = split_addresses(answer)
             if single and len(parts) > 1:
                 return "one address only"
-            return "; ".join(normalize_addresses(parts)[1]) or None
+            return "; ".join(normalize_addresses(parts, special_use=not self.dns)[1]) or None
 
-        answer = self.prompter.ask(question, ", ".join(default), problem)
-        normalized = normalize_addresses(split_addresses(answer))[0]
-        if self.dns:
-            for address in normalized:
-                domain = address.rpartition("@")[2].lower()
-                if domain not in self.looked_up:
-                    self.looked_up.add(domain)
-                    warning = deliverability_warning(address)
-                    if warning:
-                        self.prompter.say(warning)
-        return normalized
+        shown = ", ".join(default)
+        while True:
+            answer = self.prompter.ask(question, shown, problem)
+            normalized = normalize_addresses(split_addresses(answer), special_use=not self.dns)[0]
+            for note in address_notes(normalized, self.dns, self.looked_up):
+                self.prompter.say(note.line)
+                if note.definite and not self.confirm(ASK_KEEP_ADDRESS.format(address=note.address), True):
+                    self.looked_up.discard(note.address.rpartition("@")[2].lower())
+                    shown = answer
+                    break
+            else:
+                return normalized
 
     def method(self, answers: Answers) -> Answers:
         sendmail = answers.sendmail_path or find_sendmail("")
@@ -455,6 +440,22 @@ class _Asker:
         return (kept, "") if kept is not None else (None, answers.password_command)
 
 
+HOST_NAMES = "Alerts name this host {shown}; mail servers see it as {ehlo}."
+HOST_NAMES_NO_FQDN = (" It has no fully qualified name ({fqdn}): set host_label in [alert] to a name you recognise "
+                      "(the mail server still sees a valid name).")
+
+
+def host_names_line(host_label: str) -> str:
+    """What alerts call this host and the EHLO name mail servers see; advice when it has no FQDN."""
+    import socket
+
+    from app.mailname import is_fqdn, local_ehlo_name
+
+    fqdn = socket.getfqdn()
+    line = HOST_NAMES.format(shown=host_label or fqdn, ehlo=local_ehlo_name())
+    return line + (HOST_NAMES_NO_FQDN.format(fqdn=fqdn) if not host_label and not is_fqdn(fqdn) else "")
+
+
 def _port_problem(answer: str) -> Optional[str]:
     return None if answer.isdigit() and 0 < int(answer) < 65536 else BAD_PORT.format(port=answer)
 
@@ -488,6 +489,7 @@ def ask(paths: Paths, arguments: argparse.Namespace, prompter: Prompter, legacy:
         recipients = asker.addresses(ASK_TO, answers.recipients, single=False)
         sender = asker.addresses(ASK_FROM, (answers.sender,) if answers.sender else (), single=True)[0]
         answers = asker.method(answers._replace(recipients=recipients, sender=sender))
+        prompter.say(host_names_line(answers.host_label))
         password: Optional[str] = None
         if answers.method == "smtp":
             answers = asker.smtp(complete_smtp(answers))
@@ -517,6 +519,15 @@ def ask(paths: Paths, arguments: argparse.Namespace, prompter: Prompter, legacy:
             from app.delivery import describe
 
             prompter.say(SENDMAIL_CHOSEN.format(route=describe(config)))
+            problem = local_only_problem(config)
+            if problem is not None:
+                prompter.say(LOCAL_ONLY_WARNING.format(problem=problem))
+                choice = prompter.choose(ASK_AFTER_FAILURE, AFTER_FAILURE_CHOICES, AFTER_FAILURE_CHOICES[0])
+                if choice == "quit":
+                    return None
+                if choice == "change":
+                    continue
+                return Plan(config, password, importing, bool(legacy_settings.password), False, tuple(notes))
         send_test = asker.confirm(ASK_TEST_EMAIL, True)
         return Plan(config, password, importing, bool(legacy_settings.password), send_test, tuple(notes))
 
@@ -550,8 +561,11 @@ def _current(paths: Paths, prompter: Prompter) -> Tuple[Answers, Optional[KnownP
 
 # --- effects ---------------------------------------------------------------------------------------------
 
-def apply(paths: Paths, plan: Plan) -> CommandResult:
-    """Store the password, write the config, migrate, send the test alert and run the first check."""
+def apply(paths: Paths, plan: Plan, prompter: Optional[Prompter] = None) -> CommandResult:
+    """Store the password, write the config, migrate, send the test alert and run the first check.
+
+    With a prompter (a terminal, no --yes), it asks whether the test email arrived.
+    """
     from app.files import write_private
 
     lines = list(plan.notes)
@@ -580,10 +594,16 @@ def apply(paths: Paths, plan: Plan) -> CommandResult:
     lines += _migrate(paths, plan, stored)
     exit_code = ExitCode.OK
     if plan.send_test:
-        line, delivered = _send_test(paths)
-        lines.append(line)
+        if prompter is not None:
+            say_all(prompter, lines)
+            lines = []
+        test_lines, delivered = test_email(paths, config, prompter)
+        lines += test_lines
         exit_code = ExitCode.OK if delivered else ExitCode.DELIVERY_FAILED
-    line, checked = _first_check(paths)
+    else:
+        problem = local_only_problem(config)
+        lines += [LOCAL_ONLY_WARNING.format(problem=problem)] if problem else []
+    line, checked = first_check(paths)
     lines.append(line)
     if not checked:
         exit_code = ExitCode.DELIVERY_FAILED
@@ -641,32 +661,6 @@ def _mark_legacy_alerted(paths: Paths, count: int) -> List[str]:
     except OSError as error:
         return ["warning: cannot update {}: {}".format(paths.legacy_state, error.strerror or error)]
     return [LEGACY_STATE_UPDATED.format(state=paths.legacy_state, count=count)]
-
-
-def _send_test(paths: Paths) -> Tuple[str, bool]:
-    """Send the test alert exactly as ``ssh_alert.pyz test`` does."""
-    from app.commands.test import run_test
-
-    try:
-        result = run_test(paths)
-    except UserError as error:
-        return TEST_FAILED.format(route="the configured delivery", reason=error.message), False
-    if result.delivered:
-        return TEST_SENT.format(recipients=", ".join(result.recipients), route=result.route), True
-    return TEST_FAILED.format(route=result.route, reason=result.reason), False
-
-
-def _first_check(paths: Paths) -> Tuple[str, bool]:
-    """Run check once: it seeds on a first run, or alerts what the original script left pending."""
-    from app.commands.check import run_check
-
-    try:
-        result = run_check(paths)
-    except UserError as error:
-        return CHECK_FAILED.format(reason=error.message), False
-    if result.seeded is not None:
-        return SEEDED_LINE.format(count=result.seeded, path=paths.login_log), True
-    return PENDING_SENT.format(count=result.sent), True
 
 
 def hooks_installed(paths: Paths) -> bool:
