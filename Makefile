@@ -7,7 +7,7 @@ PYZ    := dist/ssh_alert.pyz
 APP_FILES := $(shell find app -type f ! -name '*.py[co]' ! -path '*/__pycache__/*' 2>/dev/null)
 
 # "build" is also a directory here: without .PHONY make would think it up to date.
-.PHONY: all venv build test demo bench clean distclean
+.PHONY: all venv build test prereq demo bench clean distclean
 .DEFAULT_GOAL := all
 
 all: build
@@ -29,6 +29,11 @@ $(PYZ): $(APP_FILES) $(wildcard build/*.py) shiv.toml requirements.lock $(VENV)/
 test: venv build
 	$(PY) -m pytest -q
 
+# The Debian packages the tests use (as root): msmtp, Dovecot, SpamAssassin, sshd, ...; Postfix unpacked into
+# .cache/postfix. It never replaces the machine's MTA. `make test` names what is missing.
+prereq:
+	bash .ci/prereq
+
 demo: venv build
 	$(PY) tests/demo.py
 
@@ -40,4 +45,4 @@ clean:
 	find app build tests -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
 
 distclean: clean
-	rm -rf $(VENV) .hypothesis
+	rm -rf $(VENV) .hypothesis .cache

@@ -27,7 +27,7 @@ SENDMAIL_CANDIDATES = ("/usr/sbin/sendmail", "/usr/lib/sendmail")
 KNOWN_KEYS = {
     "alert": {"to", "from", "method", "sendmail_path", "host_label", "timeout", "notify", "trusted",
               "trusted_action", "digest_after", "max_per_hour", "reverse_dns", "reverse_dns_timeout", "html",
-              "syslog", "syslog_facility", "syslog_socket", "history_days", "hook_wait"},
+              "syslog", "syslog_facility", "syslog_socket", "history_days", "hook_wait", "ehlo_name"},
     "smtp": {"host", "port", "security", "ssl", "starttls", "user", "password", "password_store",
              "password_command", "ca_file", "timeout"},
 }
@@ -68,6 +68,7 @@ class AlertPolicy(NamedTuple):
     syslog_socket: str = "/dev/log"
     history_days: int = 400  # logins older than this leave the history (the store's size stays bounded)
     hook_wait: float = 3.0  # seconds the login hook waits for the alert to leave; 0: fire and forget
+    ehlo_name: str = ""  # the name mail servers see (EHLO, Message-IDs); default: detected (app.mailname)
 
 
 class Config(NamedTuple):
@@ -253,7 +254,17 @@ def _parse_policy(get, problem) -> AlertPolicy:  # type: ignore[no-untyped-def]
         syslog_facility=choice("syslog_facility", ("authpriv", "user"), defaults.syslog_facility),
         syslog_socket=get("alert", "syslog_socket") or defaults.syslog_socket,
         history_days=int(number("history_days", defaults.history_days, 1, 36500)),
-        hook_wait=number("hook_wait", defaults.hook_wait, 0, 30, float))
+        hook_wait=number("hook_wait", defaults.hook_wait, 0, 30, float),
+        ehlo_name=_ehlo_name(get("alert", "ehlo_name"), problem))
+
+
+def _ehlo_name(value: str, problem) -> str:  # type: ignore[no-untyped-def]
+    from app.mailname import ehlo_problem
+
+    if value and ehlo_problem(value):
+        problem("alert", "ehlo_name", ehlo_problem(value))
+        return ""
+    return value.lower().rstrip(".")
 
 
 def _parse_smtp(get, problem) -> SmtpSettings:  # type: ignore[no-untyped-def]

@@ -57,10 +57,37 @@ def ehlo_name(fqdn: str, address: Optional[str]) -> str:
     return address_literal(address) if address else "[127.0.0.1]"
 
 
-def local_ehlo_name() -> str:
-    """ehlo_name for this host (socket.getfqdn, else its primary address)."""
+MAILNAME = "/etc/mailname"  # Debian's name for the host in mail (set by the MTA's configuration)
+
+
+def local_ehlo_name(configured: str = "", mailname_file: str = MAILNAME) -> str:
+    """ehlo_name for this host: configured ([alert] ehlo_name), else socket.getfqdn, else /etc/mailname
+    when either is an FQDN, else the address literal of its primary address."""
+    if configured:
+        return configured
     fqdn = socket.getfqdn()
+    if not is_fqdn(fqdn):
+        try:
+            with open(mailname_file, encoding="ascii", errors="replace") as handle:
+                named = handle.readline().strip()
+            fqdn = named if is_fqdn(named) else fqdn
+        except OSError:
+            pass
     return ehlo_name(fqdn, None if is_fqdn(fqdn) else primary_address())
+
+
+def ehlo_problem(value: str) -> Optional[str]:
+    """Why value cannot be an EHLO name (None when it can): an FQDN or an address literal."""
+    if is_fqdn(value):
+        return None
+    try:
+        if value.startswith("[") and value.endswith("]"):
+            address_literal(value[1:-1][5:] if value[1:].lower().startswith("ipv6:") else value[1:-1])
+            return None
+    except ValueError:
+        pass
+    return "{!r} is neither a fully qualified host name (web1.example.com) nor an address literal " \
+           "([203.0.113.5])".format(value)
 
 
 def message_id_domain(ehlo: str) -> str:

@@ -32,6 +32,15 @@ def require(condition: bool, why: str) -> None:
         pytest.skip(why)
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The last line when a prerequisite is missing: what, and the one command that installs it."""
+    from support.prereq import summary
+
+    line = summary()
+    if line:
+        terminalreporter.write_line(line, yellow=True, bold=True)
+
+
 def pyenv_pythons() -> Dict[str, Path]:
     """Map "3.8" ... "3.13" (and 3.6, 3.7) to the pyenv interpreters found on this machine."""
     root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")

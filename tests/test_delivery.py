@@ -8,8 +8,9 @@ from app.commands.test import run_test
 from app.config import load_config
 from app.delivery import SENDMAIL_FLAGS, sendmail_argv
 from app.paths import Paths
-from conftest import smtp_settings, write_config
-from support.mailsink import HangingServer, MailSink, TestCA, msmtp_config, require_msmtp_sendmail, sendmail_wrapper
+from conftest import require, smtp_settings, write_config
+from support.mailsink import HangingServer, MailSink, TestCA
+from support.msmtp import MSMTP, MSMTP_MISSING, msmtp_config, sendmail_wrapper
 
 
 def store_password(paths: Paths, password: str = "s3cret") -> None:
@@ -108,7 +109,8 @@ def test_sendmail_argv_sets_the_envelope_sender_and_carries_no_recipient_or_secr
 
 
 def test_sendmail_method_delivers_through_debians_msmtp(paths: Paths, ca: TestCA, ca_file: Path, tmp_path: Path):
-    require_msmtp_sendmail()
+    """/usr/bin/msmtp with its own msmtprc, whatever /usr/sbin/sendmail is."""
+    require(MSMTP.is_file(), MSMTP_MISSING)
     with MailSink("starttls", cert=ca.leaf()) as server:
         wrapper = sendmail_wrapper(tmp_path, msmtp_config(tmp_path / "msmtprc", server, ca_file=ca_file))
         write_config(paths, alert={"method": "sendmail", "sendmail_path": str(wrapper)})

@@ -218,3 +218,25 @@ def test_setup_names_both_host_names_and_advises_a_label_without_an_fqdn(monkeyp
     assert line.startswith("Alerts name this host localhost; mail servers see it as [")
     assert "set host_label" in line
     assert "set host_label" not in host_names_line("Web Server 1")
+
+
+def test_an_ehlo_name_can_be_set_and_etc_mailname_is_used_when_the_hostname_is_not_fully_qualified(
+        tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(socket, "getfqdn", lambda name="": "vm")
+    mailname_file = tmp_path / "mailname"
+    mailname_file.write_text("mail.example.org\n")
+    assert mailname.local_ehlo_name("", str(mailname_file)) == "mail.example.org"
+    assert mailname.local_ehlo_name("web1.example.com", str(mailname_file)) == "web1.example.com"
+    assert mailname.ehlo_problem("web1.example.com") is None and mailname.ehlo_problem("[203.0.113.5]") is None
+    assert mailname.ehlo_problem("[IPv6:2001:db8::1]") is None
+    assert "neither a fully qualified" in mailname.ehlo_problem("my server")
+
+
+def test_the_from_header_names_the_host(paths: Paths):
+    with WorldServer() as server:
+        write_config(paths, alert={"host_label": 'web "1", prod'}, smtp=smtp(server))
+        run_check(paths)
+        append_log(paths, login_line())
+        run_check(paths)
+    (received,) = server.received
+    assert b'From: "ssh_alert on web \\"1\\", prod" <ssh-alert@example.com>' in received.raw

@@ -17,15 +17,9 @@ from typing import List
 
 import pytest
 
-from support.mailsink import (
-    HangingServer,
-    MailSink,
-    TestCA,
-    explain_msmtp_failure,
-    msmtp_config,
-    require_msmtp_sendmail,
-    sendmail_wrapper,
-)
+from conftest import require
+from support.mailsink import HangingServer, MailSink, TestCA
+from support.msmtp import MSMTP, MSMTP_MISSING, explain_msmtp_failure, msmtp_config, sendmail_wrapper
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -237,11 +231,11 @@ def run_msmtp(command: List[str], message: EmailMessage) -> subprocess.Completed
 
 
 def test_msmtp_relays_over_starttls(test_ca: TestCA, ca_file: Path, tmp_path: Path) -> None:
-    sendmail = require_msmtp_sendmail()  # fails with "apt-get install msmtp-mta" if absent
+    require(MSMTP.is_file(), MSMTP_MISSING)
     with MailSink("starttls", cert=test_ca.leaf()) as sink:
         config = msmtp_config(tmp_path / "msmtprc", sink, ca_file=ca_file)
         assert config.stat().st_mode & 0o777 == 0o600
-        run_msmtp([os.fspath(sendmail), "-C", os.fspath(config), "-t", "-oi"], make_message("via msmtp"))
+        run_msmtp([os.fspath(MSMTP), "-C", os.fspath(config), "-t", "-oi"], make_message("via msmtp"))
         [received] = sink.wait_for(1, timeout=5)
     assert received.tls is True
     assert received.envelope_to == [RECIPIENT]
@@ -250,6 +244,7 @@ def test_msmtp_relays_over_starttls(test_ca: TestCA, ca_file: Path, tmp_path: Pa
 
 
 def test_sendmail_wrapper_with_auth_over_implicit_tls(test_ca: TestCA, ca_file: Path, tmp_path: Path) -> None:
+    require(MSMTP.is_file(), MSMTP_MISSING)
     with MailSink("ssl", cert=test_ca.leaf(), auth={"alice": "s3cret"}) as sink:
         config = msmtp_config(tmp_path / "msmtprc", sink, ca_file=ca_file, user="alice", password="s3cret")
         wrapper = sendmail_wrapper(tmp_path, config)

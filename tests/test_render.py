@@ -36,7 +36,7 @@ def test_build_alert_full_record_has_the_expected_headers() -> None:
     assert message["Date"] == DATE
     assert message["Message-ID"] == MESSAGE_ID
     assert message["Auto-Submitted"] == "auto-generated"
-    assert message["From"] == "ssh-alert@web1.example.com"
+    assert message["From"] == "\"ssh_alert on web1.example.com\" <ssh-alert@web1.example.com>"  # a named sender
     assert message["To"] == "owner@example.com, backup@example.org"
     assert [address.addr_spec for address in message["To"].addresses] == ["owner@example.com", "backup@example.org"]
 

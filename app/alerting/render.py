@@ -3,6 +3,7 @@
 import re
 import time
 from email.message import EmailMessage
+from email.headerregistry import Address
 from email.policy import SMTP, SMTPUTF8
 from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -42,7 +43,7 @@ def _new_message(envelope: Envelope, subject: str, body: str, date: str, message
     addresses = [wire_address(one_line(address)) for address in [envelope.sender, *envelope.recipients]]
     # A non-ASCII local part goes as UTF-8 (RFC 6531): delivery then requires a server offering SMTPUTF8.
     message = EmailMessage(policy=SMTPUTF8 if not all(address.isascii() for address in addresses) else SMTP)
-    message["From"] = addresses[0]
+    message["From"] = Address(display_name=one_line("ssh_alert on " + envelope.host, 120), addr_spec=addresses[0])
     message["To"] = ", ".join(addresses[1:])
     message["Subject"] = one_line(subject, 250)
     message["Date"] = date

@@ -342,13 +342,15 @@ def pending_logins(store: Store, paths: Paths) -> int:
 def _envelope(config: "Config", store: Store):  # type: ignore[no-untyped-def]
     from app.alerting.render import Envelope
 
-    return Envelope(config.sender, config.recipients, host_name(config), ehlo_name(store))
+    return Envelope(config.sender, config.recipients, host_name(config), ehlo_name(store, config.policy.ehlo_name))
 
 
-def ehlo_name(store: Store) -> str:
+def ehlo_name(store: Store, configured: str = "") -> str:
     """This host's EHLO name (app.mailname), kept in the store for a day: finding it can wait on DNS."""
     from app.mailname import local_ehlo_name
 
+    if configured:
+        return configured
     cached = store.get("ehlo") or {}
     now = time.time()
     if cached.get("name") and 0 <= now - float(cached.get("at", 0)) < PRUNE_EVERY:

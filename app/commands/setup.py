@@ -341,7 +341,7 @@ def probe_advice(config: Config, password: Optional[str], paths: Paths) -> Optio
             from app.credentials import resolve_password
 
             password = resolve_password(config, paths)  # password_command
-        probe(config, password, local_ehlo_name())
+        probe(config, password, local_ehlo_name(config.policy.ehlo_name))
     except DeliveryError as error:
         return str(error)
     except UserError as error:

@@ -25,7 +25,7 @@ def run_test(paths: Paths) -> TestResult:
     from app.mailname import local_ehlo_name
 
     config = load_config(paths.config_file)
-    ehlo = local_ehlo_name()
+    ehlo = local_ehlo_name(config.policy.ehlo_name)
     envelope = Envelope(config.sender, config.recipients, host_name(config), ehlo)
     route = describe(config)
     message = build_test_message(envelope, route, date_now(), email.utils.make_msgid(domain=ehlo))

@@ -8,8 +8,8 @@ Everything here listens on 127.0.0.1 only and never touches the network:
   timeout tests.
 * ``TestCA``: a throwaway trustme certificate authority plus the bad
   certificates negative tests need.
-* ``msmtp_config`` / ``sendmail_wrapper``: make Debian's msmtp-mta sendmail
-  relay to a ``MailSink``.
+
+Debian's msmtp relaying to a ``MailSink`` is in ``support.msmtp``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ import email.policy
 import logging
 import os
 import selectors
-import shlex
 import socket
 import ssl
-import stat
 import threading
 import time
 from email.message import EmailMessage
@@ -49,23 +47,15 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 __all__ = [
     "LOOPBACK_HOST",
     "MODES",
-    "MSMTP_INSTALL_HINT",
-    "SYSTEM_SENDMAIL",
     "HangingServer",
     "MailSink",
     "ReceivedMessage",
     "TestCA",
-    "explain_msmtp_failure",
-    "msmtp_config",
-    "require_msmtp_sendmail",
-    "sendmail_wrapper",
     "server_ssl_context",
 ]
 
 LOOPBACK_HOST = "127.0.0.1"
 MODES = ("plain", "starttls", "ssl")
-SYSTEM_SENDMAIL = Path("/usr/sbin/sendmail")
-MSMTP_INSTALL_HINT = "apt-get install msmtp-mta"
 
 # A fixed greeting name: aiosmtpd's default is socket.getfqdn(), which may do
 # a DNS lookup.
@@ -93,6 +83,7 @@ class ReceivedMessage(NamedTuple):
     received_at: float
     auth_user: Optional[str]
     tls: bool
+    helo: str = ""  # the name the client gave in EHLO/HELO
 
 
 def _bind_loopback_socket(host: str) -> socket.socket:
@@ -231,6 +222,7 @@ class _SinkHandler:
             received_at=time.monotonic(),
             auth_user=auth_user if isinstance(auth_user, str) else None,
             tls=isinstance(server, _TrackingSMTP) and server.is_tls(),
+            helo=session.host_name or "",
         )
         self._sink._record(received)
         return "250 2.0.0 OK: queued"
@@ -560,120 +552,3 @@ class TestCA:
         # With cadata, create_default_context() skips the system store, so a
         # successful handshake proves trust in this CA alone.
         return ssl.create_default_context(cadata=self.ca_pem.decode("ascii"))
-
-
-# --------------------------------------------------------------------------- #
-# msmtp (Debian msmtp-mta as /usr/sbin/sendmail)
-# --------------------------------------------------------------------------- #
-
-
-def require_msmtp_sendmail() -> Path:
-    """Return SYSTEM_SENDMAIL if it is msmtp; raise AssertionError with the install hint otherwise."""
-    resolved = Path(os.path.realpath(SYSTEM_SENDMAIL))
-    if not SYSTEM_SENDMAIL.exists() or resolved.name != "msmtp":
-        raise AssertionError(
-            "{} must be msmtp (found {}): run `{}`".format(
-                SYSTEM_SENDMAIL, resolved if SYSTEM_SENDMAIL.exists() else "nothing", MSMTP_INSTALL_HINT
-            )
-        )
-    return SYSTEM_SENDMAIL
-
-
-def explain_msmtp_failure(command: Iterable[str], returncode: int, stderr: Union[bytes, str]) -> str:
-    """Return a failure message for an msmtp run, with the usual fix when one is known."""
-    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
-    explanation = "{} exited {}: {}".format(list(command), returncode, text.strip())
-    if "Permission denied" in text or "cannot open" in text:
-        # Debian/Ubuntu's enforced AppArmor profile for /usr/bin/msmtp only lets
-        # it read files directly in /tmp or ~/**/*msmtprc, not pytest's tmp_path.
-        explanation += (
-            "\nIf AppArmor is enabled, /etc/apparmor.d/usr.bin.msmtp blocks config/CA files"
-            " outside /tmp/* and ~/**/*msmtprc: run `sudo aa-complain /usr/bin/msmtp`"
-            " (apparmor-utils) or `sudo apparmor_parser -R /etc/apparmor.d/usr.bin.msmtp`."
-        )
-    return explanation
-
-
-def _msmtp_value(value: str) -> str:
-    """Return ``value`` double-quoted for msmtprc; raises ValueError for characters needing escapes."""
-    if any(character in value for character in '\n\r"\\'):
-        raise ValueError("msmtprc values here cannot contain newlines, quotes or backslashes: {!r}".format(value))
-    return '"{}"'.format(value)
-
-
-def msmtp_config(
-    path: Union[str, "os.PathLike[str]"],
-    sink: Union[MailSink, HangingServer],
-    ca_file: Union[str, "os.PathLike[str]", None] = None,
-    user: Optional[str] = None,
-    password: Optional[str] = None,
-    *,
-    from_address: str = "ssh-alert@localhost",
-    mode: Optional[str] = None,
-    timeout_seconds: int = 10,
-) -> Path:
-    """Write an msmtprc (mode 0600) whose default account relays to ``sink``; return its path.
-
-    mode defaults to sink.mode ("plain" for a HangingServer). starttls/ssl
-    need ca_file (the CA PEM msmtp must trust). user and password go together
-    and turn on AUTH. Raises ValueError for inconsistent arguments.
-    """
-    mode = mode if mode is not None else sink.mode
-    if mode not in MODES:
-        raise ValueError("mode must be one of {}, not {!r}".format(MODES, mode))
-    if (user is None) != (password is None):
-        raise ValueError("give both user and password, or neither")
-    lines = [
-        "# Written by tests/support/mailsink.py for {!r}".format(sink),
-        "account default",
-        "host {}".format(sink.host),
-        "port {}".format(sink.port),
-        "from {}".format(_msmtp_value(from_address)),
-        "timeout {}".format(timeout_seconds),
-        "syslog off",
-    ]
-    if mode == "plain":
-        lines.append("tls off")
-    else:
-        if ca_file is None:
-            raise ValueError("mode {!r} needs ca_file (msmtp would fall back to the system CAs)".format(mode))
-        lines += [
-            "tls on",
-            "tls_starttls {}".format("on" if mode == "starttls" else "off"),
-            "tls_trust_file {}".format(_msmtp_value(os.fspath(Path(ca_file).resolve()))),
-        ]
-    if user is not None and password is not None:
-        # Without TLS msmtp's "auth on" refuses every method that sends the
-        # password in the clear; naming the method makes it use PLAIN anyway.
-        lines += [
-            "auth {}".format("plain" if mode == "plain" else "on"),
-            "user {}".format(_msmtp_value(user)),
-            "password {}".format(_msmtp_value(password)),
-        ]
-    else:
-        lines.append("auth off")
-    target = Path(path)
-    descriptor = os.open(os.fspath(target), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as config_file:
-        # The file may have existed with wider permissions, and (for non-root
-        # users) msmtp exits 78 on a group/world-readable config holding a password.
-        os.fchmod(config_file.fileno(), 0o600)
-        config_file.write("\n".join(lines) + "\n")
-    return target
-
-
-def sendmail_wrapper(directory: Union[str, "os.PathLike[str]"], msmtprc: Union[str, "os.PathLike[str]"]) -> Path:
-    """Write an executable ``directory/sendmail`` that runs the system msmtp sendmail with ``msmtprc``.
-
-    Returns the script path. Raises AssertionError if /usr/sbin/sendmail is not msmtp.
-    """
-    sendmail = require_msmtp_sendmail()
-    script = Path(directory) / "sendmail"
-    script.write_text(
-        '#!/bin/sh\nexec {} -C {} "$@"\n'.format(
-            shlex.quote(os.fspath(sendmail)), shlex.quote(os.fspath(Path(msmtprc).resolve()))
-        ),
-        encoding="utf-8",
-    )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return script
