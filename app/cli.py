@@ -88,11 +88,11 @@ def _dispatch(arguments: SimpleNamespace, paths: Paths) -> int:
         if arguments.json:
             import json
 
-            print(json.dumps({"healthy": healthy(checks), "checks": [check._asdict() for check in checks]},
+            print(json.dumps({"healthy": healthy(checks), "checks": [item._asdict() for item in checks]},
                              indent=2))
         else:
-            for check in checks:
-                print("{:<5} {:<13} {}".format(check.status.upper(), check.name, check.detail))
+            for item in checks:
+                print("{:<5} {:<13} {}".format(item.status.upper(), item.name, item.detail))
         return ExitCode.OK if healthy(checks) else ExitCode.DELIVERY_FAILED
     if arguments.command in ("setup", "install", "uninstall", "history"):
         from importlib import import_module

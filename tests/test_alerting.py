@@ -1,7 +1,6 @@
 """check with the alert policy, against a real SMTP server: new sources, trust, digests, the hourly limit,
 history, syslog and the HTML part. Every login is recorded; none is lost."""
 
-import json
 import socket
 from pathlib import Path
 from typing import Dict

@@ -1,7 +1,6 @@
 """check: the state diff delivers every appended login exactly once, in order, and loses nothing."""
 
 import base64
-import json
 import multiprocessing
 import os
 import sqlite3

@@ -24,10 +24,10 @@ import keyring.errors
 import pytest
 
 from app import credentials
-from app.commands.setup import (AFTER_FAILURE_CHOICES, ASK_ARRIVED, ASK_KEEP_ADDRESS, ASK_SENDMAIL, ASK_TEST_EMAIL,
-                                NOT_ARRIVED, Answers, complete_smtp, merge, ASK_AFTER_FAILURE, ASK_CA_FILE, ASK_FROM, ASK_HOST,
-                                ASK_METHOD, ASK_PORT, ASK_SECURITY, ASK_TEST_EMAIL, ASK_TO, ASK_USER,
-                                CONFIG_WRITTEN, HOOK_WAIT_CHOSEN, MISSING_FLAG, NEEDS_TERMINAL, PASSWORD_FLAGS, PROBE_FAILED,
+from app.commands.setup import (AFTER_FAILURE_CHOICES, ASK_ARRIVED, ASK_KEEP_ADDRESS, ASK_SENDMAIL, ASK_TEST_EMAIL, NOT_ARRIVED, Answers,
+                                complete_smtp, merge, ASK_AFTER_FAILURE, ASK_CA_FILE, ASK_FROM, ASK_HOST,
+                                ASK_METHOD, ASK_PORT, ASK_SECURITY, ASK_TO, ASK_USER, CONFIG_WRITTEN,
+                                HOOK_WAIT_CHOSEN, MISSING_FLAG, NEEDS_TERMINAL, PASSWORD_FLAGS, PROBE_FAILED,
                                 SEEDED_LINE, SMTP_ONLY, SUGGEST_INSTALL)
 from app.config import load_config, parse_config, render_config
 from app.paths import Paths

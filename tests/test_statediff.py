@@ -1,9 +1,7 @@
 """Which part of the login log is still to alert, across appends, truncation, rewrites and rotation."""
 
 import io
-import json
 import os
-import stat
 import tracemalloc
 from pathlib import Path
 

@@ -9,11 +9,13 @@ move it aside, send one notice listing recent logins, and seed again.
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
-from app.alerting import outbox
+from app.alerting import context, outbox
+from app.alerting.context import date_now, oplog
 from app.alerting.handoff import NO_HANDOFF, HandOff, sync_hook_wait, trim_waited
-from app.alerting.statediff import plan
+from app.alerting.sessionscan import alert_unrecorded_sessions
+from app.alerting.statediff import pending_logins, plan
 from app.alerting.store import DatabaseError, OperationalError, Store
 from app.alerting.store import opened as store_opened
 from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_NOT_REGULAR, LOG_UNREADABLE, NO_CONFIG, SEEDED,
@@ -23,9 +25,6 @@ from app.files import LockTimeout, exclusive_lock, open_regular_file, require_pr
 from app.loginlog import Position, anchor_at, count_lines_from, tail_lines
 from app.paths import Paths
 
-if TYPE_CHECKING:
-    from app.config import Config
-
 # What only sending needs (config parsing, email, sockets, logging) is imported where it is used:
 # most runs find nothing to send.
 
@@ -33,8 +32,8 @@ LOCK_WAIT = 300.0
 NOTICE_RECENT = 10
 CHECK = "check"  # the kind of run status reports on
 PRUNE_EVERY = 86400.0
-SENT_KEPT_SECONDS = 30 * 86400.0
-DISK_FULL = "the disk holding {path} is full: alerts are recorded in the store's reserve; free some space"  # sent messages' bodies are kept this long (their history rows stay)
+SENT_KEPT_SECONDS = 30 * 86400.0  # sent messages' bodies are kept this long (their history rows stay)
+DISK_FULL = "the disk holding {path} is full: alerts are recorded in the store's reserve; free some space"
 
 
 class CheckResult(NamedTuple):
@@ -42,20 +41,6 @@ class CheckResult(NamedTuple):
     seeded: Optional[int] = None  # first run: how many earlier entries were skipped
     notices: int = 0
     reason: str = ""
-
-
-def host_name(config: "Config") -> str:
-    """The name alerts show for this machine: host_label, else the FQDN."""
-    import socket
-
-    return config.host_label or socket.getfqdn()
-
-
-def date_now() -> str:
-    """A Date header value for now."""
-    import email.utils
-
-    return email.utils.formatdate(localtime=True)
 
 
 def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_HANDOFF) -> CheckResult:
@@ -114,7 +99,7 @@ def _open_store(paths: Paths) -> Tuple[Store, Optional[str]]:
     except StateProblem as problem:
         return store, STATE_PROBLEM_NOTICE.format(path=paths.state_file, reason=problem)
     if imported:
-        _oplog(paths).info(imported)
+        oplog(paths).info(imported)
     return store, None
 
 
@@ -155,9 +140,9 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     config = load_config(paths.config_file)
     sync_hook_wait(paths.hook_wait_file, config.policy.hook_wait)
     trim_waited(paths.waited_file)
-    envelope = _envelope(config, store)
-    transport = _transport(config, paths, envelope.mail_domain)
-    log = _oplog(paths)
+    envelope = context.envelope(config, store)
+    transport = context.transport(config, paths, envelope.mail_domain)
+    log = oplog(paths)
     sent: List[int] = []
 
     def refused(address: str, reply: str) -> None:
@@ -187,7 +172,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
             if not dispatcher.segment(segment):
                 break  # held by the hourly limit: the rest stays pending, in order
         if scan_sessions:
-            _alert_unrecorded_sessions(store, config, envelope, flush)
+            alert_unrecorded_sessions(store, config, envelope, flush)
     except outbox.SendFailed as failure:
         with store.transaction():
             store.record_run(CHECK, str(failure))
@@ -248,7 +233,7 @@ def _seed(paths: Paths, store: Store) -> CheckResult:
     with store.transaction():
         store.set_position(position)
     store.ensure_reserve()
-    _oplog(paths).info(SEEDED.format(count=count, path=paths.login_log))
+    oplog(paths).info(SEEDED.format(count=count, path=paths.login_log))
     return CheckResult(seeded=count, reason="seeded")
 
 
@@ -261,17 +246,17 @@ def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, e
     config = load_config(paths.config_file)
     position = _end_position(paths.login_log)
     recent = [parse_line(line) for line in reversed(tail_lines(paths.login_log, NOTICE_RECENT))]
-    envelope = _envelope(config, store)
+    envelope = context.envelope(config, store)
     message = build_notice(envelope, "state re-seeded", explanation + ". Logins recorded while it was "
                            "unusable may not have been alerted.", recent, date_now(),
                            outbox.message_id("notice|{}|{}".format(explanation, position), "notice",
                                              envelope.mail_domain))
     outbox.post(store, message, config.recipients, "notice",
                 outbox.Record(lambda target: target.set_position(position), len(recent)))
-    _oplog(paths).warning(explanation)
-    transport = _transport(config, paths, envelope.mail_domain)
+    oplog(paths).warning(explanation)
+    transport = context.transport(config, paths, envelope.mail_domain)
     try:
-        outbox.flush(store, transport, config.recipients, _oplog(paths), mark)
+        outbox.flush(store, transport, config.recipients, oplog(paths), mark)
     except outbox.SendFailed as failure:
         with store.transaction():
             store.record_run(CHECK, str(failure))
@@ -282,27 +267,6 @@ def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, e
     return CheckResult(notices=1, reason="re-seeded")
 
 
-def _alert_unrecorded_sessions(store: Store, config: "Config", envelope, flush) -> int:  # type: ignore
-    """Alert this account's sshd connections that no hook recorded; returns how many were alerted."""
-    import pwd
-
-    from app.alerting.render import build_session_alert
-    from app.sessions import own_sshd_processes, unrecorded
-
-    processes = own_sshd_processes(pwd.getpwuid(os.getuid()).pw_name)
-    pending = unrecorded(processes, [epoch for _, epoch in store.recent()], store.sessions_alerted(), time.time())
-    for process in pending:
-        message = build_session_alert(process.started, process.title, envelope, date_now(),
-                                      outbox.message_id("session|" + process.key, "session",
-                                                        envelope.mail_domain))
-        outbox.post(store, message, config.recipients, "session",
-                    outbox.Record(lambda target, key=process.key: target.add_session_alerted(key), 1))
-        flush()
-    with store.transaction():
-        store.keep_sessions([process.key for process in processes])
-    return len(pending)
-
-
 def record_failure(paths: Paths, reason: str) -> None:
     """Record that a check failed outside the run's own handling (a crash), so status shows FAIL; never raises."""
     try:
@@ -311,68 +275,3 @@ def record_failure(paths: Paths, reason: str) -> None:
                 store.record_run(CHECK, reason)
     except Exception:  # the crash itself is what gets reported
         pass
-
-
-def pending_logins(store: Store, paths: Paths) -> int:
-    """Logins not yet delivered: those in unsent messages, plus the connections in the log's pending lines."""
-    from app.alerting.statediff import is_repeat
-    from app.loginline import parse_line
-    from app.loginlog import read_entries
-
-    count = sum(row.logins for row in store.unsent())
-    try:
-        segments, _ = plan(store.position(), paths.login_log)
-    except OSError:
-        return count
-    recent, seen = store.recent(), set()
-    for segment in segments:
-        try:
-            with open_regular_file(segment.path, "rb") as handle:
-                for entry in read_entries(handle, segment.start, include_partial=True):
-                    record = parse_line(entry.data)
-                    key = record.connection_key
-                    if key and record.epoch is not None and is_repeat(recent, key, record.epoch):
-                        continue
-                    seen.add(key or entry.end)
-        except OSError:
-            continue
-    return count + len(seen)
-
-
-def _envelope(config: "Config", store: Store):  # type: ignore[no-untyped-def]
-    from app.alerting.render import Envelope
-
-    return Envelope(config.sender, config.recipients, host_name(config), ehlo_name(store, config.policy.ehlo_name))
-
-
-def ehlo_name(store: Store, configured: str = "") -> str:
-    """This host's EHLO name (app.mailname), kept in the store for a day: finding it can wait on DNS."""
-    from app.mailname import local_ehlo_name
-
-    if configured:
-        return configured
-    cached = store.get("ehlo") or {}
-    now = time.time()
-    if cached.get("name") and 0 <= now - float(cached.get("at", 0)) < PRUNE_EVERY:
-        return str(cached["name"])
-    name = local_ehlo_name()
-    with store.transaction():
-        store.put("ehlo", {"name": name, "at": now})
-    return name
-
-
-def _transport(config: "Config", paths: Paths, host: str):  # type: ignore[no-untyped-def]
-    from app.delivery import open_transport
-
-    def password() -> Optional[str]:  # credentials (subprocess, threading, keyring) only when AUTH needs them
-        from app.credentials import resolve_password
-
-        return resolve_password(config, paths)
-
-    return open_transport(config, password, host)
-
-
-def _oplog(paths: Paths):  # type: ignore[no-untyped-def]
-    from app import oplog
-
-    return oplog.logger(paths.oplog_file)

@@ -109,3 +109,28 @@ def plan(position: Optional[Position], log_path: Path) -> Tuple[Tuple[Segment, .
         found = find_predecessor(log_path, position)
         predecessor = facts(found) if found else None
     return decide(position, log, anchor_matches, predecessor)
+
+
+def pending_logins(store, paths) -> int:  # type: ignore[no-untyped-def]
+    """Logins not yet delivered: those in unsent messages, plus the connections in the log's pending lines."""
+    from app.loginline import parse_line
+    from app.loginlog import read_entries
+
+    count = sum(row.logins for row in store.unsent())
+    try:
+        segments, _ = plan(store.position(), paths.login_log)
+    except OSError:
+        return count
+    recent, seen = store.recent(), set()
+    for segment in segments:
+        try:
+            with open_regular_file(segment.path, "rb") as handle:
+                for entry in read_entries(handle, segment.start, include_partial=True):
+                    record = parse_line(entry.data)
+                    key = record.connection_key
+                    if key and record.epoch is not None and is_repeat(recent, key, record.epoch):
+                        continue
+                    seen.add(key or entry.end)
+        except OSError:
+            continue
+    return count + len(seen)

@@ -103,7 +103,7 @@ def _permission_check(paths: Paths) -> Check:
 
 
 def _log_checks(paths: Paths, recipients: Sequence[str] = ()) -> List[Check]:
-    from app.alerting.run import pending_logins
+    from app.alerting.statediff import pending_logins
     from app.alerting.store import DatabaseError, Store
 
     if not paths.store_file.exists():

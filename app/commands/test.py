@@ -3,7 +3,7 @@
 import email.utils
 from typing import NamedTuple, Tuple
 
-from app.alerting.run import date_now, host_name
+from app.alerting.context import date_now, host_name
 from app.config import load_config
 from app.paths import Paths
 

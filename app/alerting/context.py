@@ -1,0 +1,69 @@
+"""What every message of a run needs: the host's names, the date, the envelope, the transport, the log.
+
+Imported where sending starts: what only sending needs (config parsing, email, sockets) stays off the
+path of a run that finds nothing to do.
+"""
+
+import time
+from typing import TYPE_CHECKING, Optional
+
+from app.alerting.store import Store
+from app.paths import Paths
+
+if TYPE_CHECKING:
+    from app.config import Config
+
+EHLO_KEPT_SECONDS = 86400.0
+
+
+def host_name(config: "Config") -> str:
+    """The name alerts show for this machine: host_label, else the FQDN."""
+    import socket
+
+    return config.host_label or socket.getfqdn()
+
+
+def date_now() -> str:
+    """A Date header value for now."""
+    import email.utils
+
+    return email.utils.formatdate(localtime=True)
+
+
+def envelope(config: "Config", store: Store):  # type: ignore[no-untyped-def]
+    from app.alerting.render import Envelope
+
+    return Envelope(config.sender, config.recipients, host_name(config), ehlo_name(store, config.policy.ehlo_name))
+
+
+def ehlo_name(store: Store, configured: str = "") -> str:
+    """This host's EHLO name (app.mailname), kept in the store for a day: finding it can wait on DNS."""
+    from app.mailname import local_ehlo_name
+
+    if configured:
+        return configured
+    cached = store.get("ehlo") or {}
+    now = time.time()
+    if cached.get("name") and 0 <= now - float(cached.get("at", 0)) < EHLO_KEPT_SECONDS:
+        return str(cached["name"])
+    name = local_ehlo_name()
+    with store.transaction():
+        store.put("ehlo", {"name": name, "at": now})
+    return name
+
+
+def transport(config: "Config", paths: Paths, host: str):  # type: ignore[no-untyped-def]
+    from app.delivery import open_transport
+
+    def password() -> Optional[str]:  # credentials (subprocess, threading, keyring) only when AUTH needs them
+        from app.credentials import resolve_password
+
+        return resolve_password(config, paths)
+
+    return open_transport(config, password, host)
+
+
+def oplog(paths: Paths):  # type: ignore[no-untyped-def]
+    from app import oplog
+
+    return oplog.logger(paths.oplog_file)
