@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import List, Optional
 
 from app.errors import INTERNAL_ERROR, ExitCode, UserError
-from app.paths import Paths
+from app.system.paths import Paths
 
 def _hook_call(argv: List[str]) -> Optional[SimpleNamespace]:
     """The login hook's own calls, ``check`` and ``check --hook-wait N``, read without argparse: importing
@@ -59,7 +59,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _log_error(paths: Paths, message: str) -> None:
     try:
-        from app import oplog
+        from app.system import oplog
 
         oplog.logger(paths.oplog_file).error(message)
     except OSError:
@@ -97,7 +97,7 @@ def _dispatch(arguments: SimpleNamespace, paths: Paths) -> int:
     if arguments.command in ("setup", "install", "uninstall", "history"):
         from importlib import import_module
 
-        from app.prompt import terminal_prompter
+        from app.commands.prompt import terminal_prompter
 
         command = import_module("app.commands." + arguments.command)
         result = command.run(paths, arguments, terminal_prompter())

@@ -178,7 +178,7 @@ def _owner_text(path, owner, uid, parent):
 
 
 def _unsafe(path, uid):
-    """Why another user could change path or a directory above it, or None (app.files.unsafe_reason's rules).
+    """Why another user could change path or a directory above it, or None (app.system.files.unsafe_reason's rules).
 
     path itself, when it exists, must belong to uid and not be writable by group or others; each directory
     above it, as written and with symlinks resolved, must belong to uid or root and be writable by group or

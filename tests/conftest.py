@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.paths import Paths  # noqa: E402
+from app.system.paths import Paths  # noqa: E402
 from support.hookrun import hook_command  # noqa: E402,F401  (re-exported for tests)
 from support.mailsink import MailSink, TestCA  # noqa: E402
 

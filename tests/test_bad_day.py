@@ -19,7 +19,7 @@ import pytest
 from app import cli
 from app.alerting.store import RESERVE_PAGES, opened
 from app.errors import LOG_NOT_REGULAR, ExitCode
-from app.paths import Paths
+from app.system.paths import Paths
 from conftest import IN_CI, append_log, login_line, pyz_env, require, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink
 from support.stored import recorded

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import DEFAULT_TIMEOUT, AlertPolicy, load_config, parse_config, render_config
+from app.settings.config import DEFAULT_TIMEOUT, AlertPolicy, load_config, parse_config, render_config
 from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, NO_CONFIG, UNWRITABLE_COMMENT, ExitCode,
                         UserError)
 from conftest import write_config
@@ -305,7 +305,7 @@ def test_user_error_from_config_exits_with_usage_code() -> None:
 
 
 def test_parse_config_names_each_bad_trusted_entry_and_bad_policy_values(tmp_path):
-    from app.config import parse_config
+    from app.settings.config import parse_config
     from app.errors import UserError
 
     text = ("[alert]\nto = a@example.com\nfrom = b@example.com\nmethod = sendmail\nsendmail_path = /bin/true\n"

@@ -10,12 +10,12 @@ import keyring.core
 import pytest
 from keyring.errors import PasswordDeleteError
 
-from app import credentials
-from app.config import Config, load_config
-from app.credentials import describe_source, resolve_password
+from app.settings import credentials
+from app.settings.config import Config, load_config
+from app.settings.credentials import describe_source, resolve_password
 from app.errors import PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, SECRETS_TOO_OPEN, SECRETS_UNREADABLE, UserError
-from app.paths import Paths
-from app.secretfile import SecretsFileKeyring
+from app.system.paths import Paths
+from app.settings.secretfile import SecretsFileKeyring
 from conftest import write_config
 
 SECRET = "s3cret-Pa55"

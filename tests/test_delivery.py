@@ -5,17 +5,17 @@ from pathlib import Path
 import pytest
 
 from app.commands.test import run_test
-from app.config import load_config
-from app.delivery import SENDMAIL_FLAGS, sendmail_argv
-from app.paths import Paths
+from app.settings.config import load_config
+from app.channels.delivery import SENDMAIL_FLAGS, sendmail_argv
+from app.system.paths import Paths
 from conftest import require, smtp_settings, write_config
 from support.mailsink import HangingServer, MailSink, TestCA
 from support.msmtp import MSMTP, MSMTP_MISSING, msmtp_config, sendmail_wrapper
 
 
 def store_password(paths: Paths, password: str = "s3cret") -> None:
-    from app.credentials import SERVICE
-    from app.secretfile import SecretsFileKeyring
+    from app.settings.credentials import SERVICE
+    from app.settings.secretfile import SecretsFileKeyring
 
     SecretsFileKeyring(paths.secrets_file).set_password(SERVICE, "alice", password)
 

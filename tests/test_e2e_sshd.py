@@ -192,7 +192,7 @@ def test_a_second_session_multiplexed_over_one_connection_is_recorded_without_a_
 
 
 def test_tunnel_only_connection_is_reported_by_the_cron_check(e2e: E2E):
-    from app.sessions import GRACE_SECONDS
+    from app.alerting.sessions import GRACE_SECONDS
 
     tunnel = subprocess.Popen(["ssh", "-N", "-p", str(e2e.server.port)] + e2e.server.ssh_options() +
                               ["{}@127.0.0.1".format(e2e.server.user)], stdin=subprocess.DEVNULL,

@@ -7,7 +7,7 @@ import pytest
 
 from app.alerting.handoff import MAX_WAIT, WAITED_KEPT, HandOff, parse_wait, sync_hook_wait, trim_waited
 from app.commands.status import HOOK_WAIT_OFF, HOOK_WAIT_ON, OK, WARN, run_status
-from app.paths import Paths
+from app.system.paths import Paths
 from conftest import write_config
 
 

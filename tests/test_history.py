@@ -17,7 +17,7 @@ from app.errors import ExitCode, UserError
 from app.alerting import history as recorded_history
 from app.alerting.history import DIGEST, EMAILED, KNOWN_IP, TRUSTED_SKIPPED, HistoryEntry
 from app.alerting.store import opened
-from app.paths import Paths
+from app.system.paths import Paths
 from conftest import pyz_env, run_pyz
 
 NOW = time.time()

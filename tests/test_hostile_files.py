@@ -15,14 +15,14 @@ from typing import Iterator, NamedTuple, Optional
 
 import pytest
 
-from app.config import load_config, parse_config
-from app.credentials import resolve_password
+from app.settings.config import load_config, parse_config
+from app.settings.credentials import resolve_password
 from app.errors import (CONFIG_UNREADABLE, NOT_A_DIRECTORY, NOT_REGULAR_REASON, UNSAFE_OWNER, UNSAFE_PARENT_OWNER,
                         UNSAFE_WRITABLE, USE_CODE, USE_PASSWORD_COMMAND, USE_SETTINGS, USE_STATE, ExitCode,
                         UserError)
-from app.files import (NotRegularFile, open_regular, open_regular_file, require_private, require_private_dir,
+from app.system.files import (NotRegularFile, open_regular, open_regular_file, require_private, require_private_dir,
                        unsafe_reason)
-from app.paths import Paths
+from app.system.paths import Paths
 from conftest import append_log, login_line, pyz_env, require, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink
 from support.users import LocalUser, is_root

@@ -18,18 +18,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import crontab as cron
-from app import interpreter
+from app.install import crontab as cron
+from app.install import interpreter
 from app.commands.install import (BROKEN_BLOCK, HOOK_FILE_ORDER, NOT_A_PYZ, PANEL_LINE, UNKNOWN_HOOK, InstallFacts,
                                   plan_install)
 from app.commands.status import HOOK_HIDDEN, OK, WARN, hook_check
-from app.hooks import (BEGIN, END, LEGACY_PREFIX, XAUTH_BEGIN, BrokenBlock, bash_login_file, block_settings,
+from app.install.hooks import (BEGIN, END, LEGACY_PREFIX, XAUTH_BEGIN, BrokenBlock, bash_login_file, block_settings,
                        default_hooks, disable_legacy_lines, enable_legacy_lines, find_blocks, render_hook,
                        with_block, without_blocks)
-from app.installplan import (CANCELLED, CANCELLED_EXIT, DRY_RUN_DONE, NEEDS_YES, NOTHING_TO_DO, CrontabEdit, FileEdit,
+from app.install.installplan import (CANCELLED, CANCELLED_EXIT, DRY_RUN_DONE, NEEDS_YES, NOTHING_TO_DO, CrontabEdit, FileEdit,
                               FileFact, WriteRecord)
-from app.loginline import parse_line
-from app.paths import Paths
+from app.alerting.loginline import parse_line
+from app.system.paths import Paths
 from conftest import (ROOT, hook_command, hook_env, pyz_env, require, run_pyz, smtp_settings, write_config)
 from support.hookrun import fake_sshd
 from support.mailsink import MailSink

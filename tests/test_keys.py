@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.keys import authorized_key_comment, fingerprint, read_key_comment
+from app.alerting.keys import authorized_key_comment, fingerprint, read_key_comment
 
 BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 OTHER_BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIBBBBnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"

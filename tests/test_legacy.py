@@ -1,7 +1,7 @@
 """Migrating from the original script: its config, password, login log and state, in exactly their formats.
 
 The end-to-end tests run the built pyz (``setup --non-interactive --import-legacy``) against a real
-STARTTLS server with AUTH; the others call app.legacy and the real check on files in the old formats.
+STARTTLS server with AUTH; the others call app.install.legacy and the real check on files in the old formats.
 """
 
 import stat
@@ -11,14 +11,14 @@ from typing import List
 import keyring.core
 import pytest
 
-from app import credentials
+from app.settings import credentials
 from app.commands.check import run_check
 from app.commands.setup import LEGACY_LOG_SKIPPED, LEGACY_NOT_IMPORTED, LEGACY_PASSWORD_MOVED
-from app.legacy import (STATE_MISSING, STATE_TOO_LARGE, STATE_UNREADABLE, find_legacy, import_log,
+from app.install.legacy import (STATE_MISSING, STATE_TOO_LARGE, STATE_UNREADABLE, find_legacy, import_log,
                         legacy_security, log_import_blocker, parse_legacy_config, plan_log_import, read_log_import,
                         remove_password, without_password)
-from app.paths import Paths
-from app.secretstore import SecretsFile
+from app.system.paths import Paths
+from app.settings.secretstore import SecretsFile
 from app.alerting.statediff import plan
 from conftest import pyz_env, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink

@@ -5,7 +5,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.loginline import MAX_FIELD, LoginRecord, parse_line
+from app.alerting.loginline import MAX_FIELD, LoginRecord, parse_line
 
 FULL_LINE = (b"2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 sport=22 "
              b"tty=/dev/pts/0 keytype=ssh-ed25519 key=AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl "

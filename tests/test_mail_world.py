@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from app import mailname
+from app.channels import mailname
 from app.commands.check import run_check
-from app.config import SmtpSettings
-from app.diagnose import AUTH, EHLO, GREETING, RCPT, explain
+from app.settings.config import SmtpSettings
+from app.channels.diagnose import AUTH, EHLO, GREETING, RCPT, explain
 from app.errors import ExitCode, UserError
-from app.paths import Paths
+from app.system.paths import Paths
 from conftest import append_log, login_line, pyz_env, run_pyz, write_config
 from support.mailworld import Tarpit, WorldServer
 from support.stored import unsent
@@ -198,8 +198,8 @@ def test_status_and_test_run_without_a_traceback_against_a_tarpit(paths: Paths, 
 
 
 def test_the_connection_test_of_setup_says_when_an_address_needs_smtputf8_the_server_lacks(paths: Paths):
-    from app.config import load_config
-    from app.delivery import DeliveryError, probe
+    from app.settings.config import load_config
+    from app.channels.delivery import DeliveryError, probe
 
     with WorldServer(smtputf8=False) as server:
         write_config(paths, alert={"to": "jürgen@example.net"}, smtp=smtp(server))

@@ -13,7 +13,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from app.paths import Paths
+from app.system.paths import Paths
 from conftest import append_log, login_line, pyz_env, require, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink, ReceivedMessage, TestCA
 from support.postfix import PrivatePostfix, unavailable
@@ -49,8 +49,8 @@ def arrivals(relay: MailSink, postfix: PrivatePostfix) -> MailSink:
 
 def store_password(paths: Paths) -> None:
     """The password in the password file, as on a headless server."""
-    from app.credentials import SERVICE
-    from app.secretfile import SecretsFileKeyring
+    from app.settings.credentials import SERVICE
+    from app.settings.secretfile import SecretsFileKeyring
 
     SecretsFileKeyring(paths.secrets_file).set_password(SERVICE, "alice", PASSWORD)
 

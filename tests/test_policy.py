@@ -10,17 +10,17 @@ from typing import Set
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.config import AlertPolicy
-from app.delivery import DeliveryError, SendResult
+from app.settings.config import AlertPolicy
+from app.channels.delivery import DeliveryError, SendResult
 from app.alerting.dispatch import Dispatcher
-from app.loginline import parse_line
-from app.paths import Paths
+from app.alerting.loginline import parse_line
+from app.system.paths import Paths
 from app.alerting.policy import decide, emails_left, next_free, plan_sends, remember_source
 from app.alerting.render import Envelope
 from app.alerting import outbox
 from app.alerting.statediff import plan
 from app.alerting.store import opened
-from app.trust import is_trusted, parse_networks
+from app.alerting.trust import is_trusted, parse_networks
 from conftest import append_log, login_line
 
 # --- trusted networks (pure) ---------------------------------------------------------------------------
@@ -135,7 +135,7 @@ class RecordingTransport:
 
 def run_once(paths: Paths, policy: AlertPolicy, transport: RecordingTransport, hour_passed: bool) -> None:
     """One check run through the real store, outbox and dispatcher, with transport standing in for the server."""
-    from app.config import parse_config
+    from app.settings.config import parse_config
 
     config = parse_config("[alert]\nto = o@example.com\nfrom = s@example.com\nmethod = sendmail\n"
                           "sendmail_path = /bin/true\n", paths.config_file)._replace(policy=policy)

@@ -390,7 +390,7 @@ def test_the_login_path_imports_neither_keyring_nor_email_validator(pyz: Path, s
     append_log(paths, login_line(ip="198.51.100.2"))
     one_alert = check_with_importtime()
     assert [m.message["Subject"] for m in sink.wait_for(1)] == [SUBJECT.format("198.51.100.2")]
-    assert "app.delivery" in one_alert  # this run did deliver
+    assert "app.channels.delivery" in one_alert  # this run did deliver
     assert loaded(one_alert, "keyring") == [], loaded(one_alert, "keyring")
     assert loaded(one_alert, "email_validator") == [], loaded(one_alert, "email_validator")
 

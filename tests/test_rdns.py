@@ -9,8 +9,8 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
-from app.rdns import ReverseResolver
-from app.trust import canonical_address as normalized_address
+from app.alerting.rdns import ReverseResolver
+from app.alerting.trust import canonical_address as normalized_address
 from conftest import require
 
 SLACK = 0.3  # thread start and scheduling on a loaded CI machine

@@ -7,8 +7,8 @@ from email.message import EmailMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.keys import fingerprint
-from app.loginline import parse_line
+from app.alerting.keys import fingerprint
+from app.alerting.loginline import parse_line
 from app.alerting.render import Envelope, build_alert, build_notice, build_test_message
 
 BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"

@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from app.sessions import GRACE_SECONDS, SshProcess, boot_time, own_sshd_processes, start_ticks, unrecorded
+from app.alerting.sessions import GRACE_SECONDS, SshProcess, boot_time, own_sshd_processes, start_ticks, unrecorded
 
 
 def fake_process(proc: Path, pid: int, comm: str, title: str, ticks: int) -> None:

@@ -23,16 +23,16 @@ import keyring.core
 import keyring.errors
 import pytest
 
-from app import credentials
+from app.settings import credentials
 from app.commands.setup import (AFTER_FAILURE_CHOICES, ASK_ARRIVED, ASK_KEEP_ADDRESS, ASK_SENDMAIL, ASK_TEST_EMAIL, NOT_ARRIVED, Answers,
                                 complete_smtp, merge, ASK_AFTER_FAILURE, ASK_CA_FILE, ASK_FROM, ASK_HOST,
                                 ASK_METHOD, ASK_PORT, ASK_SECURITY, ASK_TO, ASK_USER, CONFIG_WRITTEN,
                                 HOOK_WAIT_CHOSEN, MISSING_FLAG, NEEDS_TERMINAL, PASSWORD_FLAGS, PROBE_FAILED,
                                 SEEDED_LINE, SMTP_ONLY, SUGGEST_INSTALL)
-from app.config import load_config, parse_config, render_config
-from app.paths import Paths
-from app.secretstore import SecretsFile
-from app.validate import SPECIAL_USE_NEEDS_NO_DNS, SPECIAL_USE_WARNING, deliverability_warning
+from app.settings.config import load_config, parse_config, render_config
+from app.system.paths import Paths
+from app.settings.secretstore import SecretsFile
+from app.settings.validate import SPECIAL_USE_NEEDS_NO_DNS, SPECIAL_USE_WARNING, deliverability_warning
 from conftest import (PYZ, SUPPORTED, append_log, login_line, pyenv_pythons, pyz_env, require, run_pyz,
                       smtp_settings, write_config)
 from support.stored import position
@@ -257,7 +257,7 @@ def test_setup_importing_the_original_script_works_on_every_supported_python(ver
 
 def test_install_is_suggested_only_while_no_login_hook_is_installed(paths: Paths, home: Path):
     from app.commands.setup import hooks_installed
-    from app.hooks import HookSettings, render_hook
+    from app.install.hooks import HookSettings, render_hook
 
     assert not hooks_installed(paths)
     (home / ".bash_profile").write_text("export EDITOR=vi\n# mentions ssh_alert in a comment only\n")
@@ -515,14 +515,14 @@ FROM_SOURCE_WITH_DNS = """
 import sys
 sys.path.insert(0, {root!r})
 import dns.resolver
-import app.validate
+import app.settings.validate
 
 
 def lookup(domain, timeout):
     return dns.resolver.NXDOMAIN() if domain == "exampel.com" else {{"mx": [(10, "mx." + domain)]}}
 
 
-app.validate.lookup_mail_domain = lookup
+app.settings.validate.lookup_mail_domain = lookup
 from app.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -585,7 +585,7 @@ def test_a_closed_port_is_named_as_refused_and_nothing_is_saved(pyz: Path, shiv_
 
 
 def test_the_connection_test_logs_in_and_sends_nothing(paths: Paths, tls_sink: MailSink, ca_file: Path):
-    from app.delivery import probe
+    from app.channels.delivery import probe
 
     config = load_config(write_config(paths, smtp=smtp_settings(tls_sink, security="starttls", user="alice",
                                                                  ca_file=str(ca_file))))
@@ -594,7 +594,7 @@ def test_the_connection_test_logs_in_and_sends_nothing(paths: Paths, tls_sink: M
 
 
 def test_the_connection_test_against_a_silent_server_gives_up_after_the_timeout(paths: Paths):
-    from app.delivery import DeliveryError, probe
+    from app.channels.delivery import DeliveryError, probe
     from support.mailsink import HangingServer
 
     with HangingServer() as server:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app import loginlog
-from app.loginlog import MAX_LINE, Position, anchor_at, read_entries
+from app.alerting import loginlog
+from app.alerting.loginlog import MAX_LINE, Position, anchor_at, read_entries
 from app.alerting.statediff import FileFacts, Segment, decide, plan
 
 LOG = Path("/state/logins.log")

@@ -10,7 +10,7 @@ import pytest
 
 from app.alerting.store import JOURNAL_RESERVE, RESERVE_PAGES, SCHEMA_VERSION, Store, opened
 from app.alerting.upgrade import StateProblem, read_state_file
-from app.loginlog import Position
+from app.alerting.loginlog import Position
 
 
 def test_a_position_round_trips_through_the_store(tmp_path: Path) -> None:

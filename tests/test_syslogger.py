@@ -8,7 +8,7 @@ from typing import Iterator
 import pytest
 
 from app.alerting.history import EMAILED, KNOWN_IP, HistoryEntry
-from app.syslogger import MAX_LINE_BYTES, send, syslog_line
+from app.alerting.syslogger import MAX_LINE_BYTES, send, syslog_line
 
 ALICE = HistoryEntry(time="2026-11-25 11:55:03 +0000", epoch=1795607703.0, user="alice", ip="203.0.113.7",
                      rdns="host7.example.net", methods=("publickey",),

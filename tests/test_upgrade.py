@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import List
 
 from app.alerting import history
-from app.paths import Paths
+from app.system.paths import Paths
 from conftest import append_log, login_line, pyz_env, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink
 from support.stored import recorded, seen

@@ -15,8 +15,8 @@ import pytest
 from email_validator import EmailUndeliverableError
 from email_validator.deliverability import validate_email_deliverability
 
-from app.mta import EXIM_LOCAL_ONLY, bouncing_recipients, debconf_values, is_exim, local_only_problem
-from app.validate import (DNS_MISSING, DNS_NO_MAIL, DNS_UNCHECKED, MISSING, NO_MAIL, OK, SPECIAL_USE_NEEDS_NO_DNS,
+from app.settings.mta import EXIM_LOCAL_ONLY, bouncing_recipients, debconf_values, is_exim, local_only_problem
+from app.settings.validate import (DNS_MISSING, DNS_NO_MAIL, DNS_UNCHECKED, MISSING, NO_MAIL, OK, SPECIAL_USE_NEEDS_NO_DNS,
                           SPECIAL_USE_WARNING, UNCHECKED, AddressError, DnsVerdict, address_notes,
                           deliverability_warning, dns_verdict, dns_warning, normalize_address, normalize_addresses,
                           special_use_name)
@@ -226,10 +226,10 @@ def test_without_the_debconf_file_or_with_a_hand_written_exim4_conf_nothing_is_a
 
 def test_setup_does_not_send_a_test_email_a_local_only_exim_would_bounce_and_says_why(
         exim: Path, tmp_path: Path, paths, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    from app import mta
+    from app.settings import mta
     from app.commands.setup_mail import LOCAL_ONLY_WARNING, TEST_NOT_SENT, local_only_problem as setup_problem
     from app.commands.setup_mail import test_email
-    from app.config import load_config
+    from app.settings.config import load_config
     from conftest import write_config
 
     conf = exim_conf(tmp_path)

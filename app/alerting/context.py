@@ -8,10 +8,10 @@ import time
 from typing import TYPE_CHECKING, Optional
 
 from app.alerting.store import Store
-from app.paths import Paths
+from app.system.paths import Paths
 
 if TYPE_CHECKING:
-    from app.config import Config
+    from app.settings.config import Config
 
 EHLO_KEPT_SECONDS = 86400.0
 
@@ -37,8 +37,8 @@ def envelope(config: "Config", store: Store):  # type: ignore[no-untyped-def]
 
 
 def ehlo_name(store: Store, configured: str = "") -> str:
-    """This host's EHLO name (app.mailname), kept in the store for a day: finding it can wait on DNS."""
-    from app.mailname import local_ehlo_name
+    """This host's EHLO name (app.channels.mailname), kept in the store for a day: finding it can wait on DNS."""
+    from app.channels.mailname import local_ehlo_name
 
     if configured:
         return configured
@@ -53,10 +53,10 @@ def ehlo_name(store: Store, configured: str = "") -> str:
 
 
 def transport(config: "Config", paths: Paths, host: str):  # type: ignore[no-untyped-def]
-    from app.delivery import open_transport
+    from app.channels.delivery import open_transport
 
     def password() -> Optional[str]:  # credentials (subprocess, threading, keyring) only when AUTH needs them
-        from app.credentials import resolve_password
+        from app.settings.credentials import resolve_password
 
         return resolve_password(config, paths)
 
@@ -64,6 +64,6 @@ def transport(config: "Config", paths: Paths, host: str):  # type: ignore[no-unt
 
 
 def oplog(paths: Paths):  # type: ignore[no-untyped-def]
-    from app import oplog
+    from app.system import oplog
 
     return oplog.logger(paths.oplog_file)

@@ -16,12 +16,12 @@ from app.alerting.handoff import NO_HANDOFF, HandOff
 from app.alerting.render import AlertContext, Envelope, build_alert, build_digest
 from app.alerting.statediff import Segment, is_repeat, remember
 from app.alerting.store import Seen, Store
-from app.config import Config
-from app.files import open_regular_file
-from app.keys import authorized_key_comment, fingerprint
-from app.loginline import LoginRecord, merge_records, parse_line
-from app.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
-from app.paths import Paths
+from app.settings.config import Config
+from app.system.files import open_regular_file
+from app.alerting.keys import authorized_key_comment, fingerprint
+from app.alerting.loginline import LoginRecord, merge_records, parse_line
+from app.alerting.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
+from app.system.paths import Paths
 
 MAX_BATCH = 5000  # lines held in memory at once; a longer backlog is handled batch after batch
 HELD_WARNING = "held"
@@ -65,7 +65,7 @@ class Dispatcher:
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
         self._resolver = None
         if self.policy.reverse_dns:
-            from app.rdns import ReverseResolver
+            from app.alerting.rdns import ReverseResolver
 
             self._resolver = ReverseResolver(timeout=self.policy.reverse_dns_timeout)
 
@@ -243,7 +243,7 @@ class Dispatcher:
             log_key=self._log_key(segment, item), raw="" if record.parsed else record.raw)
 
     def _syslog(self, entries: Sequence[history.HistoryEntry]) -> None:
-        from app.syslogger import send, syslog_line
+        from app.alerting.syslogger import send, syslog_line
 
         try:
             send([syslog_line(entry, self.envelope.host) for entry in entries], self.policy.syslog_socket,

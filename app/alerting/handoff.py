@@ -66,7 +66,7 @@ def sync_hook_wait(path: Path, seconds: float) -> None:
                 return
     except OSError:
         pass
-    from app.files import write_private
+    from app.system.files import write_private
 
     try:
         write_private(path, text.encode("ascii"))

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
-from app.trust import canonical_address
+from app.alerting.trust import canonical_address
 
 # outcome values
 EMAILED, DIGEST, TRUSTED_SKIPPED, KNOWN_IP = "emailed", "digest", "trusted: not emailed", "known IP: not emailed"

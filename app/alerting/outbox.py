@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Sequence
 
 from app.alerting.store import OutboxRow, Store
-from app.files import open_regular
+from app.system.files import open_regular
 
 MARK_BYTES = 256
 
@@ -33,7 +33,7 @@ class SendFailed(Exception):
 
 def message_id(identity: str, kind: str, domain: str) -> str:
     """A Message-ID derived from what the message reports (a login's identity), so every copy carries it;
-    domain is the EHLO name (app.mailname: an FQDN or an address literal, never with a trailing dot)."""
+    domain is the EHLO name (app.channels.mailname: an FQDN or an address literal, never with a trailing dot)."""
     digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     return "<{}.{}@{}>".format(digest, kind, domain.strip().rstrip(".") or "localhost.invalid")
 
@@ -104,7 +104,7 @@ def flush(store: Store, transport, recipients: Sequence[str], log,  # type: igno
     reply) is told. Raises SendFailed at the first message some recipient must still get (it and those
     after it stay unsent).
     """
-    from app.delivery import DeliveryError
+    from app.channels.delivery import DeliveryError
 
     sent = 0
     for row in store.unsent():

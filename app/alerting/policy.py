@@ -7,9 +7,9 @@ Nothing here does I/O; ``check`` applies the decisions and commits them.
 
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from app.config import AlertPolicy
-from app.loginline import LoginRecord
-from app.trust import is_trusted, normalize_address
+from app.settings.config import AlertPolicy
+from app.alerting.loginline import LoginRecord
+from app.alerting.trust import is_trusted, normalize_address
 
 HOUR = 3600.0
 

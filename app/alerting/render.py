@@ -7,9 +7,9 @@ from email.headerregistry import Address
 from email.policy import SMTP, SMTPUTF8
 from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
-from app.keys import fingerprint
-from app.mailname import wire_address
-from app.loginline import LoginRecord
+from app.alerting.keys import fingerprint
+from app.channels.mailname import wire_address
+from app.alerting.loginline import LoginRecord
 
 _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 HOOK_NAMES = {"bash-profile": "~/.bash_profile", "bashrc": "~/.bashrc", "ssh-rc": "~/.ssh/rc", "cron": "cron"}
@@ -23,7 +23,7 @@ class Envelope(NamedTuple):
     sender: str
     recipients: Sequence[str]
     host: str  # FQDN or host_label: the name alerts show (any Unicode)
-    mail_domain: str = "localhost.invalid"  # the domain of Message-IDs: the EHLO name (app.mailname)
+    mail_domain: str = "localhost.invalid"  # the domain of Message-IDs: the EHLO name (app.channels.mailname)
 
 
 

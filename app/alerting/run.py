@@ -21,9 +21,9 @@ from app.alerting.store import opened as store_opened
 from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_NOT_REGULAR, LOG_UNREADABLE, NO_CONFIG, SEEDED,
                         STATE_PROBLEM_NOTICE, STATE_UNWRITABLE, STORE_UNUSABLE, STORE_UNWRITABLE, ExitCode,
                         UserError)
-from app.files import LockTimeout, exclusive_lock, open_regular_file, require_private_dir
-from app.loginlog import Position, anchor_at, count_lines_from, tail_lines
-from app.paths import Paths
+from app.system.files import LockTimeout, exclusive_lock, open_regular_file, require_private_dir
+from app.alerting.loginlog import Position, anchor_at, count_lines_from, tail_lines
+from app.system.paths import Paths
 
 # What only sending needs (config parsing, email, sockets, logging) is imported where it is used:
 # most runs find nothing to send.
@@ -47,7 +47,7 @@ def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_H
     """Alert what is pending; returns what was done.
 
     scan_sessions (cron): also alert SSH connections of this account that no hook recorded, such as
-    tunnel-only ``ssh -N`` connections (see app.sessions). handoff: the waiting hook, told when its
+    tunnel-only ``ssh -N`` connections (see app.alerting.sessions). handoff: the waiting hook, told when its
     connection is settled (and, at the latest, when the run ends).
 
     Raises UserError: exit 2 for configuration and file problems, exit 1 when delivery failed (alerts
@@ -135,7 +135,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
              scan_sessions: bool, reserve_kept: bool, handoff: HandOff) -> CheckResult:
     from app.alerting.dispatch import Dispatcher
     from app.alerting.render import build_refused_notice
-    from app.config import load_config
+    from app.settings.config import load_config
 
     config = load_config(paths.config_file)
     sync_hook_wait(paths.hook_wait_file, config.policy.hook_wait)
@@ -222,7 +222,7 @@ def _end_position(path: Path) -> Optional[Position]:
 
 def _seed(paths: Paths, store: Store) -> CheckResult:
     """First run: start at the end of the existing log without alerting (the original script's behaviour)."""
-    from app.config import load_config
+    from app.settings.config import load_config
 
     sync_hook_wait(paths.hook_wait_file, load_config(paths.config_file).policy.hook_wait)
     position = _end_position(paths.login_log)
@@ -239,9 +239,9 @@ def _seed(paths: Paths, store: Store) -> CheckResult:
 
 def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, explanation: str) -> CheckResult:
     """An unusable store or state: post one notice listing recent logins with the seed at the end, then send."""
-    from app.config import load_config
+    from app.settings.config import load_config
     from app.alerting.render import build_notice
-    from app.loginline import parse_line
+    from app.alerting.loginline import parse_line
 
     config = load_config(paths.config_file)
     position = _end_position(paths.login_log)

@@ -9,7 +9,7 @@ from app.alerting.context import date_now
 from app.alerting.store import Store
 
 if TYPE_CHECKING:
-    from app.config import Config
+    from app.settings.config import Config
 
 
 def alert_unrecorded_sessions(store: Store, config: "Config", envelope, flush) -> int:  # type: ignore
@@ -17,7 +17,7 @@ def alert_unrecorded_sessions(store: Store, config: "Config", envelope, flush) -
     import pwd
 
     from app.alerting.render import build_session_alert
-    from app.sessions import own_sshd_processes, unrecorded
+    from app.alerting.sessions import own_sshd_processes, unrecorded
 
     processes = own_sshd_processes(pwd.getpwuid(os.getuid()).pw_name)
     pending = unrecorded(processes, [epoch for _, epoch in store.recent()], store.sessions_alerted(), time.time())

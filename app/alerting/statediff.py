@@ -9,8 +9,8 @@ import stat
 from pathlib import Path
 from typing import NamedTuple, Optional, Tuple
 
-from app.files import NotRegularFile, file_kind, open_regular_file
-from app.loginlog import Position, anchor_at, find_predecessor
+from app.system.files import NotRegularFile, file_kind, open_regular_file
+from app.alerting.loginlog import Position, anchor_at, find_predecessor
 
 
 class Segment(NamedTuple):
@@ -113,8 +113,8 @@ def plan(position: Optional[Position], log_path: Path) -> Tuple[Tuple[Segment, .
 
 def pending_logins(store, paths) -> int:  # type: ignore[no-untyped-def]
     """Logins not yet delivered: those in unsent messages, plus the connections in the log's pending lines."""
-    from app.loginline import parse_line
-    from app.loginlog import read_entries
+    from app.alerting.loginline import parse_line
+    from app.alerting.loginlog import read_entries
 
     count = sum(row.logins for row in store.unsent())
     try:

@@ -16,8 +16,8 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tu
 
 from app.alerting.policy import Seen
 from app.errors import NO_SQLITE, STORE_NOT_REGULAR, STORE_UNWRITABLE, UserError
-from app.files import ensure_private_dir, open_regular
-from app.loginlog import Position
+from app.system.files import ensure_private_dir, open_regular
+from app.alerting.loginlog import Position
 
 try:
     import sqlite3

@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Optional
 from app.alerting import history
 from app.alerting.policy import Seen
 from app.alerting.store import Store
-from app.loginlog import Position
-from app.paths import Paths
+from app.alerting.loginlog import Position
+from app.system.paths import Paths
 
 RELEASE_FORMAT = 1
 IMPORTED_SUFFIX = ".imported"

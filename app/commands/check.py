@@ -7,7 +7,7 @@ import os
 from typing import Optional
 
 from app.alerting.run import CheckResult, run_check
-from app.paths import Paths
+from app.system.paths import Paths
 
 __all__ = ["CheckResult", "run", "run_check"]
 

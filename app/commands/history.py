@@ -15,10 +15,10 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.errors import UserError
 from app.alerting.history import HistoryEntry, read, read_jsonl
-from app.paths import Paths
-from app.prompt import CommandResult, Prompter
-from app.syslogger import printable
-from app.trust import Network, canonical_address, is_trusted, parse_networks
+from app.system.paths import Paths
+from app.commands.prompt import CommandResult, Prompter
+from app.alerting.syslogger import printable
+from app.alerting.trust import Network, canonical_address, is_trusted, parse_networks
 
 
 NO_HISTORY = "no logins recorded yet in {path}"

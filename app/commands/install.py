@@ -14,17 +14,17 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from app import crontab, interpreter
+from app.install import crontab, interpreter
 from app.errors import UserError
-from app.hooks import (BASH_FILES, BASHRC, HOOKS, SSH_RC, UNCHANGED, XAUTH_BEGIN, XAUTH_BLOCK, XAUTH_END, BrokenBlock,
+from app.install.hooks import (BASH_FILES, BASHRC, HOOKS, SSH_RC, UNCHANGED, XAUTH_BEGIN, XAUTH_BLOCK, XAUTH_END, BrokenBlock,
                        Edit, HookSettings, bash_login_file, default_hooks, disable_legacy_lines, find_blocks,
                        render_hook, shell_quote_path, with_block)
-from app.installplan import (RECORD_FORMAT, CopyPyz, CrontabEdit, FileEdit, FileFact, MakeDirectory, Plan, Step,
+from app.install.installplan import (RECORD_FORMAT, CopyPyz, CrontabEdit, FileEdit, FileFact, MakeDirectory, Plan, Step,
                              WriteRecord, backup_path, carry_out, decode, dump_record, encode, load_record,
                              merge_records, missing_directories, read_file_fact, read_optional, record_path,
                              refuse_without_terminal)
-from app.paths import Paths
-from app.prompt import CommandResult, Prompter
+from app.system.paths import Paths
+from app.commands.prompt import CommandResult, Prompter
 
 PYZ_NAME = "ssh_alert.pyz"
 NOT_A_PYZ = ("install must be run from ssh_alert.pyz (this is {path}): build it with `make build`, then run "

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Sequence, TextIO, Tuple
 
-from app.config import (DEFAULT_PORTS, AlertPolicy, DEFAULT_TIMEOUT, SECURITY_MODES, SENDMAIL_CANDIDATES, Config, SmtpSettings,
+from app.settings.config import (DEFAULT_PORTS, AlertPolicy, DEFAULT_TIMEOUT, SECURITY_MODES, SENDMAIL_CANDIDATES, Config, SmtpSettings,
                         find_sendmail, is_loopback_host, load_config, parse_config, render_config, split_addresses)
 from app.errors import ExitCode, UserError
-from app.legacy import LegacyFiles, LegacySettings, find_legacy
-from app.paths import Paths
-from app.prompt import CommandResult, Prompter
+from app.install.legacy import LegacyFiles, LegacySettings, find_legacy
+from app.system.paths import Paths
+from app.commands.prompt import CommandResult, Prompter
 from app.commands.setup_mail import (  # noqa: F401 (message texts tests import from here)
     ASK_ARRIVED, CHECK_FAILED, LOCAL_ONLY_WARNING, NOT_ARRIVED, PENDING_SENT, SEEDED_LINE, TEST_FAILED, TEST_NOT_SENT,
     TEST_SENT, first_check, local_only_problem, say_all, test_email)
@@ -252,7 +252,7 @@ def plan_from_flags(paths: Paths, arguments: argparse.Namespace, legacy: LegacyF
     Reads the password's line from stdin with --password-stdin. Raises UserError (exit 2) naming every
     missing flag and invalid address, one per line.
     """
-    from app.legacy import read_legacy_config
+    from app.install.legacy import read_legacy_config
 
     notes: List[str] = []
     legacy_settings = LegacySettings()
@@ -290,7 +290,7 @@ def plan_from_flags(paths: Paths, arguments: argparse.Namespace, legacy: LegacyF
     if problems:
         raise UserError("\n".join(notes + problems))
     answers = answers._replace(recipients=recipients, sender=sender, policy=_existing_policy(paths))
-    from app.validate import address_notes
+    from app.settings.validate import address_notes
 
     notes += [note.line for note in address_notes(recipients + (sender,), dns=not arguments.no_dns_check)]
     config = build_config(answers, paths.config_file)  # UserError: exit 2, one line per problem
@@ -317,7 +317,7 @@ def _flag_password(arguments: argparse.Namespace, answers: Answers, legacy: Lega
 
 def _normalized(answers: Answers, special_use: bool) -> Tuple[Tuple[str, ...], str, List[str]]:
     """The recipients and sender normalized by email-validator, and one problem line per invalid address."""
-    from app.validate import normalize_addresses
+    from app.settings.validate import normalize_addresses
 
     recipients, problems = normalize_addresses(answers.recipients, special_use) if answers.recipients else ((), [])
     sender = ""
@@ -332,13 +332,13 @@ def _normalized(answers: Answers, special_use: bool) -> Tuple[Tuple[str, ...], s
 
 def probe_advice(config: Config, password: Optional[str], paths: Paths) -> Optional[str]:
     """Connect, TLS, AUTH and QUIT; return None when that worked, else the advice line."""
-    from app.delivery import DeliveryError, probe
-    from app.mailname import local_ehlo_name
+    from app.channels.delivery import DeliveryError, probe
+    from app.channels.mailname import local_ehlo_name
 
     assert config.smtp is not None
     try:
         if config.smtp.user and password is None:
-            from app.credentials import resolve_password
+            from app.settings.credentials import resolve_password
 
             password = resolve_password(config, paths)  # password_command
         probe(config, password, local_ehlo_name(config.policy.ehlo_name))
@@ -350,7 +350,7 @@ def probe_advice(config: Config, password: Optional[str], paths: Paths) -> Optio
 
 
 def _passed(config: Config) -> str:
-    from app.delivery import describe
+    from app.channels.delivery import describe
 
     return PROBE_PASSED.format(route=describe(config))
 
@@ -370,7 +370,7 @@ class _Asker:
 
     def addresses(self, question: str, default: Sequence[str], single: bool) -> Tuple[str, ...]:
         """Ask until the addresses are valid and kept: a domain DNS says is missing can be typed again."""
-        from app.validate import address_notes, normalize_addresses
+        from app.settings.validate import address_notes, normalize_addresses
 
         def problem(answer: str) -> Optional[str]:
             parts = split_addresses(answer)
@@ -449,7 +449,7 @@ def host_names_line(host_label: str) -> str:
     """What alerts call this host and the EHLO name mail servers see; advice when it has no FQDN."""
     import socket
 
-    from app.mailname import is_fqdn, local_ehlo_name
+    from app.channels.mailname import is_fqdn, local_ehlo_name
 
     fqdn = socket.getfqdn()
     line = HOST_NAMES.format(shown=host_label or fqdn, ehlo=local_ehlo_name())
@@ -466,7 +466,7 @@ def ask(paths: Paths, arguments: argparse.Namespace, prompter: Prompter, legacy:
     Nothing is written here: Ctrl-C (KeyboardInterrupt) or Ctrl-D (EOFError) at any question leaves
     every file as it was.
     """
-    from app.legacy import read_legacy_config
+    from app.install.legacy import read_legacy_config
 
     asker = _Asker(arguments, prompter)
     notes: List[str] = []
@@ -516,7 +516,7 @@ def ask(paths: Paths, arguments: argparse.Namespace, prompter: Prompter, legacy:
             else:
                 prompter.say(_passed(config))
         else:
-            from app.delivery import describe
+            from app.channels.delivery import describe
 
             prompter.say(SENDMAIL_CHOSEN.format(route=describe(config)))
             problem = local_only_problem(config)
@@ -547,7 +547,7 @@ def _current(paths: Paths, prompter: Prompter) -> Tuple[Answers, Optional[KnownP
     smtp = config.smtp
     if smtp is None or not smtp.user or smtp.password_command:
         return answers, None
-    from app.credentials import describe_source, resolve_password
+    from app.settings.credentials import describe_source, resolve_password
 
     try:
         password = resolve_password(config, paths)
@@ -566,14 +566,14 @@ def apply(paths: Paths, plan: Plan, prompter: Optional[Prompter] = None) -> Comm
 
     With a prompter (a terminal, no --yes), it asks whether the test email arrived.
     """
-    from app.files import write_private
+    from app.system.files import write_private
 
     lines = list(plan.notes)
     config = plan.config
     stored = False
     if config.smtp is not None and config.smtp.user:
         if plan.password is not None:
-            from app.credentials import store_password
+            from app.settings.credentials import store_password
 
             where = store_password(paths, config.smtp.user, plan.password, paths.config_file)
             config = with_store(config, where.store)
@@ -614,8 +614,8 @@ def apply(paths: Paths, plan: Plan, prompter: Optional[Prompter] = None) -> Comm
 
 def _migrate(paths: Paths, plan: Plan, stored: bool) -> List[str]:
     """Move the legacy password out of its file and import the legacy log; returns what was done."""
-    from app.files import LockTimeout
-    from app.legacy import import_log, log_import_blocker, read_log_import, remove_password
+    from app.system.files import LockTimeout
+    from app.install.legacy import import_log, log_import_blocker, read_log_import, remove_password
 
     lines = []
     legacy = plan.legacy
@@ -654,7 +654,7 @@ def _migrate(paths: Paths, plan: Plan, stored: bool) -> List[str]:
 
 def _mark_legacy_alerted(paths: Paths, count: int) -> List[str]:
     """Tell the original script (still running until install) that every imported line is alerted."""
-    from app.legacy import write_legacy_state
+    from app.install.legacy import write_legacy_state
 
     try:
         write_legacy_state(paths.legacy_state, count)
@@ -665,7 +665,7 @@ def _mark_legacy_alerted(paths: Paths, count: int) -> List[str]:
 
 def hooks_installed(paths: Paths) -> bool:
     """True when a login hook block is in one of the files install writes."""
-    from app.hooks import BEGIN
+    from app.install.hooks import BEGIN
 
     for name in HOOK_FILES:
         try:

@@ -8,10 +8,10 @@ setup asks whether the test email arrived and, if not, where bounces go.
 import os
 from typing import List, Optional, Sequence, Tuple
 
-from app.config import Config
+from app.settings.config import Config
 from app.errors import UserError
-from app.paths import Paths
-from app.prompt import Prompter
+from app.system.paths import Paths
+from app.commands.prompt import Prompter
 
 TEST_SENT = "Test alert sent to {recipients} via {route}."
 TEST_FAILED = "Test alert NOT sent via {route}: {reason}"
@@ -31,7 +31,7 @@ def local_only_problem(config: Config) -> Optional[str]:
     """Why mail to the recipients would bounce locally (Debian's local-only exim4), else None."""
     if config.method != "sendmail" or not config.sendmail_path:
         return None
-    from app.mta import local_only_problem as exim_problem
+    from app.settings.mta import local_only_problem as exim_problem
 
     return exim_problem(config.sendmail_path, config.recipients)
 

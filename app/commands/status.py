@@ -7,12 +7,14 @@ import sys
 import time
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
-from app import __version__, oplog
-from app.config import Config, load_config
+from app import __version__
+
+from app.system import oplog
+from app.settings.config import Config, load_config
 from app.errors import UserError
-from app.loginline import parse_line
-from app.loginlog import tail_lines
-from app.paths import Paths
+from app.alerting.loginline import parse_line
+from app.alerting.loginlog import tail_lines
+from app.system.paths import Paths
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -51,8 +53,8 @@ def run_status(paths: Paths) -> List[Check]:
 
 
 def _credential_checks(config: Config, paths: Paths) -> List[Check]:
-    from app.credentials import describe_source, resolve_password
-    from app.delivery import describe
+    from app.settings.credentials import describe_source, resolve_password
+    from app.channels.delivery import describe
 
     checks = [Check("delivery", OK, describe(config))]
     try:
@@ -111,7 +113,7 @@ def _log_checks(paths: Paths, recipients: Sequence[str] = ()) -> List[Check]:
             return [Check("state", WARN, "{} is from the previous release; the next check imports it".format(
                 paths.state_file))]
         return [Check("state", WARN, "not seeded yet; run ssh_alert.pyz check (setup does this)")]
-    from app.files import require_private_dir
+    from app.system.files import require_private_dir
 
     try:
         require_private_dir(paths.state_dir)
@@ -135,7 +137,7 @@ def _log_checks(paths: Paths, recipients: Sequence[str] = ()) -> List[Check]:
 def _store_writable(paths: Paths) -> List[Check]:
     """FAIL when check could not record anything now (it then sends nothing: no copy per check)."""
     from app.errors import STORE_UNWRITABLE
-    from app.files import open_regular
+    from app.system.files import open_regular
 
     try:
         os.close(open_regular(paths.store_file, os.O_RDWR))
@@ -207,15 +209,15 @@ CRON_PANEL = "{problem}: add this line in your hosting panel's cron page: {line}
 
 
 def _install_record(paths: Paths) -> Optional[dict]:
-    from app.installplan import load_record, read_optional, record_path
+    from app.install.installplan import load_record, read_optional, record_path
 
     return load_record(read_optional(record_path(paths)))
 
 
 def _hook_checks(paths: Paths, record: Optional[dict]) -> List[Check]:
     """One check per hook place: ~/.ssh/rc, the login file bash reads, ~/.bashrc."""
-    from app.hooks import BASH_FILES, HOOKS, SSH_RC
-    from app.installplan import strings
+    from app.install.hooks import BASH_FILES, HOOKS, SSH_RC
+    from app.install.installplan import strings
 
     texts = {}
     for name in (SSH_RC,) + BASH_FILES:
@@ -229,7 +231,7 @@ def _hook_checks(paths: Paths, record: Optional[dict]) -> List[Check]:
 
 def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], home: str) -> Check:
     """The check for one hook, from the startup files' texts (by name relative to home)."""
-    from app.hooks import BASH_LOGIN_FILES, bash_login_file, block_settings, block_text
+    from app.install.hooks import BASH_LOGIN_FILES, bash_login_file, block_settings, block_text
 
     name = {"ssh-rc": ".ssh/rc", "bashrc": ".bashrc"}.get(hook) or bash_login_file(list(texts))
     place = "~/" + name
@@ -285,7 +287,7 @@ def _last_cron(paths: Paths) -> Optional[float]:
 
 
 def _installed_at(paths: Paths) -> Optional[float]:
-    from app.installplan import record_path
+    from app.install.installplan import record_path
 
     try:
         return record_path(paths).stat().st_mtime
@@ -295,7 +297,7 @@ def _installed_at(paths: Paths) -> Optional[float]:
 
 def _cron_check(paths: Paths, record: Optional[dict]) -> Check:
     """The every-minute cron line: present, missing, or to be added through the hosting panel."""
-    from app import crontab
+    from app.install import crontab
 
     cron_record = record.get("cron") if record is not None and isinstance(record.get("cron"), dict) else {}
     current = crontab.read_crontab()

@@ -4,8 +4,8 @@ import email.utils
 from typing import NamedTuple, Tuple
 
 from app.alerting.context import date_now, host_name
-from app.config import load_config
-from app.paths import Paths
+from app.settings.config import load_config
+from app.system.paths import Paths
 
 
 class TestResult(NamedTuple):
@@ -17,12 +17,12 @@ class TestResult(NamedTuple):
 
 def run_test(paths: Paths) -> TestResult:
     """Send one test message; raises UserError for configuration or credential problems."""
-    from app.credentials import resolve_password
-    from app.delivery import DeliveryError, describe, open_transport
+    from app.settings.credentials import resolve_password
+    from app.channels.delivery import DeliveryError, describe, open_transport
     from app.alerting.outbox import wire_bytes
     from app.alerting.render import Envelope, build_test_message
 
-    from app.mailname import local_ehlo_name
+    from app.channels.mailname import local_ehlo_name
 
     config = load_config(paths.config_file)
     ehlo = local_ehlo_name(config.policy.ehlo_name)

@@ -10,16 +10,16 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
-from app import crontab
+from app.install import crontab
 from app.commands.install import BROKEN_BLOCK, HOOK_FILE_ORDER
 from app.errors import UserError
-from app.hooks import (BEGIN, END, XAUTH_BEGIN, XAUTH_END, BrokenBlock, enable_legacy_lines, find_blocks,
+from app.install.hooks import (BEGIN, END, XAUTH_BEGIN, XAUTH_END, BrokenBlock, enable_legacy_lines, find_blocks,
                        without_blocks)
-from app.installplan import (CrontabEdit, FileEdit, FileFact, Plan, RemoveDirectory, RemoveFile, Step, carry_out,
+from app.install.installplan import (CrontabEdit, FileEdit, FileFact, Plan, RemoveDirectory, RemoveFile, Step, carry_out,
                              decode, encode, entries, load_record, read_file_fact, read_optional, record_path,
                              refuse_without_terminal, strings, tilde)
-from app.paths import Paths
-from app.prompt import CommandResult, Prompter
+from app.system.paths import Paths
+from app.commands.prompt import CommandResult, Prompter
 
 NO_RECORD = ("no install record at {path}: only the marked hook blocks and the marked cron line are removed "
              "(remove ssh_alert.pyz yourself if you copied it by hand)")

@@ -5,8 +5,8 @@ from typing import List, Optional, Tuple
 from app.alerting import history
 from app.alerting.policy import Seen
 from app.alerting.store import OutboxRow, opened
-from app.loginlog import Position
-from app.paths import Paths
+from app.alerting.loginlog import Position
+from app.system.paths import Paths
 
 
 def recorded(paths: Paths) -> List[history.HistoryEntry]:

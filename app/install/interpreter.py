@@ -11,7 +11,7 @@ import re
 import shutil
 from typing import Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
-from app import proc
+from app.system import proc
 
 MINIMUM = (3, 8)
 MINORS = range(13, 7, -1)  # python3.13 ... python3.8, newest first

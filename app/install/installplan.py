@@ -12,10 +12,12 @@ import stat
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from app import crontab, files
+from app.install import crontab
+
+from app.system import files
 from app.errors import UserError
-from app.paths import Paths
-from app.prompt import CommandResult, Prompter
+from app.system.paths import Paths
+from app.commands.prompt import CommandResult, Prompter
 
 RECORD_NAME = "install.json"
 RECORD_FORMAT = 1

@@ -5,7 +5,7 @@ or others can read it, or when another user owns it. It is not encrypted: it pro
 from other accounts and from the plaintext config, not from this account itself.
 
 This module does not import keyring (whose import costs ~70 ms): check reads the file through it
-directly; ``app.secretfile`` wraps it as a keyring backend for setup and the ``keyring`` tooling.
+directly; ``app.settings.secretfile`` wraps it as a keyring backend for setup and the ``keyring`` tooling.
 """
 
 import json
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from app.errors import SECRETS_NOT_OWNED, SECRETS_TOO_OPEN, SECRETS_UNREADABLE, UserError
-from app.files import write_private
+from app.system.files import write_private
 
 
 class SecretsFile:

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Dict, List, Sequence
 
-from app.trust import canonical_address
+from app.alerting.trust import canonical_address
 
 
 class ReverseResolver:

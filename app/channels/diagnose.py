@@ -9,8 +9,8 @@ import socket
 import ssl
 from typing import Optional
 
-from app.config import SmtpSettings
-from app.loginline import safe_text
+from app.settings.config import SmtpSettings
+from app.alerting.loginline import safe_text
 
 # Stages of one SMTP session, as failures name them.
 CONNECT, GREETING, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, FINAL_DOT = (

@@ -1,7 +1,7 @@
 """Delivery: hand a rendered message to sendmail or to an SMTP server with verified TLS.
 
 Every failure becomes a DeliveryError whose text names the SMTP stage and reply and says what to change
-(app.diagnose); nothing here ever includes the password. An SMTP session gets an overall deadline until
+(app.channels.diagnose); nothing here ever includes the password. An SMTP session gets an overall deadline until
 DATA (a server that trickles its banner cannot hold the run), then waits for the reply to the final dot as
 long as RFC 5321 §4.5.3.2.6 says (10 minutes): giving up earlier risks a duplicate of a message the server
 already queued. Recipients are delivered one by one: each accepting recipient gets exactly one copy.
@@ -13,11 +13,11 @@ import smtplib
 import threading
 from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from app.config import Config, is_loopback_host
-from app.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, SessionError, \
+from app.settings.config import Config, is_loopback_host
+from app.channels.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, SessionError, \
     explain, reply_text
-from app.loginline import safe_text
-from app.mailname import needs_smtputf8, wire_address
+from app.alerting.loginline import safe_text
+from app.channels.mailname import needs_smtputf8, wire_address
 
 SENDMAIL_FLAGS = ("-t", "-oi")  # recipients from the headers; a lone "." line is not the end of input
 FINAL_DOT_SECONDS = 600.0  # RFC 5321 §4.5.3.2.6
@@ -264,7 +264,7 @@ class SendmailTransport:
     def send(self, message: bytes, recipients: Sequence[str]) -> SendResult:
         """Deliver message (wire bytes) through sendmail; raises DeliveryError on a failure or a non-zero exit.
         sendmail takes the message for every recipient or for none."""
-        from app import proc  # subprocess: only the sendmail route pays for it
+        from app.system import proc  # subprocess: only the sendmail route pays for it
 
         path = self.config.sendmail_path
         data = message.replace(b"\r\n", b"\n")  # sendmail reads local line ends

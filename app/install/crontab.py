@@ -9,9 +9,9 @@ import shlex
 import shutil
 from typing import List, Mapping, NamedTuple, Optional
 
-from app import proc
+from app.system import proc
 from app.errors import UserError
-from app.hooks import disable_legacy_lines, enable_legacy_lines
+from app.install.hooks import disable_legacy_lines, enable_legacy_lines
 
 MARKER = "# ssh_alert"
 SCHEDULE = "* * * * *"
@@ -19,7 +19,7 @@ LEGACY_CRON_MARKERS = ("ssh_login_monitor",)
 # Passed on the cron line when install ran with them (absolute only), so cron's check finds the same files.
 ENVIRONMENT = ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "SHIV_ROOT")
 TIMEOUT = 10.0
-# --cron: cron's check also alerts connections no hook saw (ssh -N), see app.sessions.
+# --cron: cron's check also alerts connections no hook saw (ssh -N), see app.alerting.sessions.
 CHECK_ARGUMENTS = ("check", "--cron")
 
 CRONTAB_FAILED = "crontab {action} failed: {reason}"

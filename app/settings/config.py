@@ -15,8 +15,8 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UNWRITABLE_COMMENT,
                         USE_SETTINGS, UserError)
-from app.files import open_regular_file, require_private
-from app.trust import Network, parse_networks
+from app.system.files import open_regular_file, require_private
+from app.alerting.trust import Network, parse_networks
 
 METHODS = ("smtp", "sendmail")
 SECURITY_MODES = ("ssl", "starttls", "none")
@@ -68,7 +68,7 @@ class AlertPolicy(NamedTuple):
     syslog_socket: str = "/dev/log"
     history_days: int = 400  # logins older than this leave the history (the store's size stays bounded)
     hook_wait: float = 3.0  # seconds the login hook waits for the alert to leave; 0: fire and forget
-    ehlo_name: str = ""  # the name mail servers see (EHLO, Message-IDs); default: detected (app.mailname)
+    ehlo_name: str = ""  # the name mail servers see (EHLO, Message-IDs); default: detected (app.channels.mailname)
 
 
 class Config(NamedTuple):
@@ -259,7 +259,7 @@ def _parse_policy(get, problem) -> AlertPolicy:  # type: ignore[no-untyped-def]
 
 
 def _ehlo_name(value: str, problem) -> str:  # type: ignore[no-untyped-def]
-    from app.mailname import ehlo_problem
+    from app.channels.mailname import ehlo_problem
 
     if value and ehlo_problem(value):
         problem("alert", "ehlo_name", ehlo_problem(value))

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from app.files import ensure_private_dir, open_regular
+from app.system.files import ensure_private_dir, open_regular
 
 MAX_BYTES = 256 * 1024
 BACKUPS = 2

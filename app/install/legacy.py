@@ -15,10 +15,10 @@ import stat
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Tuple
 
-from app.config import split_addresses
-from app.files import exclusive_lock, write_private
-from app.loginlog import Position, anchor_at
-from app.paths import Paths
+from app.settings.config import split_addresses
+from app.system.files import exclusive_lock, write_private
+from app.alerting.loginlog import Position, anchor_at
+from app.system.paths import Paths
 from app.alerting.store import opened
 
 LOCK_WAIT = 30.0

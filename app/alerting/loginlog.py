@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Iterator, List, NamedTuple, Optional
 
-from app.files import open_regular_file
+from app.system.files import open_regular_file
 
 MAX_LINE = 8192  # longer lines are cut for display; the rest is skipped without being held in memory
 ANCHOR_BYTES = 64

@@ -1,4 +1,4 @@
-"""keyring's backend interface over ssh_alert's password file (app.secretstore), for machines with no OS keyring."""
+"""keyring's backend interface over ssh_alert's password file (app.settings.secretstore), for machines with no OS keyring."""
 
 from pathlib import Path
 from typing import Optional
@@ -6,7 +6,7 @@ from typing import Optional
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
-from app.secretstore import SecretsFile
+from app.settings.secretstore import SecretsFile
 
 
 class SecretsFileKeyring(KeyringBackend):

@@ -11,11 +11,11 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional
 
-from app import proc
-from app.config import Config
+from app.system import proc
+from app.settings.config import Config
 from app.errors import KEYRING_TIMEOUT, PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, USE_PASSWORD_COMMAND, UserError
-from app.files import require_private
-from app.paths import Paths
+from app.system.files import require_private
+from app.system.paths import Paths
 
 SERVICE = "ssh-alert"
 KEYRING_DEADLINE = 10.0  # a Secret Service waiting on an unlock prompt would hang a headless check forever
@@ -61,7 +61,7 @@ def os_keyring() -> Optional[Any]:
 
 def file_keyring(paths: Paths) -> Any:
     """Return the password file for these paths (the keyring-free reader; setup stores via SecretsFileKeyring)."""
-    from app.secretstore import SecretsFile
+    from app.settings.secretstore import SecretsFile
 
     return SecretsFile(paths.secrets_file)
 
@@ -159,7 +159,7 @@ def store_password(paths: Paths, user: str, password: str, config_path: Path) ->
             # A locked or refusing keyring: the password file still works, and says so.
             fallback_reason = "the OS keyring {} refused it: {}".format(
                 type(backend).__name__, " ".join(str(getattr(error, "message", error)).split())[:120])
-    from app.secretfile import SecretsFileKeyring
+    from app.settings.secretfile import SecretsFileKeyring
 
     try:
         SecretsFileKeyring(paths.secrets_file).set_password(SERVICE, user, password)

@@ -1,0 +1,1 @@
+"""The configuration and its secrets: parsing, validation, the password's sources."""
