@@ -6,10 +6,12 @@ import enum
 class ExitCode(enum.IntEnum):
     """Exit codes every command uses."""
 
-    OK = 0
-    DELIVERY_FAILED = 1  # alerts stay pending; the next check retries
+    OK = 0  # done (check: nothing to do, or all sent)
+    NOT_DONE = 1  # not done: alerts still pending, status unhealthy, a test not sent or not arrived, a "no"
+    DELIVERY_FAILED = 1  # alias of NOT_DONE for check's failed delivery (the alerts stay pending; next check retries)
     USAGE = 2  # bad command line, bad configuration, unusable file
     INTERNAL = 3  # a bug: the traceback goes to the operational log, not to the terminal
+    INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 class UserError(Exception):

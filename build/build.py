@@ -33,7 +33,8 @@ class BuildError(Exception):
 def _run(args: List[str], cwd: Path) -> None:
     """Run a tool, passing on its stderr except pip's noise about configured index paths that do not exist."""
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          encoding="utf-8", errors="replace")
     sys.stderr.writelines(line for line in proc.stderr.splitlines(True) if not PIP_NOISE.match(line))
     if proc.returncode:
         raise BuildError("'%s' failed with exit status %d" % (" ".join(args[1:4]), proc.returncode))
@@ -60,8 +61,8 @@ def stage(cfg: Dict[str, Any], site: Path) -> None:
           "--no-compile", "--target", str(site), "-r", str(cfg["requirements"])], cwd=site.parent)
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts with this venv's path in their shebang
     for record in site.glob("*.dist-info/RECORD"):  # ...whose hashes would make the build path-dependent
-        lines = record.read_text().splitlines(True)
-        record.write_text("".join(line for line in lines if not line.startswith("../")))
+        lines = record.read_text(encoding="utf-8").splitlines(True)
+        record.write_text("".join(line for line in lines if not line.startswith("../")), encoding="utf-8")
     for cache in list(site.rglob("__pycache__")):
         shutil.rmtree(cache)
     for pyc in site.rglob("*.py[co]"):

@@ -176,19 +176,17 @@ def test_parse_config_several_problems_are_all_reported_in_one_error_one_per_lin
             "[smtp]\nhost = mail.example.com\nport = 99999\nsecurity = tls\n")
     with pytest.raises(UserError) as raised:
         parse_config(text, CONFIG)
-    lines = raised.value.message.split("\n")
     assert raised.value.exit_code == ExitCode.USAGE
-    assert CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="to",
-                                 problem="missing; set to = you@example.com (several: comma-separated)") in lines
-    assert CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="from",
-                                 problem="'not-an-address' is not an email address") in lines
-    assert CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="security",
-                                 problem="'tls' is not one of: ssl, starttls, none") in lines
-    assert CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="port",
-                                 problem="'99999' is not a port number (1-65535)") in lines
-    assert len(lines) == 4
-    for line in lines:
-        assert line.startswith("{}: [".format(CONFIG))
+    assert raised.value.message.split("\n") == [
+        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="to",
+                              problem="missing; set to = you@example.com (several: comma-separated)"),
+        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="from",
+                              problem="'not-an-address' is not an email address"),
+        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="port",
+                              problem="'99999' is not a port number (1-65535)"),
+        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="security",
+                              problem="'tls' is not one of: ssl, starttls, none"),
+    ]
 
 
 def test_parse_config_bad_recipient_among_several_is_named() -> None:
@@ -198,15 +196,17 @@ def test_parse_config_bad_recipient_among_several_is_named() -> None:
 
 
 def test_parse_config_password_user_over_unencrypted_remote_smtp_is_refused() -> None:
-    lines = problems_of(smtp_config(host="mail.example.com", security="none", user="alice"))
-    assert len(lines) == 1
-    assert lines[0].startswith("{}: [smtp] security: none would send the password for alice unencrypted to "
-                               "mail.example.com".format(CONFIG))
+    assert problems_of(smtp_config(host="mail.example.com", security="none", user="alice")) == [
+        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="security",
+                              problem="none would send the password for alice unencrypted to mail.example.com; "
+                                      "set security = starttls or ssl")]
 
 
 def test_parse_config_original_format_without_tls_to_remote_host_is_refused() -> None:
-    lines = problems_of(LEGACY.format(starttls="no", ssl="no"))
-    assert len(lines) == 1 and "[smtp] security: none would send the password" in lines[0]
+    assert problems_of(LEGACY.format(starttls="no", ssl="no")) == [
+        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="security",
+                              problem="none would send the password for owner@example.com unencrypted to "
+                                      "smtp.example.com; set security = starttls or ssl")]
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2", "LOCALHOST"])
@@ -249,7 +249,16 @@ def test_parse_config_bad_timeout_in_smtp_section_names_the_smtp_section() -> No
 
 
 def test_parse_config_timeout_below_one_second_is_a_problem() -> None:
-    problems_of("[alert]\nto = a@example.com\nfrom = b@example.com\ntimeout = 0.5\n[smtp]\nhost = h\n")
+    text = "[alert]\nto = a@example.com\nfrom = b@example.com\ntimeout = 0.5\n[smtp]\nhost = h\n"
+    assert problems_of(text) == [CONFIG_PROBLEM.format(
+        path=CONFIG, section="alert", key="timeout", problem="'0.5' is not a number of seconds between 1 and 600")]
+
+
+def test_parse_config_timeout_in_alert_wins_over_the_original_scripts_timeout_in_smtp() -> None:
+    text = "[alert]\nto = a@example.com\nfrom = b@example.com\ntimeout = 30\n[smtp]\nhost = h\ntimeout = 0\n"
+    config = parse_config(text, CONFIG)
+    assert (config.timeout, config.warnings) == (30.0, ())
+    assert parse_config(smtp_config(host="h", timeout="45"), CONFIG).timeout == 45.0
 
 
 def test_parse_config_sendmail_path_that_does_not_exist_is_a_problem(tmp_path: Path) -> None:
@@ -275,8 +284,9 @@ def test_parse_config_unknown_method_is_a_problem() -> None:
 
 
 def test_parse_config_missing_smtp_host_is_a_problem() -> None:
-    lines = problems_of("[alert]\nto = a@example.com\nfrom = b@example.com\n")
-    assert len(lines) == 1 and lines[0].startswith("{}: [smtp] host: missing".format(CONFIG))
+    assert problems_of("[alert]\nto = a@example.com\nfrom = b@example.com\n") == [
+        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="host",
+                              problem="missing; set host = your mail server (or use method = sendmail)")]
 
 
 def test_parse_config_missing_ca_file_is_a_problem(tmp_path: Path) -> None:
@@ -301,23 +311,26 @@ def test_user_error_from_config_exits_with_usage_code() -> None:
         parse_config("[alert]\n", CONFIG)
     assert raised.value.exit_code is ExitCode.USAGE
     assert int(raised.value.exit_code) == 2
+    assert raised.value.message.split("\n") == [
+        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="to",
+                              problem="missing; set to = you@example.com (several: comma-separated)"),
+        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="from",
+                              problem="missing; set from = an address your mail server accepts as sender"),
+        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="host",
+                              problem="missing; set host = your mail server (or use method = sendmail)"),
+    ]
 
-
-
-def test_parse_config_names_each_bad_trusted_entry_and_bad_policy_values(tmp_path):
-    from app.settings.config import parse_config
-    from app.errors import UserError
-
+def test_parse_config_names_each_bad_trusted_entry_and_bad_policy_values() -> None:
     text = ("[alert]\nto = a@example.com\nfrom = b@example.com\nmethod = sendmail\nsendmail_path = /bin/true\n"
             "trusted = 203.0.113.0/24, 10.0.0.300, office\nnotify = some\ndigest_after = 0\n")
-    with pytest.raises(UserError) as caught:
-        parse_config(text, tmp_path / "config.ini")
-    message = caught.value.message
-    assert "[alert] trusted: '10.0.0.300' is not an IP address or network" in message
-    assert "[alert] trusted: 'office'" in message
-    assert "[alert] notify: 'some' is not one of: all, new" in message
-    assert "[alert] digest_after: '0' is not a number from 1 to 1000" in message
-    assert len(message.splitlines()) == 4
+    network = "is not an IP address or network (e.g. 203.0.113.0/24, 2001:db8::/48, 10.0.0.5)"
+    assert problems_of(text) == [
+        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="notify", problem="'some' is not one of: all, new"),
+        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="trusted", problem="'10.0.0.300' " + network),
+        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="trusted", problem="'office' " + network),
+        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="digest_after",
+                              problem="'0' is not a number from 1 to 1000"),
+    ]
 
 
 # --- inline comments: the README's example works when pasted -------------------------------------------------

@@ -8,14 +8,13 @@ from typing import Dict
 
 import keyring.core
 import pytest
-from keyring.errors import PasswordDeleteError
 
 from app.settings import credentials
 from app.settings.config import Config, load_config
 from app.settings.credentials import describe_source, resolve_password
 from app.errors import PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, SECRETS_TOO_OPEN, SECRETS_UNREADABLE, UserError
 from app.system.paths import Paths
-from app.settings.secretfile import SecretsFileKeyring
+from app.settings.secretstore import SecretsFile
 from conftest import write_config
 
 SECRET = "s3cret-Pa55"
@@ -42,39 +41,39 @@ def error_of(config: Config, paths: Paths) -> UserError:
 
 
 def store(paths: Paths, password: str = SECRET, user: str = "alice") -> None:
-    SecretsFileKeyring(paths.secrets_file).set_password(credentials.SERVICE, user, password)
+    SecretsFile(paths.secrets_file).set_password(credentials.SERVICE, user, password)
 
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-# --- SecretsFileKeyring -------------------------------------------------------------------------------
+# --- SecretsFile -------------------------------------------------------------------------------------
 
-def test_secrets_file_keyring_set_then_get_round_trips(paths: Paths) -> None:
-    backend = SecretsFileKeyring(paths.secrets_file)
+def test_the_password_file_set_then_get_round_trips(paths: Paths) -> None:
+    backend = SecretsFile(paths.secrets_file)
     backend.set_password("svc", "alice", SECRET)
     backend.set_password("svc", "bob", "other")
     assert backend.get_password("svc", "alice") == SECRET
-    assert SecretsFileKeyring(paths.secrets_file).get_password("svc", "bob") == "other"
+    assert SecretsFile(paths.secrets_file).get_password("svc", "bob") == "other"
     assert backend.get_password("svc", "carol") is None
     assert backend.get_password("other-service", "alice") is None
 
 
-def test_secrets_file_keyring_missing_file_has_no_password(paths: Paths) -> None:
-    assert SecretsFileKeyring(paths.secrets_file).get_password("svc", "alice") is None
+def test_the_password_file_missing_file_has_no_password(paths: Paths) -> None:
+    assert SecretsFile(paths.secrets_file).get_password("svc", "alice") is None
     assert not paths.secrets_file.exists()
 
 
-def test_secrets_file_keyring_creates_the_file_0600_in_a_0700_directory(paths: Paths) -> None:
-    SecretsFileKeyring(paths.secrets_file).set_password("svc", "alice", SECRET)
+def test_the_password_file_creates_the_file_0600_in_a_0700_directory(paths: Paths) -> None:
+    SecretsFile(paths.secrets_file).set_password("svc", "alice", SECRET)
     assert mode(paths.secrets_file) == 0o600
     assert mode(paths.secrets_file.parent) == 0o700
     assert os.listdir(str(paths.secrets_file.parent)) == ["secrets.json"]
 
 
-def test_secrets_file_keyring_refuses_a_file_readable_by_others(paths: Paths) -> None:
-    backend = SecretsFileKeyring(paths.secrets_file)
+def test_the_password_file_refuses_a_file_readable_by_others(paths: Paths) -> None:
+    backend = SecretsFile(paths.secrets_file)
     backend.set_password("svc", "alice", SECRET)
     paths.secrets_file.chmod(0o644)
     with pytest.raises(UserError) as raised:
@@ -85,8 +84,8 @@ def test_secrets_file_keyring_refuses_a_file_readable_by_others(paths: Paths) ->
     assert SECRET not in message
 
 
-def test_secrets_file_keyring_refuses_to_store_into_a_file_readable_by_others(paths: Paths) -> None:
-    backend = SecretsFileKeyring(paths.secrets_file)
+def test_the_password_file_refuses_to_store_into_a_file_readable_by_others(paths: Paths) -> None:
+    backend = SecretsFile(paths.secrets_file)
     backend.set_password("svc", "alice", "old")
     paths.secrets_file.chmod(0o640)
     with pytest.raises(UserError) as raised:
@@ -95,8 +94,8 @@ def test_secrets_file_keyring_refuses_to_store_into_a_file_readable_by_others(pa
     assert SECRET not in paths.secrets_file.read_text()
 
 
-def test_secrets_file_keyring_delete_removes_the_password(paths: Paths) -> None:
-    backend = SecretsFileKeyring(paths.secrets_file)
+def test_the_password_file_delete_removes_the_password(paths: Paths) -> None:
+    backend = SecretsFile(paths.secrets_file)
     backend.set_password("svc", "alice", SECRET)
     backend.set_password("svc", "bob", "other")
     backend.delete_password("svc", "alice")
@@ -105,37 +104,37 @@ def test_secrets_file_keyring_delete_removes_the_password(paths: Paths) -> None:
     assert SECRET not in paths.secrets_file.read_text()
 
 
-def test_secrets_file_keyring_deleting_a_missing_password_raises_password_delete_error(paths: Paths) -> None:
-    backend = SecretsFileKeyring(paths.secrets_file)
-    with pytest.raises(PasswordDeleteError):
+def test_the_password_file_deleting_a_missing_password_raises_key_error_without_the_secret(paths: Paths) -> None:
+    backend = SecretsFile(paths.secrets_file)
+    with pytest.raises(KeyError):
         backend.delete_password("svc", "alice")
     backend.set_password("svc", "bob", SECRET)
-    with pytest.raises(PasswordDeleteError) as raised:
+    with pytest.raises(KeyError) as raised:
         backend.delete_password("svc", "alice")
     assert SECRET not in str(raised.value)
 
 
 @pytest.mark.parametrize("content", ['{"svc": {"alice": "s3cret-Pa55"', '["s3cret-Pa55"]',
                                      '{"svc": "s3cret-Pa55"}', '\udcff s3cret-Pa55'])
-def test_secrets_file_keyring_corrupt_file_is_a_user_error_without_its_content(paths: Paths, content: str) -> None:
+def test_the_password_file_corrupt_file_is_a_user_error_without_its_content(paths: Paths, content: str) -> None:
     paths.data_dir.mkdir(parents=True, mode=0o700)
     paths.secrets_file.write_bytes(content.encode("utf-8", "surrogateescape"))
     paths.secrets_file.chmod(0o600)
     with pytest.raises(UserError) as raised:
-        SecretsFileKeyring(paths.secrets_file).get_password("svc", "alice")
+        SecretsFile(paths.secrets_file).get_password("svc", "alice")
     message = raised.value.message
     assert message.startswith(SECRETS_UNREADABLE.format(path=paths.secrets_file, reason="not valid JSON"))
     assert SECRET not in message
 
 
-def test_secrets_file_keyring_symlink_is_refused(paths: Paths, tmp_path: Path) -> None:
+def test_the_password_file_symlink_is_refused(paths: Paths, tmp_path: Path) -> None:
     target = tmp_path / "elsewhere.json"
     target.write_text(json.dumps({"svc": {"alice": SECRET}}))
     target.chmod(0o600)
     paths.data_dir.mkdir(parents=True, mode=0o700)
     paths.secrets_file.symlink_to(target)
     with pytest.raises(UserError) as raised:
-        SecretsFileKeyring(paths.secrets_file).get_password("svc", "alice")
+        SecretsFile(paths.secrets_file).get_password("svc", "alice")
     assert raised.value.message.startswith("cannot read the password file {}: ".format(paths.secrets_file))
     assert SECRET not in raised.value.message
 
@@ -200,7 +199,7 @@ def test_resolve_password_file_store_without_password_says_how_to_fix(paths: Pat
     store(paths, user="bob")
     config = smtp_config(paths, password_store="file")
     error = error_of(config, paths)
-    assert error.message == PASSWORD_MISSING.format(user="alice", backend=str(SecretsFileKeyring(
+    assert error.message == PASSWORD_MISSING.format(user="alice", backend=str(SecretsFile(
         paths.secrets_file)), path=config.path)
 
 

@@ -15,9 +15,9 @@ from support.msmtp import MSMTP, MSMTP_MISSING, msmtp_config, sendmail_wrapper
 
 def store_password(paths: Paths, password: str = "s3cret") -> None:
     from app.settings.credentials import SERVICE
-    from app.settings.secretfile import SecretsFileKeyring
+    from app.settings.secretstore import SecretsFile
 
-    SecretsFileKeyring(paths.secrets_file).set_password(SERVICE, "alice", password)
+    SecretsFile(paths.secrets_file).set_password(SERVICE, "alice", password)
 
 
 def tls_config(paths: Paths, server: MailSink, ca_file: Path, security: str, host: str = "localhost",

@@ -12,7 +12,8 @@ from typing import List, Optional
 import pytest
 
 from app.commands.history import (BAD_IP, BAD_SINCE, NO_HISTORY, NO_MATCH, matches, output, parse_network,
-                                  parse_since, run, summary, table)
+                                  parse_since, records, run, summary, summary_table, table)
+from app.commands.result import Result
 from app.errors import ExitCode, UserError
 from app.alerting import history as recorded_history
 from app.alerting.history import DIGEST, EMAILED, KNOWN_IP, TRUSTED_SKIPPED, HistoryEntry
@@ -149,13 +150,14 @@ def test_no_history_yet_says_so_in_one_line(paths: Paths, home: Path, pyz: Path,
 # --- the command in-process ----------------------------------------------------------------------------
 
 def test_no_history_yet_is_an_empty_json_array_for_scripts(paths: Paths) -> None:
-    assert run(paths, flags(as_json=True), None).lines == ["[]"]
-    assert run(paths, flags(summary=True, as_json=True), None).lines == ["[]"]
+    assert run(paths, flags(as_json=True)).data == []
+    assert run(paths, flags(summary=True, as_json=True)).data == []
 
 
 def test_filters_that_match_nothing_say_which_filters_and_how_many_logins_exist(recorded: Paths) -> None:
-    result = run(recorded, flags(since="2026-11-01 08:00", user="mallory"), None)
-    assert result == (["none of the 5 recorded login(s) match --since '2026-11-01 08:00' --user mallory"], 0)
+    result = run(recorded, flags(since="2026-11-01 08:00", user="mallory"))
+    assert result == Result(["none of the 5 recorded login(s) match --since '2026-11-01 08:00' --user mallory"],
+                            ExitCode.OK, [])
     assert NO_MATCH.startswith("none of the")
 
 
@@ -163,12 +165,14 @@ def test_a_history_that_cannot_be_read_is_an_error_not_an_empty_history(paths: P
     paths.state_dir.mkdir(parents=True)
     paths.store_file.write_bytes(b"not a database" * 100)
     with pytest.raises(UserError, match="cannot read the login history"):
-        run(paths, flags(), None)
+        run(paths, flags())
 
 
-def test_output_lines_are_the_table_the_summary_or_json(recorded: Paths) -> None:
+def test_output_lines_are_the_table_or_the_summary_and_json_gets_the_same_records(recorded: Paths) -> None:
     assert output(RECORDED, 5, flags(), recorded.store_file) == table(RECORDED)
-    assert len(output(RECORDED, 5, flags(as_json=True), recorded.store_file)) == 1
+    assert output(RECORDED, 5, flags(summary=True), recorded.store_file) == summary_table(summary(RECORDED))
+    assert records(RECORDED, False) == [entry._asdict() for entry in RECORDED]
+    assert records(RECORDED, True) == [row._asdict() for row in summary(RECORDED)]
 
 
 # --- parse_since -----------------------------------------------------------------------------------------
@@ -256,7 +260,7 @@ def test_the_key_column_shows_the_comment_else_a_short_fingerprint_else_a_dash()
 def test_terminal_control_sequences_in_recorded_values_are_not_printed() -> None:
     line = table([login(1, "192.0.2.1", key_comment="\x1b]0;pwned\x07\x1b[2Jbob@evil\u202e")])[1]
     assert "\x1b" not in line and "\x07" not in line and "\u202e" not in line
-    assert "]0;pwned[2Jbob@evil" in line
+    assert "\\x1b]0;pwned\\x07\\x1b[2Jbob@evil" in line  # escaped, as in the email and syslog
 
 
 def test_summary_counts_logins_per_ip_with_first_and_last_seen_and_the_latest_name() -> None:

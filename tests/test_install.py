@@ -20,11 +20,12 @@ from hypothesis import strategies as st
 
 from app.install import crontab as cron
 from app.install import interpreter
-from app.commands.install import (BROKEN_BLOCK, HOOK_FILE_ORDER, NOT_A_PYZ, PANEL_LINE, UNKNOWN_HOOK, InstallFacts,
+from app.commands.hookstate import HOOK_FILES, hook_file, installed
+from app.commands.install import (BROKEN_BLOCK, NOT_A_PYZ, PANEL_LINE, UNKNOWN_HOOK, InstallFacts,
                                   plan_install)
 from app.commands.status import HOOK_HIDDEN, OK, WARN, hook_check
 from app.install.hooks import (BEGIN, END, LEGACY_PREFIX, XAUTH_BEGIN, BrokenBlock, bash_login_file, block_settings,
-                       default_hooks, disable_legacy_lines, enable_legacy_lines, find_blocks, render_hook,
+                       HookSettings, default_hooks, disable_legacy_lines, enable_legacy_lines, find_blocks, render_hook,
                        with_block, without_blocks)
 from app.install.installplan import (CANCELLED, CANCELLED_EXIT, DRY_RUN_DONE, NEEDS_YES, NOTHING_TO_DO, CrontabEdit, FileEdit,
                               FileFact, WriteRecord)
@@ -457,7 +458,7 @@ def facts(home: Path, files: Dict[str, bytes], shell: str = "/bin/bash") -> Inst
     return InstallFacts(
         home=home, source=home / "download" / "ssh_alert.pyz", destination=home / "bin" / "ssh_alert.pyz",
         pyz_up_to_date=False, interpreter=interpreter.Choice("/usr/bin/python3", (3, 11), ()), shell=shell,
-        files={name: FileFact(home / name, home / name, files.get(name), False) for name in HOOK_FILE_ORDER},
+        files={name: FileFact(home / name, home / name, files.get(name), False) for name in HOOK_FILES},
         missing={"bin": [], "ssh": [], "state": []}, crontab=cron.Crontab(True, False, ""), cron_environ={},
         record_path=home / "install.json", record=None)
 
@@ -578,6 +579,15 @@ def test_status_warns_when_the_hook_sits_in_a_login_file_bash_never_reads(tmp_pa
     texts = {".bash_profile": "export A=1\n", ".profile": render_hook()}
     check = hook_check("bash-profile", texts, None, str(tmp_path))
     assert check.status == WARN and check.detail == HOOK_HIDDEN.format(found="~/.profile", place="~/.bash_profile")
+
+
+def test_setup_status_and_install_agree_that_a_hook_bash_never_reads_is_not_installed(paths: Paths, home: Path):
+    (home / ".bash_profile").write_text("export A=1\n")
+    (home / ".profile").write_text(render_hook())
+    assert installed(paths) == ()
+    assert hook_file("bash-profile", [".bash_profile", ".profile"]) == ".bash_profile"
+    (home / ".bashrc").write_text(render_hook(HookSettings(hook="bashrc")))
+    assert installed(paths) == ("bashrc",)
 
 
 def test_status_warns_when_the_hook_calls_a_python_that_is_gone(tmp_path: Path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.alerting.keys import authorized_key_comment, fingerprint, read_key_comment
+from app.alerting.keys import authorized_key_comment, fingerprint
 
 BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 OTHER_BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIBBBBnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
@@ -23,22 +23,32 @@ def ssh_keygen() -> str:
     return found
 
 
-def test_fingerprint_of_a_real_key_equals_ssh_keygen_output(tmp_path: Path) -> None:
+def printed_fingerprint(keygen: str, public_key: Path) -> str:
+    """The SHA256 fingerprint ssh-keygen -lf prints for public_key."""
+    printed = subprocess.run([keygen, "-lf", str(public_key)], check=True, capture_output=True, text=True,
+                             timeout=30).stdout
+    return printed.split()[1]
+
+
+@pytest.mark.parametrize("key_type", ["ed25519", "rsa", "ecdsa"])
+def test_fingerprint_of_a_generated_key_is_what_ssh_keygen_prints(tmp_path: Path, key_type: str) -> None:
     keygen = ssh_keygen()
     key = tmp_path / "key"
-    subprocess.run([keygen, "-t", "ed25519", "-N", "", "-C", "alice@laptop", "-f", str(key), "-q"], check=True,
-                   stdin=subprocess.DEVNULL, timeout=30)
-    key_type, blob, comment = (tmp_path / "key.pub").read_text().split()
-    assert (key_type, comment) == ("ssh-ed25519", "alice@laptop")
-    printed = subprocess.run([keygen, "-lf", str(tmp_path / "key.pub")], check=True, capture_output=True,
-                             text=True, timeout=30).stdout
-    assert fingerprint(blob) == printed.split()[1]
-    assert fingerprint(blob).startswith("SHA256:") and not fingerprint(blob).endswith("=")
+    subprocess.run([keygen, "-t", key_type, "-N", "", "-C", "alice@laptop", "-f", str(key), "-q"], check=True,
+                   stdin=subprocess.DEVNULL, timeout=60)
+    _, blob, comment = (tmp_path / "key.pub").read_text(encoding="ascii").split()
+    assert comment == "alice@laptop"
+    expected = printed_fingerprint(keygen, tmp_path / "key.pub")
+    assert expected.startswith("SHA256:") and not expected.endswith("=")
+    assert fingerprint(blob) == expected
 
 
-def test_fingerprint_of_a_known_blob_is_stable() -> None:
-    assert fingerprint(BLOB) == fingerprint(BLOB)
-    assert fingerprint(BLOB) != fingerprint(OTHER_BLOB)
+def test_fingerprint_of_a_known_blob_is_what_ssh_keygen_prints_for_it(tmp_path: Path) -> None:
+    assert fingerprint(BLOB) == "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"
+    assert fingerprint(OTHER_BLOB) != fingerprint(BLOB)
+    public_key = tmp_path / "known.pub"
+    public_key.write_text("ssh-ed25519 {} known\n".format(BLOB), encoding="ascii")
+    assert printed_fingerprint(ssh_keygen(), public_key) == fingerprint(BLOB)
 
 
 @pytest.mark.parametrize("text", ["not base64!", "AAAA C3Nz", "AAAAC3NzaC1lZDI1NTE5AAAAIOMq=x", "", "é"])
@@ -71,11 +81,6 @@ def test_authorized_key_comment_does_not_match_a_key_that_merely_starts_with_the
     assert authorized_key_comment("ssh-ed25519 {}extra laptop\n".format(BLOB), BLOB) is None
 
 
-def test_read_key_comment_with_a_missing_file_is_none(tmp_path: Path) -> None:
-    assert read_key_comment(tmp_path / "no" / "authorized_keys", BLOB) is None
-
-
-def test_read_key_comment_reads_the_file(tmp_path: Path) -> None:
-    authorized_keys = tmp_path / "authorized_keys"
-    authorized_keys.write_bytes('ssh-ed25519 {} caf\xe9 laptop\n'.format(BLOB).encode("latin-1"))
-    assert read_key_comment(authorized_keys, BLOB) == "caf\ufffd laptop"
+def test_authorized_key_comment_in_a_file_that_is_not_utf8_keeps_the_rest_of_the_comment() -> None:
+    text = 'ssh-ed25519 {} caf\xe9 laptop\n'.format(BLOB).encode("latin-1").decode("utf-8", "replace")
+    assert authorized_key_comment(text, BLOB) == "caf\ufffd laptop"

@@ -50,9 +50,9 @@ def arrivals(relay: MailSink, postfix: PrivatePostfix) -> MailSink:
 def store_password(paths: Paths) -> None:
     """The password in the password file, as on a headless server."""
     from app.settings.credentials import SERVICE
-    from app.settings.secretfile import SecretsFileKeyring
+    from app.settings.secretstore import SecretsFile
 
-    SecretsFileKeyring(paths.secrets_file).set_password(SERVICE, "alice", PASSWORD)
+    SecretsFile(paths.secrets_file).set_password(SERVICE, "alice", PASSWORD)
 
 
 def check(pyz: Path, environ: Dict[str, str]) -> None:

@@ -71,6 +71,18 @@ def assert_silent_success(result: subprocess.CompletedProcess) -> None:
     assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), result
 
 
+def strict_encoding_flags(version: str) -> List[str]:
+    """On 3.10+, every open() without encoding= warns (-X warn_default_encoding), and the warning is an error."""
+    return ["-X", "warn_default_encoding", "-W", "error::EncodingWarning"] if version not in ("3.8", "3.9") else []
+
+
+def run_strictly(python: Path, version: str, pyz_path: Path, arguments: List[str],
+                 environ: Dict[str, str]) -> subprocess.CompletedProcess:
+    """Run the pyz with python and strict_encoding_flags(version)."""
+    return subprocess.run([str(python)] + strict_encoding_flags(version) + [str(pyz_path)] + arguments,
+                          env=environ, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT)
+
+
 def subjects(server: MailSink) -> List[str]:
     return [received.message["Subject"] for received in server.messages]
 
@@ -160,19 +172,21 @@ def test_the_pyz_prints_its_version_on_every_supported_python(version: str, pyth
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
-def test_the_pyz_seeds_then_alerts_a_new_login_on_every_supported_python(version: str, pythons, pyz: Path,
-                                                                         shiv_root: Path, paths, sink: MailSink):
+def test_the_pyz_seeds_then_alerts_a_new_login_on_every_supported_python_opening_no_file_without_encoding(
+        version: str, pythons, pyz: Path, paths, sink: MailSink, tmp_path: Path):
     python = interpreter(pythons, version)
-    environ = pyz_env(paths.home, shiv_root)
+    environ = pyz_env(paths.home, tmp_path / "shiv")  # the first run unpacks through shiv, the others do not
     write_config(paths, smtp=smtp_settings(sink))
     append_log(paths, login_line(ip="198.51.100.1"))
-    assert_silent_success(run_pyz(pyz, ["check"], environ, python=python, timeout=TIMEOUT))
+    assert_silent_success(run_strictly(python, version, pyz, ["check"], environ))
     assert sink.messages == []
     assert paths.store_file.exists()
     append_log(paths, login_line(ip="198.51.100.2"))
-    assert_silent_success(run_pyz(pyz, ["check"], environ, python=python, timeout=TIMEOUT))
+    assert_silent_success(run_strictly(python, version, pyz, ["check"], environ))
     assert [m.message["Subject"] for m in sink.wait_for(1)] == [SUBJECT.format("198.51.100.2")]
-    assert_silent_success(run_pyz(pyz, ["check"], environ, python=python, timeout=TIMEOUT))
+    result = run_strictly(python, version, pyz, ["status"], environ)
+    assert "EncodingWarning" not in result.stdout + result.stderr, result
+    assert_silent_success(run_strictly(python, version, pyz, ["check"], environ))
     assert len(sink.messages) == 1
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from app.alerting.keys import fingerprint
 from app.alerting.loginline import parse_line
-from app.alerting.render import Envelope, build_alert, build_notice, build_test_message
+from app.alerting.render import AlertContext, Envelope, build_alert, build_notice, build_test_message
 
 BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 FULL_LINE = ("2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 sport=22 "
@@ -24,7 +24,7 @@ def body_of(message: EmailMessage) -> str:
 
 
 def alert(line: bytes, key_comment=None) -> EmailMessage:  # type: ignore[no-untyped-def]
-    return build_alert(parse_line(line), ENVELOPE, key_comment, DATE, MESSAGE_ID)
+    return build_alert(parse_line(line), ENVELOPE, DATE, MESSAGE_ID, AlertContext(key_comment=key_comment))
 
 
 def test_build_alert_full_record_subject_names_user_host_and_ip() -> None:
@@ -137,7 +137,7 @@ def test_build_alert_unparsed_one_megabyte_line_body_lines_are_short() -> None:
     st.builds(lambda rest: b"2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey " + rest, st.binary(max_size=4000)),
 ))
 def test_build_alert_arbitrary_bytes_never_put_line_breaks_in_headers(data: bytes) -> None:
-    message = build_alert(parse_line(data), ENVELOPE, None, DATE, MESSAGE_ID)
+    message = build_alert(parse_line(data), ENVELOPE, DATE, MESSAGE_ID)
     for name, value in message.items():
         assert "\r" not in str(value) and "\n" not in str(value), name
     serialized = message.as_bytes()
@@ -149,7 +149,7 @@ def test_build_alert_arbitrary_bytes_never_put_line_breaks_in_headers(data: byte
 @given(st.from_regex(r"\A[\w.:%@/+,=-]{1,200}\Z", fullmatch=True))
 def test_build_alert_arbitrary_field_text_in_user_gives_a_serializable_subject(user: str) -> None:
     line = "2026-11-25 11:55:03 +0000 203.0.113.7 {} publickey".format(user).encode()
-    message = build_alert(parse_line(line), ENVELOPE, None, DATE, MESSAGE_ID)
+    message = build_alert(parse_line(line), ENVELOPE, DATE, MESSAGE_ID)
     parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
     assert parsed["Subject"] == message["Subject"]
 

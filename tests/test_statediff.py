@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.alerting import loginlog
-from app.alerting.loginlog import MAX_LINE, Position, anchor_at, read_entries
+from app.alerting.loginlog import MAX_LINE, Position, anchor_at, position_at, read_entries
 from app.alerting.statediff import FileFacts, Segment, decide, plan
 
 LOG = Path("/state/logins.log")
@@ -21,9 +21,8 @@ def line(number: int, user: str = "alice") -> bytes:
 
 
 def position_at_end(path: Path) -> Position:
-    status = os.stat(str(path))
     with open(str(path), "rb") as handle:
-        return Position(status.st_dev, status.st_ino, status.st_size, anchor_at(handle, status.st_size))
+        return position_at(handle)
 
 
 # --- decide: the pure cases --------------------------------------------------------------------------

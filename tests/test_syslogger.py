@@ -41,14 +41,15 @@ def test_empty_values_and_values_with_spaces_are_quoted() -> None:
     assert ' comment="" kind="" new_ip=no trusted=yes outcome="known IP: not emailed" ' in line
 
 
-def test_hostile_values_stay_on_one_line_with_quotes_and_backslashes_escaped() -> None:
+def test_hostile_values_stay_on_one_line_escaped_like_the_email_with_quotes_and_backslashes_escaped() -> None:
     entry = ALICE._replace(user="eve\nssh_alert: login user=root", rdns="evil\r\x1b[2Jexample.net",
                            key_comment='say "hi" \\ bye\u202e\u2028', kind="command\x00")
     line = syslog_line(entry, "web1")
-    assert line == ('login host=web1 user="evessh_alert: login user=root" ip=203.0.113.7 rdns=evil[2Jexample.net '
+    assert line == ('login host=web1 user="eve\\\\x0assh_alert: login user=root" ip=203.0.113.7 '
+                    'rdns="evil\\\\x0d\\\\x1b[2Jexample.net" '
                     'method=publickey key="ssh-ed25519 SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s" '
-                    'comment="say \\"hi\\" \\\\ bye" kind=command new_ip=yes trusted=no outcome=emailed '
-                    'time="2026-11-25 11:55:03 +0000"')
+                    'comment="say \\"hi\\" \\\\ bye\\\\u202e\\\\u2028" kind="command\\\\x00" new_ip=yes trusted=no '
+                    'outcome=emailed time="2026-11-25 11:55:03 +0000"')
 
 
 def test_huge_values_are_cut_to_a_fair_share_so_the_line_fits_and_keeps_every_key() -> None:

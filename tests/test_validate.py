@@ -18,8 +18,8 @@ from email_validator.deliverability import validate_email_deliverability
 from app.settings.mta import EXIM_LOCAL_ONLY, bouncing_recipients, debconf_values, is_exim, local_only_problem
 from app.settings.validate import (DNS_MISSING, DNS_NO_MAIL, DNS_UNCHECKED, MISSING, NO_MAIL, OK, SPECIAL_USE_NEEDS_NO_DNS,
                           SPECIAL_USE_WARNING, UNCHECKED, AddressError, DnsVerdict, address_notes,
-                          deliverability_warning, dns_verdict, dns_warning, normalize_address, normalize_addresses,
-                          special_use_name)
+                          deliverability_warning, dns_verdict, dns_warning, normalize_addresses,
+                          normalize_email_address, special_use_name)
 
 
 class StandInResolver:
@@ -114,9 +114,9 @@ def test_special_use_names_are_recognized_by_their_last_labels(domain: str, name
                                                  ("ops@nas.home.arpa", "ops@nas.home.arpa"),
                                                  ("root@localhost", "root@localhost")])
 def test_special_use_addresses_are_accepted_only_without_the_dns_check(address: str, normalized: str) -> None:
-    assert normalize_address(address, special_use=True) == normalized
+    assert normalize_email_address(address, special_use=True) == normalized
     with pytest.raises(AddressError) as raised:
-        normalize_address(address)
+        normalize_email_address(address)
     local, _, domain = address.rpartition("@")
     assert str(raised.value) == SPECIAL_USE_NEEDS_NO_DNS.format(address=address, domain=domain,
                                                                 name=special_use_name(domain))
@@ -127,7 +127,7 @@ def test_special_use_addresses_are_accepted_only_without_the_dns_check(address: 
 def test_a_special_use_address_with_another_problem_or_a_name_mail_cannot_use_stays_invalid(address: str) -> None:
     for special_use in (False, True):
         with pytest.raises(AddressError) as raised:
-            normalize_address(address, special_use)
+            normalize_email_address(address, special_use)
         assert "is not a valid email address" in str(raised.value)
 
 

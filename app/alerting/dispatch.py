@@ -19,7 +19,7 @@ from app.alerting.store import Seen, Store
 from app.settings.config import Config
 from app.system.files import open_regular_file
 from app.alerting.keys import authorized_key_comment, fingerprint
-from app.alerting.loginline import LoginRecord, merge_records, parse_line
+from app.alerting.loginline import LoginRecord, merge_login_records, parse_line
 from app.alerting.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
 from app.system.paths import Paths
 
@@ -106,7 +106,7 @@ class Dispatcher:
                     index = first_index.get(connection)
                     if index is not None:
                         first = items[index]
-                        items[index] = first._replace(record=merge_records(first.record, [record]))
+                        items[index] = first._replace(record=merge_login_records(first.record, [record]))
                     items.append(Item(entry, record, True, None))
                     continue
                 recent = remember(recent, connection, epoch)
@@ -175,7 +175,7 @@ class Dispatcher:
         done = 0
         for index in emailable:
             item = items[index]
-            message = build_alert(item.record, self.envelope, None, self.stamp(),
+            message = build_alert(item.record, self.envelope, self.stamp(),
                                   outbox.message_id(self._identity(segment, item), "login",
                                                     self.envelope.mail_domain),
                                   context=self._context(item), with_html=self.policy.html)

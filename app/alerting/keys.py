@@ -3,7 +3,6 @@
 import base64
 import binascii
 import hashlib
-from pathlib import Path
 from typing import Optional
 
 
@@ -30,12 +29,3 @@ def authorized_key_comment(authorized_keys_text: str, blob_base64: str) -> Optio
         if blob_base64 in tokens and not line.lstrip().startswith("#"):
             return " ".join(tokens[tokens.index(blob_base64) + 1:])
     return None
-
-
-def read_key_comment(authorized_keys: Path, blob_base64: str) -> Optional[str]:
-    """Look blob_base64 up in the authorized_keys file; None when the file or the key is missing."""
-    try:
-        text = authorized_keys.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    return authorized_key_comment(text, blob_base64)

@@ -13,13 +13,14 @@ import datetime
 import re
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
+from app.system.text import printable
+
 MAX_FIELD = 200  # longer values are cut: a field is shown in a subject or one body line
 _TIMESTAMP = re.compile(r"\A\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\Z")
 _EPOCH = re.compile(r"\A[0-9]{1,12}\Z")
 MAX_EPOCH = 253402300800  # 10000-01-01: every time below it can be shown as a date
 _EXTRA = re.compile(r"\A([a-z][a-z_]{0,31})=(.*)\Z")
 _FIELD_CHARACTERS = re.compile(r"\A[\w.:%@/+,=-]*\Z")
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 
 
 class LoginRecord(NamedTuple):
@@ -74,12 +75,11 @@ class LoginRecord(NamedTuple):
 
 
 def safe_text(data: bytes, limit: int = 2000) -> str:
-    """Return data as printable text: invalid UTF-8 and control characters escaped, cut to limit characters."""
+    """Return data as printable text: invalid UTF-8 and unsafe characters escaped, cut to limit characters."""
     text = data.decode("utf-8", "backslashreplace")
     if len(text) > limit:
         text = text[:limit] + "…"
-    return _UNSAFE.sub(lambda match: "\\x{:02x}".format(ord(match.group())) if ord(match.group()) < 256
-                       else "\\u{:04x}".format(ord(match.group())), text)
+    return printable(text)
 
 
 def parse_line(line: bytes) -> LoginRecord:
@@ -108,7 +108,7 @@ def parse_line(line: bytes) -> LoginRecord:
     )
 
 
-def merge_records(first: LoginRecord, others: Sequence[LoginRecord]) -> LoginRecord:
+def merge_login_records(first: LoginRecord, others: Sequence[LoginRecord]) -> LoginRecord:
     """One connection seen by several hooks: the first line, completed by what the others know.
 
     ~/.ssh/rc cannot tell a command from a file transfer, ~/.bashrc can; the alert says what any knew.

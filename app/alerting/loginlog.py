@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Iterator, List, NamedTuple, Optional
 
-from app.system.files import open_regular_file
+from app.system.files import last_lines, open_regular_file
 
 MAX_LINE = 8192  # longer lines are cut for display; the rest is skipped without being held in memory
 ANCHOR_BYTES = 64
@@ -42,6 +42,13 @@ def anchor_at(handle: BinaryIO, offset: int) -> str:
     start = max(0, offset - ANCHOR_BYTES)
     handle.seek(start)
     return _digest(handle.read(offset - start))
+
+
+def position_at(handle: BinaryIO, offset: Optional[int] = None) -> Position:
+    """The position of the open log at offset (default: its current end)."""
+    status = os.fstat(handle.fileno())
+    offset = status.st_size if offset is None else offset
+    return Position(status.st_dev, status.st_ino, offset, anchor_at(handle, offset))
 
 
 def read_entries(handle: BinaryIO, start: int, include_partial: bool) -> Iterator[Entry]:
@@ -87,14 +94,9 @@ def count_lines_from(handle: BinaryIO, start: int) -> int:
 def tail_lines(path: Path, count: int, block: int = 64 * 1024) -> List[bytes]:
     """The last count lines of path (for notices), reading only its end; [] when unreadable or not a regular file."""
     try:
-        with open_regular_file(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            handle.seek(max(0, size - block))
-            lines = handle.read().splitlines()
+        lines = last_lines(path, block)
     except OSError:
         return []
-    if size > block:
-        lines = lines[1:]  # the first may be cut
     return [line[:MAX_LINE] for line in lines[-count:]]
 
 

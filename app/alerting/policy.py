@@ -5,11 +5,11 @@ say to email it. Per run: individual emails, one digest, or waiting for the hour
 Nothing here does I/O; ``check`` applies the decisions and commits them.
 """
 
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 from app.settings.config import AlertPolicy
 from app.alerting.loginline import LoginRecord
-from app.alerting.trust import is_trusted, normalize_address
+from app.alerting.trust import is_trusted, normalize_ip
 
 HOUR = 3600.0
 
@@ -47,7 +47,7 @@ def source_key(record: LoginRecord) -> Tuple[str, str]:
     """(user, ip) with the address normalised (IPv4-mapped IPv6 as IPv4); ("", raw) for unparsed lines."""
     if not record.parsed:
         return ("", "")
-    address = normalize_address(record.ip)
+    address = normalize_ip(record.ip)
     return (record.user, str(address) if address is not None else record.ip)
 
 
@@ -128,12 +128,3 @@ def plan_sends(emailable: int, left: int, digest_after: int, holding: bool = Fal
     if left <= 0:
         return SendPlan(digest=False, held=True)
     return SendPlan(digest=emailable > digest_after or emailable > left or (holding and emailable > 1), held=False)
-
-
-def distinct_ips(records: Sequence[LoginRecord]) -> List[str]:
-    seen: List[str] = []
-    for record in records:
-        ip = source_key(record)[1] or record.raw[:40]
-        if ip not in seen:
-            seen.append(ip)
-    return seen

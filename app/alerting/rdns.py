@@ -11,6 +11,7 @@ import time
 from typing import Dict, List, Sequence
 
 from app.alerting.trust import canonical_address
+from app.system.deadline import call_with_deadline
 
 
 class ReverseResolver:
@@ -82,21 +83,8 @@ class ReverseResolver:
         return socket.gethostbyaddr(address)[0]
 
     def _lookup_with_deadline(self, address: str, seconds: float) -> str:
-        """Run lookup(address) in a daemon thread; return its name, or "" on failure or after seconds."""
-        answers: List[str] = []
-
-        def target() -> None:
-            try:
-                answers.append(self.lookup(address))
-            except Exception:  # noqa: BLE001 - any failure means "no name"; the resolver owes us nothing
-                pass
-
+        """Return lookup(address), or "" on failure, when no thread can start, or after seconds."""
         try:
-            worker = threading.Thread(target=target, name="rdns", daemon=True)
-            worker.start()
-        except RuntimeError:  # no more threads: treat like a resolver that does not answer
+            return call_with_deadline(lambda: self.lookup(address), seconds, "rdns") or ""
+        except Exception:  # noqa: BLE001 - any failure means "no name"; the resolver owes us nothing
             return ""
-        worker.join(seconds)
-        if worker.is_alive() or not answers:
-            return ""
-        return answers[0] or ""

@@ -1,6 +1,5 @@
 """Alert rendering: pure functions from a LoginRecord (and what we know around it) to an email message."""
 
-import re
 import time
 from email.message import EmailMessage
 from email.headerregistry import Address
@@ -10,8 +9,8 @@ from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 from app.alerting.keys import fingerprint
 from app.channels.mailname import wire_address
 from app.alerting.loginline import LoginRecord
+from app.system.text import printable
 
-_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 HOOK_NAMES = {"bash-profile": "~/.bash_profile", "bashrc": "~/.bashrc", "ssh-rc": "~/.ssh/rc", "cron": "cron"}
 ENABLE_AUTH_INFO = ("(method not exposed: ask root to set 'ExposeAuthInfo yes' in /etc/ssh/sshd_config "
                     "to see the method and key)")
@@ -28,15 +27,15 @@ class Envelope(NamedTuple):
 
 
 def escape(text: str) -> str:
-    """html.escape, imported only for the HTML part (html.entities costs a millisecond on every login)."""
+    """Text made printable, then html.escape'd (imported only for the HTML part: html.entities costs a millisecond)."""
     import html
 
-    return html.escape(text)
+    return html.escape(printable(text))
+
 
 def one_line(value: str, limit: int = 200) -> str:
-    """Collapse any line break or control character to a space and cut to limit: safe in a header."""
-    value = " ".join(_LINE_BREAKS.sub(" ", value).split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    """Whitespace and line breaks collapsed to one space, the rest made printable, cut to limit: safe in a header."""
+    return printable(" ".join(value.split()), limit)
 
 
 def _new_message(envelope: Envelope, subject: str, body: str, date: str, message_id: str) -> EmailMessage:
@@ -57,6 +56,7 @@ def _new_message(envelope: Envelope, subject: str, body: str, date: str, message
 
 def wrap_raw(raw: str, width: int = 200) -> str:
     """Show a raw log line indented, cut into width-character pieces."""
+    raw = printable(raw)
     return "\n".join("  " + raw[start:start + width] for start in range(0, max(len(raw), 1), width))
 
 
@@ -168,10 +168,9 @@ def alert_html(record: LoginRecord, host: str, context: AlertContext) -> str:
         _html_table(alert_rows(record, host, context)), escape(" ".join(ADVICE)))
 
 
-def build_alert(record: LoginRecord, envelope: Envelope, key_comment: Optional[str], date: str,
-                message_id: str, context: Optional[AlertContext] = None, with_html: bool = False) -> EmailMessage:
-    """Return the alert email for one login; context (what check knows beyond the line) replaces key_comment."""
-    context = context if context is not None else AlertContext(key_comment=key_comment)
+def build_alert(record: LoginRecord, envelope: Envelope, date: str, message_id: str,
+                context: AlertContext = AlertContext(), with_html: bool = False) -> EmailMessage:
+    """Return the alert email for one login; context is what check knows beyond the line."""
     message = _new_message(envelope, alert_subject(record, envelope.host, context),
                            alert_body(record, envelope.host, context), date, message_id)
     if with_html:

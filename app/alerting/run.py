@@ -22,7 +22,7 @@ from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_NOT_REGULAR, LOG_UNRE
                         STATE_PROBLEM_NOTICE, STATE_UNWRITABLE, STORE_UNUSABLE, STORE_UNWRITABLE, ExitCode,
                         UserError)
 from app.system.files import LockTimeout, exclusive_lock, open_regular_file, require_private_dir
-from app.alerting.loginlog import Position, anchor_at, count_lines_from, tail_lines
+from app.alerting.loginlog import Position, count_lines_from, position_at, tail_lines
 from app.system.paths import Paths
 
 # What only sending needs (config parsing, email, sockets, logging) is imported where it is used:
@@ -71,7 +71,7 @@ def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_H
                 store.close()
     except LockTimeout:
         raise UserError(LOCK_TIMEOUT.format(path=paths.lock_file, seconds=LOCK_WAIT),
-                        ExitCode.DELIVERY_FAILED) from None
+                        ExitCode.NOT_DONE) from None
     except OSError as error:  # the state directory cannot be created or the lock file opened
         raise UserError(STATE_UNWRITABLE.format(path=error.filename or paths.lock_file,
                                                 reason=error.strerror)) from None
@@ -117,7 +117,7 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: 
         # The run we queued behind just failed to deliver: retrying at once would only stack up
         # timeouts behind a dead server. The alerts stay pending for the next cron run.
         raise UserError(DELIVERY_FAILED.format(reason=just_failed[0], pending=pending_logins(store, paths)),
-                        ExitCode.DELIVERY_FAILED)
+                        ExitCode.NOT_DONE)
     reserve_kept = store.ensure_reserve()
     if reserve_kept and store.get("warned:disk-full"):
         with store.transaction():
@@ -177,7 +177,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         with store.transaction():
             store.record_run(CHECK, str(failure))
         raise UserError(DELIVERY_FAILED.format(reason=failure, pending=pending_logins(store, paths)),
-                        ExitCode.DELIVERY_FAILED) from None
+                        ExitCode.NOT_DONE) from None
     except OSError as error:
         raise _log_error(paths.login_log, error) from None
     finally:
@@ -212,8 +212,7 @@ def _end_position(path: Path) -> Optional[Position]:
     """The position at the current end of the log (None when there is no log yet)."""
     try:
         with open_regular_file(path, "rb") as handle:
-            status = os.fstat(handle.fileno())
-            return Position(status.st_dev, status.st_ino, status.st_size, anchor_at(handle, status.st_size))
+            return position_at(handle)
     except FileNotFoundError:
         return None
     except OSError as error:
@@ -260,7 +259,7 @@ def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, e
     except outbox.SendFailed as failure:
         with store.transaction():
             store.record_run(CHECK, str(failure))
-        raise UserError(DELIVERY_FAILED.format(reason=failure, pending=1), ExitCode.DELIVERY_FAILED) from None
+        raise UserError(DELIVERY_FAILED.format(reason=failure, pending=1), ExitCode.NOT_DONE) from None
     finally:
         transport.close()
     _finish(store, config.policy.history_days)

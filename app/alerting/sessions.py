@@ -47,7 +47,7 @@ def boot_time(proc_stat_text: str) -> Optional[float]:
 def own_sshd_processes(user: str, proc: str = "/proc") -> List[SshProcess]:
     """The per-connection sshd processes of this account; [] where /proc is not Linux's."""
     try:
-        with open(os.path.join(proc, "stat")) as handle:
+        with open(os.path.join(proc, "stat"), encoding="utf-8", errors="replace") as handle:
             booted = boot_time(handle.read())
         names = os.listdir(proc)
     except OSError:
@@ -64,12 +64,12 @@ def own_sshd_processes(user: str, proc: str = "/proc") -> List[SshProcess]:
         try:
             if os.stat(base).st_uid != uid:
                 continue
-            with open(os.path.join(base, "comm")) as handle:
+            with open(os.path.join(base, "comm"), encoding="utf-8", errors="replace") as handle:
                 if handle.read().strip() not in SSHD_NAMES:
                     continue
             with open(os.path.join(base, "cmdline"), "rb") as handle:
                 title = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-            with open(os.path.join(base, "stat")) as handle:
+            with open(os.path.join(base, "stat"), encoding="utf-8", errors="replace") as handle:
                 ticks = start_ticks(handle.read())
         except OSError:
             continue  # gone meanwhile, or not ours to read

@@ -11,22 +11,14 @@ import socket
 from typing import List, Sequence, Tuple
 
 from app.alerting.history import HistoryEntry
+from app.system.text import ELLIPSIS, printable
 
 TAG = "ssh_alert"
 MAX_LINE_BYTES = 900  # the message after the tag: with "<PRI>ssh_alert: " it stays under RFC 3164's 1024
 FACILITIES = ("authpriv", "user")
-ELLIPSIS = "\u2026"
 UNKNOWN_FACILITY = "unknown syslog facility {facility!r}; one of: {choices}"
 
-# C0/C1 controls, zero-width and bidi controls, line/paragraph separators, lone surrogates: anything that could
-# break the line, fake a second one, or reorder what a reader sees.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
 _NEEDS_QUOTES = re.compile(r'[\s"\\=]')
-
-
-def printable(text: str) -> str:
-    """Return text without control, bidi, zero-width and line-separator characters."""
-    return _UNPRINTABLE.sub("", text)
 
 
 def quoted(value: str) -> str:

@@ -24,7 +24,7 @@ def parse_networks(text: str) -> Tuple[Tuple[Network, ...], List[str]]:
     return tuple(networks), bad
 
 
-def normalize_address(text: str) -> Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]:
+def normalize_ip(text: str) -> Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]:
     """The address in text, IPv4-mapped IPv6 (``::ffff:1.2.3.4``) as IPv4; None when not an address."""
     try:
         address = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
@@ -37,12 +37,12 @@ def normalize_address(text: str) -> Optional[Union[ipaddress.IPv4Address, ipaddr
 
 def canonical_address(text: str) -> str:
     """The address in text as a canonical string (IPv4-mapped IPv6 as IPv4), or "" when it is none."""
-    address = normalize_address(text.strip())
+    address = normalize_ip(text.strip())
     return "" if address is None else str(address)
 
 
 def is_trusted(ip: str, networks: Sequence[Network]) -> bool:
     """True when ip lies in one of networks."""
-    address = normalize_address(ip)
+    address = normalize_ip(ip)
     return address is not None and any(address.version == network.version and address in network
                                        for network in networks)

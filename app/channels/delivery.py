@@ -16,7 +16,7 @@ from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence, Tup
 from app.settings.config import Config, is_loopback_host
 from app.channels.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, SessionError, \
     explain, reply_text
-from app.alerting.loginline import safe_text
+from app.system.text import printable
 from app.channels.mailname import needs_smtputf8, wire_address
 
 SENDMAIL_FLAGS = ("-t", "-oi")  # recipients from the headers; a lone "." line is not the end of input
@@ -277,8 +277,8 @@ class SendmailTransport:
             raise DeliveryError("cannot run {}: {}".format(path, error.strerror or error)) from None
         if finished.returncode != 0:
             detail = proc.first_line(finished.stderr) or proc.first_line(finished.stdout) or "no message"
-            raise DeliveryError("{} exited with status {}: {}".format(path, finished.returncode, safe_text(
-                detail.encode("utf-8", "replace"), 200)))
+            raise DeliveryError("{} exited with status {}: {}".format(path, finished.returncode, printable(
+                detail, 200)))
         return SendResult(accepted=tuple(recipients))
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import ssl
 from typing import Optional
 
 from app.settings.config import SmtpSettings
-from app.alerting.loginline import safe_text
+from app.system.text import printable
 
 # Stages of one SMTP session, as failures name them.
 CONNECT, GREETING, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, FINAL_DOT = (
@@ -25,7 +25,7 @@ def reply_text(code: int, text: object) -> str:
     """'550 5.1.1 no such user' from a reply, whitespace folded, control characters escaped, cut."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return safe_text(" ".join("{} {}".format(code, text).split()).encode("utf-8"), 200)
+    return printable(" ".join("{} {}".format(code, text).split()), 200)
 
 
 def explain(error: BaseException, smtp: Optional[SmtpSettings], timeout: float, stage: str = CONNECT,
@@ -79,7 +79,7 @@ def explain(error: BaseException, smtp: Optional[SmtpSettings], timeout: float, 
         return "{} does not offer STARTTLS; refusing to continue unencrypted (security = starttls)".format(where)
     if isinstance(error, smtplib.SMTPSenderRefused):
         return "{} refused the sender {} at {} ({}); set [alert] from to an address it accepts".format(
-            where, safe_text(str(error.sender).encode("utf-8")), MAIL, reply_text(error.smtp_code, error.smtp_error))
+            where, printable(str(error.sender), 2000), MAIL, reply_text(error.smtp_code, error.smtp_error))
     if isinstance(error, smtplib.SMTPResponseException):
         temporary = 400 <= error.smtp_code < 500
         return "{} answered {} at {}{}".format(where, reply_text(error.smtp_code, error.smtp_error), stage,

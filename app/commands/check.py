@@ -1,27 +1,42 @@
 """``check``: alert every login appended to the log since the last run, exactly once, in order.
 
 Argument handling only; the run itself is app.alerting.run, the hook's bounded wait app.alerting.handoff.
+Silent when all is well: the hook and cron run it. app.cli reads the hook's own calls without argparse.
 """
 
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Any
 
 from app.alerting.run import CheckResult, run_check
+from app.commands.result import Result
 from app.system.paths import Paths
 
-__all__ = ["CheckResult", "run", "run_check"]
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = ["CheckResult", "add_parser", "run", "run_check"]
 
 
-def run(paths: Paths, cron: bool, hook_wait: Optional[str] = None) -> CheckResult:
-    """check (cron: also alert SSH connections no hook recorded). hook_wait (from the login hook): fork,
+def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+    parser = subparsers.add_parser("check", help="alert every login recorded since the last run (login hook, cron)")
+    parser.add_argument("--cron", action="store_true",
+                        help="also alert this account's SSH connections no hook saw (ssh -N); the cron line uses it")
+    parser.add_argument("--hook-wait", metavar="SECONDS",
+                        help="the login hook's call: return once this connection's alert has left, or after SECONDS")
+
+
+def run(paths: Paths, arguments: Any) -> Result:
+    """check (--cron: also alert SSH connections no hook recorded). --hook-wait (from the login hook): fork,
     and let the hook go on once this connection's alert has left, or after that many seconds."""
-    if hook_wait is None:
-        return run_check(paths, scan_sessions=cron)
+    if arguments.hook_wait is None:
+        run_check(paths, scan_sessions=arguments.cron)
+        return Result()
     from app.alerting.handoff import fork_for_hook, parse_wait
 
     connection = " ".join(os.environ.get("SSH_CONNECTION", "").split() + os.environ.get("SSH_ALERT_SPID", "").split())
-    handoff = fork_for_hook(parse_wait(hook_wait), connection)
+    handoff = fork_for_hook(parse_wait(arguments.hook_wait), connection)
     try:
-        return run_check(paths, scan_sessions=cron, handoff=handoff)
+        run_check(paths, scan_sessions=arguments.cron, handoff=handoff)
     finally:
         handoff.settle()
+    return Result()

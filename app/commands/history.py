@@ -5,18 +5,17 @@ network; ::ffff:1.2.3.4 is 1.2.3.4), --user. --json prints the same selection as
 """
 
 import argparse
-import json
 import re
 import shlex
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.errors import UserError
 from app.alerting.history import HistoryEntry, read, read_jsonl
 from app.system.paths import Paths
-from app.commands.prompt import CommandResult, Prompter
+from app.commands.result import Result
 from app.alerting.syslogger import printable
 from app.alerting.trust import Network, canonical_address, is_trusted, parse_networks
 
@@ -59,14 +58,26 @@ class SummaryRow(NamedTuple):
     rdns: str  # the newest non-empty name recorded, or ""
 
 
-def run(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> CommandResult:
-    """Print the history selected by the flags. Raises UserError for a bad --since or --ip, or an unusable store."""
+def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+    parser = subparsers.add_parser("history", help="recorded logins as a table (alerted or not)")
+    parser.add_argument("--since", metavar="WHEN",
+                        help="only logins since WHEN: 2026-11-01, '2026-11-01 08:00', 7d, 12h")
+    parser.add_argument("--ip", metavar="ADDR", help="only logins from this address (or CIDR network)")
+    parser.add_argument("--user", metavar="USER", help="only logins of this user")
+    parser.add_argument("--summary", action="store_true", help="per source IP: count, first and last seen")
+    parser.add_argument("--json", action="store_true", help="print the same data as JSON")
+
+
+def run(paths: Paths, arguments: argparse.Namespace) -> Result:
+    """The history selected by the flags, as lines and as records (--json).
+
+    Raises UserError for a bad --since or --ip, or an unusable store."""
     since = parse_since(arguments.since, time.time()) if arguments.since is not None else None
     network = parse_network(arguments.ip) if arguments.ip is not None else None
     address = str(network.network_address) if network is not None and network.num_addresses == 1 else None
     recorded, candidates = load(paths, since, address)
     selected = [entry for entry in candidates if matches(entry, since, network, arguments.user)]
-    return CommandResult(output(selected, recorded, arguments, paths.store_file))
+    return Result(output(selected, recorded, arguments, paths.store_file), data=records(selected, arguments.summary))
 
 
 def load(paths: Paths, since: Optional[float], address: Optional[str]) -> Tuple[int, List[HistoryEntry]]:
@@ -92,15 +103,16 @@ def load(paths: Paths, since: Optional[float], address: Optional[str]) -> Tuple[
 
 def output(selected: Sequence[HistoryEntry], recorded: int, arguments: argparse.Namespace, path: Path) -> List[str]:
     """Return the lines to print for the selected entries (recorded: how many exist before filtering)."""
-    if arguments.json:
-        records = [row._asdict() for row in summary(selected)] if arguments.summary else \
-            [entry._asdict() for entry in selected]
-        return [json.dumps(records, indent=2)]
     if not recorded:
         return [NO_HISTORY.format(path=path)]
     if not selected:
         return [NO_MATCH.format(count=recorded, filters=describe_filters(arguments))]
     return summary_table(summary(selected)) if arguments.summary else table(selected)
+
+
+def records(selected: Sequence[HistoryEntry], per_ip: bool) -> List[Dict[str, Any]]:
+    """The selected logins (per_ip: the summary rows) as JSON objects, every field; [] when none."""
+    return [row._asdict() for row in summary(selected)] if per_ip else [entry._asdict() for entry in selected]
 
 
 def describe_filters(arguments: argparse.Namespace) -> str:

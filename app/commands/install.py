@@ -16,15 +16,17 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from app.install import crontab, interpreter
 from app.errors import UserError
-from app.install.hooks import (BASH_FILES, BASHRC, HOOKS, SSH_RC, UNCHANGED, XAUTH_BEGIN, XAUTH_BLOCK, XAUTH_END, BrokenBlock,
-                       Edit, HookSettings, bash_login_file, default_hooks, disable_legacy_lines, find_blocks,
-                       render_hook, shell_quote_path, with_block)
-from app.install.installplan import (RECORD_FORMAT, CopyPyz, CrontabEdit, FileEdit, FileFact, MakeDirectory, Plan, Step,
-                             WriteRecord, backup_path, carry_out, decode, dump_record, encode, load_record,
-                             merge_records, missing_directories, read_file_fact, read_optional, record_path,
-                             refuse_without_terminal)
+from app.install.hooks import (BASH_FILES, HOOKS, SSH_RC, UNCHANGED, XAUTH_BEGIN, XAUTH_BLOCK, XAUTH_END, BrokenBlock,
+                               Edit, HookSettings, default_hooks, disable_legacy_lines, find_blocks, render_hook,
+                               shell_quote_path, with_block)
+from app.install.installplan import (RECORD_FORMAT, CopyPyz, CrontabEdit, FileEdit, FileFact, MakeDirectory, Plan,
+                                     Step, WriteRecord, backup_path, carry_out, decode, dump_record, encode,
+                                     load_record, merge_records, missing_directories, read_file_fact, read_optional,
+                                     record_path, refuse_without_terminal)
 from app.system.paths import Paths
-from app.commands.prompt import CommandResult, Prompter
+from app.commands.hookstate import HOOK_FILES, hook_file
+from app.commands.prompt import Prompter, terminal_prompter
+from app.commands.result import Result
 
 PYZ_NAME = "ssh_alert.pyz"
 NOT_A_PYZ = ("install must be run from ssh_alert.pyz (this is {path}): build it with `make build`, then run "
@@ -36,7 +38,6 @@ PANEL_LINE = "no usable crontab ({problem}): add this line in your hosting panel
 NO_CRON_DAEMON = ("warning: no cron daemon process is running here (cron, crond, cronie): the every-minute check "
                   "(retries, ssh -N connections) will not run; start cron or ask your host, then: ssh_alert.pyz status")
 DONE = "installed: `ssh_alert.pyz status` shows the hooks and the cron line; `ssh_alert.pyz uninstall` removes them"
-HOOK_FILE_ORDER = (SSH_RC,) + BASH_FILES
 
 
 class InstallFacts(NamedTuple):
@@ -57,7 +58,22 @@ class InstallFacts(NamedTuple):
     cron_daemon: bool = True  # a cron daemon process is visible
 
 
-def run(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> CommandResult:
+def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+    parser = subparsers.add_parser("install", help="copy the pyz to ~/bin, add the login hooks and the cron line")
+    parser.add_argument("--yes", action="store_true", help="do it without asking (needed without a terminal)")
+    parser.add_argument("--dry-run", action="store_true", help="print each planned change and touch nothing")
+    parser.add_argument("--bin-dir", metavar="DIR", help="where to put ssh_alert.pyz (default: ~/bin)")
+    parser.add_argument("--hooks", metavar="LIST",
+                        help="comma-separated: ssh-rc, bash-profile, bashrc (default: all that apply)")
+    parser.add_argument("--no-cron", action="store_true", help="do not add the every-minute cron fallback")
+
+
+def run(paths: Paths, arguments: argparse.Namespace) -> Result:
+    """install, asking for confirmation at a terminal."""
+    return install(paths, arguments, terminal_prompter())
+
+
+def install(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> Result:
     """Run install. Raises UserError for a bad --hooks, a refused confirmation, or a step that fails."""
     hooks = parse_hooks(arguments.hooks)
     refuse_without_terminal("install", arguments.yes, arguments.dry_run, prompter)
@@ -99,7 +115,7 @@ def gather(paths: Paths, source: Path, bin_dir: Path, cron: bool) -> InstallFact
         pyz_up_to_date=destination.is_file() and (_same_file(source, destination) or
                                                   filecmp.cmp(str(source), str(destination), shallow=False)),
         interpreter=choice, shell=_login_shell(),
-        files={name: read_file_fact(paths.home / name) for name in HOOK_FILE_ORDER},
+        files={name: read_file_fact(paths.home / name) for name in HOOK_FILES},
         missing={"bin": missing_directories(bin_dir), "ssh": missing_directories(paths.home / ".ssh"),
                  "state": missing_directories(paths.state_dir)},
         crontab=crontab.read_crontab() if cron else crontab.Crontab(False, False, "", "--no-cron"),
@@ -127,8 +143,7 @@ def _login_shell() -> str:
 
 def hook_targets(hooks: Tuple[str, ...], existing: List[str]) -> Dict[str, str]:
     """Which file each hook goes into: {file name relative to home: hook}."""
-    places = {"ssh-rc": SSH_RC, "bash-profile": bash_login_file(existing), "bashrc": BASHRC}
-    return {places[hook]: hook for hook in hooks}
+    return {hook_file(hook, existing): hook for hook in hooks}
 
 
 def plan_install(facts: InstallFacts, hooks: Optional[Tuple[str, ...]], cron: bool) -> Plan:
@@ -147,7 +162,7 @@ def plan_install(facts: InstallFacts, hooks: Optional[Tuple[str, ...]], cron: bo
     targets = hook_targets(chosen, existing)
     settings = {hook: HookSettings(shlex.quote(python), shell_quote_path(str(facts.destination), str(facts.home)), hook)
                 for hook in chosen}
-    for name in HOOK_FILE_ORDER:
+    for name in HOOK_FILES:
         fact = facts.files[name]
         hook = targets.get(name)
         if fact.content is None and hook is None:

@@ -2,14 +2,8 @@
 
 import getpass
 import sys
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-
-class CommandResult(NamedTuple):
-    """What setup, install and uninstall return: lines for the CLI to print, and the exit code."""
-
-    lines: Sequence[str]
-    exit_code: int = 0
 
 
 class Prompter:

@@ -12,9 +12,8 @@ from app.settings.config import Config
 from app.errors import UserError
 from app.system.paths import Paths
 from app.commands.prompt import Prompter
+from app.commands.test import NOT_SENT as TEST_FAILED, SENT as TEST_SENT
 
-TEST_SENT = "Test alert sent to {recipients} via {route}."
-TEST_FAILED = "Test alert NOT sent via {route}: {reason}"
 TEST_NOT_SENT = "Test alert NOT sent: {problem}"
 LOCAL_ONLY_WARNING = "warning: {problem}"
 ASK_ARRIVED = "Did the test email arrive at {recipients} (look in the spam folder too)"
@@ -66,7 +65,7 @@ def test_email(paths: Paths, config: Config, prompter: Optional[Prompter]) -> Tu
 
 def send_test(paths: Paths) -> Tuple[str, bool]:
     """Send the test alert exactly as ``ssh_alert.pyz test`` does."""
-    from app.commands.test import run_test
+    from app.commands.test import run_test  # sends nothing until called; imports the delivery code
 
     try:
         result = run_test(paths)

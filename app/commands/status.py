@@ -1,5 +1,6 @@
-"""``status``: a list of health checks; the CLI prints them as text or JSON and exits 1 if any failed."""
+"""``status``: a list of health checks, as text or JSON (--json); exit 1 (NOT_DONE) if any failed."""
 
+import argparse
 import os
 import platform
 import stat
@@ -11,7 +12,8 @@ from app import __version__
 
 from app.system import oplog
 from app.settings.config import Config, load_config
-from app.errors import UserError
+from app.commands.result import Result
+from app.errors import ExitCode, UserError
 from app.alerting.loginline import parse_line
 from app.alerting.loginlog import tail_lines
 from app.system.paths import Paths
@@ -23,6 +25,19 @@ class Check(NamedTuple):
     name: str
     status: str  # ok | warn | fail
     detail: str
+
+
+def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+    parser = subparsers.add_parser("status", help="report configuration, credentials, hooks and pending alerts")
+    parser.add_argument("--json", action="store_true", help="print the same checks as JSON")
+
+
+def run(paths: Paths, arguments: argparse.Namespace) -> Result:
+    """One line per check (or the checks as JSON); exit 1 when any failed."""
+    checks = run_status(paths)
+    return Result(["{:<5} {:<13} {}".format(item.status.upper(), item.name, item.detail) for item in checks],
+                  ExitCode.OK if healthy(checks) else ExitCode.NOT_DONE,
+                  {"healthy": healthy(checks), "checks": [item._asdict() for item in checks]})
 
 
 def healthy(checks: List[Check]) -> bool:
@@ -216,40 +231,34 @@ def _install_record(paths: Paths) -> Optional[dict]:
 
 def _hook_checks(paths: Paths, record: Optional[dict]) -> List[Check]:
     """One check per hook place: ~/.ssh/rc, the login file bash reads, ~/.bashrc."""
-    from app.install.hooks import BASH_FILES, HOOKS, SSH_RC
+    from app.commands.hookstate import read_texts
+    from app.install.hooks import HOOKS
     from app.install.installplan import strings
 
-    texts = {}
-    for name in (SSH_RC,) + BASH_FILES:
-        try:
-            texts[name] = (paths.home / name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
+    texts = read_texts(paths.home)
     chosen = strings(record.get("hooks")) if record is not None else None
     return [hook_check(hook, texts, chosen, str(paths.home)) for hook in HOOKS]
 
 
 def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], home: str) -> Check:
     """The check for one hook, from the startup files' texts (by name relative to home)."""
-    from app.install.hooks import BASH_LOGIN_FILES, bash_login_file, block_settings, block_text
+    from app.commands.hookstate import hook_state
+    from app.install.hooks import block_settings
 
-    name = {"ssh-rc": ".ssh/rc", "bashrc": ".bashrc"}.get(hook) or bash_login_file(list(texts))
-    place = "~/" + name
-    block = block_text(texts.get(name, ""))
-    if block is None:
-        if hook == "bash-profile":
-            hidden = [other for other in BASH_LOGIN_FILES if other != name and block_text(texts.get(other, ""))]
-            if hidden:
-                return Check(hook, WARN, HOOK_HIDDEN.format(found="~/" + hidden[0], place=place))
+    state = hook_state(hook, texts)
+    place = "~/" + state.place
+    if state.block is None:
+        if state.hidden is not None:
+            return Check(hook, WARN, HOOK_HIDDEN.format(found="~/" + state.hidden, place=place))
         if chosen is not None and hook not in chosen:
             return Check(hook, OK, HOOK_NOT_CHOSEN.format(chosen=",".join(chosen) or "none"))
         return Check(hook, WARN, HOOK_MISSING.format(place=place))
-    settings = block_settings(block, home)
+    settings = block_settings(state.block, home)
     for what in ("python", "pyz"):
         path = settings.get(what, "")
         if os.path.isabs(path) and not os.path.isfile(path):
             return Check(hook, WARN, HOOK_BROKEN_TARGET.format(place=place, what=what, path=path))
-    if hook == "ssh-rc" and "xauth" not in texts.get(name, ""):
+    if hook == "ssh-rc" and "xauth" not in texts.get(state.place, ""):
         return Check(hook, WARN, HOOK_NO_XAUTH)
     return Check(hook, OK, "login hook in {}".format(place))
 

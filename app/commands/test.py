@@ -1,11 +1,17 @@
 """``test``: send a test message through the configured delivery and say plainly whether it worked."""
 
+import argparse
 import email.utils
 from typing import NamedTuple, Tuple
 
 from app.alerting.context import date_now, host_name
+from app.commands.result import Result
+from app.errors import ExitCode, UserError
 from app.settings.config import load_config
 from app.system.paths import Paths
+
+SENT = "Test alert sent to {recipients} via {route}."
+NOT_SENT = "Test alert NOT sent via {route}: {reason}"
 
 
 class TestResult(NamedTuple):
@@ -13,6 +19,18 @@ class TestResult(NamedTuple):
     route: str
     recipients: Tuple[str, ...]
     reason: str  # why it failed, with advice; "" when delivered
+
+
+def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+    subparsers.add_parser("test", help="send a test alert through the configured delivery")
+
+
+def run(paths: Paths, arguments: argparse.Namespace) -> Result:
+    """Send the test alert; one line when sent. Raises UserError (exit 1) saying why it was not sent."""
+    result = run_test(paths)
+    if not result.delivered:
+        raise UserError(NOT_SENT.format(route=result.route, reason=result.reason), ExitCode.NOT_DONE)
+    return Result([SENT.format(recipients=", ".join(result.recipients), route=result.route)])
 
 
 def run_test(paths: Paths) -> TestResult:

@@ -11,15 +11,17 @@ from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
 from app.install import crontab
-from app.commands.install import BROKEN_BLOCK, HOOK_FILE_ORDER
+from app.commands.hookstate import HOOK_FILES
+from app.commands.install import BROKEN_BLOCK
 from app.errors import UserError
 from app.install.hooks import (BEGIN, END, XAUTH_BEGIN, XAUTH_END, BrokenBlock, enable_legacy_lines, find_blocks,
-                       without_blocks)
-from app.install.installplan import (CrontabEdit, FileEdit, FileFact, Plan, RemoveDirectory, RemoveFile, Step, carry_out,
-                             decode, encode, entries, load_record, read_file_fact, read_optional, record_path,
-                             refuse_without_terminal, strings, tilde)
+                               without_blocks)
+from app.install.installplan import (CrontabEdit, FileEdit, FileFact, Plan, RemoveDirectory, RemoveFile, Step,
+                                     carry_out, decode, encode, entries, load_record, read_file_fact, read_optional,
+                                     record_path, refuse_without_terminal, strings, tilde)
 from app.system.paths import Paths
-from app.commands.prompt import CommandResult, Prompter
+from app.commands.prompt import Prompter, terminal_prompter
+from app.commands.result import Result
 
 NO_RECORD = ("no install record at {path}: only the marked hook blocks and the marked cron line are removed "
              "(remove ssh_alert.pyz yourself if you copied it by hand)")
@@ -42,7 +44,20 @@ class UninstallFacts(NamedTuple):
     purge_directories: List[Path]  # the config, state and data directories that exist
 
 
-def run(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> CommandResult:
+def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+    parser = subparsers.add_parser("uninstall", help="remove exactly what install added")
+    parser.add_argument("--yes", action="store_true", help="do it without asking (needed without a terminal)")
+    parser.add_argument("--dry-run", action="store_true", help="print each planned change and touch nothing")
+    parser.add_argument("--purge", action="store_true",
+                        help="also delete the config, state, logs and stored password")
+
+
+def run(paths: Paths, arguments: argparse.Namespace) -> Result:
+    """uninstall, asking for confirmation at a terminal."""
+    return uninstall(paths, arguments, terminal_prompter())
+
+
+def uninstall(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> Result:
     """Run uninstall. Raises UserError for a refused confirmation, a broken block, or a step that fails."""
     refuse_without_terminal("uninstall", arguments.yes, arguments.dry_run, prompter)
     facts = gather(paths, arguments.purge)
@@ -56,7 +71,7 @@ def gather(paths: Paths, purge: bool) -> UninstallFacts:
     record_bytes = read_optional(record_path(paths))
     record = load_record(record_bytes)
     recorded = entries(record, "files")
-    names = [str(paths.home / name) for name in HOOK_FILE_ORDER] + [path for path in recorded if os.path.isabs(path)]
+    names = [str(paths.home / name) for name in HOOK_FILES] + [path for path in recorded if os.path.isabs(path)]
     backups = [entry["backup"] for entry in recorded.values() if isinstance(entry.get("backup"), str)]
     return UninstallFacts(
         home=paths.home, record=record, record_path=record_path(paths), record_exists=record_bytes is not None,

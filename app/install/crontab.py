@@ -11,7 +11,6 @@ from typing import List, Mapping, NamedTuple, Optional
 
 from app.system import proc
 from app.errors import UserError
-from app.install.hooks import disable_legacy_lines, enable_legacy_lines
 
 MARKER = "# ssh_alert"
 SCHEDULE = "* * * * *"
@@ -81,15 +80,6 @@ def with_cron_line(text: str, line: str) -> str:
 def without_cron_line(text: str) -> str:
     """Return text without ssh_alert's line(s); every other line kept exactly."""
     return "".join(line for line in text.splitlines(keepends=True) if not is_cron_line(line))
-
-
-def disable_legacy_jobs(text: str) -> str:
-    """Comment out the original script's cron job (reversibly: see enable_legacy_jobs)."""
-    return disable_legacy_lines(text, LEGACY_CRON_MARKERS)[0]
-
-
-def enable_legacy_jobs(text: str) -> str:
-    return enable_legacy_lines(text)[0]
 
 
 # --- the effects ---------------------------------------------------------------------------------------

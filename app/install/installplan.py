@@ -8,16 +8,16 @@ effect that applies a step.
 import json
 import os
 import shutil
-import stat
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from app.install import crontab
 
 from app.system import files
-from app.errors import UserError
+from app.errors import ExitCode, UserError
 from app.system.paths import Paths
-from app.commands.prompt import CommandResult, Prompter
+from app.commands.prompt import Prompter
+from app.commands.result import Result
 
 RECORD_NAME = "install.json"
 RECORD_FORMAT = 1
@@ -32,7 +32,7 @@ CONFIRM = "Make these changes?"
 STEP_FAILED = ("{command} stopped at \"{step}\": {reason}; the steps before it were done: "
                "re-run {command} to finish")
 CANNOT_READ = "cannot read {path}: {reason}"
-CANCELLED_EXIT = 1  # not done: 0 would tell a calling script that it was
+CANCELLED_EXIT = ExitCode.NOT_DONE  # 0 would tell a calling script that it was done
 
 
 # --- steps ---------------------------------------------------------------------------------------------
@@ -270,13 +270,10 @@ def replace_file(path: Path, data: bytes, new_mode: int, keep_mode: bool = True)
     An existing file keeps its permission bits (unless keep_mode is False); a new one gets new_mode.
     Raises OSError, leaving path untouched.
     """
-    mode = new_mode
     if keep_mode:
-        try:
-            mode = stat.S_IMODE(os.stat(str(path)).st_mode)
-        except FileNotFoundError:
-            pass
-    files.replace_atomically(path, data, mode)
+        files.replace_keeping_mode(path, data, new_mode)
+    else:
+        files.replace_atomically(path, data, new_mode)
 
 
 def remove_file(path: Path) -> None:
@@ -306,25 +303,25 @@ def apply_crontab(edit: CrontabEdit) -> None:
 # --- the shared command flow ---------------------------------------------------------------------------
 
 def carry_out(plan: Plan, command: str, home: Path, yes: bool, dry_run: bool, prompter: Optional[Prompter],
-              done: str) -> CommandResult:
+              done: str) -> Result:
     """List the plan; then, as the flags and the terminal say, stop (--dry-run), ask, or apply it."""
     listing = describe_plan(plan, home)
     notes = list(plan.notes)
     if not plan.steps:
-        return CommandResult(notes + [NOTHING_TO_DO])
+        return Result(notes + [NOTHING_TO_DO])
     if dry_run:
-        return CommandResult(["{} would make these changes:".format(command)] + listing + notes + [DRY_RUN_DONE])
+        return Result(["{} would make these changes:".format(command)] + listing + notes + [DRY_RUN_DONE])
     if not yes:
         if prompter is None:
             raise UserError(NEEDS_YES.format(command=command))
         for line in ["{} will make these changes:".format(command)] + listing + notes:
             prompter.say(line)
         if not prompter.confirm(CONFIRM):
-            return CommandResult([CANCELLED], CANCELLED_EXIT)
+            return Result([CANCELLED], CANCELLED_EXIT)
         apply_plan(plan, command, home)
-        return CommandResult([done])
+        return Result([done])
     apply_plan(plan, command, home)
-    return CommandResult(["{} made these changes:".format(command)] + listing + notes + [done])
+    return Result(["{} made these changes:".format(command)] + listing + notes + [done])
 
 
 def refuse_without_terminal(command: str, yes: bool, dry_run: bool, prompter: Optional[Prompter]) -> None:

@@ -10,14 +10,12 @@ The pure functions build the import (settings, log content, start offset); ``imp
 """
 
 import configparser
-import os
-import stat
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Tuple
 
 from app.settings.config import split_addresses
-from app.system.files import exclusive_lock, write_private
-from app.alerting.loginlog import Position, anchor_at
+from app.system.files import ensure_private_dir, exclusive_lock, replace_keeping_mode, write_private
+from app.alerting.loginlog import position_at
 from app.system.paths import Paths
 from app.alerting.store import opened
 
@@ -30,7 +28,6 @@ STATE_TOO_LARGE = "warning: {state} says {count} line(s) were alerted but {log} 
                   "as already alerted (history is never replayed)"
 CONFIG_UNREADABLE = "warning: cannot read {path} ({reason}); its settings are not imported"
 
-_BOOLEANS = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false": False, "off": False, "0": False}
 
 
 class LegacyFiles(NamedTuple):
@@ -100,15 +97,13 @@ def parse_legacy_config(text: str) -> LegacySettings:
 
 def legacy_security(ssl: str, starttls: str, port: Optional[int]) -> str:
     """The security mode the original ``ssl =`` / ``starttls =`` flags meant ("" when they say nothing)."""
-    if _BOOLEANS.get(ssl.lower()):
-        return "ssl"
-    if _BOOLEANS.get(starttls.lower()):
-        return "starttls"
-    if _BOOLEANS.get(starttls.lower()) is False:
-        return "none"
-    if port is None:
-        return ""
-    return "ssl" if port == 465 else "starttls"
+    from configparser import ConfigParser
+
+    from app.settings.schema import complete_port_security, security_from_flags
+
+    states = ConfigParser.BOOLEAN_STATES
+    return security_from_flags(states.get(ssl.lower()), states.get(starttls.lower())) or (
+        complete_port_security(port, "")[1] if port is not None else "")
 
 
 def read_legacy_config(path: Path) -> Tuple[LegacySettings, str]:
@@ -197,8 +192,7 @@ def import_log(paths: Paths, plan: LogImport) -> bool:
             return False
         write_private(paths.login_log, plan.data)
         with open(str(paths.login_log), "rb") as handle:
-            status = os.fstat(handle.fileno())
-            position = Position(status.st_dev, status.st_ino, plan.offset, anchor_at(handle, plan.offset))
+            position = position_at(handle, plan.offset)
         with opened(paths.store_file) as store, store.transaction():
             store.set_position(position)
     return True
@@ -206,7 +200,8 @@ def import_log(paths: Paths, plan: LogImport) -> bool:
 
 def write_legacy_state(path: Path, count: int) -> None:
     """Set the original script's state to count lines alerted, atomically, keeping the file's mode."""
-    _replace_keeping_mode(path, "{}\n".format(count).encode("ascii"))
+    ensure_private_dir(path.parent)
+    replace_keeping_mode(path, "{}\n".format(count).encode("ascii"))
 
 
 def without_password(text: str) -> str:
@@ -231,15 +226,4 @@ def without_password(text: str) -> str:
 
 def remove_password(path: Path) -> None:
     """Rewrite path atomically without its plaintext password, keeping its mode; raises OSError."""
-    _replace_keeping_mode(path, without_password(path.read_text(encoding="utf-8")).encode("utf-8"))
-
-
-def _replace_keeping_mode(path: Path, data: bytes) -> None:
-    """Atomically replace path (created 0600 when missing); an existing file keeps its mode."""
-    try:
-        mode: Optional[int] = stat.S_IMODE(os.stat(str(path)).st_mode)
-    except FileNotFoundError:
-        mode = None
-    write_private(path, data)  # 0600 until the chmod below: briefly stricter, never looser
-    if mode is not None and mode != 0o600:
-        os.chmod(str(path), mode)
+    replace_keeping_mode(path, without_password(path.read_text(encoding="utf-8")).encode("utf-8"))

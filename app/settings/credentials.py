@@ -7,13 +7,13 @@ else the OS keyring when one is usable). keyring itself is imported only when th
 consulted: reading the password file needs none of it.
 """
 
-import threading
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional
 
 from app.system import proc
 from app.settings.config import Config
 from app.errors import KEYRING_TIMEOUT, PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, USE_PASSWORD_COMMAND, UserError
+from app.system.deadline import DeadlinePassed, call_with_deadline
 from app.system.files import require_private
 from app.system.paths import Paths
 
@@ -27,23 +27,11 @@ class PasswordSource(NamedTuple):
 
 
 def _with_deadline(function: Callable[[], Any], seconds: float, config_path: Path) -> Any:
-    """Call function in a daemon thread; raise UserError if it has not returned within seconds."""
-    outcome: dict = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = function()
-        except BaseException as error:  # re-raised in the caller's thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=target, name="keyring", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise UserError(KEYRING_TIMEOUT.format(seconds=seconds, path=config_path))
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
+    """Return function() (a keyring call); raise UserError if it has not returned within seconds."""
+    try:
+        return call_with_deadline(function, seconds, "keyring")
+    except DeadlinePassed:
+        raise UserError(KEYRING_TIMEOUT.format(seconds=seconds, path=config_path)) from None
 
 
 def os_keyring() -> Optional[Any]:
@@ -60,7 +48,7 @@ def os_keyring() -> Optional[Any]:
 
 
 def file_keyring(paths: Paths) -> Any:
-    """Return the password file for these paths (the keyring-free reader; setup stores via SecretsFileKeyring)."""
+    """Return the password file for these paths (reading it imports no keyring)."""
     from app.settings.secretstore import SecretsFile
 
     return SecretsFile(paths.secrets_file)
@@ -159,10 +147,10 @@ def store_password(paths: Paths, user: str, password: str, config_path: Path) ->
             # A locked or refusing keyring: the password file still works, and says so.
             fallback_reason = "the OS keyring {} refused it: {}".format(
                 type(backend).__name__, " ".join(str(getattr(error, "message", error)).split())[:120])
-    from app.settings.secretfile import SecretsFileKeyring
+    from app.settings.secretstore import SecretsFile
 
     try:
-        SecretsFileKeyring(paths.secrets_file).set_password(SERVICE, user, password)
+        SecretsFile(paths.secrets_file).set_password(SERVICE, user, password)
     except OSError as error:
         raise UserError("cannot write the password file {}: {}".format(paths.secrets_file,
                                                                      error.strerror or error)) from None

@@ -4,8 +4,8 @@ Like ``~/.pgpass`` and ssh private keys, the file is created 0600 atomically and
 or others can read it, or when another user owns it. It is not encrypted: it protects the password
 from other accounts and from the plaintext config, not from this account itself.
 
-This module does not import keyring (whose import costs ~70 ms): check reads the file through it
-directly; ``app.settings.secretfile`` wraps it as a keyring backend for setup and the ``keyring`` tooling.
+This module does not import keyring (whose import costs ~70 ms): check reads the file and setup writes it
+through SecretsFile directly.
 """
 
 import json

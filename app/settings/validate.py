@@ -42,7 +42,7 @@ def special_use_name(domain: str) -> Optional[str]:
     return next((name for name in SPECIAL_USE_NAMES if domain == name or domain.endswith("." + name)), None)
 
 
-def normalize_address(address: str, special_use: bool = False) -> str:
+def normalize_email_address(address: str, special_use: bool = False) -> str:
     """Return the normalized form of one address (syntax only, no DNS); raises AddressError.
 
     special_use accepts special-use domains (.local, .test, ...), which email-validator refuses.
@@ -75,7 +75,7 @@ def normalize_addresses(addresses: Sequence[str],
     normalized, errors = [], []
     for address in addresses:
         try:
-            normalized.append(normalize_address(address, special_use))
+            normalized.append(normalize_email_address(address, special_use))
         except AddressError as error:
             errors.append(str(error))
     if not addresses:

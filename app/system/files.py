@@ -33,6 +33,18 @@ def write_private(path: Path, data: bytes) -> None:
     replace_atomically(path, data, 0o600)
 
 
+def replace_keeping_mode(path: Path, data: bytes, new_mode: int = 0o600) -> None:
+    """Replace path atomically with data; an existing file keeps its permission bits, a new one gets new_mode.
+
+    The mode is set on the temporary file before the rename, so path never has another mode. Raises OSError.
+    """
+    try:
+        mode = stat.S_IMODE(os.stat(str(path)).st_mode)
+    except FileNotFoundError:
+        mode = new_mode
+    replace_atomically(path, data, mode)
+
+
 def replace_atomically(path: Path, data: bytes, mode: int) -> None:
     """Replace path with data, ending with the given mode: temp file, fsync, rename, fsync the directory.
 
@@ -197,6 +209,19 @@ def open_regular_file(path: PathLike, mode_str: str = "rb", mode: int = 0o600,
     except BaseException:
         os.close(descriptor)
         raise
+
+
+def last_lines(path: PathLike, block: int = 64 * 1024) -> List[bytes]:
+    """The lines in the last block bytes of the regular file at path, without the first when the block cut it.
+
+    The one tail reader (the login log's recent lines, the operational log's last error). Raises OSError,
+    NotRegularFile included.
+    """
+    with open_regular_file(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(max(0, size - block))
+        lines = handle.read().splitlines()
+    return lines[1:] if size > block else lines
 
 
 # --- files and directories no other user can change (like ssh's StrictModes) ----------------------------

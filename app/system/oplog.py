@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from app.system.files import ensure_private_dir, open_regular
+from app.system.files import ensure_private_dir, last_lines, open_regular
 
 MAX_BYTES = 256 * 1024
 BACKUPS = 2
@@ -73,12 +73,10 @@ def logger(path: Path) -> OperationalLog:
 def last_entry(path: Path, level: str = "ERROR", tail_bytes: int = 64 * 1024) -> Optional[LogLine]:
     """Return the newest line of the given level in the log's last tail_bytes, or None."""
     try:
-        with open(str(path), "rb") as handle:
-            handle.seek(max(0, os.fstat(handle.fileno()).st_size - tail_bytes))
-            lines = handle.read().decode("utf-8", "replace").splitlines()
+        lines = last_lines(path, tail_bytes)
     except OSError:
         return None
-    for line in reversed(lines):
+    for line in (line.decode("utf-8", "replace") for line in reversed(lines)):
         match = _LINE.match(line)
         if match and match.group(2) == level:
             return LogLine(*match.groups())

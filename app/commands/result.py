@@ -1,0 +1,13 @@
+"""What every command returns: the CLI prints its lines, or its data as JSON with --json, and exits with its code."""
+
+from typing import Any, NamedTuple, Sequence
+
+from app.errors import ExitCode
+
+
+class Result(NamedTuple):
+    """One command's outcome. Errors are not results: they are raised as UserError."""
+
+    lines: Sequence[str] = ()  # the text output, one line each (stdout)
+    exit_code: int = ExitCode.OK
+    data: Any = None  # what --json prints (the same facts as lines); None for a command without --json

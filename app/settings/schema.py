@@ -1,0 +1,203 @@
+"""Every configuration key, declared once: section, name, type, default, validation and help text.
+
+config.py reads, validates and writes the file from KEYS, warns about keys not in it, and builds
+AlertPolicy from it; README.md's key table is markdown_table()'s output (tests/test_schema.py keeps them
+equal). A key's ``field`` says where its value lands: ``recipients`` (a Config field), ``smtp.port``
+(SmtpSettings), ``policy.hook_wait`` (AlertPolicy). Several keys may share a field: the first one set
+wins (the original script's ``[smtp] timeout`` after ``[alert] timeout``).
+"""
+
+import collections
+import os
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from app.alerting.trust import parse_networks
+from app.settings.kinds import Address, Addresses, Choice, Flag, Kind, Number, Text
+
+SECTIONS = ("alert", "smtp")
+METHODS = ("smtp", "sendmail")
+SECURITY_MODES = ("ssl", "starttls", "none")
+PASSWORD_STORES = ("auto", "keyring", "file")
+DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+SENDMAIL_CANDIDATES = ("/usr/sbin/sendmail", "/usr/lib/sendmail")
+DEFAULT_TIMEOUT = 20.0
+
+
+class Key(NamedTuple):
+    """One configuration key."""
+
+    section: str
+    name: str
+    field: str  # where the value lands ("" when only a rule in config.py reads it)
+    kind: Kind  # reads, validates and writes the value
+    default: str  # the INI text used when the key is absent or empty ("": none, or computed)
+    help: str  # the README table's meaning, after the accepted values
+    default_help: str = ""  # the README table's default when something else computes it
+    required: str = ""  # the problem when the value is missing
+    legacy: bool = False  # the original script's spelling: read, never written
+    secret: bool = False  # never written
+    raw: bool = False  # read whole: a ; or # in it does not start a comment
+
+
+def _trusted_problems(text: str) -> Tuple[str, ...]:
+    example = "203.0.113.0/24, 2001:db8::/48, 10.0.0.5"
+    return tuple("{!r} is not an IP address or network (e.g. {})".format(entry, example)
+                 for entry in parse_networks(text)[1])
+
+
+def _ehlo_problems(text: str) -> Tuple[str, ...]:
+    from app.channels.mailname import ehlo_problem  # app.channels imports this package
+
+    problem = ehlo_problem(text)
+    return (problem,) if problem else ()
+
+
+def _readable_problems(text: str) -> Tuple[str, ...]:
+    path = os.path.expanduser(text)
+    return () if os.access(path, os.R_OK) else ("{} does not exist or is not readable".format(path),)
+
+
+def _host_name(text: str) -> str:
+    return text.lower().rstrip(".")
+
+
+_TIMEOUT = Number(1, 600, integer=False, message="{text!r} is not a number of seconds between 1 and 600")
+
+KEYS: Tuple[Key, ...] = (
+    Key("alert", "to", "recipients", Addresses(), "", "each address gets its own RCPT; several: comma-separated",
+        required="missing; set to = you@example.com (several: comma-separated)"),
+    Key("alert", "from", "sender", Address(), "", "the sender address; one your mail server accepts",
+        required="missing; set from = an address your mail server accepts as sender"),
+    Key("alert", "method", "method", Choice(*METHODS), "smtp", "the [smtp] server, or the local sendmail"),
+    Key("alert", "sendmail_path", "sendmail_path", Text(), "", "the sendmail to run, as `sendmail -t -oi -f` with the from address",
+        default_help=", then ".join(SENDMAIL_CANDIDATES)),
+    Key("alert", "host_label", "host_label", Text(), "", "the name alerts show", default_help="this host's FQDN"),
+    Key("alert", "timeout", "timeout", _TIMEOUT, "20", "seconds for every SMTP operation, and for sendmail"),
+    Key("alert", "notify", "policy.notify", Choice("all", "new"), "all",
+        "with new, a login from an address the user logged in from before is recorded (history, digests) but "
+        "not emailed"),
+    Key("alert", "trusted", "policy.trusted_text", Text(check=_trusted_problems), "",
+        "addresses and networks, e.g. 203.0.113.0/24, 2001:db8::/48, 10.0.0.5 (IPv4-mapped IPv6 matches too)"),
+    Key("alert", "trusted_action", "policy.trusted_action", Choice("skip", "tag"), "tag",
+        "a login from a trusted address; tag: emailed, subject marked [trusted]; skip: recorded only"),
+    Key("alert", "digest_after", "policy.digest_after", Number(1, 1000), "3",
+        "more pending alerts than this in one run: one digest email, newest first"),
+    Key("alert", "max_per_hour", "policy.max_per_hour", Number(1, 10000), "20",
+        "emails per hour; beyond it alerts wait and go out as one digest"),
+    Key("alert", "reverse_dns", "policy.reverse_dns", Flag(), "yes", "name the source address (reverse DNS)"),
+    Key("alert", "reverse_dns_timeout", "policy.reverse_dns_timeout", Number(0.1, 10, integer=False), "1",
+        "seconds the reverse lookup may take"),
+    Key("alert", "html", "policy.html", Flag(), "no", "add an HTML alternative part"),
+    Key("alert", "syslog", "policy.syslog", Flag(), "no",
+        "also one key=value line per login to the local syslog, tag ssh_alert, so rsyslog/journald forwarding "
+        "ships a fleet's logins"),
+    Key("alert", "syslog_facility", "policy.syslog_facility", Choice("authpriv", "user"), "authpriv",
+        "the syslog facility"),
+    Key("alert", "syslog_socket", "policy.syslog_socket", Text(), "/dev/log", "the syslog socket"),
+    Key("alert", "history_days", "policy.history_days", Number(1, 36500), "400",
+        "logins older than this leave the history (see Files for the store's size)"),
+    Key("alert", "hook_wait", "policy.hook_wait", Number(0, 30, integer=False), "3",
+        "seconds a login waits until its alert has left; 0: do not wait"),
+    Key("alert", "ehlo_name", "policy.ehlo_name", Text(check=_ehlo_problems, normalize=_host_name), "",
+        "the name mail servers see (EHLO, Message-IDs): a fully qualified name or an address literal",
+        default_help="the FQDN, else /etc/mailname, else the address literal ([203.0.113.5]) of this host"),
+    Key("smtp", "host", "smtp.host", Text(), "", "the mail server (method = smtp)",
+        required="missing; set host = your mail server (or use method = sendmail)"),
+    Key("smtp", "port", "smtp.port", Number(1, 65535, message="{text!r} is not a port number (1-65535)"), "",
+        "the mail server's port", default_help="465 for ssl, 587 for starttls, 25 for none"),
+    Key("smtp", "security", "smtp.security", Choice(*SECURITY_MODES), "",
+        "ssl is TLS from the start; starttls refuses a server without STARTTLS; none is allowed with a user "
+        "only to a loopback host", default_help="starttls (ssl when port = 465)"),
+    Key("smtp", "user", "smtp.user", Text(), "", "the login name; AUTH only when set"),
+    Key("smtp", "password_store", "smtp.password_store", Choice(*PASSWORD_STORES), "auto",
+        "where the password is kept (see The SMTP password)"),
+    Key("smtp", "password_command", "smtp.password_command", Text(), "",
+        "a command printing the password, like msmtp's passwordeval"),
+    Key("smtp", "password", "smtp.plaintext_password", Text(), "",
+        "(the original script's) a plaintext password, read whole: a ; or # in it stays; it works, status warns",
+        legacy=True, secret=True, raw=True),
+    Key("smtp", "ca_file", "smtp.ca_file", Text(check=_readable_problems, normalize=os.path.expanduser), "",
+        "a PEM bundle to trust instead of the system CAs"),
+    Key("smtp", "ssl", "", Flag(), "", "(the original script's) yes means security = ssl; security wins",
+        legacy=True),
+    Key("smtp", "starttls", "", Flag(), "",
+        "(the original script's) yes means security = starttls, no means none; ssl = yes and security win",
+        legacy=True),
+    Key("smtp", "timeout", "timeout", _TIMEOUT, "20",
+        "(the original script's place) [alert] timeout wins when both are set", legacy=True),
+)
+
+
+def find_key(section: str, name: str) -> Optional[Key]:
+    """Takes a section and key name; returns its Key, or None for a key the schema does not know."""
+    return next((key for key in KEYS if key.section == section and key.name == name), None)
+
+
+def keys_by_field() -> Dict[str, List[Key]]:
+    """Returns each field with the keys that set it, in order of precedence (KEYS' order)."""
+    fields: Dict[str, List[Key]] = collections.OrderedDict()
+    for key in KEYS:
+        if key.field:
+            fields.setdefault(key.field, []).append(key)
+    return fields
+
+
+def default_value(key: Key) -> Any:
+    """Takes a key; returns the value it has when absent."""
+    return key.kind.parse(key.default) if key.default else key.kind.empty
+
+
+def record(name: str, prefix: str, module: str, doc: str, **derived: Tuple[Any, Any]) -> Any:
+    """A NamedTuple class of the fields under prefix ("policy"), with the keys' defaults and types.
+
+    derived: more fields, not keys, as name=(type, default), e.g. the networks parsed from trusted.
+    """
+    keys = [keys[0] for field, keys in keys_by_field().items() if field.startswith(prefix + ".")]
+    names = [key.field.split(".", 1)[1] for key in keys] + list(derived)
+    defaults = [default_value(key) for key in keys] + [default for _, default in derived.values()]
+    made = collections.namedtuple(name, names, defaults=defaults, module=module)  # type: ignore[misc]
+    made.__annotations__ = dict(zip(names, [key.kind.python_type for key in keys] +
+                                    [kind for kind, _ in derived.values()]))
+    made.__doc__ = doc
+    return made
+
+
+# --- the port and the encryption: the one place that guesses one from the other -------------------------
+
+
+def security_from_flags(ssl: Optional[bool], starttls: Optional[bool]) -> str:
+    """Takes the original script's ssl = and starttls = (None: not set); returns the security they mean, or ""."""
+    if ssl:
+        return "ssl"
+    if starttls:
+        return "starttls"
+    return "none" if starttls is False else ""
+
+
+def complete_port_security(port: Optional[int], security: str) -> Tuple[int, str]:
+    """Takes a port (None: not set) and security ("": not set); returns both, the missing ones guessed.
+
+    The port from the security: 465 ssl, 587 starttls, 25 none; the security from the port: 465 ssl,
+    any other starttls; neither: 587 with starttls.
+    """
+    if not security:
+        security = "ssl" if port == 465 else "starttls"
+    return (DEFAULT_PORTS.get(security, 587) if port is None else port), security
+
+
+# --- README.md's key table ---------------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown_table() -> str:
+    """Returns README.md's key table (section, key, default, meaning) as markdown, one row per key."""
+    rows = ["| section | key | default | meaning |", "|---|---|---|---|"]
+    for key in KEYS:
+        default = "required" if key.required else "`{}`".format(key.default) if key.default else key.default_help
+        values = key.kind.describe()
+        meaning = "{}: {}".format(values, key.help) if values else key.help
+        rows.append("| [{}] | `{}` | {} | {} |".format(key.section, key.name, _cell(default), _cell(meaning)))
+    return "\n".join(rows) + "\n"
