@@ -79,8 +79,6 @@ def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_H
 
 def _open_store(paths: Paths) -> Tuple[Store, Optional[str]]:
     """Open the store; an unusable one is moved aside and replaced. Returns it and the problem, if any."""
-    from app.alerting.upgrade import StateProblem, import_release_files
-
     try:
         store = Store.open(paths.store_file)
     except DatabaseError as error:
@@ -94,6 +92,8 @@ def _open_store(paths: Paths) -> Tuple[Store, Optional[str]]:
         return Store.open(paths.store_file), STORE_UNUSABLE.format(path=paths.store_file, reason=error, moved=moved)
     if not store.is_new:
         return store, None
+    from app.alerting.upgrade import StateProblem, import_release_files
+
     try:
         imported = import_release_files(store, paths)
     except StateProblem as problem:

@@ -7,12 +7,10 @@ long as RFC 5321 §4.5.3.2.6 says (10 minutes): giving up earlier risks a duplic
 already queued. Recipients are delivered one by one: each accepting recipient gets exactly one copy.
 """
 
-import contextlib
-import signal
 import smtplib
-import threading
-from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
+from app.system.alarm import alarm
 from app.settings.config import Config, is_loopback_host
 from app.channels.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, SessionError, \
     explain, reply_text
@@ -53,24 +51,9 @@ def describe(config: Config) -> str:
     return "smtp {}:{} ({}{})".format(smtp.host, smtp.port, security, ", AUTH as " + smtp.user if smtp.user else "")
 
 
-@contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Raise TimeoutError in the main thread when the block runs longer than seconds (SIGALRM); elsewhere the
-    per-read timeouts alone apply."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError("session deadline")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+def deadline(seconds: float):  # type: ignore[no-untyped-def]
+    """The session's overall deadline: TimeoutError("session deadline") when it runs longer than seconds."""
+    return alarm(seconds, lambda: TimeoutError("session deadline"))
 
 
 def quoted_data(message: bytes) -> bytes:

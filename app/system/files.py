@@ -8,7 +8,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import signal
 import stat
 from pathlib import Path
 from typing import IO, Iterator, List, Optional, Tuple, Union
@@ -111,16 +110,10 @@ def exclusive_lock(path: Path, timeout: float) -> Iterator[bool]:
 
 
 def _wait_for_lock(descriptor: int, timeout: float) -> None:
-    def expire(signum: int, frame: object) -> None:
-        raise LockTimeout()
+    from app.system.alarm import alarm
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
+    with alarm(timeout, LockTimeout):
         fcntl.flock(descriptor, fcntl.LOCK_EX)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # --- opening only regular files -------------------------------------------------------------------------
