@@ -1,35 +1,16 @@
-"""Shared fixtures: a temporary HOME, real loopback mail servers, the built pyz, and the login hook."""
+"""Shared fixtures: a temporary HOME, real loopback mail servers, the built pyz. Helpers are in helpers.py."""
 
-import configparser
-import glob
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional
+from typing import Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers import PYZ, ROOT, smtp_settings, write_config  # noqa: E402
 from app.system.paths import Paths  # noqa: E402
-from support.hookrun import hook_command  # noqa: E402,F401  (re-exported for tests)
 from support.mailsink import MailSink, TestCA  # noqa: E402
-
-PYZ = ROOT / "dist" / "ssh_alert.pyz"
-SNIPPET = ROOT / "bash_profile.snippet"
-IN_CI = os.environ.get("CI") == "true"
-SUPPORTED = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
-
-
-def require(condition: bool, why: str) -> None:
-    """Skip when a real component is missing locally; in CI (CI=true) a missing component fails the test."""
-    if not condition:
-        if IN_CI:
-            pytest.fail("required in CI: " + why)
-        pytest.skip(why)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -39,18 +20,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
     line = summary()
     if line:
         terminalreporter.write_line(line, yellow=True, bold=True)
-
-
-def pyenv_pythons() -> Dict[str, Path]:
-    """Map "3.8" ... "3.13" (and 3.6, 3.7) to the pyenv interpreters found on this machine."""
-    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-    found = {}
-    for binary in sorted(glob.glob(os.path.join(root, "versions", "*", "bin", "python3"))):
-        version = Path(binary).parent.parent.name
-        parts = version.split(".")
-        if len(parts) >= 2 and parts[0] == "3" and parts[1].isdigit():
-            found.setdefault("3." + parts[1], Path(binary))
-    return found
 
 
 @pytest.fixture
@@ -94,50 +63,12 @@ def tls_sink(ca: TestCA) -> Iterator[MailSink]:
         yield server
 
 
-def write_config(paths: Paths, alert: Optional[Mapping[str, str]] = None,
-                 smtp: Optional[Mapping[str, str]] = None) -> Path:
-    """Write config.ini (0600) with the given [alert] and [smtp] keys."""
-    parser = configparser.ConfigParser(interpolation=None)
-    # Delivery-mechanics tests want one email per login and no DNS; the policy tests set these themselves.
-    parser["alert"] = dict({"to": "owner@example.com", "from": "ssh-alert@example.com", "method": "smtp",
-                            "host_label": "web1.example.com", "digest_after": "1000", "max_per_hour": "10000",
-                            "reverse_dns": "no"}, **(alert or {}))
-    if smtp is not None:
-        parser["smtp"] = dict(smtp)
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    with open(str(paths.config_file), "w") as handle:
-        parser.write(handle)
-    paths.config_file.chmod(0o600)
-    return paths.config_file
-
-
-def smtp_settings(server: MailSink, **extra: str) -> Dict[str, str]:
-    """[smtp] keys for a MailSink (plain mode: security none, no AUTH)."""
-    settings = {"host": server.host, "port": str(server.port), "security": "none", "timeout": "5"}
-    settings.update(extra)
-    return settings
-
-
 @pytest.fixture
 def configured(paths: Paths, sink: MailSink) -> Paths:
     """HOME with a config delivering to the plain sink."""
     write_config(paths, smtp=smtp_settings(sink))
     return paths
 
-
-def append_log(paths: Paths, *lines: bytes) -> None:
-    paths.state_dir.mkdir(parents=True, exist_ok=True)
-    with open(str(paths.login_log), "ab") as handle:
-        for line in lines:
-            handle.write(line + b"\n")
-
-
-def login_line(ip: str = "203.0.113.7", user: str = "alice", when: str = "2026-11-25 11:55:03 +0000",
-               extras: str = "cport=51234 saddr=10.0.0.1 sport=22 tty=/dev/pts/0 hook=bash-profile") -> bytes:
-    return "{} {} {} publickey {}".format(when, ip, user, extras).encode()
-
-
-# --- the built pyz -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def pyz() -> Path:
@@ -151,55 +82,3 @@ def pyz() -> Path:
 def shiv_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One extraction root for the session, so each interpreter unpacks the pyz once."""
     return tmp_path_factory.mktemp("shiv")
-
-
-def pyz_env(home: Path, shiv_root: Optional[Path] = None, **extra: str) -> Dict[str, str]:
-    """A clean environment for running the pyz as a user with this HOME would."""
-    environ = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-    if shiv_root is not None:
-        environ["SHIV_ROOT"] = str(shiv_root)
-    environ.update(extra)
-    return environ
-
-
-def run_pyz(pyz_path: Path, arguments: List[str], environ: Mapping[str, str], python: Optional[Path] = None,
-            timeout: float = 60, stdin: str = "") -> subprocess.CompletedProcess:
-    """Run the pyz as a subprocess (with python, or through its shebang) and capture its output."""
-    command = ([str(python)] if python else [sys.executable]) + [str(pyz_path)] + arguments
-    return subprocess.run(command, env=dict(environ), input=stdin, capture_output=True, text=True, timeout=timeout)
-
-
-# --- the login hook ------------------------------------------------------------------------------------
-
-def install_pyz(home: Path, pyz_path: Path) -> None:
-    """Put the pyz where the shipped snippet expects it: ~/bin/ssh_alert.pyz."""
-    (home / "bin").mkdir(exist_ok=True)
-    shutil.copy2(str(pyz_path), str(home / "bin" / "ssh_alert.pyz"))
-
-
-def python_dir(tmp: Path, python: Path) -> Path:
-    """A directory holding `python3` -> python, to put first on PATH."""
-    directory = tmp / "pybin"
-    directory.mkdir(exist_ok=True)
-    link = directory / "python3"
-    if not link.exists():
-        link.symlink_to(python)
-    return directory
-
-
-def hook_env(home: Path, path_prefix: Optional[Path] = None, connection: str = "203.0.113.7 51234 10.0.0.1 22",
-             **extra: str) -> Dict[str, str]:
-    """The environment sshd gives a login shell."""
-    search_path = os.environ.get("PATH", "/usr/bin:/bin")
-    environ = {"HOME": str(home), "USER": "alice", "LOGNAME": "alice", "SHELL": "/bin/sh",
-               "PATH": (str(path_prefix) + ":" + search_path) if path_prefix else search_path,
-               "SSH_CONNECTION": connection, "SSH_CLIENT": " ".join(connection.split()[:2] + ["22"])}
-    environ.update(extra)
-    return environ
-
-
-def run_hook(environ: Mapping[str, str], timeout: float = 10,
-             parent: Optional[Path] = None) -> subprocess.CompletedProcess:
-    """Run the snippet as a login shell started by sshd would."""
-    return subprocess.run(hook_command(parent), env=dict(environ), capture_output=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)

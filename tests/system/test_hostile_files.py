@@ -23,7 +23,7 @@ from app.errors import (CONFIG_UNREADABLE, NOT_A_DIRECTORY, NOT_REGULAR_REASON, 
 from app.system.files import (NotRegularFile, open_regular, open_regular_file, require_private, require_private_dir,
                        unsafe_reason)
 from app.system.paths import Paths
-from conftest import append_log, login_line, pyz_env, require, run_pyz, smtp_settings, write_config
+from helpers import append_log, login_line, pyz_env, require, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink
 from support.users import LocalUser, is_root
 

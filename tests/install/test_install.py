@@ -31,7 +31,7 @@ from app.install.installplan import (CANCELLED, CANCELLED_EXIT, DRY_RUN_DONE, NE
                               FileFact, WriteRecord)
 from app.alerting.loginline import parse_line
 from app.system.paths import Paths
-from conftest import (ROOT, hook_command, hook_env, pyz_env, require, run_pyz, smtp_settings, write_config)
+from helpers import (ROOT, hook_command, hook_env, pyz_env, require, run_pyz, smtp_settings, write_config)
 from support.hookrun import fake_sshd
 from support.mailsink import MailSink
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.alerting.rdns import ReverseResolver
 from app.alerting.trust import canonical_address as normalized_address
-from conftest import require
+from helpers import require
 
 SLACK = 0.3  # thread start and scheduling on a loaded CI machine
 

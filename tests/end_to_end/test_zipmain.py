@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Dict, Optional
 
-from conftest import pyz_env
+from helpers import pyz_env
 
 # Runs the pyz as `python ssh_alert.pyz --version` would, then reports what it set up: the pyz's __main__
 # (build/zipmain.py) ends in sys.exit, which the probe catches.

@@ -21,7 +21,7 @@ from app.alerting import outbox
 from app.alerting.statediff import plan
 from app.alerting.store import opened
 from app.alerting.trust import is_trusted, parse_networks
-from conftest import append_log, login_line
+from helpers import append_log, login_line
 
 # --- trusted networks (pure) ---------------------------------------------------------------------------
 

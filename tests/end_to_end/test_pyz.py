@@ -22,7 +22,7 @@ from typing import Dict, List
 import pytest
 
 from app.errors import NO_CONFIG
-from conftest import (ROOT, SUPPORTED, append_log, login_line, pyenv_pythons, pyz_env, require, run_pyz,
+from helpers import (ROOT, SUPPORTED, append_log, login_line, pyenv_pythons, pyz_env, require, run_pyz,
                       smtp_settings, write_config)
 from support.mailsink import MailSink
 

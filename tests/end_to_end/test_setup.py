@@ -33,7 +33,7 @@ from app.settings.config import load_config, parse_config, render_config
 from app.system.paths import Paths
 from app.settings.secretstore import SecretsFile
 from app.settings.validate import SPECIAL_USE_NEEDS_NO_DNS, SPECIAL_USE_WARNING, deliverability_warning
-from conftest import (PYZ, SUPPORTED, append_log, login_line, pyenv_pythons, pyz_env, require, run_pyz,
+from helpers import (ROOT, PYZ, SUPPORTED, append_log, login_line, pyenv_pythons, pyz_env, require, run_pyz,
                       smtp_settings, write_config)
 from support.stored import position
 from support.mailsink import MailSink
@@ -531,7 +531,7 @@ sys.exit(main(sys.argv[1:]))
 def test_interactive_setup_lets_an_address_whose_domain_does_not_exist_be_typed_again(
         home: Path, shiv_root: Path, paths: Paths, tmp_path: Path):
     fake = fake_sendmail(tmp_path)
-    script = FROM_SOURCE_WITH_DNS.format(root=str(Path(__file__).resolve().parent.parent))
+    script = FROM_SOURCE_WITH_DNS.format(root=str(ROOT))
     session = Terminal(["setup", "--sendmail-path", str(fake)], environ(home, shiv_root),
                        program=[sys.executable, "-B", "-c", script])
     try:

@@ -13,7 +13,7 @@ from app.commands.check import run_check
 from app.alerting.store import SCHEMA_VERSION
 from app.errors import NO_CONFIG, STORE_NOT_REGULAR, ExitCode, UserError
 from app.system.paths import Paths
-from conftest import append_log, login_line, smtp_settings, write_config
+from helpers import append_log, login_line, smtp_settings, write_config
 from support.mailsink import HangingServer, MailSink
 from support.stored import failures, unsent
 

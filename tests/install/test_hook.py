@@ -12,7 +12,7 @@ import pytest
 
 from app.alerting.loginline import parse_line
 from app.system.paths import Paths
-from conftest import (SNIPPET, hook_command, hook_env, install_pyz, python_dir, pyz_env, run_hook, run_pyz, smtp_settings,
+from helpers import (ROOT, SNIPPET, hook_command, hook_env, install_pyz, python_dir, pyz_env, run_hook, run_pyz, smtp_settings,
                       write_config)
 from support.hookrun import fake_sshd, hooks_of_one_connection
 from support.mailsink import HangingServer, MailSink
@@ -140,7 +140,7 @@ def test_hook_in_a_shell_started_by_another_shell_records_nothing(paths: Paths):
 def test_shipped_snippet_is_the_hook_template_rendered_with_defaults():
     from app.install.hooks import render_hook
 
-    assert (Path(__file__).parent.parent / "bash_profile.snippet").read_text() == render_hook()
+    assert (ROOT / "bash_profile.snippet").read_text() == render_hook()
 
 
 def test_hook_in_bashrc_records_what_kind_of_session_sshd_started(paths: Paths, tmp_path: Path):

@@ -19,7 +19,7 @@ from app.alerting import history as recorded_history
 from app.alerting.history import DIGEST, EMAILED, KNOWN_IP, TRUSTED_SKIPPED, HistoryEntry
 from app.alerting.store import opened
 from app.system.paths import Paths
-from conftest import pyz_env, run_pyz
+from helpers import pyz_env, run_pyz
 
 NOW = time.time()
 DAY = 86400.0

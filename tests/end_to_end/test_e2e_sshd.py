@@ -18,7 +18,7 @@ import pytest
 
 from app.alerting.store import DatabaseError, opened
 from app.errors import UserError
-from conftest import require
+from helpers import require
 from support.mailsink import MailSink, ReceivedMessage
 from support.sshd import KEY_COMMENT, SshServer
 

@@ -6,11 +6,11 @@ from typing import List
 
 from app.alerting import history
 from app.system.paths import Paths
-from conftest import append_log, login_line, pyz_env, run_pyz, smtp_settings, write_config
+from helpers import ROOT, append_log, login_line, pyz_env, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink
 from support.stored import recorded, seen
 
-RELEASE_PYZ = Path(__file__).parent / "fixtures" / "ssh_alert-0.1.0.pyz"
+RELEASE_PYZ = ROOT / "tests" / "fixtures" / "ssh_alert-0.1.0.pyz"
 
 
 def connection(number: int) -> str:

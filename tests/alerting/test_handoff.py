@@ -8,7 +8,7 @@ import pytest
 from app.alerting.handoff import MAX_WAIT, WAITED_KEPT, HandOff, parse_wait, sync_hook_wait, trim_waited
 from app.commands.status import HOOK_WAIT_OFF, HOOK_WAIT_ON, OK, WARN, run_status
 from app.system.paths import Paths
-from conftest import write_config
+from helpers import write_config
 
 
 @pytest.mark.parametrize("text, seconds", [("3", 3.0), ("0", 0.0), ("1.5", 1.5), ("999", MAX_WAIT), ("-2", 0.0),

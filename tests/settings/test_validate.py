@@ -230,7 +230,7 @@ def test_setup_does_not_send_a_test_email_a_local_only_exim_would_bounce_and_say
     from app.commands.setup_mail import LOCAL_ONLY_WARNING, TEST_NOT_SENT, local_only_problem as setup_problem
     from app.commands.setup_mail import test_email
     from app.settings.config import load_config
-    from conftest import write_config
+    from helpers import write_config
 
     conf = exim_conf(tmp_path)
     monkeypatch.setattr(mta, "EXIM_CONF", conf)

@@ -17,7 +17,7 @@ from typing import List
 
 import pytest
 
-from conftest import require
+from helpers import require
 from support.mailsink import HangingServer, MailSink, TestCA
 from support.msmtp import MSMTP, MSMTP_MISSING, explain_msmtp_failure, msmtp_config, sendmail_wrapper
 

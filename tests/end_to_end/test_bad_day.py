@@ -20,7 +20,7 @@ from app import cli
 from app.alerting.store import RESERVE_PAGES, opened
 from app.errors import LOG_NOT_REGULAR, ExitCode
 from app.system.paths import Paths
-from conftest import IN_CI, append_log, login_line, pyz_env, require, run_pyz, smtp_settings, write_config
+from helpers import IN_CI, append_log, login_line, pyz_env, require, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink
 from support.stored import recorded
 from support.users import SYSTEM_PYTHON, LocalUser, is_root

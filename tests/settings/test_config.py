@@ -9,7 +9,7 @@ import pytest
 from app.settings.config import DEFAULT_TIMEOUT, AlertPolicy, load_config, parse_config, render_config
 from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, NO_CONFIG, UNWRITABLE_COMMENT, ExitCode,
                         UserError)
-from conftest import write_config
+from helpers import ROOT, write_config
 
 CONFIG = Path("/home/alice/.config/ssh-alert/config.ini")
 
@@ -335,7 +335,7 @@ def test_parse_config_names_each_bad_trusted_entry_and_bad_policy_values() -> No
 
 # --- inline comments: the README's example works when pasted -------------------------------------------------
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 def readme_example() -> str:

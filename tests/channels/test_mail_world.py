@@ -15,7 +15,7 @@ from app.settings.config import SmtpSettings
 from app.channels.diagnose import AUTH, EHLO, GREETING, RCPT, explain
 from app.errors import ExitCode, UserError
 from app.system.paths import Paths
-from conftest import append_log, login_line, pyz_env, run_pyz, write_config
+from helpers import append_log, login_line, pyz_env, run_pyz, write_config
 from support.mailworld import Tarpit, WorldServer
 from support.stored import unsent
 

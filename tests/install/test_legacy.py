@@ -20,7 +20,7 @@ from app.install.legacy import (STATE_MISSING, STATE_TOO_LARGE, STATE_UNREADABLE
 from app.system.paths import Paths
 from app.settings.secretstore import SecretsFile
 from app.alerting.statediff import plan
-from conftest import pyz_env, run_pyz, smtp_settings, write_config
+from helpers import pyz_env, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink
 from support.stored import position
 

@@ -14,7 +14,7 @@ from typing import Dict, Iterator, List
 import pytest
 
 from app.system.paths import Paths
-from conftest import append_log, login_line, pyz_env, require, run_pyz, smtp_settings, write_config
+from helpers import append_log, login_line, pyz_env, require, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink, ReceivedMessage, TestCA
 from support.postfix import PrivatePostfix, unavailable
 from support.spamassassin import MISSING as SPAMASSASSIN_MISSING

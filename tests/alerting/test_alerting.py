@@ -10,7 +10,7 @@ import pytest
 from app.alerting import history
 from app.commands.check import run_check
 from app.system.paths import Paths
-from conftest import append_log, login_line, smtp_settings, write_config
+from helpers import append_log, login_line, smtp_settings, write_config
 from support.mailsink import MailSink
 from support.stored import holding, recorded, seen, shift_send_times
 

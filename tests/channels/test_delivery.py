@@ -8,7 +8,7 @@ from app.commands.test import run_test
 from app.settings.config import load_config
 from app.channels.delivery import SENDMAIL_FLAGS, sendmail_argv
 from app.system.paths import Paths
-from conftest import require, smtp_settings, write_config
+from helpers import require, smtp_settings, write_config
 from support.mailsink import HangingServer, MailSink, TestCA
 from support.msmtp import MSMTP, MSMTP_MISSING, msmtp_config, sendmail_wrapper
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import ROOT
+
 from app.errors import CONFIG_PROBLEM, UserError
 from app.settings.config import AlertPolicy, Config, SmtpSettings, parse_config, render_config
 from app.settings.kinds import BOOLEAN_STATES, Choice, Flag, Invalid, Number
@@ -13,7 +15,7 @@ from app.settings.schema import (DEFAULT_PORTS, KEYS, complete_port_security, de
                                  markdown_table, security_from_flags)
 
 CONFIG = Path("/home/alice/.config/ssh-alert/config.ini")
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 MINIMAL = "[alert]\nto = a@example.com\nfrom = b@example.com\n[smtp]\nhost = mail.example.com\n"
 
 

@@ -15,7 +15,7 @@ from app.settings.credentials import describe_source, resolve_password
 from app.errors import PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, SECRETS_TOO_OPEN, SECRETS_UNREADABLE, UserError
 from app.system.paths import Paths
 from app.settings.secretstore import SecretsFile
-from conftest import write_config
+from helpers import write_config
 
 SECRET = "s3cret-Pa55"
 
