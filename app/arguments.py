@@ -22,7 +22,10 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     parser = Parser(prog=PROGRAM, description="Email the account owner the moment someone logs in over SSH.")
     parser.add_argument("--version", action="version", version="ssh_alert {}".format(__version__))
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    wanted = [argv[0]] if argv and argv[0] in COMMANDS else COMMANDS
+    if argv and argv[0] == "--version":
+        wanted: Sequence[str] = ()  # argparse prints it before any command is needed
+    else:
+        wanted = [argv[0]] if argv and argv[0] in COMMANDS else COMMANDS
     for name in wanted:
         import_module("app.commands." + name).add_parser(subparsers)
     return parser
