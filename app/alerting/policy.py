@@ -5,7 +5,7 @@ say to email it. Per run: individual emails, one digest, or waiting for the hour
 Nothing here does I/O; ``check`` applies the decisions and commits them.
 """
 
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 from app.settings.config import AlertPolicy
 from app.alerting.loginline import LoginRecord
@@ -13,8 +13,6 @@ from app.alerting.trust import is_trusted, normalize_ip
 
 HOUR = 3600.0
 
-# sources: {user: {ip: {"first": epoch, "last": epoch, "count": n}}}
-Sources = Dict[str, Dict[str, Dict[str, float]]]
 
 
 class Decision(NamedTuple):
@@ -51,14 +49,6 @@ def source_key(record: LoginRecord) -> Tuple[str, str]:
     return (record.user, str(address) if address is not None else record.ip)
 
 
-def decide(record: LoginRecord, sources: Sources, policy: AlertPolicy) -> Decision:
-    """Decide for one login, given what sources knew before it."""
-    user, ip = source_key(record)
-    seen = sources.get(user, {}).get(ip)
-    return decide_seen(record, None if seen is None else Seen(seen["first"], seen["last"], int(seen["count"])),
-                       policy)
-
-
 def decide_seen(record: LoginRecord, seen: Optional[Seen], policy: AlertPolicy) -> Decision:
     """Decide for one login, given what was known of its (user, address) before it (None: never seen)."""
     if not record.parsed:  # never filtered: it may be tampering
@@ -80,19 +70,6 @@ def count_login(seen: Optional[Seen], epoch: float) -> Seen:
     if seen is None:
         return Seen(epoch, epoch, 1)
     return Seen(min(seen.first, epoch) if seen.first else epoch, max(seen.last, epoch), seen.count + 1)
-
-
-def remember_source(sources: Sources, record: LoginRecord) -> Sources:
-    """Return sources with this login counted (a new dict: the caller's stays as it was)."""
-    if not record.parsed:
-        return sources
-    user, ip = source_key(record)
-    updated = {name: dict(ips) for name, ips in sources.items()}
-    known = updated.setdefault(user, {}).get(ip)
-    seen = count_login(None if known is None else Seen(known["first"], known["last"], int(known["count"])),
-                       record.epoch or 0.0)
-    updated[user][ip] = dict(seen._asdict())
-    return updated
 
 
 def _in_window(sent: float, now: float) -> bool:

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from app.alerting.policy import Seen
+from app.alerting.policy import Seen, recent_sends
+from app.alerting.statediff import RECENT_KEPT
 from app.errors import NO_SQLITE, STORE_NOT_REGULAR, STORE_UNWRITABLE, UserError
 from app.system.files import ensure_private_dir, open_regular
 from app.alerting.loginlog import Position
@@ -34,7 +35,6 @@ except ImportError:  # a Python built without SQLite: Store.open says so in one 
 SCHEMA_VERSION = 2
 RESERVE_PAGES = 96  # free pages kept in the file: a few dozen alerts can still be recorded on a full disk
 JOURNAL_RESERVE = 256 * 1024  # the persisted journal is grown to this once, so a commit needs no new blocks
-RECENT_KEPT = 256
 BUSY_SECONDS = 30.0
 
 # MIGRATIONS[n] brings a store at schema version n to n + 1.
@@ -237,9 +237,15 @@ class Store:
     # --- the hourly limit ----------------------------------------------------------------------------------
 
     def send_times(self, now: float) -> Tuple[float, ...]:
-        """Send times of the last hour; times in the future (a clock that ran ahead) are forgotten."""
-        self.connection.execute("DELETE FROM sends WHERE time <= ? OR time > ?", (now - 3600.0, now))
-        return tuple(row[0] for row in self.connection.execute("SELECT time FROM sends ORDER BY time"))
+        """Send times of the hourly window (policy.recent_sends: a time in the future, from a clock that ran
+        ahead, has expired); the others are forgotten."""
+        times = tuple(float(row[0]) for row in self.connection.execute("SELECT time FROM sends ORDER BY time"))
+        kept = recent_sends(times, now)
+        if len(kept) != len(times):
+            with self.transaction():
+                self.connection.execute("DELETE FROM sends")
+                self.connection.executemany("INSERT INTO sends (time) VALUES (?)", [(sent,) for sent in kept])
+        return kept
 
     # --- sessions no hook saw --------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from app.channels.delivery import DeliveryError, SendResult
 from app.alerting.dispatch import Dispatcher
 from app.alerting.loginline import parse_line
 from app.system.paths import Paths
-from app.alerting.policy import decide, emails_left, next_free, plan_sends, remember_source
+from app.alerting.policy import count_login, decide_seen, emails_left, next_free, plan_sends, source_key
 from app.alerting.render import Envelope
 from app.alerting import outbox
 from app.alerting.statediff import plan
@@ -62,25 +62,38 @@ def record(ip: str = "203.0.113.7", user: str = "alice", when: str = "2026-11-25
     return parse_line(login_line(ip=ip, user=user, when=when))
 
 
+def known_after(*logins):  # type: ignore[no-untyped-def]
+    """What the store knows after logins, by (user, address) as the dispatcher keys it (policy.source_key)."""
+    known = {}
+    for login in logins:
+        key = source_key(login)
+        known[key] = count_login(known.get(key), login.epoch or 0.0)
+    return known
+
+
+def decide(login, known, policy):  # type: ignore[no-untyped-def]
+    return decide_seen(login, known.get(source_key(login)), policy)
+
+
 def test_first_login_from_an_ip_is_new_and_the_next_is_known_with_first_and_last_seen():
     first = record(when="2026-11-20 08:00:00 +0000")
     assert decide(first, {}, AlertPolicy()).new_ip
-    sources = remember_source({}, first)
-    later = decide(record(when="2026-11-25 11:55:03 +0000"), sources, AlertPolicy())
+    known = known_after(first)
+    later = decide(record(when="2026-11-25 11:55:03 +0000"), known, AlertPolicy())
     assert (later.new_ip, later.count, later.first_seen) == (False, 1, first.epoch)
-    assert decide(record(user="bob"), sources, AlertPolicy()).new_ip  # known per user
+    assert decide(record(user="bob"), known, AlertPolicy()).new_ip  # known per user
 
 
 def test_ipv4_mapped_and_plain_forms_of_one_address_are_one_source():
-    sources = remember_source({}, record(ip="::ffff:203.0.113.7"))
-    assert not decide(record(ip="203.0.113.7"), sources, AlertPolicy()).new_ip
+    known = known_after(record(ip="::ffff:203.0.113.7"))
+    assert not decide(record(ip="203.0.113.7"), known, AlertPolicy()).new_ip
 
 
 def test_notify_new_emails_only_new_sources():
-    sources = remember_source({}, record())
+    known = known_after(record())
     new_only = AlertPolicy(notify="new")
-    assert not decide(record(), sources, new_only).email
-    assert decide(record(ip="198.51.100.1"), sources, new_only).email
+    assert not decide(record(), known, new_only).email
+    assert decide(record(ip="198.51.100.1"), known, new_only).email
 
 
 def test_trusted_skip_records_without_email_and_tag_emails_marked():

@@ -82,10 +82,12 @@ def test_a_failure_stays_until_a_run_of_the_same_kind_succeeds(tmp_path: Path) -
 
 def test_send_times_in_the_future_are_forgotten(tmp_path: Path) -> None:
     now = 1_800_000_000.0
-    with opened(tmp_path / "store.db") as store, store.transaction():
-        store.connection.executemany("INSERT INTO sends (time) VALUES (?)",
-                                     [(now - 7200,), (now - 60,), (now + 365 * 86400,)])
+    with opened(tmp_path / "store.db") as store:
+        with store.transaction():
+            store.connection.executemany("INSERT INTO sends (time) VALUES (?)",
+                                         [(now - 7200,), (now - 60,), (now + 365 * 86400,)])
         assert store.send_times(now) == (now - 60,)
+        assert store.connection.execute("SELECT time FROM sends").fetchall() == [(now - 60,)]  # forgotten
 
 
 # --- the previous release's state.json (read once, for the upgrade) -------------------------------------

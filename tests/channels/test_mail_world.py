@@ -26,6 +26,14 @@ def smtp(server, **extra: str):  # type: ignore[no-untyped-def]
     return settings
 
 
+def alert_once(paths: Paths, server, alert: dict, **smtp_extra: str) -> None:  # type: ignore[no-untyped-def]
+    """Configure alert and server, seed, record one login, and see check send exactly one alert for it."""
+    write_config(paths, alert=alert, smtp=smtp(server, **smtp_extra))
+    run_check(paths)
+    append_log(paths, login_line())
+    assert run_check(paths).sent == 1
+
+
 # --- the EHLO name ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fqdn, address, expected", [
@@ -53,10 +61,7 @@ def test_the_primary_address_skips_loopback_and_a_missing_route():
 
 def test_a_label_with_spaces_and_unicode_is_shown_but_never_sent_as_ehlo(paths: Paths):
     with WorldServer() as server:
-        write_config(paths, alert={"host_label": "Web Server ☃ #1"}, smtp=smtp(server))
-        run_check(paths)
-        append_log(paths, login_line())
-        assert run_check(paths).sent == 1
+        alert_once(paths, server, {"host_label": "Web Server ☃ #1"})
     (received,) = server.received
     assert " " not in received.ehlo and received.ehlo.isascii() and received.ehlo != "localhost"
     assert received.ehlo == mailname.local_ehlo_name()
@@ -96,10 +101,7 @@ def test_a_tarpit_banner_cannot_hold_the_run_past_its_deadline(paths: Paths, pyz
 
 def test_an_idn_domain_goes_out_as_a_labels(paths: Paths):
     with WorldServer() as server:
-        write_config(paths, alert={"to": "alice@exämple.net"}, smtp=smtp(server))
-        run_check(paths)
-        append_log(paths, login_line())
-        assert run_check(paths).sent == 1
+        alert_once(paths, server, {"to": "alice@exämple.net"})
     (received,) = server.received
     assert received.envelope_to == ["alice@xn--exmple-cua.net"]
     assert b"To: alice@xn--exmple-cua.net" in received.raw
@@ -107,10 +109,7 @@ def test_an_idn_domain_goes_out_as_a_labels(paths: Paths):
 
 def test_a_non_ascii_local_part_uses_smtputf8_when_offered(paths: Paths):
     with WorldServer(smtputf8=True) as server:
-        write_config(paths, alert={"to": "jürgen@example.net"}, smtp=smtp(server))
-        run_check(paths)
-        append_log(paths, login_line())
-        assert run_check(paths).sent == 1
+        alert_once(paths, server, {"to": "jürgen@example.net"})
     (received,) = server.received
     assert received.envelope_to == ["jürgen@example.net"] and "SMTPUTF8" in received.mail_options
 
@@ -129,10 +128,7 @@ def test_a_non_ascii_local_part_without_smtputf8_fails_clearly_and_stays_pending
 
 def test_a_non_ascii_password_logs_in_as_utf_8(paths: Paths):
     with WorldServer(password="pässwörd ☃") as server:
-        write_config(paths, smtp=smtp(server, user="alice", password="pässwörd ☃"))
-        run_check(paths)
-        append_log(paths, login_line())
-        assert run_check(paths).sent == 1
+        alert_once(paths, server, {}, user="alice", password="pässwörd ☃")
     assert server.logins == ["alice"] and len(server.received) == 1
 
 
