@@ -37,6 +37,8 @@ PASSWORD_MISSING = (
     "no SMTP password for {user} in the {backend}; run: ssh_alert.pyz setup (or set password_command in {path})"
 )
 PASSWORD_COMMAND_FAILED = "password_command in {path} failed: {reason}"
+CHANNEL_SECRET_MISSING = ("no {secret} for the {channel} channel; run: ssh_alert.pyz setup --channel {channel} "
+                          "--{flag}-stdin (or set {secret}_command in [{channel}] of {path})")
 KEYRING_TIMEOUT = "the system keyring did not answer within {seconds:g} s (locked?); set password_store = file in {path}"
 LOCK_TIMEOUT = "another check has held {path} for {seconds:g} s; alerts stay pending and the next check retries"
 LOG_UNREADABLE = "cannot read the login log {path}: {reason}; alerts stay pending: fix its permissions (chmod 600)"

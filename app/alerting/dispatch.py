@@ -9,9 +9,12 @@ connections), then flushed. A held or failed alert stops the run there: what fol
 import itertools
 import os
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from app.alerting import history, outbox, policy
+from app.alerting.eventstore import add_events
+from app.alerting.events import login_event
+from app.alerting.fanout import event_channels
 from app.alerting.handoff import NO_HANDOFF, HandOff
 from app.alerting.render import AlertContext, Envelope, build_alert, build_digest
 from app.alerting.statediff import Segment, is_repeat, remember
@@ -61,7 +64,11 @@ class Dispatcher:
         self.paths, self.config, self.store, self.envelope = paths, config, store, envelope
         self.flush, self.stamp, self.log, self.handoff = flush, stamp, log, handoff
         self.policy = config.policy
+        self.event_channels = event_channels(config)
+        self.held = False  # email is held (hourly limit) or failed: the rest of the log is read for the channels only
+        self.email_failure: Optional[outbox.SendFailed] = None
         self._authorized_keys: Optional[str] = None
+        self._fingerprints: Optional[Set[str]] = None
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
         self._resolver = None
         if self.policy.reverse_dns:
@@ -73,6 +80,8 @@ class Dispatcher:
 
     def segment(self, segment: Segment) -> bool:
         """Alert every pending line of segment; returns False when the hourly limit held some back."""
+        if self.held and not self.event_channels:
+            return False
         with open_regular_file(segment.path, "rb") as handle:
             stale = time.time() - os.fstat(handle.fileno()).st_mtime > STALE_PARTIAL_SECONDS
             entries = read_entries(handle, segment.start, include_partial=stale)
@@ -82,14 +91,18 @@ class Dispatcher:
                 if not batch:
                     break
                 read_any = True
-                if not self._deliver(segment, self._items(batch)):
-                    return False
-            if not read_any:  # e.g. a new or truncated log with no complete line yet: start there
+                if self.held:
+                    if not self.event_channels:
+                        return False
+                    self._post_events(segment, self._items(batch))
+                elif not self._deliver(segment, self._items(batch)):
+                    self.held = True
+            if not read_any and not self.held:  # e.g. a new or truncated log with no complete line yet: start there
                 start = Position(segment.device, segment.inode, segment.start, anchor_at(handle, segment.start))
                 if start != self.store.position():
                     with self.store.transaction():
                         self.store.set_position(start)
-        return True
+        return not self.held
 
     def _items(self, batch: Sequence[Entry]) -> List[Item]:
         """Parse and decide a batch; lines of a connection seen earlier become repeats merged into the first."""
@@ -112,10 +125,40 @@ class Dispatcher:
                 recent = remember(recent, connection, epoch)
                 first_index[connection] = len(items)
             key = policy.source_key(record)
-            items.append(Item(entry, record, False, policy.decide_seen(record, self._lookup(key), self.policy)))
+            decision = policy.decide_seen(record, self._lookup(key), self.policy)
+            if record.parsed and (self.config.rules or self.policy.work_hours or record.extra("key")):
+                decision = policy.with_verdict(decision, self._verdict(record))
+            items.append(Item(entry, record, False, decision))
             if record.parsed:
                 self._seen[key] = policy.count_login(self._seen[key], record.epoch or 0.0)
         return items
+
+    def _verdict(self, record: LoginRecord):  # type: ignore[no-untyped-def]
+        """The [rules], work_hours and authorized_keys verdict on one login (app.alerting.rules)."""
+        from app.alerting.rules import evaluate
+
+        login = {"user": record.user, "ip": record.ip, "kind": kind_of(record),
+                 "key_fingerprint": fingerprint(record.extra("key")) if record.extra("key") else ""}
+        local = time.localtime(record.epoch) if record.epoch is not None else None
+        return evaluate(self.config.rules, login, self._authorized_fingerprints(), self.policy.work_hours, local)
+
+    def _authorized_text(self) -> str:
+        if self._authorized_keys is None:
+            try:
+                with open_regular_file(self.paths.authorized_keys, "rb") as handle:
+                    self._authorized_keys = handle.read(1 << 20).decode("utf-8", "replace")
+            except OSError:
+                self._authorized_keys = ""
+        return self._authorized_keys
+
+    def _authorized_fingerprints(self) -> Optional[Set[str]]:
+        """The fingerprints of the keys in authorized_keys; None when it cannot be read (then not checked)."""
+        if self._fingerprints is None:
+            text = self._authorized_text()
+            found = {fingerprint(word) for line in text.splitlines() for word in line.split()
+                     if word.startswith("AAAA")}
+            self._fingerprints = {value for value in found if value} if text else set()
+        return self._fingerprints or None
 
     def _lookup(self, key: Tuple[str, str]) -> Optional[Seen]:
         if key not in self._seen:
@@ -132,22 +175,17 @@ class Dispatcher:
         record = item.record
         key_comment = None
         if record.extra("key"):
-            if self._authorized_keys is None:
-                try:
-                    with open_regular_file(self.paths.authorized_keys, "rb") as handle:
-                        self._authorized_keys = handle.read(1 << 20).decode("utf-8", "replace")
-                except OSError:
-                    self._authorized_keys = ""
-            key_comment = authorized_key_comment(self._authorized_keys, record.extra("key"))
+            key_comment = authorized_key_comment(self._authorized_text(), record.extra("key"))
         rdns = self._resolver.name(policy.source_key(record)[1]) if self._resolver and record.parsed else ""
         return AlertContext(key_comment=key_comment, new_ip=decision.new_ip, trusted=decision.trusted,
                             first_seen=decision.first_seen, last_seen=decision.last_seen, count=decision.count,
-                            rdns=rdns)
+                            rdns=rdns, tags=decision.tags, urgent=decision.urgent)
 
     # --- posting and committing --------------------------------------------------------------------------
 
     def _deliver(self, segment: Segment, items: List[Item]) -> bool:
-        emailable = [index for index, item in enumerate(items) if not item.repeat and item.decision.email]
+        emailable = [index for index, item in enumerate(items) if not item.repeat and item.decision.email] \
+            if self.config.emails else []
         now = time.time()
         send_times = self.store.send_times(now)
         left = policy.emails_left(send_times, now, self.policy.max_per_hour)
@@ -156,6 +194,7 @@ class Dispatcher:
             held = items[:emailable[0]]
             when = policy.next_free(send_times, now, self.policy.max_per_hour)
             self._post(None, segment, held, history.EMAILED, extra=lambda store: store.put("holding", True))
+            self._post_events(segment, items[emailable[0]:])
             self.handoff.progress(connections(items))  # held for the hour: no waiting that long
             self.log_once(HELD.format(count=len(emailable), limit=self.policy.max_per_hour,
                                       when=time.strftime("%H:%M", time.localtime(when))), key=HELD_WARNING)
@@ -169,9 +208,9 @@ class Dispatcher:
                                    self.stamp(), outbox.message_id(identity, "digest", self.envelope.mail_domain),
                                    with_html=self.policy.html)
             self._post(message, segment, items, history.DIGEST, logins=len(chosen))
-            self.flush()
+            self._flush()
             self.handoff.progress(connections(items))
-            return True
+            return not self.held
         done = 0
         for index in emailable:
             item = items[index]
@@ -180,12 +219,33 @@ class Dispatcher:
                                                     self.envelope.mail_domain),
                                   context=self._context(item), with_html=self.policy.html)
             self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1)
-            self.flush()
+            self._flush()
             self.handoff.progress(connections(items[done:index + 1]))
             done = index + 1
-        self._post(None, segment, items[done:], history.EMAILED)
-        self.handoff.progress(connections(items[done:]))  # nothing to send for these
+            if self.held:  # the mail server failed: the rest goes to the other channels now, by email later
+                self._post_events(segment, items[done:])
+                self.handoff.progress(connections(items))
+                return False
+        self._post(None, segment, items[done:], history.EMAILED if self.config.emails else history.ALERTED)
+        if self.event_channels and items[done:]:
+            self._flush()
+        self.handoff.progress(connections(items[done:]))  # sent to the channels, or nothing to send
         return True
+
+    def _flush(self) -> None:
+        """Send what the outbox holds. When email fails and other channels exist, the run goes on for them:
+        the rest of the log is read for the channels only, and email gets it later (as a digest)."""
+        try:
+            self.flush()
+        except outbox.SendFailed as failure:
+            if not self.event_channels:
+                raise
+            self.email_failure = failure
+            self.held = True
+
+    def flush_pending(self) -> None:
+        """Send what earlier runs stored but could not send (first, in order)."""
+        self._flush()
 
     def _identity(self, segment: Segment, item: Item) -> str:
         return login_identity(item.record, self._log_key(segment, item))
@@ -199,7 +259,7 @@ class Dispatcher:
         """Post message (or none) with the record of items: position, history, sources, recent connections."""
         if not items and extra is None:
             return
-        entries, recent, sources = [], [], {}
+        entries, recent, sources, events = [], [], {}, []
         for item in items:
             record = item.record
             if item.repeat:
@@ -207,6 +267,8 @@ class Dispatcher:
             if record.connection_key and record.epoch is not None:
                 recent.append((record.connection_key, record.epoch))
             entries.append(self._history_entry(segment, item, emailed_as))
+            if self.event_channels:
+                events.append(self._event(segment, item, entries[-1]))
             if record.parsed:
                 key = policy.source_key(record)
                 sources[key] = self._seen[key]
@@ -222,15 +284,31 @@ class Dispatcher:
                 extra(store)
 
         outbox.post(self.store, message, self.config.recipients, "login" if logins == 1 else "digest",
-                    outbox.Record(apply, logins))
-        if self.policy.syslog and entries:
-            self._syslog(entries)
+                    outbox.Record(apply, logins), events)
+
+    def _post_events(self, segment: Segment, items: Sequence[Item]) -> None:
+        """Store the events of items without moving the log position (email's hourly limit holds them; the
+        channels have limits of their own); a login stored before is not stored again."""
+        events = [self._event(segment, item, self._history_entry(segment, item, history.HELD))
+                  for item in items if not item.repeat]
+        if events:
+            with self.store.transaction():
+                add_events(self.store, events)
+            self._flush()
+
+    def _event(self, segment: Segment, item: Item, entry: history.HistoryEntry) -> Tuple[Dict, bool, str]:
+        """(event, alert, connection) of one login for the event outbox."""
+        urgent = bool(item.decision is not None and item.decision.urgent)
+        event = login_event(entry, self._identity(segment, item), self.envelope.host, urgent=urgent)
+        return event, bool(item.decision is None or item.decision.email), item.record.connection_key
 
     def _history_entry(self, segment: Segment, item: Item, emailed_as: str) -> history.HistoryEntry:
         record, decision = item.record, item.decision
         context = self._context(item)
-        outcome = emailed_as
-        if decision is not None and not decision.email:
+        outcome = emailed_as if self.config.emails or emailed_as == history.HELD else history.ALERTED
+        if decision is not None and decision.rule_skipped:
+            outcome = history.RULE_SKIPPED
+        elif decision is not None and not decision.email:
             outcome = history.TRUSTED_SKIPPED if decision.trusted and self.policy.trusted_action == "skip" \
                 else history.KNOWN_IP
         key = ""
@@ -241,16 +319,6 @@ class Dispatcher:
             methods=record.methods, key=key, key_comment=context.key_comment or "", kind=kind_of(record),
             outcome=outcome, new_ip=context.new_ip, trusted=context.trusted,
             log_key=self._log_key(segment, item), raw="" if record.parsed else record.raw)
-
-    def _syslog(self, entries: Sequence[history.HistoryEntry]) -> None:
-        from app.alerting.syslogger import send, syslog_line
-
-        try:
-            send([syslog_line(entry, self.envelope.host) for entry in entries], self.policy.syslog_socket,
-                 self.policy.syslog_facility)
-        except OSError as error:
-            self.log_once("cannot write to syslog at {}: {}".format(self.policy.syslog_socket,
-                                                                     error.strerror or error))
 
     def log_once(self, warning: str, key: Optional[str] = None) -> None:
         """Log warning once while its condition lasts (key, default the text itself; Store.clear_warning ends it),

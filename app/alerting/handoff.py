@@ -37,6 +37,11 @@ class HandOff:
     def __init__(self, connection: str, descriptor: Optional[int]) -> None:
         self.connection = " ".join(connection.split())
         self.descriptor = descriptor
+        self.lock = None
+        if descriptor is not None:  # a push channel's thread may release it while this one does too
+            import threading
+
+            self.lock = threading.Lock()
 
     def progress(self, connections: Iterable[str]) -> None:
         """Some logins were settled (their message accepted, or nothing to send): release the hook if ours."""
@@ -45,8 +50,11 @@ class HandOff:
 
     def settle(self) -> None:
         """Release the waiting hook now (idempotent): the run ended, or the connection is settled."""
-        if self.descriptor is not None:
+        if self.lock is None:
+            return
+        with self.lock:
             descriptor, self.descriptor = self.descriptor, None
+        if descriptor is not None:
             try:
                 os.write(descriptor, b"1")
             except OSError:

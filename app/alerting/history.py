@@ -14,6 +14,9 @@ from app.alerting.trust import canonical_address
 
 # outcome values
 EMAILED, DIGEST, TRUSTED_SKIPPED, KNOWN_IP = "emailed", "digest", "trusted: not emailed", "known IP: not emailed"
+HELD = "held: email waits for its hourly limit or its server"  # what the push channels and syslog see meanwhile
+RULE_SKIPPED = "skipped by a rule"
+ALERTED = "alerted"  # sent to the push channels (alerts do not go by email)
 
 
 class HistoryEntry(NamedTuple):

@@ -12,8 +12,9 @@ import os
 import time
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
+from app.alerting.eventstore import add_events
 from app.alerting.store import OutboxRow, Store
 from app.system.files import open_regular
 
@@ -45,13 +46,16 @@ def wire_bytes(message: EmailMessage) -> bytes:
 
 
 def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str], kind: str,
-         record: Record, now: Optional[float] = None) -> None:
-    """In one transaction: add message to the outbox (when there is one) and apply record."""
+         record: Record, events: Sequence[Tuple[Dict[str, Any], bool, str]] = (), now: Optional[float] = None) -> None:
+    """In one transaction: add message to the outbox (when there is one), events to the event outbox
+    (app.alerting.eventstore: (event, alert, connection)) and apply record."""
     now = time.time() if now is None else now
     with store.transaction():
         if message is not None:
             store.enqueue(str(message["Message-ID"]), kind, str(message["Subject"]), recipients,
                           wire_bytes(message), record.logins, now)
+        if events:
+            add_events(store, events)
         record.apply(store)
 
 

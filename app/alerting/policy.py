@@ -5,7 +5,7 @@ say to email it. Per run: individual emails, one digest, or waiting for the hour
 Nothing here does I/O; ``check`` applies the decisions and commits them.
 """
 
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import Any, NamedTuple, Optional, Sequence, Tuple
 
 from app.settings.config import AlertPolicy
 from app.alerting.loginline import LoginRecord
@@ -24,6 +24,18 @@ class Decision(NamedTuple):
     first_seen: Optional[float]  # before this login; None for a new IP
     last_seen: Optional[float]
     count: int  # earlier logins from this IP
+    tags: Tuple[str, ...] = ()  # from [rules]
+    urgent: Tuple[str, ...] = ()  # why it is urgent (empty: it is not)
+    rule_skipped: bool = False  # a [rules] skip: recorded, not alerted
+
+
+def with_verdict(decision: Decision, verdict: Any) -> Decision:
+    """decision changed by the rules' verdict (app.alerting.rules.evaluate): a skip rule silences it, unless
+    something made it urgent; urgent always alerts, even a known address under notify = new."""
+    urgent = tuple(verdict.reasons) if verdict.urgent else ()
+    skipped = verdict.skip and not urgent
+    return decision._replace(email=bool(urgent) or (decision.email and not skipped), tags=tuple(verdict.tags),
+                             urgent=urgent, rule_skipped=skipped)
 
 
 class Seen(NamedTuple):

@@ -80,10 +80,13 @@ class AlertContext(NamedTuple):
     last_seen: Optional[float] = None
     count: int = 0
     rdns: str = ""
+    tags: Tuple[str, ...] = ()  # from [rules]
+    urgent: Tuple[str, ...] = ()  # why the login is urgent ([rules], a key not in authorized_keys, work_hours)
 
 
 def _tags(context: AlertContext) -> str:
-    return "".join(tag for tag, on in (("[NEW IP] ", context.new_ip), ("[trusted] ", context.trusted)) if on)
+    marks = [("[URGENT] ", bool(context.urgent)), ("[NEW IP] ", context.new_ip), ("[trusted] ", context.trusted)]
+    return "".join(tag for tag, on in marks if on) + "".join("[{}] ".format(one_line(tag, 32)) for tag in context.tags)
 
 
 def alert_subject(record: LoginRecord, host: str, context: AlertContext = AlertContext()) -> str:
@@ -107,7 +110,8 @@ def _day(epoch: Optional[float]) -> str:
 def alert_rows(record: LoginRecord, host: str, context: AlertContext) -> List[Tuple[str, str]]:
     """The facts of one login as (label, value) rows, for the text and the HTML body."""
     source = record.ip + (" port " + record.extra("cport") if record.extra("cport") else "")
-    rows = [("Host", host), ("From", source)]
+    rows = [("Urgent", "; ".join(context.urgent))] if context.urgent else []
+    rows += [("Host", host), ("From", source)]
     if context.rdns:
         rows.append(("Reverse DNS", context.rdns))
     if context.new_ip:

@@ -9,10 +9,11 @@ move it aside, send one notice listing recent logins, and seed again.
 import os
 import time
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
-from app.alerting import context, outbox
+from app.alerting import context, eventstore, outbox
 from app.alerting.context import date_now, oplog
+from app.alerting.eventstore import CHANNELS_PENDING
 from app.alerting.handoff import NO_HANDOFF, HandOff, sync_hook_wait, trim_waited
 from app.alerting.sessionscan import alert_unrecorded_sessions
 from app.alerting.statediff import pending_logins, plan
@@ -53,6 +54,20 @@ def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_H
     Raises UserError: exit 2 for configuration and file problems, exit 1 when delivery failed (alerts
     stay pending).
     """
+    if not scan_sessions:
+        return _run_check(paths, scan_sessions, handoff)
+    from app.alerting.selfwatch import ping
+
+    try:
+        result = _run_check(paths, scan_sessions, handoff)
+    except UserError as error:
+        ping(paths, False, error.message)
+        raise
+    ping(paths, True, "ok: {} sent".format(result.sent))
+    return result
+
+
+def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResult:
     if not os.path.lexists(str(paths.config_file)):
         raise UserError(NO_CONFIG.format(path=paths.config_file))
     require_private_dir(paths.state_dir)  # the store and the log decide what is alerted: ours alone
@@ -126,7 +141,7 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: 
         segments, reason = plan(store.position(), paths.login_log)
     except OSError as error:
         raise _log_error(paths.login_log, error) from None
-    if not segments and not store.unsent() and not scan_sessions:
+    if not segments and not store.unsent() and not store.get(CHANNELS_PENDING) and not scan_sessions:
         return CheckResult(reason=reason)
     return _deliver(paths, store, mark, segments, reason, scan_sessions, reserve_kept, handoff)
 
@@ -134,6 +149,9 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: 
 def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tuple, reason: str,
              scan_sessions: bool, reserve_kept: bool, handoff: HandOff) -> CheckResult:
     from app.alerting.dispatch import Dispatcher
+    from app.alerting.fanout import Channels, event_channels
+    from app.alerting.selfwatch import cron_duties
+    from app.alerting.events import notice_event
     from app.alerting.render import build_refused_notice
     from app.settings.config import load_config
 
@@ -145,27 +163,48 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     log = oplog(paths)
     sent: List[int] = []
 
-    def refused(address: str, reply: str) -> None:
-        """A recipient refused for good: status says so until it accepts again; the others get one notice."""
-        known = store.get("refused", {}) or {}
+    def refused(address: str, reply: str, meta: str = "refused") -> None:
+        """A recipient (or push channel) refused for good: status says so until it accepts again; the others
+        get one notice, by email and through the channels."""
+        known = store.get(meta, {}) or {}
         first = address not in known
         with store.transaction():
-            store.put("refused", dict(known, **{address: reply}))
+            store.put(meta, dict(known, **{address: reply}))
         if first:
+            identity = "{}|{}|{}".format(meta, address, reply)
+            address = address if meta == "refused" else "the {} channel".format(address)
             notice = build_refused_notice(envelope, address, reply, date_now(), outbox.message_id(
-                "refused|{}|{}".format(address, reply), "notice", envelope.mail_domain))
-            outbox.post(store, notice, config.recipients, "notice", outbox.Record(lambda target: None))
+                identity, "notice", envelope.mail_domain)) if config.emails else None
+            event = notice_event("ssh_alert on {}: {} refused".format(envelope.host, address),
+                                 "{} refused alerts for good: {}. It gets none until this is fixed; then run: "
+                                 "ssh_alert.pyz test --channel NAME".format(address, reply), identity, envelope.host)
+            outbox.post(store, notice, config.recipients, "notice", outbox.Record(lambda target: None),
+                        [(event, True, "")])
+
+    channels = Channels(store, config, paths, envelope.host, log, handoff)
+    email_failed: List[outbox.SendFailed] = []
 
     def flush() -> int:
-        count = outbox.flush(store, transport, config.recipients, log, mark, refused)
-        sent.append(count)
-        return count
+        """Send what the outbox holds: the event channels in their threads while email goes in this one."""
+        channels.start()
+        try:
+            if config.emails and not email_failed:  # a server that failed once is not waited on again this run
+                try:
+                    sent.append(outbox.flush(store, transport, config.recipients, log, mark, refused))
+                except outbox.SendFailed as failure:
+                    email_failed.append(failure)
+                    raise
+        finally:
+            sent.append(channels.collect())
+            for name, detail in channels.take_refused():
+                refused(name, detail, meta="channel_refused")
+        return sent[-1]
 
     dispatcher = Dispatcher(paths, config, store, envelope, flush, date_now, log, handoff)
     if not reserve_kept:
         dispatcher.log_once(DISK_FULL.format(path=paths.store_file), key="disk-full")
     try:
-        flush()  # what an earlier run stored but could not send goes first, in order
+        dispatcher.flush_pending()  # what an earlier run stored but could not send goes first, in order
         if segments and reason not in ("appended", "new log", "up to date"):
             dispatcher.log_once("login log {}: reading {} from the start".format(reason, segments[-1].path))
         for segment in segments:
@@ -173,6 +212,10 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
                 break  # held by the hourly limit: the rest stays pending, in order
         if scan_sessions:
             alert_unrecorded_sessions(store, config, envelope, flush)
+            if cron_duties(paths, store, config, envelope):
+                dispatcher.flush_pending()
+        if dispatcher.email_failure is not None:
+            raise dispatcher.email_failure
     except outbox.SendFailed as failure:
         with store.transaction():
             store.record_run(CHECK, str(failure))
@@ -182,12 +225,14 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         raise _log_error(paths.login_log, error) from None
     finally:
         transport.close()
-    _finish(store, config.policy.history_days)
+        channels.finish()
+    _finish(store, config.policy.history_days, event_channels(config))
     return CheckResult(sent=sum(sent), reason=reason)
 
 
-def _finish(store: Store, history_days: int) -> None:
-    """Record the success; once a day, drop history older than history_days and old message bodies."""
+def _finish(store: Store, history_days: int, channels: Sequence[str] = ()) -> None:
+    """Record the success; once a day, drop history older than history_days, old message bodies and the events
+    every channel is done with."""
     now = time.time()
     prune = not 0 <= now - float(store.get("pruned", 0) or 0) < PRUNE_EVERY  # a clock that jumped back prunes too
     if not prune and not any(kind == CHECK for kind, _, _ in store.failures()):
@@ -197,6 +242,7 @@ def _finish(store: Store, history_days: int) -> None:
         if prune:
             store.prune_history(now, history_days)
             store.prune_outbox(now, SENT_KEPT_SECONDS)
+            eventstore.prune(store, channels, now, SENT_KEPT_SECONDS)
             store.put("pruned", now)
 
 

@@ -19,6 +19,7 @@ from app.alerting.statediff import RECENT_KEPT
 from app.errors import NO_SQLITE, STORE_NOT_REGULAR, STORE_UNWRITABLE, UserError
 from app.system.files import ensure_private_dir, open_regular
 from app.alerting.loginlog import Position
+from app.alerting.eventstore import SCHEMA as EVENTS_SCHEMA
 
 try:
     import sqlite3
@@ -32,7 +33,7 @@ except ImportError:  # a Python built without SQLite: Store.open says so in one 
     class OperationalError(DatabaseError):  # type: ignore[no-redef]
         """Stands in for sqlite3.OperationalError where there is no sqlite3."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RESERVE_PAGES = 96  # free pages kept in the file: a few dozen alerts can still be recorded on a full disk
 JOURNAL_RESERVE = 256 * 1024  # the persisted journal is grown to this once, so a commit needs no new blocks
 BUSY_SECONDS = 30.0
@@ -58,7 +59,7 @@ CREATE TABLE reserve (filler BLOB);
 """, """
 CREATE TABLE deliveries (outbox_id INTEGER NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL,
     reply TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (outbox_id, recipient));
-""")  # plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
+""", EVENTS_SCHEMA)  # plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
 # outbox ids are AUTOINCREMENT: never reused, so the accepted mark (app.alerting.outbox) names one message
 
 

@@ -16,7 +16,7 @@ from app.errors import UserError
 from app.alerting.history import HistoryEntry, read, read_jsonl
 from app.system.paths import Paths
 from app.commands.result import Result
-from app.alerting.syslogger import printable
+from app.system.text import printable
 from app.alerting.trust import Network, canonical_address, is_trusted, parse_networks
 
 

@@ -27,7 +27,7 @@ from app.install.legacy import find_legacy
 from app.system.paths import Paths
 
 __all__ = [  # the names tests import from here, wherever they live
-    "AFTER_FAILURE_CHOICES", "ASK_AFTER_FAILURE", "ASK_ARRIVED", "ASK_CA_FILE", "ASK_FROM", "ASK_HOST",
+    "AFTER_FAILURE_CHOICES", "ASK_AFTER_FAILURE", "ASK_ARRIVED", "ASK_CHANNEL", "ASK_CA_FILE", "ASK_FROM", "ASK_HOST",
     "ASK_KEEP_ADDRESS", "ASK_METHOD", "ASK_PORT", "ASK_SECURITY", "ASK_SENDMAIL", "ASK_TEST_EMAIL", "ASK_TO",
     "ASK_USER", "Answers", "CHECK_FAILED", "CONFIG_WRITTEN", "HOOK_WAIT_CHOSEN", "LEGACY_LOG_SKIPPED",
     "LEGACY_NOT_IMPORTED", "LEGACY_PASSWORD_MOVED", "LOCAL_ONLY_WARNING", "MISSING_FLAG", "NEEDS_TERMINAL",
@@ -42,8 +42,11 @@ STOPPED = "Setup stopped; nothing was saved."
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+    from app.commands.setup_channel import add_arguments as add_channel_arguments
+
     parser = subparsers.add_parser("setup", help="guided configuration: recipients, delivery, password, first check")
     add_arguments(parser)
+    add_channel_arguments(parser)
 
 
 def run(paths: Paths, arguments: argparse.Namespace) -> Result:
@@ -57,6 +60,10 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
     Raises UserError: exit 2 for missing or invalid answers without a terminal, exit 1 when the
     connection test fails non-interactively (nothing is saved then).
     """
+    if getattr(arguments, "channel", None):
+        from app.commands.setup_channel import setup_channel
+
+        return setup_channel(paths, arguments, prompter)
     legacy = find_legacy(paths)
     if arguments.non_interactive:
         plan = plan_from_flags(paths, arguments, legacy, sys.stdin)
@@ -75,4 +82,26 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
         if asked is None:
             return Result([STOPPED], ExitCode.NOT_DONE)
         plan = asked
-    return apply(paths, plan, None if arguments.non_interactive or arguments.yes else prompter)
+    result = apply(paths, plan, None if arguments.non_interactive or arguments.yes else prompter)
+    if prompter is not None and not arguments.non_interactive and not arguments.yes and result.exit_code == ExitCode.OK:
+        result = _offer_channel(paths, arguments, prompter, result)
+    return result
+
+
+ASK_CHANNEL = "Also push alerts to your phone or chat? (none, or one of the channels)"
+
+
+def _offer_channel(paths: Paths, arguments: argparse.Namespace, prompter: Prompter, result: Result) -> Result:
+    """After email works: offer one push channel, guided (setup --channel NAME adds more later)."""
+    from app.commands.setup_channel import setup_channel
+    from app.settings.schema import PUSH_CHANNELS
+
+    choice = prompter.choose(ASK_CHANNEL, ("none",) + PUSH_CHANNELS, "none")
+    if choice == "none":
+        return result
+    arguments.channel = choice
+    try:
+        added = setup_channel(paths, arguments, prompter)
+    except UserError as error:
+        return Result(list(result.lines) + [error.message], result.exit_code, result.data)
+    return Result(list(result.lines) + list(added.lines), result.exit_code, result.data)

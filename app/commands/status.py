@@ -60,7 +60,7 @@ def run_status(paths: Paths) -> List[Check]:
         checks.extend(_credential_checks(config, paths))
         checks.append(_hook_wait_check(config, paths))
     checks.append(_permission_check(paths))
-    checks.extend(_log_checks(paths, config.recipients if config is not None else ()))
+    checks.extend(_log_checks(paths, config))
     record = _install_record(paths)
     checks.extend(_hook_checks(paths, record))
     checks.append(_cron_check(paths, record))
@@ -119,7 +119,7 @@ def _permission_check(paths: Paths) -> Check:
     return Check("permissions", WARN if loose else OK, "; ".join(loose) or "private (no group/other access)")
 
 
-def _log_checks(paths: Paths, recipients: Sequence[str] = ()) -> List[Check]:
+def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
     from app.alerting.statediff import pending_logins
     from app.alerting.store import DatabaseError, Store
 
@@ -134,6 +134,7 @@ def _log_checks(paths: Paths, recipients: Sequence[str] = ()) -> List[Check]:
         require_private_dir(paths.state_dir)
     except UserError as error:
         return [Check("state", FAIL, error.message)]
+    recipients = config.recipients if config is not None else ()
     writable = _store_writable(paths)
     try:
         store = Store.open(paths.store_file, read_only=True)
@@ -144,9 +145,18 @@ def _log_checks(paths: Paths, recipients: Sequence[str] = ()) -> List[Check]:
             paths.store_file, error))]
     try:
         return writable + _store_checks(paths, store, pending_logins(store, paths), recipients) + \
-            _auth_checks(paths)
+            _channel_checks(store, config) + _auth_checks(paths)
     finally:
         store.close()
+
+
+def _channel_checks(store, config: Optional[Config]) -> List[Check]:  # type: ignore[no-untyped-def]
+    from app.alerting.fanout import event_channels
+    from app.commands.status_channels import channel_lines
+
+    if config is None:
+        return []
+    return [Check(name, status, detail) for name, status, detail in channel_lines(store, list(event_channels(config)))]
 
 
 def _store_writable(paths: Paths) -> List[Check]:

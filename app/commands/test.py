@@ -12,6 +12,7 @@ from app.system.paths import Paths
 
 SENT = "Test alert sent to {recipients} via {route}."
 NOT_SENT = "Test alert NOT sent via {route}: {reason}"
+CHANNEL_SENT = "Test alert sent through the {channel} channel."
 
 
 class TestResult(NamedTuple):
@@ -22,14 +23,23 @@ class TestResult(NamedTuple):
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
-    subparsers.add_parser("test", help="send a test alert through the configured delivery")
+    parser = subparsers.add_parser("test", help="send a test alert through the configured delivery")
+    parser.add_argument("--channel", metavar="NAME", default="email",
+                        help="the channel to test: email (default), syslog, or a push channel set up in the config")
 
 
 def run(paths: Paths, arguments: argparse.Namespace) -> Result:
     """Send the test alert; one line when sent. Raises UserError (exit 1) saying why it was not sent."""
-    result = run_test(paths)
+    if getattr(arguments, "channel", "email") != "email":
+        from app.commands.test_channel import run_channel_test
+
+        result = run_channel_test(paths, arguments.channel)
+    else:
+        result = run_test(paths)
     if not result.delivered:
         raise UserError(NOT_SENT.format(route=result.route, reason=result.reason), ExitCode.NOT_DONE)
+    if not result.recipients:
+        return Result([CHANNEL_SENT.format(channel=result.route)])
     return Result([SENT.format(recipients=", ".join(result.recipients), route=result.route)])
 
 

@@ -51,7 +51,7 @@ class SmtpSettings(NamedTuple):
 # Which logins are emailed and how: the [alert] keys beyond the original script's, fields and defaults from the schema.
 AlertPolicy = schema.record("AlertPolicy", "policy", __name__,
                             "Which logins are emailed and how: the [alert] keys beyond the original script's.",
-                            trusted=(Tuple[Network, ...], ()))
+                            trusted=(Tuple[Network, ...], ()), work_hours=(Any, None))
 
 
 class Config(NamedTuple):
@@ -65,6 +65,14 @@ class Config(NamedTuple):
     smtp: Optional[SmtpSettings]
     warnings: Tuple[str, ...]
     policy: AlertPolicy = AlertPolicy()  # type: ignore[valid-type]
+    channels: Tuple[str, ...] = ("email",)  # where alerts go ([alert] channels)
+    channel_options: Dict[str, Dict[str, Any]] = {}  # push channel -> its section's values, defaults filled in
+    rules: Tuple[Any, ...] = ()  # [rules] (app.alerting.rules), in file order
+
+    @property
+    def emails(self) -> bool:
+        """True when alerts go by email (then to, from and the mail settings are required)."""
+        return "email" in self.channels
 
 
 def is_loopback_host(host: str) -> bool:
@@ -154,17 +162,26 @@ def parse_config(text: str, path: Path) -> Config:
     command = parser.get(*COMMAND_KEY, fallback="").strip()
     if command and reading.raw.get(COMMAND_KEY, command) != command:
         reading.warnings.append(reading.line(*COMMAND_KEY, COMMAND_CUT.format(command=command)))
+    rules = _rules(parser, reading)
     for section in parser.sections():
+        if section == RULES:
+            continue
         for name in parser[section]:
             if schema.find_key(section, name) is None:
                 reading.warnings.append(reading.line(section, name, "unknown key, ignored"))
 
-    values: Dict[str, Any] = {}
+    values: Dict[str, Any] = {"channels": reading.value(schema.find_key("alert", "channels"))}  # type: ignore
+    emails = "email" in values["channels"]
     for field, keys in schema.keys_by_field().items():
         if field.startswith("smtp.") and (values["method"] != "smtp" or "method" in reading.invalid):
             continue
+        if field.startswith("channel.") and field.split(".")[1] not in values["channels"]:
+            continue
+        if not emails and field in _MAIL_FIELDS:
+            values[field] = schema.default_value(keys[0])
+            continue
         values[field] = reading.value(next((key for key in keys if reading.text(key)), keys[0]))
-    method = "" if "method" in reading.invalid else values["method"]
+    method = "" if "method" in reading.invalid or not emails else values["method"]
     values["sendmail_path"] = _sendmail_path(reading, values["sendmail_path"]) if method == "sendmail" else ""
     smtp = _smtp_settings(reading, values) if method == "smtp" else None
     if reading.problems:
@@ -173,7 +190,45 @@ def parse_config(text: str, path: Path) -> Config:
     return Config(path=path, recipients=values["recipients"], sender=values["sender"], method=method,
                   sendmail_path=values["sendmail_path"], host_label=values["host_label"], timeout=values["timeout"],
                   smtp=smtp, warnings=tuple(reading.warnings),
-                  policy=AlertPolicy(trusted=parse_networks(policy["trusted_text"])[0], **policy))
+                  policy=AlertPolicy(trusted=parse_networks(policy["trusted_text"])[0],
+                                     work_hours=_work_hours(policy["work_hours_text"]), **policy),
+                  channels=values["channels"] or ("email",), channel_options=_channel_options(values),
+                  rules=tuple(rules))
+
+
+RULES = "rules"
+
+
+def _rules(parser: configparser.ConfigParser, reading: "_Reading") -> List[Any]:
+    """The [rules] section, each rule parsed (app.alerting.rules); every bad one reported."""
+    if not parser.has_section(RULES):
+        return []
+    from app.alerting.rules import parse_rules
+
+    rules, problems = parse_rules({name: value for name, value in parser.items(RULES)})
+    reading.problems.extend("{}: {}".format(reading.path, problem) for problem in problems)
+    return rules
+
+
+def _work_hours(text: str) -> Any:
+    if not text:
+        return None
+    from app.alerting.rules import parse_work_hours
+
+    return parse_work_hours(text)
+
+
+_MAIL_FIELDS = ("recipients", "sender", "method")  # required only when alerts go by email
+
+
+def _channel_options(values: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """Each enabled push channel's settings by key name: {"ntfy": {"url": ..., "token_command": ...}}."""
+    options: Dict[str, Dict[str, Any]] = {}
+    for field, value in values.items():
+        if field.startswith("channel."):
+            _, channel, name = field.split(".", 2)
+            options.setdefault(channel, {})[name] = value
+    return options
 
 
 def _sendmail_path(reading: _Reading, configured: str) -> str:
@@ -230,6 +285,8 @@ def _field_values(config: Config) -> Dict[str, Any]:
     """Takes a config; returns each schema field's value in it (the smtp. fields only for method = smtp)."""
     values = {field: getattr(config, field) for field in Config._fields}
     values.update(("policy." + field, value) for field, value in config.policy._asdict().items())
+    values.update(("channel.{}.{}".format(channel, name), value) for channel, options in config.channel_options.items()
+                  for name, value in options.items())
     if config.method == "smtp" and config.smtp is not None:
         values.update(("smtp." + field, value) for field, value in config.smtp._asdict().items())
     return values
@@ -274,6 +331,8 @@ def render_config(config: Config) -> str:
     for section in schema.SECTIONS:
         if section == "smtp" and "smtp.host" not in values:
             continue
+        if section in schema.PUSH_CHANNELS and section not in config.channels:
+            continue
         lines.append("[{}]\n".format(section))
         for key in schema.KEYS:
             if key.section != section or key.legacy or key.secret or key.field not in values:
@@ -283,4 +342,6 @@ def render_config(config: Config) -> str:
                 continue
             lines.append(_line(key, value))
         lines.append("\n")
+    if config.rules:
+        lines.append("[{}]\n".format(RULES) + "".join("{} = {}\n".format(rule.name, rule.text) for rule in config.rules))
     return "".join(lines).rstrip("\n") + "\n"

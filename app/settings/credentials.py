@@ -12,7 +12,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 from app.system import proc
 from app.settings.config import Config
-from app.errors import KEYRING_TIMEOUT, PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, USE_PASSWORD_COMMAND, UserError
+from app.errors import CHANNEL_SECRET_MISSING, KEYRING_TIMEOUT, PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, USE_PASSWORD_COMMAND, UserError
 from app.system.deadline import DeadlinePassed, call_with_deadline
 from app.system.files import require_private
 from app.system.paths import Paths
@@ -155,3 +155,37 @@ def store_password(paths: Paths, user: str, password: str, config_path: Path) ->
         raise UserError("cannot write the password file {}: {}".format(paths.secrets_file,
                                                                      error.strerror or error)) from None
     return StoredPassword("file", "the password file {} ({})".format(paths.secrets_file, fallback_reason))
+
+
+def channel_account(channel: str) -> str:
+    """The keyring user name a push channel's secret is kept under (service SERVICE)."""
+    return "channel:" + channel
+
+
+def resolve_channel_secret(config: Config, paths: Paths, channel: str, required: bool = True) -> str:
+    """Return a push channel's secret: its <secret>_command, else the password file, else the OS keyring.
+
+    Returns "" when none is kept and required is False (ntfy's public topics). Raises UserError naming the
+    channel and how to store the secret; the message never contains it.
+    """
+    from app.settings.schema import CHANNEL_SECRETS
+
+    secret_name = CHANNEL_SECRETS[channel]
+    command = config.channel_options.get(channel, {}).get(secret_name + "_command", "")
+    if command:
+        return _run_password_command(command, config)
+    account = channel_account(channel)
+    secret = file_keyring(paths).get_password(SERVICE, account)
+    if not secret:
+        backend = _with_deadline(os_keyring, KEYRING_DEADLINE, config.path)
+        if backend is not None:
+            secret = _with_deadline(lambda: backend.get_password(SERVICE, account), KEYRING_DEADLINE, config.path)
+    if not secret and required:
+        raise UserError(CHANNEL_SECRET_MISSING.format(channel=channel, secret=secret_name, path=config.path,
+                                                      flag=secret_name.replace("_", "-")))
+    return secret or ""
+
+
+def store_channel_secret(paths: Paths, channel: str, secret: str, config_path: Path) -> StoredPassword:
+    """Keep a push channel's secret in the OS keyring when usable, else the password file; raises UserError."""
+    return store_password(paths, channel_account(channel), secret, config_path)

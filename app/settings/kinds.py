@@ -150,3 +150,27 @@ class Addresses(Kind):
 
     def write(self, value: Any) -> str:
         return ", ".join(value)
+
+
+class Words(Kind):
+    """A comma-separated list of words from a fixed set, in the order written, each once."""
+
+    python_type = Tuple[str, ...]
+    empty: Any = ()
+
+    def __init__(self, *options: str) -> None:
+        self.options = options
+
+    def parse(self, text: str) -> Tuple[str, ...]:
+        words = tuple(dict.fromkeys(word.lower() for word in split_addresses(text)))
+        bad = ["{!r} is not one of: {}".format(word, ", ".join(self.options)) for word in words
+               if word not in self.options]
+        if bad:
+            raise Invalid(*bad)
+        return words
+
+    def write(self, value: Any) -> str:
+        return ", ".join(value)
+
+    def describe(self) -> str:
+        return "comma-separated: " + ", ".join(self.options)

@@ -12,9 +12,16 @@ import os
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from app.alerting.trust import parse_networks
-from app.settings.kinds import Address, Addresses, Choice, Flag, Kind, Number, Text
+from app.settings.kinds import Address, Addresses, Choice, Flag, Kind, Number, Text, Words
 
-SECTIONS = ("alert", "smtp")
+CHANNELS = ("email", "ntfy", "telegram", "slack", "discord", "matrix", "gotify", "pushover", "webhook")
+PUSH_CHANNELS = CHANNELS[1:]
+# The secret each push channel needs, kept in the OS keyring or the password file (setup --token-stdin), or
+# printed by <secret>_command; never in this file. ntfy's token is optional (public topics).
+CHANNEL_SECRETS = {"ntfy": "token", "telegram": "token", "slack": "webhook_url", "discord": "webhook_url",
+                   "matrix": "access_token", "gotify": "app_token", "pushover": "app_token",
+                   "webhook": "signing_secret"}
+SECTIONS = ("alert", "smtp") + PUSH_CHANNELS
 METHODS = ("smtp", "sendmail")
 SECURITY_MODES = ("ssl", "starttls", "none")
 PASSWORD_STORES = ("auto", "keyring", "file")
@@ -57,8 +64,73 @@ def _readable_problems(text: str) -> Tuple[str, ...]:
     return () if os.access(path, os.R_OK) else ("{} does not exist or is not readable".format(path),)
 
 
+def _work_hours_problems(text: str) -> Tuple[str, ...]:
+    from app.alerting.rules import parse_work_hours
+
+    try:
+        parse_work_hours(text)
+    except ValueError as error:
+        return (str(error),)
+    return ()
+
+
 def _host_name(text: str) -> str:
     return text.lower().rstrip(".")
+
+
+def _url_problems(text: str) -> Tuple[str, ...]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return ("{!r} is not an https:// URL".format(text),)
+    return ()
+
+
+def _push_keys() -> Tuple[Key, ...]:
+    """Each push channel's section: its own settings, then what every channel has (secret command, CA file)."""
+    url = Text(check=_url_problems)
+    own = {
+        "ntfy": (Key("ntfy", "url", "channel.ntfy.url", url, "", "the topic URL, e.g. https://ntfy.sh/your-topic",
+                     required="missing; set url = https://ntfy.sh/<your topic>"),
+                 Key("ntfy", "priority", "channel.ntfy.priority", Choice("min", "low", "default", "high", "urgent"),
+                     "high", "the notification priority; urgent logins (rules) use urgent"),
+                 Key("ntfy", "tags", "channel.ntfy.tags", Text(), "warning", "ntfy tags (emoji short codes)")),
+        "telegram": (Key("telegram", "chat_id", "channel.telegram.chat_id", Text(), "",
+                         "the chat: a number, or @channelname", required="missing; set chat_id = the chat's id"),
+                     Key("telegram", "api_base", "channel.telegram.api_base", url, "https://api.telegram.org",
+                         "the Bot API server (a self-hosted one behind TLS)")),
+        "slack": (),
+        "discord": (),
+        "matrix": (Key("matrix", "homeserver", "channel.matrix.homeserver", url, "",
+                       "the homeserver, e.g. https://matrix.example.org",
+                       required="missing; set homeserver = https://your.homeserver"),
+                   Key("matrix", "room_id", "channel.matrix.room_id", Text(), "", "the room, e.g. !abc:example.org",
+                       required="missing; set room_id = !room:server")),
+        "gotify": (Key("gotify", "url", "channel.gotify.url", url, "", "the Gotify server, e.g. https://gotify.example",
+                       required="missing; set url = https://your.gotify.server"),
+                   Key("gotify", "priority", "channel.gotify.priority", Number(0, 10), "8",
+                       "the message priority; urgent logins use 10")),
+        "pushover": (Key("pushover", "user_key", "channel.pushover.user_key", Text(), "", "your user or group key",
+                         required="missing; set user_key = your Pushover user key"),
+                     Key("pushover", "api_base", "channel.pushover.api_base", url, "https://api.pushover.net",
+                         "the API server")),
+        "webhook": (Key("webhook", "url", "channel.webhook.url", url, "", "where the JSON event is POSTed",
+                        required="missing; set url = https://your.receiver/path"),
+                    Key("webhook", "format", "channel.webhook.format", Choice("standard", "github", "plain"),
+                        "standard", "the signature: Standard Webhooks, GitHub's X-Hub-Signature-256, or none")),
+    }
+    keys = []  # type: List[Key]
+    for name in PUSH_CHANNELS:
+        secret = CHANNEL_SECRETS[name]
+        keys.extend(own[name])
+        keys.append(Key(name, secret + "_command", "channel.{}.{}_command".format(name, secret), Text(), "",
+                        "a command printing the {}; without it the OS keyring or the password file holds it "
+                        "(setup --{}-stdin)".format(secret.replace("_", " "), secret.replace("_", "-"))))
+        keys.append(Key(name, "ca_file", "channel.{}.ca_file".format(name),
+                        Text(check=_readable_problems, normalize=os.path.expanduser), "",
+                        "a PEM bundle to trust instead of the system CAs"))
+    return tuple(keys)
 
 
 _TIMEOUT = Number(1, 600, integer=False, message="{text!r} is not a number of seconds between 1 and 600")
@@ -93,7 +165,21 @@ KEYS: Tuple[Key, ...] = (
         "ships a fleet's logins"),
     Key("alert", "syslog_facility", "policy.syslog_facility", Choice("authpriv", "user"), "authpriv",
         "the syslog facility"),
-    Key("alert", "syslog_socket", "policy.syslog_socket", Text(), "/dev/log", "the syslog socket"),
+    Key("alert", "syslog_socket", "policy.syslog_socket", Text(), "/dev/log",
+        "the local syslog socket (a datagram socket; rsyslog and journald listen on /dev/log); a line the "
+        "socket does not take stays in the outbox and is retried"),
+    Key("alert", "syslog_format", "policy.syslog_format", Choice("logfmt", "json"), "logfmt",
+        "logfmt: event=login key=value ...; json: one JSON object per line; both carry the event id and epoch"),
+    Key("alert", "heartbeat", "policy.heartbeat", Choice("weekly", "daily", "off"), "weekly",
+        "a summary through every channel: logins since the last one, new addresses, anything unhealthy; when it "
+        "stops arriving, monitoring has stopped"),
+    Key("alert", "heartbeat_url", "policy.heartbeat_url", Text(check=_url_problems), "",
+        "pinged after every cron run (healthchecks.io style; /fail with the reason on failure), so an outside "
+        "monitor pages you when the pings stop; kept out of logs"),
+    Key("alert", "work_hours", "policy.work_hours_text", Text(check=_work_hours_problems), "",
+        "e.g. Mon-Fri 08:00-19:00: a login outside these hours is urgent (see Rules)"),
+    Key("alert", "channels", "channels", Words(*CHANNELS), "email",
+        "where alerts go; each push channel has its own section below and its own delivery state"),
     Key("alert", "history_days", "policy.history_days", Number(1, 36500), "400",
         "logins older than this leave the history (see Files for the store's size)"),
     Key("alert", "hook_wait", "policy.hook_wait", Number(0, 30, integer=False), "3",
@@ -125,7 +211,7 @@ KEYS: Tuple[Key, ...] = (
         legacy=True),
     Key("smtp", "timeout", "timeout", _TIMEOUT, "20",
         "(the original script's place) [alert] timeout wins when both are set", legacy=True),
-)
+) + _push_keys()
 
 
 def find_key(section: str, name: str) -> Optional[Key]:

@@ -1,6 +1,7 @@
 """check with the alert policy, against a real SMTP server: new sources, trust, digests, the hourly limit,
 history, syslog and the HTML part. Every login is recorded; none is lost."""
 
+import json
 import socket
 from pathlib import Path
 from typing import Dict
@@ -129,7 +130,7 @@ def test_syslog_gets_one_structured_line_per_login(paths: Paths, sink: MailSink,
         datagram = listener.recv(4096).decode()
     finally:
         listener.close()
-    assert datagram.startswith("<86>ssh_alert: login ")
+    assert datagram.startswith("<86>ssh_alert: event=login id=evt_")
     assert "user=alice" in datagram and "ip=203.0.113.7" in datagram and "outcome=emailed" in datagram
     assert "new_ip=yes" in datagram and "\n" not in datagram
 
@@ -140,6 +141,55 @@ def test_a_missing_syslog_socket_never_holds_an_alert_back(paths: Paths, sink: M
     run_check(paths)
     assert len(sink.messages) == 1
     assert "cannot write to syslog" in paths.oplog_file.read_text()
+
+
+def test_a_syslog_line_the_socket_refused_is_written_once_when_syslog_is_back(paths: Paths, sink: MailSink,
+                                                                           tmp_path: Path):
+    address = str(tmp_path / "log")
+    configure(paths, sink, syslog="yes", syslog_socket=address)
+    login(paths, "203.0.113.7", 1)
+    run_check(paths)  # rsyslog is down: no /dev/log
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(address)
+    listener.settimeout(0.5)
+    try:
+        run_check(paths)
+        run_check(paths)
+        datagrams = []
+        while True:
+            try:
+                datagrams.append(listener.recv(4096).decode())
+            except socket.timeout:
+                break
+    finally:
+        listener.close()
+    assert len(datagrams) == 1 and "ip=203.0.113.7" in datagrams[0]
+    assert len(sink.messages) == 1
+
+
+def test_syslog_gets_logins_the_hourly_email_limit_holds(paths: Paths, sink: MailSink, tmp_path: Path):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    address = str(tmp_path / "log")
+    listener.bind(address)
+    listener.settimeout(0.5)
+    try:
+        configure(paths, sink, syslog="yes", syslog_socket=address, max_per_hour="1", syslog_format="json")
+        login(paths, "203.0.113.7", 1)
+        run_check(paths)
+        login(paths, "203.0.113.8", 2)
+        run_check(paths)  # email is held for the hour; syslog is not
+        run_check(paths)
+        lines = []
+        while True:
+            try:
+                lines.append(json.loads(listener.recv(4096).decode().split(": ", 1)[1]))
+            except socket.timeout:
+                break
+    finally:
+        listener.close()
+    assert len(sink.messages) == 1
+    assert [line["ip"] for line in lines] == ["203.0.113.7", "203.0.113.8"]
+    assert len({line["id"] for line in lines}) == 2
 
 
 def test_html_part_is_added_when_asked_with_every_value_escaped(paths: Paths, sink: MailSink):

@@ -5,7 +5,8 @@ import pytest
 from app.alerting.history import EMAILED, HistoryEntry
 from app.alerting.loginline import parse_line
 from app.alerting.render import AlertContext, Envelope, alert_html, build_alert, build_digest
-from app.alerting.syslogger import syslog_line
+from app.alerting.events import login_event
+from app.channels.syslog import event_lines
 from app.system.text import printable
 
 # Bidi controls, zero-width characters, C0/C1 controls and line separators: each could hide or reorder text.
@@ -59,7 +60,7 @@ def test_hostile_key_comment_and_rdns_reach_syslog_escaped_like_the_email() -> N
     entry = HistoryEntry(time="2026-11-25 11:55:03 +0000", epoch=1795607703.0, user="alice", ip="203.0.113.7",
                          rdns="host" + EVIL, methods=("publickey",), key="", key_comment="bob" + EVIL,
                          kind="interactive", outcome=EMAILED, new_ip=True, trusted=False, log_key="1:2:3")
-    line = syslog_line(entry, "web1")
+    line = event_lines(login_event(entry, entry.log_key, "web1"))[0]
     for character in HOSTILE:
         assert character not in line, repr(character)
     assert 'comment="bob{}"'.format(printable(EVIL).replace("\\", "\\\\")) in line

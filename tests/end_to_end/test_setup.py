@@ -24,7 +24,7 @@ import keyring.errors
 import pytest
 
 from app.settings import credentials
-from app.commands.setup import (AFTER_FAILURE_CHOICES, ASK_ARRIVED, ASK_KEEP_ADDRESS, ASK_SENDMAIL, ASK_TEST_EMAIL, NOT_ARRIVED, Answers,
+from app.commands.setup import (ASK_CHANNEL, AFTER_FAILURE_CHOICES, ASK_ARRIVED, ASK_KEEP_ADDRESS, ASK_SENDMAIL, ASK_TEST_EMAIL, NOT_ARRIVED, Answers,
                                 complete_smtp, merge, ASK_AFTER_FAILURE, ASK_CA_FILE, ASK_FROM, ASK_HOST,
                                 ASK_METHOD, ASK_PORT, ASK_SECURITY, ASK_TO, ASK_USER, CONFIG_WRITTEN,
                                 HOOK_WAIT_CHOSEN, MISSING_FLAG, NEEDS_TERMINAL, PASSWORD_FLAGS, PROBE_FAILED,
@@ -404,6 +404,7 @@ def test_interactive_setup_re_asks_a_bad_address_and_a_wrong_password_then_saves
     session.answer(ASK_TEST_EMAIL, "")
     session.expect("Test alert sent to Owner@example.com")
     session.answer(ASK_ARRIVED.format(recipients="Owner@example.com"), "")  # default: yes
+    session.answer(ASK_CHANNEL, "")  # no push channel
     assert session.finish() == 0, session.output
     assert "wrong" not in session.output.split("SMTP password for alice", 1)[1].split("\n", 1)[0]  # no echo
     config = load_config(paths.config_file)
@@ -462,6 +463,7 @@ def test_rerunning_setup_offers_the_current_values_and_enter_keeps_the_stored_pa
     session.answer("SMTP password for alice (Enter keeps the stored one", "")
     session.expect("Connection test passed")
     session.answer(ASK_TEST_EMAIL, "n")
+    session.answer(ASK_CHANNEL, "")  # no push channel
     assert session.finish() == 0, session.output
     assert SecretsFile(paths.secrets_file).get_password(credentials.SERVICE, "alice") == PASSWORD
     config = load_config(paths.config_file)
@@ -491,6 +493,7 @@ def test_interactive_setup_offers_to_import_the_original_script_and_uses_its_ans
     session.answer("Enter keeps the password from {}".format(home / ".ssh_login_monitor.conf"), "")
     session.expect("Connection test passed")
     session.answer(ASK_TEST_EMAIL, "n")
+    session.answer(ASK_CHANNEL, "")  # no push channel
     assert session.finish() == 0, session.output
     tls_sink.wait_for(2)
     assert [m.message["Subject"].rsplit(" ", 1)[-1] for m in tls_sink.messages] == ["198.51.100.4", "198.51.100.5"]
@@ -543,6 +546,7 @@ def test_interactive_setup_lets_an_address_whose_domain_does_not_exist_be_typed_
         session.answer(ASK_METHOD, "")  # sendmail: --sendmail-path names one
         session.answer(ASK_SENDMAIL, "")
         session.answer(ASK_TEST_EMAIL, "n")
+        session.answer(ASK_CHANNEL, "")  # no push channel
         assert session.finish() == 0, session.output
     finally:
         session.close()

@@ -11,7 +11,7 @@ from helpers import ROOT
 from app.errors import CONFIG_PROBLEM, UserError
 from app.settings.config import AlertPolicy, Config, SmtpSettings, parse_config, render_config
 from app.settings.kinds import BOOLEAN_STATES, Choice, Flag, Invalid, Number
-from app.settings.schema import (DEFAULT_PORTS, KEYS, complete_port_security, default_value, find_key, keys_by_field,
+from app.settings.schema import (PUSH_CHANNELS, DEFAULT_PORTS, KEYS, complete_port_security, default_value, find_key, keys_by_field,
                                  markdown_table, security_from_flags)
 
 CONFIG = Path("/home/alice/.config/ssh-alert/config.ini")
@@ -56,7 +56,7 @@ def test_every_default_parses_and_writes_back_as_itself() -> None:
 def test_the_records_hold_exactly_the_schema_fields() -> None:
     fields = keys_by_field()
     assert set(AlertPolicy._fields) == {field[len("policy."):] for field in fields if field.startswith("policy.")} \
-        | {"trusted"}
+        | {"trusted", "work_hours"}  # derived: parsed from trusted_text and work_hours_text
     assert set(SmtpSettings._fields) == {field[len("smtp."):] for field in fields if field.startswith("smtp.")}
     assert {field for field in fields if "." not in field} <= set(Config._fields)
 
@@ -130,14 +130,28 @@ def test_render_config_round_trips_every_key_set_away_from_its_default(tmp_path:
             "notify = new\ntrusted = 10.0.0.0/8, 2001:db8::/48\ntrusted_action = skip\ndigest_after = 7\n"
             "max_per_hour = 5\nreverse_dns = no\nreverse_dns_timeout = 0.5\nhtml = yes\nsyslog = on\n"
             "syslog_facility = user\nsyslog_socket = /run/log\nhistory_days = 30\nhook_wait = 0\n"
-            "ehlo_name = Web1.Example.com.\n[smtp]\nhost = mail.example.com\nport = 2525\nsecurity = ssl\n"
+            "ehlo_name = Web1.Example.com.\nsyslog_format = json\nheartbeat = daily\n"
+            "heartbeat_url = https://hc-ping.com/abc\nwork_hours = Mon-Fri 08:00-19:00\nchannels = email, " + ", ".join(PUSH_CHANNELS) +
+            "\n[smtp]\nhost = mail.example.com\nport = 2525\nsecurity = ssl\n"
             "user = alice\npassword_store = file\nca_file = {}\n".format(ca_file))
+    away = {"url": "https://push.example/topic", "priority": "low", "tags": "skull", "chat_id": "-100123",
+            "api_base": "https://bots.example", "homeserver": "https://matrix.example", "room_id": "!r:example",
+            "user_key": "u123", "format": "github", "ca_file": str(ca_file)}
+    for channel in PUSH_CHANNELS:
+        text += "[{}]\n".format(channel) + "".join(
+            "{} = {}\n".format(key.name, away.get(key.name, "pass show {}".format(channel)) if key.name != "priority"
+                               or channel == "ntfy" else "3") for key in KEYS if key.section == channel)
     config = parse_config(text, CONFIG)
     written = render_config(config)
     assert parse_config(written, CONFIG) == config
-    keys = {line.split(" = ")[0] for line in written.splitlines() if " = " in line and not line.startswith("#")}
-    assert keys == {key.name for key in KEYS if not key.legacy and key.name not in ("method", "sendmail_path",
-                                                                                    "password_command")}
+    keys, section = set(), ""
+    for line in written.splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif " = " in line and not line.startswith("#"):
+            keys.add((section, line.split(" = ")[0]))
+    assert keys == {(key.section, key.name) for key in KEYS if not key.legacy and key.name not in (
+        "method", "sendmail_path", "password_command")}
 
 
 @pytest.mark.parametrize("port, security, written", [

@@ -8,13 +8,21 @@ from typing import Iterator
 import pytest
 
 from app.alerting.history import EMAILED, KNOWN_IP, HistoryEntry
-from app.alerting.syslogger import MAX_LINE_BYTES, send, syslog_line
+from app.alerting.events import event_id, login_event
+from app.channels.syslog import MAX_LINE_BYTES, event_lines, send
+
+
+def syslog_line(entry: HistoryEntry, host: str, syslog_format: str = "logfmt") -> str:
+    """The line syslog gets for one login (named by its log key, as a login without a connection is)."""
+    return event_lines(login_event(entry, entry.log_key, host), syslog_format)[0]
+
 
 ALICE = HistoryEntry(time="2026-11-25 11:55:03 +0000", epoch=1795607703.0, user="alice", ip="203.0.113.7",
                      rdns="host7.example.net", methods=("publickey",),
                      key="ssh-ed25519 SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s", key_comment="alice@laptop",
                      kind="command", outcome=EMAILED, new_ip=True, trusted=False, log_key="2049:131:4096")
-ALICE_LINE = ('login host=web1.example.com user=alice ip=203.0.113.7 rdns=host7.example.net method=publickey '
+PREFIX = "event=login id={} epoch=1795607703 ".format(event_id("2049:131:4096", "login"))
+ALICE_LINE = (PREFIX + 'host=web1.example.com user=alice ip=203.0.113.7 rdns=host7.example.net method=publickey '
               'key="ssh-ed25519 SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s" comment=alice@laptop '
               'kind=command new_ip=yes trusted=no outcome=emailed time="2026-11-25 11:55:03 +0000"')
 
@@ -45,7 +53,7 @@ def test_hostile_values_stay_on_one_line_escaped_like_the_email_with_quotes_and_
     entry = ALICE._replace(user="eve\nssh_alert: login user=root", rdns="evil\r\x1b[2Jexample.net",
                            key_comment='say "hi" \\ bye\u202e\u2028', kind="command\x00")
     line = syslog_line(entry, "web1")
-    assert line == ('login host=web1 user="eve\\\\x0assh_alert: login user=root" ip=203.0.113.7 '
+    assert line == (PREFIX + 'host=web1 user="eve\\\\x0assh_alert: login user=root" ip=203.0.113.7 '
                     'rdns="evil\\\\x0d\\\\x1b[2Jexample.net" '
                     'method=publickey key="ssh-ed25519 SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s" '
                     'comment="say \\"hi\\" \\\\ bye\\\\u202e\\\\u2028" kind="command\\\\x00" new_ip=yes trusted=no '

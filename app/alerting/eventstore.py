@@ -1,0 +1,152 @@
+"""The event outbox: one row per login (or notice) for the push channels and syslog, each with its own delivery state.
+
+An event is stored, INSERT OR IGNORE by its id (derived from the login's identity, so a line read again
+adds nothing), in the transaction that records the login. Every channel then delivers it once: a row in
+``event_deliveries`` says it was sent (or refused for good) to that channel, so a channel that failed is
+retried alone and never re-sends to the ones that succeeded. A channel added later starts with the events
+stored after it was added.
+"""
+
+import json
+import time
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+SCHEMA = """
+CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    created REAL NOT NULL, alert INTEGER NOT NULL, connection TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE event_deliveries (event_row INTEGER NOT NULL, channel TEXT NOT NULL, state TEXT NOT NULL,
+    detail TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (event_row, channel));
+CREATE TABLE channels (name TEXT PRIMARY KEY, after_row INTEGER NOT NULL, last_ok REAL, last_error TEXT,
+    last_error_time REAL, not_before REAL, failures INTEGER NOT NULL DEFAULT 0, holding INTEGER NOT NULL DEFAULT 0,
+    batch TEXT);
+CREATE TABLE channel_sends (channel TEXT NOT NULL, time REAL NOT NULL);
+CREATE INDEX channel_sends_channel ON channel_sends(channel, time);
+"""
+CHANNELS_PENDING = "channels_pending"  # meta: events wait for some channel (a run with no new line still sends)
+PENDING_LIMIT = 1000  # events read for one channel in one run
+
+
+class StoredEvent(NamedTuple):
+    row: int
+    event: Dict[str, Any]
+    connection: str  # the login's connection key ("" for notices): the waiting hook looks for its own
+
+
+class ChannelState(NamedTuple):
+    name: str
+    after_row: int  # events up to this row were stored before the channel was added: not sent to it
+    last_ok: Optional[float]
+    last_error: Optional[str]
+    last_error_time: Optional[float]
+    not_before: Optional[float]  # retry no earlier (429 Retry-After, backoff, the hourly limit)
+    failures: int  # consecutive transient failures
+    holding: bool  # the hourly limit held events back: the next send is a digest
+    batch: Optional[Dict[str, Any]]  # a digest being sent: {"rows": [...], "event": {...}}, re-sent as it is
+
+
+def add_events(store: Any, events: Sequence[Tuple[Dict[str, Any], bool, str]]) -> None:
+    """Store (event, alert, connection) triples; an event id already stored is kept as it is.
+
+    alert False: a login recorded but not alerted (syslog still gets it). Call inside a transaction.
+    """
+    store.connection.executemany(
+        "INSERT OR IGNORE INTO events (event_id, kind, created, alert, connection, body) VALUES (?, ?, ?, ?, ?, ?)",
+        [(event["id"], event["type"], float(event.get("time", time.time())), int(alert), connection,
+          json.dumps(event, sort_keys=True, ensure_ascii=False)) for event, alert, connection in events])
+
+
+def channel_state(store: Any, name: str) -> ChannelState:
+    """The channel's state; a channel seen for the first time is added (it gets the events stored from now on)."""
+    row = store.connection.execute("SELECT name, after_row, last_ok, last_error, last_error_time, not_before, "
+                                   "failures, holding, batch FROM channels WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        with store.transaction():
+            last = store.connection.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+            store.connection.execute("INSERT OR IGNORE INTO channels (name, after_row) VALUES (?, ?)", (name, last))
+        return channel_state(store, name)
+    return ChannelState(str(row[0]), int(row[1]), row[2], row[3], row[4], row[5], int(row[6]), bool(row[7]),
+                        None if row[8] is None else json.loads(row[8]))
+
+
+def known_channel(store: Any, name: str) -> Optional[ChannelState]:
+    """The channel's state, or None before its first run (reads only: status opens the store read-only)."""
+    found = store.connection.execute("SELECT 1 FROM channels WHERE name = ?", (name,)).fetchone()
+    return None if found is None else channel_state(store, name)
+
+
+def pending_count(store: Any, state: ChannelState, alerts_only: bool) -> int:
+    """How many events wait for the channel."""
+    return int(store.connection.execute(
+        "SELECT count(*) FROM events WHERE id > ? AND (alert = 1 OR ? = 0) AND NOT EXISTS "
+        "(SELECT 1 FROM event_deliveries WHERE event_row = events.id AND channel = ?)",
+        (state.after_row, int(alerts_only), state.name)).fetchone()[0])
+
+
+def pending(store: Any, state: ChannelState, alerts_only: bool, limit: int = PENDING_LIMIT) -> List[StoredEvent]:
+    """Events not yet sent to (or refused by) the channel, oldest first; alerts_only skips recorded-only logins."""
+    rows = store.connection.execute(
+        "SELECT id, body, connection FROM events WHERE id > ? AND (alert = 1 OR ? = 0) AND NOT EXISTS "
+        "(SELECT 1 FROM event_deliveries WHERE event_row = events.id AND channel = ?) ORDER BY id LIMIT ?",
+        (state.after_row, int(alerts_only), state.name, limit)).fetchall()
+    return [StoredEvent(int(row[0]), json.loads(row[1]), str(row[2])) for row in rows]
+
+
+def record_outcome(store: Any, channel: str, rows: Sequence[int], state: str, detail: str, now: float,
+                   not_before: Optional[float] = None) -> None:
+    """Record one attempt: "sent" and "refused" close rows for channel; "retry" leaves them pending."""
+    with store.transaction():
+        if state in ("sent", "refused"):
+            store.connection.executemany(
+                "INSERT OR REPLACE INTO event_deliveries (event_row, channel, state, detail, time) VALUES (?, ?, ?, ?, ?)",
+                [(row, channel, state, detail, now) for row in rows])
+            store.connection.execute("UPDATE channels SET batch = NULL WHERE name = ?", (channel,))
+        if state == "sent":
+            store.connection.execute("INSERT INTO channel_sends (channel, time) VALUES (?, ?)", (channel, now))
+            store.connection.execute("UPDATE channels SET last_ok = ?, failures = 0, not_before = NULL "
+                                     "WHERE name = ?", (now, channel))
+        else:
+            store.connection.execute(
+                "UPDATE channels SET last_error = ?, last_error_time = ?, not_before = ?, "
+                "failures = failures + ? WHERE name = ?", (detail, now, not_before, int(state == "retry"), channel))
+
+
+def set_holding(store: Any, channel: str, holding: bool, not_before: Optional[float] = None) -> None:
+    with store.transaction():
+        store.connection.execute("UPDATE channels SET holding = ?, not_before = ? WHERE name = ?",
+                                 (int(holding), not_before, channel))
+
+
+def set_batch(store: Any, channel: str, batch: Dict[str, Any]) -> None:
+    """Note the digest about to be sent, so a retry sends the same one (same id) whatever arrives meanwhile."""
+    with store.transaction():
+        store.connection.execute("UPDATE channels SET batch = ? WHERE name = ?",
+                                 (json.dumps(batch, sort_keys=True, ensure_ascii=False), channel))
+
+
+def send_times(store: Any, channel: str, now: float) -> Tuple[float, ...]:
+    """The channel's send times within the hourly window (app.alerting.policy.recent_sends)."""
+    from app.alerting.policy import recent_sends
+
+    times = [float(row[0]) for row in store.connection.execute(
+        "SELECT time FROM channel_sends WHERE channel = ? AND time > ? ORDER BY time", (channel, now - 7200.0))]
+    return recent_sends(times, now)
+
+
+def prune(store: Any, channels: Sequence[str], now: float, keep_seconds: float) -> None:
+    """Forget events every channel is done with (after a day), all events after keep_seconds, and old send times.
+
+    Call inside a transaction.
+    """
+    connection = store.connection
+    lowest = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+    for name in channels:
+        row = connection.execute(
+            "SELECT min(id) FROM events WHERE id > coalesce((SELECT after_row FROM channels WHERE name = ?), 0) "
+            "AND NOT EXISTS (SELECT 1 FROM event_deliveries WHERE event_row = events.id AND channel = ?)",
+            (name, name)).fetchone()
+        if row[0] is not None:
+            lowest = min(lowest, int(row[0]))
+    connection.execute("DELETE FROM events WHERE (id < ? AND created < ?) OR created < ?",
+                       (lowest, now - 86400.0, now - keep_seconds))
+    connection.execute("DELETE FROM event_deliveries WHERE event_row NOT IN (SELECT id FROM events)")
+    connection.execute("DELETE FROM channel_sends WHERE time < ?", (now - 7200.0,))

@@ -1,0 +1,100 @@
+"""What every push channel shares: the event it is given, the request it builds, the outcome it reads.
+
+A channel module is pure: ``build_request(event, options, secret) -> HttpRequest`` and
+``classify(reply) -> Outcome``; ``app.channels.http.perform`` is the one function that sends a request.
+
+An event is the JSON-able dict the outbox stores (and the generic webhook posts as it is)::
+
+    {"version": 1, "id": "evt_<32 hex>", "type": "login" | "digest" | "notice" | "test",
+     "host": "web1", "time": 1764111303.0, "time_iso": "2026-11-25T22:55:03Z",
+     "title": "SSH login: alice@web1 from 203.0.113.7", "text": "plain text, several lines",
+     "urgent": false, "logins": [LOGIN, ...]}
+
+    LOGIN = {"user", "ip", "rdns", "methods": [...], "key_type", "key_fingerprint", "key_comment",
+             "kind", "tty", "epoch", "time_iso", "new_ip", "trusted", "outcome"}
+
+title and text are plain text already made printable (app.system.text); every value in logins is
+attacker-controlled and must be escaped by the channel for its markup.
+"""
+
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+
+from app.system.text import ELLIPSIS
+
+Event = Dict[str, Any]
+EVENT_VERSION = 1
+
+SENT, RETRY, REFUSED = "sent", "retry", "refused"
+
+
+class HttpRequest(NamedTuple):
+    method: str  # "POST" | "PUT"
+    url: str  # may carry a secret (Telegram's token, a webhook URL): never logged as it is
+    headers: Tuple[Tuple[str, str], ...]  # latin-1-safe values only
+    body: bytes
+    secrets: Tuple[str, ...] = ()  # strings redacted from every error text about this request
+
+
+class HttpReply(NamedTuple):
+    status: int
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes  # at most the first 64 KiB
+
+
+class Outcome(NamedTuple):
+    state: str  # SENT, RETRY (transient: 429, 5xx, network) or REFUSED (permanent: other 4xx)
+    detail: str = ""  # one line for the log and status; no secret in it
+    retry_after: Optional[float] = None  # seconds the server asked us to wait (429 Retry-After)
+
+
+def retry_after_seconds(headers: Mapping[str, str], body_value: Optional[float] = None) -> Optional[float]:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), else body_value; capped at a day."""
+    value = headers.get("retry-after", "").strip()
+    seconds: Optional[float] = None
+    if value:
+        try:
+            seconds = float(value)
+        except ValueError:
+            import email.utils
+            import time
+
+            try:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError, IndexError):
+                seconds = None
+    if seconds is None:
+        seconds = body_value
+    if seconds is None:
+        return None
+    return min(max(seconds, 0.0), 86400.0)
+
+
+def classify_status(status: int, detail: str, headers: Mapping[str, str],
+                    body_retry_after: Optional[float] = None) -> Outcome:
+    """The outcome of an HTTP status by the common rule: 2xx sent; 429, 408 and 5xx retried; other codes refused."""
+    if 200 <= status < 300:
+        return Outcome(SENT, detail)
+    if status == 429:
+        return Outcome(RETRY, detail, retry_after_seconds(headers, body_retry_after))
+    if status == 408 or status >= 500:
+        return Outcome(RETRY, detail, retry_after_seconds(headers))
+    return Outcome(REFUSED, detail)
+
+
+def fit(title: str, text: str, limit: int, measure: str = "chars") -> str:
+    """title and text joined by a blank line, cut at the end to limit characters (or UTF-8 bytes with
+    measure="bytes") with …; the title (user, IP, host) always survives whole when it fits alone."""
+    whole = title + "\n\n" + text if text else title
+    size = len(whole.encode("utf-8")) if measure == "bytes" else len(whole)
+    if size <= limit:
+        return whole
+    mark = len(ELLIPSIS.encode("utf-8")) if measure == "bytes" else 1
+    if measure == "bytes":
+        return whole.encode("utf-8")[:max(0, limit - mark)].decode("utf-8", "ignore") + ELLIPSIS
+    return whole[:max(0, limit - mark)] + ELLIPSIS
+
+
+def option(options: Mapping[str, str], name: str, default: str = "") -> str:
+    """A channel's setting as text ("" when unset)."""
+    value = options.get(name)
+    return default if value in (None, "") else str(value)

@@ -1,0 +1,55 @@
+"""The push channels behind one interface: sender(name, ...) returns a function from an event to an Outcome.
+
+Each channel module (app/channels/<name>.py) only builds its request and reads the reply; this module
+resolves its secret, sends through app.channels.http (verified TLS, proxies, deadline, no redirects) and
+turns transport failures into "retry" outcomes with secrets redacted. Email is the other implementation
+of the same interface (app.channels.delivery), with per-recipient replies.
+"""
+
+import importlib
+import time
+from typing import Any, Callable, Dict
+
+from app.channels.base import REFUSED, RETRY, Event, Outcome
+
+REQUEST_TIMEOUT = 10.0  # seconds for each socket operation
+REQUEST_DEADLINE = 15.0  # seconds one request may take in all (a trickling server is cut off)
+
+
+def channel_module(name: str) -> Any:
+    """The module of a push channel (imported only when that channel sends)."""
+    return importlib.import_module("app.channels." + name)
+
+
+def send_request(name: str, options: Dict[str, Any], secret: str, event: Event) -> Outcome:
+    """Build, send and classify one request of channel name; never raises for what the network does."""
+    from app.channels.http import TransportError, perform, redact
+
+    module = channel_module(name)
+    request = module.build_request(event, options, secret, time.time())
+    try:
+        reply = perform(request, timeout=REQUEST_TIMEOUT, deadline=REQUEST_DEADLINE,
+                        ca_file=str(options.get("ca_file") or ""))
+    except TransportError as error:
+        return Outcome(RETRY, str(error))
+    outcome = module.classify(reply)
+    return outcome._replace(detail=redact(outcome.detail, request.secrets))
+
+
+def sender(name: str, config: Any, paths: Any) -> Callable[[Event], Outcome]:
+    """The send function of push channel name; a secret that cannot be found makes every send a retry that
+    names the problem (status shows it until it is fixed)."""
+    from app.errors import UserError
+    from app.settings.credentials import resolve_channel_secret
+
+    options = dict(config.channel_options.get(name, {}))
+    try:
+        secret = resolve_channel_secret(config, paths, name, required=channel_module(name).SECRET_REQUIRED)
+    except UserError as error:
+        problem = str(error)
+        return lambda event: Outcome(RETRY, problem)
+    return lambda event: send_request(name, options, secret, event)
+
+
+def refused(detail: str) -> Outcome:
+    return Outcome(REFUSED, detail)

@@ -1,0 +1,40 @@
+"""status's lines about the push channels and syslog: last success, last error, what waits, and why."""
+
+import time
+from typing import Any, List, Optional, Tuple
+
+CHANNEL_FAILING = "failing since {since}: {error}; {pending} event(s) wait{retry}"
+CHANNEL_OK = "last sent {last}{pending}"
+CHANNEL_NEW = "nothing sent yet"
+
+
+def _when(epoch: Optional[float]) -> str:
+    return "never" if not epoch else time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def channel_lines(store: Any, names: List[str], now: Optional[float] = None) -> List[Tuple[str, str, str]]:
+    """(name, "ok" | "warn" | "fail", detail) for each channel fed from the event outbox."""
+    from app.alerting import eventstore
+
+    now = time.time() if now is None else now
+    lines = []
+    for name in names:
+        state = eventstore.known_channel(store, name)
+        if state is None:
+            lines.append((name, "ok", CHANNEL_NEW))
+            continue
+        pending = eventstore.pending_count(store, state, alerts_only=name != "syslog")
+        failing = state.last_error_time is not None and (state.last_ok is None or state.last_error_time > state.last_ok)
+        if failing:
+            retry = "" if not state.not_before or state.not_before <= now else \
+                "; next try {}".format(_when(state.not_before))
+            lines.append((name, "fail", CHANNEL_FAILING.format(since=_when(state.last_error_time),
+                                                               error=state.last_error, pending=pending, retry=retry)))
+            continue
+        waiting = ""
+        if pending:
+            waiting = "; {} event(s) wait{}".format(pending, " for the hourly limit until {}".format(
+                _when(state.not_before)) if state.holding and state.not_before else "")
+        lines.append((name, "warn" if pending and state.holding else "ok",
+                      CHANNEL_OK.format(last=_when(state.last_ok), pending=waiting)))
+    return lines

@@ -1,0 +1,46 @@
+"""The cron run watches itself: a heartbeat through every channel when due, once; a ping after every cron run."""
+
+from pathlib import Path
+
+from app.alerting.selfwatch import HEARTBEAT_LAST
+from app.alerting.store import opened
+from app.commands.check import run_check
+from app.system.paths import Paths
+from helpers import append_log, login_line, smtp_settings, write_config
+from support.mailsink import MailSink
+
+
+def move_heartbeat_back(paths: Paths, seconds: float) -> None:
+    with opened(paths.store_file) as store, store.transaction():
+        store.put(HEARTBEAT_LAST, float(store.get(HEARTBEAT_LAST)) - seconds)
+
+
+def test_the_first_cron_run_starts_the_heartbeat_count_without_sending(paths: Paths, sink: MailSink) -> None:
+    write_config(paths, alert={"heartbeat": "daily"}, smtp=smtp_settings(sink))
+    run_check(paths)
+    run_check(paths, scan_sessions=True)
+    assert sink.messages == []
+
+
+def test_a_due_heartbeat_is_sent_once_with_the_logins_since_the_last(paths: Paths, sink: MailSink) -> None:
+    write_config(paths, alert={"heartbeat": "daily"}, smtp=smtp_settings(sink))
+    run_check(paths)
+    run_check(paths, scan_sessions=True)
+    append_log(paths, login_line(ip="203.0.113.7", extras="cport=40001 saddr=10.0.0.1 sport=22 epoch=1795607703"))
+    run_check(paths)
+    move_heartbeat_back(paths, 86400 + 60)
+    run_check(paths, scan_sessions=True)
+    run_check(paths, scan_sessions=True)
+    heartbeats = [received.message for received in sink.messages if "daily" in received.message["Subject"]]
+    assert len(heartbeats) == 1
+    body = heartbeats[0].get_body(("plain",)).get_content()
+    assert "203.0.113.7" in body and "every day" in body
+
+
+def test_heartbeat_off_sends_nothing(paths: Paths, sink: MailSink) -> None:
+    write_config(paths, alert={"heartbeat": "off"}, smtp=smtp_settings(sink))
+    run_check(paths)
+    run_check(paths, scan_sessions=True)
+    with opened(paths.store_file) as store:
+        assert store.get(HEARTBEAT_LAST) is None
+    assert sink.messages == []
