@@ -34,6 +34,18 @@ class HistoryEntry(NamedTuple):
     trusted: bool
     log_key: str  # "device:inode:end offset"
     raw: str = ""  # the escaped line, for lines that did not parse
+    ended: float = 0.0  # when the connection ended, as the cron run saw it (0: running, or not known)
+
+
+def duration(entry: HistoryEntry) -> str:
+    """How long the connection lasted, e.g. "1h 02m" or "45s"; "" while it runs or when not known."""
+    if not entry.ended or not entry.epoch or entry.ended < entry.epoch:
+        return ""
+    seconds = int(entry.ended - entry.epoch)
+    if seconds < 60:
+        return "{}s".format(seconds)
+    hours, minutes = divmod(seconds // 60, 60)
+    return "{}h {:02d}m".format(hours, minutes) if hours else "{}m".format(minutes)
 
 
 def row(entry: HistoryEntry) -> Tuple[str, float, str, str]:

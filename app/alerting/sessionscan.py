@@ -30,4 +30,8 @@ def alert_unrecorded_sessions(store: Store, config: "Config", envelope, flush) -
         flush()
     with store.transaction():
         store.keep_sessions([process.key for process in processes])
+    from app.alerting.sessionends import alert_logouts
+
+    if alert_logouts(store, config, envelope, processes):
+        flush()
     return len(pending)

@@ -349,6 +349,14 @@ class Store:
         for row in self.connection.execute("SELECT entry FROM history" + where + " ORDER BY id", values):
             yield str(row[0])
 
+    def history_between(self, low: float, high: float) -> List[Tuple[int, str]]:
+        """(row id, entry JSON) of the logins with low <= epoch <= high, oldest first."""
+        return [(int(row[0]), str(row[1])) for row in self.connection.execute(
+            "SELECT id, entry FROM history WHERE epoch BETWEEN ? AND ? ORDER BY epoch, id", (low, high))]
+
+    def replace_history_entry(self, row: int, entry: str) -> None:
+        self.connection.execute("UPDATE history SET entry = ? WHERE id = ?", (entry, row))
+
     def count_history(self) -> int:
         return int(self.connection.execute("SELECT count(*) FROM history").fetchone()[0])
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.errors import UserError
-from app.alerting.history import HistoryEntry, read, read_jsonl
+from app.alerting.history import HistoryEntry, duration, read, read_jsonl
 from app.system.paths import Paths
 from app.commands.result import Result
 from app.system.text import printable
@@ -34,7 +34,7 @@ RAW_MAX = 160
 NEW_MARK = "NEW"
 # (header, maximum width): columns are as wide as their content, up to the maximum (then cut with …)
 LOGIN_COLUMNS = (("TIME", 25), ("USER", 16), ("IP", 39), ("NEW", 3), ("RDNS", 40), ("METHOD", 32), ("KEY", 32),
-                 ("KIND", 11), ("OUTCOME", 21))
+                 ("KIND", 11), ("LASTED", 8), ("OUTCOME", 21))
 SUMMARY_COLUMNS = (("IP", 39), ("USERS", 32), ("COUNT", 7), ("FIRST SEEN", 25), ("LAST SEEN", 25), ("RDNS", 40))
 
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -201,7 +201,7 @@ def login_cells(entry: HistoryEntry) -> List[str]:
     """The table cells of one parsed login, in LOGIN_COLUMNS order ("-" for what is not known)."""
     return [entry.time or "-", entry.user or "-", entry.ip or "-", NEW_MARK if entry.new_ip else "",
             entry.rdns or "-", ",".join(entry.methods) or "-", key_label(entry), entry.kind or "-",
-            entry.outcome or "-"]
+            duration(entry) or "-", entry.outcome or "-"]
 
 
 def aligned(columns: Sequence[Tuple[str, int]], rows: Sequence[Sequence[str]]) -> Tuple[List[int], List[str]]:

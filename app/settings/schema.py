@@ -176,6 +176,9 @@ KEYS: Tuple[Key, ...] = (
     Key("alert", "heartbeat_url", "policy.heartbeat_url", Text(check=_url_problems), "",
         "pinged after every cron run (healthchecks.io style; /fail with the reason on failure), so an outside "
         "monitor pages you when the pings stop; kept out of logs"),
+    Key("alert", "notify_logout", "policy.notify_logout", Flag(), "no",
+        "also alert when a connection ends (seen by the cron run, within a minute), with how long it lasted; "
+        "`history` shows every duration either way"),
     Key("alert", "work_hours", "policy.work_hours_text", Text(check=_work_hours_problems), "",
         "e.g. Mon-Fri 08:00-19:00: a login outside these hours is urgent (see Rules)"),
     Key("alert", "channels", "channels", Words(*CHANNELS), "email",

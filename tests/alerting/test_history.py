@@ -85,7 +85,7 @@ def test_history_lists_every_login_oldest_first_so_the_newest_is_next_to_the_pro
     rows = data_lines(history(pyz, home, shiv_root))
     assert len(rows) == 5
     assert rows[0].split()[3:9] == ["alice", "203.0.113.7", "NEW", "laptop.example.net", "publickey", "alice@laptop"]
-    assert rows[0].endswith("command      emailed")
+    assert rows[0].endswith("command      -       emailed")
     assert "bob" in rows[1] and rows[1].endswith("known IP: not emailed")
     assert "unparsed: 2026-11-25 garbled \\x1b[2J line" in rows[2]
     assert "SHA256:uNiVztksCsDh\u2026" in rows[1] and "digest" in rows[3]
@@ -247,7 +247,7 @@ def test_columns_are_as_wide_as_their_content_and_long_values_are_cut() -> None:
     lines = table([login(1, "203.0.113.7", user="al", rdns="r" * 100, kind="")])
     assert lines[0].startswith("TIME" + " " * 23 + "USER  IP           NEW  RDNS ")
     assert ("r" * 39 + "\u2026  publickey") in lines[1]
-    assert lines[1].split()[-3:] == ["SHA256:uNiVztksCsDh\u2026", "-", "emailed"]
+    assert lines[1].split()[-4:] == ["SHA256:uNiVztksCsDh\u2026", "-", "-", "emailed"]
     assert not any(line.endswith(" ") for line in lines)
 
 

@@ -6,6 +6,7 @@ its home, and runs `setup --non-interactive` and `install --yes` as that user, a
 SMTP server. Everything is removed at the end, also on failure.
 """
 
+import json
 import os
 import re
 import shutil
@@ -248,3 +249,21 @@ def test_an_intruders_scripted_first_command_cannot_suppress_the_alert(e2e: E2E,
     finally:  # what the intruder destroyed, for the next tests
         subprocess.run(["crontab", "-u", e2e.server.user, "-"], input=installed, text=True, check=True)
         e2e.server.as_user(["/usr/bin/python3", str(e2e.server.home / "bin" / "ssh_alert.pyz"), "check"])
+
+
+def test_the_cron_run_records_when_a_connection_ended_and_history_shows_how_long_it_lasted(e2e: E2E):
+    settle(e2e)
+    cron = installed_cron_command(e2e.server)
+    session = subprocess.Popen(["ssh", "-p", str(e2e.server.port)] + e2e.server.ssh_options() +
+                               ["{}@127.0.0.1".format(e2e.server.user), "sleep 4"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        assert e2e.server.as_user(["/bin/sh", "-c", cron], environ={"PATH": "/usr/bin:/bin"}).returncode == 0
+    finally:
+        session.wait(timeout=20)
+    assert e2e.server.as_user(["/bin/sh", "-c", cron], environ={"PATH": "/usr/bin:/bin"}).returncode == 0
+    listed = e2e.server.as_user(["/usr/bin/python3", str(e2e.server.home / "bin" / "ssh_alert.pyz"), "history",
+                                 "--json"])
+    last = json.loads(listed.stdout)[-1]
+    assert last["ended"] >= last["epoch"] + 3
