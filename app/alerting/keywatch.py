@@ -12,7 +12,7 @@ import pwd
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from app.alerting.findings import MISSING, OK, Finding, change_key, is_problem, read_small_file, when
+from app.alerting.findings import MISSING, OK, Finding, change_key, is_problem, read_small_file, tilde, when
 from app.alerting.keys import fingerprint
 from app.alerting.sshdconf import settings
 from app.system.text import printable
@@ -161,36 +161,36 @@ def _options(entry: dict) -> str:
     return ",".join(printable(str(option)) for option in entry.get("options") or []) or "none"
 
 
-def _key_finding(kind: str, entry: dict, before: Optional[dict], previous: dict, changed: str) -> Finding:
+_VERBS = {"key-added": ("added to", "SSH key added to"), "key-removed": ("removed from", "SSH key removed from"),
+          "key-options": ("given other options in", "SSH key options changed in")}
+_ADVICE = {"key-added": "It can now log in to this account. If you did not add it, delete its line from {0} "
+                        "(ssh-keygen -lf {0} lists the fingerprints)",
+           "key-removed": "It can no longer log in. If you did not remove it, someone else can edit {0}: "
+                          "put the key back from your own copy",
+           "key-options": "Options limit what a login with this key may do (command=, from=, restrict). If you did "
+                          "not change them, restore the line in {0}"}
+
+
+def _key_finding(kind: str, entry: dict, before: Optional[dict], previous: dict, changed: str, file: str) -> Finding:
     comment = printable(str(entry.get("comment", "")), SHOWN)
     key = "{} {}".format(printable(str(entry.get("type")), SHOWN), entry["fingerprint"])
-    file = printable(str(entry["file"]))
-    verb = {"key-added": "added to", "key-removed": "removed from", "key-options": "changed in"}[kind]
-    title = "SSH key {} {}: {}{}".format(verb, file, key, ' "{}"'.format(comment) if comment else "")
+    verb, title_verb = _VERBS[kind]
+    title = "{} {}: {}{}".format(title_verb, file, key, ' "{}"'.format(comment) if comment else "")
     if kind == "key-options" or (kind == "key-added" and entry.get("options")):
         title += " options: " + printable(_options(entry), SHOWN)
     lines = ["An SSH key was {} {} (the file changed at {}).".format(verb, file, changed),
              "Key: " + key, "Comment: " + (comment or "none"), "Options: " + _options(entry)]
     if kind == "key-options":
         lines.append("Options before: " + _options(before or {}))
-    lines.append({"key-added": "It can now log in to this account. If you did not add it, delete its line from {} "
-                               "(ssh-keygen -lf {} lists the fingerprints) and look at recent logins: "
-                               "~/bin/ssh_alert.pyz history",
-                  "key-removed": "It can no longer log in. If you did not remove it, someone else can edit {}: "
-                                 "put the key back from your own copy and look at recent logins: "
-                                 "~/bin/ssh_alert.pyz history",
-                  "key-options": "The options limit what a login with this key may do (command=, from=, restrict). "
-                                 "If you did not change them, restore the line in {} and look at recent logins: "
-                                 "~/bin/ssh_alert.pyz history"}[kind].format(file, file))
+    lines.append(_ADVICE[kind].format(file) + ", and look at recent logins: ~/bin/ssh_alert.pyz history")
     subject = "{} {}".format(entry["fingerprint"], entry["file"])
     key_id = change_key(kind, subject, previous, before, entry if kind != "key-removed" else None)
     return Finding(kind, key_id, printable(title, 300), "\n".join(lines), kind != "key-removed")
 
 
-def _file_finding(name: str, before: dict, now: dict, previous: dict, changed_time: float) -> Finding:
-    file, state = printable(name), printable(str(now.get("state")))
-    mode = before.get("mode")
-    restore = ("chmod {:o} {}".format(mode, file) if isinstance(mode, int) and state.startswith("unreadable")
+def _file_finding(name: str, before: dict, now: dict, previous: dict, changed_time: float, file: str) -> Finding:
+    state, mode = printable(str(now.get("state"))), before.get("mode")
+    restore = ("run: chmod {:o} {}".format(mode, file) if isinstance(mode, int) and state.startswith("unreadable")
                else "put the regular file back (ls -l {} shows what is there now)".format(file))
     text = ("{} can no longer be read by ssh_alert ({}; noticed at {}): key changes in it cannot be seen, and "
             "sshd may not be able to read it either. The keys it held are kept as they were. Restore: {}"
@@ -199,30 +199,34 @@ def _file_finding(name: str, before: dict, now: dict, previous: dict, changed_ti
                    "SSH key file {} cannot be read: {}".format(file, state), text, True)
 
 
-def key_changes(previous: Optional[dict], current: dict, changed_time: float) -> List[Finding]:
-    """Takes two snapshots and the time to name when a file's own mtime is unknown (the caller's now); returns
-    one Finding per key file that became unreadable and per key added, removed or given other options
-    (by fingerprint and file). No previous snapshot (a first run): no findings."""
+def key_changes(previous: Optional[dict], current: dict, changed_time: float, home: str = "") -> List[Finding]:
+    """Takes two snapshots, the time to name when a file's own mtime is unknown (the caller's now) and the
+    home directory (files under it are shown as ~/...); returns one Finding per key file that became
+    unreadable and per key added, removed or given other options (by fingerprint and file).
+    No previous snapshot (a first run): no findings."""
     if not isinstance(previous, dict) or not isinstance(previous.get("files"), dict):
         return []
     current = carry_unreadable(previous, current)
-    findings = []
-    for name, now in current["files"].items():
-        before = previous["files"].get(name) or {"state": MISSING}
-        if is_problem(now.get("state")) and now.get("state") != before.get("state"):
-            findings.append(_file_finding(name, before, now, previous, changed_time))
-    old, new = _by_file(previous), _by_file(current)
+
+    def shown(name: str) -> str:
+        return printable(tilde(name, home) if home else name)
 
     def changed(entry: dict) -> str:
         state = current["files"].get(entry["file"]) or {}
         return when(state.get("mtime") if state.get("state") == OK else changed_time)
 
+    findings = []
+    for name, now in current["files"].items():
+        before = previous["files"].get(name) or {"state": MISSING}
+        if is_problem(now.get("state")) and now.get("state") != before.get("state"):
+            findings.append(_file_finding(name, before, now, previous, changed_time, shown(name)))
+    old, new = _by_file(previous), _by_file(current)
     for subject in sorted(set(old) | set(new)):
         before, after = old.get(subject), new.get(subject)
         if after is not None and before is None:
-            findings.append(_key_finding("key-added", after, None, previous, changed(after)))
+            findings.append(_key_finding("key-added", after, None, previous, changed(after), shown(subject[1])))
         elif before is not None and after is None:
-            findings.append(_key_finding("key-removed", before, before, previous, changed(before)))
+            findings.append(_key_finding("key-removed", before, before, previous, changed(before), shown(subject[1])))
         elif before is not None and after is not None and before.get("options") != after.get("options"):
-            findings.append(_key_finding("key-options", after, before, previous, changed(after)))
+            findings.append(_key_finding("key-options", after, before, previous, changed(after), shown(subject[1])))
     return findings

@@ -150,7 +150,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
              scan_sessions: bool, reserve_kept: bool, handoff: HandOff) -> CheckResult:
     from app.alerting.dispatch import Dispatcher
     from app.alerting.fanout import Channels, event_channels
-    from app.alerting.selfwatch import cron_duties
+    from app.alerting.selfwatch import cron_duties, cron_late
     from app.alerting.events import notice_event
     from app.alerting.render import build_refused_notice
     from app.settings.config import load_config
@@ -214,6 +214,8 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
             alert_unrecorded_sessions(store, config, envelope, flush)
             if cron_duties(paths, store, config, envelope):
                 dispatcher.flush_pending()
+        elif cron_late(paths, store, config, envelope):
+            dispatcher.flush_pending()
         if dispatcher.email_failure is not None:
             raise dispatcher.email_failure
     except outbox.SendFailed as failure:

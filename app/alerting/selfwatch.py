@@ -7,7 +7,7 @@ what it reports, so it is sent once however many runs follow.
 """
 
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence
 
 from app.alerting import outbox
 from app.alerting.context import date_now
@@ -19,17 +19,36 @@ PING_TIMEOUT = 5.0
 PING_FAILED = "heartbeat ping to {url} failed: {reason}"
 
 
-def post_notice(store: Any, config: Any, envelope: Any, subject: str, text: str, identity: str,
-                apply: Callable[[Any], None] = lambda store: None, urgent: bool = True) -> None:
-    """Post one notice by email (when alerts go by email) and through the channels, with apply's record."""
+class Notice(NamedTuple):
+    subject: str
+    text: str
+    identity: str  # names what it reports: the same identity gives the same Message-ID and event id
+    urgent: bool = True
+
+
+def post_notices(store: Any, config: Any, envelope: Any, notices: Sequence[Notice],
+                 apply: Callable[[Any], None] = lambda store: None) -> None:
+    """Post notices by email (when alerts go by email) and through the channels, with apply's record, in one
+    transaction: what they report is recorded exactly when they are queued."""
+    from app.alerting.eventstore import add_events
     from app.alerting.render import build_notice
 
-    message = None
-    if config.emails:
-        message = build_notice(envelope, subject, text, [], date_now(),
-                               outbox.message_id(identity, "notice", envelope.mail_domain))
-    event = notice_event("ssh_alert on {}: {}".format(envelope.host, subject), text, identity, envelope.host, urgent)
-    outbox.post(store, message, config.recipients, "notice", outbox.Record(apply), [(event, True, "")])
+    with store.transaction():
+        for notice in notices:
+            if config.emails:
+                message = build_notice(envelope, notice.subject, notice.text, [], date_now(),
+                                       outbox.message_id(notice.identity, "notice", envelope.mail_domain))
+                store.enqueue(str(message["Message-ID"]), "notice", str(message["Subject"]), config.recipients,
+                              outbox.wire_bytes(message), 0, time.time())
+            add_events(store, [(notice_event("ssh_alert on {}: {}".format(envelope.host, notice.subject), notice.text,
+                                             notice.identity, envelope.host, notice.urgent), True, "")])
+        apply(store)
+
+
+def post_notice(store: Any, config: Any, envelope: Any, subject: str, text: str, identity: str,
+                apply: Callable[[Any], None] = lambda store: None, urgent: bool = True) -> None:
+    """Post one notice (post_notices)."""
+    post_notices(store, config, envelope, [Notice(subject, text, identity, urgent)], apply)
 
 
 def unhealthy_lines(store: Any, config: Any) -> List[str]:
@@ -94,6 +113,64 @@ def ping(paths: Paths, ok: bool, reason: str) -> None:
         oplog(paths).warning(PING_FAILED.format(url=redact_url(url), reason=problem))
 
 
+WATCH = "watch"  # meta: the snapshot of keys and ssh_alert's own parts (app.alerting.watch)
+SSHD_TEXT, SSHD_CHECKED = "sshd_text", "sshd_checked"  # meta: sshd's settings, read at most hourly
+SSHD_EVERY = 3600.0
+RECENT_METHODS = 5
+CRON_LATE = 600.0
+CRON_LATE_TOLD = "cron_late_told"  # meta: the last_cron value the late notice was posted for  # a hook-started check that finds no cron run for this long looks at why
+CRON_STALE_SUBJECT = "cron has not run ssh_alert since {since}"
+CRON_STALE_TEXT = ("ssh_alert's cron run, which retries alerts and watches for tampering, last ran {since}. The cron "
+                   "line may be gone (crontab -r) or the cron daemon stopped. Restore it: run ~/bin/ssh_alert.pyz "
+                   "install, then ssh_alert.pyz status.")
+
+
+def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Optional[float] = None) -> int:
+    """Compare keys, hooks, cron line, pyz and sshd settings with the last run; post one notice per change,
+    recorded with the new snapshot in one transaction. Returns how many were posted."""
+    from app.alerting import history
+    from app.alerting.watch import sshd_text, watch
+    from app.install.crontab import read_crontab
+
+    now = time.time() if now is None else now
+    text = store.get(SSHD_TEXT)
+    fresh = text is None or not 0 <= now - float(store.get(SSHD_CHECKED) or 0) < SSHD_EVERY
+    if fresh:
+        text = sshd_text()
+    crontab = read_crontab()
+    recent = [entry.methods for entry in (history.from_json(line) for line in store.latest_history(RECENT_METHODS))
+              if entry is not None and entry.user]
+    previous = store.get(WATCH)
+    snapshot, findings = watch(paths, previous, crontab.text if crontab.available else None, None, recent,
+                               str(text), now)
+
+    def record(target: Any) -> None:
+        target.put(WATCH, snapshot)
+        if fresh:
+            target.put(SSHD_TEXT, text)
+            target.put(SSHD_CHECKED, now)
+
+    if findings or snapshot != previous or fresh:
+        post_notices(store, config, envelope, [Notice(finding.title, finding.text, finding.key, finding.urgent)
+                                               for finding in findings], record)
+    return len(findings)
+
+
+def cron_late(paths: Paths, store: Any, config: Any, envelope: Any, now: Optional[float] = None) -> int:
+    """From a hook-started check: when cron has not run for CRON_LATE seconds, say so once and look for why."""
+    now = time.time() if now is None else now
+    last = store.get("last_cron")
+    if last is None or 0 <= now - float(last) < CRON_LATE or store.get(CRON_LATE_TOLD) == last:
+        return 0
+    since = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(last)))
+    post_notices(store, config, envelope, [Notice(CRON_STALE_SUBJECT.format(since=since),
+                                                  CRON_STALE_TEXT.format(since=since), "cron-late|{:.0f}".format(last))],
+                 lambda target: target.put(CRON_LATE_TOLD, last))
+    return 1 + watch_changes(paths, store, config, envelope, now)
+
+
 def cron_duties(paths: Paths, store: Any, config: Any, envelope: Any) -> bool:
-    """The cron run's self-monitoring: the heartbeat when due; returns True when a notice was posted."""
-    return heartbeat(store, config, envelope)
+    """The cron run's self-monitoring: tamper and key changes, the heartbeat when due; returns True when a
+    notice was posted."""
+    changes = watch_changes(paths, store, config, envelope)
+    return bool(heartbeat(store, config, envelope) or changes)

@@ -63,5 +63,6 @@ def config_text(path: Path, depth: int = 0) -> str:
             continue
         for pattern in match.group(2).split():
             pattern = pattern if os.path.isabs(pattern) else os.path.join(str(path.parent), pattern)
-            lines.extend(config_text(Path(name), depth + 1) for name in sorted(glob.glob(pattern)))
+            included = (config_text(Path(name), depth + 1) for name in sorted(glob.glob(pattern)))
+            lines.extend(text.rstrip("\n") for text in included if text)
     return "\n".join(lines)

@@ -357,6 +357,11 @@ class Store:
     def replace_history_entry(self, row: int, entry: str) -> None:
         self.connection.execute("UPDATE history SET entry = ? WHERE id = ?", (entry, row))
 
+    def latest_history(self, count: int) -> List[str]:
+        """The entry JSON of the count most recent logins, oldest first."""
+        rows = self.connection.execute("SELECT entry FROM history ORDER BY id DESC LIMIT ?", (count,)).fetchall()
+        return [str(row[0]) for row in reversed(rows)]
+
     def count_history(self) -> int:
         return int(self.connection.execute("SELECT count(*) FROM history").fetchone()[0])
 

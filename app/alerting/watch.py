@@ -70,7 +70,7 @@ def watch(paths: Paths, previous: Optional[dict], crontab_text: Optional[str], r
                                    recent_methods, sshd_text, now)
     findings: List[Finding] = []
     if previous_keys is not None and previous_integrity is not None:
-        findings = key_changes(previous_keys, keys, now) + integrity_changes(previous_integrity, integrity)
+        findings = key_changes(previous_keys, keys, now, str(paths.home)) + integrity_changes(previous_integrity, integrity)
     snapshot = {"format": FORMAT,
                 "keys": stamped(previous_keys, carry_unreadable(previous_keys, keys), now),
                 "integrity": stamped(previous_integrity, carried(previous_integrity, integrity), now)}

@@ -38,3 +38,27 @@ def channel_lines(store: Any, names: List[str], now: Optional[float] = None) -> 
         lines.append((name, "warn" if pending and state.holding else "ok",
                       CHANNEL_OK.format(last=_when(state.last_ok), pending=waiting)))
     return lines
+
+
+WATCHED = "{keys} key(s) in {files} file(s) watched; hooks, cron line, pyz and sshd settings compared each cron run"
+NOT_WATCHED = "not watched yet: the first cron run records the keys and hooks"
+HEARTBEAT_LINE = "{period}; last {last}, next by {next}"
+
+
+def watch_lines(store: Any, config: Any) -> List[Tuple[str, str, str]]:
+    """(name, status, detail) for the keys and integrity watch and the heartbeat."""
+    from app.alerting.heartbeat import next_heartbeat
+    from app.alerting.selfwatch import HEARTBEAT_LAST, WATCH
+
+    snapshot = store.get(WATCH) or {}
+    keys = snapshot.get("keys") or {}
+    lines = [("watch", "ok", WATCHED.format(keys=len(keys.get("keys") or {}), files=len(keys.get("files") or {})))
+             if snapshot else ("watch", "warn", NOT_WATCHED)]
+    period = config.policy.heartbeat
+    if period == "off":
+        lines.append(("heartbeat", "warn", "off: silence cannot tell you that monitoring stopped"))
+    else:
+        last = store.get(HEARTBEAT_LAST)
+        lines.append(("heartbeat", "ok", HEARTBEAT_LINE.format(
+            period=period, last=_when(last), next=_when(next_heartbeat(last, period)) if last else "the next cron run")))
+    return lines

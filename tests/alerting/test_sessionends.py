@@ -21,7 +21,8 @@ def process(pid: int, started: float) -> SshProcess:
 
 
 def test_a_process_gone_since_the_last_run_has_ended() -> None:
-    assert ended_keys({"1:5": START, "2:6": START}, [process(2, START)]) == ["1:5"]
+    gone, running = process(1, START), process(2, START)
+    assert ended_keys({gone.key: START, running.key: START}, [running]) == [gone.key]
 
 
 def test_the_end_of_a_connection_is_recorded_once_on_its_login(tmp_path: Path) -> None:

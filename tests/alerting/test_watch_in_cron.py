@@ -1,0 +1,55 @@
+"""The cron run's watch, end to end with a real SMTP server: a key added to authorized_keys is alerted once,
+naming its fingerprint and options; a hook-started check says once that cron stopped running."""
+
+import time
+
+from app.alerting.store import opened
+from app.commands.check import run_check
+from app.system.paths import Paths
+from helpers import append_log, login_line, smtp_settings, write_config
+from support.mailsink import MailSink
+
+BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+INTRUDER = "AAAAC3NzaC1lZDI1NTE5AAAAIJ7YzUKp1l4mjQ1GrjkXQDv0O1r9Kqz0h5Pm2nq2c9Vh"
+
+
+def setup_home(paths: Paths, sink: MailSink) -> None:
+    write_config(paths, smtp=smtp_settings(sink))
+    (paths.home / ".ssh").mkdir(parents=True, exist_ok=True)
+    (paths.home / ".ssh" / "authorized_keys").write_text("ssh-ed25519 {} alice@laptop\n".format(BLOB))
+    run_check(paths)
+    run_check(paths, scan_sessions=True)  # the first cron run records what it watches, without alerting
+
+
+def test_a_key_an_intruder_adds_is_alerted_once_with_its_fingerprint_and_options(paths: Paths, sink: MailSink):
+    from app.alerting.keys import fingerprint
+
+    setup_home(paths, sink)
+    assert sink.messages == []
+    with open(str(paths.home / ".ssh" / "authorized_keys"), "a") as handle:
+        handle.write('command="/bin/sh",no-pty ssh-ed25519 {} backdoor\u202e@evil\n'.format(INTRUDER))
+    run_check(paths, scan_sessions=True)
+    run_check(paths, scan_sessions=True)
+    assert len(sink.messages) == 1
+    message = sink.messages[0].message
+    body = message.get_body(("plain",)).get_content()
+    assert fingerprint(INTRUDER) in body and 'command="/bin/sh"' in body and "\u202e" not in body
+
+
+def test_a_removed_key_is_alerted_once_too(paths: Paths, sink: MailSink):
+    setup_home(paths, sink)
+    (paths.home / ".ssh" / "authorized_keys").write_text("")
+    run_check(paths, scan_sessions=True)
+    run_check(paths, scan_sessions=True)
+    assert len(sink.messages) == 1
+
+
+def test_a_hook_started_check_says_once_that_cron_stopped(paths: Paths, sink: MailSink):
+    setup_home(paths, sink)
+    with opened(paths.store_file) as store, store.transaction():
+        store.put("last_cron", time.time() - 3600)
+    for number in range(2):
+        append_log(paths, login_line(extras="cport={} saddr=10.0.0.1 sport=22".format(41000 + number)))
+        run_check(paths)
+    late = [received for received in sink.messages if "cron has not run" in received.message["Subject"]]
+    assert len(late) == 1 and len(sink.messages) == 3
