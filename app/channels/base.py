@@ -98,3 +98,33 @@ def option(options: Mapping[str, str], name: str, default: str = "") -> str:
     """A channel's setting as text ("" when unset)."""
     value = options.get(name)
     return default if value in (None, "") else str(value)
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """text for a detail: whitespace runs made one space, then printable and cut to limit characters."""
+    from app.system.text import printable
+
+    return printable(" ".join(text.split()), limit)
+
+
+def reply_json(body: bytes) -> Dict[str, Any]:
+    """A reply body parsed as a JSON object; {} when it is not one (an HTML error page, plain text, junk)."""
+    import json
+
+    try:
+        value = json.loads(body.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):  # 64 KiB of "[" nests deeper than the parser goes
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def url_secrets(url: str) -> Tuple[str, ...]:
+    """The strings to redact for a URL that is itself the secret (a webhook): the URL and its path, which
+    carries the token and may turn up alone in an error."""
+    import urllib.parse
+
+    try:
+        path = urllib.parse.urlsplit(url).path
+    except ValueError:
+        path = ""
+    return tuple(value for value in (url, path) if len(value) > 1)

@@ -1,0 +1,66 @@
+"""Telegram Bot API sendMessage: plain text (no parse_mode, so nothing in it is markup), link previews off."""
+
+import json
+import re
+import urllib.parse
+from typing import Mapping, Union
+
+from app.channels.base import (REFUSED, RETRY, SENT, Event, HttpReply, HttpRequest, Outcome, classify_status, fit,
+                               one_line, option, reply_json)
+
+NAME = "telegram"
+SECRET = "token"
+SECRET_REQUIRED = True
+OPTIONS = ("chat_id", "api_base")
+DEFAULTS = {"chat_id": "", "api_base": "https://api.telegram.org"}
+MESSAGE_LIMIT = 4096  # characters (tdlib counts code points)
+_HINTS = {401: " (check the bot token)", 404: " (check the bot token)",
+          403: " (the bot was blocked or removed from the chat)"}
+
+
+def chat_id(value: str) -> Union[int, str]:
+    """Takes the chat_id option; returns it as an int when numeric (groups are negative), else as "@name"."""
+    value = value.strip()
+    if re.match(r"^-?[0-9]+$", value):
+        return int(value)
+    return value if value.startswith("@") else "@" + value
+
+
+def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
+    """Takes the event, the channel's options, the bot token and the time; returns the sendMessage POST."""
+    token = secret.strip()
+    base = option(options, "api_base", DEFAULTS["api_base"]).rstrip("/")
+    quoted = urllib.parse.quote(token, safe=":")
+    url = "{}/bot{}/sendMessage".format(base, quoted)
+    message = {"chat_id": chat_id(option(options, "chat_id")),
+               "text": fit(str(event.get("title", "")), str(event.get("text", "")), MESSAGE_LIMIT),
+               "link_preview_options": {"is_disabled": True}}
+    body = json.dumps(message).encode("utf-8")
+    secrets = tuple(sorted({token, quoted}, key=len)) if token else ()
+    return HttpRequest("POST", url, (("Content-Type", "application/json"),), body, secrets)
+
+
+def classify(reply: HttpReply) -> Outcome:
+    """Takes the Bot API's reply; returns sent when ok, retry on 429 (with retry_after) and 5xx, refused
+    otherwise; a group that became a supergroup is refused with the chat_id to set."""
+    answer = reply_json(reply.body)
+    parameters = answer.get("parameters") if isinstance(answer.get("parameters"), dict) else {}
+    if 200 <= reply.status < 300:
+        if answer.get("ok") is True:
+            result = answer.get("result") if isinstance(answer.get("result"), dict) else {}
+            return Outcome(SENT, one_line("telegram message {}".format(result.get("message_id", ""))).strip())
+        return Outcome(RETRY, one_line("telegram: HTTP {} without ok: {}".format(
+            reply.status, reply.body[:100].decode("utf-8", "replace"))))
+    if 300 <= reply.status < 400:
+        return Outcome(REFUSED, one_line("telegram: HTTP {} redirect not followed; check api_base".format(
+            reply.status)))
+    description = str(answer.get("description") or reply.body[:200].decode("utf-8", "replace"))
+    migrate_to = parameters.get("migrate_to_chat_id")
+    if isinstance(migrate_to, int) and not isinstance(migrate_to, bool):
+        return Outcome(REFUSED, one_line("telegram: the group became a supergroup: set chat_id = {}".format(
+            migrate_to)))
+    detail = one_line("telegram: HTTP {} {}{}".format(reply.status, description, _HINTS.get(reply.status, "")))
+    retry_after = parameters.get("retry_after")
+    if not isinstance(retry_after, (int, float)) or isinstance(retry_after, bool):
+        retry_after = None
+    return classify_status(reply.status, detail, reply.headers, retry_after)
