@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(ROOT))  # the test support modules import app
 
 from support.hookrun import hook_command  # noqa: E402
 from support.mailsink import MailSink, TestCA  # noqa: E402
@@ -210,12 +211,13 @@ def main() -> int:
     rows: List[Tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="ssh-alert-bench-") as temporary, MailSink("plain") as sink:
         base = Path(temporary)
+        from bench_channels import bench_channels
         from bench_sshd import bench_real_sshd
         from bench_store import bench_busy_account, bench_history_query, bench_kill_nine
 
         sections: List[Callable[[Path, MailSink], List[Tuple[str, str, str]]]] = [
             bench_startup, bench_hook_cost, bench_check_scaling, bench_latency, bench_digest, bench_busy_account,
-            bench_history_query, bench_kill_nine, bench_real_sshd]
+            bench_history_query, bench_kill_nine, bench_real_sshd, bench_channels]
         only = os.environ.get("BENCH_ONLY")
         if only:  # e.g. BENCH_ONLY=bench_kill_nine,bench_busy_account while working on one part
             sections = [section for section in sections if section.__name__ in only.split(",")]

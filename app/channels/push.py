@@ -10,7 +10,7 @@ import importlib
 import time
 from typing import Any, Callable, Dict
 
-from app.channels.base import REFUSED, RETRY, Event, Outcome
+from app.channels.base import RETRY, Event, Outcome
 
 REQUEST_TIMEOUT = 10.0  # seconds for each socket operation
 REQUEST_DEADLINE = 15.0  # seconds one request may take in all (a trickling server is cut off)
@@ -43,13 +43,17 @@ def sender(name: str, config: Any, paths: Any) -> Callable[[Event], Outcome]:
     from app.settings.credentials import resolve_channel_secret
 
     options = dict(config.channel_options.get(name, {}))
-    try:
-        secret = resolve_channel_secret(config, paths, name, required=channel_module(name).SECRET_REQUIRED)
-    except UserError as error:
-        problem = str(error)
-        return lambda event: Outcome(RETRY, problem)
-    return lambda event: send_request(name, options, secret, event)
+    found: Dict[str, str] = {}
 
+    def send(event: Event) -> Outcome:
+        """Resolved on the first send, in the channel's own thread: a secret command or keyring runs in
+        parallel with the other channels, not before them."""
+        if "secret" not in found:
+            try:
+                found["secret"] = resolve_channel_secret(config, paths, name,
+                                                         required=channel_module(name).SECRET_REQUIRED)
+            except UserError as error:
+                return Outcome(RETRY, str(error))
+        return send_request(name, options, found["secret"], event)
 
-def refused(detail: str) -> Outcome:
-    return Outcome(REFUSED, detail)
+    return send

@@ -133,7 +133,10 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
     if secret:
         from app.settings.credentials import store_channel_secret
 
-        store_channel_secret(paths, channel, secret, paths.config_file)
+        stored = store_channel_secret(paths, channel, secret, paths.config_file)
+        new_text = edited_config_text(text, channel, dict(values, secret_store=stored.store))
+    elif not values.get(schema.CHANNEL_SECRETS[channel] + "_command"):
+        new_text = edited_config_text(text, channel, dict(values, secret_store="none"))
     replace_keeping_mode(paths.config_file, new_text.encode("utf-8"))
     return Result([CHANNEL_ADDED.format(channel=channel, channels=", ".join(config.channels))],
                   data={"channel": channel, "channels": list(config.channels)})

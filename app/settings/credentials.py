@@ -171,12 +171,16 @@ def resolve_channel_secret(config: Config, paths: Paths, channel: str, required:
     from app.settings.schema import CHANNEL_SECRETS
 
     secret_name = CHANNEL_SECRETS[channel]
-    command = config.channel_options.get(channel, {}).get(secret_name + "_command", "")
+    options = config.channel_options.get(channel, {})
+    command = options.get(secret_name + "_command", "")
     if command:
         return _run_password_command(command, config)
+    store = options.get("secret_store", "auto")
     account = channel_account(channel)
-    secret = file_keyring(paths).get_password(SERVICE, account)
-    if not secret:
+    secret = None
+    if store in ("auto", "file"):
+        secret = file_keyring(paths).get_password(SERVICE, account)
+    if not secret and store in ("auto", "keyring"):  # keyring costs ~70 ms to import: only when it may hold it
         backend = _with_deadline(os_keyring, KEYRING_DEADLINE, config.path)
         if backend is not None:
             secret = _with_deadline(lambda: backend.get_password(SERVICE, account), KEYRING_DEADLINE, config.path)

@@ -127,6 +127,10 @@ def _push_keys() -> Tuple[Key, ...]:
         keys.append(Key(name, secret + "_command", "channel.{}.{}_command".format(name, secret), Text(), "",
                         "a command printing the {}; without it the OS keyring or the password file holds it "
                         "(setup --{}-stdin)".format(secret.replace("_", " "), secret.replace("_", "-"))))
+        keys.append(Key(name, "secret_store", "channel.{}.secret_store".format(name),
+                        Choice("auto", "keyring", "file", "none"), "auto",
+                        "where the {} is kept (setup writes it): the OS keyring, the password file, none; auto: "
+                        "the password file, then the OS keyring".format(secret.replace("_", " "))))
         keys.append(Key(name, "ca_file", "channel.{}.ca_file".format(name),
                         Text(check=_readable_problems, normalize=os.path.expanduser), "",
                         "a PEM bundle to trust instead of the system CAs"))
