@@ -2,7 +2,6 @@
 channels (ntfy, Slack, Discord) on real HTTPS servers on loopback; then with each server taking 100 ms to
 answer, which only parallel sending keeps near one server's delay."""
 
-import statistics
 import subprocess
 import time
 from pathlib import Path

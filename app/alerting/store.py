@@ -20,6 +20,7 @@ from app.errors import NO_SQLITE, STORE_NOT_REGULAR, STORE_UNWRITABLE, UserError
 from app.system.files import ensure_private_dir, open_regular
 from app.alerting.loginlog import Position
 from app.alerting.eventstore import SCHEMA as EVENTS_SCHEMA
+from app.alerting.historytable import HistoryTable
 
 try:
     import sqlite3
@@ -73,7 +74,7 @@ class OutboxRow(NamedTuple):
     logins: int
 
 
-class Store:
+class Store(HistoryTable):
     """An open store. Every change runs inside ``with store.transaction():``."""
 
     def __init__(self, connection: "sqlite3.Connection", path: Path) -> None:
@@ -328,47 +329,6 @@ class Store:
     def prune_outbox(self, now: float, keep_seconds: float) -> None:
         """Drop the bodies of messages sent long ago (their history rows stay)."""
         self.connection.execute("DELETE FROM outbox WHERE sent IS NOT NULL AND sent < ?", (now - keep_seconds,))
-
-    # --- history ---------------------------------------------------------------------------------------------
-
-    def add_history(self, rows: Sequence[Tuple[str, float, str, str]]) -> None:
-        """Insert (log_key, epoch, canonical address, entry JSON) rows; a log_key already there is kept."""
-        self.connection.executemany("INSERT OR IGNORE INTO history (log_key, epoch, address, entry) "
-                                    "VALUES (?, ?, ?, ?)", rows)
-
-    def history(self, since: Optional[float] = None, address: Optional[str] = None) -> Iterator[str]:
-        """The entry JSON of recorded logins in the order check handled them, narrowed by time and exact address."""
-        clauses, values = [], []  # type: List[str], List[Any]
-        if since is not None:
-            clauses.append("epoch >= ?")
-            values.append(since)
-        if address is not None:
-            clauses.append("address = ?")
-            values.append(address)
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        for row in self.connection.execute("SELECT entry FROM history" + where + " ORDER BY id", values):
-            yield str(row[0])
-
-    def history_between(self, low: float, high: float) -> List[Tuple[int, str]]:
-        """(row id, entry JSON) of the logins with low <= epoch <= high, oldest first."""
-        return [(int(row[0]), str(row[1])) for row in self.connection.execute(
-            "SELECT id, entry FROM history WHERE epoch BETWEEN ? AND ? ORDER BY epoch, id", (low, high))]
-
-    def replace_history_entry(self, row: int, entry: str) -> None:
-        self.connection.execute("UPDATE history SET entry = ? WHERE id = ?", (entry, row))
-
-    def latest_history(self, count: int) -> List[str]:
-        """The entry JSON of the count most recent logins, oldest first."""
-        rows = self.connection.execute("SELECT entry FROM history ORDER BY id DESC LIMIT ?", (count,)).fetchall()
-        return [str(row[0]) for row in reversed(rows)]
-
-    def count_history(self) -> int:
-        return int(self.connection.execute("SELECT count(*) FROM history").fetchone()[0])
-
-    def prune_history(self, now: float, days: int) -> None:
-        """Forget logins, and sources last seen, more than days ago: the store's size stays bounded."""
-        self.connection.execute("DELETE FROM history WHERE epoch < ?", (now - days * 86400.0,))
-        self.connection.execute("DELETE FROM sources WHERE last < ?", (now - days * 86400.0,))
 
 
 @contextlib.contextmanager

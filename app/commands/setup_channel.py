@@ -8,7 +8,6 @@ sent before anything is written: a failed test leaves the configuration as it wa
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from app.commands.prompt import Prompter

@@ -3,7 +3,6 @@ every login reaches every channel once; a failing channel is retried alone; secr
 
 import json
 import shutil
-from pathlib import Path
 from typing import Dict, Iterator
 
 import pytest

@@ -3,7 +3,7 @@ whatever fails and recovers in between; a channel that is down never holds the o
 
 import collections
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 from hypothesis import given, settings, strategies as st
 

@@ -1,6 +1,5 @@
 """The cron run watches itself: a heartbeat through every channel when due, once; a ping after every cron run."""
 
-from pathlib import Path
 
 from app.alerting.selfwatch import HEARTBEAT_LAST
 from app.alerting.store import opened

@@ -1,10 +1,8 @@
 """The pyz as a user drives it: setup --channel with the token on stdin, test --channel, status, against a real
 HTTPS server on loopback; the token never lands in the config, argv or output."""
 
-import json
 from pathlib import Path
 
-import pytest
 
 from app.commands.setup_channel import CHANNEL_ADDED, CHANNEL_TEST_FAILED
 from app.system.paths import Paths
