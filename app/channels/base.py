@@ -1,6 +1,6 @@
 """What every push channel shares: the event it is given, the request it builds, the outcome it reads.
 
-A channel module is pure: ``build_request(event, options, secret) -> HttpRequest`` and
+A channel module is pure: ``build_request(event, options, secret, now) -> HttpRequest`` and
 ``classify(reply) -> Outcome``; ``app.channels.http.perform`` is the one function that sends a request.
 
 An event is the JSON-able dict the outbox stores (and the generic webhook posts as it is)::

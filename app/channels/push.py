@@ -21,12 +21,24 @@ def channel_module(name: str) -> Any:
     return importlib.import_module("app.channels." + name)
 
 
+def secret_required(name: str, options: Dict[str, Any]) -> bool:
+    """Whether channel name needs its secret with these settings (the webhook's plain format needs none)."""
+    module = channel_module(name)
+    required = getattr(module, "secret_required", None)
+    return bool(required(options)) if required is not None else bool(module.SECRET_REQUIRED)
+
+
 def send_request(name: str, options: Dict[str, Any], secret: str, event: Event) -> Outcome:
     """Build, send and classify one request of channel name; never raises for what the network does."""
     from app.channels.http import TransportError, perform, redact
 
+    from app.errors import UserError
+
     module = channel_module(name)
-    request = module.build_request(event, options, secret, time.time())
+    try:
+        request = module.build_request(event, options, secret, time.time())
+    except UserError as error:  # a setting the request cannot be built from: status shows it until fixed
+        return Outcome(RETRY, str(error))
     try:
         reply = perform(request, timeout=REQUEST_TIMEOUT, deadline=REQUEST_DEADLINE,
                         ca_file=str(options.get("ca_file") or ""))
@@ -50,8 +62,7 @@ def sender(name: str, config: Any, paths: Any) -> Callable[[Event], Outcome]:
         parallel with the other channels, not before them."""
         if "secret" not in found:
             try:
-                found["secret"] = resolve_channel_secret(config, paths, name,
-                                                         required=channel_module(name).SECRET_REQUIRED)
+                found["secret"] = resolve_channel_secret(config, paths, name, required=secret_required(name, options))
             except UserError as error:
                 return Outcome(RETRY, str(error))
         return send_request(name, options, found["secret"], event)

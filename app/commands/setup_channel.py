@@ -147,11 +147,12 @@ def _test(config: Any, paths: Paths, channel: str, secret: str) -> Any:
 
     from app.alerting.context import host_name
     from app.alerting.events import notice_event
-    from app.channels.push import channel_module, send_request
+    from app.channels.push import secret_required, send_request
     from app.settings.credentials import resolve_channel_secret
 
     if not secret:
-        secret = resolve_channel_secret(config, paths, channel, required=channel_module(channel).SECRET_REQUIRED)
+        secret = resolve_channel_secret(config, paths, channel,
+                                        required=secret_required(channel, dict(config.channel_options.get(channel, {}))))
     host = host_name(config)
     event = notice_event("ssh_alert is set up on {}".format(host), "Alerts for SSH logins on {} now reach you "
                          "through {}.".format(host, channel), "setup|{}|{}".format(channel, time.time()), host,

@@ -113,6 +113,8 @@ def _push_keys() -> Tuple[Key, ...]:
                        "the message priority; urgent logins use 10")),
         "pushover": (Key("pushover", "user_key", "channel.pushover.user_key", Text(), "", "your user or group key",
                          required="missing; set user_key = your Pushover user key"),
+                     Key("pushover", "priority", "channel.pushover.priority", Number(-2, 1), "0",
+                         "the message priority (-2 to 1; 2 needs receipts); urgent logins use 1"),
                      Key("pushover", "api_base", "channel.pushover.api_base", url, "https://api.pushover.net",
                          "the API server")),
         "webhook": (Key("webhook", "url", "channel.webhook.url", url, "", "where the JSON event is POSTed",

@@ -9,6 +9,7 @@ import pytest
 
 from app.alerting import eventstore
 from app.alerting.store import opened
+from app.channels.webhook import verify_standard
 from app.commands.check import run_check
 from app.commands.status import run_status
 from app.system.paths import Paths
@@ -70,6 +71,8 @@ def test_one_login_reaches_email_and_every_push_channel_once_with_one_event_id(
     discord, = worlds["discord"].requests
     event = json.loads(hook.body)
     assert event["version"] == 1 and event["logins"][0]["ip"] == "203.0.113.7"
+    assert verify_standard(SIGNING_SECRET, hook.headers["webhook-id"], int(hook.headers["webhook-timestamp"]),
+                           hook.body, hook.headers["webhook-signature"])
     assert hook.headers["webhook-id"] == event["id"] == ntfy.headers["x-sequence-id"]
     assert ntfy.headers["authorization"] == "Bearer " + NTFY_TOKEN
     assert "203.0.113.7" in ntfy.body.decode() and "203.0.113.7" in json.loads(discord.body)["content"]

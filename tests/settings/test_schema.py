@@ -140,7 +140,7 @@ def test_render_config_round_trips_every_key_set_away_from_its_default(tmp_path:
     for channel in PUSH_CHANNELS:
         text += "[{}]\n".format(channel) + "".join(
             "{} = {}\n".format(key.name, away.get(key.name, "pass show {}".format(channel)) if key.name != "priority"
-                               or channel == "ntfy" else "3") for key in KEYS if key.section == channel)
+                               or channel == "ntfy" else {"pushover": "1"}.get(channel, "3")) for key in KEYS if key.section == channel)
     config = parse_config(text, CONFIG)
     written = render_config(config)
     assert parse_config(written, CONFIG) == config

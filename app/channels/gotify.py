@@ -1,0 +1,65 @@
+"""Gotify: POST the title and text as JSON to {url}/message, the app token in X-Gotify-Key (never in the URL,
+where proxies and access logs keep it) and the content type text/plain, so nothing in it renders as markdown."""
+
+import json
+from typing import Mapping
+
+from app.channels.base import (REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_status, one_line,
+                               option, reply_json)
+from app.system.text import ELLIPSIS
+
+NAME = "gotify"
+SECRET = "app_token"
+SECRET_REQUIRED = True
+OPTIONS = ("url", "priority")
+DEFAULTS = {"url": "", "priority": "8"}
+URGENT_PRIORITY = 10
+TITLE_LIMIT = 250  # characters; Gotify sets none, but a notification shows one line
+MESSAGE_LIMIT = 16000  # characters; none documented, this keeps a digest readable on a phone
+_HINTS = {401: " (check app_token: it must be an application's token, not a client's)",
+          403: " (check app_token: it must be an application's token, not a client's)",
+          404: " (check url: the Gotify server's base URL)"}
+
+
+def cut(text: str, limit: int) -> str:
+    """Takes text and a limit in characters; returns it as it is, or cut to the limit with …."""
+    return text if len(text) <= limit else text[:limit - 1] + ELLIPSIS
+
+
+def priority(event: Event, options: Mapping[str, str]) -> int:
+    """Takes the event and the options; returns 10 for an urgent event, else the priority option in 0-10."""
+    if event.get("urgent"):
+        return URGENT_PRIORITY
+    try:
+        value = int(option(options, "priority", DEFAULTS["priority"]).strip())
+    except ValueError:
+        value = int(DEFAULTS["priority"])
+    return min(max(value, 0), 10)
+
+
+def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
+    """Takes the event, the channel's options, the app token and the time; returns the POST to /message."""
+    token = secret.strip()
+    title = str(event.get("title", ""))
+    message = {"title": cut(title, TITLE_LIMIT), "message": cut(str(event.get("text", "")) or title, MESSAGE_LIMIT),
+               "priority": priority(event, options),
+               "extras": {"client::display": {"contentType": "text/plain"}}}
+    url = option(options, "url").strip().rstrip("/") + "/message"
+    headers = (("Content-Type", "application/json"), ("X-Gotify-Key", token))
+    return HttpRequest("POST", url, headers, json.dumps(message).encode("utf-8"), (token,) if token else ())
+
+
+def classify(reply: HttpReply) -> Outcome:
+    """Takes Gotify's reply; returns sent on 2xx, retry on 429 and 5xx, refused otherwise (bad token, bad
+    message), with Gotify's errorDescription."""
+    answer = reply_json(reply.body)
+    if 200 <= reply.status < 300:
+        return Outcome(SENT, one_line("gotify message {}".format(answer.get("id", ""))).strip())
+    if 300 <= reply.status < 400:
+        return Outcome(REFUSED, one_line("gotify: HTTP {} redirect not followed; check url (https, the server's "
+                                         "base URL)".format(reply.status)))
+    reason = "{} {}".format(answer.get("error", ""), answer.get("errorDescription", "")).strip()
+    if not reason:
+        reason = reply.body[:200].decode("utf-8", "replace")
+    detail = one_line("gotify: HTTP {} {}{}".format(reply.status, reason, _HINTS.get(reply.status, "")))
+    return classify_status(reply.status, detail, reply.headers)
