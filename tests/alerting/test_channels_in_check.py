@@ -3,6 +3,7 @@ every login reaches every channel once; a failing channel is retried alone; secr
 
 import json
 import shutil
+import urllib.parse
 from typing import Dict, Iterator
 
 import pytest
@@ -144,3 +145,67 @@ def test_email_down_does_not_hold_the_push_channels(paths: Paths, sink: MailSink
     with pytest.raises(Exception):
         run_check(paths)  # exit 1: email failed, the logins stay pending for it
     assert len(worlds["ntfy"].requests) == 2 and len(worlds["webhook"].requests) == 2
+
+
+HOSTILE_COMMENT = "<!channel> @everyone @room <b>x</b> *bold* [link](https://evil.example) \u202egpj.exe\u200b"
+HOSTILE_TTY = "/dev/pts/0\r\nX-Injected: yes"
+BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+
+
+def test_attacker_fields_arrive_inert_in_every_channel(paths: Paths, sink: MailSink,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    without_proxies(monkeypatch)
+    names = ("ntfy", "telegram", "slack", "discord", "matrix", "gotify", "pushover", "webhook")
+    worlds = {name: HttpsWorld() for name in names}
+    try:
+        worlds["slack"].respond(200, b"ok")
+        worlds["pushover"].respond(200, b'{"status":1,"request":"r"}')
+        worlds["matrix"].respond(200, b'{"event_id":"$e"}')
+        worlds["telegram"].respond(200, b'{"ok":true,"result":{"message_id":1}}')
+        write_config(paths, alert={"channels": "email, " + ", ".join(names)}, smtp=smtp_settings(sink))
+        sections = {
+            "ntfy": "url = {url}/alerts\nsecret_store = none",
+            "telegram": "chat_id = 42\napi_base = {url}\ntoken_command = echo 123:telegram-token",
+            "slack": "webhook_url_command = echo {url}/services/T/B/slack-token",
+            "discord": "webhook_url_command = echo {url}/api/webhooks/1/discord-token",
+            "matrix": "homeserver = {url}\nroom_id = !room:example.org\naccess_token_command = echo matrix-token",
+            "gotify": "url = {url}\napp_token_command = echo gotify-token",
+            "pushover": "user_key = u123\napi_base = {url}\napp_token_command = echo pushover-token",
+            "webhook": "url = {url}/hook\nformat = plain"}
+        with open(str(paths.config_file), "a") as handle:
+            for name, text in sections.items():
+                handle.write("[{}]\n{}\nca_file = {}\n".format(name, text.format(url=worlds[name].url),
+                                                              worlds[name].ca_file))
+        (paths.home / ".ssh").mkdir(parents=True, exist_ok=True)
+        (paths.home / ".ssh" / "authorized_keys").write_text("ssh-ed25519 {} {}\n".format(BLOB, HOSTILE_COMMENT))
+        run_check(paths)
+        append_log(paths, login_line(extras="cport=1 saddr=10.0.0.1 sport=22 keytype=ssh-ed25519 key={} tty={}".format(
+            BLOB, HOSTILE_TTY.replace("\r\n", "\\x0d\\x0a").replace(" ", "_"))))
+        run_check(paths)
+        bodies = {}
+        for name in names:
+            (request,) = worlds[name].requests
+            assert all("\n" not in value and "\r" not in value for value in request.headers.values()), name
+            bodies[name] = request.body.decode("utf-8")
+            decoded = bodies[name]
+            if request.headers.get("content-type", "").startswith("application/json"):
+                decoded = json.dumps(json.loads(decoded), ensure_ascii=False)  # escapes undone: the real text
+            elif request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                decoded = urllib.parse.unquote_plus(decoded)
+            for character in ("\u202e", "\u200b"):
+                assert character not in decoded, name
+            assert "\\u202egpj.exe" in decoded or "u202egpj.exe" in decoded, name  # shown, escaped
+        slack = json.loads(bodies["slack"])
+        assert "<!channel>" not in slack["text"] and "&lt;!channel&gt;" in slack["text"]
+        discord = json.loads(bodies["discord"])
+        assert discord["allowed_mentions"] == {"parse": []}
+        matrix = json.loads(bodies["matrix"])
+        assert "<b>x</b>" not in matrix["formatted_body"] and matrix["m.mentions"] == {}
+        assert "parse_mode" not in json.loads(bodies["telegram"])
+        assert "html" not in bodies["pushover"]
+        gotify = json.loads(bodies["gotify"])
+        assert gotify["extras"]["client::display"]["contentType"] == "text/plain"
+        assert "X-Injected" not in str(worlds["ntfy"].requests[0].headers)
+    finally:
+        for world in worlds.values():
+            world.close()

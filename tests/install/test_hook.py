@@ -305,3 +305,24 @@ def test_a_hook_that_waited_out_a_hanging_server_spares_the_connections_later_ho
         assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
         assert time.monotonic() - started < 1.9, "a later hook of the same connection waited again"
         assert len(logged(paths)) == 3
+
+
+def test_the_first_channel_that_delivers_releases_the_login_while_the_mail_server_hangs(
+        paths: Paths, pyz: Path, shiv_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from support.httpsworld import HttpsWorld, without_proxies
+
+    without_proxies(monkeypatch)
+    install_pyz(paths.home, pyz)
+    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
+    with HangingServer() as hanging, HttpsWorld() as ntfy:
+        write_config(paths, alert={"hook_wait": "5", "channels": "email, ntfy"},
+                     smtp=smtp_settings(hanging, timeout="10"))
+        with open(str(paths.config_file), "a") as handle:
+            handle.write("[ntfy]\nurl = {}/alerts\nsecret_store = none\nca_file = {}\n".format(ntfy.url, ntfy.ca_file))
+        assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0  # seed
+        started = time.monotonic()
+        finished = run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root)))
+        elapsed = time.monotonic() - started
+        assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+        assert len(ntfy.requests) == 1, "the alert had left by push when the login went on"
+        assert elapsed < 4, "the login waited {:.1f} s for the hanging mail server".format(elapsed)
