@@ -128,3 +128,32 @@ def url_secrets(url: str) -> Tuple[str, ...]:
     except ValueError:
         path = ""
     return tuple(value for value in (url, path) if len(value) > 1)
+
+
+def numeric_priority(event: Event, options: Mapping[str, str], default: str, low: int, high: int,
+                     urgent: int) -> int:
+    """urgent for an urgent event, else the priority option (default when unset or not a number) within low-high."""
+    if event.get("urgent"):
+        return urgent
+    try:
+        value = int(option(options, "priority", default).strip())
+    except ValueError:
+        value = int(default)
+    return min(max(value, low), high)
+
+
+def classify_json(channel: str, reply: HttpReply, id_field: str, reason_fields: Tuple[str, ...],
+                  redirect_hint: str, hints: Mapping[int, str], body_retry_after: Optional[float] = None) -> Outcome:
+    """The common reading of a JSON API's reply: sent on 2xx (naming the id), refused on a redirect (with
+    redirect_hint), else classify_status with the reply's reason fields and the status's hint."""
+    answer = reply_json(reply.body)
+    if 200 <= reply.status < 300:
+        return Outcome(SENT, one_line("{} message {}".format(channel, answer.get(id_field, ""))).strip())
+    if 300 <= reply.status < 400:
+        return Outcome(REFUSED, one_line("{}: HTTP {} redirect not followed; {}".format(channel, reply.status,
+                                                                                      redirect_hint)))
+    reason = " ".join(str(answer.get(field, "")) for field in reason_fields).strip()
+    if not reason:
+        reason = reply.body[:200].decode("utf-8", "replace")
+    detail = one_line("{}: HTTP {} {}{}".format(channel, reply.status, reason, hints.get(reply.status, "")))
+    return classify_status(reply.status, detail, reply.headers, body_retry_after)

@@ -4,8 +4,7 @@ where proxies and access logs keep it) and the content type text/plain, so nothi
 import json
 from typing import Mapping
 
-from app.channels.base import (REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_status, one_line,
-                               option, reply_json)
+from app.channels.base import (classify_json, Event, HttpReply, HttpRequest, numeric_priority, option, Outcome)
 from app.system.text import ELLIPSIS
 
 NAME = "gotify"
@@ -28,13 +27,7 @@ def cut(text: str, limit: int) -> str:
 
 def priority(event: Event, options: Mapping[str, str]) -> int:
     """Takes the event and the options; returns 10 for an urgent event, else the priority option in 0-10."""
-    if event.get("urgent"):
-        return URGENT_PRIORITY
-    try:
-        value = int(option(options, "priority", DEFAULTS["priority"]).strip())
-    except ValueError:
-        value = int(DEFAULTS["priority"])
-    return min(max(value, 0), 10)
+    return numeric_priority(event, options, DEFAULTS["priority"], 0, 10, URGENT_PRIORITY)
 
 
 def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
@@ -52,14 +45,5 @@ def build_request(event: Event, options: Mapping[str, str], secret: str, now: fl
 def classify(reply: HttpReply) -> Outcome:
     """Takes Gotify's reply; returns sent on 2xx, retry on 429 and 5xx, refused otherwise (bad token, bad
     message), with Gotify's errorDescription."""
-    answer = reply_json(reply.body)
-    if 200 <= reply.status < 300:
-        return Outcome(SENT, one_line("gotify message {}".format(answer.get("id", ""))).strip())
-    if 300 <= reply.status < 400:
-        return Outcome(REFUSED, one_line("gotify: HTTP {} redirect not followed; check url (https, the server's "
-                                         "base URL)".format(reply.status)))
-    reason = "{} {}".format(answer.get("error", ""), answer.get("errorDescription", "")).strip()
-    if not reason:
-        reason = reply.body[:200].decode("utf-8", "replace")
-    detail = one_line("gotify: HTTP {} {}{}".format(reply.status, reason, _HINTS.get(reply.status, "")))
-    return classify_status(reply.status, detail, reply.headers)
+    return classify_json("gotify", reply, "id", ("error", "errorDescription"),
+                         "check url (https, the server's base URL)", _HINTS)

@@ -8,8 +8,7 @@ import json
 import urllib.parse
 from typing import Any, Dict, Mapping, Optional
 
-from app.channels.base import (REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_status, fit,
-                               one_line, option, reply_json)
+from app.channels.base import (classify_json, Event, fit, HttpReply, HttpRequest, option, Outcome, reply_json)
 
 NAME = "matrix"
 SECRET = "access_token"
@@ -66,18 +65,9 @@ def build_request(event: Event, options: Mapping[str, str], secret: str, now: fl
 def classify(reply: HttpReply) -> Outcome:
     """Takes the homeserver's reply; returns sent on 200, retry on 429 (Retry-After, else retry_after_ms) and
     5xx, refused otherwise (bad token, not in the room, bad JSON, too large), with the errcode."""
-    answer = reply_json(reply.body)
-    if 200 <= reply.status < 300:
-        return Outcome(SENT, one_line("matrix event {}".format(answer.get("event_id", ""))).strip())
-    if 300 <= reply.status < 400:
-        return Outcome(REFUSED, one_line("matrix: HTTP {} redirect not followed; check homeserver (the "
-                                         "client API's https URL)".format(reply.status)))
-    reason = "{} {}".format(answer.get("errcode", ""), answer.get("error", "")).strip()
-    if not reason:
-        reason = reply.body[:200].decode("utf-8", "replace")
-    detail = one_line("matrix: HTTP {} {}{}".format(reply.status, reason, _HINTS.get(reply.status, "")))
+    milliseconds = reply_json(reply.body).get("retry_after_ms")
     retry_after: Optional[float] = None
-    milliseconds = answer.get("retry_after_ms")
     if isinstance(milliseconds, (int, float)) and not isinstance(milliseconds, bool):
         retry_after = milliseconds / 1000.0
-    return classify_status(reply.status, detail, reply.headers, retry_after)
+    return classify_json("matrix", reply, "event_id", ("errcode", "error"),
+                         "check homeserver (the client API's https URL)", _HINTS, retry_after)

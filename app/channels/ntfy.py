@@ -4,8 +4,7 @@ import base64
 import re
 from typing import Mapping
 
-from app.channels.base import (REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_status, fit, one_line,
-                               option, reply_json)
+from app.channels.base import (classify_json, Event, fit, HttpReply, HttpRequest, option, Outcome)
 
 NAME = "ntfy"
 SECRET = "token"
@@ -46,15 +45,5 @@ def build_request(event: Event, options: Mapping[str, str], secret: str, now: fl
 
 def classify(reply: HttpReply) -> Outcome:
     """Takes ntfy's reply; returns sent on 2xx, retry on 429/5xx, refused otherwise, with ntfy's reason."""
-    answer = reply_json(reply.body)
-    if 200 <= reply.status < 300:
-        return Outcome(SENT, one_line("ntfy message {}".format(answer.get("id", ""))).strip())
-    if 300 <= reply.status < 400:
-        return Outcome(REFUSED, one_line("ntfy: HTTP {} redirect not followed; check url (https, exact topic "
-                                         "URL)".format(reply.status)))
-    reason = "{} {}".format(answer.get("code", ""), answer.get("error", "")).strip()
-    if not reason:
-        reason = reply.body[:200].decode("utf-8", "replace")
-    hint = {401: " (check the token)", 403: " (the token may not publish to this topic)"}.get(reply.status, "")
-    detail = one_line("ntfy: HTTP {} {}{}".format(reply.status, reason, hint))
-    return classify_status(reply.status, detail, reply.headers)
+    return classify_json("ntfy", reply, "id", ("code", "error"), "check url (https, exact topic URL)",
+                         {401: " (check the token)", 403: " (the token may not publish to this topic)"})

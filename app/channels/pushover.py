@@ -4,8 +4,8 @@ the text is markup; priority 1 at most (2 would need retry, expire and a receipt
 import urllib.parse
 from typing import List, Mapping
 
-from app.channels.base import (REFUSED, RETRY, SENT, Event, HttpReply, HttpRequest, Outcome, classify_status, fit,
-                               one_line, option, reply_json)
+from app.channels.base import (REFUSED, RETRY, SENT, classify_status, Event, fit, HttpReply, HttpRequest,
+                               numeric_priority, one_line, option, Outcome, reply_json)
 from app.system.text import ELLIPSIS
 
 NAME = "pushover"
@@ -22,13 +22,7 @@ _HINTS = {"token": " (check app_token)", "user": " (check user_key)"}
 
 def priority(event: Event, options: Mapping[str, str]) -> int:
     """Takes the event and the options; returns 1 for an urgent event, else the priority option in -2..1."""
-    if event.get("urgent"):
-        return URGENT_PRIORITY
-    try:
-        value = int(option(options, "priority", DEFAULTS["priority"]).strip())
-    except ValueError:
-        value = int(DEFAULTS["priority"])
-    return min(max(value, -2), URGENT_PRIORITY)
+    return numeric_priority(event, options, DEFAULTS["priority"], -2, URGENT_PRIORITY, URGENT_PRIORITY)
 
 
 def title_and_message(title: str, text: str) -> List[str]:

@@ -136,7 +136,7 @@ def test_matrix_request_arrives_over_https_as_built(world: HttpsWorld) -> None:
     alert = hostile_event()
     request = matrix.build_request(alert, {"homeserver": world.url + "/", "room_id": ROOM}, TOKEN, 0.0)
     outcome = matrix.classify(perform(request, timeout=2, deadline=5, ca_file=world.ca_file))
-    assert outcome == (SENT, "matrix event $abc:example.org", None)
+    assert outcome == (SENT, "matrix message $abc:example.org", None)
     [recorded] = world.requests
     assert (recorded.method, recorded.path, recorded.body) == ("PUT", SEND_PATH + alert["id"], request.body)
     assert recorded.headers["authorization"] == "Bearer " + TOKEN
