@@ -43,3 +43,32 @@ def test_heartbeat_off_sends_nothing(paths: Paths, sink: MailSink) -> None:
     with opened(paths.store_file) as store:
         assert store.get(HEARTBEAT_LAST) is None
     assert sink.messages == []
+
+
+def test_every_cron_run_pings_the_heartbeat_url_and_a_failed_run_pings_fail_with_the_reason(
+        paths: Paths, sink: MailSink, monkeypatch) -> None:
+    from app.errors import UserError
+    from support.httpsworld import HttpsWorld, without_proxies
+
+    without_proxies(monkeypatch)
+    with HttpsWorld() as monitor:
+        monkeypatch.setenv("SSL_CERT_FILE", monitor.ca_file)  # the system CAs, as far as this run knows
+        url = monitor.url + "/ping/0f1e2d3c-secret-uuid"
+        write_config(paths, alert={"heartbeat_url": url}, smtp=smtp_settings(sink))
+        run_check(paths)
+        run_check(paths, scan_sessions=True)
+        sink.stop()
+        append_log(paths, login_line(extras="cport=40002 saddr=10.0.0.1 sport=22"))
+        try:
+            run_check(paths, scan_sessions=True)
+        except UserError:
+            pass
+        paths_seen = [request.path for request in monitor.requests]
+        assert paths_seen == ["/ping/0f1e2d3c-secret-uuid", "/ping/0f1e2d3c-secret-uuid/fail"]
+        assert b"pending" in monitor.requests[1].body or b"failed" in monitor.requests[1].body
+    try:  # the monitor is gone too: the failed ping is logged, its URL redacted
+        run_check(paths, scan_sessions=True)
+    except UserError:
+        pass
+    log = paths.oplog_file.read_text()
+    assert "heartbeat ping to https://127.0.0.1/" in log and "secret-uuid" not in log
