@@ -12,9 +12,8 @@ import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from app.alerting import history, outbox, policy
-from app.alerting.eventstore import add_events
+from app.alerting.eventstore import add_events, event_channels
 from app.alerting.events import login_event
-from app.alerting.fanout import event_channels
 from app.alerting.handoff import NO_HANDOFF, HandOff
 from app.alerting.render import AlertContext, Envelope, build_alert, build_digest
 from app.alerting.statediff import Segment, is_repeat, remember

@@ -24,6 +24,12 @@ CREATE INDEX channel_sends_channel ON channel_sends(channel, time);
 """
 CHANNELS_PENDING = "channels_pending"  # meta: events wait for some channel (a run with no new line still sends)
 PENDING_LIMIT = 1000  # events read for one channel in one run
+SYSLOG = "syslog"
+
+
+def event_channels(config: Any) -> Tuple[str, ...]:
+    """The channels fed from the event outbox: the push channels chosen, and syslog when it is on."""
+    return tuple(name for name in config.channels if name != "email") + ((SYSLOG,) if config.policy.syslog else ())
 
 
 class StoredEvent(NamedTuple):

@@ -8,18 +8,16 @@ the main thread records each outcome as it arrives (SQLite stays in one thread).
 reported and not retried for that event.
 """
 
-import queue
-import threading
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.alerting import eventstore, policy
+from app.alerting.eventstore import SYSLOG, event_channels
 from app.alerting.events import digest_event
 from app.channels.base import REFUSED, RETRY, SENT, Event, Outcome
 
 CHANNEL_DEADLINE = 20.0  # seconds one channel's requests may take in one run
 MAX_BACKOFF = 1800.0
-SYSLOG = "syslog"
 
 
 class Send(NamedTuple):
@@ -34,9 +32,6 @@ class Report(NamedTuple):
     outcome: Optional[Outcome]
 
 
-def event_channels(config: Any) -> Tuple[str, ...]:
-    """The channels fed from the event outbox: the push channels chosen, and syslog when it is on."""
-    return tuple(name for name in config.channels if name != "email") + ((SYSLOG,) if config.policy.syslog else ())
 
 
 def backoff(failures: int) -> float:
@@ -79,12 +74,16 @@ class Fanout:
                  on_sent: Callable[[Sequence[str]], None] = lambda connections: None,
                  clock: Callable[[], float] = time.time) -> None:
         self.store, self.senders, self.log, self.on_sent, self.clock = store, senders, log, on_sent, clock
+        import queue  # imported here: a run without event channels never starts a thread
+
         self.reports: "queue.Queue[Report]" = queue.Queue()
         self.running: Dict[str, Send] = {}  # channel -> the send it is on
         self.refused: List[Tuple[str, str]] = []  # (channel, detail) refused for good in this run
 
     def start(self, plans: Dict[str, List[Send]]) -> None:
         """Send each channel's plan in a thread of its own (daemon: a hung server cannot keep the run alive)."""
+        import threading
+
         for name, sends in plans.items():
             if sends and name in self.senders:
                 self.running[name] = sends[0]
@@ -109,6 +108,8 @@ class Fanout:
     def collect(self, deadline: float = CHANNEL_DEADLINE) -> int:
         """Record every outcome as it arrives, until all channels finished or deadline seconds passed; returns
         how many events were sent. A channel still running then is recorded as failed and retried later."""
+        import queue
+
         end = time.monotonic() + deadline
         sent = 0
         while self.running:

@@ -149,7 +149,7 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: 
 def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tuple, reason: str,
              scan_sessions: bool, reserve_kept: bool, handoff: HandOff) -> CheckResult:
     from app.alerting.dispatch import Dispatcher
-    from app.alerting.fanout import Channels, event_channels
+    from app.alerting.fanout import Channels
     from app.alerting.selfwatch import cron_duties, cron_late
     from app.alerting.events import notice_event
     from app.alerting.render import build_refused_notice
@@ -228,7 +228,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     finally:
         transport.close()
         channels.finish()
-    _finish(store, config.policy.history_days, event_channels(config))
+    _finish(store, config.policy.history_days, eventstore.event_channels(config))
     return CheckResult(sent=sum(sent), reason=reason)
 
 

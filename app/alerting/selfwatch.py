@@ -53,7 +53,7 @@ def post_notice(store: Any, config: Any, envelope: Any, subject: str, text: str,
 
 def unhealthy_lines(store: Any, config: Any) -> List[str]:
     """What status would call failing, from the store: failed runs and failing channels."""
-    from app.alerting.fanout import event_channels
+    from app.alerting.eventstore import event_channels
     from app.commands.status_channels import channel_lines
 
     lines = ["{} failed: {}".format(kind, reason) for kind, _, reason in store.failures()]

@@ -151,7 +151,7 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
 
 
 def _channel_checks(store, config: Optional[Config]) -> List[Check]:  # type: ignore[no-untyped-def]
-    from app.alerting.fanout import event_channels
+    from app.alerting.eventstore import event_channels
     from app.commands.status_channels import channel_lines, watch_lines
 
     if config is None:

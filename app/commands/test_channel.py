@@ -36,7 +36,7 @@ def run_channel_test(paths: Paths, channel: str) -> TestResult:
     """Send one test event through channel; raises UserError (exit 2) when it is not set up."""
     from app.alerting.context import host_name
     from app.alerting.events import notice_event
-    from app.alerting.fanout import SYSLOG, event_channels
+    from app.alerting.eventstore import SYSLOG, event_channels
     from app.channels.base import SENT
 
     config = load_config(paths.config_file)
