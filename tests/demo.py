@@ -4,6 +4,7 @@ A loopback SMTP server, a temporary HOME holding ~/bin/ssh_alert.pyz and a confi
 login through bash_profile.snippet, and the email that arrived, printed.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,9 +15,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(ROOT))  # the HTTPS test server's module imports app/
 
 from support.hookrun import hook_command  # noqa: E402
+from support.httpsworld import HttpsWorld  # noqa: E402
 from support.mailsink import MailSink  # noqa: E402
+
+SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # a demo key: setup --channel webhook stores a real one
 
 PYZ = ROOT / "dist" / "ssh_alert.pyz"
 
@@ -30,16 +35,18 @@ def main() -> int:
         print("build first: make build", file=sys.stderr)
         return 2
     python = os.path.realpath(sys.executable)  # the interpreter itself, not this venv
-    with tempfile.TemporaryDirectory(prefix="ssh-alert-demo-") as temporary, MailSink("plain") as sink:
+    with tempfile.TemporaryDirectory(prefix="ssh-alert-demo-") as temporary, MailSink("plain") as sink, \
+            HttpsWorld() as receiver:
         home = Path(temporary) / "home"
         (home / "bin").mkdir(parents=True)
         shutil.copy2(str(PYZ), str(home / "bin" / "ssh_alert.pyz"))
         config_dir = home / ".config" / "ssh-alert"
         config_dir.mkdir(parents=True)
         config = ("[alert]\nto = you@example.com\nfrom = ssh-alert@example.com\nmethod = smtp\n"
-                  "host_label = demo.example.com\n\n[smtp]\nhost = {}\nport = {}\nsecurity = none\n"
-                  "; loopback only: ssh_alert refuses an unencrypted AUTH to any other host\n").format(
-                      sink.host, sink.port)
+                  "host_label = demo.example.com\nchannels = email, webhook\n\n[smtp]\nhost = {}\nport = {}\n"
+                  "security = none\n; loopback only: ssh_alert refuses an unencrypted AUTH to any other host\n\n"
+                  "[webhook]\nurl = {}/ssh-logins\nsigning_secret_command = echo {}\nca_file = {}\n").format(
+                      sink.host, sink.port, receiver.url, SIGNING_SECRET, receiver.ca_file)
         (config_dir / "config.ini").write_text(config)
         environ = {"HOME": str(home), "PATH": os.path.dirname(python) + ":/usr/bin:/bin", "LANG": "C.UTF-8"}
 
@@ -64,6 +71,17 @@ def main() -> int:
         step("email accepted by the SMTP server {:.0f} ms after the login started".format(
             (received.received_at - started) * 1000))
         print(received.raw.decode("utf-8", "replace").replace("\r\n", "\n"))
+
+        (request,) = receiver.wait_for(1, timeout=30)
+        step("the same login POSTed to the webhook (HTTPS, Standard Webhooks signature)")
+        from app.channels.webhook import verify_standard
+
+        for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+            print("{}: {}".format(name, request.headers[name]))
+        print("signature valid: {}".format(verify_standard(SIGNING_SECRET, request.headers["webhook-id"],
+                                                           int(request.headers["webhook-timestamp"]), request.body,
+                                                           request.headers["webhook-signature"])))
+        print(json.dumps(json.loads(request.body), indent=2, ensure_ascii=False))
 
         step("status")
         subprocess.run([python, str(home / "bin" / "ssh_alert.pyz"), "status"], env=environ)
