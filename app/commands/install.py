@@ -56,6 +56,7 @@ class InstallFacts(NamedTuple):
     record_path: Path
     record: Optional[bytes]
     cron_daemon: bool = True  # a cron daemon process is visible
+    pyz_sha256: str = ""  # of the pyz installed: the cron run's watch reports a pyz replaced since
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
@@ -121,7 +122,14 @@ def gather(paths: Paths, source: Path, bin_dir: Path, cron: bool) -> InstallFact
         crontab=crontab.read_crontab() if cron else crontab.Crontab(False, False, "", "--no-cron"),
         cron_environ={name: os.environ[name] for name in crontab.ENVIRONMENT if name in os.environ},
         cron_daemon=crontab.daemon_running() if cron else True,
-        record_path=record_path(paths), record=read_optional(record_path(paths)))
+        record_path=record_path(paths), record=read_optional(record_path(paths)), pyz_sha256=_sha256(source))
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    with open(str(path), "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
 
 
 def _same_file(first: Path, second: Path) -> bool:
@@ -152,7 +160,8 @@ def plan_install(facts: InstallFacts, hooks: Optional[Tuple[str, ...]], cron: bo
     chosen = hooks if hooks is not None else default_hooks(facts.shell, existing)
     python = facts.interpreter.path
     record: Dict[str, Any] = {"format": RECORD_FORMAT, "hooks": list(chosen), "python": python,
-                              "pyz": str(facts.destination), "pyz_copied": [], "directories": [], "files": {}}
+                              "pyz": str(facts.destination), "pyz_copied": [], "directories": [], "files": {},
+                              "pyz_sha256": facts.pyz_sha256}
     notes = [interpreter.describe(facts.interpreter)]
     steps: List[Step] = []
     if not facts.pyz_up_to_date:

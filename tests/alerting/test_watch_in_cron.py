@@ -53,3 +53,22 @@ def test_a_hook_started_check_says_once_that_cron_stopped(paths: Paths, sink: Ma
         run_check(paths)
     late = [received for received in sink.messages if "cron has not run" in received.message["Subject"]]
     assert len(late) == 1 and len(sink.messages) == 3
+
+
+def test_a_pyz_replaced_after_install_is_alerted_once_and_a_hook_block_removed_too(paths: Paths, sink: MailSink):
+    import json
+
+    from app.install.hooks import BEGIN, END
+    from support.tamper import delete_between, install_like
+
+    installed = install_like(paths)
+    record = paths.state_dir / "install.json"
+    record.write_text(json.dumps(dict(json.loads(record.read_text()), pyz_sha256=installed.pyz_hash)))
+    setup_home(paths, sink)
+    installed.pyz.write_bytes(b"PK\x05\x06 a trojan\n")
+    delete_between(paths.home / ".ssh" / "rc", BEGIN, END)
+    run_check(paths, scan_sessions=True)
+    run_check(paths, scan_sessions=True)
+    subjects = sorted(received.message["Subject"] for received in sink.messages)
+    assert len(subjects) == 2, subjects
+    assert any("pyz" in subject for subject in subjects) and any("rc" in subject for subject in subjects)
