@@ -15,7 +15,7 @@ from app.alerting.findings import MISSING, OK, Finding, change_key, is_problem, 
 from app.alerting.sshdconf import first_value, settings
 from app.commands.hookstate import HOOK_FILES, hook_state
 from app.install.crontab import find_cron_line
-from app.install.hooks import HOOKS, HookSettings, block_settings, render_hook, shell_quote_path
+from app.install.hooks import BEGIN, HOOKS, HookSettings, block_settings, render_hook, shell_quote_path
 from app.system.files import NotRegularFile, open_regular_file
 from app.system.paths import Paths
 from app.system.text import printable
@@ -50,8 +50,22 @@ def _hook_entries(home: Path, files: Dict[str, dict], texts: Dict[str, str]) -> 
         named = block_settings(state.block, str(home)) if state.block else {}
         entries[hook] = {"place": state.place, "sha256": _digest(state.block) if state.block else None,
                          "as_installed": bool(state.block) and as_installed(state.block or "", hook, str(home)),
-                         "python": named.get("python"), "pyz": named.get("pyz"), "hidden": state.hidden}
+                         "python": named.get("python"), "pyz": named.get("pyz"), "hidden": state.hidden,
+                         "ahead": lines_ahead(texts.get(state.place, "")) if state.place in GUARDED else None}
     return entries
+
+
+GUARDED = (".ssh/rc", ".bashrc")  # where a line before the block (exit 0, return) stops it; the profile changes often
+AHEAD_SHOWN = 10
+
+
+def lines_ahead(text: str) -> Optional[List[str]]:
+    """The commands before the ssh_alert block (comments and blank lines left out), at most AHEAD_SHOWN, printable;
+    None when there is no block."""
+    if BEGIN not in text:
+        return None
+    lines = [line.strip() for line in text.split(BEGIN, 1)[0].splitlines()]
+    return [printable(line, 200) for line in lines if line and not line.startswith("#")][:AHEAD_SHOWN]
 
 
 def pyz_state(path: Path) -> dict:
@@ -148,10 +162,27 @@ def _file_findings(previous: dict, current: dict) -> List[Finding]:
     return findings
 
 
+def _ahead_finding(hook: str, before: dict, now: dict, current: dict, previous: dict) -> Optional[Finding]:
+    """Commands added before the block in ~/.ssh/rc or ~/.bashrc (an exit 0 there silences the hook)."""
+    old, new = before.get("ahead"), now.get("ahead")
+    if old is None or new is None or new == old or not set(new) - set(old):
+        return None
+    place = "~/" + str(now.get("place"))
+    added = [line for line in new if line not in old]
+    text = ("New commands run before the ssh_alert hook in {}: {}. A command such as exit 0 or return there stops "
+            "the hook, so logins would not be recorded. Check the file; remove what you did not add.").format(
+                place, "; ".join(added))
+    return Finding("hook-preceded", change_key("hook-preceded", hook, previous, "\n".join(old), "\n".join(new)),
+                   printable("commands added before the login hook in {}".format(place)), printable(text), True)
+
+
 def _hook_findings(previous: dict, current: dict) -> List[Finding]:
     findings = []
     for hook, now in (current.get("hooks") or {}).items():
         before = (previous.get("hooks") or {}).get(hook) or {}
+        preceded = None if now.get("unknown") else _ahead_finding(hook, before, now, current, previous)
+        if preceded is not None:
+            findings.append(preceded)
         if not before.get("sha256") or now.get("unknown") or now.get("sha256") == before.get("sha256"):
             continue
         place = "~/" + str(now.get("place"))

@@ -72,3 +72,17 @@ def test_a_pyz_replaced_after_install_is_alerted_once_and_a_hook_block_removed_t
     subjects = sorted(received.message["Subject"] for received in sink.messages)
     assert len(subjects) == 2, subjects
     assert any("pyz" in subject for subject in subjects) and any("rc" in subject for subject in subjects)
+
+
+def test_an_exit_added_before_the_hook_in_ssh_rc_is_alerted_once(paths: Paths, sink: MailSink):
+    from support.tamper import install_like
+
+    install_like(paths)
+    setup_home(paths, sink)
+    rc = paths.home / ".ssh" / "rc"
+    rc.write_text("exit 0\n" + rc.read_text())
+    run_check(paths, scan_sessions=True)
+    run_check(paths, scan_sessions=True)
+    (received,) = sink.messages
+    assert "before the login hook in ~/.ssh/rc" in received.message["Subject"]
+    assert "exit 0" in received.message.get_body(("plain",)).get_content()
