@@ -16,6 +16,7 @@ from app.alerting.eventstore import SYSLOG, event_channels
 from app.alerting.events import digest_event
 from app.channels.base import REFUSED, RETRY, SENT, Event, Outcome
 
+LAST_ATTEMPT = "channels_attempt"  # meta: when the channels were last sent to
 CHANNEL_DEADLINE = 20.0  # seconds one channel's requests may take in one run
 MAX_BACKOFF = 1800.0
 
@@ -173,6 +174,10 @@ class Channels:
             self.senders = {name: self._sender(name) for name in self.names}
         now = time.time()
         plans = {name: plan_channel(self.store, name, self.config, self.host, now) for name in self.names}
+        if not any(plans.values()):
+            return
+        with self.store.transaction():  # proves the outcomes can be recorded: a store that cannot commit
+            self.store.put(LAST_ATTEMPT, now)  # (raises here) sends nothing, rather than the same again each run
         self.fanout = Fanout(self.store, self.senders, self.log, self.handoff.progress)
         self.fanout.start(plans)
 

@@ -301,3 +301,29 @@ def test_a_state_directory_another_user_can_write_is_refused_in_one_line_and_sta
     configured.state_dir.chmod(0o700)
     assert run_pyz(pyz, ["check"], environ).returncode == 0
     assert ips(sink) == ["198.51.0.2"]
+
+
+def test_a_full_disk_pushes_each_login_exactly_once_too(paths: Paths, pyz: Path, shiv_root: Path, sink: MailSink,
+                                                        small_disk: Path):
+    from support.httpsworld import HttpsWorld
+
+    environ = pyz_env(paths.home, shiv_root, XDG_STATE_HOME=str(small_disk))
+    paths = Paths.from_environ(environ)
+    with HttpsWorld() as receiver:
+        ca_file = paths.home / "receiver-ca.pem"
+        shutil.copy(receiver.ca_file, str(ca_file))
+        write_config(paths, alert=dict(ONE_BY_ONE, channels="email, webhook"), smtp=smtp_settings(sink))
+        with open(str(paths.config_file), "a") as handle:
+            handle.write("[webhook]\nurl = {}/hook\nformat = plain\nca_file = {}\n".format(receiver.url, ca_file))
+        assert run_pyz(pyz, ["check"], environ).returncode == 0
+        login(paths, 1)
+        fill(small_disk)
+        for number in (2, 3, 4):
+            for _ in range(3):
+                assert run_pyz(pyz, ["check"], environ).returncode == 0
+            login(paths, number)
+        for _ in range(3):
+            assert run_pyz(pyz, ["check"], environ).returncode == 0
+        events = [json.loads(request.body) for request in receiver.requests]
+    assert sorted(event["logins"][0]["ip"] for event in events) == ips(sink) == [
+        "198.51.0.2", "198.51.0.3", "198.51.0.4", "198.51.0.5"]
