@@ -327,3 +327,37 @@ def test_a_full_disk_pushes_each_login_exactly_once_too(paths: Paths, pyz: Path,
         events = [json.loads(request.body) for request in receiver.requests]
     assert sorted(event["logins"][0]["ip"] for event in events) == ips(sink) == [
         "198.51.0.2", "198.51.0.3", "198.51.0.4", "198.51.0.5"]
+
+
+def test_kill_9_at_random_moments_pushes_every_login_and_a_repeat_carries_its_event_id(
+        paths: Paths, pyz: Path, shiv_root: Path, sink: MailSink):
+    from support.httpsworld import HttpsWorld
+
+    environ = pyz_env(paths.home, shiv_root)
+    with HttpsWorld() as receiver:
+        write_config(paths, alert=dict(ONE_BY_ONE, channels="email, webhook"), smtp=smtp_settings(sink))
+        with open(str(paths.config_file), "a") as handle:
+            handle.write("[webhook]\nurl = {}/hook\nformat = plain\nca_file = {}\n".format(receiver.url,
+                                                                                      receiver.ca_file))
+        assert run_pyz(pyz, ["check"], environ).returncode == 0
+        chooser = random.Random(9)
+        per_run, kills = 10, 12 if not IN_CI else 30
+        for round_number in range(kills):
+            for number in range(round_number * per_run, (round_number + 1) * per_run):
+                login(paths, number)
+            process = subprocess.Popen([sys.executable, str(pyz), "check"], env=environ, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+            time.sleep(chooser.uniform(0.1, 0.3))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        with opened(paths.store_file) as store, store.transaction():  # time passes: backoffs are over
+            store.connection.execute("UPDATE channels SET not_before = NULL")
+        assert run_pyz(pyz, ["check"], environ).returncode == 0
+        time.sleep(0.3)
+        events = [json.loads(request.body) for request in receiver.requests]
+    expected = {"198.51.{}.{}".format(number // 250, number % 250 + 1) for number in range(kills * per_run)}
+    assert {event["logins"][0]["ip"] for event in events} == expected  # nothing lost
+    by_login = collections.defaultdict(set)
+    for event in events:
+        by_login[event["logins"][0]["ip"]].add(event["id"])
+    assert all(len(ids) == 1 for ids in by_login.values())  # a repeat is the same event: receivers drop it
