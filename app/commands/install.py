@@ -120,7 +120,7 @@ def gather(paths: Paths, source: Path, bin_dir: Path, cron: bool) -> InstallFact
         missing={"bin": missing_directories(bin_dir), "ssh": missing_directories(paths.home / ".ssh"),
                  "state": missing_directories(paths.state_dir)},
         crontab=crontab.read_crontab() if cron else crontab.Crontab(False, False, "", "--no-cron"),
-        cron_environ={name: os.environ[name] for name in crontab.ENVIRONMENT if name in os.environ},
+        cron_environ=crontab.cron_environment(os.environ),
         cron_daemon=crontab.daemon_running() if cron else True,
         record_path=record_path(paths), record=read_optional(record_path(paths)), pyz_sha256=_sha256(source))
 

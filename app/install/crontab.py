@@ -7,7 +7,7 @@ The text functions are pure; read_crontab, write_crontab and remove_crontab are 
 import os
 import shlex
 import shutil
-from typing import List, Mapping, NamedTuple, Optional
+from typing import Dict, List, Mapping, NamedTuple, Optional
 
 from app.system import proc
 from app.errors import UserError
@@ -35,8 +35,11 @@ class Crontab(NamedTuple):
 
 
 def cron_line(python: str, pyz: str, environ: Mapping[str, str]) -> str:
-    """The crontab line: every minute, `python -S pyz check --cron`, silent; paths absolute and quoted for sh."""
-    assignments = ["{}={}".format(name, shlex.quote(environ[name])) for name in ENVIRONMENT
+    """The crontab line: every minute, `python -S pyz check --cron`, silent; paths absolute and quoted for sh.
+
+    environ: the ENVIRONMENT variables install ran with, and HOME when it is not the account's home in the
+    password database (cron would give that one: the run would watch another home)."""
+    assignments = ["{}={}".format(name, shlex.quote(environ[name])) for name in ("HOME",) + ENVIRONMENT
                    if os.path.isabs(environ.get(name, ""))]
     command = " ".join(assignments + [shlex.quote(python), "-S", shlex.quote(pyz)] + list(CHECK_ARGUMENTS)
                        + [">/dev/null", "2>&1"])
@@ -147,3 +150,19 @@ def daemon_running(proc: str = "/proc") -> bool:
         except OSError:
             continue
     return False
+
+
+def cron_environment(environ: Mapping[str, str]) -> Dict[str, str]:
+    """What the cron line must set for the run to see what install saw: the ENVIRONMENT variables given, and
+    HOME when it differs from the password database's."""
+    import pwd
+
+    chosen = {name: environ[name] for name in ENVIRONMENT if name in environ}
+    try:
+        account_home = pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        account_home = ""
+    home = environ.get("HOME", "")
+    if home and os.path.isabs(home) and os.path.realpath(home) != os.path.realpath(account_home or "/"):
+        chosen["HOME"] = home
+    return chosen

@@ -1,0 +1,79 @@
+"""One real minute of a real cron daemon: install's line runs `check --cron`, which records its run, starts the
+heartbeat count and its watch; then the same run, driven directly, alerts a hook block an intruder removed."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator, Optional
+
+import pytest
+
+from app.alerting.selfwatch import HEARTBEAT_LAST, WATCH
+from app.alerting.store import opened
+from app.install.crontab import daemon_running
+from app.system.paths import Paths
+from helpers import install_pyz, pyz_env, require, run_pyz, smtp_settings, write_config
+from support.mailsink import MailSink
+from support.users import is_root
+
+CRON = shutil.which("cron") or "/usr/sbin/cron"
+
+
+def crontab_text() -> Optional[str]:
+    finished = subprocess.run(["crontab", "-l"], capture_output=True, text=True, timeout=10)
+    return finished.stdout if finished.returncode == 0 else None
+
+
+@pytest.fixture
+def cron_daemon() -> Iterator[None]:
+    """Root's crontab saved and restored around a cron daemon (started here unless one runs)."""
+    require(os.access(CRON, os.X_OK) and shutil.which("crontab") is not None and is_root(),
+            "apt-get install cron (and run as root)")
+    saved = crontab_text()
+    started = None if daemon_running() else subprocess.Popen([CRON, "-f"], stdout=subprocess.DEVNULL,
+                                                             stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        if started is not None:
+            started.send_signal(signal.SIGTERM)
+            started.wait(timeout=10)
+        if saved is None:
+            subprocess.run(["crontab", "-r"], capture_output=True, timeout=10)
+        else:
+            subprocess.run(["crontab", "-"], input=saved, text=True, check=True, timeout=10)
+
+
+def test_a_real_cron_minute_runs_the_watch_then_a_removed_hook_block_is_alerted_once(
+        cron_daemon: None, home: Path, pyz: Path, sink: MailSink, tmp_path: Path) -> None:
+    state, config = tmp_path / "state", tmp_path / "config"
+    environ = pyz_env(home, tmp_path / "shiv", XDG_STATE_HOME=str(state), XDG_CONFIG_HOME=str(config),
+                      XDG_DATA_HOME=str(tmp_path / "data"))
+    paths = Paths.from_environ(environ)
+    write_config(paths, smtp=smtp_settings(sink))
+    install_pyz(home, pyz)
+    installed = run_pyz(home / "bin" / "ssh_alert.pyz", ["install", "--yes"], environ)
+    assert installed.returncode == 0, installed.stderr + installed.stdout
+    assert run_pyz(pyz, ["check"], environ).returncode == 0  # seed
+    deadline = time.monotonic() + 75  # the next minute boundary, and the run itself
+    while time.monotonic() < deadline:
+        with opened(paths.store_file) as store:
+            if store.get("last_cron") is not None and store.get(WATCH) is not None:
+                break
+        time.sleep(1)
+    with opened(paths.store_file) as store:
+        assert store.get("last_cron") is not None, "cron did not run the line: " + str(crontab_text())
+        assert store.get(WATCH) is not None and store.get(HEARTBEAT_LAST) is not None
+    subprocess.run(["crontab", "-r"], capture_output=True, timeout=10)  # no more cron runs: the rest is driven
+    time.sleep(1)
+    assert sink.messages == []
+    rc = home / ".ssh" / "rc"
+    rc.write_text(rc.read_text().split("# >>> ssh_alert login hook")[0])
+    for _ in range(2):
+        assert run_pyz(pyz, ["check", "--cron"], environ).returncode == 0
+    subjects = [received.message["Subject"] for received in sink.messages]
+    assert any("removed from ~/.ssh/rc" in subject for subject in subjects), subjects
+    assert sum("removed from ~/.ssh/rc" in subject for subject in subjects) == 1
