@@ -101,13 +101,15 @@ def tail_lines(path: Path, count: int, block: int = 64 * 1024) -> List[bytes]:
 
 
 def find_predecessor(log: Path, position: Position) -> Optional[Path]:
-    """Return the sibling of log (e.g. logins.log.1) holding the lines up to position, if any.
+    """Return the sibling of log (logins.log.1, or logins.log-20261125 from logrotate's dateext) holding the
+    lines up to position, if any.
 
     A renamed log keeps its inode; a copy-then-truncate rotation (logrotate's copytruncate) does not,
     so a sibling whose bytes before position.offset match the anchor counts too. Only regular files count.
     """
     try:
-        names = sorted(name for name in os.listdir(str(log.parent)) if name.startswith(log.name + "."))
+        names = sorted(name for name in os.listdir(str(log.parent))
+                       if name.startswith((log.name + ".", log.name + "-")))
     except OSError:
         return None
     for name in names:
