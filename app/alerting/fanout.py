@@ -193,11 +193,13 @@ class Channels:
 
     def collect(self) -> int:
         """Wait for the channels started last and record their outcomes; returns how many events were sent."""
-        if self.fanout is None:
+        if not self.names:
             return 0
-        fanout, self.fanout = self.fanout, None
-        sent = fanout.collect()
-        self.refused.extend(fanout.refused)
+        sent = 0
+        if self.fanout is not None:
+            fanout, self.fanout = self.fanout, None
+            sent = fanout.collect()
+            self.refused.extend(fanout.refused)
         left = any(eventstore.pending(self.store, eventstore.channel_state(self.store, name),
                                       alerts_only=name != SYSLOG, limit=1) for name in self.names)
         if bool(self.store.get(eventstore.CHANNELS_PENDING)) != left:
@@ -212,4 +214,5 @@ class Channels:
 
     def finish(self) -> None:
         """Collect a fan-out still running (a flush that raised)."""
-        self.collect()
+        if self.fanout is not None:
+            self.collect()
