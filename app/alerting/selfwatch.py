@@ -91,11 +91,22 @@ def ping(paths: Paths, ok: bool, reason: str) -> None:
     try:
         from app.settings.config import load_config
 
-        url = load_config(paths.config_file).policy.heartbeat_url
+        config = load_config(paths.config_file)
     except Exception:  # noqa: BLE001 - a broken config is reported by the run itself; /fail needs a URL
         return
+    url = config.policy.heartbeat_url
     if not url:
         return
+    if ok:  # the run worked, but a channel failing for good is unhealthy too: the monitor should know
+        from app.alerting.store import opened
+
+        try:
+            with opened(paths.store_file, read_only=True) as store:
+                problems = unhealthy_lines(store, config)
+        except Exception:  # noqa: BLE001 - the ping must go out whatever the store says
+            problems = []
+        if problems:
+            ok, reason = False, "\n".join(problems)
     from app.alerting.heartbeat import ping_request, redact_url
     from app.channels.base import HttpRequest
     from app.channels.http import TransportError, perform

@@ -72,3 +72,20 @@ def test_every_cron_run_pings_the_heartbeat_url_and_a_failed_run_pings_fail_with
         pass
     log = paths.oplog_file.read_text()
     assert "heartbeat ping to https://127.0.0.1/" in log and "secret-uuid" not in log
+
+
+def test_a_failing_channel_makes_the_ping_fail_with_its_reason(paths: Paths, sink: MailSink, monkeypatch) -> None:
+    from support.httpsworld import HttpsWorld, without_proxies
+
+    without_proxies(monkeypatch)
+    with HttpsWorld() as monitor, HttpsWorld() as ntfy:
+        monkeypatch.setenv("SSL_CERT_FILE", monitor.ca_file)
+        ntfy.respond(401, b'{"code":40101,"http":401,"error":"unauthorized"}')
+        write_config(paths, alert={"heartbeat_url": monitor.url + "/ping/uuid", "channels": "email, ntfy"},
+                     smtp=smtp_settings(sink))
+        with open(str(paths.config_file), "a") as handle:
+            handle.write("[ntfy]\nurl = {}/t\nsecret_store = none\nca_file = {}\n".format(ntfy.url, ntfy.ca_file))
+        run_check(paths)
+        append_log(paths, login_line(extras="cport=40003 saddr=10.0.0.1 sport=22"))
+        run_check(paths, scan_sessions=True)
+        assert monitor.requests[-1].path == "/ping/uuid/fail" and b"ntfy" in monitor.requests[-1].body
