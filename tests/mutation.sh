@@ -20,9 +20,14 @@ declare -A tests=(
   [policy]="$property tests/alerting/test_policy.py tests/alerting/test_policy_edges.py"
   [trust]="$property tests/alerting/test_policy.py tests/alerting/test_trust_edges.py"
   [render]="tests/alerting/test_render.py tests/alerting/test_text.py tests/alerting/test_render_edges.py"
+  [store]="tests/alerting/test_store.py tests/alerting/test_store_edges.py"
+  [historytable]="tests/alerting/test_store.py tests/alerting/test_store_edges.py"
+  [outbox]="tests/alerting/test_outbox_edges.py"
+  [eventstore]="--deselect tests/alerting/test_fanout.py::test_every_login_reaches_every_channel_exactly_once_through_failures_and_recoveries tests/alerting/test_fanout.py tests/alerting/test_eventstore_edges.py"
+  [events]="tests/alerting/test_text.py tests/alerting/test_events_edges.py"
 )
 printf '%-10s %s\n' module result
-for module in ${MODULES:-statediff loginlog loginline policy trust render}; do
+for module in ${MODULES:-statediff loginlog loginline policy trust render store historytable outbox eventstore events}; do
   clone="$work/$module"
   git clone -q "$root" "$clone"
   (cd "$clone" && find app tests -name __pycache__ -prune -exec rm -rf {} + \
