@@ -2,6 +2,7 @@
 channels (ntfy, Slack, Discord) on real HTTPS servers on loopback; then with each server taking 100 ms to
 answer, which only parallel sending keeps near one server's delay."""
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -18,11 +19,15 @@ def _configure_push(home: Path, worlds: Dict[str, HttpsWorld]) -> None:
     config = home / ".config" / "ssh-alert" / "config.ini"
     text = config.read_text().replace("[alert]\n", "[alert]\nchannels = email, ntfy, slack, discord\n")
     text += "[ntfy]\nurl = {}/alerts\nsecret_store = none\nca_file = {}\n".format(worlds["ntfy"].url, worlds["ntfy"].ca_file)
-    text += "[slack]\nwebhook_url_command = echo {}/services/T/B/x\nca_file = {}\n".format(
-        worlds["slack"].url, worlds["slack"].ca_file)
-    text += "[discord]\nwebhook_url_command = echo {}/api/webhooks/1/x\nca_file = {}\n".format(
-        worlds["discord"].url, worlds["discord"].ca_file)
+    text += "[slack]\nsecret_store = file\nca_file = {}\n".format(worlds["slack"].ca_file)
+    text += "[discord]\nsecret_store = file\nca_file = {}\n".format(worlds["discord"].ca_file)
     config.write_text(text)
+    # where setup --channel keeps the webhook URLs on a server without an OS keyring: the password file
+    secrets = home / ".local" / "share" / "ssh-alert" / "secrets.json"
+    secrets.parent.mkdir(parents=True, exist_ok=True)
+    secrets.write_text(json.dumps({"ssh-alert": {"channel:slack": worlds["slack"].url + "/services/T/B/x",
+                                                 "channel:discord": worlds["discord"].url + "/api/webhooks/1/x"}}))
+    secrets.chmod(0o600)
 
 
 def _one_login_times(home: Path, environ: Dict[str, str], rounds: int) -> List[float]:
