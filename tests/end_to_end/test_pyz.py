@@ -190,6 +190,36 @@ def test_the_pyz_seeds_then_alerts_a_new_login_on_every_supported_python_opening
     assert len(sink.messages) == 1
 
 
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_the_pyz_pushes_and_logs_a_login_on_every_supported_python(version: str, pythons, pyz: Path, paths,
+                                                                   sink: MailSink, tmp_path: Path):
+    """The channels' code (urllib, ssl, threads, the signature, syslog) on each interpreter, strictly."""
+    import socket
+
+    from support.httpsworld import HttpsWorld
+
+    python = interpreter(pythons, version)
+    environ = pyz_env(paths.home, tmp_path / "shiv")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "log"))
+    listener.settimeout(5)
+    with HttpsWorld() as receiver:
+        write_config(paths, alert={"channels": "email, webhook, ntfy", "syslog": "yes",
+                                   "syslog_socket": str(tmp_path / "log")}, smtp=smtp_settings(sink))
+        with open(str(paths.config_file), "a") as handle:
+            handle.write("[webhook]\nurl = {url}/hook\nsigning_secret_command = echo whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2"
+                         "LaLaSw\nca_file = {ca}\n[ntfy]\nurl = {url}/topic\nsecret_store = none\nca_file = {ca}\n"
+                         .format(url=receiver.url, ca=receiver.ca_file))
+        assert_silent_success(run_strictly(python, version, pyz, ["check"], environ))
+        append_log(paths, login_line(ip="198.51.100.9"))
+        assert_silent_success(run_strictly(python, version, pyz, ["check"], environ))
+        assert sorted(request.path for request in receiver.requests) == ["/hook", "/topic"]
+        assert "webhook-signature" in {request.path: request for request in receiver.requests}["/hook"].headers
+    assert "ip=198.51.100.9" in listener.recv(4096).decode()
+    listener.close()
+    assert len(sink.messages) == 1
+
+
 # --- 4. too-old interpreters ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("version", TOO_OLD)
