@@ -19,6 +19,7 @@ from app.alerting.store import OutboxRow, Store
 from app.system.files import open_regular
 
 MARK_BYTES = 256
+ALSO_STORED = "notice+stored"  # a notice that also goes to the recipients stored with it (a config change's old ones)
 
 
 class Record(NamedTuple):
@@ -113,7 +114,9 @@ def flush(store: Store, transport, recipients: Sequence[str], log,  # type: igno
     sent = 0
     for row in store.unsent():
         done = set(store.delivered_to(row))
-        pending = [address for address in recipients if address not in done]
+        targets = list(recipients) + ([address for address in row.recipients if address not in recipients]
+                                      if row.kind == ALSO_STORED else [])
+        pending = [address for address in targets if address not in done]
         if pending:
             try:
                 result = transport.send(row.message, pending)

@@ -7,7 +7,7 @@ what it reports, so it is sent once however many runs follow.
 """
 
 import time
-from typing import Any, Callable, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.alerting import outbox
 from app.alerting.context import date_now
@@ -24,6 +24,7 @@ class Notice(NamedTuple):
     text: str
     identity: str  # names what it reports: the same identity gives the same Message-ID and event id
     urgent: bool = True
+    also_to: Tuple[str, ...] = ()  # recipients beyond the configured ones (those a config change removed)
 
 
 def post_notices(store: Any, config: Any, envelope: Any, notices: Sequence[Notice],
@@ -38,8 +39,10 @@ def post_notices(store: Any, config: Any, envelope: Any, notices: Sequence[Notic
             if config.emails:
                 message = build_notice(envelope, notice.subject, notice.text, [], date_now(),
                                        outbox.message_id(notice.identity, "notice", envelope.mail_domain))
-                store.enqueue(str(message["Message-ID"]), "notice", str(message["Subject"]), config.recipients,
-                              outbox.wire_bytes(message), 0, time.time())
+                extra = tuple(address for address in notice.also_to if address not in config.recipients)
+                store.enqueue(str(message["Message-ID"]), outbox.ALSO_STORED if extra else "notice",
+                              str(message["Subject"]), tuple(config.recipients) + extra, outbox.wire_bytes(message),
+                              0, time.time())
             add_events(store, [(notice_event("ssh_alert on {}: {}".format(envelope.host, notice.subject), notice.text,
                                              notice.identity, envelope.host, notice.urgent), True, "")])
         apply(store)
@@ -192,8 +195,57 @@ def cron_late(paths: Paths, store: Any, config: Any, envelope: Any, now: Optiona
     return 1 + watch_changes(paths, store, config, envelope, now)
 
 
+CONFIG_SEEN = "config_seen"  # meta: where alerts went and what decided them, as the last cron run read the config
+CONFIG_CHANGED = "settings changed: {keys}"
+CONFIG_CHANGED_TEXT = ("ssh_alert's configuration ({path}) changed since the last cron run:\n{changes}\n\nIf you "
+                       "did not change it, someone with this account did: alerts may now go elsewhere or be skipped. "
+                       "This notice also goes to the recipients the change removed.")
+LOCATION_KEYS = ("url", "chat_id", "api_base", "homeserver", "room_id", "user_key", "format")
+
+
+def destinations(config: Any) -> Dict[str, Any]:
+    """What decides where alerts go and which are sent (no secret in it): compared run to run (pure)."""
+    policy = config.policy
+    return {"to": list(config.recipients), "channels": list(config.channels), "method": config.method,
+            "smtp host": config.smtp.host if config.smtp is not None else "",
+            "channel settings": {name: {key: str(value) for key, value in sorted(options.items())
+                                        if key in LOCATION_KEYS} for name, options in config.channel_options.items()},
+            "notify": policy.notify, "trusted": policy.trusted_text, "trusted_action": policy.trusted_action,
+            "syslog": bool(policy.syslog), "heartbeat": policy.heartbeat, "hook_wait": policy.hook_wait,
+            "rules": [rule.text for rule in config.rules]}
+
+
+def config_change(previous: Optional[Dict[str, Any]], current: Dict[str, Any], path: Any) -> Optional[Notice]:
+    """The notice for a configuration change since the last run (None: first run, or nothing changed)."""
+    if not isinstance(previous, dict) or previous == current:
+        return None
+    changed = [key for key in current if previous.get(key) != current[key]]
+    if not changed:
+        return None
+    import hashlib
+    import json
+
+    lines = ["  {}: {} -> {}".format(key, json.dumps(previous.get(key), ensure_ascii=False, sort_keys=True),
+                                     json.dumps(current[key], ensure_ascii=False, sort_keys=True)) for key in changed]
+    identity = "config|" + hashlib.sha256(json.dumps([previous, current], sort_keys=True).encode()).hexdigest()[:32]
+    return Notice(CONFIG_CHANGED.format(keys=", ".join(changed)),
+                  CONFIG_CHANGED_TEXT.format(path=path, changes="\n".join(lines)), identity, True,
+                  tuple(address for address in previous.get("to") or () if isinstance(address, str)))
+
+
+def watch_config(store: Any, config: Any, envelope: Any) -> int:
+    """Alert once when the settings that decide where alerts go changed; the old recipients are told too."""
+    current = destinations(config)
+    previous = store.get(CONFIG_SEEN)
+    if previous == current:
+        return 0
+    notice = config_change(previous, current, config.path)
+    post_notices(store, config, envelope, [notice] if notice else [], lambda target: target.put(CONFIG_SEEN, current))
+    return 1 if notice else 0
+
+
 def cron_duties(paths: Paths, store: Any, config: Any, envelope: Any) -> bool:
-    """The cron run's self-monitoring: tamper and key changes, the heartbeat when due; returns True when a
-    notice was posted."""
-    changes = watch_changes(paths, store, config, envelope)
+    """The cron run's self-monitoring: tamper, key and config changes, the heartbeat when due; returns True when
+    a notice was posted."""
+    changes = watch_changes(paths, store, config, envelope) + watch_config(store, config, envelope)
     return bool(heartbeat(store, config, envelope) or changes)

@@ -86,3 +86,15 @@ def test_an_exit_added_before_the_hook_in_ssh_rc_is_alerted_once(paths: Paths, s
     (received,) = sink.messages
     assert "before the login hook in ~/.ssh/rc" in received.message["Subject"]
     assert "exit 0" in received.message.get_body(("plain",)).get_content()
+
+
+def test_a_config_change_is_alerted_once_and_also_to_the_recipients_it_removed(paths: Paths, sink: MailSink):
+    setup_home(paths, sink)
+    write_config(paths, alert={"to": "intruder@example.net", "notify": "new"}, smtp=smtp_settings(sink))
+    run_check(paths, scan_sessions=True)
+    run_check(paths, scan_sessions=True)
+    (received,) = sink.messages
+    assert sorted(received.envelope_to) == ["intruder@example.net", "owner@example.com"]
+    assert "settings changed: to, notify" in received.message["Subject"]
+    body = received.message.get_body(("plain",)).get_content()
+    assert '"owner@example.com"' in body and '"intruder@example.net"' in body
