@@ -4,7 +4,7 @@ where proxies and access logs keep it) and the content type text/plain, so nothi
 import json
 from typing import Mapping
 
-from app.channels.base import (classify_json, Event, HttpReply, HttpRequest, numeric_priority, option, Outcome)
+from app.channels.base import Event, HttpReply, HttpRequest, Outcome, classify_json, numeric_priority, option
 from app.system.text import ELLIPSIS
 
 NAME = "gotify"

@@ -8,7 +8,7 @@ import json
 import urllib.parse
 from typing import Any, Dict, Mapping, Optional
 
-from app.channels.base import (classify_json, Event, fit, HttpReply, HttpRequest, option, Outcome, reply_json)
+from app.channels.base import Event, HttpReply, HttpRequest, Outcome, classify_json, fit, option, reply_json
 
 NAME = "matrix"
 SECRET = "access_token"

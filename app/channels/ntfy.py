@@ -4,7 +4,7 @@ import base64
 import re
 from typing import Mapping
 
-from app.channels.base import (classify_json, Event, fit, HttpReply, HttpRequest, option, Outcome)
+from app.channels.base import Event, HttpReply, HttpRequest, Outcome, classify_json, fit, option
 
 NAME = "ntfy"
 SECRET = "token"

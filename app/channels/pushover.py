@@ -4,8 +4,8 @@ the text is markup; priority 1 at most (2 would need retry, expire and a receipt
 import urllib.parse
 from typing import List, Mapping
 
-from app.channels.base import (REFUSED, RETRY, SENT, classify_status, Event, fit, HttpReply, HttpRequest,
-                               numeric_priority, one_line, option, Outcome, reply_json)
+from app.channels.base import (REFUSED, RETRY, SENT, Event, HttpReply, HttpRequest, Outcome, classify_status, fit,
+                               numeric_priority, one_line, option, reply_json)
 from app.system.text import ELLIPSIS
 
 NAME = "pushover"
