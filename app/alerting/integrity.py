@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 from app.alerting.findings import MISSING, OK, Finding, change_key, is_problem, read_small_file, tilde, when
 from app.alerting.sshdconf import first_value, settings
-from app.commands.hookstate import HOOK_FILES, hook_state
+from app.install.hookstate import HOOK_FILES, hook_state
 from app.install.crontab import find_cron_line
 from app.install.hooks import BEGIN, HOOKS, HookSettings, block_settings, render_hook, shell_quote_path
 from app.system.files import NotRegularFile, open_regular_file

@@ -150,9 +150,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
              scan_sessions: bool, reserve_kept: bool, handoff: HandOff) -> CheckResult:
     from app.alerting.dispatch import Dispatcher
     from app.alerting.fanout import Channels
-    from app.alerting.selfwatch import cron_duties, cron_late
-    from app.alerting.events import notice_event
-    from app.alerting.render import build_refused_notice
+    from app.alerting.selfwatch import cron_duties, cron_late, tell_refused
     from app.settings.config import load_config
 
     config = load_config(paths.config_file)
@@ -164,22 +162,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     sent: List[int] = []
 
     def refused(address: str, reply: str, meta: str = "refused") -> None:
-        """A recipient (or push channel) refused for good: status says so until it accepts again; the others
-        get one notice, by email and through the channels."""
-        known = store.get(meta, {}) or {}
-        first = address not in known
-        with store.transaction():
-            store.put(meta, dict(known, **{address: reply}))
-        if first:
-            identity = "{}|{}|{}".format(meta, address, reply)
-            address = address if meta == "refused" else "the {} channel".format(address)
-            notice = build_refused_notice(envelope, address, reply, date_now(), outbox.message_id(
-                identity, "notice", envelope.mail_domain)) if config.emails else None
-            event = notice_event("ssh_alert on {}: {} refused".format(envelope.host, address),
-                                 "{} refused alerts for good: {}. It gets none until this is fixed; then run: "
-                                 "ssh_alert.pyz test --channel NAME".format(address, reply), identity, envelope.host)
-            outbox.post(store, notice, config.recipients, "notice", outbox.Record(lambda target: None),
-                        [(event, True, "")])
+        tell_refused(store, config, envelope, address, reply, meta)
 
     channels = Channels(store, config, paths, envelope.host, log, handoff)
     email_failed: List[outbox.SendFailed] = []

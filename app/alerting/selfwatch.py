@@ -12,9 +12,9 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 from app.alerting import outbox
 from app.alerting.context import date_now
 from app.alerting.events import notice_event
+from app.alerting.health import HEARTBEAT_LAST, WATCH
 from app.system.paths import Paths
 
-HEARTBEAT_LAST = "heartbeat_last"  # meta: when the last heartbeat was posted (or the count started)
 PING_TIMEOUT = 5.0
 PING_FAILED = "heartbeat ping to {url} failed: {reason}"
 
@@ -54,10 +54,31 @@ def post_notice(store: Any, config: Any, envelope: Any, subject: str, text: str,
     post_notices(store, config, envelope, [Notice(subject, text, identity, urgent)], apply)
 
 
+def tell_refused(store: Any, config: Any, envelope: Any, address: str, reply: str, meta: str = "refused") -> None:
+    """A recipient (meta "refused") or push channel ("channel_refused") refused alerts for good: status says so
+    until it accepts again; the others get one notice, by email and through the channels."""
+    from app.alerting.render import build_refused_notice
+
+    known = store.get(meta, {}) or {}
+    first = address not in known
+    with store.transaction():
+        store.put(meta, dict(known, **{address: reply}))
+    if not first:
+        return
+    identity = "{}|{}|{}".format(meta, address, reply)
+    label = address if meta == "refused" else "the {} channel".format(address)
+    notice = build_refused_notice(envelope, label, reply, date_now(), outbox.message_id(
+        identity, "notice", envelope.mail_domain)) if config.emails else None
+    event = notice_event("ssh_alert on {}: {} refused".format(envelope.host, label),
+                         "{} refused alerts for good: {}. It gets none until this is fixed; then run: "
+                         "ssh_alert.pyz test --channel NAME".format(label, reply), identity, envelope.host)
+    outbox.post(store, notice, config.recipients, "notice", outbox.Record(lambda target: None), [(event, True, "")])
+
+
 def unhealthy_lines(store: Any, config: Any) -> List[str]:
     """What status would call failing, from the store: failed runs and failing channels."""
     from app.alerting.eventstore import event_channels
-    from app.commands.status_channels import channel_lines
+    from app.alerting.health import channel_lines
 
     lines = ["{} failed: {}".format(kind, reason) for kind, _, reason in store.failures()]
     lines += ["{}: {}".format(name, detail) for name, status, detail in
@@ -127,7 +148,6 @@ def ping(paths: Paths, ok: bool, reason: str) -> None:
         oplog(paths).warning(PING_FAILED.format(url=redact_url(url), reason=problem))
 
 
-WATCH = "watch"  # meta: the snapshot of keys and ssh_alert's own parts (app.alerting.watch)
 SSHD_TEXT, SSHD_CHECKED = "sshd_text", "sshd_checked"  # meta: sshd's settings, read at most hourly
 SSHD_EVERY = 3600.0
 RECENT_METHODS = 5

@@ -24,7 +24,7 @@ from app.install.installplan import (RECORD_FORMAT, CopyPyz, CrontabEdit, FileEd
                                      load_record, merge_records, missing_directories, read_file_fact, read_optional,
                                      record_path, refuse_without_terminal)
 from app.system.paths import Paths
-from app.commands.hookstate import HOOK_FILES, hook_file
+from app.install.hookstate import HOOK_FILES, hook_file
 from app.commands.prompt import Prompter, terminal_prompter
 from app.commands.result import Result
 

@@ -1,6 +1,6 @@
 """What every command returns: the CLI prints its lines, or its data as JSON with --json, and exits with its code."""
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence, Tuple
 
 from app.errors import ExitCode
 
@@ -11,3 +11,12 @@ class Result(NamedTuple):
     lines: Sequence[str] = ()  # the text output, one line each (stdout)
     exit_code: int = ExitCode.OK
     data: Any = None  # what --json prints (the same facts as lines); None for a command without --json
+
+
+class TestResult(NamedTuple):
+    """What `test` found, by email or through one channel."""
+
+    delivered: bool
+    route: str
+    recipients: Tuple[str, ...]  # () for a channel
+    reason: str  # why it failed, with advice; "" when delivered

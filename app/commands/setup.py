@@ -21,7 +21,7 @@ from app.commands.setup_flags import (LEGACY_NOT_IMPORTED, MISSING_FLAG, PASSWOR
                                       plan_from_flags)
 from app.commands.setup_mail import (ASK_ARRIVED, CHECK_FAILED, LOCAL_ONLY_WARNING, NOT_ARRIVED, PENDING_SENT,
                                      SEEDED_LINE, TEST_FAILED, TEST_NOT_SENT, TEST_SENT)
-from app.commands.hookstate import installed as hooks_installed
+from app.install.hookstate import installed as hooks_installed
 from app.errors import ExitCode, UserError
 from app.install.legacy import find_legacy
 from app.system.paths import Paths

@@ -7,7 +7,7 @@ runs once (it seeds, or alerts what the original script had not alerted yet).
 
 from typing import List, Optional
 
-from app.commands.hookstate import installed
+from app.install.hookstate import installed
 from app.commands.prompt import Prompter
 from app.commands.result import Result
 from app.commands.setup_answers import Plan

@@ -152,7 +152,7 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
 
 def _channel_checks(store, config: Optional[Config]) -> List[Check]:  # type: ignore[no-untyped-def]
     from app.alerting.eventstore import event_channels
-    from app.commands.status_channels import channel_lines, watch_lines
+    from app.alerting.health import channel_lines, watch_lines
 
     if config is None:
         return []
@@ -242,7 +242,7 @@ def _install_record(paths: Paths) -> Optional[dict]:
 
 def _hook_checks(paths: Paths, record: Optional[dict]) -> List[Check]:
     """One check per hook place: ~/.ssh/rc, the login file bash reads, ~/.bashrc."""
-    from app.commands.hookstate import read_texts
+    from app.install.hookstate import read_texts
     from app.install.hooks import HOOKS
     from app.install.installplan import strings
 
@@ -253,7 +253,7 @@ def _hook_checks(paths: Paths, record: Optional[dict]) -> List[Check]:
 
 def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], home: str) -> Check:
     """The check for one hook, from the startup files' texts (by name relative to home)."""
-    from app.commands.hookstate import hook_state
+    from app.install.hookstate import hook_state
     from app.install.hooks import block_settings
 
     state = hook_state(hook, texts)

@@ -2,10 +2,9 @@
 
 import argparse
 import email.utils
-from typing import NamedTuple, Tuple
 
 from app.alerting.context import date_now, host_name
-from app.commands.result import Result
+from app.commands.result import Result, TestResult
 from app.errors import ExitCode, UserError
 from app.settings.config import load_config
 from app.system.paths import Paths
@@ -13,13 +12,6 @@ from app.system.paths import Paths
 SENT = "Test alert sent to {recipients} via {route}."
 NOT_SENT = "Test alert NOT sent via {route}: {reason}"
 CHANNEL_SENT = "Test alert sent through the {channel} channel."
-
-
-class TestResult(NamedTuple):
-    delivered: bool
-    route: str
-    recipients: Tuple[str, ...]
-    reason: str  # why it failed, with advice; "" when delivered
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:

@@ -2,7 +2,7 @@
 
 import time
 
-from app.commands.test import TestResult
+from app.commands.result import TestResult
 from app.errors import ExitCode, UserError
 from app.settings.config import load_config
 from app.system.paths import Paths

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
 from app.install import crontab
-from app.commands.hookstate import HOOK_FILES
+from app.install.hookstate import HOOK_FILES
 from app.commands.install import BROKEN_BLOCK
 from app.errors import UserError
 from app.install.hooks import (BEGIN, END, XAUTH_BEGIN, XAUTH_END, BrokenBlock, enable_legacy_lines, find_blocks,

@@ -1,7 +1,7 @@
 """The cron run watches itself: a heartbeat through every channel when due, once; a ping after every cron run."""
 
 
-from app.alerting.selfwatch import HEARTBEAT_LAST
+from app.alerting.health import HEARTBEAT_LAST
 from app.alerting.store import opened
 from app.commands.check import run_check
 from app.system.paths import Paths

@@ -11,7 +11,7 @@ from typing import Iterator, Optional
 
 import pytest
 
-from app.alerting.selfwatch import HEARTBEAT_LAST, WATCH
+from app.alerting.health import HEARTBEAT_LAST, WATCH
 from app.alerting.store import opened
 from app.install.crontab import daemon_running
 from app.system.paths import Paths

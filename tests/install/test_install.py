@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from app.install import crontab as cron
 from app.install import interpreter
-from app.commands.hookstate import HOOK_FILES, hook_file, installed
+from app.install.hookstate import HOOK_FILES, hook_file, installed
 from app.commands.install import (BROKEN_BLOCK, NOT_A_PYZ, PANEL_LINE, UNKNOWN_HOOK, InstallFacts,
                                   plan_install)
 from app.commands.status import HOOK_HIDDEN, OK, WARN, hook_check

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple, Optional, Sequence, TypeVar
 
-from app.commands.hookstate import hook_file
+from app.install.hookstate import hook_file
 from app.install import crontab
 from app.install.hooks import HOOKS, HookSettings, render_hook, shell_quote_path, with_block
 from app.system.paths import Paths

@@ -1,8 +1,12 @@
-"""status's lines about the push channels and syslog: last success, last error, what waits, and why."""
+"""The health of what the cron run keeps, read from the store: each event channel (last success, last error, what
+waits and why), the watch and the heartbeat. status shows these lines; the heartbeat and its ping report the
+failing ones."""
 
 import time
 from typing import Any, List, Optional, Tuple
 
+HEARTBEAT_LAST = "heartbeat_last"  # meta: when the last heartbeat was posted (or the count started)
+WATCH = "watch"  # meta: the snapshot of keys and ssh_alert's own parts (app.alerting.watch)
 CHANNEL_FAILING = "failing since {since}: {error}; {pending} event(s) wait{retry}"
 CHANNEL_OK = "last sent {last}{pending}"
 CHANNEL_NEW = "nothing sent yet"
@@ -48,7 +52,6 @@ HEARTBEAT_LINE = "{period}; last {last}, next by {next}"
 def watch_lines(store: Any, config: Any) -> List[Tuple[str, str, str]]:
     """(name, status, detail) for the keys and integrity watch and the heartbeat."""
     from app.alerting.heartbeat import next_heartbeat
-    from app.alerting.selfwatch import HEARTBEAT_LAST, WATCH
 
     snapshot = store.get(WATCH) or {}
     keys = snapshot.get("keys") or {}
