@@ -1,9 +1,8 @@
 """Discord webhook: content with markdown escaped, no mention parsed, embeds suppressed, ?wait=true; sent for
 real to an HTTPS server on loopback, and every reply classified (404 never retried)."""
 
-import json
 import re
-from typing import Any, Dict, Iterator, Optional
+from typing import Dict, Optional
 
 import pytest
 
@@ -11,21 +10,10 @@ from app.channels import discord
 from app.channels.base import REFUSED, RETRY, SENT, HttpReply
 from app.channels.http import perform
 from app.system.text import ELLIPSIS
-from support.httpsworld import HttpsWorld, event, hostile_event, without_proxies
+from support.httpsworld import HttpsWorld, event, hostile_event, sent_json
 
 WEBHOOK = "https://discord.com/api/webhooks/123456789012345678/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcdefgh"
 HOOK_PATH = "/api/webhooks/123456789012345678/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcdefgh"
-
-
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsWorld]:
-    without_proxies(monkeypatch)
-    with HttpsWorld() as server:
-        yield server
-
-
-def sent_json(body: bytes) -> Dict[str, Any]:
-    return json.loads(body.decode("utf-8"))  # type: ignore[no-any-return]
 
 
 def unescaped(content: str) -> str:

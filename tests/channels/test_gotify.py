@@ -2,40 +2,25 @@
 X-Gotify-Key, never in the URL), sent for real to an HTTPS server on loopback, and every reply classified."""
 
 import json
-from typing import Any, Dict, Iterator, Optional
+from typing import Dict, Optional
 
 import pytest
 
 from app.channels import gotify
-from app.channels.base import REFUSED, RETRY, SENT, HttpReply, HttpRequest
+from app.channels.base import REFUSED, RETRY, SENT, HttpReply
 from app.channels.http import perform
 from app.system.text import ELLIPSIS
-from support.httpsworld import HOSTILE, HttpsWorld, event, hostile_event, without_proxies
+from support.httpsworld import HOSTILE, HttpsWorld, event, headers_of, hostile_event, sent_json
 
 TOKEN = "AbCdEf.GhIjKlM"
 OPTIONS = {"url": "https://gotify.example"}
-
-
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsWorld]:
-    without_proxies(monkeypatch)
-    with HttpsWorld() as server:
-        yield server
-
-
-def headers_of(request: HttpRequest) -> Dict[str, str]:
-    return {name.lower(): value for name, value in request.headers}
-
-
-def message_of(request: HttpRequest) -> Dict[str, Any]:
-    return dict(json.loads(request.body.decode("utf-8")))
 
 
 def test_gotify_posts_the_title_and_text_as_json_to_the_message_endpoint() -> None:
     alert = event()
     request = gotify.build_request(alert, OPTIONS, TOKEN, 0.0)
     assert (request.method, request.url) == ("POST", "https://gotify.example/message")
-    assert message_of(request) == {"title": alert["title"], "message": alert["text"], "priority": 8,
+    assert sent_json(request.body) == {"title": alert["title"], "message": alert["text"], "priority": 8,
                                    "extras": {"client::display": {"contentType": "text/plain"}}}
 
 
@@ -54,13 +39,13 @@ def test_gotify_sends_the_token_in_a_header_not_the_url() -> None:
 def test_gotify_urgent_events_get_priority_10_and_others_the_configured_one(configured: Optional[str],
                                                                             urgent: bool, expected: int) -> None:
     options = dict(OPTIONS, **({"priority": configured} if configured is not None else {}))
-    assert message_of(gotify.build_request(event(urgent=urgent), options, TOKEN, 0.0))["priority"] == expected
+    assert sent_json(gotify.build_request(event(urgent=urgent), options, TOKEN, 0.0).body)["priority"] == expected
 
 
 def test_gotify_hostile_fields_arrive_as_plain_text_never_markdown() -> None:
     alert = event("SSH login: " + HOSTILE + " ![x](https://evil.example/track.png)@web1",
                   "Key comment: " + HOSTILE + "\n<script>alert(1)</script>")
-    message = message_of(gotify.build_request(alert, OPTIONS, TOKEN, 0.0))
+    message = sent_json(gotify.build_request(alert, OPTIONS, TOKEN, 0.0).body)
     assert message["extras"] == {"client::display": {"contentType": "text/plain"}}
     assert (message["title"], message["message"]) == (alert["title"][:249] + ELLIPSIS, alert["text"])
     assert not any(character in message["title"] + message["message"] for character in "\r\x00\x1b\u202e")
@@ -68,15 +53,15 @@ def test_gotify_hostile_fields_arrive_as_plain_text_never_markdown() -> None:
 
 def test_gotify_cuts_a_long_title_and_message_and_keeps_a_normal_title_whole() -> None:
     alert = event(text="\U0001f680" * 20000)
-    message = message_of(gotify.build_request(alert, OPTIONS, TOKEN, 0.0))
+    message = sent_json(gotify.build_request(alert, OPTIONS, TOKEN, 0.0).body)
     assert message["title"] == alert["title"]
     assert len(message["message"]) == gotify.MESSAGE_LIMIT and message["message"].endswith(ELLIPSIS)
-    long_title = message_of(gotify.build_request(event("x" * 400), OPTIONS, TOKEN, 0.0))["title"]
+    long_title = sent_json(gotify.build_request(event("x" * 400), OPTIONS, TOKEN, 0.0).body)["title"]
     assert len(long_title) == gotify.TITLE_LIMIT and long_title.endswith(ELLIPSIS)
 
 
 def test_gotify_sends_the_title_as_message_when_there_is_no_text() -> None:
-    message = message_of(gotify.build_request(event(text=""), OPTIONS, TOKEN, 0.0))
+    message = sent_json(gotify.build_request(event(text=""), OPTIONS, TOKEN, 0.0).body)
     assert message["message"] == message["title"] == event()["title"]
 
 

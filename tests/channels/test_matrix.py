@@ -5,35 +5,20 @@ server on loopback, and every reply classified."""
 import html
 import json
 import re
-from typing import Any, Dict, Iterator, Optional
+from typing import Dict, Optional
 
 import pytest
 
 from app.channels import matrix
-from app.channels.base import REFUSED, RETRY, SENT, HttpReply, HttpRequest
+from app.channels.base import REFUSED, RETRY, SENT, HttpReply
 from app.channels.http import perform
 from app.system.text import ELLIPSIS
-from support.httpsworld import HOSTILE, HttpsWorld, event, hostile_event, without_proxies
+from support.httpsworld import HOSTILE, HttpsWorld, event, headers_of, hostile_event, sent_json
 
 TOKEN = "syt_YWxpY2U_lLzJbXCdIvTnEBEiQpVb_1N0RAt"
 ROOM = "!abcDEF123:example.org"
 OPTIONS = {"homeserver": "https://matrix.example.org", "room_id": ROOM}
 SEND_PATH = "/_matrix/client/v3/rooms/%21abcDEF123%3Aexample.org/send/m.room.message/"
-
-
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsWorld]:
-    without_proxies(monkeypatch)
-    with HttpsWorld() as server:
-        yield server
-
-
-def headers_of(request: HttpRequest) -> Dict[str, str]:
-    return {name.lower(): value for name, value in request.headers}
-
-
-def content_of(request: HttpRequest) -> Dict[str, Any]:
-    return dict(json.loads(request.body.decode("utf-8")))
 
 
 def shown_text(formatted_body: str) -> str:
@@ -47,7 +32,7 @@ def test_matrix_puts_an_m_notice_into_the_room_with_the_event_id_as_transaction_
     assert request.method == "PUT"
     assert request.url == "https://matrix.example.org" + SEND_PATH + alert["id"]
     assert headers_of(request) == {"content-type": "application/json", "authorization": "Bearer " + TOKEN}
-    assert content_of(request) == {
+    assert sent_json(request.body) == {
         "msgtype": "m.notice", "body": alert["title"] + "\n\n" + alert["text"],
         "format": "org.matrix.custom.html", "m.mentions": {},
         "formatted_body": "<b>" + alert["title"] + "</b><br><br>" + alert["text"].replace("\n", "<br>")}
@@ -75,7 +60,7 @@ def test_matrix_names_the_access_token_a_secret_and_trims_it() -> None:
 def test_matrix_hostile_fields_are_inert_in_both_bodies() -> None:
     alert = event("SSH login: <script>alert(1)</script> @room <a href=x>x</a> \"'&" + HOSTILE + "@web1",
                   "Key comment: " + HOSTILE + "\n**bold** <img src=https://evil.example/x.png>")
-    content = content_of(matrix.build_request(alert, OPTIONS, TOKEN, 0.0))
+    content = sent_json(matrix.build_request(alert, OPTIONS, TOKEN, 0.0).body)
     assert content["m.mentions"] == {}  # so @room and names in the body notify nobody
     assert content["body"] == alert["title"] + "\n\n" + alert["text"]
     formatted = content["formatted_body"]
@@ -90,7 +75,7 @@ def test_matrix_keeps_the_content_well_under_the_event_size_limit_and_the_title_
     alert = event(text=("<\"&> \U0001f680 " * 40 + "\n") * 600)
     request = matrix.build_request(alert, OPTIONS, TOKEN, 0.0)
     assert len(request.body) <= matrix.JSON_LIMIT < 65536
-    content = content_of(request)
+    content = sent_json(request.body)
     assert content["body"].startswith(alert["title"] + "\n\n<") and content["body"].endswith(ELLIPSIS)
     assert content["formatted_body"].startswith("<b>" + alert["title"] + "</b><br><br>&lt;")
     assert shown_text(content["formatted_body"]) == content["body"]
@@ -98,7 +83,7 @@ def test_matrix_keeps_the_content_well_under_the_event_size_limit_and_the_title_
 
 def test_matrix_short_message_is_not_cut() -> None:
     alert = event(text="x" * 20000)
-    assert content_of(matrix.build_request(alert, OPTIONS, TOKEN, 0.0))["body"].endswith("x" * 100)
+    assert sent_json(matrix.build_request(alert, OPTIONS, TOKEN, 0.0).body)["body"].endswith("x" * 100)
 
 
 @pytest.mark.parametrize("status, body, headers, state, retry_after, words", [

@@ -2,7 +2,7 @@
 token), sent for real to an HTTPS server on loopback, and every reply classified."""
 
 import email.header
-from typing import Dict, Iterator, Optional
+from typing import Dict, Optional
 
 import pytest
 
@@ -10,20 +10,9 @@ from app.channels import ntfy
 from app.channels.base import REFUSED, RETRY, SENT, HttpReply
 from app.channels.http import perform
 from app.system.text import ELLIPSIS
-from support.httpsworld import HttpsWorld, event, hostile_event, without_proxies
+from support.httpsworld import HttpsWorld, event, headers_of, hostile_event
 
 TOKEN = "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"
-
-
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsWorld]:
-    without_proxies(monkeypatch)
-    with HttpsWorld() as server:
-        yield server
-
-
-def headers_of(request: object) -> Dict[str, str]:
-    return {name.lower(): value for name, value in request.headers}  # type: ignore[attr-defined]
 
 
 def decoded(value: str) -> str:

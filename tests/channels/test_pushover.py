@@ -2,7 +2,7 @@
 sent for real to an HTTPS server on loopback, and every reply classified."""
 
 import urllib.parse
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -10,18 +10,11 @@ from app.channels import pushover
 from app.channels.base import REFUSED, RETRY, SENT, HttpReply, HttpRequest
 from app.channels.http import perform
 from app.system.text import ELLIPSIS
-from support.httpsworld import HOSTILE, HttpsWorld, event, hostile_event, without_proxies
+from support.httpsworld import HOSTILE, HttpsWorld, event, hostile_event
 
 TOKEN = "azGDORePK8gMaC0QOYAMyEEuzJnyUi"
 USER = "uQiRzpo4DXghDmr9QzzfQu27cmVRsG"
 OPTIONS = {"user_key": USER}
-
-
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsWorld]:
-    without_proxies(monkeypatch)
-    with HttpsWorld() as server:
-        yield server
 
 
 def form_of(body: bytes) -> Dict[str, List[str]]:

@@ -1,8 +1,7 @@
 """Slack incoming webhook: {"text", "mrkdwn": false} with exactly &, < and > escaped, cut at 4000 characters
 without splitting an entity; sent for real to an HTTPS server on loopback, and every reply classified."""
 
-import json
-from typing import Any, Dict, Iterator, Optional
+from typing import Dict, Optional
 
 import pytest
 
@@ -10,20 +9,9 @@ from app.channels import slack
 from app.channels.base import REFUSED, RETRY, SENT, HttpReply
 from app.channels.http import perform
 from app.system.text import ELLIPSIS
-from support.httpsworld import HttpsWorld, event, hostile_event, without_proxies
+from support.httpsworld import HttpsWorld, event, hostile_event, sent_json
 
 WEBHOOK = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
-
-
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsWorld]:
-    without_proxies(monkeypatch)
-    with HttpsWorld() as server:
-        yield server
-
-
-def sent_json(body: bytes) -> Dict[str, Any]:
-    return json.loads(body.decode("utf-8"))  # type: ignore[no-any-return]
 
 
 def hook(world: HttpsWorld) -> str:

@@ -2,7 +2,7 @@
 secrets; sent for real to an HTTPS server on loopback standing in for api_base, and every reply classified."""
 
 import json
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Optional
 
 import pytest
 
@@ -10,20 +10,9 @@ from app.channels import telegram
 from app.channels.base import REFUSED, RETRY, SENT, HttpReply
 from app.channels.http import TransportError, perform
 from app.system.text import ELLIPSIS
-from support.httpsworld import HttpsWorld, event, hostile_event, without_proxies
+from support.httpsworld import HttpsWorld, event, hostile_event, sent_json
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-
-
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsWorld]:
-    without_proxies(monkeypatch)
-    with HttpsWorld() as server:
-        yield server
-
-
-def sent_json(body: bytes) -> Dict[str, Any]:
-    return json.loads(body.decode("utf-8"))  # type: ignore[no-any-return]
 
 
 def test_telegram_sends_plain_text_without_parse_mode() -> None:

@@ -4,15 +4,15 @@ verifies the signature; every reply classified."""
 
 import base64
 import json
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import pytest
 
 from app.channels import webhook
-from app.channels.base import REFUSED, RETRY, SENT, HttpReply, HttpRequest
+from app.channels.base import REFUSED, RETRY, SENT, HttpReply
 from app.channels.http import perform
 from app.errors import UserError
-from support.httpsworld import HttpsWorld, Recorded, event, hostile_event, without_proxies
+from support.httpsworld import HttpsWorld, Recorded, event, headers_of, hostile_event
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 VECTOR_ID, VECTOR_TIME, VECTOR_BODY = "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}'
@@ -21,17 +21,6 @@ GITHUB_SECRET, GITHUB_BODY = "It's a Secret to Everybody", b"Hello, World!"
 GITHUB_SIGNATURE = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
 URL = "https://hooks.example/ssh/7f3c9a"
 NOW = 1764111310.75
-
-
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsWorld]:
-    without_proxies(monkeypatch)
-    with HttpsWorld() as server:
-        yield server
-
-
-def headers_of(request: HttpRequest) -> Dict[str, str]:
-    return {name.lower(): value for name, value in request.headers}
 
 
 def test_webhook_signature_matches_the_standard_webhooks_vector() -> None:

@@ -8,6 +8,7 @@ responder or the default 200 ``{"ok":true}``; ``stall`` and ``trickle`` make it 
 """
 
 import http.server
+import json
 import os
 import select
 import shutil
@@ -65,6 +66,16 @@ def without_proxies(monkeypatch: Any) -> None:
     """Clear every proxy variable so a proxy in the environment cannot intercept loopback tests."""
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+
+
+def headers_of(request: Any) -> Dict[str, str]:
+    """A built HttpRequest's headers by lower-case name."""
+    return {name.lower(): value for name, value in request.headers}
+
+
+def sent_json(body: bytes) -> Dict[str, Any]:
+    """A JSON request body as the server reads it."""
+    return dict(json.loads(body.decode("utf-8")))
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
