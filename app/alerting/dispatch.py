@@ -20,7 +20,7 @@ from app.alerting.statediff import Segment, is_repeat, remember
 from app.alerting.store import Seen, Store
 from app.settings.config import Config
 from app.system.files import open_regular_file
-from app.alerting.keys import authorized_key_comment, fingerprint
+from app.alerting.keys import fingerprint
 from app.alerting.loginline import LoginRecord, merge_login_records, parse_line
 from app.alerting.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
 from app.system.paths import Paths
@@ -66,8 +66,7 @@ class Dispatcher:
         self.event_channels = event_channels(config)
         self.held = False  # email is held (hourly limit) or failed: the rest of the log is read for the channels only
         self.email_failure: Optional[outbox.SendFailed] = None
-        self._authorized_keys: Optional[str] = None
-        self._fingerprints: Optional[Set[str]] = None
+        self._keys: Optional[Tuple[bool, Dict[str, List[dict]]]] = None  # (any key file readable, keys)
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
         self._resolver = None
         if self.policy.reverse_dns:
@@ -141,23 +140,28 @@ class Dispatcher:
         local = time.localtime(record.epoch) if record.epoch is not None else None
         return evaluate(self.config.rules, login, self._authorized_fingerprints(), self.policy.work_hours, local)
 
-    def _authorized_text(self) -> str:
-        if self._authorized_keys is None:
-            try:
-                with open_regular_file(self.paths.authorized_keys, "rb") as handle:
-                    self._authorized_keys = handle.read(1 << 20).decode("utf-8", "replace")
-            except OSError:
-                self._authorized_keys = ""
-        return self._authorized_keys
+    def _authorized(self) -> Optional[Dict[str, List[dict]]]:
+        """The keys of every key file sshd reads for this account (authorized_keys, authorized_keys2, its
+        AuthorizedKeysFile, as the watch finds them) by fingerprint, read once a run; None when none can be read."""
+        if self._keys is None:
+            from app.alerting.findings import OK
+            from app.alerting.health import SSHD_TEXT
+            from app.alerting.keywatch import key_files, snapshot_keys
+
+            snapshot = snapshot_keys(key_files(self.paths.home, str(self.store.get(SSHD_TEXT) or "")))
+            readable = any(state["state"] == OK for state in snapshot["files"].values())
+            self._keys = (readable, snapshot["keys"])
+        return self._keys[1] if self._keys[0] else None
 
     def _authorized_fingerprints(self) -> Optional[Set[str]]:
-        """The fingerprints of the keys in authorized_keys; None when it cannot be read (then not checked)."""
-        if self._fingerprints is None:
-            text = self._authorized_text()
-            found = {fingerprint(word) for line in text.splitlines() for word in line.split()
-                     if word.startswith("AAAA")}
-            self._fingerprints = {value for value in found if value} if text else set()
-        return self._fingerprints or None
+        """The fingerprints of the authorized keys; None when no key file can be read (then not checked)."""
+        keys = self._authorized()
+        return None if keys is None else set(keys)
+
+    def _key_comment(self, blob: str) -> Optional[str]:
+        """The comment of the authorized key blob ("" when it has none), None when it is in no key file."""
+        entries = (self._authorized() or {}).get(fingerprint(blob) or "")
+        return str(entries[0]["comment"]) if entries else None
 
     def _lookup(self, key: Tuple[str, str]) -> Optional[Seen]:
         if key not in self._seen:
@@ -172,9 +176,7 @@ class Dispatcher:
     def _new_context(self, item: Item) -> AlertContext:
         decision = item.decision or policy.Decision(True, False, False, None, None, 0)
         record = item.record
-        key_comment = None
-        if record.extra("key"):
-            key_comment = authorized_key_comment(self._authorized_text(), record.extra("key"))
+        key_comment = self._key_comment(record.extra("key")) if record.extra("key") else None
         rdns = self._resolver.name(policy.source_key(record)[1]) if self._resolver and record.parsed else ""
         return AlertContext(key_comment=key_comment, new_ip=decision.new_ip, trusted=decision.trusted,
                             first_seen=decision.first_seen, last_seen=decision.last_seen, count=decision.count,

@@ -7,6 +7,7 @@ from typing import Any, List, Optional, Tuple
 
 HEARTBEAT_LAST = "heartbeat_last"  # meta: when the last heartbeat was posted (or the count started)
 WATCH = "watch"  # meta: the snapshot of keys and ssh_alert's own parts (app.alerting.watch)
+SSHD_TEXT, SSHD_CHECKED = "sshd_text", "sshd_checked"  # meta: sshd's settings, read at most hourly
 CHANNEL_FAILING = "failing since {since}: {error}; {pending} event(s) wait{retry}"
 CHANNEL_OK = "last sent {last}{pending}"
 CHANNEL_NEW = "nothing sent yet"

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 from app.alerting import outbox
 from app.alerting.context import date_now
 from app.alerting.events import notice_event
-from app.alerting.health import HEARTBEAT_LAST, WATCH
+from app.alerting.health import HEARTBEAT_LAST, SSHD_CHECKED, SSHD_TEXT, WATCH
 from app.system.paths import Paths
 
 PING_TIMEOUT = 5.0
@@ -148,7 +148,6 @@ def ping(paths: Paths, ok: bool, reason: str) -> None:
         oplog(paths).warning(PING_FAILED.format(url=redact_url(url), reason=problem))
 
 
-SSHD_TEXT, SSHD_CHECKED = "sshd_text", "sshd_checked"  # meta: sshd's settings, read at most hourly
 SSHD_EVERY = 3600.0
 RECENT_METHODS = 5
 CRON_LATE = 600.0

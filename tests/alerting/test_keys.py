@@ -4,10 +4,12 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Dict, List
 
 import pytest
 
-from app.alerting.keys import authorized_key_comment, fingerprint
+from app.alerting.keys import fingerprint
+from app.alerting.keywatch import snapshot_keys
 
 BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 OTHER_BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIBBBBnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
@@ -56,31 +58,38 @@ def test_fingerprint_of_invalid_base64_is_none(text: str) -> None:
     assert fingerprint(text) is None
 
 
-def test_authorized_key_comment_found_after_options_with_quoted_spaces() -> None:
+def comments_of(tmp_path: Path, data: bytes) -> Dict[str, List[str]]:
+    """The comments of each key in an authorized_keys file holding data, by fingerprint, as check reads them."""
+    keys = tmp_path / "authorized_keys"
+    keys.write_bytes(data)
+    return {digest: [entry["comment"] for entry in entries] for digest, entries in snapshot_keys([keys])["keys"].items()}
+
+
+def test_authorized_key_comment_found_after_options_with_quoted_spaces(tmp_path: Path) -> None:
     text = ('ssh-ed25519 {} someone else\n'
             'from="1.2.3.4",command="echo a b" ssh-ed25519 {} my laptop\n').format(OTHER_BLOB, BLOB)
-    assert authorized_key_comment(text, BLOB) == "my laptop"
+    assert comments_of(tmp_path, text.encode())[fingerprint(BLOB)] == ["my laptop"]
 
 
-def test_authorized_key_comment_of_a_key_without_comment_is_empty() -> None:
-    assert authorized_key_comment("ssh-ed25519 {}\n".format(BLOB), BLOB) == ""
+def test_authorized_key_comment_of_a_key_without_comment_is_empty(tmp_path: Path) -> None:
+    assert comments_of(tmp_path, "ssh-ed25519 {}\n".format(BLOB).encode())[fingerprint(BLOB)] == [""]
 
 
-def test_authorized_key_comment_of_an_absent_key_is_none() -> None:
-    assert authorized_key_comment("ssh-ed25519 {} other\n".format(OTHER_BLOB), BLOB) is None
-    assert authorized_key_comment("", BLOB) is None
+def test_authorized_key_comment_of_an_absent_key_is_none(tmp_path: Path) -> None:
+    assert fingerprint(BLOB) not in comments_of(tmp_path, "ssh-ed25519 {} other\n".format(OTHER_BLOB).encode())
+    assert comments_of(tmp_path, b"") == {}
 
 
-def test_authorized_key_comment_ignores_commented_out_lines() -> None:
-    assert authorized_key_comment("# ssh-ed25519 {} old laptop\n".format(BLOB), BLOB) is None
-    assert authorized_key_comment("  #ssh-ed25519 {} old laptop\nssh-ed25519 {} new laptop\n".format(BLOB, BLOB),
-                                  BLOB) == "new laptop"
+def test_authorized_key_comment_ignores_commented_out_lines(tmp_path: Path) -> None:
+    assert comments_of(tmp_path, "# ssh-ed25519 {} old laptop\n".format(BLOB).encode()) == {}
+    assert comments_of(tmp_path, "  #ssh-ed25519 {} old laptop\nssh-ed25519 {} new laptop\n".format(
+        BLOB, BLOB).encode())[fingerprint(BLOB)] == ["new laptop"]
 
 
-def test_authorized_key_comment_does_not_match_a_key_that_merely_starts_with_the_blob() -> None:
-    assert authorized_key_comment("ssh-ed25519 {}extra laptop\n".format(BLOB), BLOB) is None
+def test_authorized_key_comment_does_not_match_a_key_that_merely_starts_with_the_blob(tmp_path: Path) -> None:
+    assert fingerprint(BLOB) not in comments_of(tmp_path, "ssh-ed25519 {}extra laptop\n".format(BLOB).encode())
 
 
-def test_authorized_key_comment_in_a_file_that_is_not_utf8_keeps_the_rest_of_the_comment() -> None:
-    text = 'ssh-ed25519 {} caf\xe9 laptop\n'.format(BLOB).encode("latin-1").decode("utf-8", "replace")
-    assert authorized_key_comment(text, BLOB) == "caf\ufffd laptop"
+def test_authorized_key_comment_in_a_file_that_is_not_utf8_keeps_the_rest_of_the_comment(tmp_path: Path) -> None:
+    data = 'ssh-ed25519 {} caf\xe9 laptop\n'.format(BLOB).encode("latin-1")
+    assert comments_of(tmp_path, data)[fingerprint(BLOB)] == ["caf\ufffd laptop"]

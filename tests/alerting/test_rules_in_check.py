@@ -83,3 +83,21 @@ def test_bad_rules_are_all_named_with_the_file(paths: Paths, sink: MailSink) -> 
     lines = raised.value.message.splitlines()
     assert len(lines) == 2 and all(str(paths.config_file) in line for line in lines)
     assert "first" in lines[0] and "second" in lines[1]
+
+
+def test_a_key_in_authorized_keys2_is_known_by_its_comment_and_not_urgent(paths: Paths, sink: MailSink) -> None:
+    configure(paths, sink)
+    (paths.home / ".ssh" / "authorized_keys2").write_text("ssh-ed25519 {} deploy@ci\n".format(OTHER))
+    key_login(paths, blob=OTHER)
+    run_check(paths)
+    message = sink.messages[0].message
+    assert not message["Subject"].startswith("[URGENT]")
+    assert '"deploy@ci" in authorized_keys' in message.get_body(("plain",)).get_content()
+
+
+def test_a_key_login_with_an_empty_authorized_keys_is_urgent(paths: Paths, sink: MailSink) -> None:
+    configure(paths, sink)
+    (paths.home / ".ssh" / "authorized_keys").write_text("")
+    key_login(paths)
+    run_check(paths)
+    assert sink.messages[0].message["Subject"].startswith("[URGENT] ")
