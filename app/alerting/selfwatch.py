@@ -162,7 +162,7 @@ def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Opt
     """Compare keys, hooks, cron line, pyz and sshd settings with the last run; post one notice per change,
     recorded with the new snapshot in one transaction. Returns how many were posted."""
     from app.alerting import history
-    from app.alerting.watch import sshd_text, watch
+    from app.alerting.watch import installed, sshd_text, watch
     from app.install.crontab import read_crontab
 
     now = time.time() if now is None else now
@@ -174,8 +174,9 @@ def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Opt
     recent = [entry.methods for entry in (history.from_json(line) for line in store.latest_history(RECENT_METHODS))
               if entry is not None and entry.user]
     previous = store.get(WATCH)
-    snapshot, findings = watch(paths, previous, crontab.text if crontab.available else None, installed_hash(paths),
-                               recent, str(text), now)
+    pyz, recorded_hash = installed(paths)
+    snapshot, findings = watch(paths, previous, crontab.text if crontab.available else None, recorded_hash,
+                               recent, str(text), now, pyz)
 
     def record(target: Any) -> None:
         target.put(WATCH, snapshot)
@@ -187,18 +188,6 @@ def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Opt
         post_notices(store, config, envelope, [Notice(finding.title, finding.text, finding.key, finding.urgent)
                                                for finding in findings], record)
     return len(findings)
-
-
-def installed_hash(paths: Paths) -> Optional[str]:
-    """The sha256 install recorded for the pyz it installed (None: an install before it recorded one)."""
-    from app.install.installplan import load_record, read_optional, record_path
-
-    try:
-        record = load_record(read_optional(record_path(paths)))
-    except (OSError, ValueError):
-        return None
-    value = record.get("pyz_sha256") if isinstance(record, dict) else None
-    return value if isinstance(value, str) and value else None
 
 
 def cron_late(paths: Paths, store: Any, config: Any, envelope: Any, now: Optional[float] = None) -> int:

@@ -25,12 +25,19 @@ SSHD_PLACES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
 PYZ_NAME = "ssh_alert.pyz"
 
 
+def installed(paths: Paths) -> Tuple[Path, Optional[str]]:
+    """What install recorded, read once: the pyz it copied (else ~/bin/ssh_alert.pyz) and that pyz's sha256
+    (None: an install before it recorded one, or no record)."""
+    read = read_small_file(record_path(paths), 1024 * 1024)
+    record = (load_record(read.data) if read.state == OK else None) or {}
+    named, digest = record.get("pyz"), record.get("pyz_sha256")
+    pyz = Path(named) if isinstance(named, str) and os.path.isabs(named) else paths.home / "bin" / PYZ_NAME
+    return pyz, digest if isinstance(digest, str) and digest else None
+
+
 def installed_pyz(paths: Paths) -> Path:
     """The pyz install copied (its record's "pyz"), else ~/bin/ssh_alert.pyz."""
-    read = read_small_file(record_path(paths), 1024 * 1024)
-    record = load_record(read.data) if read.state == OK else None
-    named = record.get("pyz") if record is not None else None
-    return Path(named) if isinstance(named, str) and os.path.isabs(named) else paths.home / "bin" / PYZ_NAME
+    return installed(paths)[0]
 
 
 def sshd_text(sshd: Optional[str] = None, config: Path = SSHD_CONFIG, timeout: float = SSHD_TIMEOUT) -> str:
