@@ -159,7 +159,8 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     envelope = context.envelope(config, store)
     transport = context.transport(config, paths, envelope.mail_domain)
     log = oplog(paths)
-    sent: List[int] = []
+    sent: List[int] = []  # emails per flush
+    pushed: List[int] = []  # events the channels took, per flush
 
     def refused(address: str, reply: str, meta: str = "refused") -> None:
         tell_refused(store, config, envelope, address, reply, meta)
@@ -178,10 +179,10 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
                     email_failed.append(failure)
                     raise
         finally:
-            sent.append(channels.collect())
+            pushed.append(channels.collect())
             for name, detail in channels.take_refused():
                 refused(name, detail, meta="channel_refused")
-        return sent[-1]
+        return sent[-1] if sent else 0
 
     dispatcher = Dispatcher(paths, config, store, envelope, flush, date_now, log, handoff)
     if not reserve_kept:
@@ -212,7 +213,8 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         transport.close()
         channels.finish()
     _finish(store, config.policy.history_days, eventstore.event_channels(config))
-    return CheckResult(sent=sum(sent), reason=reason)
+    # alerts, counted once: the emails, or where alerts do not go by email, the events the channels took
+    return CheckResult(sent=sum(sent) if config.emails else sum(pushed), reason=reason)
 
 
 def _finish(store: Store, history_days: int, channels: Sequence[str] = ()) -> None:
