@@ -105,3 +105,8 @@ def notice_event(title: str, text: str, identity: str, host: str, urgent: bool =
     """An event about ssh_alert itself (a refused recipient, a re-seeded store, a tamper or key change)."""
     return _event("notice", identity, host, title, "\n".join(printable(line) for line in text.split("\n")), [],
                   urgent, now)
+
+
+def test_event(title: str, text: str, host: str) -> Event:
+    """An event that tests a channel (test --channel, setup --channel): new every time, never urgent."""
+    return _event("test", "test|{}|{}".format(title, time.time()), host, title, text, [], False, None)

@@ -108,7 +108,7 @@ def record_outcome(store: Any, channel: str, rows: Sequence[int], state: str, de
             store.connection.execute("UPDATE channels SET batch = NULL WHERE name = ?", (channel,))
         if state == "sent":
             store.connection.execute("INSERT INTO channel_sends (channel, time) VALUES (?, ?)", (channel, now))
-            store.connection.execute("UPDATE channels SET last_ok = ?, failures = 0, not_before = NULL "
+            store.connection.execute("UPDATE channels SET last_ok = ?, failures = 0, not_before = NULL, holding = 0 "
                                      "WHERE name = ?", (now, channel))
         else:
             store.connection.execute(

@@ -63,9 +63,19 @@ def plan_channel(store: Any, name: str, config: Any, host: str, now: float) -> L
     digest = digest_event([item.event for item in found], host, now)
     send = Send(tuple(item.row for item in found), digest, tuple(item.connection for item in found if item.connection))
     eventstore.set_batch(store, name, {"rows": list(send.rows), "event": digest, "connections": list(send.connections)})
-    if state.holding:
-        eventstore.set_holding(store, name, False)
     return [send]
+
+
+def channel_sender(name: str, config: Any, paths: Any) -> Callable[[Event], Outcome]:
+    """The send function of an event channel: syslog, or a push channel (app.channels.push)."""
+    if name == SYSLOG:
+        from app.channels.syslog import sender
+
+        policy = config.policy
+        return sender(policy.syslog_socket, policy.syslog_facility, policy.syslog_format)
+    from app.channels.push import sender as push_sender
+
+    return push_sender(name, config, paths)
 
 
 class Fanout:
@@ -171,7 +181,7 @@ class Channels:
         if not self.names:
             return
         if self.senders is None:
-            self.senders = {name: self._sender(name) for name in self.names}
+            self.senders = {name: channel_sender(name, self.config, self.paths) for name in self.names}
         now = time.time()
         plans = {name: plan_channel(self.store, name, self.config, self.host, now) for name in self.names}
         if not any(plans.values()):
@@ -181,15 +191,6 @@ class Channels:
         self.fanout = Fanout(self.store, self.senders, self.log, self.handoff.progress)
         self.fanout.start(plans)
 
-    def _sender(self, name: str) -> Callable[[Event], Outcome]:
-        if name == SYSLOG:
-            from app.channels.syslog import sender
-
-            policy = self.config.policy
-            return sender(policy.syslog_socket, policy.syslog_facility, policy.syslog_format)
-        from app.channels.push import sender
-
-        return sender(name, self.config, self.paths)
 
     def collect(self) -> int:
         """Wait for the channels started last and record their outcomes; returns how many events were sent."""

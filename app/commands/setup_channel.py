@@ -143,10 +143,8 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
 
 def _test(config: Any, paths: Paths, channel: str, secret: str) -> Any:
     """Send the test event with the secret given (or the one already kept)."""
-    import time
-
     from app.alerting.context import host_name
-    from app.alerting.events import notice_event
+    from app.alerting.events import test_event
     from app.channels.push import secret_required, send_request
     from app.settings.credentials import resolve_channel_secret
 
@@ -154,8 +152,6 @@ def _test(config: Any, paths: Paths, channel: str, secret: str) -> Any:
         secret = resolve_channel_secret(config, paths, channel,
                                         required=secret_required(channel, dict(config.channel_options.get(channel, {}))))
     host = host_name(config)
-    event = notice_event("ssh_alert is set up on {}".format(host), "Alerts for SSH logins on {} now reach you "
-                         "through {}.".format(host, channel), "setup|{}|{}".format(channel, time.time()), host,
-                         urgent=False)
-    event["type"] = "test"
+    event = test_event("ssh_alert is set up on {}".format(host),
+                       "Alerts for SSH logins on {} now reach you through {}.".format(host, channel), host)
     return send_request(channel, dict(config.channel_options.get(channel, {})), secret, event)

@@ -1,6 +1,5 @@
 """``test --channel NAME``: one test event through one push channel (or syslog), and what a failure means."""
 
-import time
 
 from app.commands.result import TestResult
 from app.errors import ExitCode, UserError
@@ -35,27 +34,18 @@ def explain(detail: str, channel: str, path: object) -> str:
 def run_channel_test(paths: Paths, channel: str) -> TestResult:
     """Send one test event through channel; raises UserError (exit 2) when it is not set up."""
     from app.alerting.context import host_name
-    from app.alerting.events import notice_event
-    from app.alerting.eventstore import SYSLOG, event_channels
+    from app.alerting.events import test_event
+    from app.alerting.eventstore import event_channels
+    from app.alerting.fanout import channel_sender
     from app.channels.base import SENT
 
     config = load_config(paths.config_file)
     if channel not in event_channels(config):
         raise UserError(NOT_CONFIGURED.format(channel=channel, path=paths.config_file), ExitCode.USAGE)
     host = host_name(config)
-    event = notice_event("ssh_alert test from {}".format(host),
-                         "A test of the {} channel: if you read this, alerts reach you here.".format(channel),
-                         "test|{}|{}".format(channel, time.time()), host, urgent=False)
-    event["type"] = "test"
-    if channel == SYSLOG:
-        from app.channels.syslog import sender
-
-        policy = config.policy
-        send = sender(policy.syslog_socket, policy.syslog_facility, policy.syslog_format)
-    else:
-        from app.channels.push import sender
-
-        send = sender(channel, config, paths)
+    event = test_event("ssh_alert test from {}".format(host),
+                       "A test of the {} channel: if you read this, alerts reach you here.".format(channel), host)
+    send = channel_sender(channel, config, paths)
     outcome = send(event)
     if outcome.state == SENT:
         return TestResult(True, channel, (), "")
