@@ -143,3 +143,17 @@ def test_the_hourly_limit_holds_a_channel_and_its_backlog_leaves_as_one_digest(t
     run_once(store, dict.fromkeys(NAMES, SENT), got, START + 3700)
     assert len(got["ntfy"]) == 8
     store.close()
+
+
+def test_a_hold_ends_with_the_next_send_even_a_single_one(tmp_path: Path):
+    store = Store.open(tmp_path / "store.db")
+    got: Dict[str, List[str]] = collections.defaultdict(list)
+    for name in NAMES:
+        eventstore.channel_state(store, name)
+    for number in range(6):  # the sixth is held by max_per_hour = 5
+        add_logins(store, number, 1)
+        run_once(store, dict.fromkeys(NAMES, SENT), got, START + number)
+    assert eventstore.channel_state(store, "ntfy").holding
+    run_once(store, dict.fromkeys(NAMES, SENT), got, START + 3700)  # the one held goes alone
+    assert len(got["ntfy"]) == 6 and not eventstore.channel_state(store, "ntfy").holding
+    store.close()
