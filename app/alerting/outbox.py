@@ -46,6 +46,13 @@ def wire_bytes(message: EmailMessage) -> bytes:
     return message.as_bytes()
 
 
+def enqueue(store: Store, message: EmailMessage, recipients: Sequence[str], kind: str, logins: int,
+            now: float) -> None:
+    """Add message to the outbox; call inside the transaction that records what it covers."""
+    store.enqueue(str(message["Message-ID"]), kind, str(message["Subject"]), recipients, wire_bytes(message),
+                  logins, now)
+
+
 def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str], kind: str,
          record: Record, events: Sequence[Tuple[Dict[str, Any], bool, str]] = (), now: Optional[float] = None) -> None:
     """In one transaction: add message to the outbox (when there is one), events to the event outbox
@@ -53,8 +60,7 @@ def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str
     now = time.time() if now is None else now
     with store.transaction():
         if message is not None:
-            store.enqueue(str(message["Message-ID"]), kind, str(message["Subject"]), recipients,
-                          wire_bytes(message), record.logins, now)
+            enqueue(store, message, recipients, kind, record.logins, now)
         if events:
             add_events(store, events)
         record.apply(store)

@@ -40,9 +40,8 @@ def post_notices(store: Any, config: Any, envelope: Any, notices: Sequence[Notic
                 message = build_notice(envelope, notice.subject, notice.text, [], date_now(),
                                        outbox.message_id(notice.identity, "notice", envelope.mail_domain))
                 extra = tuple(address for address in notice.also_to if address not in config.recipients)
-                store.enqueue(str(message["Message-ID"]), outbox.ALSO_STORED if extra else "notice",
-                              str(message["Subject"]), tuple(config.recipients) + extra, outbox.wire_bytes(message),
-                              0, time.time())
+                outbox.enqueue(store, message, tuple(config.recipients) + extra,
+                               outbox.ALSO_STORED if extra else "notice", 0, time.time())
             add_events(store, [(notice_event("ssh_alert on {}: {}".format(envelope.host, notice.subject), notice.text,
                                              notice.identity, envelope.host, notice.urgent), True, "")])
         apply(store)
