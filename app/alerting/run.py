@@ -34,6 +34,9 @@ NOTICE_RECENT = 10
 CHECK = "check"  # the kind of run status reports on
 PRUNE_EVERY = 86400.0
 SENT_KEPT_SECONDS = 30 * 86400.0  # sent messages' bodies are kept this long (their history rows stay)
+SERVER_FAILED = "server_failed"  # meta: when the mail server itself last failed (a run queued behind it does not retry)
+DEFERRED = "{address} deferred {count} alert(s): {reply}; it gets them when it accepts again (the others got theirs)"
+CHANNEL_FAILED = "{name}: {detail}"
 DISK_FULL = "the disk holding {path} is full: alerts are recorded in the store's reserve; free some space"
 
 
@@ -127,7 +130,9 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: 
         return _reseed_with_notice(paths, store, mark, problem)
     if store.is_new:
         return _seed(paths, store)
-    just_failed = [reason for kind, when, reason in store.failures() if kind == CHECK and when >= started]
+    server_failed = store.get(SERVER_FAILED)
+    just_failed = [reason for kind, when, reason in store.failures()
+                   if kind == CHECK and when >= started and server_failed is not None and server_failed >= started]
     if waited and just_failed:
         # The run we queued behind just failed to deliver: retrying at once would only stack up
         # timeouts behind a dead server. The alerts stay pending for the next cron run.
@@ -165,6 +170,11 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     def refused(address: str, reply: str, meta: str = "refused") -> None:
         tell_refused(store, config, envelope, address, reply, meta)
 
+    deferrals: dict = {}  # address -> [reply, count]: 4xx in this run, retried alone by the next
+
+    def deferred(address: str, reply: str) -> None:
+        deferrals.setdefault(address, [reply, 0])[1] += 1
+
     channels = Channels(store, config, paths, envelope.host, log, handoff)
     email_failed: List[outbox.SendFailed] = []
 
@@ -174,7 +184,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         try:
             if config.emails and not email_failed:  # a server that failed once is not waited on again this run
                 try:
-                    sent.append(outbox.flush(store, transport, config.recipients, log, mark, refused))
+                    sent.append(outbox.flush(store, transport, config.recipients, log, mark, refused, deferred))
                 except outbox.SendFailed as failure:
                     email_failed.append(failure)
                     raise
@@ -205,6 +215,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     except outbox.SendFailed as failure:
         with store.transaction():
             store.record_run(CHECK, str(failure))
+            store.put(SERVER_FAILED, time.time())
         raise UserError(DELIVERY_FAILED.format(reason=failure, pending=pending_logins(store, paths)),
                         ExitCode.NOT_DONE) from None
     except OSError as error:
@@ -212,20 +223,28 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     finally:
         transport.close()
         channels.finish()
-    _finish(store, config.policy.history_days, eventstore.event_channels(config))
+    problems = [DEFERRED.format(address=address, count=count, reply=reply)
+                for address, (reply, count) in sorted(deferrals.items())]
+    for problem in problems:
+        log.warning(problem)
+    problems += [CHANNEL_FAILED.format(name=name, detail=detail) for name, detail in channels.take_failed()]
+    _finish(store, config.policy.history_days, eventstore.event_channels(config), "; ".join(problems) or None)
+    if problems:  # every other alert went out; these stay pending for their recipient or channel alone
+        raise UserError(DELIVERY_FAILED.format(reason="; ".join(problems), pending=pending_logins(store, paths)),
+                        ExitCode.NOT_DONE)
     # alerts, counted once: the emails, or where alerts do not go by email, the events the channels took
     return CheckResult(sent=sum(sent) if config.emails else sum(pushed), reason=reason)
 
 
-def _finish(store: Store, history_days: int, channels: Sequence[str] = ()) -> None:
-    """Record the success; once a day, drop history older than history_days, old message bodies and the events
-    every channel is done with."""
+def _finish(store: Store, history_days: int, channels: Sequence[str] = (), problem: Optional[str] = None) -> None:
+    """Record the outcome (problem: what some recipient or channel still waits for); once a day, drop history
+    older than history_days, old message bodies and the events every channel is done with."""
     now = time.time()
     prune = not 0 <= now - float(store.get("pruned", 0) or 0) < PRUNE_EVERY  # a clock that jumped back prunes too
-    if not prune and not any(kind == CHECK for kind, _, _ in store.failures()):
+    if not prune and problem is None and not any(kind == CHECK for kind, _, _ in store.failures()):
         return  # nothing to record: no transaction (and no fsync) on a login's path
     with store.transaction():
-        store.record_run(CHECK, None, now)
+        store.record_run(CHECK, problem, now)
         if prune:
             store.prune_history(now, history_days)
             store.prune_outbox(now, SENT_KEPT_SECONDS)

@@ -64,6 +64,9 @@ def explain(error: BaseException, smtp: Optional[SmtpSettings], timeout: float, 
         if stage == CONNECT:
             return "no answer from {} within {:g} s (server down, or a firewall dropping the port)".format(
                 where, timeout)
+        if stage == GREETING:
+            return "no answer from {} within {:g} s at {}: it took the connection but sent no greeting (an " \
+                   "overloaded server, or not an SMTP port)".format(where, timeout, GREETING)
         return "{} stopped answering at {} (no reply within {:g} s)".format(where, stage, timeout)
     if isinstance(error, ConnectionRefusedError):
         return "{} refused the connection (wrong port, or the server is down)".format(where)
