@@ -62,7 +62,7 @@ def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str
         if message is not None:
             enqueue(store, message, recipients, kind, record.logins, now)
         if events:
-            add_events(store, events)
+            add_events(store, events, now)
         record.apply(store)
 
 

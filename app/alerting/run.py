@@ -216,8 +216,8 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         with store.transaction():
             store.record_run(CHECK, str(failure))
             store.put(SERVER_FAILED, time.time())
-        raise UserError(DELIVERY_FAILED.format(reason=failure, pending=pending_logins(store, paths)),
-                        ExitCode.NOT_DONE) from None
+        raise UserError(DELIVERY_FAILED.format(reason=failure, pending=pending_logins(
+            store, paths, eventstore.event_channels(config))), ExitCode.NOT_DONE) from None
     except OSError as error:
         raise _log_error(paths.login_log, error) from None
     finally:
@@ -227,11 +227,12 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
                 for address, (reply, count) in sorted(deferrals.items())]
     for problem in problems:
         log.warning(problem)
-    problems += [CHANNEL_FAILED.format(name=name, detail=detail) for name, detail in channels.take_failed()]
+    problems += [detail if detail.startswith(name + ":") else CHANNEL_FAILED.format(name=name, detail=detail)
+                 for name, detail in channels.take_failed()]
     _finish(store, config.policy.history_days, eventstore.event_channels(config), "; ".join(problems) or None)
     if problems:  # every other alert went out; these stay pending for their recipient or channel alone
-        raise UserError(DELIVERY_FAILED.format(reason="; ".join(problems), pending=pending_logins(store, paths)),
-                        ExitCode.NOT_DONE)
+        raise UserError(DELIVERY_FAILED.format(reason="; ".join(problems), pending=pending_logins(
+            store, paths, eventstore.event_channels(config))), ExitCode.NOT_DONE)
     # alerts, counted once: the emails, or where alerts do not go by email, the events the channels took
     return CheckResult(sent=sum(sent) if config.emails else sum(pushed), reason=reason)
 
@@ -248,7 +249,7 @@ def _finish(store: Store, history_days: int, channels: Sequence[str] = (), probl
         if prune:
             store.prune_history(now, history_days)
             store.prune_outbox(now, SENT_KEPT_SECONDS)
-            eventstore.prune(store, channels, now, SENT_KEPT_SECONDS)
+            eventstore.prune(store, channels, now)
             store.put("pruned", now)
 
 
@@ -293,6 +294,7 @@ def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, e
     from app.settings.config import load_config
     from app.alerting.render import build_notice
     from app.alerting.loginline import parse_line
+    from app.alerting.events import posted_identity
 
     config = load_config(paths.config_file)
     position = _end_position(paths.login_log)
@@ -300,8 +302,8 @@ def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, e
     envelope = context.envelope(config, store)
     message = build_notice(envelope, "state re-seeded", explanation + ". Logins recorded while it was "
                            "unusable may not have been alerted.", recent, date_now(),
-                           outbox.message_id("notice|{}|{}".format(explanation, position), "notice",
-                                             envelope.mail_domain))
+                           outbox.message_id(posted_identity("notice|{}|{}".format(explanation, position)),
+                                             "notice", envelope.mail_domain))
     outbox.post(store, message, config.recipients, "notice",
                 outbox.Record(lambda target: target.set_position(position), len(recent)))
     oplog(paths).warning(explanation)

@@ -34,7 +34,7 @@ except ImportError:  # a Python built without SQLite: Store.open says so in one 
     class OperationalError(DatabaseError):  # type: ignore[no-redef]
         """Stands in for sqlite3.OperationalError where there is no sqlite3."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 RESERVE_PAGES = 96  # free pages kept in the file: a few dozen alerts can still be recorded on a full disk
 JOURNAL_RESERVE = 256 * 1024  # the persisted journal is grown to this once, so a commit needs no new blocks
 BUSY_SECONDS = 30.0
@@ -60,7 +60,18 @@ CREATE TABLE reserve (filler BLOB);
 """, """
 CREATE TABLE deliveries (outbox_id INTEGER NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL,
     reply TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (outbox_id, recipient));
-""", EVENTS_SCHEMA)  # plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
+""", EVENTS_SCHEMA, """
+CREATE TABLE history_v4 (id INTEGER PRIMARY KEY, log_key TEXT NOT NULL UNIQUE, epoch REAL, address TEXT NOT NULL,
+    entry TEXT NOT NULL, stored REAL);
+INSERT INTO history_v4 (id, log_key, epoch, address, entry, stored)
+    SELECT id, log_key, nullif(epoch, 0), address, entry, CAST(strftime('%s', 'now') AS REAL) FROM history;
+DROP TABLE history;
+ALTER TABLE history_v4 RENAME TO history;
+CREATE INDEX history_epoch ON history(epoch);
+CREATE INDEX history_address ON history(address, epoch);
+CREATE INDEX history_stored ON history(stored);
+""")  # history v4: an unknown login time is NULL (0 read as 1970 was pruned as ancient), stored is when it was recorded;
+# plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
 # outbox ids are AUTOINCREMENT: never reused, so the accepted mark (app.alerting.outbox) names one message
 
 

@@ -144,7 +144,10 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
         return [Check("state", FAIL, "{}: {}; the next check sends a notice and re-seeds".format(
             paths.store_file, error))]
     try:
-        return writable + _store_checks(paths, store, pending_logins(store, paths), recipients) + \
+        from app.alerting.eventstore import event_channels
+
+        channels = event_channels(config) if config is not None else ()
+        return writable + _store_checks(paths, store, pending_logins(store, paths, channels), recipients) + \
             _channel_checks(store, config) + _auth_checks(paths)
     finally:
         store.close()
