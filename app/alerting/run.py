@@ -14,6 +14,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 from app.alerting import context, eventstore, outbox
 from app.alerting.context import date_now, oplog
 from app.alerting.eventstore import CHANNELS_PENDING
+from app.alerting.outcome import note_outcome
 from app.alerting.handoff import NO_HANDOFF, HandOff, sync_hook_wait, trim_waited
 from app.alerting.sessionscan import alert_unrecorded_sessions
 from app.alerting.statediff import pending_logins, plan
@@ -57,16 +58,20 @@ def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_H
     Raises UserError: exit 2 for configuration and file problems, exit 1 when delivery failed (alerts
     stay pending).
     """
-    if not scan_sessions:
-        return _run_check(paths, scan_sessions, handoff)
-    from app.alerting.selfwatch import ping
-
     try:
         result = _run_check(paths, scan_sessions, handoff)
     except UserError as error:
-        ping(paths, False, error.message)
+        note_outcome(paths.state_dir, error.message)  # status says FAIL even when the store could not record it
+        if scan_sessions:
+            from app.alerting.selfwatch import ping
+
+            ping(paths, False, error.message)
         raise
-    ping(paths, True, "ok: {} sent".format(result.sent))
+    note_outcome(paths.state_dir, None, paths.oplog_file)
+    if scan_sessions:
+        from app.alerting.selfwatch import ping
+
+        ping(paths, True, "ok: {} sent".format(result.sent))
     return result
 
 
@@ -322,6 +327,7 @@ def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, e
 
 def record_failure(paths: Paths, reason: str) -> None:
     """Record that a check failed outside the run's own handling (a crash), so status shows FAIL; never raises."""
+    note_outcome(paths.state_dir, reason)
     try:
         if paths.store_file.exists():
             with store_opened(paths.store_file) as store, store.transaction():

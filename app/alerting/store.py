@@ -285,6 +285,11 @@ class Store(HistoryTable):
         else:
             self.connection.execute("UPDATE runs SET failed = ?, reason = ? WHERE kind = ?", (now, reason, kind))
 
+    def runs(self) -> List[Tuple[str, Optional[float], Optional[float], Optional[str]]]:
+        """(kind, last success, last failure, its reason) of every kind of run recorded."""
+        return [(str(kind), ok, failed, reason) for kind, ok, failed, reason in self.connection.execute(
+            "SELECT kind, ok, failed, reason FROM runs ORDER BY kind")]
+
     def failures(self) -> List[Tuple[str, float, str]]:
         """(kind, when, reason) of every kind of run whose last outcome was a failure."""
         return [(str(kind), float(failed), str(reason)) for kind, failed, reason in self.connection.execute(
