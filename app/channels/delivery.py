@@ -13,8 +13,8 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.system.alarm import alarm
 from app.settings.config import Config, is_loopback_host
-from app.channels.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, SessionError, \
-    explain, reply_text
+from app.channels.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, \
+    SessionDeadline, SessionError, explain, reply_text
 from app.system.text import printable
 from app.channels.mailname import needs_smtputf8, wire_address
 
@@ -68,7 +68,7 @@ def final_dot_seconds(timeout: float) -> float:
 
 def deadline(seconds: float):  # type: ignore[no-untyped-def]
     """The session's overall deadline: TimeoutError("session deadline") when it runs longer than seconds."""
-    return alarm(seconds, lambda: TimeoutError("session deadline"))
+    return alarm(seconds, lambda: SessionDeadline(seconds))
 
 
 def quoted_data(message: bytes) -> bytes:
@@ -196,19 +196,7 @@ class SmtpTransport:
                 session = self.session
                 accepted, refused, deferred = self._envelope(session, recipients)
             if accepted:
-                self.stage = DATA
-                code, reply = session.docmd("DATA")
-                if code != 354:
-                    raise smtplib.SMTPDataError(code, reply)
-                self.stage = FINAL_DOT
-                session.send(quoted_data(message))
-                if session.sock is not None:
-                    session.sock.settimeout(final_dot_seconds(self.config.timeout))
-                code, reply = session.getreply()  # a timeout here closes the session: it is not reused
-                if session.sock is not None:
-                    session.sock.settimeout(self.config.timeout)
-                if code != 250:
-                    raise smtplib.SMTPDataError(code, reply)
+                self._data(session, message)
             else:
                 session.rset()
         except (smtplib.SMTPException, OSError, SessionError) as error:
@@ -221,6 +209,25 @@ class SmtpTransport:
             raise AllDeferred("{} deferred every recipient at {}: {} (temporary: retried)".format(
                 self._where(), RCPT, "; ".join("{} ({})".format(*item) for item in deferred)), result)
         return result
+
+    def _data(self, session: smtplib.SMTP, message: bytes) -> None:
+        """DATA, the message and the reply to its final dot, all under one deadline (a reply that trickles in,
+        line after line, cannot hold the run either); a timeout closes the session: nothing half-read is reused."""
+        timeout = self.config.timeout
+        with deadline(final_dot_seconds(timeout) + timeout * DEADLINE_TIMES_TIMEOUT):
+            self.stage = DATA
+            code, reply = session.docmd("DATA")
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
+            self.stage = FINAL_DOT
+            session.send(quoted_data(message))
+            if session.sock is not None:
+                session.sock.settimeout(final_dot_seconds(timeout))
+            code, reply = session.getreply()
+            if session.sock is not None:
+                session.sock.settimeout(timeout)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
 
     def _envelope(self, session: smtplib.SMTP, recipients: Sequence[str]
                   ) -> Tuple[List[str], List[Tuple[str, str]], List[Tuple[str, str]]]:

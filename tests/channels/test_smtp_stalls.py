@@ -3,6 +3,7 @@
 
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import List
 
@@ -21,8 +22,9 @@ class StallingServer:
     """A scripted SMTP server on 127.0.0.1 that answers like a relay until the stage it stalls at, then says
     nothing more (the connection stays open until stop())."""
 
-    def __init__(self, stall: str) -> None:
+    def __init__(self, stall: str, trickle: bool = False) -> None:
         self.stall = stall
+        self.trickle = trickle  # at the stall, send a continuation line every half second instead of nothing
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(4)
@@ -73,6 +75,9 @@ class StallingServer:
                     pass
                 if self.stall != FINAL_DOT:
                     connection.sendall(b"250 queued\r\n")
+                while self.trickle:
+                    connection.sendall(b"250-still thinking\r\n")
+                    time.sleep(0.5)
             elif verb == "QUIT":
                 connection.sendall(b"221 bye\r\n")
                 return
@@ -120,3 +125,14 @@ def test_the_final_dot_waits_ten_timeouts_but_never_beyond_rfc_5321s_ten_minutes
     assert final_dot_seconds(1.0) == 10.0
     assert final_dot_seconds(20.0) == 200.0
     assert final_dot_seconds(600.0) == 600.0
+
+
+def test_a_reply_to_the_final_dot_that_trickles_in_forever_ends_at_the_deadline(paths: Paths):
+    with StallingServer(FINAL_DOT, trickle=True) as server:
+        transport = SmtpTransport(config_for(paths, server, FINAL_DOT), lambda: None, "client.localhost")
+        started = time.monotonic()
+        with pytest.raises(DeliveryError) as raised:
+            transport.send(MESSAGE, ["owner@example.com"])
+        transport.close()
+    assert time.monotonic() - started < final_dot_seconds(1.0) + 3 + 5
+    assert "had not finished end of data after 13 s" in str(raised.value)
