@@ -70,7 +70,7 @@ ALTER TABLE history_v4 RENAME TO history;
 CREATE INDEX history_epoch ON history(epoch);
 CREATE INDEX history_address ON history(address, epoch);
 CREATE INDEX history_stored ON history(stored);
-""")  # history v4: an unknown login time is NULL (0 read as 1970 was pruned as ancient), stored is when it was recorded;
+""")  # history v4: an unknown login time is NULL (0, read as 1970, was pruned as ancient); stored: when recorded.
 # plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
 # outbox ids are AUTOINCREMENT: never reused, so the accepted mark (app.alerting.outbox) names one message
 

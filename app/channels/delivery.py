@@ -5,7 +5,8 @@ Every failure becomes a DeliveryError whose text names the SMTP stage and reply 
 DATA (a server that trickles its banner cannot hold the run), then waits for the reply to the final dot as
 long as RFC 5321 §4.5.3.2.6 says (10 minutes), or ten times ``timeout`` when that is shorter: giving up early
 risks a duplicate of a message the server already queued, which the retry's same Message-ID makes recognisable.
-A timeout at any stage is a DeliveryError naming the stage; the message stays in the outbox. Recipients are delivered one by one: each accepting recipient gets exactly one copy.
+A timeout at any stage is a DeliveryError naming the stage; the message stays in the outbox. Recipients are
+delivered one by one: each accepting recipient gets exactly one copy.
 """
 
 import smtplib

@@ -84,3 +84,23 @@ def test_a_line_that_does_not_parse_is_stored_with_a_null_time_kept_by_the_prune
         with store.transaction():
             store.prune_history(time.time() + 31 * DAY, 30)  # history_days after it was recorded, it goes
         assert store.count_history() == 0
+
+
+def test_a_schema_3_store_migrates_its_zero_times_to_null_and_keeps_every_row(tmp_path) -> None:
+    import sqlite3
+
+    from app.alerting.store import MIGRATIONS
+
+    path = tmp_path / "store.db"
+    connection = sqlite3.connect(str(path), isolation_level=None)
+    for script in MIGRATIONS[:3]:
+        for statement in script.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+    connection.execute("PRAGMA user_version = 3")
+    connection.executemany("INSERT INTO history (log_key, epoch, address, entry) VALUES (?, ?, ?, ?)",
+                           [("1:2:10", 0.0, "", "{}"), ("1:2:20", time.time() - 60, "203.0.113.7", "{}")])
+    connection.close()
+    with opened(path) as store:
+        rows = list(store.connection.execute("SELECT log_key, epoch IS NULL, stored > 0 FROM history ORDER BY id"))
+    assert rows == [("1:2:10", 1, 1), ("1:2:20", 0, 1)]
