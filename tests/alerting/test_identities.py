@@ -104,3 +104,26 @@ def test_a_schema_3_store_migrates_its_zero_times_to_null_and_keeps_every_row(tm
     with opened(path) as store:
         rows = list(store.connection.execute("SELECT log_key, epoch IS NULL, stored > 0 FROM history ORDER BY id"))
     assert rows == [("1:2:10", 1, 1), ("1:2:20", 0, 1)]
+
+
+def test_the_heartbeat_counts_an_unparsed_line_and_history_still_shows_it(paths: Paths, sink: MailSink,
+                                                                          capsys, monkeypatch) -> None:
+    from app import cli
+    from app.alerting.health import HEARTBEAT_LAST
+    from app.alerting.heartbeat import UNPARSED_LINES
+
+    write_config(paths, alert={"heartbeat": "daily"}, smtp=smtp_settings(sink))
+    run_check(paths)
+    run_check(paths, scan_sessions=True)  # starts the heartbeat's count
+    append_log(paths, b"garbage that is no login line")
+    run_check(paths)
+    with opened(paths.store_file) as store, store.transaction():
+        store.put(HEARTBEAT_LAST, float(store.get(HEARTBEAT_LAST)) - DAY - 60)
+        store.put("pruned", time.time() - 2 * DAY)  # the daily prune runs in the same cron run
+    run_check(paths, scan_sessions=True)
+    (heartbeat,) = [received.message for received in sink.messages if "daily" in received.message["Subject"]]
+    assert UNPARSED_LINES.format(count=1) in heartbeat.get_body(("plain",)).get_content()
+    monkeypatch.setenv("HOME", str(paths.home))
+    capsys.readouterr()
+    assert cli.main(["history"]) == 0  # as the heartbeat says, after the daily prune
+    assert "garbage that is no login line" in capsys.readouterr().out
