@@ -318,7 +318,8 @@ class Store(HistoryTable):
         with self.transaction():
             self.connection.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1, last_error = NULL "
                                     "WHERE id = ?", (now, row.id))
-            self.connection.execute("INSERT INTO sends (time) VALUES (?)", (now,))
+            if not self._accepted_by_some(row):  # else its send was counted when the first recipient took it
+                self.connection.execute("INSERT INTO sends (time) VALUES (?)", (now,))
             self.put("last_sent", {"epoch": now, "subject": row.subject})
             self.put("holding", False)
             self.clear_warning("held")
@@ -330,12 +331,20 @@ class Store(HistoryTable):
 
     def record_deliveries(self, row: OutboxRow, accepted: Sequence[str], refused: Sequence[Tuple[str, str]],
                           now: float) -> None:
-        """Who accepted row and who refused it for good (5xx), in one transaction."""
+        """Who accepted row and who refused it for good (5xx), in one transaction. The first acceptance counts
+        as its send for the hourly limit: a recipient deferred for days must not lift the limit for the others."""
         with self.transaction():
+            if accepted and not self._accepted_by_some(row):
+                self.connection.execute("INSERT INTO sends (time) VALUES (?)", (now,))
+                self.put("last_sent", {"epoch": now, "subject": row.subject})
             self.connection.executemany(
                 "INSERT OR REPLACE INTO deliveries (outbox_id, recipient, state, reply, time) VALUES (?, ?, ?, ?, ?)",
                 [(row.id, address, "accepted", "", now) for address in accepted]
                 + [(row.id, address, "refused", reply, now) for address, reply in refused])
+
+    def _accepted_by_some(self, row: OutboxRow) -> bool:
+        return self.connection.execute("SELECT 1 FROM deliveries WHERE outbox_id = ? AND state = 'accepted'",
+                                       (row.id,)).fetchone() is not None
 
     def mark_failed(self, row: OutboxRow, reason: str) -> None:
         with self.transaction():

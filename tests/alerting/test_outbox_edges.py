@@ -272,6 +272,16 @@ def test_a_deferred_recipient_holds_back_no_later_message_for_the_others(store: 
     assert [recipients for _, recipients in transport.calls[3:]] == [["b@example.com"]] * 3
 
 
+def test_a_message_a_deferred_recipient_still_waits_for_counts_once_for_the_hourly_limit(store: Store) -> None:
+    post(store, 1, 2)
+    deferring = SendResult(accepted=("a@example.com",), deferred=(("b@example.com", "452 full"),))
+    outbox.flush(store, Transport(deferring, SendResult(accepted=("a@example.com",))), TO, Log())
+    now = time.time()
+    assert len(store.send_times(now)) == 2  # a got both: the limit counts them although b waits
+    assert outbox.flush(store, Transport(), TO, Log()) == 2  # b takes them later: not counted again
+    assert len(store.send_times(now)) == 2
+
+
 def test_a_session_failure_still_stops_the_flush(store: Store) -> None:
     post(store, 1, 2)
     transport = Transport(DeliveryError("no answer"))
