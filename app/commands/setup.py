@@ -65,9 +65,10 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
 
         return setup_channel(paths, arguments, prompter)
     legacy = find_legacy(paths)
+    dry_run = getattr(arguments, "dry_run", False)
     if arguments.non_interactive:
         plan = plan_from_flags(paths, arguments, legacy, sys.stdin)
-        if plan.config.method == "smtp":
+        if plan.config.method == "smtp" and not dry_run:
             advice = probe_advice(plan.config, plan.password, paths)
             if advice is not None:
                 raise UserError("\n".join(plan.notes + (PROBE_FAILED.format(advice=advice),)), ExitCode.NOT_DONE)
@@ -82,13 +83,15 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
         if asked is None:
             return Result([STOPPED], ExitCode.NOT_DONE)
         plan = asked
-    result = apply(paths, plan, None if arguments.non_interactive or arguments.yes else prompter)
-    if prompter is not None and not arguments.non_interactive and not arguments.yes and result.exit_code == ExitCode.OK:
+    result = apply(paths, plan, None if arguments.non_interactive or arguments.yes else prompter, dry_run)
+    if prompter is not None and not arguments.non_interactive and not arguments.yes and not dry_run \
+            and result.exit_code == ExitCode.OK:
         result = _offer_channel(paths, arguments, prompter, result)
     return result
 
 
 ASK_CHANNEL = "Also push alerts to your phone or chat? (none, or one of the channels)"
+CHANNELS_KEPT = "Alerts also go to: {channels} (kept; answer with one of them to change its settings)."
 
 
 def _offer_channel(paths: Paths, arguments: argparse.Namespace, prompter: Prompter, result: Result) -> Result:
@@ -96,6 +99,14 @@ def _offer_channel(paths: Paths, arguments: argparse.Namespace, prompter: Prompt
     from app.commands.setup_channel import setup_channel
     from app.settings.schema import PUSH_CHANNELS
 
+    from app.settings.config import load_config
+
+    try:
+        current = [name for name in load_config(paths.config_file).channels if name in PUSH_CHANNELS]
+    except UserError:
+        current = []
+    if current:
+        prompter.say(CHANNELS_KEPT.format(channels=", ".join(current)))
     choice = prompter.choose(ASK_CHANNEL, ("none",) + PUSH_CHANNELS, "none")
     if choice == "none":
         return result

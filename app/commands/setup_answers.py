@@ -32,6 +32,7 @@ class Answers(NamedTuple):
     user: str = ""
     ca_file: str = ""
     password_command: str = ""
+    password_store: str = ""  # where the current password is kept; "" for a new one (setup stores it)
     host_label: str = ""
     timeout: float = DEFAULT_TIMEOUT
     policy: AlertPolicy = AlertPolicy()  # not asked: kept from the existing config
@@ -86,7 +87,8 @@ def answers_from_config(config: Config) -> Answers:
     if smtp is None:
         return answers
     return answers._replace(host=smtp.host, port=smtp.port, security=smtp.security, user=smtp.user,
-                            ca_file=smtp.ca_file, password_command=smtp.password_command)
+                            ca_file=smtp.ca_file, password_command=smtp.password_command,
+                            password_store=smtp.password_store)
 
 
 def answers_from_legacy(settings: LegacySettings) -> Answers:
@@ -105,7 +107,7 @@ def build_config(answers: Answers, path: Path) -> Config:
     smtp = None
     if answers.method == "smtp":
         smtp = SmtpSettings(host=answers.host, port=answers.port or 0, security=answers.security, user=answers.user,
-                            password_store="auto", password_command=answers.password_command if answers.user else "",
+                            password_store=answers.password_store or "auto", password_command=answers.password_command if answers.user else "",
                             plaintext_password="", ca_file=answers.ca_file)
     draft = Config(path=path, recipients=answers.recipients, sender=answers.sender, method=answers.method,
                    sendmail_path=answers.sendmail_path, host_label=answers.host_label, timeout=answers.timeout,
@@ -123,6 +125,14 @@ def existing_policy(paths: Paths) -> AlertPolicy:
         return load_config(paths.config_file).policy
     except UserError:
         return AlertPolicy()
+
+
+def current_answers(paths: Paths) -> Answers:
+    """The current config's answers (setup's defaults), or none when there is no valid config."""
+    try:
+        return answers_from_config(load_config(paths.config_file))
+    except UserError:
+        return Answers()
 
 
 # --- connection test --------------------------------------------------------------------------------------
