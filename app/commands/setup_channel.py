@@ -87,26 +87,23 @@ def read_secret(arguments: argparse.Namespace, channel: str, values: Dict[str, s
 
 
 def edited_config_text(text: str, channel: str, values: Dict[str, str]) -> str:
-    """The config text with channel added to [alert] channels and its section set to values (pure)."""
+    """The config text with channel added to [alert] channels and its section's keys set to values (pure).
+
+    Edited in place (app.settings.inifile): comments, other sections and the order of keys stay.
+    """
     import configparser
 
-    parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
+    from app.settings.inifile import edit
+
+    parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__",
+                                       inline_comment_prefixes=(";", "#"))
     parser.read_string(text)
     current = parser.get("alert", "channels", fallback="email")
     names = [name.strip() for name in current.split(",") if name.strip()]
-    if channel not in names:
-        names.append(channel)
-    parser.set("alert", "channels", ", ".join(names))
-    if parser.has_section(channel):
-        parser.remove_section(channel)
-    parser.add_section(channel)
-    for name, value in values.items():
-        parser.set(channel, name, value)
-    import io
-
-    out = io.StringIO()
-    parser.write(out)
-    return out.getvalue()
+    changes = [] if channel in names else [("alert", "channels", ", ".join(names + [channel]))]
+    changes += [(channel, name, value) for name, value in values.items()
+                if parser.get(channel, name, fallback=None) != value]
+    return edit(text, changes)
 
 
 def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> Result:

@@ -109,3 +109,12 @@ def test_diff_is_empty_for_equal_texts_and_names_the_file():
     assert diff("a\n", "a\n", "config.ini") == []
     lines = diff("[alert]\nto = a\n", "[alert]\nto = b\n", "config.ini")
     assert lines[0].startswith("--- config.ini") and "-to = a" in lines and "+to = b" in lines
+
+
+def test_adding_a_channel_keeps_comments_rules_and_other_channels_sections():
+    from app.commands.setup_channel import edited_config_text
+
+    new = edited_config_text(WRITTEN, "telegram", {"chat_id": "42"})
+    assert new == WRITTEN.replace("channels = email, ntfy", "channels = email, ntfy, telegram") + \
+        "\n[telegram]\nchat_id = 42\n"
+    assert edited_config_text(WRITTEN, "ntfy", {"url": "https://ntfy.example.net/alerts"}) == WRITTEN
