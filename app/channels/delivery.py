@@ -250,6 +250,11 @@ class SendmailTransport:
         from app.system import proc  # subprocess: only the sendmail route pays for it
 
         path = self.config.sendmail_path
+        from app.settings.mta import local_only_problem
+
+        problem = local_only_problem(path, recipients)  # it would accept, then bounce: nothing would arrive
+        if problem:
+            raise DeliveryError(problem)
         data = message.replace(b"\r\n", b"\n")  # sendmail reads local line ends
         try:
             finished = proc.run(sendmail_argv(path, wire_address(self.config.sender)), stdin=data,

@@ -11,7 +11,7 @@ from typing import Optional
 
 from app.commands.prompt import Prompter, terminal_prompter
 from app.commands.result import Result
-from app.commands.setup_answers import Answers, complete_smtp, merge, passed_line, probe_advice
+from app.commands.setup_answers import Answers, Plan, complete_smtp, merge, passed_line, probe_advice
 from app.commands.setup_apply import (CONFIG_WRITTEN, HOOK_WAIT_CHOSEN, LEGACY_LOG_SKIPPED, LEGACY_PASSWORD_MOVED,
                                       SUGGEST_INSTALL, apply)
 from app.commands.setup_dialog import (AFTER_FAILURE_CHOICES, ASK_AFTER_FAILURE, ASK_CA_FILE, ASK_FROM, ASK_HOST,
@@ -20,7 +20,7 @@ from app.commands.setup_dialog import (AFTER_FAILURE_CHOICES, ASK_AFTER_FAILURE,
 from app.commands.setup_flags import (LEGACY_NOT_IMPORTED, MISSING_FLAG, PASSWORD_FLAGS, add_arguments,
                                       plan_from_flags)
 from app.commands.setup_mail import (ASK_ARRIVED, CHECK_FAILED, LOCAL_ONLY_WARNING, NOT_ARRIVED, PENDING_SENT,
-                                     SEEDED_LINE, TEST_FAILED, TEST_NOT_SENT, TEST_SENT)
+                                     SEEDED_LINE, TEST_FAILED, TEST_NOT_SENT, TEST_SENT, local_only_problem)
 from app.install.hookstate import installed as hooks_installed
 from app.errors import ExitCode, UserError
 from app.install.legacy import find_legacy
@@ -37,7 +37,8 @@ __all__ = [  # the names tests import from here, wherever they live
 
 NEEDS_TERMINAL = ("setup needs a terminal to ask its questions; without one, run: ssh_alert.pyz setup "
                   "--non-interactive --to ADDR --from ADDR --method sendmail|smtp (see setup --help)")
-PROBE_FAILED = "connection test failed: {advice}; nothing was saved"
+PROBE_FAILED = "connection test failed: {advice}; nothing was saved (--save-anyway saves it all the same)"
+SAVED_ANYWAY = "warning: saved although the connection test failed (--save-anyway): {advice}"
 STOPPED = "Setup stopped; nothing was saved."
 
 
@@ -68,11 +69,8 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
     dry_run = getattr(arguments, "dry_run", False)
     if arguments.non_interactive:
         plan = plan_from_flags(paths, arguments, legacy, sys.stdin)
-        if plan.config.method == "smtp" and not dry_run:
-            advice = probe_advice(plan.config, plan.password, paths)
-            if advice is not None:
-                raise UserError("\n".join(plan.notes + (PROBE_FAILED.format(advice=advice),)), ExitCode.NOT_DONE)
-            plan = plan._replace(notes=plan.notes + (passed_line(plan.config),))
+        if not dry_run:
+            plan = _tested(paths, plan, arguments.save_anyway)
     elif prompter is None:
         raise UserError(NEEDS_TERMINAL)
     else:
@@ -88,6 +86,23 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
             and result.exit_code == ExitCode.OK:
         result = _offer_channel(paths, arguments, prompter, result)
     return result
+
+
+def _tested(paths: Paths, plan: Plan, save_anyway: bool) -> Plan:
+    """The plan after its connection test (smtp) or the local-only check (sendmail); raises UserError (exit 1,
+    nothing saved) when it failed, unless save_anyway, which saves it with the failure as a note."""
+    advice = None
+    if plan.config.method == "smtp":
+        advice = probe_advice(plan.config, plan.password, paths)
+        if advice is None:
+            return plan._replace(notes=plan.notes + (passed_line(plan.config),))
+    else:
+        advice = local_only_problem(plan.config)
+    if advice is None:
+        return plan
+    if not save_anyway:
+        raise UserError("\n".join(plan.notes + (PROBE_FAILED.format(advice=advice),)), ExitCode.NOT_DONE)
+    return plan._replace(notes=plan.notes + (SAVED_ANYWAY.format(advice=advice),), send_test=False)
 
 
 ASK_CHANNEL = "Also push alerts to your phone or chat? (none, or one of the channels)"

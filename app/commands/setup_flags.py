@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca-file", metavar="PEM", help="trust this CA bundle instead of the system CAs")
     parser.add_argument("--no-dns-check", action="store_true", help="skip the DNS deliverability check")
     parser.add_argument("--no-test-email", action="store_true", help="do not send a test email")
+    parser.add_argument("--save-anyway", action="store_true",
+                        help="write the config even when its connection test fails (it is not saved otherwise)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the changes setup would make to the config file as a diff; change nothing")
     parser.add_argument("--import-legacy", action="store_true",
