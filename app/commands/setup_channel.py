@@ -19,7 +19,8 @@ from app.system.paths import Paths
 CHANNEL_ADDED = "The {channel} channel is set up: alerts now go to {channels}."
 CHANNEL_TEST_FAILED = "the {channel} test was not delivered: {reason}; nothing was saved"
 CHANNEL_MISSING = "missing {flag}: {why}"
-SECRET_EMPTY = "--token-stdin: the first line of standard input is empty; pipe the {secret} in"
+SECRET_EMPTY = "{flag}: the first line of standard input is empty; pipe the {secret} in"
+WRONG_SECRET_FLAG = "{flag} is not the {channel} channel's secret; use {right}"
 UNKNOWN_CHANNEL = "unknown channel {channel!r}; one of: {choices}"
 
 
@@ -32,17 +33,32 @@ def channel_keys(channel: str) -> List[schema.Key]:
     return [key for key in schema.KEYS if key.section == channel]
 
 
+def secret_flag(secret: str) -> str:
+    """The flag reading a secret from standard input: token -> --token-stdin, webhook_url -> --webhook-url-stdin."""
+    return "--{}-stdin".format(secret.replace("_", "-"))
+
+
+def secret_dest(secret: str) -> str:
+    return "{}_stdin".format(secret)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """--channel, --token-stdin and one flag per push channel setting, all from the schema."""
+    """--channel, one --SECRET-stdin per secret and one flag per push channel setting, all from the schema,
+    grouped by channel in --help."""
     parser.add_argument("--channel", metavar="NAME", choices=schema.PUSH_CHANNELS,
                         help="add a push channel: " + ", ".join(schema.PUSH_CHANNELS))
-    parser.add_argument("--token-stdin", action="store_true",
-                        help="read the channel's secret (token, webhook URL, access token or signing secret) from "
-                             "standard input, never argv")
+    secrets = sorted(set(schema.CHANNEL_SECRETS.values()), key=list(schema.CHANNEL_SECRETS.values()).index)
+    for secret in secrets:
+        users = [channel for channel, name in schema.CHANNEL_SECRETS.items() if name == secret]
+        parser.add_argument(secret_flag(secret), dest=secret_dest(secret), action="store_true",
+                            help="read the {} of {} from standard input (first line), never argv".format(
+                                secret.replace("_", " "), ", ".join(users)))
     for channel in schema.PUSH_CHANNELS:
+        group = parser.add_argument_group("--channel {}".format(channel), "its secret: {}".format(
+            secret_flag(schema.CHANNEL_SECRETS[channel])))
         for key in channel_keys(channel):
-            parser.add_argument(flag_name(key), dest="channel_" + key.field.replace(".", "_"), metavar="VALUE",
-                                help=argparse.SUPPRESS if channel != "ntfy" else "[{}] {}".format(channel, key.help))
+            group.add_argument(flag_name(key), dest="channel_" + key.field.replace(".", "_"), metavar="VALUE",
+                               help=key.help)
 
 
 def _given(arguments: argparse.Namespace, key: schema.Key) -> Optional[str]:
@@ -76,10 +92,14 @@ def read_secret(arguments: argparse.Namespace, channel: str, values: Dict[str, s
     secret_name = schema.CHANNEL_SECRETS[channel]
     if values.get(secret_name + "_command"):
         return ""
-    if arguments.token_stdin:
+    given = [name for name in set(schema.CHANNEL_SECRETS.values()) if getattr(arguments, secret_dest(name), False)]
+    if given:
+        if given != [secret_name] and given != ["token"]:  # --token-stdin stays accepted for every channel
+            raise UserError(WRONG_SECRET_FLAG.format(flag=secret_flag(given[0]), channel=channel,
+                                                     right=secret_flag(secret_name)))
         secret = sys.stdin.readline().rstrip("\r\n")
         if not secret:
-            raise UserError(SECRET_EMPTY.format(secret=secret_name.replace("_", " ")))
+            raise UserError(SECRET_EMPTY.format(flag=secret_flag(secret_name), secret=secret_name.replace("_", " ")))
         return secret
     if prompter is not None and not arguments.non_interactive:
         return prompter.secret("{} {}".format(channel, secret_name.replace("_", " ")), allow_empty=channel == "ntfy")
