@@ -5,7 +5,7 @@ nothing here asks or writes.
 """
 
 from pathlib import Path
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 from app.errors import UserError
 from app.install.legacy import LegacyFiles, LegacySettings
@@ -137,8 +137,10 @@ def current_answers(paths: Paths) -> Answers:
 
 # --- connection test --------------------------------------------------------------------------------------
 
-def probe_advice(config: Config, password: Optional[str], paths: Paths) -> Optional[str]:
-    """Connect, TLS, AUTH and QUIT; return None when that worked, else the advice line."""
+def probe_advice(config: Config, password: Optional[str], paths: Paths,
+                 progress: Optional[Callable[[str], None]] = None) -> Optional[str]:
+    """Connect, TLS, AUTH and QUIT; return None when that worked, else the advice line. progress is told
+    each stage as it starts."""
     from app.channels.delivery import DeliveryError, probe
     from app.channels.mailname import local_ehlo_name
 
@@ -148,7 +150,7 @@ def probe_advice(config: Config, password: Optional[str], paths: Paths) -> Optio
             from app.settings.credentials import resolve_password
 
             password = resolve_password(config, paths)  # password_command
-        probe(config, password, local_ehlo_name(config.policy.ehlo_name))
+        probe(config, password, local_ehlo_name(config.policy.ehlo_name), progress)
     except DeliveryError as error:
         return str(error)
     except UserError as error:

@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     password.add_argument("--password-command", metavar="CMD",
                           help="a command that prints the password (stored in the config; run when sending)")
     parser.add_argument("--ca-file", metavar="PEM", help="trust this CA bundle instead of the system CAs")
+    parser.add_argument("--host-label", metavar="NAME", help="the name alerts give this host (default: its FQDN)")
     parser.add_argument("--no-dns-check", action="store_true", help="skip the DNS deliverability check")
     parser.add_argument("--no-test-email", action="store_true", help="do not send a test email")
     parser.add_argument("--save-anyway", action="store_true",
@@ -61,7 +62,8 @@ def answers_from_flags(arguments: argparse.Namespace) -> Answers:
                    method=arguments.method or "", sendmail_path=absolute(arguments.sendmail_path),
                    host=(arguments.smtp_host or "").strip(), port=arguments.smtp_port,
                    security=arguments.smtp_security or "", user=(arguments.smtp_user or "").strip(),
-                   ca_file=absolute(arguments.ca_file), password_command=arguments.password_command or "")
+                   ca_file=absolute(arguments.ca_file), password_command=arguments.password_command or "",
+                   host_label=(getattr(arguments, "host_label", None) or "").strip())
 
 
 

@@ -147,7 +147,7 @@ def test_a_wrong_password_exits_1_with_the_advice_and_saves_nothing(pyz: Path, s
     result = setup(pyz, shiv_root, home, smtp_flags(tls_sink, ca_file) + ["--password-stdin"], stdin="wrong\n")
     (line,) = error_lines(result, 1)
     assert line.startswith(PROBE_FAILED.split("{")[0])
-    assert "refused the user name or password for alice" in line and line.endswith("nothing was saved")
+    assert "refused the user name or password for alice" in line and line.endswith("nothing was saved (--save-anyway saves it all the same)")
     assert "wrong" not in line.replace("wrong port", "")
     assert_nothing_saved(paths)
     assert tls_sink.messages == []
@@ -281,7 +281,9 @@ def terminal(home: Path, shiv_root: Path, pyz: Path):
     started: List[Terminal] = []
 
     def start(*arguments: str) -> Terminal:
-        session = Terminal(["setup", "--no-dns-check"] + list(arguments), environ(home, shiv_root))
+        # --host-label: the host label is asked only on a host without an FQDN, as this one may be
+        session = Terminal(["setup", "--no-dns-check", "--host-label", "web1.example.com"] + list(arguments),
+                           environ(home, shiv_root))
         started.append(session)
         return session
 
@@ -302,7 +304,7 @@ def answer_delivery(session: Terminal, server: MailSink, ca_file: Path, user: st
     session.answer(ASK_CA_FILE, str(ca_file))
 
 
-def test_interactive_setup_re_asks_a_bad_address_and_a_wrong_password_then_saves(
+def test_interactive_setup_re_asks_a_bad_address_and_only_the_password_after_a_wrong_one_then_saves(
         terminal, paths: Paths, tls_sink: MailSink, ca_file: Path):
     session = terminal()
     session.answer(ASK_TO, "owner@@example.com")
@@ -311,21 +313,14 @@ def test_interactive_setup_re_asks_a_bad_address_and_a_wrong_password_then_saves
     session.answer(ASK_FROM, "ssh-alert@example.com")
     answer_delivery(session, tls_sink, ca_file)
     session.answer("SMTP password for alice", "wrong")
+    session.expect("connecting to {}:{} ...".format(tls_sink.host, tls_sink.port))  # each step, as it starts
+    session.expect("STARTTLS ...")
+    session.expect("AUTH as alice ...")
     session.expect("refused the user name or password for alice")
-    session.answer(ASK_AFTER_FAILURE, "")  # default: change the answers
-    # Every question again, the previous answers as defaults.
-    session.answer(ASK_TO + " [Owner@example.com]", "")
-    session.answer(ASK_FROM + " [ssh-alert@example.com]", "")
-    if session.expect(ASK_METHOD, ASK_HOST) == ASK_METHOD:
-        session.answer("[smtp]", "")
-        session.expect(ASK_HOST)
-    session.answer("[{}]".format(tls_sink.host), "")
-    session.answer(ASK_PORT + " [{}]".format(tls_sink.port), "")
-    session.answer(ASK_SECURITY, "")
-    session.answer(ASK_USER + " [alice]", "")
-    session.answer(ASK_CA_FILE, "")
-    session.answer("SMTP password for alice (Enter keeps the password typed before)", PASSWORD)
+    session.answer(ASK_AFTER_FAILURE + " (password/change/save/quit) [password]", "")  # default: the password only
+    session.answer("SMTP password for alice", PASSWORD)
     session.expect("Connection test passed")
+    assert tls_sink.auth_attempts == ["PLAIN", "PLAIN"]  # one mechanism per attempt: a wrong password counts once
     session.answer(ASK_TEST_EMAIL, "")
     session.expect("Test alert sent to Owner@example.com")
     session.answer(ASK_ARRIVED.format(recipients="Owner@example.com"), "")  # default: yes
@@ -432,7 +427,7 @@ def test_after_a_failed_connection_test_quit_saves_nothing(terminal, paths: Path
     session.answer(ASK_FROM, "ssh-alert@example.com")
     answer_delivery(session, tls_sink, ca_file)
     session.answer("SMTP password for alice", "wrong")
-    session.answer(ASK_AFTER_FAILURE + " ({})".format("/".join(AFTER_FAILURE_CHOICES)), "quit")
+    session.answer(ASK_AFTER_FAILURE + " (password/{})".format("/".join(AFTER_FAILURE_CHOICES)), "quit")
     assert session.finish() == 1, session.output
     assert "nothing was saved" in session.output
     assert_nothing_saved(paths)
@@ -460,13 +455,13 @@ def test_interactive_setup_lets_an_address_whose_domain_does_not_exist_be_typed_
         home: Path, shiv_root: Path, paths: Paths, tmp_path: Path):
     fake = fake_sendmail(tmp_path)
     script = FROM_SOURCE_WITH_DNS.format(root=str(ROOT))
-    session = Terminal(["setup", "--sendmail-path", str(fake)], environ(home, shiv_root),
+    session = Terminal(["setup", "--sendmail-path", str(fake), "--host-label", "web1.example.com"], environ(home, shiv_root),
                        program=[sys.executable, "-B", "-c", script])
     try:
         session.answer(ASK_TO, "owner@exampel.com")
         session.expect("warning: exampel.com does not exist")
-        session.answer(ASK_KEEP_ADDRESS.format(address="owner@exampel.com"), "n")
-        session.answer(ASK_TO + " [owner@exampel.com]", "owner@example.com")
+        session.answer(ASK_KEEP_ADDRESS.format(address="owner@exampel.com") + " [y/N]", "")  # default: no
+        session.answer(ASK_TO, "owner@example.com")
         session.answer(ASK_FROM, "ssh-alert@example.com")
         session.answer(ASK_METHOD, "")  # sendmail: --sendmail-path names one
         session.answer(ASK_SENDMAIL, "")
@@ -476,6 +471,7 @@ def test_interactive_setup_lets_an_address_whose_domain_does_not_exist_be_typed_
     finally:
         session.close()
     assert session.output.count("does not exist") == 1  # example.com has mail servers: no warning
+    assert ASK_TO + " [" not in session.output  # typing again starts empty, not from the typo
     assert load_config(paths.config_file).recipients == ("owner@example.com",)
 
 
