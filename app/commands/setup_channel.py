@@ -7,6 +7,7 @@ sent before anything is written: a failed test leaves the configuration as it wa
 """
 
 import argparse
+import os
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -22,6 +23,12 @@ CHANNEL_MISSING = "missing {flag}: {why}"
 SECRET_EMPTY = "{flag}: the first line of standard input is empty; pipe the {secret} in"
 WRONG_SECRET_FLAG = "{flag} is not the {channel} channel's secret; use {right}"
 UNKNOWN_CHANNEL = "unknown channel {channel!r}; one of: {choices}"
+CHANNEL_TESTING = "Sending a test event through {channel} ..."
+CHANNEL_FAILED_LINE = "The {channel} test was not delivered: {reason}"
+ASK_CHANNEL_AFTER_FAILURE = "What now"
+ASK_CHANNEL_CA_FILE = "CA bundle (PEM) that signed the server's certificate"
+CHANNEL_NOT_SAVED = "Nothing was saved; the {channel} channel is as it was."
+CHANNEL_SAVED_ANYWAY = "warning: the {channel} channel was saved although its test failed: {reason}"
 
 
 def flag_name(key: schema.Key) -> str:
@@ -65,18 +72,24 @@ def _given(arguments: argparse.Namespace, key: schema.Key) -> Optional[str]:
     return getattr(arguments, "channel_" + key.field.replace(".", "_"), None)
 
 
-def answers(arguments: argparse.Namespace, channel: str, prompter: Optional[Prompter]) -> Dict[str, str]:
-    """The channel's settings as INI text by key name: flags first, then questions at a terminal.
+def answers(arguments: argparse.Namespace, channel: str, prompter: Optional[Prompter],
+            previous: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The channel's settings as INI text by key name: flags first, then questions at a terminal, each
+    proposing the previous answer (or the current config's value), else the default.
 
     Raises UserError naming every required flag that is missing without a terminal.
     """
+    previous = previous or {}
     values: Dict[str, str] = {}
     problems = []
     for key in channel_keys(channel):
         given = _given(arguments, key)
         if given is None and prompter is not None and not arguments.non_interactive \
                 and (key.required or not key.name.endswith(("_command", "ca_file", "secret_store"))):
-            given = prompter.ask("[{}] {} ({})".format(channel, key.name, key.help), key.default)
+            given = prompter.ask("[{}] {} ({})".format(channel, key.name, key.help),
+                                 previous.get(key.name, key.default))
+        elif given is None and key.name in previous:
+            given = previous[key.name]
         if given:
             values[key.name] = given.strip()
         elif key.required:
@@ -127,7 +140,11 @@ def edited_config_text(text: str, channel: str, values: Dict[str, str]) -> str:
 
 
 def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> Result:
-    """Add or change the push channel arguments.channel: test it, then store its secret and write the config."""
+    """Add or change the push channel arguments.channel: test it, then store its secret and write the config.
+
+    At a terminal a failed test offers a CA file (for a certificate not trusted), then change/save/quit;
+    without one it raises UserError (exit 1) and nothing is written.
+    """
     from app.commands.test_channel import explain
     from app.channels.base import SENT
     from app.settings.config import load_config, parse_config
@@ -136,26 +153,67 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
     channel = arguments.channel
     with open_regular_file(paths.config_file, "r", encoding="utf-8") as handle:
         text = handle.read()
-    load_config(paths.config_file)  # the current file must be valid (and ours) before it is changed
-    values = answers(arguments, channel, prompter)
-    secret = read_secret(arguments, channel, values, prompter)
-    new_text = edited_config_text(text, channel, values)
-    config = parse_config(new_text, paths.config_file)  # every problem named, nothing written yet
-    outcome = _test(config, paths, channel, secret)
-    if outcome.state != SENT:
-        raise UserError(CHANNEL_TEST_FAILED.format(channel=channel, reason=explain(outcome.detail, channel,
-                                                                                   paths.config_file)),
-                        ExitCode.NOT_DONE)
+    current = load_config(paths.config_file)  # the current file must be valid (and ours) before it is changed
+    interactive = prompter is not None and not arguments.non_interactive
+    previous = {name: str(value) for name, value in _written(text, channel).items()}
+    lines: List[str] = []
+    ask_again = True
+    while True:
+        if ask_again:
+            values = answers(arguments, channel, prompter, previous)
+            secret = read_secret(arguments, channel, values, prompter)
+        ask_again = True
+        new_text = edited_config_text(text, channel, values)
+        config = parse_config(new_text, paths.config_file)  # every problem named, nothing written yet
+        if interactive:
+            prompter.say(CHANNEL_TESTING.format(channel=channel))  # type: ignore[union-attr]
+        outcome = _test(config, paths, channel, secret)
+        if outcome.state == SENT:
+            break
+        reason = explain(outcome.detail, channel, paths.config_file)
+        if not interactive:
+            raise UserError(CHANNEL_TEST_FAILED.format(channel=channel, reason=reason), ExitCode.NOT_DONE)
+        assert prompter is not None
+        prompter.say(CHANNEL_FAILED_LINE.format(channel=channel, reason=reason))
+        choices = (("ca-file",) if "certificate" in outcome.detail.lower() else ()) + ("change", "save", "quit")
+        choice = prompter.choose(ASK_CHANNEL_AFTER_FAILURE, choices, choices[0])
+        if choice == "quit":
+            return Result([CHANNEL_NOT_SAVED.format(channel=channel)], ExitCode.NOT_DONE)
+        if choice == "save":
+            lines.append(CHANNEL_SAVED_ANYWAY.format(channel=channel, reason=reason))
+            break
+        if choice == "ca-file":
+            values = dict(values, ca_file=os.path.abspath(os.path.expanduser(prompter.ask(
+                ASK_CHANNEL_CA_FILE, "", lambda answer: None if answer and os.access(
+                    os.path.expanduser(answer), os.R_OK) else "{} is not a readable file".format(answer)))))
+            ask_again = False
+        else:
+            previous = values
     if secret:
         from app.settings.credentials import store_channel_secret
 
         stored = store_channel_secret(paths, channel, secret, paths.config_file)
         new_text = edited_config_text(text, channel, dict(values, secret_store=stored.store))
-    elif not values.get(schema.CHANNEL_SECRETS[channel] + "_command"):
+    elif not values.get(schema.CHANNEL_SECRETS[channel] + "_command") and not (
+            channel in current.channels and not arguments_secret_given(arguments)):
         new_text = edited_config_text(text, channel, dict(values, secret_store="none"))
     replace_keeping_mode(paths.config_file, new_text.encode("utf-8"))
-    return Result([CHANNEL_ADDED.format(channel=channel, channels=", ".join(config.channels))],
+    return Result(lines + [CHANNEL_ADDED.format(channel=channel, channels=", ".join(config.channels))],
                   data={"channel": channel, "channels": list(config.channels)})
+
+
+def arguments_secret_given(arguments: argparse.Namespace) -> bool:
+    return any(getattr(arguments, secret_dest(name), False) for name in set(schema.CHANNEL_SECRETS.values()))
+
+
+def _written(text: str, channel: str) -> Dict[str, str]:
+    """The channel section's keys as the file has them (a re-run proposes them)."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__",
+                                       inline_comment_prefixes=(";", "#"))
+    parser.read_string(text)
+    return dict(parser.items(channel)) if parser.has_section(channel) else {}
 
 
 def _test(config: Any, paths: Paths, channel: str, secret: str) -> Any:

@@ -117,3 +117,55 @@ def test_an_untrusted_certificate_offers_a_ca_file_and_the_test_passes_with_it(
         session.close()
     config = load_config(paths.config_file)
     assert config.smtp is not None and config.smtp.ca_file == str(ca_file)
+
+
+def test_a_channel_whose_certificate_is_not_trusted_offers_a_ca_file_then_saves(
+        home: Path, shiv_root: Path, pyz: Path, paths: Paths, sink: MailSink):
+    from app.commands.setup_channel import ASK_CHANNEL_AFTER_FAILURE, ASK_CHANNEL_CA_FILE, CHANNEL_ADDED
+    from helpers import smtp_settings, write_config
+    from support.httpsworld import HttpsWorld
+
+    write_config(paths, smtp=smtp_settings(sink))
+    before = paths.config_file.read_text()
+    with HttpsWorld() as world:
+        session = Terminal(["setup", "--channel", "ntfy", "--ntfy-url", world.url + "/alerts"],
+                           pyz_env(home, shiv_root, **NO_KEYRING))
+        try:
+            session.answer("[ntfy] priority", "")
+            session.answer("[ntfy] tags", "")
+            session.answer("ntfy token", "")  # a public topic
+            session.expect("Sending a test event through ntfy ...")
+            session.expect("certificate")
+            session.answer(ASK_CHANNEL_AFTER_FAILURE + " (ca-file/change/save/quit) [ca-file]", "")
+            session.answer(ASK_CHANNEL_CA_FILE, world.ca_file)
+            session.expect(CHANNEL_ADDED.format(channel="ntfy", channels="email, ntfy"))
+            assert session.finish() == 0, session.output
+        finally:
+            session.close()
+        assert len(world.requests) == 1
+    after = paths.config_file.read_text()
+    assert "channels = email, ntfy\n" in after and "ca_file = {}".format(world.ca_file) in after
+    assert after.replace("channels = email, ntfy\n", "").startswith(before.rstrip("\n"))  # the rest as it was
+
+
+def test_quitting_a_failed_channel_test_saves_nothing(home: Path, shiv_root: Path, pyz: Path, paths: Paths,
+                                                      sink: MailSink):
+    from app.commands.setup_channel import ASK_CHANNEL_AFTER_FAILURE, CHANNEL_NOT_SAVED
+    from helpers import smtp_settings, write_config
+    from support.httpsworld import HttpsWorld
+
+    write_config(paths, smtp=smtp_settings(sink))
+    before = paths.config_file.read_bytes()
+    with HttpsWorld() as world:
+        world.respond(404, b"not found")
+        session = Terminal(["setup", "--channel", "ntfy", "--ntfy-url", world.url + "/alerts", "--ntfy-ca-file",
+                            world.ca_file], pyz_env(home, shiv_root, **NO_KEYRING))
+        try:
+            for question in ("[ntfy] priority", "[ntfy] tags", "ntfy token"):
+                session.answer(question, "")
+            session.answer(ASK_CHANNEL_AFTER_FAILURE + " (change/save/quit) [change]", "quit")
+            session.expect(CHANNEL_NOT_SAVED.format(channel="ntfy"))
+            assert session.finish() == 1, session.output
+        finally:
+            session.close()
+    assert paths.config_file.read_bytes() == before
