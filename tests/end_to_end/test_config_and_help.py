@@ -85,3 +85,32 @@ def test_help_prints_each_docs_page_from_inside_the_pyz_without_the_repository(
         assert shown.returncode == 0 and shown.stdout == page.read_text(encoding="utf-8").rstrip("\n") + "\n"
     unknown = run_pyz(lonely, ["help", "nothing-like-it"], pyz_env(home, shiv_root))
     assert unknown.returncode == 2 and "topics: " in unknown.stderr
+
+
+def test_the_readme_is_short_links_every_docs_page_and_keeps_the_two_developer_commands():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 80
+    assert "make demo" in readme and "make test" in readme and "ssh_alert.pyz help" in readme
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert "(docs/{})".format(page.name) in readme, page.name
+
+
+def test_the_readme_alert_is_what_the_renderer_writes():
+    import base64
+    import hashlib
+    import re
+
+    from app.alerting.loginline import parse_line
+    from app.alerting.render import AlertContext, Envelope, build_alert
+
+    blob = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + hashlib.sha256(b"x").digest()).decode()
+    record = parse_line(("2026-12-07 09:14:03 +0000 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 "
+                         "sport=22 tty=/dev/pts/0 hook=ssh-rc epoch=1796634843 keytype=ssh-ed25519 key="
+                         + blob).encode())
+    message = build_alert(record, Envelope("ssh-alert@web1.example.com", ("you@example.com",), "web1.example.com"),
+                          "Mon, 07 Dec 2026 09:14:04 +0000", "<x@web1.example.com>",
+                          AlertContext(key_comment="alice@laptop", new_ip=True, rdns="laptop.example.net"))
+    shown = re.search(r"## An alert\n\n```\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert shown is not None
+    rendered = "Subject: {}\n\n{}".format(message["Subject"], message.get_content())
+    assert rendered.startswith(shown.group(1))  # the README leaves out the raw log line at the end

@@ -118,3 +118,10 @@ def test_adding_a_channel_keeps_comments_rules_and_other_channels_sections():
     assert new == WRITTEN.replace("channels = email, ntfy", "channels = email, ntfy, telegram") + \
         "\n[telegram]\nchat_id = 42\n"
     assert edited_config_text(WRITTEN, "ntfy", {"url": "https://ntfy.example.net/alerts"}) == WRITTEN
+
+
+def test_a_new_config_names_the_help_a_pyz_only_user_has(tmp_path: Path):
+    from app.settings.config import render_config
+
+    header = render_config(config_from(WRITTEN, tmp_path / "config.ini")).split("[alert]")[0]
+    assert "ssh_alert.pyz config --help" in header and "README" not in header
