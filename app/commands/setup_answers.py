@@ -107,7 +107,8 @@ def build_config(answers: Answers, path: Path) -> Config:
     smtp = None
     if answers.method == "smtp":
         smtp = SmtpSettings(host=answers.host, port=answers.port or 0, security=answers.security, user=answers.user,
-                            password_store=answers.password_store or "auto", password_command=answers.password_command if answers.user else "",
+                            password_store=answers.password_store or "auto",
+                            password_command=answers.password_command if answers.user else "",
                             plaintext_password="", ca_file=answers.ca_file)
     draft = Config(path=path, recipients=answers.recipients, sender=answers.sender, method=answers.method,
                    sendmail_path=answers.sendmail_path, host_label=answers.host_label, timeout=answers.timeout,

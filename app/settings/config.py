@@ -167,8 +167,8 @@ def parse_config(text: str, path: Path) -> Config:
         if section == RULES:
             continue
         if section not in schema.SECTIONS:
-            reading.problems.append(UNKNOWN_SECTION.format(path=path, section=section,
-                                                           hint=schema.section_suggestion(section, schema.SECTIONS + (RULES,))))
+            hint = schema.section_suggestion(section, schema.SECTIONS + (RULES,))
+            reading.problems.append(UNKNOWN_SECTION.format(path=path, section=section, hint=hint))
             continue
         for name in parser[section]:
             if schema.find_key(section, name) is None:

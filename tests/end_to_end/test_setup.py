@@ -147,7 +147,8 @@ def test_a_wrong_password_exits_1_with_the_advice_and_saves_nothing(pyz: Path, s
     result = setup(pyz, shiv_root, home, smtp_flags(tls_sink, ca_file) + ["--password-stdin"], stdin="wrong\n")
     (line,) = error_lines(result, 1)
     assert line.startswith(PROBE_FAILED.split("{")[0])
-    assert "refused the user name or password for alice" in line and line.endswith("nothing was saved (--save-anyway saves it all the same)")
+    assert "refused the user name or password for alice" in line
+    assert line.endswith("nothing was saved (--save-anyway saves it all the same)")
     assert "wrong" not in line.replace("wrong port", "")
     assert_nothing_saved(paths)
     assert tls_sink.messages == []
@@ -455,7 +456,8 @@ def test_interactive_setup_lets_an_address_whose_domain_does_not_exist_be_typed_
         home: Path, shiv_root: Path, paths: Paths, tmp_path: Path):
     fake = fake_sendmail(tmp_path)
     script = FROM_SOURCE_WITH_DNS.format(root=str(ROOT))
-    session = Terminal(["setup", "--sendmail-path", str(fake), "--host-label", "web1.example.com"], environ(home, shiv_root),
+    session = Terminal(["setup", "--sendmail-path", str(fake), "--host-label", "web1.example.com"],
+                       environ(home, shiv_root),
                        program=[sys.executable, "-B", "-c", script])
     try:
         session.answer(ASK_TO, "owner@exampel.com")
