@@ -95,8 +95,8 @@ def apply(paths: Paths, plan: Plan, prompter: Optional[Prompter] = None, dry_run
     lines = list(plan.notes)
     config = plan.config
     stored = False
+    old, new = config_texts(paths, config, plan.password is not None)  # UserError now, before any effect
     if dry_run:
-        old, new = config_texts(paths, config, plan.password is not None)
         return Result(diff_lines(old, new, paths), ExitCode.OK, {"changes": diff_lines(old, new, paths)})
     if config.smtp is not None and config.smtp.user:
         if plan.password is not None:

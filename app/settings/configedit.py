@@ -18,6 +18,8 @@ from app.errors import UserError
 ASKED_FIELDS = ("recipients", "sender", "method", "sendmail_path", "host_label", "smtp.host", "smtp.port",
                 "smtp.security", "smtp.user", "smtp.password_store", "smtp.password_command", "smtp.ca_file")
 PLAINTEXT_PASSWORD = ("smtp", "password")  # removed once the password is in the store
+OTHER_PROBLEMS = ("{path} has these problems in lines setup does not change; nothing was saved: fix them "
+                  "(ssh_alert.pyz config check names each) and re-run setup")
 
 
 def _asked_keys(config: Config) -> List[schema.Key]:
@@ -88,7 +90,10 @@ def edited_text(text: str, config: Config, password_stored: bool = False) -> str
     """
     result = edit(text, changes(text, config, password_stored))
     for _ in range(2):  # a key the file leaves implied may read differently there (legacy ssl = yes): say it
-        reread = parse_config(result, config.path)
+        try:
+            reread = parse_config(result, config.path)
+        except UserError as error:  # a problem in a part setup does not ask about
+            raise UserError(error.message + "\n" + OTHER_PROBLEMS.format(path=config.path)) from None
         wanted, got = _effective(config), _effective(reread)
         missing = [field for field in ASKED_FIELDS if wanted[field] != got[field] and _settable(config, field)]
         if not missing:

@@ -131,3 +131,17 @@ def test_dry_run_prints_only_the_diff_and_changes_nothing(
         " security = none"]
     assert paths.config_file.read_text() == before
     assert not paths.store_file.exists() and sink.messages == []
+
+
+def test_a_re_run_over_a_file_with_a_misspelt_key_names_it_and_saves_nothing(
+        paths: Paths, sink: MailSink, home: Path, shiv_root: Path, pyz: Path):
+    before = written(paths, sink).replace("reverse_dns = no", "revers_dns = no")
+    paths.config_file.write_text(before)
+    result = run_pyz(pyz, ["setup", "--non-interactive", "--no-dns-check", "--no-test-email", "--to",
+                           "owner@example.com", "--from", "ssh-alert@example.com", "--method", "smtp",
+                           "--smtp-host", sink.host, "--smtp-port", str(sink.port), "--smtp-security", "none"],
+                     pyz_env(home, shiv_root, **NO_KEYRING))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "revers_dns: unknown key (did you mean reverse_dns?)" in result.stderr
+    assert "nothing was saved" in result.stderr
+    assert paths.config_file.read_text() == before and not paths.store_file.exists()
