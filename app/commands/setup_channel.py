@@ -171,6 +171,8 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
         if outcome.state == SENT:
             break
         reason = explain(outcome.detail, channel, paths.config_file)
+        for saved in ("set ca_file in [{}]".format(channel), "set ca_file = its PEM file"):  # nothing is saved yet
+            reason = reason.replace(saved, "give its CA with --{}-ca-file PEM".format(channel))
         if not interactive:
             raise UserError(CHANNEL_TEST_FAILED.format(channel=channel, reason=reason), ExitCode.NOT_DONE)
         assert prompter is not None

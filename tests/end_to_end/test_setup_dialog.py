@@ -169,3 +169,17 @@ def test_quitting_a_failed_channel_test_saves_nothing(home: Path, shiv_root: Pat
         finally:
             session.close()
     assert paths.config_file.read_bytes() == before
+
+
+def test_without_a_terminal_an_untrusted_channel_certificate_names_the_flag_to_pass(
+        home: Path, shiv_root: Path, pyz: Path, paths: Paths, sink: MailSink):
+    from helpers import run_pyz, smtp_settings, write_config
+    from support.httpsworld import HttpsWorld
+
+    write_config(paths, smtp=smtp_settings(sink))
+    before = paths.config_file.read_bytes()
+    with HttpsWorld() as world:
+        result = run_pyz(pyz, ["setup", "--channel", "ntfy", "--ntfy-url", world.url + "/alerts",
+                               "--non-interactive"], pyz_env(home, shiv_root, **NO_KEYRING))
+    assert result.returncode == 1 and "give its CA with --ntfy-ca-file PEM" in result.stderr
+    assert "set ca_file" not in result.stderr and paths.config_file.read_bytes() == before
