@@ -97,9 +97,8 @@ class _Asker:
 
         if current or is_fqdn(socket.getfqdn()):
             return current
-        label = self.prompter.ask(ASK_HOST_LABEL, machine_name(), lambda answer: None if answer and not any(
+        return self.prompter.ask(ASK_HOST_LABEL, machine_name(), lambda answer: None if answer and not any(
             character.isspace() or ord(character) < 32 for character in answer) else "a name without blanks")
-        return label
 
     def method(self, answers: Answers) -> Answers:
         sendmail = answers.sendmail_path or find_sendmail("")
@@ -159,9 +158,8 @@ def host_names_line(host_label: str) -> str:
     """What alerts call this host and the EHLO name mail servers see; advice when it has no FQDN."""
     import socket
 
-    from app.channels.mailname import is_fqdn, local_ehlo_name
-
     from app.alerting.context import machine_name
+    from app.channels.mailname import is_fqdn, local_ehlo_name
 
     fqdn = socket.getfqdn()
     line = HOST_NAMES.format(shown=host_label or machine_name(fqdn), ehlo=local_ehlo_name())
@@ -275,6 +273,8 @@ def _tested(asker: _Asker, paths: Paths, answers: Answers, config: Config,
             return None, "", config, password
         prompter.say(TEST_FAILED_LINE.format(advice=advice))
         fix = _fix_for(advice)
+        if fix == RETYPE_PASSWORD and answers.password_command:
+            fix = None  # the password comes from password_command: change the answers instead
         choices = ((fix,) if fix else ()) + AFTER_FAILURE_CHOICES
         choice = prompter.choose(ASK_AFTER_FAILURE, choices, choices[0])
         if choice == RETYPE_PASSWORD:
