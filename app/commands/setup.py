@@ -45,7 +45,9 @@ STOPPED = "Setup stopped; nothing was saved."
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     from app.commands.setup_channel import add_arguments as add_channel_arguments
 
-    parser = subparsers.add_parser("setup", help="guided configuration: recipients, delivery, password, first check")
+    parser = subparsers.add_parser("setup", help="guided configuration: recipients, delivery, password, first check",
+                                   usage="%(prog)s [--non-interactive] [OPTION ...]\n"
+                                         "       %(prog)s --channel NAME [--NAME-KEY VALUE ...] [--SECRET-stdin]")
     add_arguments(parser)
     add_channel_arguments(parser)
 
