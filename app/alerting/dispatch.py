@@ -260,10 +260,12 @@ class Dispatcher:
         """Post message (or none) with the record of items: position, history, sources, recent connections."""
         if not items and extra is None:
             return
-        entries, recent, sources, events = [], [], {}, []
+        entries, recent, sources, events, kinds = [], [], {}, [], []
         for item in items:
             record = item.record
             if item.repeat:
+                if record.epoch is not None and kind_of(record):  # a later hook saw what the first could not
+                    kinds.append((record.epoch, record.ip, record.user, kind_of(record)))
                 continue
             if record.connection_key and record.epoch is not None:
                 recent.append((record.connection_key, record.epoch))
@@ -281,6 +283,8 @@ class Dispatcher:
             store.add_recent(recent)
             store.put_sources(sources)
             store.add_history([history.row(entry) for entry in entries])
+            for epoch, ip, user, kind in kinds:
+                history.fill_kind(store, epoch, ip, user, kind)
             if extra is not None:
                 extra(store)
 

@@ -87,3 +87,12 @@ def read_jsonl(path: Path) -> List[HistoryEntry]:
             seen.add(entry.log_key)
             entries.append(entry)
     return entries
+
+
+def fill_kind(store, epoch: float, ip: str, user: str, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """Give the recorded login of this connection (same time, address and user) the kind a later hook line of
+    it carries, where its first line (``~/.ssh/rc`` cannot tell a command from a transfer) had none."""
+    for row_id, text in store.history_between(epoch, epoch):
+        entry = from_json(text)
+        if entry is not None and not entry.kind and entry.ip == ip and entry.user == user:
+            store.replace_history_entry(row_id, json.dumps(entry._replace(kind=kind)._asdict(), sort_keys=True))

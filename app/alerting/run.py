@@ -152,6 +152,7 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: 
     except OSError as error:
         raise _log_error(paths.login_log, error) from None
     if not segments and not store.unsent() and not store.get(CHANNELS_PENDING) and not scan_sessions:
+        _validate_config(paths, store)  # nothing to send, but a broken config must not pass as silence
         return CheckResult(reason=reason)
     return _deliver(paths, store, mark, segments, reason, scan_sessions, reserve_kept, handoff)
 
@@ -275,6 +276,29 @@ def _end_position(path: Path) -> Optional[Position]:
         return None
     except OSError as error:
         raise _log_error(path, error) from None
+
+
+CONFIG_VALIDATED = "config_validated"  # the config file's identity when it last read as valid
+
+
+def _validate_config(paths: Paths, store: Store) -> None:
+    """Raises UserError (exit 2) when the config is invalid; parsed only after it changed (the hook's path)."""
+    try:
+        status = os.stat(str(paths.config_file))
+    except OSError:
+        status = None
+    from app import __version__  # a newer release may read the same file differently
+
+    identity = "" if status is None else "{}:{}:{}:{}:{}".format(__version__, status.st_ino, status.st_size,
+                                                                  status.st_mtime_ns, status.st_ctime_ns)
+    if identity and store.get(CONFIG_VALIDATED) == identity:
+        return
+    from app.settings.config import load_config
+
+    load_config(paths.config_file)
+    if identity:
+        with store.transaction():
+            store.put(CONFIG_VALIDATED, identity)
 
 
 def _seed(paths: Paths, store: Store) -> CheckResult:

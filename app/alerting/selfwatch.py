@@ -89,7 +89,7 @@ def unhealthy_lines(store: Any, config: Any) -> List[str]:
 def heartbeat(store: Any, config: Any, envelope: Any, now: Optional[float] = None) -> bool:
     """Post the heartbeat when due; returns True when one was posted. The first run only starts the count."""
     from app.alerting import history
-    from app.alerting.heartbeat import heartbeat_due, heartbeat_summary
+    from app.alerting.heartbeat import heartbeat_due, heartbeat_summary, notice_subject
 
     period = config.policy.heartbeat
     now = time.time() if now is None else now
@@ -104,7 +104,7 @@ def heartbeat(store: Any, config: Any, envelope: Any, now: Optional[float] = Non
         return False
     entries = list(history.read(store, since=float(last)))
     title, text = heartbeat_summary(entries, float(last), now, envelope.host, unhealthy_lines(store, config), period)
-    subject = title[len("ssh_alert "):] if title.startswith("ssh_alert ") else title
+    subject = notice_subject(title, envelope.host)  # the notice's subject names the host itself
     post_notice(store, config, envelope, subject, text, "heartbeat|{:.0f}".format(float(last)),
                 lambda target: target.put(HEARTBEAT_LAST, now), urgent=False)
     return True

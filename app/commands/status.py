@@ -71,7 +71,10 @@ def _credential_checks(config: Config, paths: Paths) -> List[Check]:
     from app.settings.credentials import describe_source, resolve_password
     from app.channels.delivery import describe
 
-    checks = [Check("delivery", OK, describe(config))]
+    from app.commands.setup_mail import local_only_problem
+
+    problem = local_only_problem(config)
+    checks = [Check("delivery", FAIL, problem) if problem else Check("delivery", OK, describe(config))]
     try:
         source = describe_source(config, paths)
         if source.kind != "none":
@@ -272,7 +275,7 @@ def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], ho
             return Check(hook, WARN, HOOK_HIDDEN.format(found="~/" + state.hidden, place=place))
         if chosen is not None and hook not in chosen:
             return Check(hook, OK, HOOK_NOT_CHOSEN.format(chosen=",".join(chosen) or "none"))
-        return Check(hook, WARN, HOOK_MISSING.format(place=place))
+        return Check(hook, FAIL, HOOK_MISSING.format(place=place))  # no hook: logins go unalerted
     settings = block_settings(state.block, home)
     for what in ("python", "pyz"):
         path = settings.get(what, "")

@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
-from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UNWRITABLE_COMMENT,
-                        USE_SETTINGS, UserError)
+from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UNKNOWN_KEY,
+                        UNKNOWN_SECTION, UNWRITABLE_COMMENT, USE_SETTINGS, UserError)
 from app.system.files import open_regular_file, require_private
 from app.alerting.trust import Network, parse_networks
 from app.settings import schema
@@ -166,9 +166,13 @@ def parse_config(text: str, path: Path) -> Config:
     for section in parser.sections():
         if section == RULES:
             continue
+        if section not in schema.SECTIONS:
+            hint = schema.section_suggestion(section, schema.SECTIONS + (RULES,))
+            reading.problems.append(UNKNOWN_SECTION.format(path=path, section=section, hint=hint))
+            continue
         for name in parser[section]:
             if schema.find_key(section, name) is None:
-                reading.warnings.append(reading.line(section, name, "unknown key, ignored"))
+                reading.problem(section, name, UNKNOWN_KEY.format(hint=schema.key_suggestion(section, name)))
 
     values: Dict[str, Any] = {"channels": reading.value(schema.find_key("alert", "channels"))}  # type: ignore
     emails = "email" in values["channels"]
@@ -275,9 +279,9 @@ def load_config(path: Path) -> Config:
 
 
 _RENDER_HEADER = (
-    "# ssh_alert configuration, written by `ssh_alert.pyz setup`; re-run setup to change it.\n"
+    "# ssh_alert configuration, written by `ssh_alert.pyz setup`; re-run setup to change it (it edits in place).\n"
     "# The SMTP password is never stored here (see password_store / password_command). Keys at their\n"
-    "# defaults are left out: README.md's Configuration lists every key.\n"
+    "# defaults are left out: `ssh_alert.pyz config --help` and `ssh_alert.pyz help configuration` list every key.\n"
 )
 
 

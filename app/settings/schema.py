@@ -9,7 +9,7 @@ wins (the original script's ``[smtp] timeout`` after ``[alert] timeout``).
 
 import collections
 import os
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.alerting.trust import parse_networks
 from app.settings.kinds import Address, Addresses, Choice, Flag, Kind, Number, Text, Words
@@ -226,6 +226,30 @@ KEYS: Tuple[Key, ...] = (
 def find_key(section: str, name: str) -> Optional[Key]:
     """Takes a section and key name; returns its Key, or None for a key the schema does not know."""
     return next((key for key in KEYS if key.section == section and key.name == name), None)
+
+
+def closest(name: str, known: Sequence[str]) -> str:
+    """Takes a misspelt name and the names it could be; returns the likeliest one, or "" (pure)."""
+    import difflib
+
+    close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
+    return close[0] if close else ""
+
+
+def section_suggestion(section: str, known: Sequence[str]) -> str:
+    """The did-you-mean for an unknown section: " (did you mean [smtp]?)", or ""."""
+    close = closest(section, known)
+    return " (did you mean [{}]?)".format(close) if close else ""
+
+
+def key_suggestion(section: str, name: str) -> str:
+    """The did-you-mean for an unknown key: a close key of the section, else the section a key of that name is
+    in: " (did you mean security?)", " (it belongs in [smtp])", or ""."""
+    close = closest(name, [key.name for key in KEYS if key.section == section])
+    if close:
+        return " (did you mean {}?)".format(close)
+    elsewhere = [key.section for key in KEYS if key.name == name.lower()]
+    return " (it belongs in [{}])".format(elsewhere[0]) if elsewhere else ""
 
 
 def keys_by_field() -> Dict[str, List[Key]]:

@@ -77,10 +77,13 @@ def test_a_config_with_every_key_missing_but_the_required_ones_has_the_default_p
 def test_every_key_in_the_schema_is_known_and_only_those_are() -> None:
     lines = ["[alert]", "to = a@example.com", "from = b@example.com", "syslog_socket = /dev/log", "extra = 1",
              "[smtp]", "host = 127.0.0.1", "timeout = 30", "starttls = yes", "password = pw", "color = red"]
-    config = parse_config("\n".join(lines) + "\n", CONFIG)
-    assert config.warnings == (
-        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="extra", problem="unknown key, ignored"),
-        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="color", problem="unknown key, ignored"))
+    from app.errors import UNKNOWN_KEY
+
+    with pytest.raises(UserError) as raised:
+        parse_config("\n".join(lines) + "\n", CONFIG)
+    assert raised.value.message.splitlines() == [
+        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="extra", problem=UNKNOWN_KEY.format(hint="")),
+        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="color", problem=UNKNOWN_KEY.format(hint=""))]
 
 
 def test_every_problem_in_a_file_is_reported_one_line_each_in_the_schema_order() -> None:
