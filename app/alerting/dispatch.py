@@ -9,6 +9,7 @@ connections), then flushed. A held or failed alert stops the run there: what fol
 import itertools
 import os
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from app.alerting import history, outbox, policy
@@ -23,7 +24,7 @@ from app.system.files import open_regular_file
 from app.alerting.keys import fingerprint
 from app.alerting.loginline import LoginRecord, merge_login_records, parse_line
 from app.alerting.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
-from app.system.paths import Paths
+from app.system.paths import SYSTEM_SEEN_DIR, Paths
 
 MAX_BATCH = 5000  # lines held in memory at once; a longer backlog is handled batch after batch
 HELD_WARNING = "held"
@@ -66,7 +67,7 @@ class Dispatcher:
         self.event_channels = event_channels(config)
         self.held = False  # email is held (hourly limit) or failed: the rest of the log is read for the channels only
         self.email_failure: Optional[outbox.SendFailed] = None
-        self._keys: Optional[Tuple[bool, Dict[str, List[dict]]]] = None  # (any key file readable, keys)
+        self._keys: Dict[str, Tuple[bool, Dict[str, List[dict]]]] = {}  # by home: (any key file readable, keys)
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
         self._resolver = None
         if self.policy.reverse_dns:
@@ -107,7 +108,7 @@ class Dispatcher:
         self._contexts.clear()
         self._seen: Dict[Tuple[str, str], Optional[Seen]] = {}
         items: List[Item] = []
-        recent = self.store.recent()
+        recent = self.store.recent() + self._system_seen()
         first_index: Dict[str, int] = {}
         for entry in batch:
             record = parse_line(entry.data)
@@ -131,6 +132,16 @@ class Dispatcher:
                 self._seen[key] = policy.count_login(self._seen[key], record.epoch or 0.0)
         return items
 
+    def _system_seen(self) -> Tuple[Tuple[str, float], ...]:
+        """Connections the system-wide mode already alerts (both modes installed): repeats here."""
+        if self.paths.system or not os.path.isdir(str(SYSTEM_SEEN_DIR)):
+            return ()
+        import pwd
+
+        from app.alerting.systemseen import system_seen
+
+        return system_seen(pwd.getpwuid(os.getuid()).pw_name)
+
     def _verdict(self, record: LoginRecord):  # type: ignore[no-untyped-def]
         """The [rules], work_hours and authorized_keys verdict on one login (app.alerting.rules)."""
         from app.alerting.rules import evaluate
@@ -138,29 +149,46 @@ class Dispatcher:
         login = {"user": record.user, "ip": record.ip, "kind": kind_of(record),
                  "key_fingerprint": fingerprint(record.extra("key")) if record.extra("key") else ""}
         local = time.localtime(record.epoch) if record.epoch is not None else None
-        return evaluate(self.config.rules, login, self._authorized_fingerprints(), self.policy.work_hours, local)
+        return evaluate(self.config.rules, login, self._authorized_fingerprints(record.user), self.policy.work_hours,
+                        local)
 
-    def _authorized(self) -> Optional[Dict[str, List[dict]]]:
-        """The keys of every key file sshd reads for this account (authorized_keys, authorized_keys2, its
+    def _home(self, user: str) -> str:
+        """The home whose key files count: this account's; in the system-wide mode the login's account's."""
+        if not self.paths.system:
+            return str(self.paths.home)
+        import pwd
+
+        try:
+            return pwd.getpwnam(user).pw_dir
+        except (KeyError, ValueError):
+            return ""
+
+    def _authorized(self, user: str) -> Optional[Dict[str, List[dict]]]:
+        """The keys of every key file sshd reads for the account (authorized_keys, authorized_keys2, its
         AuthorizedKeysFile, as the watch finds them) by fingerprint, read once a run; None when none can be read."""
-        if self._keys is None:
+        home = self._home(user)
+        if not home:
+            return None
+        if home not in self._keys:
             from app.alerting.findings import OK
             from app.alerting.health import SSHD_TEXT
             from app.alerting.keywatch import key_files, snapshot_keys
 
-            snapshot = snapshot_keys(key_files(self.paths.home, str(self.store.get(SSHD_TEXT) or "")))
+            sshd_text = str(self.store.get(SSHD_TEXT) or "")
+            snapshot = snapshot_keys(key_files(Path(home), sshd_text, user if self.paths.system else None))
             readable = any(state["state"] == OK for state in snapshot["files"].values())
-            self._keys = (readable, snapshot["keys"])
-        return self._keys[1] if self._keys[0] else None
+            self._keys[home] = (readable, snapshot["keys"])
+        readable, keys = self._keys[home]
+        return keys if readable else None
 
-    def _authorized_fingerprints(self) -> Optional[Set[str]]:
+    def _authorized_fingerprints(self, user: str) -> Optional[Set[str]]:
         """The fingerprints of the authorized keys; None when no key file can be read (then not checked)."""
-        keys = self._authorized()
+        keys = self._authorized(user)
         return None if keys is None else set(keys)
 
-    def _key_comment(self, blob: str) -> Optional[str]:
+    def _key_comment(self, blob: str, user: str) -> Optional[str]:
         """The comment of the authorized key blob ("" when it has none), None when it is in no key file."""
-        entries = (self._authorized() or {}).get(fingerprint(blob) or "")
+        entries = (self._authorized(user) or {}).get(fingerprint(blob) or "")
         return str(entries[0]["comment"]) if entries else None
 
     def _lookup(self, key: Tuple[str, str]) -> Optional[Seen]:
@@ -176,7 +204,7 @@ class Dispatcher:
     def _new_context(self, item: Item) -> AlertContext:
         decision = item.decision or policy.Decision(True, False, False, None, None, 0)
         record = item.record
-        key_comment = self._key_comment(record.extra("key")) if record.extra("key") else None
+        key_comment = self._key_comment(record.extra("key"), record.user) if record.extra("key") else None
         rdns = self._resolver.name(policy.source_key(record)[1]) if self._resolver and record.parsed else ""
         return AlertContext(key_comment=key_comment, new_ip=decision.new_ip, trusted=decision.trusted,
                             first_seen=decision.first_seen, last_seen=decision.last_seen, count=decision.count,

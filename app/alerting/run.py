@@ -195,7 +195,8 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
             if not dispatcher.segment(segment):
                 break  # held by the hourly limit: the rest stays pending, in order
         if scan_sessions:
-            alert_unrecorded_sessions(store, config, envelope, flush)
+            if not paths.system:  # the system-wide mode's PAM hook sees every connection, ssh -N included
+                alert_unrecorded_sessions(store, config, envelope, flush)
             if cron_duties(paths, store, config, envelope):
                 dispatcher.flush_pending()
         elif cron_late(paths, store, config, envelope):
