@@ -156,6 +156,10 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     config = load_config(paths.config_file)
     sync_hook_wait(paths.hook_wait_file, config.policy.hook_wait)
     trim_waited(paths.waited_file)
+    if paths.system:
+        from app.alerting.systemseen import trim_seen
+
+        trim_seen()
     envelope = context.envelope(config, store)
     transport = context.transport(config, paths, envelope.mail_domain)
     log = oplog(paths)

@@ -52,3 +52,33 @@ def system_seen(user: str, directory: Path = SYSTEM_SEEN_DIR) -> Tuple[Tuple[str
     finally:
         os.close(descriptor)
     return parse_seen(data)
+
+
+TRIM_BYTES = 16 * 1024
+KEPT_LINES = 256
+
+
+def trim_seen(directory: Path = SYSTEM_SEEN_DIR) -> None:
+    """The system check keeps each account's file short (its newest KEPT_LINES lines, mode 0644); never raises.
+    A line the hook appends during the swap may be lost: at worst a per-user install alerts that one again."""
+    try:
+        names = os.listdir(str(directory))
+    except OSError:
+        return
+    for name in names:
+        path = directory / name
+        try:
+            status = os.lstat(str(path))
+            if not stat.S_ISREG(status.st_mode) or status.st_size <= TRIM_BYTES:
+                continue
+            with open(str(path), "rb") as handle:
+                handle.seek(-TRIM_BYTES // 2, os.SEEK_END)
+                kept = handle.read().splitlines()[1:][-KEPT_LINES:]
+            temporary = directory / ".{}.{}.tmp".format(name, os.getpid())
+            descriptor = os.open(str(temporary), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(descriptor, "wb") as handle:
+                os.fchmod(handle.fileno(), 0o644)
+                handle.write(b"".join(line + b"\n" for line in kept))
+            os.replace(str(temporary), str(path))
+        except OSError:
+            continue

@@ -157,6 +157,16 @@ def test_install_system_puts_one_optional_pam_exec_block_before_pam_env(system: 
     assert "check --system --cron" in (root_crontab() or "")
 
 
+def test_status_system_shows_the_hook_and_is_healthy(system: System):
+    settle(system)
+    finished = pyz_command(system.pyz, "status", "--system")
+    assert finished.returncode == 0, finished.stdout
+    lines = finished.stdout.splitlines()
+    assert any(line.startswith("OK") and "pam hook" in line and "/etc/pam.d/sshd" in line for line in lines), lines
+    assert any(line.startswith("OK") and "usepam" in line for line in lines), lines
+    assert not any("bash-profile" in line or "ssh-rc" in line for line in lines), lines
+
+
 def test_command_login_is_alerted_once_with_address_and_key(system: System):
     (received,) = alerts_of(system, lambda: ok(system.server.ssh("true")))
     assert_names_the_login(system, received)
