@@ -201,6 +201,11 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         if scan_sessions:
             if not paths.system:  # the system-wide mode's PAM hook sees every connection, ssh -N included
                 alert_unrecorded_sessions(store, config, envelope, flush)
+            else:
+                from app.alerting.pamends import record_system_ends
+
+                if record_system_ends(store, config, envelope) and config.policy.notify_logout:
+                    dispatcher.flush_pending()
             if cron_duties(paths, store, config, envelope):
                 dispatcher.flush_pending()
         elif cron_late(paths, store, config, envelope):

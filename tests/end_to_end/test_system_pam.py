@@ -6,6 +6,7 @@ UsePAM no, which it does not affect). /etc/pam.d/sshd is restored byte for byte,
 directory the mode creates removed, in a finally, also when a test fails.
 """
 
+import json
 import os
 import re
 import shutil
@@ -271,6 +272,46 @@ def test_ssh_N_is_alerted_before_its_first_forwarded_byte(system: System):
         target.close()
     assert_names_the_login(system, received)
     assert target.at is not None and received.received_at <= target.at
+
+
+def test_session_end_is_recorded_by_the_cron_run_and_told_with_notify_logout(system: System):
+    config = SYSTEM_CONFIG_DIR / "config.ini"
+    text = config.read_text()
+    tunnel: List[subprocess.Popen] = []
+    try:
+        config.write_text(text.replace("[alert]\n", "[alert]\nnotify_logout = yes\n", 1))
+        ok(pyz_command(system.pyz, "check", "--system", "--cron"))
+
+        def open_tunnel() -> None:
+            tunnel.append(subprocess.Popen(["ssh", "-p", str(system.server.port)] + system.server.ssh_options() +
+                                           ["-N", "{}@127.0.0.1".format(system.server.user)],
+                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL))
+
+        alerts_of(system, open_tunnel)
+        system.sink.clear()
+        ok(pyz_command(system.pyz, "check", "--system", "--cron"))  # sees it open: nothing to tell
+        time.sleep(1)
+        assert system.sink.messages == []
+        tunnel[0].terminate()
+        tunnel[0].wait(timeout=10)
+        time.sleep(1)
+        ok(pyz_command(system.pyz, "check", "--system", "--cron"))
+        (logout,) = system.sink.wait_for(1, timeout=ARRIVAL_SECONDS)
+        assert re.match(r"ssh_alert on .*: SSH logout: {}@.* from 127\.0\.0\.1 after \d+s$".format(
+            system.server.user), logout.message["Subject"]), logout.message["Subject"]
+        ok(pyz_command(system.pyz, "check", "--system", "--cron"))
+        time.sleep(1)
+        assert len(system.sink.messages) == 1  # told once
+        history = json.loads(ok(pyz_command(system.pyz, "history", "--system", "--json")).stdout)
+        last = history[-1]
+        assert (last["user"], last["ip"]) == (system.server.user, "127.0.0.1")
+        assert last["ended"] >= last["epoch"] > 0  # the duration is in the history
+    finally:
+        for process in tunnel:
+            if process.poll() is None:
+                process.terminate()
+        config.write_text(text)
 
 
 def test_intruder_who_wipes_the_account_is_still_alerted(system: System):

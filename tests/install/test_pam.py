@@ -169,3 +169,36 @@ def test_trim_keeps_the_newest_lines(tmp_path: Path):
     lines = (tmp_path / "alice").read_bytes().splitlines()
     assert len(lines) == 256 and lines[-1] == b"1.2.3.4 4999 10.0.0.1 22 7 17"
     assert (tmp_path / "alice").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_connection_ends_once_its_process_is_gone_and_only_when_a_run_saw_it_or_it_is_new():
+    from app.alerting.pamends import ended_connections
+
+    open_now = {"1.2.3.4 5 6.7.8.9 22 100"}
+
+    def alive(connection: str, epoch: float) -> bool:
+        return connection in open_now
+
+    recent = (("1.2.3.4 5 6.7.8.9 22 100", 1000.0), ("1.2.3.4 6 6.7.8.9 22 101", 1001.0),
+              ("1.2.3.4 7 6.7.8.9 22 102", 990.0))
+    # first run: only what is open now is known; nothing old is given an end it cannot know
+    ended, still = ended_connections({}, recent, alive, 1010.0)
+    assert (ended, still) == ([], {"1.2.3.4 5 6.7.8.9 22 100": 1000.0})
+    # next run: the open one closed, and one recorded after the last run came and went
+    open_now.clear()
+    recent += (("1.2.3.4 8 6.7.8.9 22 103", 1030.0),)
+    ended, still = ended_connections({"connections": still, "at": 1010.0}, recent, alive, 1070.0)
+    assert ended == [("1.2.3.4 5 6.7.8.9 22 100", 1000.0), ("1.2.3.4 8 6.7.8.9 22 103", 1030.0)] and still == {}
+
+
+def test_a_reused_pid_is_not_the_connection(tmp_path: Path):
+    from app.alerting.pamends import is_open
+
+    (tmp_path / "stat").write_text("cpu 1\nbtime 1000\n")
+    (tmp_path / "4242").mkdir()
+    fields = ["4242", "(sshd)"] + ["0"] * 19 + [str(200 * os.sysconf("SC_CLK_TCK"))]  # started at 1200
+    (tmp_path / "4242" / "stat").write_text(" ".join(fields))
+    assert is_open("1.2.3.4 5 6.7.8.9 22 4242", 1300.0, str(tmp_path))
+    assert not is_open("1.2.3.4 5 6.7.8.9 22 4242", 1100.0, str(tmp_path))
+    assert not is_open("1.2.3.4 5 6.7.8.9 22 4243", 1300.0, str(tmp_path))
+    assert not is_open("1.2.3.4 5 6.7.8.9 22", 1300.0, str(tmp_path))
