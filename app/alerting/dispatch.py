@@ -70,6 +70,7 @@ class Dispatcher:
         self._keys: Dict[str, Tuple[bool, Dict[str, List[dict]]]] = {}  # by home: (any key file readable, keys)
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
         self._resolver = None
+        self._rules: Optional[Tuple[object, ...]] = None
         if self.policy.reverse_dns:
             from app.alerting.rdns import ReverseResolver
 
@@ -125,7 +126,8 @@ class Dispatcher:
                 first_index[connection] = len(items)
             key = policy.source_key(record)
             decision = policy.decide_seen(record, self._lookup(key), self.policy)
-            if record.parsed and (self.config.rules or self.policy.work_hours or record.extra("key")):
+            if record.parsed and (self.config.rules or self.config.routes or self.policy.work_hours
+                                  or record.extra("key")):
                 decision = policy.with_verdict(decision, self._verdict(record))
             items.append(Item(entry, record, False, decision))
             if record.parsed:
@@ -142,6 +144,14 @@ class Dispatcher:
 
         return system_seen(pwd.getpwuid(os.getuid()).pw_name)
 
+    def _routed(self, user: str) -> Tuple[str, ...]:
+        """The [users] addresses that also get user's login alerts (app.alerting.routing)."""
+        if not self.config.routes:
+            return ()
+        from app.alerting.routing import addresses_for
+
+        return addresses_for(self.config.routes, user, tuple(self.config.recipients))
+
     def _verdict(self, record: LoginRecord):  # type: ignore[no-untyped-def]
         """The [rules], work_hours and authorized_keys verdict on one login (app.alerting.rules)."""
         from app.alerting.rules import evaluate
@@ -149,7 +159,11 @@ class Dispatcher:
         login = {"user": record.user, "ip": record.ip, "kind": kind_of(record),
                  "key_fingerprint": fingerprint(record.extra("key")) if record.extra("key") else ""}
         local = time.localtime(record.epoch) if record.epoch is not None else None
-        return evaluate(self.config.rules, login, self._authorized_fingerprints(record.user), self.policy.work_hours,
+        if self._rules is None:  # [rules], then the [users] skips as rules of the same engine
+            from app.alerting.routing import skip_rules
+
+            self._rules = tuple(self.config.rules) + tuple(skip_rules(list(self.config.routes)))
+        return evaluate(self._rules, login, self._authorized_fingerprints(record.user), self.policy.work_hours,
                         local)
 
     def _home(self, user: str) -> str:
@@ -247,7 +261,8 @@ class Dispatcher:
                                   outbox.message_id(self._identity(segment, item), "login",
                                                     self.envelope.mail_domain),
                                   context=self._context(item), with_html=self.policy.html)
-            self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1)
+            self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1,
+                       routed=self._routed(item.record.user))
             self._flush()
             self.handoff.progress(connections(items[done:index + 1]))
             done = index + 1
@@ -284,7 +299,7 @@ class Dispatcher:
         return "{}:{}:{}".format(segment.device, segment.inode, item.entry.end)
 
     def _post(self, message, segment: Segment, items: Sequence[Item], emailed_as: str,  # type: ignore
-              logins: int = 0, extra: Optional[Callable[[Store], None]] = None) -> None:
+              logins: int = 0, extra: Optional[Callable[[Store], None]] = None, routed: Tuple[str, ...] = ()) -> None:
         """Post message (or none) with the record of items: position, history, sources, recent connections."""
         if not items and extra is None:
             return
@@ -312,7 +327,8 @@ class Dispatcher:
             if extra is not None:
                 extra(store)
 
-        outbox.post(self.store, message, self.config.recipients, "login" if logins == 1 else "digest",
+        kind = (outbox.ROUTED if routed else "login") if logins == 1 else "digest"
+        outbox.post(self.store, message, tuple(self.config.recipients) + routed, kind,
                     outbox.Record(apply, logins), events)
 
     def _post_events(self, segment: Segment, items: Sequence[Item]) -> None:

@@ -131,7 +131,7 @@ def alerts_of(system: System, action: Callable[[], object], expected: int = 1) -
     system.sink.clear()
     action()
     try:
-        system.sink.wait_for(expected, timeout=ARRIVAL_SECONDS)
+        system.sink.wait_for(expected, timeout=ARRIVAL_SECONDS if expected else 0)
     except AssertionError as error:
         raise AssertionError("{}\n{}".format(error, log_tail())) from None
     time.sleep(2)  # a duplicate would arrive by now
@@ -311,6 +311,22 @@ def test_session_end_is_recorded_by_the_cron_run_and_told_with_notify_logout(sys
         for process in tunnel:
             if process.poll() is None:
                 process.terminate()
+        config.write_text(text)
+
+
+def test_users_section_routes_an_accounts_alerts_and_skips_another(system: System):
+    config = SYSTEM_CONFIG_DIR / "config.ini"
+    text = config.read_text()
+    try:
+        config.write_text(text + "\n[users]\n{} = owner-of-account@example.com\n".format(system.server.user))
+        (received,) = alerts_of(system, lambda: ok(system.server.ssh("true")))
+        assert sorted(received.envelope_to) == ["owner-of-account@example.com", "root-owner@example.com"]
+        config.write_text(text + "\n[users]\n{} = skip\n".format(system.server.user))
+        alerts_of(system, lambda: ok(system.server.ssh("true")), expected=0)
+        settle(system)
+        history = json.loads(ok(pyz_command(system.pyz, "history", "--system", "--json")).stdout)
+        assert history[-1]["outcome"] == "skipped by a rule"
+    finally:
         config.write_text(text)
 
 
