@@ -330,6 +330,34 @@ def test_users_section_routes_an_accounts_alerts_and_skips_another(system: Syste
         config.write_text(text)
 
 
+def test_port_forwarding_account_with_nologin_shell_is_alerted(system: System):
+    with SshServer(system.workdir / "nologin", shell="/usr/sbin/nologin", use_pam=True) as server:
+        def forward() -> None:
+            tunnel = subprocess.Popen(["ssh", "-p", str(server.port)] + server.ssh_options() +
+                                      ["-N", "-L", "127.0.0.1:{}:127.0.0.1:22".format(free_port()),
+                                       "{}@127.0.0.1".format(server.user)], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                system.sink.wait_for(1, timeout=ARRIVAL_SECONDS)
+            finally:
+                tunnel.terminate()
+                tunnel.wait(timeout=10)
+
+        (received,) = alerts_of(system, forward)
+        assert received.message["Subject"].startswith("[NEW IP] SSH login: {}@".format(server.user))
+        assert received.message["Subject"].endswith("from 127.0.0.1")
+
+
+def test_chrooted_internal_sftp_account_is_alerted(system: System):
+    chroot = "Match User {user}\n  ChrootDirectory %h\n  ForceCommand internal-sftp\n"
+    with SshServer(system.workdir / "chroot", use_pam=True, extra_config=chroot, home_owned_by_root=True) as server:
+        (received,) = alerts_of(system, lambda: ok(subprocess.run(
+            ["sftp", "-b", "-", "-P", str(server.port)] + server.ssh_options() + [server.target()],
+            input=b"ls\n", capture_output=True, timeout=60)))
+        assert received.message["Subject"].startswith("[NEW IP] SSH login: {}@".format(server.user))
+        assert "publickey" in received.message.get_content()
+
+
 def test_intruder_who_wipes_the_account_is_still_alerted(system: System):
     server = system.server
     alerts_of(system, lambda: ok(server.ssh("true")))
@@ -352,6 +380,17 @@ def test_login_works_silently_when_python_is_gone(system: System):
         silent_login(system)
     finally:
         SYSTEM_HOOK.write_bytes(script)
+
+
+def test_login_works_silently_when_the_pyz_crashes(system: System):
+    pyz = SYSTEM_LIB_DIR / "ssh_alert.pyz"
+    data = pyz.read_bytes()
+    try:
+        pyz.write_bytes(b"not a zip file: python3 fails to run it\n")
+        silent_login(system)
+    finally:
+        pyz.write_bytes(data)
+    ok(pyz_command(system.pyz, "check", "--system"))  # as cron would: the login recorded meanwhile is alerted
 
 
 def test_login_works_silently_with_a_broken_config(system: System):
