@@ -105,7 +105,8 @@ _SCRIPT = r"""#!/bin/sh
   PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root SHIV_ROOT={shiv}
   export PATH HOME SHIV_ROOT
   sa_py={python} sa_pyz={pyz} sa_dir={state} sa_seen={seen}
-  [ "${{PAM_SERVICE:-}}:${{PAM_TYPE:-}}" = sshd:open_session ] || exit 0
+  sa_service=${{1:-sshd}}  # the PAM line may name another service (docs/system-mode.md); sshd's names none
+  [ "${{PAM_SERVICE:-}}:${{PAM_TYPE:-}}" = "$sa_service:open_session" ] || exit 0
   sa_user=${{PAM_USER:-unknown}} sa_ip=${{PAM_RHOST:-unknown}}
   case "$sa_user" in *[!A-Za-z0-9._@+-]*|.*) sa_user=invalid-name ;; esac
   case "$sa_ip" in *[!A-Za-z0-9.:%_-]*) sa_ip=invalid-address ;; esac

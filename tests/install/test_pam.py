@@ -111,6 +111,22 @@ def test_hook_script_ignores_an_ssh_connection_that_names_another_address_and_ot
     assert not (tmp_path / "seen").exists()  # no trustworthy connection: nothing listed
 
 
+
+def test_hook_script_takes_another_service_only_when_its_pam_line_names_it(tmp_path: Path):
+    state = tmp_path / "state"
+    state.mkdir()
+    script = tmp_path / "hook"
+    script.write_text(render_script("/nonexistent/python3", "/nonexistent.pyz", str(state), str(tmp_path / "seen"),
+                                    str(tmp_path / "shiv")))
+    environ = {"PAM_SERVICE": "su", "PAM_TYPE": "open_session", "PAM_USER": "root"}
+    os.spawnve(os.P_WAIT, "/bin/sh", ["sh", str(script)], environ)
+    assert not (state / "logins.log").exists()
+    os.spawnve(os.P_WAIT, "/bin/sh", ["sh", str(script), "su"], environ)
+    os.spawnve(os.P_WAIT, "/bin/sh", ["sh", str(script), "su"], dict(environ, PAM_TYPE="close_session"))
+    (line,) = (state / "logins.log").read_text().splitlines()
+    assert line.split()[3:5] == ["unknown", "root"]
+
+
 def test_install_plan_keeps_the_original_and_uninstall_gives_it_back(tmp_path: Path):
     paths = Paths(tmp_path, tmp_path / "etc", tmp_path / "state", tmp_path / "etc", system=True)
     original = DEBIAN_TAIL.encode()
