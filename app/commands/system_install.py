@@ -18,7 +18,7 @@ from typing import List, NamedTuple, Optional, Tuple
 
 from app.commands.result import Result
 from app.errors import ExitCode, UserError
-from app.install import crontab, pam
+from app.install import crontab, pam, timer
 from app.install.installplan import CANCELLED, CONFIRM, DRY_RUN_DONE, NOTHING_TO_DO, refuse_without_terminal
 from app.system import proc
 from app.system.files import replace_atomically
@@ -101,8 +101,10 @@ def without_system_cron(text: str) -> str:
 
 def plan_install(paths: Paths, source: bytes, installed_pyz: Optional[bytes], python: str,
                  pam_text: bytes, backup: Optional[bytes], record: Optional[dict], cron_text: Optional[str],
-                 script_now: Optional[bytes]) -> Tuple[List[Step], dict]:
-    """The steps of install --system and the record it leaves. Raises UserError for a broken block."""
+                 script_now: Optional[bytes], systemd: bool = False,
+                 units_now: Tuple[Optional[bytes], Optional[bytes]] = (None, None)) -> Tuple[List[Step], dict]:
+    """The steps of install --system and the record it leaves (systemd: a timer instead of the cron line).
+    Raises UserError for a broken block."""
     steps = [Step("mkdir", SYSTEM_LIB_DIR, mode=0o755, describe="create {} (root, 0755)".format(SYSTEM_LIB_DIR)),
              Step("mkdir", paths.state_dir, mode=0o700, describe="create {} (root, 0700)".format(paths.state_dir))]
     if installed_pyz != source:
@@ -127,7 +129,15 @@ def plan_install(paths: Paths, source: bytes, installed_pyz: Optional[bytes], py
         steps.append(Step("pam", Path(pam.SERVICE_FILE), edit.text.encode("utf-8", "surrogateescape"),
                           describe="{}: {} (session optional pam_exec.so ... {})".format(
                               pam.SERVICE_FILE, edit.action, SYSTEM_HOOK)))
-    if cron_text is not None:
+    units = ((timer.SERVICE, timer.service_text(python, str(SYSTEM_PYZ), str(SYSTEM_SHIV_ROOT)).encode()),
+             (timer.TIMER, timer.timer_text().encode()))
+    if systemd and tuple(text for _, text in units) != tuple(units_now):
+        for name, data in units:
+            steps.append(Step("write", timer.UNIT_DIR / name, data, 0o644, "write {}".format(timer.UNIT_DIR / name)))
+        steps.append(Step("systemctl", Path(""), b"daemon-reload"))
+        steps.append(Step("systemctl", Path(timer.TIMER), b"enable --now", describe="systemctl enable --now {} "
+                          "(the check every minute: retries, heartbeat, session ends)".format(timer.TIMER)))
+    elif cron_text is not None and not systemd:
         new_cron = with_system_cron(cron_text, cron_line(python))
         if new_cron != cron_text:
             steps.append(Step("crontab", Path("crontab"), new_cron.encode(), describe="root's crontab: add "
@@ -138,7 +148,7 @@ def plan_install(paths: Paths, source: bytes, installed_pyz: Optional[bytes], py
 
 
 def plan_uninstall(paths: Paths, pam_text: Optional[bytes], record: Optional[dict], cron_text: Optional[str],
-                   purge: bool) -> Tuple[List[Step], List[str]]:
+                   purge: bool, units: Tuple[Path, ...] = ()) -> Tuple[List[Step], List[str]]:
     """The steps of uninstall --system and the notes to print. Raises UserError for a broken block."""
     steps: List[Step] = []
     notes: List[str] = []
@@ -158,6 +168,11 @@ def plan_uninstall(paths: Paths, pam_text: Optional[bytes], record: Optional[dic
     if cron_text is not None and without_system_cron(cron_text) != cron_text:
         steps.append(Step("crontab", Path("crontab"), without_system_cron(cron_text).encode(),
                           describe="root's crontab: remove the system check"))
+    if units:  # the timer install added where systemd runs
+        steps.append(Step("systemctl", Path(timer.TIMER), b"disable --now",
+                          describe="systemctl disable --now {}".format(timer.TIMER)))
+        steps.extend(Step("remove", unit, describe="remove {}".format(unit)) for unit in units)
+        steps.append(Step("systemctl", Path(""), b"daemon-reload", describe=""))
     for path in (SYSTEM_HOOK, SYSTEM_PYZ):
         if os.path.lexists(str(path)):
             steps.append(Step("remove", path, describe="remove {}".format(path)))
@@ -196,6 +211,11 @@ def apply(step: Step) -> None:
     elif step.action == "extract":  # the first login must not pay for shiv's extraction
         environ = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "SHIV_ROOT": str(SYSTEM_SHIV_ROOT)}
         proc.run([(step.data or b"").decode(), "-I", "-S", str(step.path), "--version"], timeout=60, environ=environ)
+    elif step.action == "systemctl":
+        argv = ["systemctl"] + (step.data or b"").decode().split() + ([step.path.name] if step.path.name else [])
+        finished = proc.run(argv, timeout=60)
+        if finished.returncode != 0:
+            raise UserError("{} failed: {}".format(" ".join(argv), proc.first_line(finished.stderr)))
     elif step.action == "rmtree":
         shutil.rmtree(str(step.path), ignore_errors=True)
 
@@ -259,7 +279,9 @@ def install(arguments: argparse.Namespace) -> Result:
     if pam_text is None:
         raise UserError("no {}: is openssh-server installed with PAM?".format(pam.SERVICE_FILE))
     steps, _ = plan_install(paths, source, _read(SYSTEM_PYZ), system_python(), pam_text,
-                            _read(paths.state_dir / BACKUP), _record(paths), _cron_text(), _read(SYSTEM_HOOK))
+                            _read(paths.state_dir / BACKUP), _record(paths), _cron_text(), _read(SYSTEM_HOOK),
+                            systemd=timer.SYSTEMD_RUNNING.is_dir(),
+                            units_now=(_read(timer.UNIT_DIR / timer.SERVICE), _read(timer.UNIT_DIR / timer.TIMER)))
     return carry_out(steps, "install", arguments, DONE)
 
 
@@ -268,5 +290,7 @@ def uninstall(arguments: argparse.Namespace) -> Result:
     paths = Paths.system_wide()
     _require_root("uninstall", arguments)
     steps, notes = plan_uninstall(paths, _read(Path(pam.SERVICE_FILE)), _record(paths), _cron_text(),
-                                  getattr(arguments, "purge", False))
+                                  getattr(arguments, "purge", False),
+                                  tuple(timer.UNIT_DIR / name for name in (timer.TIMER, timer.SERVICE)
+                                        if (timer.UNIT_DIR / name).exists()))
     return carry_out(steps, "uninstall", arguments, "uninstalled: the system hook is gone", notes)

@@ -34,7 +34,17 @@ def system_checks(paths: Paths) -> List[Check]:
     except Exception as error:  # noqa: BLE001 (a status line, never a crash)
         checks.append(Check("usepam", WARN, str(error)))
     from app.commands.system_install import CRON_MARKER
+    from app.install import timer
 
+    if (timer.UNIT_DIR / timer.TIMER).exists():
+        from app.system import proc
+
+        try:
+            active = proc.run(["systemctl", "is-active", timer.TIMER], timeout=10).stdout.decode().strip()
+        except (OSError, proc.TimedOut) as error:
+            active = str(error)
+        checks.append(Check("timer", OK if active == "active" else FAIL, "{} is {}".format(timer.TIMER, active)))
+        return checks
     table = crontab.read_crontab()
     line = next((entry for entry in table.text.splitlines() if entry.endswith(" " + CRON_MARKER)), None)
     last = _last_cron(paths)

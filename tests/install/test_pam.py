@@ -218,3 +218,24 @@ def test_a_reused_pid_is_not_the_connection(tmp_path: Path):
     assert not is_open("1.2.3.4 5 6.7.8.9 22 4242", 1100.0, str(tmp_path))
     assert not is_open("1.2.3.4 5 6.7.8.9 22 4243", 1300.0, str(tmp_path))
     assert not is_open("1.2.3.4 5 6.7.8.9 22", 1300.0, str(tmp_path))
+
+
+def test_where_systemd_runs_install_adds_a_timer_instead_of_the_cron_line_and_uninstall_removes_it(tmp_path: Path):
+    from app.install import timer
+
+    paths = Paths(tmp_path, tmp_path / "etc", tmp_path / "state", tmp_path / "etc", system=True)
+    steps, _ = plan_install(paths, b"pyz", None, "/usr/bin/python3", DEBIAN_TAIL.encode(), None, None, "", None,
+                            systemd=True)
+    assert not [step for step in steps if step.action == "crontab"]
+    units = {step.path.name: step.data.decode() for step in steps if step.path.parent == timer.UNIT_DIR}
+    assert "ExecStart=/usr/bin/python3 -I -S {} check --system --cron".format(SYSTEM_PYZ) in units[timer.SERVICE]
+    assert "OnUnitActiveSec=1min" in units[timer.TIMER]
+    assert [(step.data, step.path.name) for step in steps if step.action == "systemctl"] == [
+        (b"daemon-reload", ""), (b"enable --now", timer.TIMER)]
+    again, _ = plan_install(paths, b"pyz", b"pyz", "/usr/bin/python3", DEBIAN_TAIL.encode(), None, None, "", None,
+                            systemd=True, units_now=(units[timer.SERVICE].encode(), units[timer.TIMER].encode()))
+    assert not [step for step in again if step.action == "systemctl"]
+    unit_paths = (timer.UNIT_DIR / timer.TIMER, timer.UNIT_DIR / timer.SERVICE)
+    steps, _ = plan_uninstall(paths, None, None, None, purge=False, units=unit_paths)
+    assert [step.data for step in steps if step.action == "systemctl"] == [b"disable --now", b"daemon-reload"]
+    assert {step.path for step in steps if step.action == "remove"} >= set(unit_paths)
