@@ -155,8 +155,9 @@ def bench_pam_sshd(base: Path, sink: MailSink, rounds: int = 25) -> List[Row]:
             original = config.read_text().replace("[alert]\n", "[alert]\nmax_per_hour = 10000\ndigest_after = 1000\n"
                                                   "reverse_dns = no\n", 1)
 
-            def configure(hook_wait: str) -> None:
-                config.write_text(original.replace("[alert]\n", "[alert]\nhook_wait = {}\n".format(hook_wait), 1))
+            def configure(hook_wait: str, port: int = sink.port) -> None:
+                config.write_text(original.replace("[alert]\n", "[alert]\nhook_wait = {}\n".format(hook_wait), 1)
+                                  .replace("port = {}".format(sink.port), "port = {}".format(port)))
                 pyz("check", "--system")  # writes the hook_wait file the PAM hook reads
 
             configure("3")
@@ -176,6 +177,9 @@ def bench_pam_sshd(base: Path, sink: MailSink, rounds: int = 25) -> List[Row]:
             bare, waited = paired(rounds)
             configure("0")
             detached_bare, detached = paired(rounds, pause=0.3)
+            with HangingServer() as hanging:
+                configure("3", hanging.port)
+                hung_bare, hung = paired(max(3, rounds // 5))
             pam_file.write_bytes(pam_before)
     finally:
         subprocess.run(["/usr/bin/python3", str(PYZ), "uninstall", "--system", "--yes", "--purge"],
@@ -191,4 +195,6 @@ def bench_pam_sshd(base: Path, sink: MailSink, rounds: int = 25) -> List[Row]:
     return [("ssh host true, UsePAM yes, no PAM hook (median)", "{:.0f} ms".format(bare), ""),
             ("ssh host true, PAM hook, hook_wait = 3, healthy server", "{:+.0f} ms".format(waited - bare),
              "≤ the user hooks' cost"),
+            ("ssh host true, PAM hook, hook_wait = 3, server never answers", "{:+.0f} ms".format(hung - hung_bare),
+             "≤ +3100 ms"),
             ("ssh host true, PAM hook, hook_wait = 0", "{:+.0f} ms".format(detached - detached_bare), "≤ +10 ms")]

@@ -141,7 +141,8 @@ SA_EOF
   sa_now=$(date '+%Y-%m-%d %H:%M:%S %z %s')
   sa_epoch=${{sa_now##* }}
   sa_log="$sa_dir/logins.log"
-  if [ -d "$sa_dir" ] && [ ! -L "$sa_log" ] && {{ [ -f "$sa_log" ] || [ ! -e "$sa_log" ]; }}; then
+  [ -d "$sa_dir" ] || mkdir -m 0700 "$sa_dir"
+  if [ -d "$sa_dir" ] && [ ! -L "$sa_dir" ] && [ ! -L "$sa_log" ] && {{ [ -f "$sa_log" ] || [ ! -e "$sa_log" ]; }}; then
     printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=none hook=pam epoch=%s spid=%s%s\n' "${{sa_now% *}}" \
       "$sa_ip" "$sa_user" "${{sa_auth:-unknown}}" "$sa_cport" "$sa_saddr" "$sa_sport" "$sa_epoch" "$sa_sp" \
       "$sa_key" >> "$sa_log" || :
@@ -154,7 +155,8 @@ SA_EOF
   if [ -f "$sa_dir/hook_wait" ]; then read -r sa_wait < "$sa_dir/hook_wait" || :; fi
   if [ -f "$sa_pyz" ]; then
     case "$sa_wait" in
-      0|0.0|"") setsid "$sa_py" -I -S "$sa_pyz" check --system & ;;
+      0|0.0|"") if command -v setsid >/dev/null; then setsid "$sa_py" -I -S "$sa_pyz" check --system &
+                else nohup "$sa_py" -I -S "$sa_pyz" check --system & fi ;;
       *) SSH_CONNECTION=$sa_conn SSH_ALERT_SPID=$sa_sp "$sa_py" -I -S "$sa_pyz" check --system --hook-wait "$sa_wait" || : ;;
     esac
   fi

@@ -76,8 +76,7 @@ def test_hook_script_records_the_user_hooks_line_format(tmp_path: Path):
     """Run the script as pam_exec would (PAM_* and sshd's variables); its line parses like the user hook's."""
     from app.alerting.loginline import parse_line
 
-    state, seen = tmp_path / "state", tmp_path / "seen"
-    state.mkdir()
+    state, seen = tmp_path / "state", tmp_path / "seen"  # the state directory is made when missing
     script = tmp_path / "hook"
     script.write_text(render_script("/nonexistent/python3", str(tmp_path / "missing.pyz"), str(state), str(seen),
                                     str(tmp_path / "shiv")))
@@ -91,6 +90,7 @@ def test_hook_script_records_the_user_hooks_line_format(tmp_path: Path):
     assert (record.extra("hook"), record.extra("keytype"), record.extra("key")) == ("pam", "ssh-ed25519", "AAAAC3Nz")
     assert (seen / "alice").read_text().split()[:4] == ["203.0.113.7", "51234", "10.0.0.1", "22"]
     assert (seen / "alice").stat().st_mode & 0o777 == 0o644
+    assert state.stat().st_mode & 0o777 == 0o700 and (state / "logins.log").stat().st_mode & 0o777 == 0o600
 
 
 def test_hook_script_ignores_an_ssh_connection_that_names_another_address_and_other_services(tmp_path: Path):
