@@ -9,6 +9,7 @@ connections), then flushed. A held or failed alert stops the run there: what fol
 import itertools
 import os
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from app.alerting import history, outbox, policy
@@ -23,7 +24,7 @@ from app.system.files import open_regular_file
 from app.alerting.keys import fingerprint
 from app.alerting.loginline import LoginRecord, merge_login_records, parse_line
 from app.alerting.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
-from app.system.paths import Paths
+from app.system.paths import SYSTEM_SEEN_DIR, Paths
 
 MAX_BATCH = 5000  # lines held in memory at once; a longer backlog is handled batch after batch
 HELD_WARNING = "held"
@@ -66,9 +67,10 @@ class Dispatcher:
         self.event_channels = event_channels(config)
         self.held = False  # email is held (hourly limit) or failed: the rest of the log is read for the channels only
         self.email_failure: Optional[outbox.SendFailed] = None
-        self._keys: Optional[Tuple[bool, Dict[str, List[dict]]]] = None  # (any key file readable, keys)
+        self._keys: Dict[str, Tuple[bool, Dict[str, List[dict]]]] = {}  # by home: (any key file readable, keys)
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
         self._resolver = None
+        self._rules: Optional[Tuple[object, ...]] = None
         if self.policy.reverse_dns:
             from app.alerting.rdns import ReverseResolver
 
@@ -107,7 +109,7 @@ class Dispatcher:
         self._contexts.clear()
         self._seen: Dict[Tuple[str, str], Optional[Seen]] = {}
         items: List[Item] = []
-        recent = self.store.recent()
+        recent = self.store.recent() + self._system_seen()
         first_index: Dict[str, int] = {}
         for entry in batch:
             record = parse_line(entry.data)
@@ -124,12 +126,31 @@ class Dispatcher:
                 first_index[connection] = len(items)
             key = policy.source_key(record)
             decision = policy.decide_seen(record, self._lookup(key), self.policy)
-            if record.parsed and (self.config.rules or self.policy.work_hours or record.extra("key")):
+            if record.parsed and (self.config.rules or self.config.routes or self.policy.work_hours
+                                  or record.extra("key")):
                 decision = policy.with_verdict(decision, self._verdict(record))
             items.append(Item(entry, record, False, decision))
             if record.parsed:
                 self._seen[key] = policy.count_login(self._seen[key], record.epoch or 0.0)
         return items
+
+    def _system_seen(self) -> Tuple[Tuple[str, float], ...]:
+        """Connections the system-wide mode already alerts (both modes installed): repeats here."""
+        if self.paths.system or not os.path.isdir(str(SYSTEM_SEEN_DIR)):
+            return ()
+        import pwd
+
+        from app.alerting.systemseen import system_seen
+
+        return system_seen(pwd.getpwuid(os.getuid()).pw_name)
+
+    def _routed(self, user: str) -> Tuple[str, ...]:
+        """The [users] addresses that also get user's login alerts (app.alerting.routing)."""
+        if not self.config.routes:
+            return ()
+        from app.alerting.routing import addresses_for
+
+        return addresses_for(self.config.routes, user, tuple(self.config.recipients))
 
     def _verdict(self, record: LoginRecord):  # type: ignore[no-untyped-def]
         """The [rules], work_hours and authorized_keys verdict on one login (app.alerting.rules)."""
@@ -138,29 +159,50 @@ class Dispatcher:
         login = {"user": record.user, "ip": record.ip, "kind": kind_of(record),
                  "key_fingerprint": fingerprint(record.extra("key")) if record.extra("key") else ""}
         local = time.localtime(record.epoch) if record.epoch is not None else None
-        return evaluate(self.config.rules, login, self._authorized_fingerprints(), self.policy.work_hours, local)
+        if self._rules is None:  # [rules], then the [users] skips as rules of the same engine
+            from app.alerting.routing import skip_rules
 
-    def _authorized(self) -> Optional[Dict[str, List[dict]]]:
-        """The keys of every key file sshd reads for this account (authorized_keys, authorized_keys2, its
+            self._rules = tuple(self.config.rules) + tuple(skip_rules(list(self.config.routes)))
+        return evaluate(self._rules, login, self._authorized_fingerprints(record.user), self.policy.work_hours,
+                        local)
+
+    def _home(self, user: str) -> str:
+        """The home whose key files count: this account's; in the system-wide mode the login's account's."""
+        if not self.paths.system:
+            return str(self.paths.home)
+        import pwd
+
+        try:
+            return pwd.getpwnam(user).pw_dir
+        except (KeyError, ValueError):
+            return ""
+
+    def _authorized(self, user: str) -> Optional[Dict[str, List[dict]]]:
+        """The keys of every key file sshd reads for the account (authorized_keys, authorized_keys2, its
         AuthorizedKeysFile, as the watch finds them) by fingerprint, read once a run; None when none can be read."""
-        if self._keys is None:
+        home = self._home(user)
+        if not home:
+            return None
+        if home not in self._keys:
             from app.alerting.findings import OK
             from app.alerting.health import SSHD_TEXT
             from app.alerting.keywatch import key_files, snapshot_keys
 
-            snapshot = snapshot_keys(key_files(self.paths.home, str(self.store.get(SSHD_TEXT) or "")))
+            sshd_text = str(self.store.get(SSHD_TEXT) or "")
+            snapshot = snapshot_keys(key_files(Path(home), sshd_text, user if self.paths.system else None))
             readable = any(state["state"] == OK for state in snapshot["files"].values())
-            self._keys = (readable, snapshot["keys"])
-        return self._keys[1] if self._keys[0] else None
+            self._keys[home] = (readable, snapshot["keys"])
+        readable, keys = self._keys[home]
+        return keys if readable else None
 
-    def _authorized_fingerprints(self) -> Optional[Set[str]]:
+    def _authorized_fingerprints(self, user: str) -> Optional[Set[str]]:
         """The fingerprints of the authorized keys; None when no key file can be read (then not checked)."""
-        keys = self._authorized()
+        keys = self._authorized(user)
         return None if keys is None else set(keys)
 
-    def _key_comment(self, blob: str) -> Optional[str]:
+    def _key_comment(self, blob: str, user: str) -> Optional[str]:
         """The comment of the authorized key blob ("" when it has none), None when it is in no key file."""
-        entries = (self._authorized() or {}).get(fingerprint(blob) or "")
+        entries = (self._authorized(user) or {}).get(fingerprint(blob) or "")
         return str(entries[0]["comment"]) if entries else None
 
     def _lookup(self, key: Tuple[str, str]) -> Optional[Seen]:
@@ -176,7 +218,7 @@ class Dispatcher:
     def _new_context(self, item: Item) -> AlertContext:
         decision = item.decision or policy.Decision(True, False, False, None, None, 0)
         record = item.record
-        key_comment = self._key_comment(record.extra("key")) if record.extra("key") else None
+        key_comment = self._key_comment(record.extra("key"), record.user) if record.extra("key") else None
         rdns = self._resolver.name(policy.source_key(record)[1]) if self._resolver and record.parsed else ""
         return AlertContext(key_comment=key_comment, new_ip=decision.new_ip, trusted=decision.trusted,
                             first_seen=decision.first_seen, last_seen=decision.last_seen, count=decision.count,
@@ -219,7 +261,8 @@ class Dispatcher:
                                   outbox.message_id(self._identity(segment, item), "login",
                                                     self.envelope.mail_domain),
                                   context=self._context(item), with_html=self.policy.html)
-            self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1)
+            self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1,
+                       routed=self._routed(item.record.user))
             self._flush()
             self.handoff.progress(connections(items[done:index + 1]))
             done = index + 1
@@ -256,7 +299,7 @@ class Dispatcher:
         return "{}:{}:{}".format(segment.device, segment.inode, item.entry.end)
 
     def _post(self, message, segment: Segment, items: Sequence[Item], emailed_as: str,  # type: ignore
-              logins: int = 0, extra: Optional[Callable[[Store], None]] = None) -> None:
+              logins: int = 0, extra: Optional[Callable[[Store], None]] = None, routed: Tuple[str, ...] = ()) -> None:
         """Post message (or none) with the record of items: position, history, sources, recent connections."""
         if not items and extra is None:
             return
@@ -288,7 +331,8 @@ class Dispatcher:
             if extra is not None:
                 extra(store)
 
-        outbox.post(self.store, message, self.config.recipients, "login" if logins == 1 else "digest",
+        kind = (outbox.ROUTED if routed else "login") if logins == 1 else "digest"
+        outbox.post(self.store, message, tuple(self.config.recipients) + routed, kind,
                     outbox.Record(apply, logins), events)
 
     def _post_events(self, segment: Segment, items: Sequence[Item]) -> None:

@@ -167,6 +167,10 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     config = load_config(paths.config_file)
     sync_hook_wait(paths.hook_wait_file, config.policy.hook_wait)
     trim_waited(paths.waited_file)
+    if paths.system:
+        from app.alerting.systemseen import trim_seen
+
+        trim_seen()
     envelope = context.envelope(config, store)
     transport = context.transport(config, paths, envelope.mail_domain)
     log = oplog(paths)
@@ -211,7 +215,13 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
             if not dispatcher.segment(segment):
                 break  # held by the hourly limit: the rest stays pending, in order
         if scan_sessions:
-            alert_unrecorded_sessions(store, config, envelope, flush)
+            if not paths.system:  # the system-wide mode's PAM hook sees every connection, ssh -N included
+                alert_unrecorded_sessions(store, config, envelope, flush)
+            else:
+                from app.alerting.pamends import record_system_ends
+
+                if record_system_ends(store, config, envelope) and config.policy.notify_logout:
+                    dispatcher.flush_pending()
             if cron_duties(paths, store, config, envelope):
                 dispatcher.flush_pending()
         elif cron_late(paths, store, config, envelope):

@@ -6,6 +6,7 @@ setup_apply stores, writes, migrates, sends the test alert and runs the first ch
 """
 
 import argparse
+import os
 import sys
 from typing import Optional
 
@@ -40,6 +41,7 @@ NEEDS_TERMINAL = ("setup needs a terminal to ask its questions; without one, run
 PROBE_FAILED = "connection test failed: {advice}; nothing was saved (--save-anyway saves it all the same)"
 SAVED_ANYWAY = "warning: saved although the connection test failed (--save-anyway): {advice}"
 STOPPED = "Setup stopped; nothing was saved."
+SYSTEM_NEEDS_ROOT = "setup --system writes /etc/ssh-alert/config.ini: run it as root"
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
@@ -49,6 +51,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
                                    usage="%(prog)s [--non-interactive] [OPTION ...]\n"
                                          "       %(prog)s --channel NAME [--NAME-KEY VALUE ...] [--SECRET-stdin]")
     add_arguments(parser)
+    parser.add_argument("--system", action="store_true", help="root: configure the system-wide mode (/etc/ssh-alert/config.ini)")
     add_channel_arguments(parser)
 
 
@@ -63,6 +66,8 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
     Raises UserError: exit 2 for missing or invalid answers without a terminal, exit 1 when the
     connection test fails non-interactively (nothing is saved then).
     """
+    if paths.system and os.geteuid() != 0:
+        raise UserError(SYSTEM_NEEDS_ROOT)
     if getattr(arguments, "channel", None):
         from app.commands.setup_channel import setup_channel
 

@@ -30,11 +30,17 @@ class Check(NamedTuple):
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser = subparsers.add_parser("status", help="report configuration, credentials, hooks and pending alerts")
     parser.add_argument("--json", action="store_true", help="print the same checks as JSON")
+    parser.add_argument("--system", action="store_true", help="the system-wide mode's health (root)")
 
 
 def run(paths: Paths, arguments: argparse.Namespace) -> Result:
     """One line per check (or the checks as JSON); exit 1 when any failed."""
     checks = run_status(paths)
+    if paths.system:
+        from app.commands.system_status import system_checks
+        from app.install.hooks import HOOKS
+
+        checks = [check for check in checks if check.name not in HOOKS + ("cron",)] + system_checks(paths)
     return Result(["{:<5} {:<13} {}".format(item.status.upper(), item.name, item.detail) for item in checks],
                   ExitCode.OK if healthy(checks) else ExitCode.NOT_DONE,
                   {"healthy": healthy(checks), "checks": [item._asdict() for item in checks]})

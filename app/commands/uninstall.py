@@ -51,10 +51,15 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--dry-run", action="store_true", help="print each planned change and touch nothing")
     parser.add_argument("--purge", action="store_true",
                         help="also delete the config, state, logs and stored password")
+    parser.add_argument("--system", action="store_true", help="root: remove the system-wide PAM hook, restoring /etc/pam.d/sshd")
 
 
 def run(paths: Paths, arguments: argparse.Namespace) -> Result:
     """uninstall, asking for confirmation at a terminal."""
+    if arguments.system:
+        from app.commands.system_install import uninstall as uninstall_system
+
+        return uninstall_system(arguments)
     return uninstall(paths, arguments, terminal_prompter())
 
 
