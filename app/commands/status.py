@@ -59,12 +59,34 @@ def run_status(paths: Paths) -> List[Check]:
     if config is not None:
         checks.extend(_credential_checks(config, paths))
         checks.append(_hook_wait_check(config, paths))
+        checks.extend(_geoip_checks(config, paths))
     checks.append(_permission_check(paths))
     checks.extend(_log_checks(paths, config))
     record = _install_record(paths)
     checks.extend(_hook_checks(paths, record))
     checks.append(_cron_check(paths, record))
     return checks
+
+
+def _geoip_checks(config: Config, paths: Paths) -> List[Check]:
+    """geoip_db: each file readable and built within STALE_DAYS; the cron run's last update error."""
+    if not config.policy.geoip_db:
+        return []
+    from app.alerting.geoip import database_paths, stale_databases
+    from app.alerting.geoupdate import STATE_KEY
+    from app.alerting.store import DatabaseError, opened
+
+    databases = database_paths(config.policy.geoip_db)
+    problems = stale_databases(databases)
+    try:
+        with opened(paths.store_file, read_only=True) as store:
+            problems += [str((store.get(STATE_KEY) or {}).get("error") or "")] if config.policy.geoip_update != "off" \
+                else []
+    except (OSError, DatabaseError):
+        pass
+    problems = [problem for problem in problems if problem]
+    return [Check("geoip", WARN if problems else OK,
+                  "; ".join(problems) or "{} database(s), each built in the last 60 days".format(len(databases)))]
 
 
 def _credential_checks(config: Config, paths: Paths) -> List[Check]:

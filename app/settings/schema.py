@@ -198,6 +198,8 @@ KEYS: Tuple[Key, ...] = (
     Key("alert", "geoip_update", "policy.geoip_update", Choice("off", "monthly"), "off",
         "monthly: the cron run downloads the DB-IP Lite files named in geoip_db once a month "
         "(ssh_alert.pyz geoip update does it now)"),
+    Key("alert", "geoip_mirror", "policy.geoip_mirror", Text(check=_url_problems), "https://download.db-ip.com/free",
+        "where geoip update downloads dbip-*-lite-YYYY-MM.mmdb.gz (an https mirror of DB-IP's free files)"),
     Key("alert", "heartbeat", "policy.heartbeat", Choice("weekly", "daily", "off"), "weekly",
         "a summary through every channel: logins since the last one, new addresses, anything unhealthy; when it "
         "stops arriving, monitoring has stopped"),
