@@ -134,6 +134,7 @@ def test_render_config_round_trips_every_key_set_away_from_its_default(tmp_path:
             "heartbeat_url = https://hc-ping.com/abc\nnotify_logout = yes\n"
             "syslog_target = tcp://127.0.0.1:514\njournald = yes\njournald_socket = /run/j.sock\n"
             "geoip_db = /srv/geo/dbip-country-lite.mmdb, /srv/geo/dbip-asn-lite.mmdb\ngeoip_update = monthly\n"
+            "geoip_mirror = https://mirror.example/dbip\n"
             "work_hours = Mon-Fri 08:00-19:00\nchannels = email, " + ", ".join(PUSH_CHANNELS) +
             "\n[smtp]\nhost = mail.example.com\nport = 2525\nsecurity = ssl\n"
             "user = alice\npassword_store = file\nca_file = {}\n".format(ca_file))
