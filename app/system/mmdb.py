@@ -19,6 +19,7 @@ MAX_DEPTH = 32  # nested maps, arrays and pointers
 MAX_VALUES = 4000  # values decoded by one lookup (a GeoIP2 City record has about two hundred)
 MAX_NODES = 1 << 32
 NOT_MMDB = "{path} is not a MaxMind DB file: {reason}"
+_WIDTHS = {5: 2, 6: 4, 8: 4, 9: 8, 10: 16}  # bytes at most of uint16, uint32, int32, uint64, uint128
 
 
 class MMDBError(ValueError):
@@ -35,10 +36,15 @@ class _Decoder:
     def _bytes(self, offset: int, size: int) -> bytes:
         if size < 0 or offset < self.start or offset + size > self.end:
             raise MMDBError("a value runs past the end of its section")
-        return bytes(self.buffer[offset:offset + size])
+        return self.buffer[offset:offset + size]  # a slice of an mmap is bytes
 
     def _uint(self, offset: int, size: int) -> int:
         return int.from_bytes(self._bytes(offset, size), "big") if size else 0
+
+    def _byte(self, offset: int) -> int:
+        if offset < self.start or offset >= self.end:
+            raise MMDBError("a value runs past the end of its section")
+        return self.buffer[offset]
 
     def decode(self, offset: int, depth: int = 0) -> Tuple[Any, int]:
         """Takes an offset in the buffer; returns (the value there, the offset after it); raises MMDBError."""
@@ -47,13 +53,13 @@ class _Decoder:
         self.budget -= 1
         if self.budget < 0:
             raise MMDBError("one record expands to more than {} values".format(MAX_VALUES))
-        control = self._uint(offset, 1)
+        control = self._byte(offset)
         offset += 1
         kind = control >> 5
         if kind == 1:
             return self._pointer(control, offset, depth)
         if kind == 0:
-            kind = 7 + self._uint(offset, 1)
+            kind = 7 + self._byte(offset)
             offset += 1
             if kind < 8 or kind > 15:
                 raise MMDBError("unknown extended type {}".format(kind))
@@ -72,7 +78,7 @@ class _Decoder:
         else:
             target = ((control & 7) << (8 * length)) + raw + (0, 2048, 526336)[length - 1]
         target += self.start
-        if target >= self.end or self._uint(target, 1) >> 5 == 1:
+        if target >= self.end or self._byte(target) >> 5 == 1:
             raise MMDBError("a pointer points outside the data or at another pointer")
         value, _ = self.decode(target, depth + 1)
         return value, offset + length
@@ -99,7 +105,7 @@ class _Decoder:
         offset += size
         if kind == 2:
             try:
-                return data.decode("utf-8"), offset
+                return str(data, "utf-8"), offset
             except UnicodeDecodeError:
                 raise MMDBError("a string is not UTF-8")
         if kind == 4:
@@ -108,9 +114,8 @@ class _Decoder:
             if size != (8 if kind == 3 else 4):
                 raise MMDBError("a float or double has the wrong size")
             return struct.unpack(">d" if kind == 3 else ">f", data)[0], offset
-        widths = {5: 2, 6: 4, 8: 4, 9: 8, 10: 16}
-        if kind in widths:
-            if size > widths[kind]:
+        if kind in _WIDTHS:
+            if size > _WIDTHS[kind]:
                 raise MMDBError("an integer is wider than its type")
             number = int.from_bytes(data, "big")
             if kind == 8 and size == 4 and number >= 1 << 31:
