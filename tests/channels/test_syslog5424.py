@@ -31,7 +31,7 @@ def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
         require(False, "rsyslog with mmpstrucdata (Debian package rsyslog), as root")
     server = Rsyslog(tmp_path / "rsyslog")
     yield server
-    server.stop()
+    server.remove()
 
 
 def sd(parsed: dict) -> dict:
