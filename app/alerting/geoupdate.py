@@ -213,3 +213,20 @@ def cron_update(paths: Sequence[str], mirror: str, store: object, log: Callable[
     with store.transaction():  # type: ignore[attr-defined]
         store.put(STATE_KEY, {"tried": now, "error": "; ".join(errors)})  # type: ignore[attr-defined]
     return outcomes
+
+
+def health(policy: object, store_file: object) -> Tuple[List[str], int]:
+    """(problems, number of databases) for status: each geoip_db file unreadable or built more than
+    STALE_DAYS ago, and the cron run's last update error (geoip_update = monthly)."""
+    from app.alerting.geoip import database_paths, stale_databases
+    from app.alerting.store import DatabaseError, opened
+
+    databases = database_paths(policy.geoip_db)  # type: ignore[attr-defined]
+    problems = stale_databases(databases)
+    if policy.geoip_update != "off":  # type: ignore[attr-defined]
+        try:
+            with opened(store_file, read_only=True) as store:  # type: ignore[arg-type]
+                problems.append(str((store.get(STATE_KEY) or {}).get("error") or ""))
+        except (OSError, DatabaseError):
+            pass
+    return [problem for problem in problems if problem], len(databases)

@@ -69,24 +69,14 @@ def run_status(paths: Paths) -> List[Check]:
 
 
 def _geoip_checks(config: Config, paths: Paths) -> List[Check]:
-    """geoip_db: each file readable and built within STALE_DAYS; the cron run's last update error."""
+    """geoip_db: each file readable and built in the last 60 days; the cron run's last update error."""
     if not config.policy.geoip_db:
         return []
-    from app.alerting.geoip import database_paths, stale_databases
-    from app.alerting.geoupdate import STATE_KEY
-    from app.alerting.store import DatabaseError, opened
+    from app.alerting.geoupdate import health
 
-    databases = database_paths(config.policy.geoip_db)
-    problems = stale_databases(databases)
-    try:
-        with opened(paths.store_file, read_only=True) as store:
-            problems += [str((store.get(STATE_KEY) or {}).get("error") or "")] if config.policy.geoip_update != "off" \
-                else []
-    except (OSError, DatabaseError):
-        pass
-    problems = [problem for problem in problems if problem]
+    problems, count = health(config.policy, paths.store_file)
     return [Check("geoip", WARN if problems else OK,
-                  "; ".join(problems) or "{} database(s), each built in the last 60 days".format(len(databases)))]
+                  "; ".join(problems) or "{} database(s), each built in the last 60 days".format(count))]
 
 
 def _credential_checks(config: Config, paths: Paths) -> List[Check]:

@@ -100,3 +100,17 @@ def test_each_login_reaches_the_journal_once_by_event_id_across_kill_9(journal: 
     counts = by_event(journal.entries())
     assert len(counts) == logins and None not in counts  # every login, each under one event id
     assert sum(counts.values()) - logins <= 6  # a kill between send and record repeats one entry, same id
+
+
+def test_test_channel_journald_writes_one_entry(journal: Journal, tmp_path: Path, sink: MailSink) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    from app.system.paths import Paths
+
+    paths = Paths.from_environ({"HOME": str(home)})
+    write_config(paths, alert={"journald": "yes", "journald_socket": journal.socket}, smtp=smtp_settings(sink))
+    result = subprocess.run([sys.executable, str(PYZ), "test", "--channel", "journald"],
+                            env=pyz_env(home, shiv_root=tmp_path / "shiv"), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    (entry,) = journal.entries()
+    assert entry["SSH_ALERT_TYPE"] == "test" and entry["MESSAGE"].startswith("ssh_alert test from")
