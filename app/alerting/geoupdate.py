@@ -30,6 +30,7 @@ NOT_DBIP = "geoip_db {path}: not a DB-IP Lite file (dbip-country-lite, dbip-city
 FAILED = "geoip update of {path} failed: {reason}; the old file is kept"
 UPDATED = "{path}: updated to {url} (built {built})"
 CURRENT = "{path}: already this month's ({built})"
+SYMLINK = "it is a symbolic link; update the file it points to with the tool that keeps it"
 
 
 class Outcome(NamedTuple):
@@ -139,8 +140,14 @@ def update_one(path: str, mirror: str = DEFAULT_MIRROR, now: Optional[float] = N
     this_month = months(now)[0]
     if current and time.strftime("%Y-%m", time.gmtime(current)) == this_month:
         return Outcome(path, True, CURRENT.format(path=path, built=_day(current)))
+    if os.path.islink(path):
+        return Outcome(path, False, FAILED.format(path=path, reason=SYMLINK))
     directory = os.path.dirname(os.path.abspath(path))
-    workdir = tempfile.mkdtemp(prefix=".ssh_alert-geoip-", dir=directory)
+    try:
+        workdir = tempfile.mkdtemp(prefix=".ssh_alert-geoip-", dir=directory)  # 0700: nobody else can swap files
+    except OSError as error:
+        return Outcome(path, False, FAILED.format(path=path, reason="cannot write in {}: {}".format(
+            directory, error.strerror or error)))
     try:
         packed, unpacked = os.path.join(workdir, "download.gz"), os.path.join(workdir, "new.mmdb")
         errors = []

@@ -10,6 +10,7 @@ Format: https://maxmind.github.io/MaxMind-DB/ (version 2).
 import ipaddress
 import mmap
 import os
+import stat
 import struct
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -130,11 +131,17 @@ class Reader:
     def __init__(self, path: str) -> None:
         """Takes a path; raises MMDBError for a file that is not a sound MaxMind DB, OSError when unreadable."""
         self.path = path
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size < len(METADATA_MARKER) + 16:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block the login
+        try:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):
+                raise MMDBError(NOT_MMDB.format(path=path, reason="not a regular file"))
+            if status.st_size < len(METADATA_MARKER) + 16:
                 raise MMDBError(NOT_MMDB.format(path=path, reason="too short"))
-            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            size = status.st_size
+            self._map = mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(descriptor)
         try:
             self._open(size)
         except MMDBError as error:

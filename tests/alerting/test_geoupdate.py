@@ -136,3 +136,16 @@ def test_nothing_is_due_when_every_file_is_from_this_month(tmp_path: Path) -> No
     assert not geoupdate.due([str(path)], None, now)
     assert geoupdate.due([str(old_country(tmp_path))], None, now)
     assert not geoupdate.due([str(old_country(tmp_path))], {"tried": now - 3600}, now)
+
+
+def test_a_directory_it_cannot_write_in_is_a_failure_not_a_crash(world: HttpsWorld, tmp_path: Path) -> None:
+    outcome = update_one(str(tmp_path / "gone" / "dbip-country-lite.mmdb"), world.url)
+    assert not outcome.ok and "cannot write in" in outcome.text and world.requests == []
+
+
+def test_a_symbolic_link_is_not_replaced(world: HttpsWorld, tmp_path: Path) -> None:
+    target = old_country(tmp_path)
+    link = tmp_path / "dbip-country-lite-link.mmdb"
+    link.symlink_to(target)
+    outcome = update_one(str(link), world.url)
+    assert not outcome.ok and "symbolic link" in outcome.text and link.is_symlink() and world.requests == []

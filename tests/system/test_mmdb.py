@@ -146,3 +146,23 @@ def test_a_bad_address_is_a_value_error_not_a_crash() -> None:
     with Reader(str(FIXTURES / "dbip-city-lite-test.mmdb")) as reader:
         with pytest.raises(ValueError):
             reader.lookup("not-an-address")
+
+
+def test_a_fifo_or_a_directory_named_as_the_database_is_refused_at_once(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "city.mmdb"
+    os.mkfifo(str(fifo))
+    started = time.perf_counter()
+    with pytest.raises(MMDBError, match="not a regular file"):
+        Reader(str(fifo))
+    assert time.perf_counter() - started < 1  # no writer: a blocking open would wait forever
+    with pytest.raises(MMDBError, match="not a regular file"):
+        Reader(str(tmp_path))
+
+
+def test_a_symbolic_link_to_a_database_is_followed(tmp_path: Path) -> None:
+    link = tmp_path / "city.mmdb"
+    link.symlink_to(FIXTURES / "dbip-city-lite-test.mmdb")  # as geoipupdate's users link /var/lib/GeoIP
+    with Reader(str(link)) as reader:
+        assert reader.lookup("203.0.113.1")["country"]["iso_code"] == "DE"
