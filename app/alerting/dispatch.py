@@ -291,8 +291,8 @@ class Dispatcher:
             if record.parsed:
                 key = policy.source_key(record)
                 sources[key] = self._seen[key]
-            if self._places is not None and record.user in self._places.seen:
-                geo_seen[record.user] = self._places.seen[record.user]
+            if self._places is not None and item.entry in self._places.after:  # as of this login, not the batch's end
+                geo_seen[record.user] = self._places.after[item.entry]
 
         def apply(store: Store) -> None:
             if items:

@@ -211,10 +211,12 @@ class AccountPlaces:
         self.locator, self._stored, self._history = locator, stored, history_addresses
         self.facts: Dict[Any, Tuple[Place, Novelty]] = {}  # per batch, by log entry
         self.seen: Dict[str, Dict[str, List[Any]]] = {}  # per batch, by user
+        self.after: Dict[Any, Dict[str, List[Any]]] = {}  # per batch, by log entry: its account's seen sets after it
 
     def clear(self) -> None:
         self.facts.clear()
         self.seen.clear()
+        self.after.clear()
 
     def locate(self, key: Any, user: str, address: str) -> None:
         place = self.locator.locate(address)
@@ -226,7 +228,7 @@ class AccountPlaces:
                     stored = remembered(stored, self.locator.locate(past))
             self.seen[user] = stored
         self.facts[key] = (place, novelty(self.seen[user], place))
-        self.seen[user] = remembered(self.seen[user], place)
+        self.seen[user] = self.after[key] = remembered(self.seen[user], place)
 
     def rule_facts(self, key: Any) -> Dict[str, Any]:
         """The login's asn, country, new_network and new_country for [rules] ({} when not located)."""

@@ -166,3 +166,33 @@ def test_a_stale_database_is_named_with_its_age() -> None:
     with_age = geoip.stale_databases([CITY], now=time.time() + 90 * 86400)
     assert len(with_age) == 1 and "built 9" in with_age[0] and "days ago" in with_age[0]
     assert geoip.stale_databases([CITY]) == [] or "days ago" in geoip.stale_databases([CITY])[0]
+
+
+def test_a_run_whose_mail_server_fails_keeps_the_novelty_of_the_logins_it_did_not_record(
+        paths: Paths, sink: MailSink, monkeypatch) -> None:
+    configure(paths, sink)
+    login(paths, GERMANY, 1)
+    run_check(paths)
+    login(paths, GERMANY, 2)
+    login(paths, JAPAN, 3)
+    from app.alerting import outbox
+    from app.errors import UserError
+
+    real_flush, calls = outbox.flush, []
+
+    def failing(*args, **kwargs):  # the mail server goes down once the run has posted the first login
+        calls.append(1)
+        if len(calls) == 1:
+            return real_flush(*args, **kwargs)
+        raise outbox.SendFailed("server down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(outbox, "flush", failing)
+        try:
+            run_check(paths)
+        except UserError:
+            pass
+    run_check(paths)
+    tokyo = [entry for entry in recorded(paths) if entry.ip == JAPAN]
+    assert [entry.new_country for entry in tokyo] == [True]
+    assert any(subject.startswith("[NEW COUNTRY]") and JAPAN in subject for subject in subjects(sink))
