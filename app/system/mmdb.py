@@ -2,8 +2,9 @@
 
 The file is memory-mapped, so opening it reads only the metadata and a lookup touches a few pages.
 It is hardened against a hostile or corrupt file: every read is bounds-checked, pointers may not point at
-pointers, containers nest at most MAX_DEPTH deep, and one lookup decodes at most MAX_VALUES values, so a
-file whose pointers fan out (payload amplification) fails fast instead of growing without end.
+pointers, containers nest at most MAX_DEPTH deep, and one lookup decodes at most MAX_VALUES values and copies
+at most MAX_PAYLOAD bytes, so a file whose pointers fan out (to many values, or many times to one large
+string: payload amplification) fails fast instead of growing without end.
 Format: https://maxmind.github.io/MaxMind-DB/ (version 2).
 """
 
@@ -18,6 +19,7 @@ METADATA_MARKER = b"\xab\xcd\xefMaxMind.com"
 METADATA_WINDOW = 128 * 1024  # the marker is in the file's last 128 KiB
 MAX_DEPTH = 32  # nested maps, arrays and pointers
 MAX_VALUES = 4000  # values decoded by one lookup (a GeoIP2 City record has about two hundred)
+MAX_PAYLOAD = 2 * 1024 * 1024  # string and bytes copied by one lookup (a city record has a few KB)
 MAX_NODES = 1 << 32
 NOT_MMDB = "{path} is not a MaxMind DB file: {reason}"
 _WIDTHS = {5: 2, 6: 4, 8: 4, 9: 8, 10: 16}  # bytes at most of uint16, uint32, int32, uint64, uint128
@@ -33,6 +35,7 @@ class _Decoder:
     def __init__(self, buffer: Any, start: int, end: int) -> None:
         self.buffer, self.start, self.end = buffer, start, end
         self.budget = MAX_VALUES
+        self.payload = MAX_PAYLOAD
 
     def _bytes(self, offset: int, size: int) -> bytes:
         if size < 0 or offset < self.start or offset + size > self.end:
@@ -102,6 +105,9 @@ class _Decoder:
             if size > 1:
                 raise MMDBError("a boolean is not 0 or 1")
             return bool(size), offset
+        self.payload -= size
+        if self.payload < 0:
+            raise MMDBError("one record copies more than {} bytes".format(MAX_PAYLOAD))
         data = self._bytes(offset, size)
         offset += size
         if kind == 2:
@@ -220,7 +226,7 @@ class Reader:
         offset = node - self.node_count - 16 + self._data.start
         if offset < self._data.start or offset >= self._data.end:
             raise MMDBError(NOT_MMDB.format(path=self.path, reason="a record points outside the data section"))
-        self._data.budget = MAX_VALUES
+        self._data.budget, self._data.payload = MAX_VALUES, MAX_PAYLOAD
         try:
             return self._data.decode(offset)[0]
         except MMDBError as error:

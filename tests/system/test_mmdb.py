@@ -115,12 +115,34 @@ def test_broken_pointers_fail_only_the_records_they_break() -> None:
             reader.lookup("1.1.1.16")
 
 
-def test_the_payload_amplification_file_is_refused_within_100_ms() -> None:
+HOSTILE = [("amplification", "expands to more than"),  # 200-wide arrays of pointers, 5 deep: 200**5 values
+           ("amplification-bytes", "copies more than"),  # 8,192 pointers to one 64 KiB bytes value: 512 MiB
+           ("amplification-string", "copies more than"),  # the same with a string
+           ("pointer-fan-out-40", "deeper than")]  # two pointers per level, 40 levels: 2**40 decodes
+
+
+@pytest.mark.parametrize("name,reason", HOSTILE)
+def test_payload_amplification_files_are_refused_within_100_ms(name: str, reason: str) -> None:
     started = time.perf_counter()
-    with Reader(str(FIXTURES / "amplification.mmdb")) as reader:
-        with pytest.raises(MMDBError, match="expands to more than"):
+    with Reader(str(FIXTURES / (name + ".mmdb"))) as reader:
+        with pytest.raises(MMDBError, match=reason):
             reader.lookup("203.0.113.5")
-    assert time.perf_counter() - started < 0.1  # one bounded decode, not 200**5 values
+    assert time.perf_counter() - started < 0.1  # one bounded decode
+
+
+@pytest.mark.parametrize("name,reason", HOSTILE)
+def test_payload_amplification_files_cost_a_few_megabytes_at_most(name: str, reason: str) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with Reader(str(FIXTURES / (name + ".mmdb"))) as reader:
+            with pytest.raises(MMDBError):
+                reader.lookup("203.0.113.5")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00" * 100, b"PK\x03\x04" + b"\x00" * 500,
