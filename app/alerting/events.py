@@ -119,9 +119,10 @@ def digest_event(events: Sequence[Event], host: str, now: Optional[float] = None
     title = "SSH: {} logins on {} from {} address(es)".format(len(logins), printable(host), len(addresses))
     if notices and not logins:
         title = "ssh_alert: {} notices on {}".format(len(notices), printable(host))
-    lines = ["{}  {}@{} from {}{}{}".format(login["time"] or login["time_iso"], login["user"], printable(host),
-                                         login["ip"], " ({})".format(login["rdns"]) if login["rdns"] else "",
-                                         " [new address]" if login["new_ip"] else "") for login in shown]
+    lines = ["{}  {}@{} from {}{}{}{}".format(login["time"] or login["time_iso"], login["user"], printable(host),
+                                           login["ip"], " ({})".format(login["rdns"]) if login["rdns"] else "",
+                                           " [{}]".format(login_where(login)) if login_where(login) else "",
+                                           " [new address]" if login["new_ip"] else "") for login in shown]
     if len(logins) > len(shown):
         lines.append("... and {} earlier logins (ssh_alert.pyz history)".format(len(logins) - len(shown)))
     lines.extend("Notice: " + event["title"] for event in notices)

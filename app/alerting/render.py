@@ -208,8 +208,11 @@ def digest_line(record: LoginRecord, context: AlertContext) -> str:
     key = ""
     if record.extra("key"):
         key = " " + (context.key_comment or fingerprint(record.extra("key")) or "key")
-    return "{} {}@{}{} {}{} [{}]{}".format(
-        record.when[:16], record.user, record.ip, " ({})".format(context.rdns) if context.rdns else "",
+    place = context.place
+    where = " {}{}".format(place.country, " AS{}".format(place.asn) if place.asn else "") \
+        if place is not None and (place.country or place.asn) else ""
+    return "{} {}@{}{}{} {}{} [{}]{}".format(
+        record.when[:16], record.user, record.ip, " ({})".format(context.rdns) if context.rdns else "", where,
         ",".join(record.methods) or "unknown", key, session_description(record).split(" (")[0],
         (" " + _tags(context).strip()) if _tags(context) else "")
 

@@ -196,3 +196,17 @@ def test_a_run_whose_mail_server_fails_keeps_the_novelty_of_the_logins_it_did_no
     tokyo = [entry for entry in recorded(paths) if entry.ip == JAPAN]
     assert [entry.new_country for entry in tokyo] == [True]
     assert any(subject.startswith("[NEW COUNTRY]") and JAPAN in subject for subject in subjects(sink))
+
+
+def test_a_digest_lists_each_logins_country_and_network(paths: Paths, sink: MailSink) -> None:
+    configure(paths, sink, digest_after="1")
+    login(paths, GERMANY, 1)
+    login(paths, NETHERLANDS, 2)
+    run_check(paths)
+    (received,) = sink.messages
+    text = received.message.get_body(("plain",)).get_content()
+    assert "alice@{} DE AS64500 ".format(GERMANY) in text and "alice@{} NL AS64503 ".format(NETHERLANDS) in text
+    from app.alerting.events import digest_event
+
+    event = digest_event([login_event(entry, entry.log_key, "web1") for entry in recorded(paths)], "web1")
+    assert "[Frankfurt am Main, DE (Germany), AS64500 Example Hosting GmbH]" in event["text"]
