@@ -24,6 +24,13 @@ OPEN_FAILED = "geoip_db {path}: {reason}; alerts go out without location until i
 STALE = "geoip_db {path} was built {days} days ago; update it (ssh_alert.pyz geoip update for DB-IP Lite)"
 
 
+def open_failed(path: str, error: Exception) -> str:
+    """One line naming the file and what is wrong with it (the reader's own text already names the file)."""
+    reason = str(error).replace(path + " ", "", 1) if str(error).startswith(path) else \
+        getattr(error, "strerror", None) or str(error)
+    return OPEN_FAILED.format(path=path, reason=reason)
+
+
 class Place(NamedTuple):
     """What the databases say of one address ("" / 0: not known)."""
 
@@ -128,8 +135,7 @@ class Locator:
                 try:
                     reader = Reader(path)
                 except (OSError, MMDBError) as error:
-                    self.problems.append(OPEN_FAILED.format(path=path, reason=getattr(error, "strerror", None)
-                                                            or error))
+                    self.problems.append(open_failed(path, error))
                     continue
                 self._readers.append((reader, attribution(reader.database_type,
                                                           reader.metadata.get("description"))))
@@ -194,7 +200,7 @@ def stale_databases(paths: Sequence[str], now: Optional[float] = None) -> List[s
             with Reader(path) as reader:
                 built = reader.build_epoch
         except (OSError, MMDBError) as error:
-            warnings.append(OPEN_FAILED.format(path=path, reason=getattr(error, "strerror", None) or error))
+            warnings.append(open_failed(path, error))
             continue
         days = int((now - built) // 86400)
         if days > STALE_DAYS:
