@@ -8,7 +8,8 @@ from app import __version__
 from app.errors import UserError
 
 PROGRAM = "ssh_alert.pyz"
-COMMANDS = ("check", "test", "status", "history", "setup", "install", "uninstall", "geoip")  # module names, in --help order
+# module names, in --help order
+COMMANDS = ("check", "test", "status", "history", "setup", "install", "uninstall", "geoip")
 
 
 class Parser(argparse.ArgumentParser):

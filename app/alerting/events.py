@@ -46,8 +46,9 @@ def login_fields(entry: HistoryEntry) -> Dict[str, Any]:
             "kind": printable(entry.kind), "epoch": entry.epoch, "time": printable(entry.time),
             "time_iso": iso_time(entry.epoch) if entry.epoch else "", "new_ip": entry.new_ip,
             "trusted": entry.trusted, "outcome": entry.outcome, "raw": printable(entry.raw),
-            "port": printable(entry.port), "country": printable(entry.country), "country_name": printable(entry.country_name),
-            "city": printable(entry.city), "asn": entry.asn, "org": printable(entry.org),
+            "port": printable(entry.port), "country": printable(entry.country),
+            "country_name": printable(entry.country_name), "city": printable(entry.city), "asn": entry.asn,
+            "org": printable(entry.org),
             "new_country": entry.new_country, "new_network": entry.new_network,
             "geo_attribution": [printable(source) for source in entry.geo_sources]}
 

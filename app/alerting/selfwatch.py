@@ -245,7 +245,8 @@ def config_change(previous: Optional[Dict[str, Any]], current: Dict[str, Any], p
     import json
 
     lines = ["  {}: {} -> {}".format(key, json.dumps(previous.get(key), ensure_ascii=False, sort_keys=True),
-                                     json.dumps(current.get(key), ensure_ascii=False, sort_keys=True)) for key in changed]
+                                     json.dumps(current.get(key), ensure_ascii=False, sort_keys=True))
+             for key in changed]
     identity = "config|" + hashlib.sha256(json.dumps([previous, current], sort_keys=True).encode()).hexdigest()[:32]
     return Notice(CONFIG_CHANGED.format(keys=", ".join(changed)),
                   CONFIG_CHANGED_TEXT.format(path=path, changes="\n".join(lines)), identity, True,

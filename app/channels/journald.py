@@ -46,7 +46,8 @@ def login_fields(event: Event, login: Dict[str, Any]) -> List[Tuple[str, str]]:
               ("SSH_ALERT_NEW_IP", "yes" if login.get("new_ip") else "no"),
               ("SSH_ALERT_NEW_COUNTRY", "yes" if login.get("new_country") else "no"),
               ("SSH_ALERT_NEW_NETWORK", "yes" if login.get("new_network") else "no"),
-              ("SSH_ALERT_OUTCOME", login.get("outcome", "")), ("SSH_ALERT_EPOCH", "{:.0f}".format(login.get("epoch") or 0))]
+              ("SSH_ALERT_OUTCOME", login.get("outcome", "")),
+              ("SSH_ALERT_EPOCH", "{:.0f}".format(login.get("epoch") or 0))]
     return [(name, printable(str(value))) for name, value in fields if value]
 
 

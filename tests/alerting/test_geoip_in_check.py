@@ -30,8 +30,8 @@ def configure(paths: Paths, sink: MailSink, rules: str = "", **alert: str) -> No
 
 def login(paths: Paths, ip: str, number: int, user: str = "alice") -> None:
     when = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(time.time() - 600 + number))
-    append_log(paths, login_line(ip=ip, user=user, when=when,
-                                 extras="cport={} saddr=10.0.0.1 sport=22 tty=none kind=command".format(40000 + number)))
+    extras = "cport={} saddr=10.0.0.1 sport=22 tty=none kind=command".format(40000 + number)
+    append_log(paths, login_line(ip=ip, user=user, when=when, extras=extras))
 
 
 def subjects(sink: MailSink) -> List[str]:
