@@ -25,7 +25,6 @@ from app.alerting.loginline import LoginRecord, merge_login_records, parse_line
 from app.alerting.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
 from app.system.paths import Paths
 
-GEO_SEEN_KEY = "geoseen:"  # app.alerting.geoip.SEEN_KEY (not imported: geoip only loads with geoip_db)
 MAX_BATCH = 5000  # lines held in memory at once; a longer backlog is handled batch after batch
 HELD_WARNING = "held"
 HELD = "{count} alert(s) held by max_per_hour = {limit}; they go out as one digest at {when}"
@@ -72,11 +71,9 @@ class Dispatcher:
         self._resolver = None
         self._places = None  # geoip_db: app.alerting.geoip.AccountPlaces
         if self.policy.geoip_db:
-            from app.alerting.geoip import AccountPlaces, Locator, database_paths
+            from app.alerting.geoip import AccountPlaces
 
-            self._places = AccountPlaces(Locator(database_paths(self.policy.geoip_db)),
-                                         lambda user: store.get(GEO_SEEN_KEY + user),
-                                         lambda user: [past.ip for past in history.read(store) if past.user == user])
+            self._places = AccountPlaces.of_store(self.policy.geoip_db, store)
         if self.policy.reverse_dns:
             from app.alerting.rdns import ReverseResolver
 
@@ -302,7 +299,7 @@ class Dispatcher:
             store.put_sources(sources)
             store.add_history([history.row(entry) for entry in entries])
             for user, seen in geo_seen.items():
-                store.put(GEO_SEEN_KEY + user, seen)
+                store.put("geoseen:" + user, seen)  # app.alerting.geoip.SEEN_KEY (geoip loads only when set)
             if extra is not None:
                 extra(store)
 

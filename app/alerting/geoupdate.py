@@ -16,7 +16,7 @@ import ssl
 import tempfile
 import time
 import urllib.request
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 DEFAULT_MIRROR = "https://download.db-ip.com/free"
 KINDS = ("country", "city", "asn")
@@ -237,3 +237,22 @@ def health(policy: object, store_file: object) -> Tuple[List[str], int]:
         except (OSError, DatabaseError):
             pass
     return [problem for problem in problems if problem], len(databases)
+
+
+def monthly(paths: Any) -> None:
+    """geoip_update = monthly, from the cron run once its alerts are out: cron_update with the config's files;
+    a failure keeps the old files and is logged and shown by status, never raised."""
+    from app.alerting.context import oplog
+    from app.alerting.geoip import database_paths
+    from app.alerting.store import DatabaseError, opened
+    from app.errors import UserError
+    from app.settings.config import load_config
+
+    try:
+        policy = load_config(paths.config_file).policy
+        if policy.geoip_update != "monthly" or not policy.geoip_db:
+            return
+        with opened(paths.store_file) as store:
+            cron_update(database_paths(policy.geoip_db), policy.geoip_mirror, store, oplog(paths).warning)
+    except (OSError, UserError, DatabaseError):
+        return

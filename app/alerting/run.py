@@ -72,26 +72,10 @@ def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_H
         from app.alerting.selfwatch import ping
 
         ping(paths, True, "ok: {} sent".format(result.sent))
-        geoip_monthly(paths)
+        from app.alerting.geoupdate import monthly
+
+        monthly(paths)  # geoip_update = monthly: after the alerts are out
     return result
-
-
-def geoip_monthly(paths: Paths) -> None:
-    """geoip_update = monthly: the cron run refreshes the DB-IP Lite files (app.alerting.geoupdate), after its
-    alerts are out; a failure keeps the old files and is logged and shown by status, never raised."""
-    from app.settings.config import load_config
-
-    try:
-        policy = load_config(paths.config_file).policy
-        if policy.geoip_update != "monthly" or not policy.geoip_db:
-            return
-        from app.alerting.geoip import database_paths
-        from app.alerting.geoupdate import cron_update
-
-        with store_opened(paths.store_file) as store:
-            cron_update(database_paths(policy.geoip_db), policy.geoip_mirror, store, oplog(paths).warning)
-    except (OSError, UserError, DatabaseError):
-        return
 
 
 def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResult:

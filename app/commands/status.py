@@ -19,6 +19,7 @@ from app.alerting.loginlog import tail_lines
 from app.system.paths import Paths
 
 OK, WARN, FAIL = "ok", "warn", "fail"
+GEOIP_OK = "{count} database(s), each built in the last 60 days"
 
 
 class Check(NamedTuple):
@@ -59,24 +60,18 @@ def run_status(paths: Paths) -> List[Check]:
     if config is not None:
         checks.extend(_credential_checks(config, paths))
         checks.append(_hook_wait_check(config, paths))
-        checks.extend(_geoip_checks(config, paths))
+        if config.policy.geoip_db:  # each file readable and built in the last 60 days; the last update's error
+            from app.alerting.geoupdate import health
+
+            problems, count = health(config.policy, paths.store_file)
+            checks.append(Check("geoip", WARN if problems else OK,
+                                "; ".join(problems) or GEOIP_OK.format(count=count)))
     checks.append(_permission_check(paths))
     checks.extend(_log_checks(paths, config))
     record = _install_record(paths)
     checks.extend(_hook_checks(paths, record))
     checks.append(_cron_check(paths, record))
     return checks
-
-
-def _geoip_checks(config: Config, paths: Paths) -> List[Check]:
-    """geoip_db: each file readable and built in the last 60 days; the cron run's last update error."""
-    if not config.policy.geoip_db:
-        return []
-    from app.alerting.geoupdate import health
-
-    problems, count = health(config.policy, paths.store_file)
-    return [Check("geoip", WARN if problems else OK,
-                  "; ".join(problems) or "{} database(s), each built in the last 60 days".format(count))]
 
 
 def _credential_checks(config: Config, paths: Paths) -> List[Check]:
