@@ -26,7 +26,8 @@ TIMEOUT = 60.0
 FUTURE_SLACK = 2 * 86400
 TRY_EVERY = 86400.0  # the cron run tries again a day after a failure
 STATE_KEY = "geoip_update"  # store meta: {"tried": epoch, "error": text or ""}
-NOT_DBIP = "geoip_db {path}: not a DB-IP Lite file (dbip-country-lite, dbip-city-lite or dbip-asn-lite), not updated"
+NOT_DBIP = ("{path}: skipped, not a DB-IP Lite file (dbip-country-lite, dbip-city-lite or dbip-asn-lite); update it "
+            "with its vendor's tool (geoipupdate for GeoLite2)")
 FAILED = "geoip update of {path} failed: {reason}; the old file is kept"
 UPDATED = "{path}: updated to {url} (built {built})"
 CURRENT = "{path}: already this month's ({built})"
@@ -130,7 +131,7 @@ def update_one(path: str, mirror: str = DEFAULT_MIRROR, now: Optional[float] = N
     now = time.time() if now is None else now
     kind = dbip_kind(path)
     if not kind:
-        return Outcome(path, False, NOT_DBIP.format(path=path))
+        return Outcome(path, True, NOT_DBIP.format(path=path))
     current = 0
     try:
         with Reader(path) as reader:

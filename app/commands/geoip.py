@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import argparse
 
 NO_DATABASES = "geoip_db is not set in {path}; download a DB-IP Lite file first (see docs/geoip.md)"
+NO_DBIP = "geoip_db in {path} names no DB-IP Lite file: nothing to update (see docs/geoip.md)"
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
@@ -29,6 +30,10 @@ def run(paths: Paths, arguments: Any) -> Result:
     databases = database_paths(config.policy.geoip_db)
     if not databases:
         raise UserError(NO_DATABASES.format(path=paths.config_file), ExitCode.USAGE)
+    from app.alerting.geoupdate import dbip_kind
+
+    if not any(dbip_kind(path) for path in databases):
+        raise UserError(NO_DBIP.format(path=paths.config_file), ExitCode.NOT_DONE)
     outcomes = update_all(databases, config.policy.geoip_mirror)
     failed = any(not outcome.ok for outcome in outcomes)
     return Result(lines=[outcome.text for outcome in outcomes], exit_code=ExitCode.NOT_DONE if failed else ExitCode.OK,

@@ -87,3 +87,24 @@ def test_the_login_check_places_the_login_on_every_python(paths: Paths, home: Pa
     assert result.returncode == 0, result.stderr
     body = sink.messages[-1].message.get_body(("plain",)).get_content()
     assert "Amsterdam, NL (Netherlands), AS64503 Voorbeeld BV" in body
+
+
+def test_update_skips_a_geolite2_file_beside_dbip_and_names_a_config_without_dbip(
+        paths: Paths, home: Path, sink: MailSink, pyz: Path, shiv_root: Path, tmp_path: Path, monkeypatch) -> None:
+    without_proxies(monkeypatch)
+    geolite = COUNTRY.parent / "maxmind" / "GeoLite2-ASN-Test.mmdb"
+    now = time.time()
+    database = write_dated(COUNTRY, tmp_path / "dbip-country-lite.mmdb", now - 90 * DAY)
+    with HttpsWorld() as world:
+        write_config(paths, alert={"geoip_db": "{}, {}".format(database, geolite), "geoip_mirror": world.url},
+                     smtp=smtp_settings(sink))
+        world.responder = lambda request: (200, {}, gzipped(COUNTRY, now)) \
+            if request.path.endswith(months(now)[0] + ".mmdb.gz") else (404, {}, b"")
+        environ = pyz_env(home, shiv_root, SSL_CERT_FILE=world.ca_file)
+        result = run_pyz(pyz, ["geoip", "update"], environ)
+        assert result.returncode == 0, result.stderr
+        assert "skipped, not a DB-IP Lite file" in result.stdout and "updated to" in result.stdout
+        write_config(paths, alert={"geoip_db": str(geolite), "geoip_mirror": world.url}, smtp=smtp_settings(sink))
+        only_geolite = run_pyz(pyz, ["geoip", "update"], environ)
+    assert only_geolite.returncode == 1 and "names no DB-IP Lite file" in only_geolite.stderr
+    assert "Traceback" not in only_geolite.stderr
