@@ -9,7 +9,7 @@ from app.errors import UserError
 
 PROGRAM = "ssh_alert.pyz"
 # module names, in --help order
-COMMANDS = ("check", "test", "status", "history", "setup", "install", "uninstall", "config", "help")
+COMMANDS = ("check", "test", "status", "history", "setup", "install", "uninstall", "config", "geoip", "help")
 
 
 class Parser(argparse.ArgumentParser):

@@ -71,6 +71,11 @@ class Dispatcher:
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
         self._resolver = None
         self._rules: Optional[Tuple[object, ...]] = None
+        self._places = None  # geoip_db: app.alerting.geoip.AccountPlaces
+        if self.policy.geoip_db:
+            from app.alerting.geoip import AccountPlaces
+
+            self._places = AccountPlaces.of_store(self.policy.geoip_db, store)
         if self.policy.reverse_dns:
             from app.alerting.rdns import ReverseResolver
 
@@ -107,6 +112,8 @@ class Dispatcher:
     def _items(self, batch: Sequence[Entry]) -> List[Item]:
         """Parse and decide a batch; lines of a connection seen earlier become repeats merged into the first."""
         self._contexts.clear()
+        if self._places is not None:
+            self._places.clear()
         self._seen: Dict[Tuple[str, str], Optional[Seen]] = {}
         items: List[Item] = []
         recent = self.store.recent() + self._system_seen()
@@ -125,13 +132,17 @@ class Dispatcher:
                 recent = remember(recent, connection, epoch)
                 first_index[connection] = len(items)
             key = policy.source_key(record)
+            if self._places is not None and record.parsed:
+                self._places.locate(entry, record.user, key[1])
             decision = policy.decide_seen(record, self._lookup(key), self.policy)
             if record.parsed and (self.config.rules or self.config.routes or self.policy.work_hours
                                   or record.extra("key")):
-                decision = policy.with_verdict(decision, self._verdict(record))
+                decision = policy.with_verdict(decision, self._verdict(record, entry))
             items.append(Item(entry, record, False, decision))
             if record.parsed:
                 self._seen[key] = policy.count_login(self._seen[key], record.epoch or 0.0)
+        for problem in self._places.locator.problems if self._places is not None else ():
+            self.log_once(problem)  # a broken database: alerts go on without location
         return items
 
     def _system_seen(self) -> Tuple[Tuple[str, float], ...]:
@@ -152,12 +163,14 @@ class Dispatcher:
 
         return addresses_for(self.config.routes, user, tuple(self.config.recipients))
 
-    def _verdict(self, record: LoginRecord):  # type: ignore[no-untyped-def]
+    def _verdict(self, record: LoginRecord, entry: Entry):  # type: ignore[no-untyped-def]
         """The [rules], work_hours and authorized_keys verdict on one login (app.alerting.rules)."""
         from app.alerting.rules import evaluate
 
         login = {"user": record.user, "ip": record.ip, "kind": kind_of(record),
                  "key_fingerprint": fingerprint(record.extra("key")) if record.extra("key") else ""}
+        if self._places is not None:
+            login.update(self._places.rule_facts(entry))
         local = time.localtime(record.epoch) if record.epoch is not None else None
         if self._rules is None:  # [rules], then the [users] skips as rules of the same engine
             from app.alerting.routing import skip_rules
@@ -220,9 +233,11 @@ class Dispatcher:
         record = item.record
         key_comment = self._key_comment(record.extra("key"), record.user) if record.extra("key") else None
         rdns = self._resolver.name(policy.source_key(record)[1]) if self._resolver and record.parsed else ""
+        place, new = self._places.facts.get(item.entry, (None, None)) if self._places else (None, None)
         return AlertContext(key_comment=key_comment, new_ip=decision.new_ip, trusted=decision.trusted,
                             first_seen=decision.first_seen, last_seen=decision.last_seen, count=decision.count,
-                            rdns=rdns, tags=decision.tags, urgent=decision.urgent)
+                            rdns=rdns, tags=decision.tags, urgent=decision.urgent, place=place,
+                            new_country=bool(new and new.new_country), new_network=bool(new and new.new_network))
 
     # --- posting and committing --------------------------------------------------------------------------
 
@@ -303,7 +318,7 @@ class Dispatcher:
         """Post message (or none) with the record of items: position, history, sources, recent connections."""
         if not items and extra is None:
             return
-        entries, recent, sources, events, kinds = [], [], {}, [], []
+        entries, recent, sources, events, kinds, geo_seen = [], [], {}, [], [], {}
         for item in items:
             record = item.record
             if item.repeat:
@@ -318,6 +333,8 @@ class Dispatcher:
             if record.parsed:
                 key = policy.source_key(record)
                 sources[key] = self._seen[key]
+            if self._places is not None and item.entry in self._places.after:  # as of this login, not the batch's end
+                geo_seen[record.user] = self._places.after[item.entry]
 
         def apply(store: Store) -> None:
             if items:
@@ -328,6 +345,8 @@ class Dispatcher:
             store.add_history([history.row(entry) for entry in entries])
             for epoch, ip, user, kind in kinds:
                 history.fill_kind(store, epoch, ip, user, kind)
+            for user, seen in geo_seen.items():
+                store.put("geoseen:" + user, seen)  # app.alerting.geoip.SEEN_KEY (geoip loads only when set)
             if extra is not None:
                 extra(store)
 
@@ -363,11 +382,15 @@ class Dispatcher:
         key = ""
         if record.extra("key"):
             key = "{} {}".format(record.extra("keytype") or "key", fingerprint(record.extra("key")) or "?")
-        return history.HistoryEntry(
+        place = context.place
+        geo = {} if place is None else dict(
+            country=place.country, country_name=place.country_name, city=place.city, asn=place.asn, org=place.org,
+            geo_sources=place.sources, new_country=context.new_country, new_network=context.new_network)
+        return history.HistoryEntry(**geo,  # type: ignore[arg-type]
             time=record.when, epoch=record.epoch or 0.0, user=record.user, ip=record.ip, rdns=context.rdns,
             methods=record.methods, key=key, key_comment=context.key_comment or "", kind=kind_of(record),
             outcome=outcome, new_ip=context.new_ip, trusted=context.trusted,
-            log_key=self._log_key(segment, item), raw="" if record.parsed else record.raw)
+            log_key=self._log_key(segment, item), raw="" if record.parsed else record.raw, port=record.extra("cport"))
 
     def log_once(self, warning: str, key: Optional[str] = None) -> None:
         """Log warning once while its condition lasts (key, default the text itself; Store.clear_warning ends it),

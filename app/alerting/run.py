@@ -72,6 +72,9 @@ def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_H
         from app.alerting.selfwatch import ping
 
         ping(paths, True, "ok: {} sent".format(result.sent))
+        from app.alerting.geoupdate import monthly
+
+        monthly(paths)  # geoip_update = monthly: after the alerts are out
     return result
 
 

@@ -220,21 +220,33 @@ def destinations(config: Any) -> Dict[str, Any]:
                                         if key in LOCATION_KEYS} for name, options in config.channel_options.items()},
             "notify": policy.notify, "trusted": policy.trusted_text, "trusted_action": policy.trusted_action,
             "syslog": bool(policy.syslog), "heartbeat": policy.heartbeat, "hook_wait": policy.hook_wait,
-            "rules": [rule.text for rule in config.rules]}
+            "rules": [rule.text for rule in config.rules], **_log_destinations(policy)}
+
+
+def _log_destinations(policy: Any) -> Dict[str, Any]:
+    """journald and a remote syslog target, named only when set: a config from before them compares equal."""
+    named: Dict[str, Any] = {}
+    if policy.journald:
+        named["journald"] = True
+    if policy.syslog_target:
+        named["syslog target"] = policy.syslog_target
+    return named
 
 
 def config_change(previous: Optional[Dict[str, Any]], current: Dict[str, Any], path: Any) -> Optional[Notice]:
     """The notice for a configuration change since the last run (None: first run, or nothing changed)."""
     if not isinstance(previous, dict) or previous == current:
         return None
-    changed = [key for key in current if previous.get(key) != current[key]]
+    changed = [key for key in list(current) + [key for key in previous if key not in current]
+               if previous.get(key) != current.get(key)]  # a key gone (journald turned off) is a change too
     if not changed:
         return None
     import hashlib
     import json
 
     lines = ["  {}: {} -> {}".format(key, json.dumps(previous.get(key), ensure_ascii=False, sort_keys=True),
-                                     json.dumps(current[key], ensure_ascii=False, sort_keys=True)) for key in changed]
+                                     json.dumps(current.get(key), ensure_ascii=False, sort_keys=True))
+             for key in changed]
     identity = "config|" + hashlib.sha256(json.dumps([previous, current], sort_keys=True).encode()).hexdigest()[:32]
     return Notice(CONFIG_CHANGED.format(keys=", ".join(changed)),
                   CONFIG_CHANGED_TEXT.format(path=path, changes="\n".join(lines)), identity, True,

@@ -19,6 +19,7 @@ from app.alerting.loginlog import tail_lines
 from app.system.paths import Paths
 
 OK, WARN, FAIL = "ok", "warn", "fail"
+GEOIP_OK = "{count} database(s), each built in the last 60 days"
 
 
 class Check(NamedTuple):
@@ -65,6 +66,12 @@ def run_status(paths: Paths) -> List[Check]:
     if config is not None:
         checks.extend(_credential_checks(config, paths))
         checks.append(_hook_wait_check(config, paths))
+        if config.policy.geoip_db:  # each file readable and built in the last 60 days; the last update's error
+            from app.alerting.geoupdate import health
+
+            problems, count = health(config.policy, paths.store_file)
+            checks.append(Check("geoip", WARN if problems else OK,
+                                "; ".join(problems) or GEOIP_OK.format(count=count)))
     checks.append(_permission_check(paths))
     checks.extend(_log_checks(paths, config))
     record = _install_record(paths)

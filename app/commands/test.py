@@ -19,7 +19,8 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser = subparsers.add_parser("test", help="send a test alert through the configured delivery")
     parser.add_argument("--system", action="store_true", help="through the system-wide mode's configuration (root)")
     parser.add_argument("--channel", metavar="NAME", default="email",
-                        help="the channel to test: email (default), syslog, or a push channel set up in the config")
+                        help="the channel to test: email (default), syslog, journald, or a push channel set up in "
+                             "the config")
 
 
 def run(paths: Paths, arguments: argparse.Namespace) -> Result:
