@@ -24,6 +24,8 @@ from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_NOT_REGULAR, LOG_UNRE
                         UserError)
 from app.system.files import LockTimeout, exclusive_lock, open_regular_file, require_private_dir
 from app.alerting.loginlog import Position, count_lines_from, position_at, tail_lines
+from app.alerting.runmark import RunMark
+from app.alerting import reset
 from app.system.paths import Paths
 
 # What only sending needs (config parsing, email, sockets, logging) is imported where it is used:
@@ -34,6 +36,7 @@ NOTICE_RECENT = 10
 CHECK = "check"  # the kind of run status reports on
 PRUNE_EVERY = 86400.0
 SENT_KEPT_SECONDS = 30 * 86400.0  # sent messages' bodies are kept this long (their history rows stay)
+NO_SPACE = "no space left on the disk holding it ({detail})"
 DISK_FULL = "the disk holding {path} is full: alerts are recorded in the store's reserve; free some space"
 
 
@@ -74,14 +77,25 @@ def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResu
     started = time.time()
     try:
         with exclusive_lock(paths.lock_file, LOCK_WAIT) as waited:
-            store, problem = _open_store(paths)
+            existed = os.path.lexists(str(paths.store_file))
+            store, problem, unusable = _open_store(paths)
             mark = outbox.AcceptedMark(paths.lock_file)
+            run_mark = RunMark(mark.descriptor)
             try:
                 mark.settle(store)
-                return _run_locked(paths, store, mark, problem, started, waited, scan_sessions, handoff)
+                result = _run_locked(paths, store, mark, run_mark, (problem, unusable, existed), started, waited,
+                                     scan_sessions, handoff)
+                run_mark.keep_outcome(time.time(), None)
+                return result
             except OperationalError as error:  # e.g. the disk is full and the reserve used up
-                raise UserError(STORE_UNWRITABLE.format(path=paths.store_file, reason=error)) from None
+                failure = UserError(STORE_UNWRITABLE.format(path=paths.store_file, reason=store_reason(error)))
+                run_mark.keep_outcome(time.time(), failure.message)
+                raise failure from None
+            except UserError as error:
+                run_mark.keep_outcome(time.time(), error.message)
+                raise
             finally:
+                _keep_position(store, run_mark)
                 mark.close()
                 store.close()
     except LockTimeout:
@@ -92,8 +106,26 @@ def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResu
                                                 reason=error.strerror)) from None
 
 
-def _open_store(paths: Paths) -> Tuple[Store, Optional[str]]:
-    """Open the store; an unusable one is moved aside and replaced. Returns it and the problem, if any."""
+def store_reason(error: Exception) -> str:
+    """SQLite's error in words: a full disk is named as such."""
+    text = str(error)
+    if "full" in text:  # SQLITE_FULL: "database or disk is full"
+        return NO_SPACE.format(detail=text)
+    return text
+
+
+def _keep_position(store: Store, run_mark: RunMark) -> None:
+    """Copy the store's log position into the run mark (outside the store, for a store that gets lost)."""
+    try:
+        if not store.is_new:
+            run_mark.keep_position(store.position())
+    except DatabaseError:
+        pass
+
+
+def _open_store(paths: Paths) -> Tuple[Store, Optional[str], Optional[str]]:
+    """Open the store; an unusable one is moved aside and replaced. Returns it, the problem of the previous
+    release's state file, if any, and why the store was unusable, if it was."""
     try:
         store = Store.open(paths.store_file)
     except DatabaseError as error:
@@ -104,29 +136,42 @@ def _open_store(paths: Paths) -> Tuple[Store, Optional[str]]:
                 os.unlink(str(paths.store_file) + suffix)
             except FileNotFoundError:
                 pass
-        return Store.open(paths.store_file), STORE_UNUSABLE.format(path=paths.store_file, reason=error, moved=moved)
+        return Store.open(paths.store_file), None, STORE_UNUSABLE.format(reason=error, moved=moved)
     if not store.is_new:
-        return store, None
+        return store, None, None
     from app.alerting.upgrade import StateProblem, import_release_files
 
     try:
         imported = import_release_files(store, paths)
     except StateProblem as problem:
-        return store, STATE_PROBLEM_NOTICE.format(path=paths.state_file, reason=problem)
+        return store, STATE_PROBLEM_NOTICE.format(path=paths.state_file, reason=problem), None
     if imported:
         oplog(paths).info(imported)
-    return store, None
+    return store, None, None
 
 
-def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: Optional[str], started: float,
-                waited: bool, scan_sessions: bool, handoff: HandOff) -> CheckResult:
+def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, run_mark: RunMark,
+                opened: Tuple[Optional[str], Optional[str], bool], started: float, waited: bool, scan_sessions: bool,
+                handoff: HandOff) -> CheckResult:
+    problem, unusable, existed = opened
     if scan_sessions:  # status tells from this whether cron runs at all
         with store.transaction():
             store.put("last_cron", time.time())
     if problem is not None:
         return _reseed_with_notice(paths, store, mark, problem)
-    if store.is_new:
-        return _seed(paths, store)
+    if store.is_new or unusable:
+        how = reset.UNUSABLE if unusable else reset.EMPTY if existed else reset.MISSING
+        try:
+            found = reset.detect(paths, run_mark.mark, how, unusable or "")
+        except OSError as error:
+            raise _log_error(paths.login_log, error) from None
+        if found is None:
+            return _seed(paths, store)
+        from app.settings.config import load_config
+
+        config = load_config(paths.config_file)
+        reset.announce(paths, store, config, context.envelope(config, store), found)
+        oplog(paths).warning("{}{}".format(reset.RESET_SUBJECT.format(how=how), ": " + unusable if unusable else ""))
     just_failed = [reason for kind, when, reason in store.failures() if kind == CHECK and when >= started]
     if waited and just_failed:
         # The run we queued behind just failed to deliver: retrying at once would only stack up

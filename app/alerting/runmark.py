@@ -1,0 +1,118 @@
+"""The run mark: what the last check knew, kept in the lock file, outside the store.
+
+The lock file's first MARK_BYTES hold the accepted mark (app.alerting.outbox.AcceptedMark); the next
+RUN_MARK_BYTES hold this one, as JSON padded with blanks: the log position after the last login handled,
+whether a run ever seeded, the last run's outcome, and the logins a run alerted while the store could not
+record them (a full disk). The lock file is allocated once (LOCK_BYTES, one disk block), so keeping the mark
+takes one pwrite and no new block: it survives a lost store and works on a full disk.
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from app.alerting.loginlog import Position
+from app.system.files import open_regular
+
+RUN_MARK_OFFSET = 256  # after the accepted mark (outbox.MARK_BYTES)
+RUN_MARK_BYTES = 768
+LOCK_BYTES = RUN_MARK_OFFSET + RUN_MARK_BYTES
+REASON_CHARS = 160
+UNRECORDED_KEPT = 4  # logins alerted while the store could not record them (connection, epoch)
+
+
+def parse(data: bytes) -> Dict[str, Any]:
+    """The run mark from its bytes ({} when blank or damaged: never trusted beyond its shape)."""
+    try:
+        mark = json.loads(data.rstrip(b" \0").decode("utf-8") or "{}")
+    except ValueError:
+        return {}
+    return mark if isinstance(mark, dict) else {}
+
+
+def encode(mark: Dict[str, Any]) -> bytes:
+    """The bytes of mark, padded to RUN_MARK_BYTES; a reason or list too long is shortened to fit."""
+    mark = dict(mark)
+    if isinstance(mark.get("reason"), str):
+        mark["reason"] = mark["reason"][:REASON_CHARS]
+    while True:
+        data = json.dumps(mark, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+        if len(data) <= RUN_MARK_BYTES or not mark.get("unrecorded"):
+            return data[:RUN_MARK_BYTES].ljust(RUN_MARK_BYTES, b" ")
+        mark["unrecorded"] = mark["unrecorded"][1:]
+
+
+def position(mark: Dict[str, Any]) -> Optional[Position]:
+    """The log position the mark holds, or None."""
+    value = mark.get("position")
+    try:
+        return Position(int(value[0]), int(value[1]), int(value[2]), str(value[3]))
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+
+
+def unrecorded(mark: Dict[str, Any]) -> List[Tuple[str, float]]:
+    """The (connection, epoch) pairs alerted while the store could not record them."""
+    pairs = []
+    for item in mark.get("unrecorded") or []:
+        try:
+            pairs.append((str(item[0]), float(item[1])))
+        except (TypeError, ValueError, IndexError):
+            continue
+    return pairs
+
+
+def read_file(lock_file: Path) -> Dict[str, Any]:
+    """The run mark of the lock file at lock_file ({} when missing or unreadable); never blocks on a FIFO."""
+    try:
+        descriptor = open_regular(lock_file, os.O_RDONLY)
+    except OSError:
+        return {}
+    try:
+        return parse(os.pread(descriptor, RUN_MARK_BYTES, RUN_MARK_OFFSET))
+    except OSError:
+        return {}
+    finally:
+        os.close(descriptor)
+
+
+class RunMark:
+    """The run mark of the lock file this run holds open (descriptor, not closed here)."""
+
+    def __init__(self, descriptor: int) -> None:
+        self.descriptor = descriptor
+        try:
+            self.data = os.pread(descriptor, RUN_MARK_BYTES, RUN_MARK_OFFSET)
+        except OSError:
+            self.data = b""
+        self.mark = parse(self.data)
+
+    def keep(self, **changes: Any) -> bool:
+        """Change the mark (a value None removes its key) and write it; False when it could not be written."""
+        mark = dict(self.mark)
+        for key, value in changes.items():
+            if value is None:
+                mark.pop(key, None)
+            else:
+                mark[key] = value
+        data = encode(mark)
+        if data == self.data:
+            return True
+        try:
+            os.pwrite(self.descriptor, data, RUN_MARK_OFFSET)
+        except OSError:
+            return False
+        self.mark, self.data = parse(data), data
+        return True
+
+    def keep_position(self, where: Optional[Position], seeded: bool = True) -> bool:
+        return self.keep(position=None if where is None else list(where), seeded=seeded or None)
+
+    def keep_outcome(self, when: float, reason: Optional[str]) -> bool:
+        """The last run's outcome: reason None for a success."""
+        return self.keep(outcome="ok" if reason is None else "failed", time=round(when, 3), reason=reason)
+
+    def add_unrecorded(self, connection: str, epoch: float) -> bool:
+        pairs = unrecorded(self.mark) + [(connection, epoch)]
+        return self.keep(unrecorded=[list(pair) for pair in pairs[-UNRECORDED_KEPT:]])
