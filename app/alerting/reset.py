@@ -102,7 +102,7 @@ def detect(paths: Paths, mark: Dict[str, Any], how: str, reason: str = "",
     if not signs and how != UNUSABLE:
         return None
     now = time.time() if now is None else now
-    kept = runmark.position(mark)
+    kept = runmark.furthest(mark)
     if kept is not None:
         when = mark.get("time")
         stamp = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(float(when))) if isinstance(

@@ -25,7 +25,7 @@ from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_NOT_REGULAR, LOG_UNRE
 from app.system.files import LockTimeout, exclusive_lock, open_regular_file, require_private_dir
 from app.alerting.loginlog import Position, count_lines_from, position_at, tail_lines
 from app.alerting.runmark import RunMark
-from app.alerting import reset
+from app.alerting import reset, unrecorded
 from app.system.paths import Paths
 
 # What only sending needs (config parsing, email, sockets, logging) is imported where it is used:
@@ -37,6 +37,8 @@ CHECK = "check"  # the kind of run status reports on
 PRUNE_EVERY = 86400.0
 SENT_KEPT_SECONDS = 30 * 86400.0  # sent messages' bodies are kept this long (their history rows stay)
 NO_SPACE = "no space left on the disk holding it ({detail})"
+STORE_FULL_SENT = ("cannot write the store {path}: {reason}; {count} alert(s) sent without it in this run, kept in {lock} "
+                   "until it can be written: free disk space")
 DISK_FULL = "the disk holding {path} is full: alerts are recorded in the store's reserve; free some space"
 
 
@@ -45,6 +47,7 @@ class CheckResult(NamedTuple):
     seeded: Optional[int] = None  # first run: how many earlier entries were skipped
     notices: int = 0
     reason: str = ""
+    no_reserve: bool = False  # the store could not make its reserve for a full disk (too little free space)
 
 
 def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_HANDOFF) -> CheckResult:
@@ -77,18 +80,24 @@ def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResu
     started = time.time()
     try:
         with exclusive_lock(paths.lock_file, LOCK_WAIT) as waited:
-            existed = os.path.lexists(str(paths.store_file))
-            store, problem, unusable = _open_store(paths)
-            mark = outbox.AcceptedMark(paths.lock_file)
+            mark = outbox.AcceptedMark(paths.lock_file)  # first: its block before the store can take the last
             run_mark = RunMark(mark.descriptor)
+            existed = os.path.lexists(str(paths.store_file))
+            try:
+                store, problem, unusable = _open_store(paths)
+            except BaseException:
+                mark.close()
+                raise
+            extra = _unlogged_line(paths, store, handoff, started)
             try:
                 mark.settle(store)
+                unrecorded.catch_up(store, run_mark)
                 result = _run_locked(paths, store, mark, run_mark, (problem, unusable, existed), started, waited,
-                                     scan_sessions, handoff)
+                                     scan_sessions, handoff, extra)
                 run_mark.keep_outcome(time.time(), None)
                 return result
             except OperationalError as error:  # e.g. the disk is full and the reserve used up
-                failure = UserError(STORE_UNWRITABLE.format(path=paths.store_file, reason=store_reason(error)))
+                failure = _without_store(paths, store, run_mark, error, extra)
                 run_mark.keep_outcome(time.time(), failure.message)
                 raise failure from None
             except UserError as error:
@@ -104,6 +113,38 @@ def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResu
     except OSError as error:  # the state directory cannot be created or the lock file opened
         raise UserError(STATE_UNWRITABLE.format(path=error.filename or paths.lock_file,
                                                 reason=error.strerror)) from None
+
+
+def _unlogged_line(paths: Paths, store: Store, handoff: HandOff, now: float) -> Optional[bytes]:
+    """For the hook's check: this connection's line built from the environment when the hook could not append
+    it (a full disk), else None."""
+    if handoff is NO_HANDOFF:
+        return None
+    from app.alerting.loginline import parse_line
+
+    line = unrecorded.environment_line(os.environ, now)
+    if line is None or unrecorded.line_recorded(paths.login_log, parse_line(line), store.recent()):
+        return None
+    return line
+
+
+def _without_store(paths: Paths, store: Store, run_mark: RunMark, error: Exception, extra: Optional[bytes]) -> UserError:
+    """The store cannot be written: on a full disk, email what is pending with the run mark as the record.
+    Returns the error the run ends with."""
+    reason = store_reason(error)
+    failure = UserError(STORE_UNWRITABLE.format(path=paths.store_file, reason=reason))
+    if reason == str(error):  # not a full disk: what cannot be recorded is not sent
+        return failure
+    try:
+        sent = unrecorded.alert_directly(paths, store, run_mark, extra)
+    except outbox.SendFailed as send_failure:
+        return UserError(DELIVERY_FAILED.format(reason=send_failure, pending="the"), ExitCode.NOT_DONE)
+    except (OSError, DatabaseError):
+        return failure
+    if sent is None:
+        return failure
+    oplog(paths).error(failure.message)
+    return UserError(STORE_FULL_SENT.format(path=paths.store_file, reason=reason, count=sent, lock=paths.lock_file))
 
 
 def store_reason(error: Exception) -> str:
@@ -129,6 +170,8 @@ def _open_store(paths: Paths) -> Tuple[Store, Optional[str], Optional[str]]:
     try:
         store = Store.open(paths.store_file)
     except DatabaseError as error:
+        if store_reason(error) != str(error):
+            raise  # a full disk, not a damaged store
         moved = Path("{}.unusable-{}".format(paths.store_file, int(time.time())))
         os.replace(str(paths.store_file), str(moved))
         for suffix in ("-journal", "-wal", "-shm"):
@@ -152,7 +195,7 @@ def _open_store(paths: Paths) -> Tuple[Store, Optional[str], Optional[str]]:
 
 def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, run_mark: RunMark,
                 opened: Tuple[Optional[str], Optional[str], bool], started: float, waited: bool, scan_sessions: bool,
-                handoff: HandOff) -> CheckResult:
+                handoff: HandOff, extra: Optional[bytes] = None) -> CheckResult:
     problem, unusable, existed = opened
     if scan_sessions:  # status tells from this whether cron runs at all
         with store.transaction():
@@ -186,13 +229,13 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, run_mark:
         segments, reason = plan(store.position(), paths.login_log)
     except OSError as error:
         raise _log_error(paths.login_log, error) from None
-    if not segments and not store.unsent() and not store.get(CHANNELS_PENDING) and not scan_sessions:
-        return CheckResult(reason=reason)
-    return _deliver(paths, store, mark, segments, reason, scan_sessions, reserve_kept, handoff)
+    if not segments and not store.unsent() and not store.get(CHANNELS_PENDING) and not scan_sessions and not extra:
+        return CheckResult(reason=reason, no_reserve=not reserve_kept)
+    return _deliver(paths, store, mark, segments, reason, scan_sessions, reserve_kept, handoff, extra)
 
 
 def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tuple, reason: str,
-             scan_sessions: bool, reserve_kept: bool, handoff: HandOff) -> CheckResult:
+             scan_sessions: bool, reserve_kept: bool, handoff: HandOff, extra: Optional[bytes] = None) -> CheckResult:
     from app.alerting.dispatch import Dispatcher
     from app.alerting.fanout import Channels
     from app.alerting.selfwatch import cron_duties, cron_late, tell_refused
@@ -239,6 +282,8 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         for segment in segments:
             if not dispatcher.segment(segment):
                 break  # held by the hourly limit: the rest stays pending, in order
+        if extra is not None:
+            dispatcher.unlogged(extra)
         if scan_sessions:
             alert_unrecorded_sessions(store, config, envelope, flush)
             if cron_duties(paths, store, config, envelope):
@@ -259,7 +304,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         channels.finish()
     _finish(store, config.policy.history_days, eventstore.event_channels(config))
     # alerts, counted once: the emails, or where alerts do not go by email, the events the channels took
-    return CheckResult(sent=sum(sent) if config.emails else sum(pushed), reason=reason)
+    return CheckResult(sent=sum(sent) if config.emails else sum(pushed), reason=reason, no_reserve=not reserve_kept)
 
 
 def _finish(store: Store, history_days: int, channels: Sequence[str] = ()) -> None:
@@ -309,9 +354,9 @@ def _seed(paths: Paths, store: Store) -> CheckResult:
             count = count_lines_from(handle, 0)
     with store.transaction():
         store.set_position(position)
-    store.ensure_reserve()
+    reserve_kept = store.ensure_reserve()
     oplog(paths).info(SEEDED.format(count=count, path=paths.login_log))
-    return CheckResult(seeded=count, reason="seeded")
+    return CheckResult(seeded=count, reason="seeded", no_reserve=not reserve_kept)
 
 
 def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, explanation: str) -> CheckResult:

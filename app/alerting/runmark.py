@@ -18,8 +18,9 @@ from app.system.files import open_regular
 RUN_MARK_OFFSET = 256  # after the accepted mark (outbox.MARK_BYTES)
 RUN_MARK_BYTES = 768
 LOCK_BYTES = RUN_MARK_OFFSET + RUN_MARK_BYTES
-REASON_CHARS = 160
-UNRECORDED_KEPT = 4  # logins alerted while the store could not record them (connection, epoch)
+REASON_CHARS = 240
+AHEAD = "ahead"  # the log position emailed up to while the store could not record it (app.alerting.unrecorded)
+UNRECORDED_KEPT = 6  # logins alerted while the store could not record them (connection, epoch)
 
 
 def parse(data: bytes) -> Dict[str, Any]:
@@ -43,13 +44,18 @@ def encode(mark: Dict[str, Any]) -> bytes:
         mark["unrecorded"] = mark["unrecorded"][1:]
 
 
-def position(mark: Dict[str, Any]) -> Optional[Position]:
-    """The log position the mark holds, or None."""
-    value = mark.get("position")
+def position(mark: Dict[str, Any], key: str = "position") -> Optional[Position]:
+    """The log position the mark holds under key ("position": the store's last; AHEAD: emailed past it), or None."""
+    value = mark.get(key)
     try:
         return Position(int(value[0]), int(value[1]), int(value[2]), str(value[3]))
     except (TypeError, ValueError, IndexError, KeyError):
         return None
+
+
+def furthest(mark: Dict[str, Any]) -> Optional[Position]:
+    """The furthest position the mark knows: emailed ahead of the store, else the store's last."""
+    return position(mark, AHEAD) or position(mark)
 
 
 def unrecorded(mark: Dict[str, Any]) -> List[Tuple[str, float]]:
@@ -113,6 +119,13 @@ class RunMark:
         """The last run's outcome: reason None for a success."""
         return self.keep(outcome="ok" if reason is None else "failed", time=round(when, 3), reason=reason)
 
-    def add_unrecorded(self, connection: str, epoch: float) -> bool:
-        pairs = unrecorded(self.mark) + [(connection, epoch)]
-        return self.keep(unrecorded=[list(pair) for pair in pairs[-UNRECORDED_KEPT:]])
+    def keep_sent(self, where: Optional[Position], connection: str, epoch: Optional[float]) -> bool:
+        """One login handled without the store: the position after it (None: not from the log) and its connection
+        (none: the line named none), in one write."""
+        changes: Dict[str, Any] = {}
+        if where is not None:
+            changes[AHEAD] = list(where)
+        if connection and epoch is not None:
+            pairs = unrecorded(self.mark) + [(connection, epoch)]
+            changes["unrecorded"] = [list(pair) for pair in pairs[-UNRECORDED_KEPT:]]
+        return self.keep(**changes) if changes else True

@@ -17,6 +17,7 @@ from app.errors import ExitCode, UserError
 from app.alerting.loginline import parse_line
 from app.alerting.loginlog import tail_lines
 from app.system.paths import Paths
+from pathlib import Path
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -94,8 +95,13 @@ HOOK_WAIT_STALE = "{path} says {found!r}, the config {seconds:g}: the next check
 def _hook_wait_check(config: Config, paths: Paths) -> Check:
     """hook_wait as configured, and as the hook will read it."""
     seconds = config.policy.hook_wait
+    from app.system.files import NotRegularFile, open_regular_file
+
     try:
-        found = paths.hook_wait_file.read_text(encoding="ascii", errors="replace").strip()
+        with open_regular_file(paths.hook_wait_file, "rb") as handle:  # a FIFO is named, never waited on
+            found = handle.read(64).decode("ascii", "replace").strip()
+    except NotRegularFile as error:
+        found = error.kind
     except OSError:
         found = "3"  # the hook's default when the file is absent
     if found != "{:g}".format(seconds):
@@ -178,7 +184,7 @@ RECIPIENT_REFUSED = "{address} was refused for good ({reply}): it gets no alerts
 def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-def]
                   recipients: Sequence[str] = ()) -> List[Check]:
     """Pending logins (connections, not lines), the last alert, and every kind of run whose last try failed."""
-    from app.alerting.store import RESERVE_PAGES
+    from app.alerting.store import JOURNAL_RESERVE, RESERVE_PAGES
 
     checks = [Check("pending", OK if pending == 0 else WARN, "{} login(s) pending".format(pending))]
     for address, reply in sorted((store.get("refused") or {}).items()):
@@ -190,14 +196,45 @@ def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-
     failures = store.failures()
     for kind, failed, reason in failures:
         checks.append(Check("last error", FAIL, "{}: {} failed: {}".format(_local_time(failed), kind, reason)))
+    checks += _unrecorded_failure(paths, failures)
     logged = oplog.last_entry(paths.oplog_file)
     if not failures and logged:
         checks.append(Check("last error", OK, "{}: {} (since resolved)".format(logged.time, logged.message)))
     free_pages = store.connection.execute("PRAGMA freelist_count").fetchone()[0]
-    if free_pages < RESERVE_PAGES:
-        checks.append(Check("disk", WARN, "{} has used its reserve for a full disk ({} of {} pages left); free "
-                            "space on that disk".format(paths.store_file, free_pages, RESERVE_PAGES)))
+    page = store.connection.execute("PRAGMA page_size").fetchone()[0]
+    free_bytes = _disk_free(paths.store_file)
+    # Pages used up on a disk with room are re-made by the next check: only a disk too full for that is news.
+    if free_pages < RESERVE_PAGES and free_bytes is not None and free_bytes < RESERVE_PAGES * page + JOURNAL_RESERVE:
+        checks.append(Check("disk", WARN, DISK_RESERVE_USED.format(path=paths.store_file, free=free_pages,
+                                                                   reserve=RESERVE_PAGES, kib=free_bytes // 1024)))
     return checks
+
+
+DISK_RESERVE_USED = ("{path} has used its reserve for a full disk ({free} of {reserve} pages left, {kib} KiB free on "
+                     "that file system); free space on that disk")
+
+
+def _disk_free(path: Path) -> Optional[int]:
+    """Bytes an unprivileged process may still use on path's file system (statvfs), None when unknown."""
+    try:
+        status = os.statvfs(str(path))
+    except OSError:
+        return None
+    return status.f_bavail * status.f_frsize
+
+
+def _unrecorded_failure(paths: Paths, failures: Sequence[tuple]) -> List[Check]:
+    """FAIL when the last check failed and the store could not record it (a full disk): the lock file's run mark
+    (app.alerting.runmark) says so."""
+    from app.alerting.runmark import read_file
+
+    mark = read_file(paths.lock_file)
+    when = mark.get("time")
+    if mark.get("outcome") != "failed" or not isinstance(when, (int, float)):
+        return []
+    if any(kind == "check" and failed >= when - 1 for kind, failed, _ in failures):
+        return []  # the store has it
+    return [Check("last error", FAIL, "{}: check failed: {}".format(_local_time(when), mark.get("reason") or "?"))]
 
 
 def _local_time(epoch: Optional[float]) -> str:

@@ -112,9 +112,13 @@ def read_file_fact(path: Path) -> FileFact:
 
 
 def read_optional(path: Path) -> Optional[bytes]:
-    """The bytes of path, or None when it is missing or unreadable (callers treat both as absent)."""
+    """The bytes of path, or None when it is missing, unreadable or not a regular file (callers treat all as
+    absent: a FIFO is never waited on)."""
+    from app.system.files import open_regular_file
+
     try:
-        return path.read_bytes()
+        with open_regular_file(path, "rb") as handle:
+            return handle.read()
     except OSError:
         return None
 
