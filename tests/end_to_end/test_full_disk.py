@@ -3,6 +3,7 @@ the real login snippet under an sshd-named parent, the built pyz. And no FIFO in
 check or status wait."""
 
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -16,8 +17,9 @@ from app.alerting.loginline import parse_line
 from app.alerting.outbox import message_id
 from app.commands.setup_mail import NO_RESERVE
 from app.system.paths import Paths
-from helpers import (hook_env, install_pyz, login_line, python_dir, pyz_env, require, run_hook, run_pyz,
+from helpers import (SNIPPET, hook_env, install_pyz, login_line, python_dir, pyz_env, require, run_hook, run_pyz,
                      smtp_settings, write_config)
+from support.hookrun import fake_sshd
 from support.mailsink import MailSink
 from support.users import is_root
 
@@ -130,20 +132,20 @@ def test_a_login_the_hook_cannot_append_is_alerted_from_its_environment_once(pat
     connection = "203.0.113.9 52222 10.0.0.1 22"
     hook = hook_env(paths.home, python, SHIV_ROOT=str(shiv_root), XDG_STATE_HOME=str(tmpfs),
                     connection=connection, SSH_USER_AUTH=str(auth))
+    # Two hooks of one connection (~/.ssh/rc, then the bash login file) under one sshd: the first cannot append,
+    # then space is freed and the second records its line, which is a repeat of the login already alerted.
+    hook_line = "sh -c '. \"$0\"' \"$1\""
+    two_hooks = [str(fake_sshd()), "-c", "{0}; rm -f {1}; {0}; true".format(hook_line, shlex.quote(str(filler))),
+                 "sshd", str(SNIPPET)]
     before = time.time()
-    finished = run_hook(hook, timeout=30)
+    finished = subprocess.run(two_hooks, env=hook, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     after = time.time()
     assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
-    assert not paths.login_log.exists() or paths.login_log.read_bytes() == b""  # the hook's line did not get in
+    assert run_pyz(pyz, ["check"], environ).returncode == 0
     (alert,) = sink.messages
     assert "203.0.113.9" in alert.message["Subject"]
     assert "publickey" in alert.message.get_content()
-
-    filler.unlink()  # space again: another hook of the same connection records its line, which is a repeat
-    finished = run_hook(dict(hook, SSH_USER_AUTH=str(auth)), timeout=30)
-    assert finished.returncode == 0
-    assert run_pyz(pyz, ["check"], environ).returncode == 0
-    assert len(sink.messages) == 1
+    assert len(paths.login_log.read_bytes().splitlines()) == 1  # only the second hook's line got in
     recorded = parse_line(paths.login_log.read_bytes().splitlines()[-1])
     # the alert carries the identity the first hook's line would have had: this connection, sshd and time
     identities = {message_id(login_identity(recorded._replace(extras=tuple(
