@@ -20,7 +20,7 @@ from app.alerting.statediff import pending_logins, plan
 from app.alerting.store import DatabaseError, OperationalError, Store
 from app.alerting.store import opened as store_opened
 from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_NOT_REGULAR, LOG_UNREADABLE, NO_CONFIG, SEEDED,
-                        STATE_PROBLEM_NOTICE, STATE_UNWRITABLE, STORE_UNUSABLE, STORE_UNWRITABLE, ExitCode,
+                        STATE_PROBLEM_NOTICE, STATE_UNWRITABLE, STORE_UNUSABLE, ExitCode,
                         UserError)
 from app.system.files import LockTimeout, exclusive_lock, open_regular_file, require_private_dir
 from app.alerting.loginlog import Position, count_lines_from, position_at, tail_lines
@@ -36,9 +36,6 @@ NOTICE_RECENT = 10
 CHECK = "check"  # the kind of run status reports on
 PRUNE_EVERY = 86400.0
 SENT_KEPT_SECONDS = 30 * 86400.0  # sent messages' bodies are kept this long (their history rows stay)
-NO_SPACE = "no space left on the disk holding it ({detail})"
-STORE_FULL_SENT = ("cannot write the store {path}: {reason}; {count} alert(s) sent without it in this run, kept in {lock} "
-                   "until it can be written: free disk space")
 DISK_FULL = "the disk holding {path} is full: alerts are recorded in the store's reserve; free some space"
 
 
@@ -88,7 +85,7 @@ def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResu
             except BaseException:
                 mark.close()
                 raise
-            extra = _unlogged_line(paths, store, handoff, started)
+            extra = unrecorded.unlogged_line(paths, store, handoff is not NO_HANDOFF, started)
             try:
                 mark.settle(store)
                 unrecorded.catch_up(store, run_mark)
@@ -97,14 +94,14 @@ def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResu
                 run_mark.keep_outcome(time.time(), None)
                 return result
             except OperationalError as error:  # e.g. the disk is full and the reserve used up
-                failure = _without_store(paths, store, run_mark, error, extra)
+                failure = unrecorded.without_store(paths, store, run_mark, error, extra)
                 run_mark.keep_outcome(time.time(), failure.message)
                 raise failure from None
             except UserError as error:
                 run_mark.keep_outcome(time.time(), error.message)
                 raise
             finally:
-                _keep_position(store, run_mark)
+                unrecorded.keep_position(store, run_mark)
                 mark.close()
                 store.close()
     except LockTimeout:
@@ -115,62 +112,13 @@ def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResu
                                                 reason=error.strerror)) from None
 
 
-def _unlogged_line(paths: Paths, store: Store, handoff: HandOff, now: float) -> Optional[bytes]:
-    """For the hook's check: this connection's line built from the environment when the hook could not append
-    it (a full disk), else None."""
-    if handoff is NO_HANDOFF:
-        return None
-    from app.alerting.loginline import parse_line
-
-    line = unrecorded.environment_line(os.environ, now)
-    if line is None or unrecorded.line_recorded(paths.login_log, parse_line(line), store.recent()):
-        return None
-    return line
-
-
-def _without_store(paths: Paths, store: Store, run_mark: RunMark, error: Exception, extra: Optional[bytes]) -> UserError:
-    """The store cannot be written: on a full disk, email what is pending with the run mark as the record.
-    Returns the error the run ends with."""
-    reason = store_reason(error)
-    failure = UserError(STORE_UNWRITABLE.format(path=paths.store_file, reason=reason))
-    if reason == str(error):  # not a full disk: what cannot be recorded is not sent
-        return failure
-    try:
-        sent = unrecorded.alert_directly(paths, store, run_mark, extra)
-    except outbox.SendFailed as send_failure:
-        return UserError(DELIVERY_FAILED.format(reason=send_failure, pending="the"), ExitCode.NOT_DONE)
-    except (OSError, DatabaseError):
-        return failure
-    if sent is None:
-        return failure
-    oplog(paths).error(failure.message)
-    return UserError(STORE_FULL_SENT.format(path=paths.store_file, reason=reason, count=sent, lock=paths.lock_file))
-
-
-def store_reason(error: Exception) -> str:
-    """SQLite's error in words: a full disk is named as such."""
-    text = str(error)
-    if "full" in text:  # SQLITE_FULL: "database or disk is full"
-        return NO_SPACE.format(detail=text)
-    return text
-
-
-def _keep_position(store: Store, run_mark: RunMark) -> None:
-    """Copy the store's log position into the run mark (outside the store, for a store that gets lost)."""
-    try:
-        if not store.is_new:
-            run_mark.keep_position(store.position())
-    except DatabaseError:
-        pass
-
-
 def _open_store(paths: Paths) -> Tuple[Store, Optional[str], Optional[str]]:
     """Open the store; an unusable one is moved aside and replaced. Returns it, the problem of the previous
     release's state file, if any, and why the store was unusable, if it was."""
     try:
         store = Store.open(paths.store_file)
     except DatabaseError as error:
-        if store_reason(error) != str(error):
+        if unrecorded.store_reason(error) != str(error):
             raise  # a full disk, not a damaged store
         moved = Path("{}.unusable-{}".format(paths.store_file, int(time.time())))
         os.replace(str(paths.store_file), str(moved))

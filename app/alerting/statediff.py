@@ -116,12 +116,15 @@ def pending_logins(store, paths) -> int:  # type: ignore[no-untyped-def]
     from app.alerting.loginline import parse_line
     from app.alerting.loginlog import read_entries
 
+    from app.alerting import runmark
+
     count = sum(row.logins for row in store.unsent())
+    mark = runmark.read_file(paths.lock_file)  # logins sent while the store could not record them are not pending
     try:
-        segments, _ = plan(store.position(), paths.login_log)
+        segments, _ = plan(runmark.position(mark, runmark.AHEAD) or store.position(), paths.login_log)
     except OSError:
         return count
-    recent, seen = store.recent(), set()
+    recent, seen = store.recent() + tuple(runmark.unrecorded(mark)), set()
     for segment in segments:
         try:
             with open_regular_file(segment.path, "rb") as handle:

@@ -3,26 +3,32 @@
 * The hook's line did not get into the log (no space left): the check the hook started (``--hook-wait``, with
   ``SSH_ALERT_SPID``) builds the line from its environment (``SSH_CONNECTION``, the sshd pid, ``SSH_USER_AUTH``)
   with the identity the line would have had; its connection is remembered, so a later line of it is a repeat.
-* The store cannot record anything (its reserve is used up, or was never made): each pending login is emailed
-  directly, and what was sent is kept in the lock file's run mark (space already allocated). The next run that
-  can write the store takes the mark's position and connections over (catch_up). Push channels need the
-  event outbox: they get these logins from the log once the store can record again only when the mark is
-  lost; email is the channel that carries them now.
+* The store cannot record anything (its reserve is used up, or was never made): each pending login is sent
+  directly, by email and to each push channel once, and what was sent is kept in the lock file's run mark (space
+  already allocated). The next run that can write the store takes the mark's position and connections over
+  (catch_up). Without the store there is no per-channel retry: a push channel that fails then misses that login
+  (logged); email, when alerts go by email, decides whether it counts as sent.
 """
 
 import os
 import time
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
 
 from app.alerting import runmark
 from app.alerting.runmark import AHEAD
-from app.alerting.loginline import LoginRecord, parse_line
 from app.alerting.loginlog import Position, read_entries
 from app.alerting.statediff import SAME_LOGIN_SECONDS, is_repeat, plan
 from app.system.files import last_lines, open_regular_file
 
+if TYPE_CHECKING:
+    from app.alerting.loginline import LoginRecord
+    from app.errors import UserError
+
 ENVIRONMENT_HOOK = "environment"  # the hook= of a line built from the environment
 AUTH_INFO_LIMIT = 64 * 1024
+NO_SPACE = "no space left on the disk holding it ({detail})"
+STORE_FULL_SENT = ("cannot write the store {path}: {reason}; {count} alert(s) sent without it in this run, kept in {lock} "
+                   "until it can be written: free disk space")
 
 
 def environment_line(environ: Mapping[str, str], now: float) -> Optional[bytes]:
@@ -48,16 +54,19 @@ def environment_line(environ: Mapping[str, str], now: float) -> Optional[bytes]:
                 if fields[0] == "publickey" and len(fields) >= 3 and not key:
                     key = " keytype={} key={}".format(fields[1], fields[2])
     user = environ.get("USER") or environ.get("LOGNAME") or "unknown"
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(now))
-    text = "{} {} {} {} cport={} saddr={} sport={} tty={} hook={} epoch={:.0f} spid={}{}".format(
+    second = int(now)  # as the hook's date +%s: whole seconds, cut, not rounded
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(second))
+    text = "{} {} {} {} cport={} saddr={} sport={} tty={} hook={} epoch={:d} spid={}{}".format(
         stamp, connection[0], "".join(user.split()) or "unknown", ",".join(methods) or "unknown", connection[1],
-        connection[2], connection[3], "".join(environ.get("SSH_TTY", "").split()) or "none", ENVIRONMENT_HOOK, now,
+        connection[2], connection[3], "".join(environ.get("SSH_TTY", "").split()) or "none", ENVIRONMENT_HOOK, second,
         spid, key)
     return text.encode("utf-8", "surrogateescape")
 
 
-def line_recorded(log_path: Any, record: LoginRecord, recent: Tuple[Tuple[str, float], ...]) -> bool:
+def line_recorded(log_path: Any, record: "LoginRecord", recent: Tuple[Tuple[str, float], ...]) -> bool:
     """True when this connection's login is in the log's last lines or was alerted already (recent)."""
+    from app.alerting.loginline import parse_line
+
     key, epoch = record.connection_key, record.epoch
     if not key or epoch is None:
         return True
@@ -79,7 +88,7 @@ def catch_up(store: Any, mark: runmark.RunMark) -> None:
     the store can be written again. Raises the store's OperationalError when it still cannot."""
     ahead = runmark.position(mark.mark, AHEAD)
     pairs = runmark.unrecorded(mark.mark)
-    if ahead is None and not pairs:
+    if (ahead is None and not pairs) or store.is_new:  # a new store: the reset starts from the mark (app.alerting.reset)
         return
     with store.transaction():
         if ahead is not None:
@@ -111,6 +120,7 @@ def alert_directly(paths: Any, store: Any, mark: runmark.RunMark, extra: Optiona
     """
     from app.alerting import policy
     from app.alerting.context import host_name, oplog
+    from app.alerting.loginline import parse_line
     from app.alerting.eventstore import event_channels
     from app.alerting.fanout import channel_sender
     from app.alerting.render import Envelope
@@ -159,7 +169,7 @@ def alert_directly(paths: Any, store: Any, mark: runmark.RunMark, extra: Optiona
     return sent
 
 
-def _alert(record: LoginRecord, log_key: str, decision: Any, envelope: Any, config: Any, sender: Any,
+def _alert(record: "LoginRecord", log_key: str, decision: Any, envelope: Any, config: Any, sender: Any,
            senders: Mapping[str, Any], log: Any) -> None:
     """Send one login by email (when alerts go by email) and to every event channel, with the identity the
     dispatcher gives it. Raises SendFailed when email failed, or every channel did where there is no email."""
@@ -207,3 +217,60 @@ def _alert(record: LoginRecord, log_key: str, decision: Any, envelope: Any, conf
         log.error("full disk, sent without the store: " + line)
     if sender is None and len(failed) == len(senders):
         raise outbox.SendFailed("; ".join(failed))
+
+
+# --- the run's side: what check calls (app.alerting.run) -----------------------------------------------------
+
+def unlogged_line(paths: Any, store: Any, from_hook: bool, now: float) -> Optional[bytes]:
+    """For the hook's check: this connection's line built from the environment when the hook could not append
+    it (a full disk), else None."""
+    if not from_hook:
+        return None
+    from app.alerting.loginline import parse_line
+
+    line = environment_line(os.environ, now)
+    if line is None or line_recorded(paths.login_log, parse_line(line), store.recent()):
+        return None
+    return line
+
+
+def without_store(paths: Any, store: Any, run_mark: runmark.RunMark, error: Exception,
+                  extra: Optional[bytes]) -> "UserError":
+    """The store cannot be written: on a full disk, email what is pending with the run mark as the record.
+    Returns the error the run ends with."""
+    from app.alerting import outbox
+    from app.alerting.store import DatabaseError
+    from app.errors import DELIVERY_FAILED, STORE_UNWRITABLE, ExitCode, UserError
+
+    reason = store_reason(error)
+    failure = UserError(STORE_UNWRITABLE.format(path=paths.store_file, reason=reason))
+    if reason == str(error):  # not a full disk: what cannot be recorded is not sent
+        return failure
+    try:
+        sent = alert_directly(paths, store, run_mark, extra)
+    except outbox.SendFailed as send_failure:
+        return UserError(DELIVERY_FAILED.format(reason=send_failure, pending="the"), ExitCode.NOT_DONE)
+    except (OSError, DatabaseError):
+        return failure
+    if sent is None:
+        return failure
+    return UserError(STORE_FULL_SENT.format(path=paths.store_file, reason=reason, count=sent, lock=paths.lock_file))
+
+
+def store_reason(error: Exception) -> str:
+    """SQLite's error in words: a full disk is named as such."""
+    text = str(error)
+    if "full" in text:  # SQLITE_FULL: "database or disk is full"
+        return NO_SPACE.format(detail=text)
+    return text
+
+
+def keep_position(store: Any, run_mark: runmark.RunMark) -> None:
+    """Copy the store's log position into the run mark (outside the store, for a store that gets lost)."""
+    from app.alerting.store import DatabaseError
+
+    try:
+        if not store.is_new:
+            run_mark.keep_position(store.position())
+    except DatabaseError:
+        pass

@@ -17,7 +17,6 @@ from app.errors import ExitCode, UserError
 from app.alerting.loginline import parse_line
 from app.alerting.loginlog import tail_lines
 from app.system.paths import Paths
-from pathlib import Path
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -184,7 +183,7 @@ RECIPIENT_REFUSED = "{address} was refused for good ({reply}): it gets no alerts
 def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-def]
                   recipients: Sequence[str] = ()) -> List[Check]:
     """Pending logins (connections, not lines), the last alert, and every kind of run whose last try failed."""
-    from app.alerting.store import JOURNAL_RESERVE, RESERVE_PAGES
+    from app.alerting.health import disk_lines, unrecorded_failure
 
     checks = [Check("pending", OK if pending == 0 else WARN, "{} login(s) pending".format(pending))]
     for address, reply in sorted((store.get("refused") or {}).items()):
@@ -196,45 +195,12 @@ def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-
     failures = store.failures()
     for kind, failed, reason in failures:
         checks.append(Check("last error", FAIL, "{}: {} failed: {}".format(_local_time(failed), kind, reason)))
-    checks += _unrecorded_failure(paths, failures)
+    checks += [Check(name, status, detail) for name, status, detail in unrecorded_failure(paths.lock_file, failures)]
     logged = oplog.last_entry(paths.oplog_file)
     if not failures and logged:
         checks.append(Check("last error", OK, "{}: {} (since resolved)".format(logged.time, logged.message)))
-    free_pages = store.connection.execute("PRAGMA freelist_count").fetchone()[0]
-    page = store.connection.execute("PRAGMA page_size").fetchone()[0]
-    free_bytes = _disk_free(paths.store_file)
-    # Pages used up on a disk with room are re-made by the next check: only a disk too full for that is news.
-    if free_pages < RESERVE_PAGES and free_bytes is not None and free_bytes < RESERVE_PAGES * page + JOURNAL_RESERVE:
-        checks.append(Check("disk", WARN, DISK_RESERVE_USED.format(path=paths.store_file, free=free_pages,
-                                                                   reserve=RESERVE_PAGES, kib=free_bytes // 1024)))
+    checks += [Check(name, status, detail) for name, status, detail in disk_lines(store, paths.store_file)]
     return checks
-
-
-DISK_RESERVE_USED = ("{path} has used its reserve for a full disk ({free} of {reserve} pages left, {kib} KiB free on "
-                     "that file system); free space on that disk")
-
-
-def _disk_free(path: Path) -> Optional[int]:
-    """Bytes an unprivileged process may still use on path's file system (statvfs), None when unknown."""
-    try:
-        status = os.statvfs(str(path))
-    except OSError:
-        return None
-    return status.f_bavail * status.f_frsize
-
-
-def _unrecorded_failure(paths: Paths, failures: Sequence[tuple]) -> List[Check]:
-    """FAIL when the last check failed and the store could not record it (a full disk): the lock file's run mark
-    (app.alerting.runmark) says so."""
-    from app.alerting.runmark import read_file
-
-    mark = read_file(paths.lock_file)
-    when = mark.get("time")
-    if mark.get("outcome") != "failed" or not isinstance(when, (int, float)):
-        return []
-    if any(kind == "check" and failed >= when - 1 for kind, failed, _ in failures):
-        return []  # the store has it
-    return [Check("last error", FAIL, "{}: check failed: {}".format(_local_time(when), mark.get("reason") or "?"))]
 
 
 def _local_time(epoch: Optional[float]) -> str:

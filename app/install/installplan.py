@@ -179,6 +179,7 @@ def merge_records(old: Optional[Dict[str, Any]], new: Dict[str, Any]) -> Dict[st
     if old is None:
         return new
     merged = dict(new)
+    merged["seeded"] = old.get("seeded") is not False or bool(new.get("seeded"))  # once seeded, always a sign
     merged["hooks"] = _union(strings(old.get("hooks")), new["hooks"])
     merged["pyz_copied"] = _union(strings(old.get("pyz_copied")), new["pyz_copied"])
     merged["directories"] = _union(strings(old.get("directories")), new["directories"])

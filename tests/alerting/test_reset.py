@@ -9,7 +9,9 @@ from typing import Iterator
 
 import pytest
 
-from app.alerting import reset, runmark
+from app.alerting import reset, runmark, unrecorded
+from app.alerting.loginline import parse_line
+from app.alerting.runmark import AHEAD
 from app.alerting.store import opened
 from app.commands.check import run_check
 from app.system.paths import Paths
@@ -168,3 +170,49 @@ def test_the_watch_says_its_baseline_was_reset(configured: Paths, sink: MailSink
     assert len(found) == 1 and "added@meanwhile" in found[0].get_content()
     run_check(configured, scan_sessions=True)
     assert len([1 for received in sink.messages if reset.BASELINE_SUBJECT in received.message["Subject"]]) == 1
+
+
+# --- the run mark and the hook's environment (pure parts) ------------------------------------------------------
+
+def test_a_run_mark_never_outgrows_its_bytes_and_drops_the_oldest_connections_first():
+    mark = {"position": [1, 2, 3, "a" * 32], AHEAD: [1, 2, 9, "b" * 32], "reason": "x" * 5000,
+            "unrecorded": [["198.51.100.{} {} 10.0.0.1 22 {}".format(number, 40000 + number, 99999), 1e9 + number]
+                           for number in range(40)]}
+    data = runmark.encode(mark)
+    assert len(data) == runmark.RUN_MARK_BYTES
+    back = runmark.parse(data)
+    assert runmark.furthest(back) == runmark.position(mark, AHEAD)
+    assert runmark.unrecorded(back)[-1][0].startswith("198.51.100.39 ")
+    assert runmark.parse(b"\xff garbage") == {} and runmark.position({"position": "x"}) is None
+
+
+def test_the_line_built_from_the_environment_is_the_hooks_line_with_its_identity(tmp_path):
+    auth = tmp_path / "auth"
+    auth.write_text("publickey ssh-ed25519 AAAAkey\nkeyboard-interactive\n")
+    now = time.time()
+    built = unrecorded.environment_line({"SSH_CONNECTION": "203.0.113.9 52222 10.0.0.1 22", "SSH_ALERT_SPID": "4242",
+                                         "SSH_USER_AUTH": str(auth), "USER": "alice", "SSH_TTY": "/dev/pts/1"}, now)
+    record = parse_line(built)
+    assert record.parsed and record.connection_key == "203.0.113.9 52222 10.0.0.1 22 4242"
+    assert record.epoch == float(int(now)) and record.methods == ("publickey", "keyboard-interactive")
+    assert record.extra("key") == "AAAAkey" and record.extra("tty") == "/dev/pts/1"
+    assert unrecorded.environment_line({"SSH_CONNECTION": "203.0.113.9 52222 10.0.0.1 22"}, now) is None  # not a hook's
+    assert unrecorded.environment_line({"SSH_CONNECTION": "1 2", "SSH_ALERT_SPID": "1"}, now) is None
+
+
+def test_a_fifo_as_ssh_user_auth_does_not_block_the_line_from_the_environment(tmp_path):
+    fifo = tmp_path / "auth"
+    os.mkfifo(str(fifo))
+    built = unrecorded.environment_line({"SSH_CONNECTION": "203.0.113.9 52222 10.0.0.1 22", "SSH_ALERT_SPID": "1",
+                                         "SSH_USER_AUTH": str(fifo)}, time.time())
+    assert parse_line(built).methods == ()
+
+
+def test_status_on_a_fresh_install_with_room_on_the_disk_does_not_warn_about_the_reserve(configured: Paths,
+                                                                                        sink: MailSink):
+    from app.commands.status import run_status
+
+    run_check(configured)
+    with opened(configured.store_file) as store, store.transaction():  # the reserve partly used, as by a login
+        store.connection.execute("INSERT INTO reserve (filler) VALUES (zeroblob(40000))")
+    assert [check for check in run_status(configured) if check.name == "disk"] == []
