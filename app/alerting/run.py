@@ -85,8 +85,10 @@ def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResu
             except BaseException:
                 mark.close()
                 raise
-            extra = unrecorded.unlogged_line(paths, store, handoff is not NO_HANDOFF, started)
+            extra = None
             try:
+                extra = unrecorded.unlogged_line(paths, store, started,
+                                                 os.getppid() if handoff is not NO_HANDOFF else os.getpid())
                 mark.settle(store)
                 unrecorded.catch_up(store, run_mark)
                 result = _run_locked(paths, store, mark, run_mark, (problem, unusable, existed), started, waited,

@@ -1,7 +1,6 @@
 """Logins on a full disk: the ones the hook could not append, and the ones the store cannot record.
 
-* The hook's line did not get into the log (no space left): the check the hook started (``--hook-wait``, with
-  ``SSH_ALERT_SPID``) builds the line from its environment (``SSH_CONNECTION``, the sshd pid, ``SSH_USER_AUTH``)
+* The hook's line did not get into the log (no space left): the check the hook started (with ``SSH_ALERT_SPID``) builds the line from its environment (``SSH_CONNECTION``, the sshd pid, ``SSH_USER_AUTH``)
   with the identity the line would have had; its connection is remembered, so a later line of it is a repeat.
 * The store cannot record anything (its reserve is used up, or was never made): each pending login is sent
   directly, by email and to each push channel once, and what was sent is kept in the lock file's run mark (space
@@ -26,6 +25,8 @@ if TYPE_CHECKING:
 
 ENVIRONMENT_HOOK = "environment"  # the hook= of a line built from the environment
 AUTH_INFO_LIMIT = 64 * 1024
+EXEC_SECONDS = 10.0  # the most a check's start can lag behind the hook's exec of Python
+TAIL_BYTES = 16 * 1024  # where the hook's line is looked for: it was appended just before the check started
 NO_SPACE = "no space left on the disk holding it ({detail})"
 STORE_FULL_SENT = ("cannot write the store {path}: {reason}; {count} alert(s) sent without it in this run, kept in {lock} "
                    "until it can be written: free disk space")
@@ -73,7 +74,7 @@ def line_recorded(log_path: Any, record: "LoginRecord", recent: Tuple[Tuple[str,
     if is_repeat(recent, key, epoch):
         return True
     try:
-        lines = last_lines(log_path)
+        lines = last_lines(log_path, TAIL_BYTES)
     except OSError:
         return False
     for line in reversed(lines):
@@ -221,15 +222,33 @@ def _alert(record: "LoginRecord", log_key: str, decision: Any, envelope: Any, co
 
 # --- the run's side: what check calls (app.alerting.run) -----------------------------------------------------
 
-def unlogged_line(paths: Any, store: Any, from_hook: bool, now: float) -> Optional[bytes]:
-    """For the hook's check: this connection's line built from the environment when the hook could not append
-    it (a full disk), else None."""
-    if not from_hook:
+def started_at(pid: int, fallback: float) -> float:
+    """When process pid was started (exec'd by the hook, just after it took the line's time), from /proc to about
+    10 ms; fallback when that cannot be read."""
+    try:
+        with open("/proc/{}/stat".format(pid), "rb") as handle:
+            ticks = int(handle.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/uptime", "rb") as handle:
+            uptime = float(handle.read().split()[0])
+        found = time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return fallback
+    # another process by now (the hook stopped waiting and pid is gone or reused): not the hook's time
+    return found if 0 <= fallback - found <= EXEC_SECONDS else fallback
+
+
+def unlogged_line(paths: Any, store: Any, now: float, pid: int) -> Optional[bytes]:
+    """For the hook's check (SSH_ALERT_SPID set by the hook): this connection's line built from the environment
+    when the hook could not append it (a full disk), else None. pid: the process the hook started (its time is the
+    line's)."""
+    if not os.environ.get("SSH_ALERT_SPID"):
+        return None
+    line = environment_line(os.environ, started_at(pid, now))
+    if line is None:
         return None
     from app.alerting.loginline import parse_line
 
-    line = environment_line(os.environ, now)
-    if line is None or line_recorded(paths.login_log, parse_line(line), store.recent()):
+    if line_recorded(paths.login_log, parse_line(line), store.recent()):
         return None
     return line
 
