@@ -3,6 +3,7 @@ every login reaches every channel once; a failing channel is retried alone; secr
 
 import json
 import shutil
+import time
 import urllib.parse
 from typing import Dict, Iterator
 
@@ -51,7 +52,7 @@ def configure(paths: Paths, sink: MailSink, worlds: Dict[str, HttpsWorld], **ale
 
 def login(paths: Paths, number: int, ip: str = "203.0.113.7") -> None:
     append_log(paths, login_line(ip=ip, extras="cport={} saddr=10.0.0.1 sport=22 tty=/dev/pts/0 epoch={}".format(
-        40000 + number, 1795607703 + number)))
+        40000 + number, int(time.time()) - 600 + number)))
 
 
 def allow_retry_now(paths: Paths) -> None:
