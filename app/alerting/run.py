@@ -2,8 +2,9 @@
 
 The hook starts it on every login and cron every minute. It never prompts and prints nothing when all
 is well. Concurrent runs queue on a lock, so a login's alert never waits for the next cron tick.
-First run: seed at the end of the log (or import the previous release's files). An unusable store:
-move it aside, send one notice listing recent logins, and seed again.
+First run: seed at the end of the log (or import the previous release's files). A store missing, empty
+or unusable (moved aside) after earlier runs is a reset (app.alerting.reset): a notice, then the logins
+since the position the lock file kept. A full disk: app.alerting.unrecorded.
 """
 
 import os
