@@ -119,13 +119,13 @@ class RunMark:
         """The last run's outcome: reason None for a success."""
         return self.keep(outcome="ok" if reason is None else "failed", time=round(when, 3), reason=reason)
 
-    def keep_sent(self, where: Optional[Position], connection: str, epoch: Optional[float]) -> bool:
-        """One login handled without the store: the position after it (None: not from the log) and its connection
-        (none: the line named none), in one write."""
+    def keep_sent(self, where: Optional[Position], sent: List[Tuple[str, float]]) -> bool:
+        """Logins handled without the store: the log position after them (None: none from the log) and the
+        (connection, epoch) pairs they sent, in one write."""
         changes: Dict[str, Any] = {}
         if where is not None:
             changes[AHEAD] = list(where)
-        if connection and epoch is not None:
-            pairs = unrecorded(self.mark) + [(connection, epoch)]
+        if sent:
+            pairs = unrecorded(self.mark) + list(sent)
             changes["unrecorded"] = [list(pair) for pair in pairs[-UNRECORDED_KEPT:]]
         return self.keep(**changes) if changes else True

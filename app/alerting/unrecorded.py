@@ -1,12 +1,12 @@
 """Logins on a full disk: the ones the hook could not append, and the ones the store cannot record.
 
-* The hook's line did not get into the log (no space left): the check the hook started (with ``SSH_ALERT_SPID``) builds the line from its environment (``SSH_CONNECTION``, the sshd pid, ``SSH_USER_AUTH``)
+* The hook's line did not get into the log (no space left): the check the hook started (with
+  ``SSH_ALERT_SPID``) builds it from its environment (``SSH_CONNECTION``, the sshd pid, ``SSH_USER_AUTH``)
   with the identity the line would have had; its connection is remembered, so a later line of it is a repeat.
 * The store cannot record anything (its reserve is used up, or was never made): each pending login is sent
   directly, by email and to each push channel once, and what was sent is kept in the lock file's run mark (space
   already allocated). The next run that can write the store takes the mark's position and connections over
-  (catch_up). Without the store there is no per-channel retry: a push channel that fails then misses that login
-  (logged); email, when alerts go by email, decides whether it counts as sent.
+  (catch_up). The sending itself is app.alerting.directsend.
 """
 
 import os
@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
 
 from app.alerting import runmark
 from app.alerting.runmark import AHEAD
-from app.alerting.loginlog import Position, read_entries
-from app.alerting.statediff import SAME_LOGIN_SECONDS, is_repeat, plan
+from app.alerting.statediff import SAME_LOGIN_SECONDS, is_repeat
 from app.system.files import last_lines, open_regular_file
 
 if TYPE_CHECKING:
@@ -98,128 +97,6 @@ def catch_up(store: Any, mark: runmark.RunMark) -> None:
     mark.keep(ahead=None, unrecorded=None)
 
 
-def _ehlo(store: Any, configured: str) -> str:
-    """The EHLO name without writing the store: configured, else the one kept, else found now."""
-    if configured:
-        return configured
-    cached = store.get("ehlo") or {}
-    if cached.get("name"):
-        return str(cached["name"])
-    from app.channels.mailname import local_ehlo_name
-
-    return local_ehlo_name()
-
-
-def alert_directly(paths: Any, store: Any, mark: runmark.RunMark, extra: Optional[bytes] = None) -> Optional[int]:
-    """Alert each pending login (and extra, a line built from the environment) without writing the store, keeping
-    each one sent in the run mark. Returns how many were sent, or None when not even the mark can be written
-    (nothing is sent then: what cannot be recorded is never sent, so never repeated).
-
-    Email, when alerts go by email, decides: a push channel that fails is logged and not tried again for that
-    login (its retry state lives in the store). Raises SendFailed when the login could not be sent (it and the
-    rest stay pending).
-    """
-    from app.alerting import policy
-    from app.alerting.context import host_name, oplog
-    from app.alerting.loginline import parse_line
-    from app.alerting.eventstore import event_channels
-    from app.alerting.fanout import channel_sender
-    from app.alerting.render import Envelope
-    from app.settings.config import load_config
-
-    if not mark.keep(probe=round(time.time(), 3)):
-        return None
-    config = load_config(paths.config_file)
-    senders = {name: channel_sender(name, config, paths) for name in event_channels(config)}
-    envelope = Envelope(config.sender, config.recipients, host_name(config), _ehlo(store, config.policy.ehlo_name))
-    start = runmark.position(mark.mark, AHEAD) or store.position()
-    recent = store.recent() + tuple(runmark.unrecorded(mark.mark))
-    pending: List[Tuple[bytes, str, Optional[Position]]] = []
-    for segment in plan(start, paths.login_log)[0]:
-        with open_regular_file(segment.path, "rb") as handle:
-            for entry in read_entries(handle, segment.start, include_partial=False):
-                pending.append((entry.data, "{}:{}:{}".format(segment.device, segment.inode, entry.end),
-                                Position(segment.device, segment.inode, entry.end, entry.anchor)))
-    if extra is not None:
-        pending.append((extra, "", None))
-    sender = None
-    if config.emails:
-        from app.alerting.context import transport
-
-        sender = transport(config, paths, envelope.mail_domain)
-    sent = 0
-    try:
-        for data, log_key, where in pending:
-            record = parse_line(data)
-            key, epoch = record.connection_key, record.epoch
-            repeat = bool(key) and epoch is not None and is_repeat(recent, key, epoch)
-            decision = policy.decide_seen(record, store.seen(*policy.source_key(record)) if record.parsed else None,
-                                          config.policy)
-            if not repeat and decision.email:
-                _alert(record, log_key or "unlogged:{}:{:.0f}".format(key, epoch or 0), decision, envelope, config,
-                       sender, senders, oplog(paths))
-                sent += 1
-            if key and epoch is not None and not repeat:
-                recent += ((key, epoch),)
-                mark.keep_sent(where, key, epoch)
-            else:
-                mark.keep_sent(where, "", None)
-    finally:
-        if sender is not None:
-            sender.close()
-    return sent
-
-
-def _alert(record: "LoginRecord", log_key: str, decision: Any, envelope: Any, config: Any, sender: Any,
-           senders: Mapping[str, Any], log: Any) -> None:
-    """Send one login by email (when alerts go by email) and to every event channel, with the identity the
-    dispatcher gives it. Raises SendFailed when email failed, or every channel did where there is no email."""
-    from app.alerting import history, outbox
-    from app.alerting.context import date_now
-    from app.alerting.dispatch import kind_of, login_identity
-    from app.alerting.events import login_event
-    from app.alerting.keys import fingerprint
-    from app.alerting.render import AlertContext, build_alert
-    from app.channels.base import SENT
-    from app.channels.delivery import DeliveryError
-
-    identity = login_identity(record, log_key)
-    context = AlertContext(new_ip=decision.new_ip, trusted=decision.trusted, first_seen=decision.first_seen,
-                           last_seen=decision.last_seen, count=decision.count)
-    if sender is not None:
-        message = build_alert(record, envelope, date_now(), outbox.message_id(identity, "login", envelope.mail_domain),
-                              context=context)
-        try:
-            result = sender.send(outbox.wire_bytes(message), list(config.recipients))
-        except DeliveryError as error:
-            raise outbox.SendFailed(str(error)) from None
-        if result.deferred:
-            raise outbox.SendFailed("deferred for {}".format("; ".join("{} ({})".format(*item)
-                                                                     for item in result.deferred)))
-    if not senders:
-        return
-    key = "{} {}".format(record.extra("keytype") or "key", fingerprint(record.extra("key")) or "?") \
-        if record.extra("key") else ""
-    entry = history.HistoryEntry(
-        time=record.when, epoch=record.epoch or 0.0, user=record.user, ip=record.ip, rdns="", methods=record.methods,
-        key=key, key_comment="", kind=kind_of(record), outcome=history.EMAILED if sender else history.ALERTED,
-        new_ip=decision.new_ip, trusted=decision.trusted, log_key=log_key, raw="" if record.parsed else record.raw)
-    event = login_event(entry, identity, envelope.host)
-    failed = []
-    for name, send in senders.items():
-        try:
-            outcome = send(event)
-        except Exception as error:  # a channel's bug must not stop the others on a full disk
-            outcome = None
-            failed.append("{}: {}".format(name, error))
-        if outcome is not None and outcome.state != SENT:
-            failed.append("{}: {}".format(name, outcome.detail))
-    for line in failed:
-        log.error("full disk, sent without the store: " + line)
-    if sender is None and len(failed) == len(senders):
-        raise outbox.SendFailed("; ".join(failed))
-
-
 # --- the run's side: what check calls (app.alerting.run) -----------------------------------------------------
 
 def started_at(pid: int, fallback: float) -> float:
@@ -266,6 +143,8 @@ def without_store(paths: Any, store: Any, run_mark: runmark.RunMark, error: Exce
     if reason == str(error):  # not a full disk: what cannot be recorded is not sent
         return failure
     try:
+        from app.alerting.directsend import alert_directly
+
         sent = alert_directly(paths, store, run_mark, extra)
     except outbox.SendFailed as send_failure:
         return UserError(DELIVERY_FAILED.format(reason=send_failure, pending="the"), ExitCode.NOT_DONE)

@@ -103,6 +103,9 @@ def test_a_store_without_reserve_on_a_full_disk_sends_each_alert_exactly_once(pa
         assert result.returncode != 0 and "no space left" in result.stderr, result
         assert "cannot rollback" not in result.stderr and "Traceback" not in result.stderr
     assert ips(sink) == ["198.51.100.1", "198.51.100.2"]
+    first = sink.messages[0].message["Message-ID"]  # what the store's path would have sent: a retry is recognisable
+    assert first == message_id("198.51.100.1 40001 10.0.0.1 22|{:.0f}".format(now - 2), "login",
+                               first.split("@", 1)[1].rstrip(">"))
     status = run_pyz(pyz, ["status"], environ)
     assert "FAIL" in status.stdout and "no space left" in status.stdout, status
     second.unlink()  # space again: the store takes the lock file's record over, nothing is sent twice
@@ -179,3 +182,27 @@ def test_a_fifo_anywhere_in_the_state_directory_never_blocks_check_or_status(nam
         assert "Traceback" not in result.stdout + result.stderr, (command, result)
         if name == "logins.log" and command[0] == "check":
             assert result.returncode != 0 and "FIFO" in result.stderr  # loud
+
+
+@pytest.mark.parametrize("tmpfs", ["512k"], indirect=True)
+def test_a_backlog_on_a_full_disk_without_reserve_goes_out_as_one_digest_once(paths: Paths, sink: MailSink,
+                                                                              tmpfs: Path):
+    from app.commands.check import run_check
+    from app.errors import UserError
+
+    paths = Paths.from_environ({"HOME": str(paths.home), "XDG_STATE_HOME": str(tmpfs)})
+    write_config(paths, alert={"digest_after": "2", "max_per_hour": "10000"}, smtp=smtp_settings(sink))
+    fill(tmpfs, leave=NO_ROOM_FOR_A_RESERVE)
+    run_check(paths)
+    now = time.time()
+    append(paths, *[line(number, now - 10 + number) for number in range(1, 6)])
+    filler = fill(tmpfs, name="filler2")
+    for _ in range(2):
+        with pytest.raises(UserError):
+            run_check(paths)
+    (digest,) = sink.messages
+    assert "5" in digest.message["Subject"]
+    filler.unlink()
+    run_check(paths)
+    run_check(paths)
+    assert len(sink.messages) == 1
