@@ -9,7 +9,6 @@ store there is no per-channel retry: a push channel that fails misses those logi
 alerts go by email, decides whether they count as sent.
 """
 
-import time
 from typing import Any, List, Mapping, NamedTuple, Optional
 
 from app.alerting import runmark
@@ -40,7 +39,7 @@ def alert_directly(paths: Any, store: Any, mark: runmark.RunMark, extra: Optiona
     from app.alerting.render import Envelope
     from app.settings.config import load_config
 
-    if not mark.keep(probe=round(time.time(), 3)):
+    if not mark.writable():
         return None
     config = load_config(paths.config_file)
     items = _pending(paths, store, mark, config.policy, extra)

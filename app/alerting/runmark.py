@@ -112,6 +112,14 @@ class RunMark:
         self.mark, self.data = parse(data), data
         return True
 
+    def writable(self) -> bool:
+        """Whether the mark can be written now (its bytes written again in place: no new block needed)."""
+        try:
+            os.pwrite(self.descriptor, encode(self.mark), RUN_MARK_OFFSET)
+        except OSError:
+            return False
+        return True
+
     def keep_position(self, where: Optional[Position], seeded: bool = True) -> bool:
         return self.keep(position=None if where is None else list(where), seeded=seeded or None)
 

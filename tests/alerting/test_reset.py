@@ -216,3 +216,24 @@ def test_status_on_a_fresh_install_with_room_on_the_disk_does_not_warn_about_the
     with opened(configured.store_file) as store, store.transaction():  # the reserve partly used, as by a login
         store.connection.execute("INSERT INTO reserve (filler) VALUES (zeroblob(40000))")
     assert [check for check in run_status(configured) if check.name == "disk"] == []
+
+
+def test_an_operations_log_of_failed_checks_alone_is_no_sign_of_an_earlier_run(configured: Paths, sink: MailSink):
+    """A check before setup fails on the missing config and logs it: that is not a run that alerted anything."""
+    from app.system import oplog
+
+    configured.state_dir.mkdir(parents=True, exist_ok=True)
+    oplog.logger(configured.oplog_file).error("no configuration at ...; run: ssh_alert.pyz setup")
+    append_log(configured, line_at(time.time(), "192.0.2.1", 40001))
+    assert run_check(configured).seeded == 1
+    assert sink.messages == []
+
+
+def test_hook_blocks_without_an_install_record_are_a_sign_of_an_earlier_run(configured: Paths, sink: MailSink):
+    from app.install.hooks import render_hook
+
+    (configured.home / ".bashrc").write_text(render_hook())
+    append_log(configured, line_at(time.time() - 60, "198.51.100.8", 40001))
+    assert run_check(configured).seeded is None
+    assert reset.RESET_SUBJECT.format(how=reset.MISSING) in subjects(sink)[0]
+    assert subjects(sink)[1].endswith("198.51.100.8")  # the last 24 hours
