@@ -90,18 +90,3 @@ def disk_lines(store: Any, path: Any) -> List[Tuple[str, str, str]]:
         return []
     return [("disk", "warn", DISK_RESERVE_USED.format(path=path, free=free_pages, reserve=RESERVE_PAGES,
                                                       kib=free_bytes // 1024))]
-
-
-def unrecorded_failure(lock_file: Any, failures: List[Tuple[str, float, str]]) -> List[Tuple[str, str, str]]:
-    """("last error", "fail", detail) when the last check failed and the store could not record it (a full disk):
-    the lock file's run mark (app.alerting.runmark) says so."""
-    from app.alerting.runmark import read_file
-
-    mark = read_file(lock_file)
-    when = mark.get("time")
-    if mark.get("outcome") != "failed" or not isinstance(when, (int, float)):
-        return []
-    if any(kind == "check" and failed >= when - 1 for kind, failed, _ in failures):
-        return []  # the store has it
-    return [("last error", "fail", "{}: check failed: {}".format(
-        time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(when)), mark.get("reason") or "?"))]

@@ -2,13 +2,15 @@
 
 The lock file's first MARK_BYTES hold the accepted mark (app.alerting.outbox.AcceptedMark); the next
 RUN_MARK_BYTES hold this one, as JSON padded with blanks: the log position after the last login handled,
-whether a run ever seeded, the last run's outcome, and the logins a run alerted while the store could not
-record them (a full disk). The lock file is allocated once (LOCK_BYTES, one disk block), so keeping the mark
-takes one pwrite and no new block: it survives a lost store and works on a full disk.
+whether a run ever seeded and when the position last moved, and the logins a run alerted while the store could
+not record them (a full disk). The last run's outcome is kept beside it in check.outcome (app.alerting.outcome).
+The lock file is allocated once (LOCK_BYTES, one disk block), so keeping the mark takes one pwrite and no new
+block: it survives a lost store and works on a full disk.
 """
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -18,7 +20,6 @@ from app.system.files import open_regular
 RUN_MARK_OFFSET = 256  # after the accepted mark (outbox.MARK_BYTES)
 RUN_MARK_BYTES = 768
 LOCK_BYTES = RUN_MARK_OFFSET + RUN_MARK_BYTES
-REASON_CHARS = 240
 AHEAD = "ahead"  # the log position emailed up to while the store could not record it (app.alerting.unrecorded)
 UNRECORDED_KEPT = 6  # logins alerted while the store could not record them (connection, epoch)
 
@@ -35,8 +36,6 @@ def parse(data: bytes) -> Dict[str, Any]:
 def encode(mark: Dict[str, Any]) -> bytes:
     """The bytes of mark, padded to RUN_MARK_BYTES; a reason or list too long is shortened to fit."""
     mark = dict(mark)
-    if isinstance(mark.get("reason"), str):
-        mark["reason"] = mark["reason"][:REASON_CHARS]
     while True:
         data = json.dumps(mark, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
         if len(data) <= RUN_MARK_BYTES or not mark.get("unrecorded"):
@@ -120,12 +119,13 @@ class RunMark:
             return False
         return True
 
-    def keep_position(self, where: Optional[Position], seeded: bool = True) -> bool:
-        return self.keep(position=None if where is None else list(where), seeded=seeded or None)
-
-    def keep_outcome(self, when: float, reason: Optional[str]) -> bool:
-        """The last run's outcome: reason None for a success."""
-        return self.keep(outcome="ok" if reason is None else "failed", time=round(when, 3), reason=reason)
+    def keep_position(self, where: Optional[Position]) -> bool:
+        """The store's log position after a run, and when it last moved (the last run's outcome is kept outside the
+        store by app.alerting.outcome)."""
+        value = None if where is None else list(where)
+        if self.mark.get("seeded") and self.mark.get("position") == value:
+            return True  # unchanged: no write on a quiet run
+        return self.keep(position=value, seeded=True, time=round(time.time(), 3))
 
     def keep_sent(self, where: Optional[Position], sent: List[Tuple[str, float]]) -> bool:
         """Logins handled without the store: the log position after them (None: none from the log) and the

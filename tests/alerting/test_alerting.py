@@ -11,6 +11,7 @@ import pytest
 
 from app.alerting import history
 from app.commands.check import run_check
+from app.errors import ExitCode, UserError
 from app.system.paths import Paths
 from helpers import append_log, login_line, smtp_settings, stamp, write_config
 from support.mailsink import MailSink
@@ -147,7 +148,9 @@ def test_syslog_gets_one_structured_line_per_login(paths: Paths, sink: MailSink,
 def test_a_missing_syslog_socket_never_holds_an_alert_back(paths: Paths, sink: MailSink, tmp_path: Path):
     configure(paths, sink, syslog="yes", syslog_socket=str(tmp_path / "no-such-socket"))
     login(paths, "203.0.113.7", 1)
-    run_check(paths)
+    with pytest.raises(UserError) as raised:  # exit 1: syslog's line stays pending; the email went out
+        run_check(paths)
+    assert raised.value.exit_code == ExitCode.NOT_DONE and "cannot write to syslog" in raised.value.message
     assert len(sink.messages) == 1
     assert "cannot write to syslog" in paths.oplog_file.read_text()
 
@@ -157,7 +160,8 @@ def test_a_syslog_line_the_socket_refused_is_written_once_when_syslog_is_back(pa
     address = str(tmp_path / "log")
     configure(paths, sink, syslog="yes", syslog_socket=address)
     login(paths, "203.0.113.7", 1)
-    run_check(paths)  # rsyslog is down: no /dev/log
+    with pytest.raises(UserError):
+        run_check(paths)  # rsyslog is down: no /dev/log
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(address)
     listener.settimeout(0.5)

@@ -105,14 +105,20 @@ def test_an_unusable_store_is_moved_aside_and_the_logins_since_the_kept_position
     assert list(configured.state_dir.glob("store.db.unusable-*"))
 
 
-def test_the_run_mark_keeps_the_position_and_the_outcome_outside_the_store(configured: Paths, sink: MailSink):
+def test_the_run_mark_keeps_the_position_outside_the_store_and_writes_only_when_it_moves(configured: Paths,
+                                                                                       sink: MailSink):
     append_log(configured, line_at(time.time(), "192.0.2.1", 40001))
     run_check(configured)
     mark = runmark.read_file(configured.lock_file)
     with opened(configured.store_file) as store:
         assert runmark.position(mark) == store.position()
-    assert mark["outcome"] == "ok" and mark["seeded"] is True
+    assert mark["seeded"] is True and mark["time"] <= time.time()
     assert configured.lock_file.stat().st_size == runmark.LOCK_BYTES
+    run_check(configured)
+    assert runmark.read_file(configured.lock_file) == mark  # a quiet run leaves it as it was
+    append_log(configured, line_at(time.time(), "198.51.100.1", 40002))
+    run_check(configured)
+    assert runmark.position(runmark.read_file(configured.lock_file)).offset > runmark.position(mark).offset
 
 
 def test_an_install_record_from_before_the_first_seed_is_no_sign_of_an_earlier_run(configured: Paths,
