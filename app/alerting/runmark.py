@@ -34,12 +34,15 @@ def parse(data: bytes) -> Dict[str, Any]:
 
 
 def encode(mark: Dict[str, Any]) -> bytes:
-    """The bytes of mark, padded to RUN_MARK_BYTES; a reason or list too long is shortened to fit."""
+    """The bytes of mark, padded to RUN_MARK_BYTES; the oldest connections are dropped to fit. Raises ValueError
+    when it cannot fit (never written cut: a cut mark would read as none)."""
     mark = dict(mark)
     while True:
         data = json.dumps(mark, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-        if len(data) <= RUN_MARK_BYTES or not mark.get("unrecorded"):
-            return data[:RUN_MARK_BYTES].ljust(RUN_MARK_BYTES, b" ")
+        if len(data) <= RUN_MARK_BYTES:
+            return data.ljust(RUN_MARK_BYTES, b" ")
+        if not mark.get("unrecorded"):
+            raise ValueError("the run mark does not fit in {} bytes".format(RUN_MARK_BYTES))
         mark["unrecorded"] = mark["unrecorded"][1:]
 
 
@@ -101,12 +104,12 @@ class RunMark:
                 mark.pop(key, None)
             else:
                 mark[key] = value
-        data = encode(mark)
-        if data == self.data:
-            return True
         try:
+            data = encode(mark)
+            if data == self.data:
+                return True
             os.pwrite(self.descriptor, data, RUN_MARK_OFFSET)
-        except OSError:
+        except (OSError, ValueError):
             return False
         self.mark, self.data = parse(data), data
         return True
@@ -115,7 +118,7 @@ class RunMark:
         """Whether the mark can be written now (its bytes written again in place: no new block needed)."""
         try:
             os.pwrite(self.descriptor, encode(self.mark), RUN_MARK_OFFSET)
-        except OSError:
+        except (OSError, ValueError):
             return False
         return True
 

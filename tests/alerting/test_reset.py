@@ -181,7 +181,7 @@ def test_the_watch_says_its_baseline_was_reset(configured: Paths, sink: MailSink
 # --- the run mark and the hook's environment (pure parts) ------------------------------------------------------
 
 def test_a_run_mark_never_outgrows_its_bytes_and_drops_the_oldest_connections_first():
-    mark = {"position": [1, 2, 3, "a" * 32], AHEAD: [1, 2, 9, "b" * 32], "reason": "x" * 5000,
+    mark = {"position": [1, 2, 3, "a" * 32], AHEAD: [1, 2, 9, "b" * 32],
             "unrecorded": [["198.51.100.{} {} 10.0.0.1 22 {}".format(number, 40000 + number, 99999), 1e9 + number]
                            for number in range(40)]}
     data = runmark.encode(mark)
@@ -190,6 +190,8 @@ def test_a_run_mark_never_outgrows_its_bytes_and_drops_the_oldest_connections_fi
     assert runmark.furthest(back) == runmark.position(mark, AHEAD)
     assert runmark.unrecorded(back)[-1][0].startswith("198.51.100.39 ")
     assert runmark.parse(b"\xff garbage") == {} and runmark.position({"position": "x"}) is None
+    with pytest.raises(ValueError):
+        runmark.encode({"position": "x" * 1000})  # never written cut
 
 
 def test_the_line_built_from_the_environment_is_the_hooks_line_with_its_identity(tmp_path):
