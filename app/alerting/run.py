@@ -182,6 +182,8 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, run_mark:
     try:
         segments, reason = plan(store.position(), paths.login_log)
     except OSError as error:
+        if extra is not None:  # the hook could not append to it either (a FIFO there): its login still goes out
+            _deliver(paths, store, mark, (), "unreadable", scan_sessions, reserve_kept, handoff, extra)
         raise _log_error(paths.login_log, error) from None
     if not segments and not store.unsent() and not store.get(CHANNELS_PENDING) and not scan_sessions and not extra:
         return CheckResult(reason=reason, no_reserve=not reserve_kept)

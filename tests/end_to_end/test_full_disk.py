@@ -206,3 +206,23 @@ def test_a_backlog_on_a_full_disk_without_reserve_goes_out_as_one_digest_once(pa
     run_check(paths)
     run_check(paths)
     assert len(sink.messages) == 1
+
+
+def test_a_fifo_log_fails_every_check_loudly_yet_the_hooks_login_is_alerted_from_its_environment(
+        paths: Paths, pyz: Path, shiv_root: Path, sink: MailSink, tmp_path: Path):
+    environ = pyz_env(paths.home, shiv_root)
+    install_pyz(paths.home, pyz)
+    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
+    write_config(paths, alert=ONE_BY_ONE, smtp=smtp_settings(sink))
+    assert run_pyz(pyz, ["check"], environ).returncode == 0  # seeds
+    os.mkfifo(str(paths.login_log), 0o600)  # what an intruder does to hide the next logins
+    finished = run_hook(hook_env(paths.home, python, SHIV_ROOT=str(shiv_root), connection="203.0.113.10 52223 "
+                                 "10.0.0.1 22"), timeout=30)
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    (alert,) = sink.messages
+    assert "203.0.113.10" in alert.message["Subject"]
+    result = run_pyz(pyz, ["check"], environ, timeout=20)
+    assert result.returncode != 0 and "FIFO" in result.stderr
+    status = run_pyz(pyz, ["status"], environ, timeout=20)
+    assert "FAIL" in status.stdout and "FIFO" in status.stdout
+    assert len(sink.messages) == 1
