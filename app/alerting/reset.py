@@ -114,6 +114,23 @@ def detect(paths: Paths, mark: Dict[str, Any], how: str, reason: str = "",
                  SINCE_WINDOW.format(when=stamp), reason)
 
 
+def begin(paths: Paths, store: Any, mark: Dict[str, Any], existed: bool, unusable: Optional[str]) -> bool:
+    """A new (or unusable, moved aside) store: announce the reset and set the position to alert from; False for a
+    true first run (the caller seeds). existed: a store file was there (empty); unusable: why it was moved aside.
+    Raises OSError when the log cannot be read, UserError for the config."""
+    from app.alerting.context import envelope, oplog
+    from app.settings.config import load_config
+
+    how = UNUSABLE if unusable else EMPTY if existed else MISSING
+    found = detect(paths, mark, how, unusable or "")
+    if found is None:
+        return False
+    config = load_config(paths.config_file)
+    announce(paths, store, config, envelope(config, store), found)
+    oplog(paths).warning("{}{}".format(RESET_SUBJECT.format(how=how), ": " + unusable if unusable else ""))
+    return True
+
+
 def announce(paths: Paths, store: Any, config: Any, envelope: Any, reset: Reset, now: Optional[float] = None) -> None:
     """Post the reset notice (email and every channel) in the transaction that sets the log position to
     reset.start and marks the watch's baseline as reset; the run then alerts the lines from there."""
