@@ -128,6 +128,15 @@ def test_the_pyz_is_pure_python_with_its_dependencies_and_no_bytecode(pyz: Path)
         assert handle.read(2) == b"#!"  # runs through its shebang too
 
 
+def test_the_pyz_stays_within_one_megabyte_with_its_licences_and_metadata(pyz: Path):
+    assert pyz.stat().st_size <= 1_000_000
+    with zipfile.ZipFile(str(pyz)) as archive:
+        names = archive.namelist()
+    for distribution in ("keyring", "email_validator", "dnspython", "idna"):
+        assert any(name.startswith("site-packages/" + distribution) and name.endswith(".dist-info/METADATA")
+                   for name in names), distribution
+
+
 def _build(tree: Path, umask: int, tz: str) -> bytes:
     environ = {key: value for key, value in os.environ.items() if key != "SOURCE_DATE_EPOCH"}
     environ["TZ"] = tz
