@@ -7,7 +7,6 @@ before the server's reply sends it on the next run; a crash after the reply rese
 Message-ID, so the rare duplicate is recognisable as one.
 """
 
-import hashlib
 import os
 import time
 from email.message import EmailMessage
@@ -17,6 +16,7 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 from app.alerting.eventstore import add_events
 from app.alerting.store import OutboxRow, Store
 from app.system.files import open_regular
+from app.system.sha import sha256
 
 MARK_BYTES = 256
 ALSO_STORED = "notice+stored"  # a notice that also goes to the recipients stored with it (a config change's old ones)
@@ -36,7 +36,7 @@ class SendFailed(Exception):
 def message_id(identity: str, kind: str, domain: str) -> str:
     """A Message-ID derived from what the message reports (a login's identity), so every copy carries it;
     domain is the EHLO name (app.channels.mailname: an FQDN or an address literal, never with a trailing dot)."""
-    digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    digest = sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     return "<{}.{}@{}>".format(digest, kind, domain.strip().rstrip(".") or "localhost.invalid")
 
 
