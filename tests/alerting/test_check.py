@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from app.commands.check import run_check
-from app.alerting.store import SCHEMA_VERSION
+from app.alerting.store import SCHEMA_VERSION, Store, opened
 from app.errors import NO_CONFIG, STORE_NOT_REGULAR, ExitCode, UserError
 from app.system.paths import Paths
 from helpers import append_log, login_line, smtp_settings, write_config
 from support.mailsink import HangingServer, MailSink
-from support.stored import failures, unsent
+from support.stored import failures, shift_send_times, unsent
 
 
 def subjects(server: MailSink):
@@ -326,3 +326,32 @@ def test_history_older_than_history_days_is_dropped_by_the_daily_prune(paths: Pa
     run_check(paths)  # the first run prunes (never pruned before): the 40-day-old login goes
     assert [entry.ip for entry in recorded(paths)] == ["198.51.100.2"]
     assert len(sink.messages) == 2  # it was alerted all the same
+
+
+def test_a_login_a_day_after_the_last_alert_commits_once_before_its_send_and_once_after(
+        configured: Paths, sink: MailSink, monkeypatch: pytest.MonkeyPatch):
+    """The hourly window's expired send times and the day-old EHLO name are renewed in the alert's own commit:
+    each commit costs fsyncs while the login waits."""
+    run_check(configured)
+    append_log(configured, login_line(ip="198.51.100.1"))
+    assert run_check(configured).sent == 1
+    shift_send_times(configured, -86400)
+    with opened(configured.store_file) as store, store.transaction():
+        store.put("ehlo", dict(store.get("ehlo"), at=time.time() - 86400))
+    commits = []  # how many messages the server had accepted when each transaction began
+    open_store = Store.open.__func__
+
+    def traced(cls, path, read_only=False):
+        store = open_store(cls, path, read_only)
+        store.connection.set_trace_callback(
+            lambda statement: commits.append(len(sink.messages)) if statement == "BEGIN IMMEDIATE" else None)
+        return store
+
+    monkeypatch.setattr(Store, "open", classmethod(traced))
+    sink.clear()
+    append_log(configured, login_line(ip="198.51.100.2"))
+    assert run_check(configured).sent == 1
+    assert commits == [0, 1]
+    with opened(configured.store_file) as store:
+        assert len(store.connection.execute("SELECT time FROM sends").fetchall()) == 1  # the old one forgotten
+        assert time.time() - store.get("ehlo")["at"] < 600  # renewed
