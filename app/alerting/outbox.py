@@ -77,6 +77,9 @@ class AcceptedMark:
 
     def __init__(self, lock_file: Path) -> None:
         self.descriptor = open_regular(lock_file, os.O_RDWR)
+        # told each message every recipient accepted, once it is noted: a waiting hook goes on before the
+        # store's own "sent" commit, whose fsyncs would hold the login (app.alerting.dispatch)
+        self.accepted: Callable[[OutboxRow], None] = lambda row: None
         try:
             if os.fstat(self.descriptor).st_size < MARK_BYTES:
                 os.pwrite(self.descriptor, b" " * MARK_BYTES, 0)  # its block, while the disk has room
@@ -88,6 +91,7 @@ class AcceptedMark:
             os.pwrite(self.descriptor, _mark_text(row).ljust(MARK_BYTES, b" "), 0)
         except OSError:
             pass  # the store's own record follows at once: only a kill right now would resend
+        self.accepted(row)
 
     def settle(self, store: Store) -> None:
         """Record as sent the unsent message the mark names (a run killed after the server's reply)."""

@@ -355,3 +355,38 @@ def test_a_login_a_day_after_the_last_alert_commits_once_before_its_send_and_onc
     with opened(configured.store_file) as store:
         assert len(store.connection.execute("SELECT time FROM sends").fetchall()) == 1  # the old one forgotten
         assert time.time() - store.get("ehlo")["at"] < 600  # renewed
+
+
+@pytest.mark.parametrize("digest", [False, True])
+def test_the_waiting_hook_goes_on_once_the_server_accepted_its_alert_before_the_sent_commit(
+        configured: Paths, sink: MailSink, monkeypatch: pytest.MonkeyPatch, digest: bool):
+    import select
+
+    from app.alerting.handoff import HandOff
+
+    if digest:
+        write_config(configured, alert={"digest_after": "1"}, smtp=smtp_settings(sink))
+    run_check(configured)
+    read_end, write_end = os.pipe()
+    released = []  # at each transaction's start: (messages accepted, whether the hook was told to go on)
+    open_store = Store.open.__func__
+
+    def traced(cls, path, read_only=False):
+        store = open_store(cls, path, read_only)
+        store.connection.set_trace_callback(lambda statement: released.append(
+            (len(sink.messages), bool(select.select([read_end], [], [], 0)[0]))) if statement == "BEGIN IMMEDIATE"
+            else None)
+        return store
+
+    monkeypatch.setattr(Store, "open", classmethod(traced))
+    append_log(configured, *[login_line(ip="198.51.100.{}".format(number), extras="cport=5123{} saddr=10.0.0.1 "
+                                        "sport=22 tty=none hook=rc".format(number)) for number in (1, 2)])
+    handoff = HandOff("198.51.100.2 51232 10.0.0.1 22", write_end)
+    try:
+        run_check(configured, handoff=handoff)
+    finally:
+        handoff.settle()
+        os.close(read_end)
+    ours = 1 if digest else 2  # the message with this hook's login: the digest, or the second alert
+    assert [told for accepted, told in released if accepted < ours] == [False] * (1 if digest else 3)  # posts, sent
+    assert [told for accepted, told in released if accepted == ours][:1] == [True]  # before its "sent" commit
