@@ -3,7 +3,8 @@
 - the login hook's cost on a login shell (median, against an empty `sh -c`), without and with the pyz;
 - `check` with nothing new at 10 and at 1,000,000 log lines: wall time and peak memory;
 - from the hook's start to the alert accepted by a loopback SMTP server;
-- the ten slowest imports of the hook's ``check`` (``-X importtime``).
+- the ten slowest imports of the hook's ``check`` (``-X importtime``);
+- the login check with geoip_db set against without (tests/bench_geoip.py).
 Every time is also given as a ratio to the floor, ``python3 -S -c pass``, measured first: on a loaded machine
 the ratios drift less than the times. Run with PYTHONDONTWRITEBYTECODE unset (the Makefile does), as on a
 user's machine.
@@ -270,12 +271,14 @@ def main() -> int:
         floor = median_ms([timed([PYTHON, "-S", "-c", "pass"], {"PATH": "/usr/bin:/bin"})[0] for _ in range(21)])
         rows.append(("floor: python3 -S -c pass (median; ratios below are to it)", "{:.1f} ms".format(floor), ""))
         from bench_channels import bench_channels
-        from bench_sshd import bench_real_sshd
+        from bench_geoip import bench_geoip
+        from bench_sshd import bench_pam_sshd, bench_real_sshd
         from bench_store import bench_busy_account, bench_history_query, bench_kill_nine
 
         sections: List[Callable[[Path, MailSink], List[Tuple[str, str, str]]]] = [
             bench_startup, bench_hook_cost, bench_check_scaling, bench_latency, bench_imports, bench_digest,
-            bench_busy_account, bench_history_query, bench_kill_nine, bench_real_sshd, bench_channels]
+            bench_busy_account, bench_history_query, bench_kill_nine, bench_real_sshd, bench_pam_sshd, bench_channels,
+            bench_geoip]
         only = os.environ.get("BENCH_ONLY")
         if only:  # e.g. BENCH_ONLY=bench_kill_nine,bench_busy_account while working on one part
             sections = [section for section in sections if section.__name__ in only.split(",")]
