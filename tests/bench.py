@@ -284,7 +284,8 @@ def main() -> int:
             sections = [section for section in sections if section.__name__ in only.split(",")]
         for section in sections:
             rows.extend(section(base, sink))
-    rows = [rows[0]] + [(name, with_ratios(result, floor), target) for name, result, target in rows[1:]]
+    rows = [rows[0]] + [(name, result if "floor:" in name else with_ratios(result, floor), target)
+                        for name, result, target in rows[1:]]  # a section's own floor stays as it is
     width = max(len(row[0]) for row in rows)
     result_width = max(26, max(len(row[1]) for row in rows))
     print("\n{:<{}}  {:<{}}  {}".format("measurement", width, "result", result_width, "target"))
