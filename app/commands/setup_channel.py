@@ -20,6 +20,8 @@ CHANNEL_ADDED = "The {channel} channel is set up: alerts now go to {channels}."
 CHANNEL_TEST_FAILED = "the {channel} test was not delivered: {reason}; nothing was saved"
 CHANNEL_MISSING = "missing {flag}: {why}"
 SECRET_EMPTY = "--token-stdin: the first line of standard input is empty; pipe the {secret} in"
+NEW_CONFIG_HEADER = ("# ssh_alert configuration, written by `ssh_alert.pyz setup --channel`: alerts go to the push\n"
+                     "# channel below, not by email. Run setup to add email; docs/configuration.md lists every key.\n")
 UNKNOWN_CHANNEL = "unknown channel {channel!r}; one of: {choices}"
 
 
@@ -86,13 +88,16 @@ def read_secret(arguments: argparse.Namespace, channel: str, values: Dict[str, s
     return ""
 
 
-def edited_config_text(text: str, channel: str, values: Dict[str, str]) -> str:
-    """The config text with channel added to [alert] channels and its section set to values (pure)."""
+def edited_config_text(text: str, channel: str, values: Dict[str, str], only: bool = False) -> str:
+    """The config text with channel added to [alert] channels (only: made the one channel, no email) and its
+    section set to values (pure). An empty text gives a new push-only config."""
     import configparser
 
     parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
     parser.read_string(text)
-    current = parser.get("alert", "channels", fallback="email")
+    if not parser.has_section("alert"):
+        parser.add_section("alert")
+    current = "" if only else parser.get("alert", "channels", fallback="email")
     names = [name.strip() for name in current.split(",") if name.strip()]
     if channel not in names:
         names.append(channel)
@@ -109,20 +114,28 @@ def edited_config_text(text: str, channel: str, values: Dict[str, str]) -> str:
     return out.getvalue()
 
 
-def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> Result:
-    """Add or change the push channel arguments.channel: test it, then store its secret and write the config."""
+def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter],
+                  only: bool = False) -> Result:
+    """Add or change the push channel arguments.channel: test it, then store its secret and write the config.
+    With no config yet (or only), the channel becomes the one place alerts go: a push-only config."""
+    import os
+
     from app.commands.test_channel import explain
     from app.channels.base import SENT
     from app.settings.config import load_config, parse_config
-    from app.system.files import open_regular_file, replace_keeping_mode
+    from app.system.files import open_regular_file, replace_keeping_mode, write_private
 
     channel = arguments.channel
-    with open_regular_file(paths.config_file, "r", encoding="utf-8") as handle:
-        text = handle.read()
-    load_config(paths.config_file)  # the current file must be valid (and ours) before it is changed
+    new = not os.path.lexists(str(paths.config_file))
+    text = ""
+    if not new:
+        with open_regular_file(paths.config_file, "r", encoding="utf-8") as handle:
+            text = handle.read()
+        load_config(paths.config_file)  # the current file must be valid (and ours) before it is changed
+    only = only or new
     values = answers(arguments, channel, prompter)
     secret = read_secret(arguments, channel, values, prompter)
-    new_text = edited_config_text(text, channel, values)
+    new_text = edited_config_text(text, channel, values, only)
     config = parse_config(new_text, paths.config_file)  # every problem named, nothing written yet
     outcome = _test(config, paths, channel, secret)
     if outcome.state != SENT:
@@ -133,11 +146,20 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
         from app.settings.credentials import store_channel_secret
 
         stored = store_channel_secret(paths, channel, secret, paths.config_file)
-        new_text = edited_config_text(text, channel, dict(values, secret_store=stored.store))
+        new_text = edited_config_text(text, channel, dict(values, secret_store=stored.store), only)
     elif not values.get(schema.CHANNEL_SECRETS[channel] + "_command"):
-        new_text = edited_config_text(text, channel, dict(values, secret_store="none"))
-    replace_keeping_mode(paths.config_file, new_text.encode("utf-8"))
-    return Result([CHANNEL_ADDED.format(channel=channel, channels=", ".join(config.channels))],
+        new_text = edited_config_text(text, channel, dict(values, secret_store="none"), only)
+    lines = [CHANNEL_ADDED.format(channel=channel, channels=", ".join(config.channels))]
+    if not new:
+        replace_keeping_mode(paths.config_file, new_text.encode("utf-8"))
+        return Result(lines, data={"channel": channel, "channels": list(config.channels)})
+    write_private(paths.config_file, (NEW_CONFIG_HEADER + new_text).encode("utf-8"))
+    from app.alerting.handoff import sync_hook_wait
+    from app.commands.setup_mail import first_check
+
+    sync_hook_wait(paths.hook_wait_file, config.policy.hook_wait)
+    line, checked = first_check(paths)
+    return Result(lines + [line], ExitCode.OK if checked else ExitCode.NOT_DONE,
                   data={"channel": channel, "channels": list(config.channels)})
 
 

@@ -72,6 +72,8 @@ def _credential_checks(config: Config, paths: Paths) -> List[Check]:
     from app.channels.delivery import describe
 
     checks = [Check("delivery", OK, describe(config))]
+    if not config.emails:
+        return checks
     try:
         source = describe_source(config, paths)
         if source.kind != "none":

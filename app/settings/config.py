@@ -173,7 +173,7 @@ def parse_config(text: str, path: Path) -> Config:
     values: Dict[str, Any] = {"channels": reading.value(schema.find_key("alert", "channels"))}  # type: ignore
     emails = "email" in values["channels"]
     for field, keys in schema.keys_by_field().items():
-        if field.startswith("smtp.") and (values["method"] != "smtp" or "method" in reading.invalid):
+        if field.startswith("smtp.") and (not emails or values["method"] != "smtp" or "method" in reading.invalid):
             continue
         if field.startswith("channel.") and field.split(".")[1] not in values["channels"]:
             continue
