@@ -116,6 +116,16 @@ def record_outcome(store: Any, channel: str, rows: Sequence[int], state: str, de
                 "failures = failures + ? WHERE name = ?", (detail, now, not_before, int(state == "retry"), channel))
 
 
+def skip_event(store: Any, event_id: str, channel: str) -> None:
+    """Close the stored event for channel without sending it there (a notice about that channel itself).
+
+    Call inside the transaction that stores the event."""
+    store.connection.execute(
+        "INSERT OR IGNORE INTO event_deliveries (event_row, channel, state, detail, time) "
+        "SELECT id, ?, 'skipped', 'about this channel', ? FROM events WHERE event_id = ?",
+        (channel, time.time(), event_id))
+
+
 def set_holding(store: Any, channel: str, holding: bool, not_before: Optional[float] = None) -> None:
     with store.transaction():
         store.connection.execute("UPDATE channels SET holding = ?, not_before = ? WHERE name = ?",

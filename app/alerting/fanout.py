@@ -16,9 +16,12 @@ from app.alerting.eventstore import SYSLOG, event_channels
 from app.alerting.events import digest_event
 from app.channels.base import REFUSED, RETRY, SENT, Event, Outcome
 
+REFUSED_META, WAIT_META = "channel_refused", "channel_waits"  # store meta: what was told once, by channel
+
 LAST_ATTEMPT = "channels_attempt"  # meta: when the channels were last sent to
 CHANNEL_DEADLINE = 20.0  # seconds one channel's requests may take in one run
 MAX_BACKOFF = 1800.0
+LONG_WAIT = "asked us to wait {asked:.0f} s; retried within the hour instead ({detail})"
 
 
 class Send(NamedTuple):
@@ -90,6 +93,7 @@ class Fanout:
         self.reports: "queue.Queue[Report]" = queue.Queue()
         self.running: Dict[str, Send] = {}  # channel -> the send it is on
         self.refused: List[Tuple[str, str]] = []  # (channel, detail) refused for good in this run
+        self.long_waits: List[Tuple[str, str]] = []  # (channel, detail) asked to wait longer than MAX_WAIT
 
     def start(self, plans: Dict[str, List[Send]]) -> None:
         """Send each channel's plan in a thread of its own (daemon: a hung server cannot keep the run alive)."""
@@ -108,8 +112,10 @@ class Fanout:
                     outcome = self.senders[name](send.event)
                 except Exception as error:  # noqa: BLE001 - one channel's bug must not stop the others
                     outcome = Outcome(RETRY, "{}: {}".format(type(error).__name__, error))
-                if outcome.state == SENT:
-                    self.on_sent(send.connections)  # the waiting hook counts the first channel that delivers
+                if outcome.state == SENT and name != SYSLOG:
+                    # the waiting hook goes on at the first delivery that left the machine: a line written to
+                    # the local syslog socket has not, and an intruder's first command could still stop the rest
+                    self.on_sent(send.connections)
                 self.reports.put(Report(name, send, outcome))
                 if outcome.state != SENT:
                     break
@@ -145,15 +151,19 @@ class Fanout:
         state = eventstore.channel_state(self.store, name)
         not_before = None
         if outcome.state == RETRY and name != SYSLOG:  # the local syslog is retried on every run
+            # the server's Retry-After (capped at an hour), else the same growing back-off for every channel
             not_before = now + (outcome.retry_after if outcome.retry_after is not None
                                 else backoff(state.failures + 1))
+            if outcome.asked_wait is not None:
+                self.long_waits.append((name, LONG_WAIT.format(asked=outcome.asked_wait, detail=outcome.detail)))
         eventstore.record_outcome(self.store, name, send.rows, outcome.state, outcome.detail, now, not_before)
         if outcome.state == SENT:
             self.log.info("{}: sent {}".format(name, send.event.get("title", "")))
-            if name in (self.store.get("channel_refused") or {}):  # it works again: a new refusal is told again
-                with self.store.transaction():
-                    self.store.put("channel_refused", {key: value for key, value in
-                                                       self.store.get("channel_refused").items() if key != name})
+            for meta in (REFUSED_META, WAIT_META):  # it works again: a new refusal or long wait is told again
+                if name in (self.store.get(meta) or {}):
+                    with self.store.transaction():
+                        self.store.put(meta, {key: value for key, value in self.store.get(meta).items()
+                                              if key != name})
             return len(send.rows)
         if outcome.state == REFUSED:
             self.refused.append((name, outcome.detail))
@@ -175,6 +185,7 @@ class Channels:
         self.senders: Optional[Dict[str, Callable[[Event], Outcome]]] = None
         self.fanout: Optional[Fanout] = None
         self.refused: List[Tuple[str, str]] = []  # (channel, detail) refused for good during the run
+        self.long_waits: List[Tuple[str, str]] = []  # (channel, detail) asked to wait more than an hour
 
     def start(self) -> None:
         """Start sending what is pending for each channel (nothing to do without event channels)."""
@@ -201,6 +212,7 @@ class Channels:
             fanout, self.fanout = self.fanout, None
             sent = fanout.collect()
             self.refused.extend(fanout.refused)
+            self.long_waits.extend(fanout.long_waits)
         left = any(eventstore.pending(self.store, eventstore.channel_state(self.store, name),
                                       alerts_only=name != SYSLOG, limit=1) for name in self.names)
         if bool(self.store.get(eventstore.CHANNELS_PENDING)) != left:
@@ -211,6 +223,11 @@ class Channels:
     def take_refused(self) -> List[Tuple[str, str]]:
         """The (channel, detail) refusals collected since the last call."""
         taken, self.refused = self.refused, []
+        return taken
+
+    def take_long_waits(self) -> List[Tuple[str, str]]:
+        """The (channel, detail) waits longer than an hour asked for since the last call."""
+        taken, self.long_waits = self.long_waits, []
         return taken
 
     def finish(self) -> None:

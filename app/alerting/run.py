@@ -182,6 +182,8 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
             pushed.append(channels.collect())
             for name, detail in channels.take_refused():
                 refused(name, detail, meta="channel_refused")
+            for name, detail in channels.take_long_waits():
+                refused(name, detail, meta="channel_waits")
         return sent[-1] if sent else 0
 
     dispatcher = Dispatcher(paths, config, store, envelope, flush, date_now, log, handoff)

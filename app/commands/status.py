@@ -159,7 +159,28 @@ def _channel_checks(store, config: Optional[Config]) -> List[Check]:  # type: ig
     if config is None:
         return []
     return [Check(name, status, detail) for name, status, detail in
-            channel_lines(store, list(event_channels(config))) + watch_lines(store, config)]
+            channel_lines(store, list(event_channels(config))) + watch_lines(store, config)] + _insecure_checks(config)
+
+
+INSECURE_ALLOWED = ("allow_insecure_http = yes: {url} is plain http:// to {host}; the {secret} travels in clear "
+                    "(use https://)")
+
+
+def _insecure_checks(config: Config) -> List[Check]:
+    """A WARN for each channel allowed to send its secret over http:// to another host."""
+    from app.settings.config import insecure_host
+    from app.settings.schema import CHANNEL_SECRETS, REQUEST_URL_KEYS
+
+    checks = []
+    for name, options in sorted(config.channel_options.items()):
+        url = str(options.get(REQUEST_URL_KEYS.get(name, "url")) or "")
+        if options.get("allow_insecure_http") and name in config.channels:
+            host = insecure_host(url)
+            detail = INSECURE_ALLOWED.format(url=url, host=host, secret=CHANNEL_SECRETS[name].replace("_", " ")) \
+                if host else "allow_insecure_http = yes: an http:// URL may carry the {} in clear".format(
+                    CHANNEL_SECRETS[name].replace("_", " "))
+            checks.append(Check(name + " http", WARN, detail))
+    return checks
 
 
 def _store_writable(paths: Paths) -> List[Check]:
