@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 from app.alerting import eventstore, policy
 from app.alerting.eventstore import SYSLOG, event_channels
 from app.alerting.events import digest_event
-from app.channels.base import REFUSED, RETRY, SENT, Event, Outcome
+from app.channels.base import MAX_WAIT, REFUSED, RETRY, SENT, Event, Outcome
 
 REFUSED_META, WAIT_META = "channel_refused", "channel_waits"  # store meta: what was told once, by channel
 
@@ -152,10 +152,10 @@ class Fanout:
         not_before = None
         if outcome.state == RETRY and name != SYSLOG:  # the local syslog is retried on every run
             # the server's Retry-After (capped at an hour), else the same growing back-off for every channel
-            not_before = now + (outcome.retry_after if outcome.retry_after is not None
+            not_before = now + (min(outcome.retry_after, MAX_WAIT) if outcome.retry_after is not None
                                 else backoff(state.failures + 1))
-            if outcome.asked_wait is not None:
-                self.long_waits.append((name, LONG_WAIT.format(asked=outcome.asked_wait, detail=outcome.detail)))
+            if outcome.retry_after is not None and outcome.retry_after > MAX_WAIT:
+                self.long_waits.append((name, LONG_WAIT.format(asked=outcome.retry_after, detail=outcome.detail)))
         eventstore.record_outcome(self.store, name, send.rows, outcome.state, outcome.detail, now, not_before)
         if outcome.state == SENT:
             self.log.info("{}: sent {}".format(name, send.event.get("title", "")))

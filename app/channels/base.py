@@ -44,8 +44,7 @@ class HttpReply(NamedTuple):
 class Outcome(NamedTuple):
     state: str  # SENT, RETRY (temporary) or REFUSED (permanent for that event: 301/308, 4xx but 408/425/429)
     detail: str = ""  # one line for the log and status; no secret in it
-    retry_after: Optional[float] = None  # seconds the server asked us to wait (Retry-After), at most MAX_WAIT
-    asked_wait: Optional[float] = None  # the longer wait the server asked for when retry_after was capped
+    retry_after: Optional[float] = None  # seconds the server asked us to wait (Retry-After; the fan-out caps it)
 
 
 MAX_WAIT = 3600.0  # a Retry-After longer than this is cut to it (and told once through the other channels)
@@ -66,7 +65,7 @@ def excerpt(body: bytes) -> str:
 
 def retry_after_seconds(headers: Mapping[str, str], body_value: Optional[float] = None) -> Optional[float]:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), else body_value; not capped here
-    (capped_wait does that)."""
+    (the fan-out waits at most MAX_WAIT and tells a longer wait once)."""
     value = headers.get("retry-after", "").strip()
     seconds: Optional[float] = None
     if value:
@@ -87,13 +86,6 @@ def retry_after_seconds(headers: Mapping[str, str], body_value: Optional[float] 
     return max(seconds, 0.0)
 
 
-def waiting(state: str, detail: str, seconds: Optional[float]) -> Outcome:
-    """An outcome whose wait is at most MAX_WAIT; a longer one asked for is kept in asked_wait."""
-    if seconds is not None and seconds > MAX_WAIT:
-        return Outcome(state, detail, MAX_WAIT, seconds)
-    return Outcome(state, detail, seconds)
-
-
 def classify_redirect(channel: str, status: int, hint: str) -> Outcome:
     """A 3xx is never followed: 301/308 (moved for good) refuse the event, any other is retried."""
     if status in PERMANENT_REDIRECTS:
@@ -111,7 +103,7 @@ def classify_status(status: int, detail: str, headers: Mapping[str, str],
         return Outcome(SENT, detail)
     if status in PERMANENT_REDIRECTS or (400 <= status < 500 and status not in TEMPORARY_4XX):
         return Outcome(REFUSED, detail)
-    return waiting(RETRY, detail, retry_after_seconds(headers, body_retry_after if status == 429 else None))
+    return Outcome(RETRY, detail, retry_after_seconds(headers, body_retry_after if status == 429 else None))
 
 
 def unproven(channel: str, reply: "HttpReply", expected: str) -> Outcome:
@@ -218,7 +210,8 @@ def classify_json(channel: str, reply: HttpReply, id_field: str, reason_fields: 
     if 300 <= reply.status < 400:
         return classify_redirect(channel, reply.status, redirect_hint)
     reason = " ".join(str(answer.get(field, "")) for field in reason_fields).strip()
+    limit = 200  # the API's own reason: one short line
     if not reason:
-        reason = "reply: " + excerpt(reply.body)
-    detail = one_line("{}: HTTP {} {}{}".format(channel, reply.status, reason, hints.get(reply.status, "")), 600)
+        reason, limit = "reply: " + excerpt(reply.body), 600
+    detail = one_line("{}: HTTP {} {}{}".format(channel, reply.status, reason, hints.get(reply.status, "")), limit)
     return classify_status(reply.status, detail, reply.headers, body_retry_after)

@@ -66,9 +66,10 @@ def classify(reply: HttpReply) -> Outcome:
     if 300 <= reply.status < 400:
         return classify_redirect("discord", reply.status, "check webhook_url")
     reason = "{} {}".format(answer.get("code", ""), answer.get("message", "")).strip()
+    limit = 200
     if not reason:
-        reason = "reply: " + excerpt(reply.body)
-    detail = one_line("discord: HTTP {} {}{}".format(reply.status, reason, _HINTS.get(reply.status, "")), 600)
+        reason, limit = "reply: " + excerpt(reply.body), 600
+    detail = one_line("discord: HTTP {} {}{}".format(reply.status, reason, _HINTS.get(reply.status, "")), limit)
     retry_after: Optional[float] = None
     if isinstance(answer.get("retry_after"), (int, float)) and not isinstance(answer.get("retry_after"), bool):
         retry_after = float(answer["retry_after"])

@@ -78,8 +78,9 @@ def classify(reply: HttpReply) -> Outcome:
         return classify_redirect("pushover", reply.status, "check api_base")
     errors = answer.get("errors")
     reason = "; ".join(str(error) for error in errors) if isinstance(errors, list) else ""
+    limit = 200
     if not reason:
-        reason = "reply: " + excerpt(reply.body)
+        reason, limit = "reply: " + excerpt(reply.body), 600
     hint = "".join(hint for field, hint in _HINTS.items() if answer.get(field) == "invalid")
-    detail = one_line("pushover: HTTP {} {}{}".format(reply.status, reason, hint), 600)
+    detail = one_line("pushover: HTTP {} {}{}".format(reply.status, reason, hint), limit)
     return classify_status(reply.status, detail, reply.headers)  # 5xx: the common back-off (30 s at first)

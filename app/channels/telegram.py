@@ -57,12 +57,14 @@ def classify(reply: HttpReply) -> Outcome:
         return unproven("telegram", reply, '{"ok": true}')
     if 300 <= reply.status < 400:
         return classify_redirect("telegram", reply.status, "check api_base")
-    description = str(answer.get("description") or "reply: " + excerpt(reply.body))
+    description, limit = str(answer.get("description") or ""), 200
+    if not description:
+        description, limit = "reply: " + excerpt(reply.body), 600
     migrate_to = parameters.get("migrate_to_chat_id")
     if isinstance(migrate_to, int) and not isinstance(migrate_to, bool):
         return Outcome(REFUSED, one_line("telegram: the group became a supergroup: set chat_id = {}".format(
             migrate_to)))
-    detail = one_line("telegram: HTTP {} {}{}".format(reply.status, description, _HINTS.get(reply.status, "")), 600)
+    detail = one_line("telegram: HTTP {} {}{}".format(reply.status, description, _HINTS.get(reply.status, "")), limit)
     retry_after = parameters.get("retry_after")
     if not isinstance(retry_after, (int, float)) or isinstance(retry_after, bool):
         retry_after = None
