@@ -110,8 +110,8 @@ def _push_keys() -> Tuple[Key, ...]:
                      Key("telegram", "message_thread_id", "channel.telegram.message_thread_id",
                          Number(1, 2 ** 53), "", "a forum topic's id: alerts go to that topic of the group")),
         "slack": (Key("slack", "channel", "channel.slack.channel", Text(), "",
-                      "bot token mode: the channel (#name or id) chat.postMessage posts to; the secret is then the "
-                      "bot token (xoxb-...) instead of an incoming webhook URL"),
+                      "bot token mode: the channel chat.postMessage posts to, its id (C0123...) or name without # (a # "
+                      "would start a comment); the secret is then the bot token (xoxb-...), not a webhook URL"),
                   Key("slack", "api_base", "channel.slack.api_base", url, "https://slack.com/api",
                       "bot token mode: the Web API's base URL")),
         "discord": (Key("discord", "thread_id", "channel.discord.thread_id", Text(), "",
