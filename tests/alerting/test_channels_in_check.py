@@ -119,11 +119,14 @@ def test_a_refused_token_is_not_retried_shows_in_status_and_is_told_once_by_emai
     run_check(paths)
     allow_retry_now(paths)
     run_check(paths)
-    assert len(worlds["ntfy"].requests) == 2  # the login, then the notice about ntfy itself; never again
+    assert len(worlds["ntfy"].requests) == 1  # the login; never again, and never the notice about ntfy itself
     subjects = [received.message["Subject"] for received in sink.messages]
     assert len(subjects) == 2 and "the ntfy channel refused" in subjects[1]
+    notices = [json.loads(request.body) for request in worlds["webhook"].requests[1:]]
+    assert [notice["title"] for notice in notices] == ["ssh_alert on web1.example.com: the ntfy channel refused"]
     checks = {check.name: check for check in run_status(paths)}
     assert checks["ntfy"].status == "fail" and "401" in checks["ntfy"].detail
+    assert checks["ntfy"].detail.startswith("refused for good")
     assert checks["webhook"].status == "ok"
 
 
