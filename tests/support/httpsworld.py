@@ -208,6 +208,10 @@ class HttpsWorld(_Serving):
         with self._lock:
             self._queue.append(((status, dict(headers or {}), body), times))
 
+    def answer(self, reply: Reply, times: Optional[int] = None) -> None:
+        """Queue a (status, headers, body) reply, such as HTML_PORTAL, like respond()."""
+        self.respond(reply[0], reply[2], reply[1], times)
+
     def stall(self, seconds: float) -> None:
         """From now on take each request and say nothing for seconds, then hang up (0 ends it)."""
         self._stall_seconds = seconds
