@@ -71,7 +71,7 @@ def _credential_checks(config: Config, paths: Paths) -> List[Check]:
     from app.settings.credentials import describe_source, resolve_password
     from app.channels.delivery import describe
 
-    checks = [Check("delivery", OK, describe(config))]
+    checks = [Check("delivery", OK, describe(config))] + _insecure_checks(config)
     if not config.emails:
         return checks
     try:
@@ -159,7 +159,7 @@ def _channel_checks(store, config: Optional[Config]) -> List[Check]:  # type: ig
     if config is None:
         return []
     return [Check(name, status, detail) for name, status, detail in
-            channel_lines(store, list(event_channels(config))) + watch_lines(store, config)] + _insecure_checks(config)
+            channel_lines(store, list(event_channels(config))) + watch_lines(store, config)]
 
 
 INSECURE_ALLOWED = ("allow_insecure_http = yes: {url} is plain http:// to {host}; the {secret} travels in clear "

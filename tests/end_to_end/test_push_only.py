@@ -155,3 +155,24 @@ def test_syslog_never_releases_the_waiting_login_while_the_mail_server_hangs(
             elapsed)  # ...and the login still waited the whole hook_wait for the email
         assert [parse_line(entry).ip for entry in paths.login_log.read_bytes().splitlines()] == ["203.0.113.7"]
         assert os.path.exists(str(paths.store_file))
+
+
+def test_test_channel_exits_1_naming_the_channel_the_http_stage_and_the_reply(
+        paths: Paths, pyz: Path, shiv_root: Path, ntfy: HttpsWorld) -> None:
+    from support.httpsworld import HTML_PORTAL
+
+    import shutil
+
+    ca_file = paths.home / "ntfy-ca.pem"  # kept: a world closed mid-test deletes its own
+    shutil.copy(ntfy.ca_file, str(ca_file))
+    write_push_only(paths, "[alert]\nchannels = ntfy\n[ntfy]\nurl = {}/alerts\nsecret_store = none\nca_file = {}\n"
+                    .format(ntfy.url, ca_file))
+    environ = pyz_env(paths.home, shiv_root)
+    ntfy.answer(HTML_PORTAL, times=1)
+    portal = run_pyz(pyz, ["test", "--channel", "ntfy"], environ, timeout=TIMEOUT)
+    assert portal.returncode == 1 and portal.stdout == ""
+    assert "ntfy: HTTP 200 without a JSON id" in portal.stderr and "Sign in to the hotel Wi-Fi" in portal.stderr
+    ntfy.close()
+    refused = run_pyz(pyz, ["test", "--channel", "ntfy"], environ, timeout=TIMEOUT)
+    assert refused.returncode == 1 and "(connect): connection refused" in refused.stderr
+    assert "ntfy" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
