@@ -176,3 +176,19 @@ def test_test_channel_exits_1_naming_the_channel_the_http_stage_and_the_reply(
     refused = run_pyz(pyz, ["test", "--channel", "ntfy"], environ, timeout=TIMEOUT)
     assert refused.returncode == 1 and "(connect): connection refused" in refused.stderr
     assert "ntfy" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_tunnel_no_hook_saw_reaches_a_push_only_account_once(paths: Paths, ntfy: HttpsWorld,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.alerting import sessions
+    from app.commands.check import run_check
+
+    write_push_only(paths, "[alert]\nchannels = ntfy\nreverse_dns = no\nhost_label = web1\n"
+                           "[ntfy]\nurl = {}/alerts\nsecret_store = none\nca_file = {}\n".format(ntfy.url, ntfy.ca_file))
+    run_check(paths)  # seed
+    tunnel = sessions.SshProcess(4242, time.time() - 3000, "sshd: alice", "4242:77")
+    monkeypatch.setattr(sessions, "own_sshd_processes", lambda user, proc="/proc": [tunnel])
+    run_check(paths, scan_sessions=True)
+    run_check(paths, scan_sessions=True)
+    titles = [request.headers["x-title"] for request in ntfy.requests]
+    assert titles == [title for title in titles if "without a session on web1" in title] and len(titles) == 1
