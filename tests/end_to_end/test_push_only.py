@@ -192,3 +192,20 @@ def test_a_tunnel_no_hook_saw_reaches_a_push_only_account_once(paths: Paths, ntf
     run_check(paths, scan_sessions=True)
     titles = [request.headers["x-title"] for request in ntfy.requests]
     assert titles == [title for title in titles if "without a session on web1" in title] and len(titles) == 1
+
+
+def test_the_heartbeat_reaches_a_push_only_account_once_and_quietly(paths: Paths, ntfy: HttpsWorld) -> None:
+    from app.alerting.health import HEARTBEAT_LAST
+    from app.alerting.store import opened
+    from app.commands.check import run_check
+
+    write_push_only(paths, "[alert]\nchannels = ntfy\nheartbeat = daily\nhost_label = web1\n"
+                           "[ntfy]\nurl = {}/alerts\nsecret_store = none\nca_file = {}\n".format(ntfy.url, ntfy.ca_file))
+    run_check(paths)  # seed
+    run_check(paths, scan_sessions=True)  # starts the count
+    with opened(paths.store_file) as store, store.transaction():
+        store.put(HEARTBEAT_LAST, time.time() - 86400 - 60)
+    run_check(paths, scan_sessions=True)
+    run_check(paths, scan_sessions=True)
+    (request,) = ntfy.requests
+    assert "daily" in request.headers["x-title"] and request.headers["x-priority"] == "default"
