@@ -61,7 +61,8 @@ def answers(arguments: argparse.Namespace, channel: str, prompter: Optional[Prom
     for key in channel_keys(channel):
         given = _given(arguments, key)
         if given is None and prompter is not None and not arguments.non_interactive \
-                and (key.required or not key.name.endswith(("_command", "ca_file", "secret_store"))):
+                and (key.required or not key.name.endswith(("_command", "ca_file", "secret_store",
+                                                            "allow_insecure_http"))):
             given = prompter.ask("[{}] {} ({})".format(channel, key.name, key.help), key.default)
         if given:
             values[key.name] = given.strip()

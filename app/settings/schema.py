@@ -108,7 +108,8 @@ def _push_keys() -> Tuple[Key, ...]:
                      Key("telegram", "api_base", "channel.telegram.api_base", url, "https://api.telegram.org",
                          "the Bot API server (a self-hosted one behind TLS)"),
                      Key("telegram", "message_thread_id", "channel.telegram.message_thread_id",
-                         Number(1, 2 ** 53), "", "a forum topic's id: alerts go to that topic of the group")),
+                         Number(1, 2 ** 53, message="{text!r} is not a forum topic's id (a whole number)"), "",
+                         "a forum topic's id: alerts go to that topic of the group")),
         "slack": (Key("slack", "channel", "channel.slack.channel", Text(), "",
                       "bot token mode: the channel chat.postMessage posts to, its id (C0123...) or name without # (a # "
                       "would start a comment); the secret is then the bot token (xoxb-...), not a webhook URL"),
