@@ -4,8 +4,10 @@ Per channel, in the main thread: what is pending for it, its hourly limit and di
 the same rules as email), a digest noted before it is sent so a retry sends the same one. Each channel's
 requests then run in a thread of their own, so a slow or dead channel delays neither email nor the others;
 the main thread records each outcome as it arrives (SQLite stays in one thread). A channel that answered
-"retry" (429, 5xx, network) waits (Retry-After, else a growing backoff); one that refused (other 4xx) is
-reported and not retried for that event.
+"retry" (408, 425, 429, 5xx, a temporary redirect, a reply that proves nothing, the network) waits
+(Retry-After up to an hour, a longer one told once; else the same growing back-off for every channel); one
+that refused (301, 308, other 4xx) is reported and not retried for that event. Only a delivery that left
+the machine releases the waiting login hook: a line written to the local syslog does not.
 """
 
 import time

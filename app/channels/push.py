@@ -35,7 +35,7 @@ def send_request(name: str, options: Dict[str, Any], secret: str, event: Event) 
     from app.channels.http import TransportError, perform, redact
 
     from app.errors import UserError
-    from app.settings.config import insecure_host
+    from app.settings.cleartext import insecure_host
     from app.settings.schema import REQUEST_URL_KEYS
 
     module = channel_module(name)

@@ -70,8 +70,10 @@ def run_status(paths: Paths) -> List[Check]:
 def _credential_checks(config: Config, paths: Paths) -> List[Check]:
     from app.settings.credentials import describe_source, resolve_password
     from app.channels.delivery import describe
+    from app.settings.cleartext import cleartext_warnings
 
-    checks = [Check("delivery", OK, describe(config))] + _insecure_checks(config)
+    checks = [Check("delivery", OK, describe(config))] + [
+        Check(name, WARN, detail) for name, detail in cleartext_warnings(config)]
     if not config.emails:
         return checks
     try:
@@ -160,27 +162,6 @@ def _channel_checks(store, config: Optional[Config]) -> List[Check]:  # type: ig
         return []
     return [Check(name, status, detail) for name, status, detail in
             channel_lines(store, list(event_channels(config))) + watch_lines(store, config)]
-
-
-INSECURE_ALLOWED = ("allow_insecure_http = yes: {url} is plain http:// to {host}; the {secret} travels in clear "
-                    "(use https://)")
-
-
-def _insecure_checks(config: Config) -> List[Check]:
-    """A WARN for each channel allowed to send its secret over http:// to another host."""
-    from app.settings.config import insecure_host
-    from app.settings.schema import CHANNEL_SECRETS, REQUEST_URL_KEYS
-
-    checks = []
-    for name, options in sorted(config.channel_options.items()):
-        url = str(options.get(REQUEST_URL_KEYS.get(name, "url")) or "")
-        if options.get("allow_insecure_http") and name in config.channels:
-            host = insecure_host(url)
-            detail = INSECURE_ALLOWED.format(url=url, host=host, secret=CHANNEL_SECRETS[name].replace("_", " ")) \
-                if host else "allow_insecure_http = yes: an http:// URL may carry the {} in clear".format(
-                    CHANNEL_SECRETS[name].replace("_", " "))
-            checks.append(Check(name + " http", WARN, detail))
-    return checks
 
 
 def _store_writable(paths: Paths) -> List[Check]:

@@ -20,13 +20,14 @@ from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREA
 from app.system.files import open_regular_file, require_private
 from app.alerting.trust import Network, parse_networks
 from app.settings import schema
+from app.settings.cleartext import cleartext_problems
 from app.settings.kinds import Invalid, looks_like_address, split_addresses
 from app.settings.schema import (DEFAULT_PORTS, DEFAULT_TIMEOUT, METHODS, PASSWORD_STORES, SECURITY_MODES,
                                  SENDMAIL_CANDIDATES, Key, complete_port_security, security_from_flags)
 
 __all__ = ["AlertPolicy", "COMMAND_KEY", "Config", "DEFAULT_PORTS", "DEFAULT_TIMEOUT", "INLINE_COMMENT_PREFIXES",
            "METHODS", "PASSWORD_STORES", "RAW_KEYS", "SECURITY_MODES", "SENDMAIL_CANDIDATES", "SmtpSettings",
-           "complete_port_security", "find_sendmail", "INSECURE_HTTP", "insecure_host", "is_loopback_host", "load_config", "looks_like_address",
+           "complete_port_security", "find_sendmail", "is_loopback_host", "load_config", "looks_like_address",
            "parse_config", "render_config", "security_from_flags", "split_addresses"]
 
 # A comment may end a line after a blank: "method = smtp   ; smtp | sendmail" (the README's example).
@@ -83,23 +84,6 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-INSECURE_HTTP = ("{url} is plain http:// to {host}, which is not this machine: the {secret} would travel in clear; "
-                 "use https://, or set allow_insecure_http = yes in [{channel}] if you really mean it")
-
-
-def insecure_host(url: str) -> str:
-    """The host of an http:// URL that is not loopback ("" for https://, loopback or no URL): where a token
-    would travel in clear."""
-    import urllib.parse
-
-    try:
-        parts = urllib.parse.urlsplit(url.strip())
-        host = parts.hostname or ""
-    except ValueError:
-        return ""
-    return host if parts.scheme.lower() == "http" and host and not is_loopback_host(host) else ""
 
 
 def find_sendmail(configured: str) -> str:
@@ -201,7 +185,8 @@ def parse_config(text: str, path: Path) -> Config:
     method = "" if "method" in reading.invalid or not emails else values["method"]
     values["sendmail_path"] = _sendmail_path(reading, values["sendmail_path"]) if method == "sendmail" else ""
     smtp = _smtp_settings(reading, values) if method == "smtp" else None
-    _refuse_insecure_http(reading, values)
+    for section, key, problem in cleartext_problems(values):
+        reading.problem(section, key, problem)
     if reading.problems:
         raise UserError("\n".join(reading.problems))
     policy = {field.split(".", 1)[1]: value for field, value in values.items() if field.startswith("policy.")}
@@ -247,17 +232,6 @@ def _channel_options(values: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
             _, channel, name = field.split(".", 2)
             options.setdefault(channel, {})[name] = value
     return options
-
-
-def _refuse_insecure_http(reading: _Reading, values: Dict[str, Any]) -> None:
-    """Each enabled push channel whose requests would carry its secret over http:// to another host is a problem."""
-    for channel in values["channels"]:
-        name = schema.REQUEST_URL_KEYS.get(channel)
-        url = str(values.get("channel.{}.{}".format(channel, name)) or "") if name else ""
-        host = insecure_host(url)
-        if host and not values.get("channel.{}.allow_insecure_http".format(channel)):
-            reading.problem(channel, str(name), INSECURE_HTTP.format(
-                url=url, host=host, secret=schema.CHANNEL_SECRETS[channel].replace("_", " "), channel=channel))
 
 
 def _sendmail_path(reading: _Reading, configured: str) -> str:
