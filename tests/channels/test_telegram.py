@@ -62,7 +62,8 @@ def test_telegram_hostile_fields_arrive_as_inert_plain_text(world: HttpsWorld) -
     request = telegram.build_request(alert, {"chat_id": "1", "api_base": world.url}, TOKEN, 0.0)
     perform(request, timeout=2, deadline=5, ca_file=world.ca_file)
     message = sent_json(world.requests[0].body)
-    assert set(message) == {"chat_id", "text", "link_preview_options", "disable_notification"}  # no parse_mode, no entities
+    assert set(message) == {"chat_id", "text", "link_preview_options",
+                            "disable_notification"}  # no parse_mode, no entities
     assert message["text"] == alert["title"] + "\n\n" + alert["text"]
     assert not any(character in message["text"] for character in "\r\x00\x1b\u202e")
 
