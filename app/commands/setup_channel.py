@@ -154,7 +154,12 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
     if not new:
         replace_keeping_mode(paths.config_file, new_text.encode("utf-8"))
         return Result(lines, data={"channel": channel, "channels": list(config.channels)})
-    write_private(paths.config_file, (NEW_CONFIG_HEADER + new_text).encode("utf-8"))
+    try:
+        write_private(paths.config_file, (NEW_CONFIG_HEADER + new_text).encode("utf-8"))
+    except OSError as error:
+        from app.commands.setup_apply import CONFIG_UNWRITABLE
+
+        raise UserError(CONFIG_UNWRITABLE.format(path=paths.config_file, reason=error.strerror or error)) from None
     from app.alerting.handoff import sync_hook_wait
     from app.commands.setup_mail import first_check
 
