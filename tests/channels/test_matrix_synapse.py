@@ -13,6 +13,7 @@ from app.alerting.store import opened
 from app.channels.base import SENT
 from app.channels.push import send_request
 from app.commands.check import run_check
+from app.errors import UserError
 from app.system.paths import Paths
 from helpers import append_log, login_line, require
 from support.httpsworld import event, without_proxies
@@ -59,7 +60,9 @@ def test_a_login_while_the_homeserver_is_down_arrives_exactly_once_when_it_is_ba
     homeserver.stop()
     try:
         append_log(paths, login_line(ip="203.0.113.88", extras="cport=4088 saddr=10.0.0.1 sport=22"))
-        run_check(paths)  # connection refused: kept for the channel
+        with pytest.raises(UserError) as failed:  # exit 1: connection refused, kept for the channel
+            run_check(paths)
+        assert "matrix: 127.0.0.1:{} (connect): connection refused".format(homeserver.port) in failed.value.message
         with opened(paths.store_file) as store, store.transaction():
             store.connection.execute("UPDATE channels SET not_before = NULL")
     finally:
