@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.alerting import eventstore, policy
-from app.alerting.eventstore import SYSLOG, event_channels
+from app.alerting.eventstore import JOURNALD, LOG_CHANNELS, SYSLOG, event_channels
 from app.alerting.events import digest_event
 from app.channels.base import MAX_WAIT, REFUSED, RETRY, SENT, Event, Outcome
 
@@ -53,8 +53,8 @@ def plan_channel(store: Any, name: str, config: Any, host: str, now: float) -> L
     if state.batch is not None:
         batch = state.batch
         return [Send(tuple(batch["rows"]), batch["event"], tuple(batch.get("connections", ())))]
-    found = eventstore.pending(store, state, alerts_only=name != SYSLOG)
-    if name == SYSLOG:  # no limit and no digest: the fleet's log gets every login, one line each
+    found = eventstore.pending(store, state, alerts_only=name not in LOG_CHANNELS)
+    if name in LOG_CHANNELS:  # no limit and no digest: the fleet's log gets every login, one line each
         return [Send((item.row,), item.event, (item.connection,)) for item in found]
     limits = config.policy
     times = eventstore.send_times(store, name, now)
@@ -77,7 +77,11 @@ def channel_sender(name: str, config: Any, paths: Any) -> Callable[[Event], Outc
         from app.channels.syslog import sender
 
         policy = config.policy
-        return sender(policy.syslog_socket, policy.syslog_facility, policy.syslog_format)
+        return sender(policy.syslog_socket, policy.syslog_facility, policy.syslog_format, policy.syslog_target)
+    if name == JOURNALD:
+        from app.channels.journald import sender as journald_sender
+
+        return journald_sender(config.policy.journald_socket)
     from app.channels.push import sender as push_sender
 
     return push_sender(name, config, paths)
@@ -115,9 +119,9 @@ class Fanout:
                     outcome = self.senders[name](send.event)
                 except Exception as error:  # noqa: BLE001 - one channel's bug must not stop the others
                     outcome = Outcome(RETRY, "{}: {}".format(type(error).__name__, error))
-                if outcome.state == SENT and name != SYSLOG:
+                if outcome.state == SENT and name not in LOG_CHANNELS:
                     # the waiting hook goes on at the first delivery that left the machine: a line written to
-                    # the local syslog socket has not, and an intruder's first command could still stop the rest
+                    # the local syslog or journal has not, and an intruder's first command could still stop the rest
                     self.on_sent(send.connections)
                 self.reports.put(Report(name, send, outcome))
                 if outcome.state != SENT:
@@ -153,7 +157,7 @@ class Fanout:
         now = self.clock()
         state = eventstore.channel_state(self.store, name)
         not_before = None
-        if outcome.state == RETRY and name != SYSLOG:  # the local syslog is retried on every run
+        if outcome.state == RETRY and name not in LOG_CHANNELS:  # local logs are retried on every run
             # the server's Retry-After (capped at an hour), else the same growing back-off for every channel
             not_before = now + (min(outcome.retry_after, MAX_WAIT) if outcome.retry_after is not None
                                 else backoff(state.failures + 1))
@@ -221,7 +225,7 @@ class Channels:
             self.long_waits.extend(fanout.long_waits)
             self.failed.update(fanout.failed)
         left = any(eventstore.pending(self.store, eventstore.channel_state(self.store, name),
-                                      alerts_only=name != SYSLOG, limit=1) for name in self.names)
+                                      alerts_only=name not in LOG_CHANNELS, limit=1) for name in self.names)
         if bool(self.store.get(eventstore.CHANNELS_PENDING)) != left:
             with self.store.transaction():
                 self.store.put(eventstore.CHANNELS_PENDING, left)
@@ -241,7 +245,7 @@ class Channels:
         """(channel, detail) of the channels whose delivery failed for now during the run, once each."""
         taken, self.failed = sorted(self.failed.items()), {}
         return [(name, detail) for name, detail in taken if eventstore.pending(
-            self.store, eventstore.channel_state(self.store, name), alerts_only=name != SYSLOG, limit=1)]
+            self.store, eventstore.channel_state(self.store, name), alerts_only=name not in LOG_CHANNELS, limit=1)]
 
     def finish(self) -> None:
         """Collect a fan-out still running (a flush that raised)."""

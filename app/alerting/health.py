@@ -30,7 +30,7 @@ def channel_lines(store: Any, names: List[str], now: Optional[float] = None) -> 
         if state is None:
             lines.append((name, "ok", CHANNEL_NEW))
             continue
-        pending = eventstore.pending_count(store, state, alerts_only=name != "syslog")
+        pending = eventstore.pending_count(store, state, alerts_only=name not in ("syslog", "journald"))
         failing = state.last_error_time is not None and (state.last_ok is None or state.last_error_time > state.last_ok)
         if failing and (store.get("channel_refused") or {}).get(name) == state.last_error:
             lines.append((name, "fail", CHANNEL_REFUSED.format(since=_when(state.last_error_time), name=name,
