@@ -26,6 +26,7 @@ from app.alerting.loginline import LoginRecord, merge_login_records, parse_line
 from app.alerting.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
 from app.system.paths import SYSTEM_SEEN_DIR, Paths
 
+UNLOGGED = Path("(not in the log)")  # the segment of a login built from the hook's environment (unrecorded)
 MAX_BATCH = 5000  # lines held in memory at once; a longer backlog is handled batch after batch
 HELD_WARNING = "held"
 HELD = "{count} alert(s) held by max_per_hour = {limit}; they go out as one digest at {when}"
@@ -108,6 +109,13 @@ class Dispatcher:
                     with self.store.transaction():
                         self.store.set_position(start)
         return not self.held
+
+    def unlogged(self, line: bytes) -> None:
+        """Alert a login whose line the hook could not append (app.alerting.unrecorded builds it from the hook's
+        environment): the identity its line would have had; the log position stays where it is."""
+        segment = Segment(UNLOGGED, 0, 0, 0)
+        if not self.held:
+            self._deliver(segment, self._items([Entry(line, 0, "")]))
 
     def _items(self, batch: Sequence[Entry]) -> List[Item]:
         """Parse and decide a batch; lines of a connection seen earlier become repeats merged into the first."""
@@ -311,6 +319,8 @@ class Dispatcher:
 
     @staticmethod
     def _log_key(segment: Segment, item: Item) -> str:
+        if segment.path == UNLOGGED:
+            return "unlogged:" + (item.record.connection_key or "?") + ":{:.0f}".format(item.record.epoch or 0)
         return "{}:{}:{}".format(segment.device, segment.inode, item.entry.end)
 
     def _post(self, message, segment: Segment, items: Sequence[Item], emailed_as: str,  # type: ignore
@@ -337,7 +347,7 @@ class Dispatcher:
                 geo_seen[record.user] = self._places.after[item.entry]
 
         def apply(store: Store) -> None:
-            if items:
+            if items and segment.path != UNLOGGED:
                 last = items[-1].entry
                 store.set_position(Position(segment.device, segment.inode, last.end, last.anchor))
             store.add_recent(recent)

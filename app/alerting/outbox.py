@@ -77,10 +77,13 @@ class AcceptedMark:
     """
 
     def __init__(self, lock_file: Path) -> None:
+        from app.alerting.runmark import LOCK_BYTES
+
         self.descriptor = open_regular(lock_file, os.O_RDWR)
         try:
-            if os.fstat(self.descriptor).st_size < MARK_BYTES:
-                os.pwrite(self.descriptor, b" " * MARK_BYTES, 0)  # its block, while the disk has room
+            size = os.fstat(self.descriptor).st_size
+            if size < LOCK_BYTES:  # its block (and the run mark's), while the disk has room
+                os.pwrite(self.descriptor, b" " * (LOCK_BYTES - size), size)
         except OSError:
             pass
 

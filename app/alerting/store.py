@@ -156,9 +156,17 @@ class Store(HistoryTable):
         try:
             yield
         except BaseException:
-            self.connection.execute("ROLLBACK")
+            # SQLite ends the transaction itself on some errors (SQLITE_FULL): a ROLLBACK then would replace
+            # the real cause with "cannot rollback - no transaction is active".
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
             raise
-        self.connection.execute("COMMIT")
+        try:
+            self.connection.execute("COMMIT")
+        except BaseException:
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
+            raise
 
     @property
     def is_new(self) -> bool:

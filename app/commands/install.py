@@ -57,6 +57,7 @@ class InstallFacts(NamedTuple):
     record: Optional[bytes]
     cron_daemon: bool = True  # a cron daemon process is visible
     pyz_sha256: str = ""  # of the pyz installed: the cron run's watch reports a pyz replaced since
+    seeded: bool = True  # a check had seeded the store: the record is then a sign of earlier runs (app.alerting.reset)
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
@@ -128,7 +129,18 @@ def gather(paths: Paths, source: Path, bin_dir: Path, cron: bool) -> InstallFact
         crontab=crontab.read_crontab() if cron else crontab.Crontab(False, False, "", "--no-cron"),
         cron_environ=crontab.cron_environment(os.environ),
         cron_daemon=crontab.daemon_running() if cron else True,
-        record_path=record_path(paths), record=read_optional(record_path(paths)), pyz_sha256=_sha256(source))
+        record_path=record_path(paths), record=read_optional(record_path(paths)), pyz_sha256=_sha256(source),
+        seeded=_seeded(paths))
+
+
+def _seeded(paths: Paths) -> bool:
+    """Whether a check seeded the store here (the lock file's run mark says so, or a store exists)."""
+    from app.alerting.runmark import read_file
+
+    try:
+        return bool(read_file(paths.lock_file).get("seeded")) or paths.store_file.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _sha256(path: Path) -> str:
@@ -167,7 +179,7 @@ def plan_install(facts: InstallFacts, hooks: Optional[Tuple[str, ...]], cron: bo
     python = facts.interpreter.path
     record: Dict[str, Any] = {"format": RECORD_FORMAT, "hooks": list(chosen), "python": python,
                               "pyz": str(facts.destination), "pyz_copied": [], "directories": [], "files": {},
-                              "pyz_sha256": facts.pyz_sha256}
+                              "pyz_sha256": facts.pyz_sha256, "seeded": facts.seeded}
     notes = [interpreter.describe(facts.interpreter)]
     steps: List[Step] = []
     if not facts.pyz_up_to_date:

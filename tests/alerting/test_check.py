@@ -97,20 +97,19 @@ def test_check_with_rotated_log_finishes_the_old_file_then_alerts_the_new_one(co
     assert [subject.split()[-1] for subject in subjects(sink)] == ["198.51.100.1", "198.51.100.2"]
 
 
-def test_check_with_corrupt_store_sends_one_notice_then_reseeds_without_replaying(configured: Paths,
-                                                                                   sink: MailSink):
+def test_check_with_corrupt_store_sends_one_reset_notice_without_replaying_what_was_alerted(configured: Paths,
+                                                                                            sink: MailSink):
     append_log(configured, login_line(ip="192.0.2.1"), login_line(ip="192.0.2.2"))
     run_check(configured)
     configured.store_file.write_bytes(b"{not a database" * 100)
-    result = run_check(configured)
-    assert result.notices == 1
+    run_check(configured)
     (notice,) = sink.messages
-    assert "state re-seeded" in notice.message["Subject"]
+    assert "state was reset: the store was unusable" in notice.message["Subject"]
     body = notice.message.get_content()
-    assert str(configured.store_file) in body and "192.0.2.2" in body
+    assert str(configured.store_file) in body and "moved to" in body
     assert list(configured.state_dir.glob("store.db.unusable-*"))  # kept for a look, never read again
     run_check(configured)
-    assert len(sink.messages) == 1  # history is not replayed
+    assert len(sink.messages) == 1  # the lines alerted before (the lock file's run mark) are not replayed
     append_log(configured, login_line(ip="198.51.100.7"))
     run_check(configured)
     assert subjects(sink)[-1].endswith("198.51.100.7")
@@ -119,7 +118,7 @@ def test_check_with_corrupt_store_sends_one_notice_then_reseeds_without_replayin
 def test_check_with_corrupt_store_and_failing_delivery_keeps_the_notice_pending_then_sends_it_once(paths: Paths):
     with HangingServer() as hanging:
         write_config(paths, smtp=smtp_settings(hanging, timeout="1"))
-        append_log(paths, login_line())
+        append_log(paths, login_line(when=time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(time.time() - 60))))
         paths.state_dir.mkdir(parents=True, exist_ok=True)
         paths.store_file.write_bytes(b"garbage" * 1000)
         with pytest.raises(UserError) as caught:
@@ -130,7 +129,8 @@ def test_check_with_corrupt_store_and_failing_delivery_keeps_the_notice_pending_
         write_config(paths, smtp=smtp_settings(sink))
         run_check(paths)
         run_check(paths)
-        assert ["re-seeded" in received.message["Subject"] for received in sink.messages] == [True]
+        # the notice once, then the login of the last 24 hours (no position survived)
+        assert ["state was reset" in received.message["Subject"] for received in sink.messages] == [True, False]
 
 
 def test_check_with_malformed_lines_alerts_them_with_the_raw_text_shown_safely(configured: Paths, sink: MailSink):
