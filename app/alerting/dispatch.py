@@ -18,7 +18,7 @@ from app.alerting.events import login_event
 from app.alerting.handoff import NO_HANDOFF, HandOff
 from app.alerting.render import AlertContext, Envelope, build_alert, build_digest
 from app.alerting.statediff import Segment, is_repeat, remember
-from app.alerting.store import Seen, Store
+from app.alerting.store import OutboxRow, Seen, Store
 from app.settings.config import Config
 from app.system.files import open_regular_file
 from app.alerting.keys import fingerprint
@@ -70,6 +70,7 @@ class Dispatcher:
         self.email_failure: Optional[outbox.SendFailed] = None
         self._keys: Dict[str, Tuple[bool, Dict[str, List[dict]]]] = {}  # by home: (any key file readable, keys)
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
+        self._waiting: Dict[str, List[str]] = {}  # Message-ID -> the connections its acceptance settles
         self._resolver = None
         self._rules: Optional[Tuple[object, ...]] = None
         self._places = None  # geoip_db: app.alerting.geoip.AccountPlaces
@@ -274,6 +275,7 @@ class Dispatcher:
                                    self.stamp(), outbox.message_id(identity, "digest", self.envelope.mail_domain),
                                    with_html=self.policy.html)
             self._post(message, segment, items, history.DIGEST, logins=len(chosen))
+            self._waiting[str(message["Message-ID"])] = connections(items)
             self._flush()
             self.handoff.progress(connections(items))
             return not self.held
@@ -286,6 +288,7 @@ class Dispatcher:
                                   context=self._context(item), with_html=self.policy.html)
             self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1,
                        routed=self._routed(item.record.user))
+            self._waiting[str(message["Message-ID"])] = connections(items[done:index + 1])
             self._flush()
             self.handoff.progress(connections(items[done:index + 1]))
             done = index + 1
@@ -309,6 +312,10 @@ class Dispatcher:
                 raise
             self.email_failure = failure
             self.held = True
+
+    def accepted(self, row: OutboxRow) -> None:
+        """Every recipient accepted row (outbox.AcceptedMark): release a hook waiting for one of its logins now."""
+        self.handoff.progress(self._waiting.pop(row.message_id, []))
 
     def flush_pending(self) -> None:
         """Send what earlier runs stored but could not send (first, in order)."""

@@ -237,6 +237,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         return sent[-1] if sent else 0
 
     dispatcher = Dispatcher(paths, config, store, envelope, flush, date_now, log, handoff)
+    mark.accepted = dispatcher.accepted
     if not reserve_kept:
         dispatcher.log_once(DISK_FULL.format(path=paths.store_file), key="disk-full")
     try:
