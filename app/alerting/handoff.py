@@ -74,8 +74,10 @@ def sync_hook_wait(path: Path, seconds: float) -> None:
                 return
     except OSError:
         pass
-    from app.system.files import write_private
+    from app.system.files import unsafe_reason, write_private
 
+    if unsafe_reason(path.parent, os.getuid(), parents_only=False) is not None:
+        return  # another user's (or a writable) state directory is never written; check and status say so
     try:
         write_private(path, text.encode("ascii"))
     except OSError:

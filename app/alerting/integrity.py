@@ -15,7 +15,7 @@ from app.alerting.findings import MISSING, OK, Finding, change_key, is_problem, 
 from app.alerting.sshdconf import first_value, settings
 from app.install.hookstate import HOOK_FILES, hook_state
 from app.install.crontab import find_cron_line
-from app.install.hooks import BEGIN, HOOKS, HookSettings, block_settings, render_hook, shell_quote_path
+from app.install.hooks import BEGIN, HOOKS, block_settings, hook_settings, render_hook
 from app.system.files import NotRegularFile, open_regular_file
 from app.system.paths import Paths
 from app.system.text import printable
@@ -33,9 +33,10 @@ def _digest(text: str) -> str:
 def as_installed(block: str, hook: str, home: str) -> bool:
     """True when block is exactly what install writes for hook, with the interpreter and pyz the block names."""
     named = block_settings(block, home)
-    if not named.get("python") or not named.get("pyz"):
+    if not all(named.get(name) for name in ("python", "pyz", "state", "config_home", "data_home")):
         return False
-    return block == render_hook(HookSettings(shlex.quote(named["python"]), shell_quote_path(named["pyz"], home), hook))
+    return block == render_hook(hook_settings(named["python"], named["pyz"], hook, named["state"],
+                                              named["config_home"], named["data_home"], home))
 
 
 def _hook_entries(home: Path, files: Dict[str, dict], texts: Dict[str, str]) -> Dict[str, dict]:
@@ -271,7 +272,9 @@ def integrity_changes(previous: Optional[dict], current: dict) -> List[Finding]:
     """Takes two snapshots; returns one Finding per change that weakens ssh_alert. No previous snapshot (a first
     run): no findings; the same state again: none."""
     if not isinstance(previous, dict) or not previous:
-        return []
+        recorded = (current.get("pyz") or {}).get("recorded")
+        # The first run has nothing to compare with but install's record: a pyz swapped before it is still told.
+        return _pyz_findings({"pyz": {"sha256": recorded}}, current) if recorded else []
     current = carried(previous, current)
     return (_file_findings(previous, current) + _hook_findings(previous, current) + _cron_findings(previous, current)
             + _pyz_findings(previous, current) + _sshd_findings(previous, current))

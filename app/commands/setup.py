@@ -60,6 +60,9 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
     Raises UserError: exit 2 for missing or invalid answers without a terminal, exit 1 when the
     connection test fails non-interactively (nothing is saved then).
     """
+    from app.system.files import require_private_dir
+
+    require_private_dir(paths.state_dir)  # setup writes hook_wait and seeds the store there: ours alone
     if getattr(arguments, "channel", None):
         from app.commands.setup_channel import setup_channel
 

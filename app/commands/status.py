@@ -123,17 +123,17 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
     from app.alerting.statediff import pending_logins
     from app.alerting.store import DatabaseError, Store
 
-    if not paths.store_file.exists():
-        if paths.state_file.exists():
-            return [Check("state", WARN, "{} is from the previous release; the next check imports it".format(
-                paths.state_file))]
-        return [Check("state", WARN, "not seeded yet; run ssh_alert.pyz check (setup does this)")]
     from app.system.files import require_private_dir
 
     try:
         require_private_dir(paths.state_dir)
     except UserError as error:
         return [Check("state", FAIL, error.message)]
+    if not paths.store_file.exists():
+        if paths.state_file.exists():
+            return [Check("state", WARN, "{} is from the previous release; the next check imports it".format(
+                paths.state_file))]
+        return [Check("state", WARN, "not seeded yet; run ssh_alert.pyz check (setup does this)")]
     recipients = config.recipients if config is not None else ()
     writable = _store_writable(paths)
     try:
@@ -248,11 +248,19 @@ def _hook_checks(paths: Paths, record: Optional[dict]) -> List[Check]:
 
     texts = read_texts(paths.home)
     chosen = strings(record.get("hooks")) if record is not None else None
-    return [hook_check(hook, texts, chosen, str(paths.home)) for hook in HOOKS]
+    return [hook_check(hook, texts, chosen, str(paths.home), paths) for hook in HOOKS]
 
 
-def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], home: str) -> Check:
-    """The check for one hook, from the startup files' texts (by name relative to home)."""
+HOOK_UNSAFE_PYZ = "the hook in {place} will not run {pyz}: {reason}"
+HOOK_OTHER_STATE = ("the hook in {place} keeps logins in {used}, but this account's state directory is {state}: "
+                    "re-run ssh_alert.pyz install")
+
+
+
+def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], home: str,
+               paths: Optional[Paths] = None) -> Check:
+    """The check for one hook, from the startup files' texts (by name relative to home); with paths, also
+    whether the pyz it runs is the account's alone and whether it uses this account's state directory."""
     from app.install.hookstate import hook_state
     from app.install.hooks import block_settings
 
@@ -269,6 +277,14 @@ def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], ho
         path = settings.get(what, "")
         if os.path.isabs(path) and not os.path.isfile(path):
             return Check(hook, WARN, HOOK_BROKEN_TARGET.format(place=place, what=what, path=path))
+    from app.install.hookstate import pyz_problem
+
+    problem = pyz_problem(settings["pyz"]) if paths is not None and os.path.isabs(settings.get("pyz", "")) else None
+    if problem is not None:
+        return Check(hook, FAIL, HOOK_UNSAFE_PYZ.format(place=place, pyz=settings["pyz"], reason=problem))
+    used = settings.get("state")
+    if paths is not None and used and os.path.abspath(used) != os.path.abspath(str(paths.state_dir)):
+        return Check(hook, FAIL, HOOK_OTHER_STATE.format(place=place, used=used, state=paths.state_dir))
     if hook == "ssh-rc" and "xauth" not in texts.get(state.place, ""):
         return Check(hook, WARN, HOOK_NO_XAUTH)
     return Check(hook, OK, "login hook in {}".format(place))
@@ -323,6 +339,12 @@ def _cron_check(paths: Paths, record: Optional[dict]) -> Check:
     current = crontab.read_crontab()
     line = crontab.find_cron_line(current.text) if current.available else None
     if line is not None:
+        from app.install.hookstate import pyz_problem
+
+        pyz = cron_record.get("line") == line and record.get("pyz") if record is not None else None
+        problem = pyz_problem(pyz) if isinstance(pyz, str) and os.path.isabs(pyz) else None
+        if problem is not None:
+            return Check("cron", FAIL, "the cron line will not run {}: {}".format(pyz, problem))
         return cron_run_check(line, _last_cron(paths), _installed_at(paths), time.time())
     if cron_record and not cron_record.get("chosen"):
         return Check("cron", OK, CRON_NOT_CHOSEN)

@@ -4,6 +4,7 @@ setup (is any hook installed?), status (one check per hook) and install/uninstal
 all ask here, so they agree on the files and on bash reading only its first login file.
 """
 
+import os
 from pathlib import Path
 from typing import Collection, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
@@ -57,3 +58,15 @@ def hook_states(texts: Mapping[str, str]) -> List[HookState]:
 def installed(paths: Paths) -> Tuple[str, ...]:
     """The hooks whose block is in place (empty: none is installed)."""
     return tuple(state.hook for state in hook_states(read_texts(paths.home)) if state.block is not None)
+
+
+def pyz_problem(pyz: str) -> Optional[str]:
+    """Why the login hook and the cron line would not, or should not, run pyz: another user owns it or a
+    directory above it, or can write either (the hook tests ownership with `[ -O`; this also sees write bits).
+    None also when pyz is missing (reported as a missing target)."""
+    from app.errors import USE_CODE
+    from app.system.files import unsafe_reason
+
+    if not os.path.isfile(pyz):
+        return None
+    return unsafe_reason(pyz, os.getuid(), USE_CODE)
