@@ -122,3 +122,18 @@ def trim_waited(path: Path) -> None:
         os.replace(temporary, str(path))
     except OSError:
         pass
+
+
+def sync_record_command(path: Path, wanted: bool) -> None:
+    """Keep the flag file the hook tests for record_command (a shell test, no fork) in step with the setting."""
+    from app.system.files import unsafe_reason, write_private
+
+    if os.path.lexists(str(path)) == wanted or unsafe_reason(path.parent, os.getuid()) is not None:
+        return
+    try:
+        if wanted:
+            write_private(path, b"yes\n")
+        else:
+            os.unlink(str(path))
+    except OSError:
+        pass  # the hook then records as before; the alert shows the command only with the setting on

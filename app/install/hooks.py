@@ -48,20 +48,37 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
         if [ "$sa_method" = publickey ] && [ -z "$sa_key" ]; then sa_key=" keytype=$sa_type key=$sa_blob"; fi
       done < "$SSH_USER_AUTH"
     fi
+    # "transfer" only for the exact commands sshd and scp/rsync send, with nothing a shell would act on;
+    # anything else the client asked for is a "command" (rules cannot be steered by the command's text).
+    sa_nl='
+'
     case "${{BASH_EXECUTION_STRING:-}}" in
       "") ;;
-      *sftp-server*|scp\ *|*"rsync --server"*) sa_kind=" kind=transfer" ;;
+      *[\;\&\|\<\>\(\)\$\`\\\"\'\*\?\[\]\{{\}}\~\#]*|*"$sa_nl"*) sa_kind=" kind=command" ;;
+      /usr/lib/openssh/sftp-server|/usr/lib/openssh/sftp-server\ -*|/usr/libexec/openssh/sftp-server|\
+      /usr/libexec/openssh/sftp-server\ -*|/usr/lib/ssh/sftp-server|/usr/lib/ssh/sftp-server\ -*|\
+      /usr/lib/sftp-server|/usr/libexec/sftp-server|"rsync --server "*|\
+      "scp -"[tf]" "*|"scp -"[vrpd]" -"[tf]" "*|"scp -"[vrpd]" -"[vrpd]" -"[tf]" "*|\
+      "scp -"[vrpd]" -"[vrpd]" -"[vrpd]" -"[tf]" "*|"scp -"[vrpd]" -"[vrpd]" -"[vrpd]" -"[vrpd]" -"[tf]" "*)
+        sa_kind=" kind=transfer" ;;
       *) sa_kind=" kind=command" ;;
     esac
+    sa_cmd=
+    if [ -n "${{BASH_EXECUTION_STRING:-}}" ] && [ -f "$sa_dir/record_command" ]; then
+      # bash only (it alone sets BASH_EXECUTION_STRING); one token: %q escapes, each blank becomes \x20.
+      eval 'printf -v sa_cmd "%q" "$BASH_EXECUTION_STRING" && sa_cmd="${{sa_cmd//\\ /\\x20}}" &&
+            sa_cmd="${{sa_cmd// /\\x20}}" &&
+            sa_cmd=" cmd=${{sa_cmd:0:200}}"' || sa_cmd=
+    fi
     if [ -z "${{BASH_VERSION:-}}" ] || ! printf -v sa_now '%(%Y-%m-%d %H:%M:%S %z %s)T' -1; then
       sa_now=$(date '+%Y-%m-%d %H:%M:%S %z %s')
     fi
     sa_log="$sa_dir/logins.log"
     if [ ! -L "$sa_log" ] && {{ [ -f "$sa_log" ] || [ ! -e "$sa_log" ]; }}; then
       [ -e "$sa_log" ] || (umask 077; : >> "$sa_log")
-      printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=%s hook=%s epoch=%s spid=%s%s%s\n' "${{sa_now% *}}" \
+      printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=%s hook=%s epoch=%s spid=%s%s%s%s\n' "${{sa_now% *}}" \
         "$sa_ip" "${{USER:-${{LOGNAME:-unknown}}}}" "${{sa_auth:-unknown}}" "$sa_cport" "$sa_saddr" "$sa_sport" \
-        "${{SSH_TTY:-none}}" "$sa_hook" "${{sa_now##* }}" "$sa_sp" "$sa_kind" "$sa_key" >> "$sa_log" || :
+        "${{SSH_TTY:-none}}" "$sa_hook" "${{sa_now##* }}" "$sa_sp" "$sa_kind" "$sa_key" "$sa_cmd" >> "$sa_log" || :
     fi
     sa_wait=3 sa_done= sa_epoch=${{sa_now##* }}
     if [ -f "$sa_dir/hook_wait" ] && [ -r "$sa_dir/hook_wait" ]; then read -r sa_wait < "$sa_dir/hook_wait" || :; fi
@@ -85,7 +102,7 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
       printf '%s %s %s\n' "$sa_conn" "${{sa_sp:--}}" "$sa_epoch" >> "$sa_dir/waited" || :
     fi
   fi
-  unset sa_py sa_pyz sa_hook sa_go sa_conf sa_data sa_state sa_parent sa_dir sa_conn sa_ip sa_rest sa_cport sa_saddr sa_sport sa_auth \
+  unset sa_py sa_pyz sa_hook sa_go sa_conf sa_data sa_state sa_nl sa_cmd sa_parent sa_dir sa_conn sa_ip sa_rest sa_cport sa_saddr sa_sport sa_auth \
     sa_key sa_kind sa_method sa_type sa_blob sa_now sa_log sa_wait sa_done sa_epoch sa_c1 sa_c2 sa_c3 sa_c4 sa_csp sa_when sa_sp sa_top sa_p sa_n sa_stat
 }} </dev/null >/dev/null 2>&1; fi
 {end}
