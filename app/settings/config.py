@@ -1,8 +1,8 @@
 """The configuration file: INI with the original script's sections and keys, plus ours; validated as a whole.
 
 The keys, their defaults, validation and help are declared once, in app/settings/schema.py: parsing,
-writing (render_config), the unknown-key warnings, AlertPolicy and README.md's key table all follow it.
-README.md's "Configuration" has an example, and a test parses that example as it is. Comments: a line
+writing (render_config), the unknown-key warnings, AlertPolicy and docs/configuration.md's key table all follow it.
+docs/configuration.md has an example, and a test parses that example as it is. Comments: a line
 starting with ``;`` or ``#``, or the rest of a line from a ``;`` or ``#`` that follows a blank
 (``password_command = pass show mail#1`` keeps its ``#``). The original script's ``password =`` is read
 whole, as that script read it: a password may contain `` ;`` or `` #``.

@@ -1,7 +1,7 @@
 """Every configuration key, declared once: section, name, type, default, validation and help text.
 
 config.py reads, validates and writes the file from KEYS, warns about keys not in it, and builds
-AlertPolicy from it; README.md's key table is markdown_table()'s output (tests/test_schema.py keeps them
+AlertPolicy from it; docs/configuration.md's key table is markdown_table()'s output (tests/test_schema.py keeps them
 equal). A key's ``field`` says where its value lands: ``recipients`` (a Config field), ``smtp.port``
 (SmtpSettings), ``policy.hook_wait`` (AlertPolicy). Several keys may share a field: the first one set
 wins (the original script's ``[smtp] timeout`` after ``[alert] timeout``).
@@ -283,7 +283,7 @@ def complete_port_security(port: Optional[int], security: str) -> Tuple[int, str
     return (DEFAULT_PORTS.get(security, 587) if port is None else port), security
 
 
-# --- README.md's key table ---------------------------------------------------------------------------------
+# --- docs/configuration.md's key table ---------------------------------------------------------------------------------
 
 
 def _cell(text: str) -> str:
@@ -291,7 +291,7 @@ def _cell(text: str) -> str:
 
 
 def markdown_table() -> str:
-    """Returns README.md's key table (section, key, default, meaning) as markdown, one row per key."""
+    """Returns docs/configuration.md's key table (section, key, default, meaning) as markdown, one row per key."""
     rows = ["| section | key | default | meaning |", "|---|---|---|---|"]
     for key in KEYS:
         default = "required" if key.required else "`{}`".format(key.default) if key.default else key.default_help

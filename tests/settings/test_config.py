@@ -333,16 +333,16 @@ def test_parse_config_names_each_bad_trusted_entry_and_bad_policy_values() -> No
     ]
 
 
-# --- inline comments: the README's example works when pasted -------------------------------------------------
+# --- inline comments: the documented example works when pasted -------------------------------------------------
 
-README = ROOT / "README.md"
+CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
 
 
 def readme_example() -> str:
-    """The ```ini block under "## Configuration" in README.md, as a user would paste it."""
-    section = README.read_text(encoding="utf-8").split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    """The ```ini block under "## Configuration" in docs/configuration.md, as a user would paste it."""
+    section = CONFIGURATION_DOC.read_text(encoding="utf-8").split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     match = re.search(r"^```ini\n(.*?)^```", section, re.S | re.M)
-    assert match is not None, "README.md has no ```ini block under ## Configuration"
+    assert match is not None, "docs/configuration.md has no ```ini block under ## Configuration"
     return match.group(1)
 
 
