@@ -131,7 +131,7 @@ def test_render_config_round_trips_every_key_set_away_from_its_default(tmp_path:
             "max_per_hour = 5\nreverse_dns = no\nreverse_dns_timeout = 0.5\nhtml = yes\nsyslog = on\n"
             "syslog_facility = user\nsyslog_socket = /run/log\nhistory_days = 30\nhook_wait = 0\n"
             "ehlo_name = Web1.Example.com.\nsyslog_format = json\nheartbeat = daily\n"
-            "heartbeat_url = https://hc-ping.com/abc\nnotify_logout = yes\nwork_hours = Mon-Fri 08:00-19:00\nchannels = email, " + ", ".join(PUSH_CHANNELS) +
+            "heartbeat_url = https://hc-ping.com/abc\nnotify_logout = yes\nrecord_command = yes\nwork_hours = Mon-Fri 08:00-19:00\nchannels = email, " + ", ".join(PUSH_CHANNELS) +
             "\n[smtp]\nhost = mail.example.com\nport = 2525\nsecurity = ssl\n"
             "user = alice\npassword_store = file\nca_file = {}\n".format(ca_file))
     away = {"url": "https://push.example/topic", "priority": "low", "tags": "skull", "chat_id": "-100123",
