@@ -214,6 +214,8 @@ def destinations(config: Any) -> Dict[str, Any]:
     """What decides where alerts go and which are sent (no secret in it): compared run to run (pure)."""
     policy = config.policy
     return {"to": list(config.recipients), "channels": list(config.channels), "method": config.method,
+            "sendmail_path": config.sendmail_path, "smtp port": config.smtp.port if config.smtp is not None else 0,
+            "smtp user": config.smtp.user if config.smtp is not None else "",
             "smtp host": config.smtp.host if config.smtp is not None else "",
             "channel settings": {name: {key: str(value) for key, value in sorted(options.items())
                                         if key in LOCATION_KEYS} for name, options in config.channel_options.items()},
@@ -226,7 +228,8 @@ def config_change(previous: Optional[Dict[str, Any]], current: Dict[str, Any], p
     """The notice for a configuration change since the last run (None: first run, or nothing changed)."""
     if not isinstance(previous, dict) or previous == current:
         return None
-    changed = [key for key in current if previous.get(key) != current[key]]
+    # A key the last run did not record (an upgrade added it) is recorded now, not reported as a change.
+    changed = [key for key in current if key in previous and previous[key] != current[key]]
     if not changed:
         return None
     import hashlib
@@ -240,19 +243,26 @@ def config_change(previous: Optional[Dict[str, Any]], current: Dict[str, Any], p
                   tuple(address for address in previous.get("to") or () if isinstance(address, str)))
 
 
-def watch_config(store: Any, config: Any, envelope: Any) -> int:
-    """Alert once when the settings that decide where alerts go changed; the old recipients are told too."""
+def watch_config(store: Any, config: Any, envelope: Any) -> Optional[Notice]:
+    """Alert once when the settings that decide where alerts go changed; the old recipients are told too.
+    Returns the notice posted (None: no change)."""
     current = destinations(config)
     previous = store.get(CONFIG_SEEN)
     if previous == current:
-        return 0
+        return None
     notice = config_change(previous, current, config.path)
     post_notices(store, config, envelope, [notice] if notice else [], lambda target: target.put(CONFIG_SEEN, current))
-    return 1 if notice else 0
+    return notice
 
 
 def cron_duties(paths: Paths, store: Any, config: Any, envelope: Any) -> bool:
     """The cron run's self-monitoring: tamper, key and config changes, the heartbeat when due; returns True when
     a notice was posted."""
-    changes = watch_changes(paths, store, config, envelope) + watch_config(store, config, envelope)
+    from app.alerting.context import oplog
+    from app.alerting.oldroute import keep_route
+
+    changes = watch_changes(paths, store, config, envelope)
+    notice = watch_config(store, config, envelope)
+    changes += 1 if notice else 0
+    keep_route(paths, store, config, envelope, oplog(paths), notice)  # at once, the old way; the outbox: the new way
     return bool(heartbeat(store, config, envelope) or changes)

@@ -88,3 +88,19 @@ def test_a_tunnel_is_reported_though_another_login_came_seconds_after_it(world: 
     finally:
         tunnel.terminate()
         tunnel.wait(timeout=10)
+
+
+def test_a_config_takeover_to_a_silent_transport_is_told_through_the_old_smtp_server(world: World):
+    assert world.cron().returncode == 0  # the owner's config delivered: the cron run keeps it
+    world.sink.clear()
+    set_alert_keys(world, method="sendmail", sendmail_path="/bin/true")  # the intruder's edit
+    world.cron()
+    notices = [received for received in world.sink.wait_for(1, timeout=10)]
+    subjects = [received.message["Subject"] for received in notices]
+    assert any("settings changed" in subject and "sendmail_path" in subject for subject in subjects), subjects
+    body = next(received.message.get_content() for received in notices if "settings changed" in
+                received.message["Subject"])
+    assert '"/bin/true"' in body and "owner@example.com" in notices[0].envelope_to
+    world.cron()  # told once: the new config is kept now
+    time.sleep(1.0)
+    assert len(world.sink.messages) == len(notices)
