@@ -152,12 +152,12 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
 
 def _channel_checks(store, config: Optional[Config]) -> List[Check]:  # type: ignore[no-untyped-def]
     from app.alerting.eventstore import event_channels
-    from app.alerting.health import channel_lines, watch_lines
+    from app.alerting.health import channel_lines, hold_lines, watch_lines
 
     if config is None:
         return []
     return [Check(name, status, detail) for name, status, detail in
-            channel_lines(store, list(event_channels(config))) + watch_lines(store, config)]
+            hold_lines(store, config) + channel_lines(store, list(event_channels(config))) + watch_lines(store, config)]
 
 
 def _store_writable(paths: Paths) -> List[Check]:

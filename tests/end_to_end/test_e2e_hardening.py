@@ -104,3 +104,18 @@ def test_a_config_takeover_to_a_silent_transport_is_told_through_the_old_smtp_se
     world.cron()  # told once: the new config is kept now
     time.sleep(1.0)
     assert len(world.sink.messages) == len(notices)
+
+
+FLOOD_KILLER = "pkill -KILL -u \"$USER\" -f 'ssh_aler[t]'; rm -f ~/.local/state/ssh-alert/*"
+
+
+def test_a_flood_to_the_hourly_limit_never_opens_the_door_for_the_next_login(world: World):
+    set_alert_keys(world, max_per_hour="3", digest_after="100")
+    for number in range(3):
+        assert world.ssh_from("127.0.0.{}".format(number + 2), "true").returncode == 0
+    world.sink.wait_for(3, timeout=15)
+    finished = world.ssh_from("127.0.0.9", FLOOD_KILLER)
+    assert finished.returncode in (0, 1), finished.stderr
+    received = world.sink.messages  # no waiting: it had to leave before the command ran
+    assert len(received) == 4, [message.message["Subject"] for message in received]
+    assert "127.0.0.9" in received[3].message.get_content()
