@@ -7,7 +7,7 @@ The snapshot is JSON-able: {"home", "files": {name: {"state", "mtime", "mode"}},
 """
 
 import hashlib
-import shlex
+import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -56,7 +56,12 @@ def _hook_entries(home: Path, files: Dict[str, dict], texts: Dict[str, str]) -> 
     return entries
 
 
-GUARDED = (".ssh/rc", ".bashrc")  # where a line before the block (exit 0, return) stops it; the profile changes often
+# Every file a hook lives in: a line before the block (exit 0, return, exec) stops it. The login files change more
+# often; there a new line is urgent only when it can stop the hook (STOPPING), else it is told without urgency.
+GUARDED = (".ssh/rc", ".bashrc", ".bash_profile", ".bash_login", ".profile")
+LOGIN_FILES = (".bash_profile", ".bash_login", ".profile")
+STOPPING = re.compile(r"(^|[;&|({]\s*|\b(then|do|else)\s+)(exit|return|exec|logout|kill|pkill|trap|unset|source|\.|eval)"
+                      r"(\s|;|$)|ssh_alert|SSH_CONNECTION|\bsa_")
 AHEAD_SHOWN = 10
 
 
@@ -164,7 +169,7 @@ def _file_findings(previous: dict, current: dict) -> List[Finding]:
 
 
 def _ahead_finding(hook: str, before: dict, now: dict, current: dict, previous: dict) -> Optional[Finding]:
-    """Commands added before the block in ~/.ssh/rc or ~/.bashrc (an exit 0 there silences the hook)."""
+    """Commands added before the block in a hook's startup file (an exit 0 there silences the hook)."""
     old, new = before.get("ahead"), now.get("ahead")
     if old is None or new is None or new == old or not set(new) - set(old):
         return None
@@ -173,8 +178,9 @@ def _ahead_finding(hook: str, before: dict, now: dict, current: dict, previous: 
     text = ("New commands run before the ssh_alert hook in {}: {}. A command such as exit 0 or return there stops "
             "the hook, so logins would not be recorded. Check the file; remove what you did not add.").format(
                 place, "; ".join(added))
+    urgent = str(now.get("place")) not in LOGIN_FILES or any(STOPPING.search(line) for line in added)
     return Finding("hook-preceded", change_key("hook-preceded", hook, previous, "\n".join(old), "\n".join(new)),
-                   printable("commands added before the login hook in {}".format(place)), printable(text), True)
+                   printable("commands added before the login hook in {}".format(place)), printable(text), urgent)
 
 
 def _hook_findings(previous: dict, current: dict) -> List[Finding]:
