@@ -5,7 +5,7 @@ from pathlib import Path
 
 from app.install.hooks import block_settings, find_blocks
 from app.system.paths import Paths
-from helpers import hook_env, install_pyz, python_dir, pyz_env, run_hook, run_pyz, smtp_settings, write_config
+from helpers import hook_command, hook_env, install_pyz, python_dir, pyz_env, run_hook, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink
 
 
@@ -53,3 +53,18 @@ def test_the_hand_pasted_snippet_falls_back_to_the_default_paths_under_home(path
     assert finished.returncode == 0
     assert Paths.from_environ({"HOME": str(paths.home)}).login_log.exists()
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_every_file_the_hook_creates_is_0600_even_under_umask_002(paths: Paths, pyz: Path, shiv_root: Path,
+                                                                   tmp_path: Path):
+    import os
+    import stat
+
+    install_pyz(paths.home, pyz)
+    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
+    finished = subprocess.run(["sh", "-c", 'umask 002; exec "$@"', "sh"] + hook_command(), env=hook_env(paths.home, python, SHIV_ROOT=str(shiv_root)),
+                              capture_output=True, stdin=subprocess.DEVNULL, timeout=20)
+    assert finished.returncode == 0
+    made = {path.name: stat.S_IMODE(path.stat().st_mode) for path in paths.state_dir.iterdir()}
+    assert {"logins.log", "waited"} <= set(made) and set(made.values()) == {0o600}, made
+    assert stat.S_IMODE(os.stat(str(paths.state_dir)).st_mode) == 0o700
