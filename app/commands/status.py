@@ -251,11 +251,6 @@ def _hook_checks(paths: Paths, record: Optional[dict]) -> List[Check]:
     return [hook_check(hook, texts, chosen, str(paths.home), paths) for hook in HOOKS]
 
 
-HOOK_UNSAFE_PYZ = "the hook in {place} will not run {pyz}: {reason}"
-HOOK_OTHER_STATE = ("the hook in {place} keeps logins in {used}, but this account's state directory is {state}: "
-                    "re-run ssh_alert.pyz install")
-
-
 
 def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], home: str,
                paths: Optional[Paths] = None) -> Check:
@@ -277,14 +272,11 @@ def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], ho
         path = settings.get(what, "")
         if os.path.isabs(path) and not os.path.isfile(path):
             return Check(hook, WARN, HOOK_BROKEN_TARGET.format(place=place, what=what, path=path))
-    from app.install.hookstate import pyz_problem
+    from app.install.hookstate import hook_problem
 
-    problem = pyz_problem(settings["pyz"]) if paths is not None and os.path.isabs(settings.get("pyz", "")) else None
+    problem = hook_problem(place, settings, paths.state_dir) if paths is not None else None
     if problem is not None:
-        return Check(hook, FAIL, HOOK_UNSAFE_PYZ.format(place=place, pyz=settings["pyz"], reason=problem))
-    used = settings.get("state")
-    if paths is not None and used and os.path.abspath(used) != os.path.abspath(str(paths.state_dir)):
-        return Check(hook, FAIL, HOOK_OTHER_STATE.format(place=place, used=used, state=paths.state_dir))
+        return Check(hook, FAIL, problem)
     if hook == "ssh-rc" and "xauth" not in texts.get(state.place, ""):
         return Check(hook, WARN, HOOK_NO_XAUTH)
     return Check(hook, OK, "login hook in {}".format(place))

@@ -20,8 +20,8 @@ _TEMPLATE = r"""{begin}
 # detached and go on at once). One wait per connection: later hooks of it (listed in "waited") skip theirs.
 # POSIX sh, no subshell on the way; prints nothing, never fails: a missing pyz or python costs nothing.
 # Appends only to a regular file: a FIFO, device or symlink at the log's place is skipped, never opened.
-# The paths are install's, never the client's environment (sshd's AcceptEnv could pass XDG_*); the pyz runs
-# only when this account owns it and its directory, and the state directory is used only when it is ours.
+# The paths are install's, never the client's environment (sshd's AcceptEnv could pass XDG_*, PYTHON*: -E);
+# the pyz runs only when this account owns it and its directory; the state directory is used only when ours.
 if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
   sa_py={python} sa_pyz={pyz} sa_dir={state} sa_hook={hook} sa_go=1
   sa_conf={config_home} sa_data={data_home}
@@ -93,10 +93,10 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
       sa_state=${{sa_dir%/*}}
       case "$sa_wait" in
         0|0.0|"") (export XDG_STATE_HOME="$sa_state" XDG_CONFIG_HOME="$sa_conf" XDG_DATA_HOME="$sa_data"
-                   if command -v setsid >/dev/null; then setsid "$sa_py" -S "$sa_pyz" check &
-                   else nohup "$sa_py" -S "$sa_pyz" check & fi) ;;
+                   if command -v setsid >/dev/null; then setsid "$sa_py" -S -E "$sa_pyz" check &
+                   else nohup "$sa_py" -S -E "$sa_pyz" check & fi) ;;
         *) XDG_STATE_HOME=$sa_state XDG_CONFIG_HOME=$sa_conf XDG_DATA_HOME=$sa_data SSH_ALERT_SPID=$sa_sp \
-             "$sa_py" -S "$sa_pyz" check --hook-wait "$sa_wait" || : ;;
+             "$sa_py" -S -E "$sa_pyz" check --hook-wait "$sa_wait" || : ;;
       esac
       [ -e "$sa_dir/waited" ] || (umask 077; : >> "$sa_dir/waited")
       printf '%s %s %s\n' "$sa_conn" "${{sa_sp:--}}" "$sa_epoch" >> "$sa_dir/waited" || :

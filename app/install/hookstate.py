@@ -70,3 +70,21 @@ def pyz_problem(pyz: str) -> Optional[str]:
     if not os.path.isfile(pyz):
         return None
     return unsafe_reason(pyz, os.getuid(), USE_CODE)
+
+
+HOOK_UNSAFE_PYZ = "the hook in {place} will not run {pyz}: {reason}"
+HOOK_OTHER_STATE = ("the hook in {place} keeps logins in {used}, but this account's state directory is {state}: "
+                    "re-run ssh_alert.pyz install")
+
+
+def hook_problem(place: str, settings: Mapping[str, str], state_dir: Path) -> Optional[str]:
+    """Why a hook block that is in place does not do its job (status FAILs): the pyz it runs is not the account's
+    alone, or it keeps logins in another state directory than this account's; None when neither."""
+    pyz = settings.get("pyz", "")
+    problem = pyz_problem(pyz) if os.path.isabs(pyz) else None
+    if problem is not None:
+        return HOOK_UNSAFE_PYZ.format(place=place, pyz=pyz, reason=problem)
+    used = settings.get("state")
+    if used and os.path.abspath(used) != os.path.abspath(str(state_dir)):
+        return HOOK_OTHER_STATE.format(place=place, used=used, state=state_dir)
+    return None

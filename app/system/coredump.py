@@ -2,11 +2,11 @@
 
 
 def forbid_core_dumps() -> None:
-    """Set RLIMIT_CORE to 0, soft and hard (a child cannot raise it again); never raises (no resource module,
-    or a limit the system will not change, leaves things as they were)."""
+    """Set the soft RLIMIT_CORE to 0 (the kernel writes no core file; children inherit it); never raises (no
+    resource module, or a limit the system will not change, leaves things as they were)."""
     try:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
     except (ImportError, ValueError, OSError):
         pass

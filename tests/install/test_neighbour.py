@@ -15,6 +15,7 @@ from typing import Iterator, NamedTuple
 import pytest
 
 from app.errors import ExitCode
+from app.install.crontab import cron_line
 from app.system.paths import Paths
 from helpers import SNIPPET, require, smtp_settings, write_config
 from support.hookrun import fake_sshd
@@ -104,6 +105,9 @@ def test_a_pyz_swapped_by_a_group_member_never_runs_at_login_and_status_fails(ne
     assert (finished.returncode, finished.stdout, finished.stderr) == (0, "", "")
     assert not (world.victim.home / "RAN-AS-VICTIM").exists()
     assert len(world.paths.login_log.read_bytes().splitlines()) == 1  # the login is still recorded
+    line = cron_line(SYSTEM_PYTHON, str(installed), {})  # what install puts in the crontab, run as cron would
+    ran = world.victim.run(["/bin/sh", "-c", line.split(None, 5)[5].rsplit(" #", 1)[0]])
+    assert ran.returncode != 0 and not (world.victim.home / "RAN-AS-VICTIM").exists()
     checks = world.victim.run([SYSTEM_PYTHON, str(installed) + ".old", "status", "--json"])
     assert checks.returncode == ExitCode.NOT_DONE
     by_name = {check["name"]: check for check in json.loads(checks.stdout)["checks"]}
