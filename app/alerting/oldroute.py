@@ -89,7 +89,7 @@ def keep_route(paths: Paths, store: Any, config: Any, envelope: Any, log: Any, n
                            path=config.path, changes="\n".join(describe_changes(kept["route"], current)))}
             with store.transaction():
                 store.put(PENDING, pending)
-        problem = _send_old_way(paths, kept, pending, envelope)
+        problem = _send_old_way(paths, kept, pending, envelope, current)
         if problem is not None:
             log.warning(OLD_ROUTE_FAILED.format(reason=problem))
             return 0
@@ -112,11 +112,11 @@ def _config_text(paths: Paths) -> Optional[str]:
         return None
 
 
-def _send_old_way(paths: Paths, kept: Dict[str, Any], pending: Dict[str, str], envelope: Any) -> Optional[str]:
-    """Email the notice through the kept config's transport to its recipients; returns the problem, or None."""
-    from app.alerting import context, outbox
-    from app.alerting.render import Envelope, build_notice
-    from app.channels.delivery import DeliveryError
+def _send_old_way(paths: Paths, kept: Dict[str, Any], pending: Dict[str, str], envelope: Any,
+                  current: Dict[str, Any]) -> Optional[str]:
+    """Send the notice the old way: by email through the kept config's transport to its recipients, and through
+    each of its push channels the change removed or re-pointed. Returns None when one of them took it (or the
+    old way has nothing the change touched), else what went wrong with each."""
     from app.errors import UserError
     from app.settings.config import parse_config
 
@@ -124,8 +124,32 @@ def _send_old_way(paths: Paths, kept: Dict[str, Any], pending: Dict[str, str], e
         old = parse_config(kept["text"], paths.config_file)
     except UserError as error:
         return error.message.splitlines()[0]
-    if not old.emails or not old.recipients:
-        return None  # the old route was push only: the new config's own notice goes through the channels
+    outcomes: List[Optional[str]] = []  # None: that way took it
+    if old.emails and old.recipients:
+        outcomes.append(_email_old_way(paths, old, pending, envelope))
+    for name in _channels_touched(old, kept["route"], current):
+        problem = _push_old_way(paths, old, name, pending, envelope)
+        outcomes.append(None if problem is None else "{}: {}".format(name, problem))
+    if not outcomes or None in outcomes:
+        return None
+    return "; ".join(str(problem) for problem in outcomes)
+
+
+def _channels_touched(old: Any, before: Dict[str, Any], after: Dict[str, Any]) -> List[str]:
+    """The old config's push channels the change removed or whose destination it changed (pure)."""
+    from app.alerting.eventstore import event_channels
+
+    settings_before, settings_after = before.get("channel settings") or {}, after.get("channel settings") or {}
+    return [name for name in event_channels(old) if name in settings_before or name in (before.get("channels") or [])
+            if name not in (after.get("channels") or []) or settings_before.get(name) != settings_after.get(name)]
+
+
+def _email_old_way(paths: Paths, old: Any, pending: Dict[str, str], envelope: Any) -> Optional[str]:
+    from app.alerting import context, outbox
+    from app.alerting.render import Envelope, build_notice
+    from app.channels.delivery import DeliveryError
+    from app.errors import UserError
+
     old_envelope = Envelope(old.sender, old.recipients, envelope.host, envelope.mail_domain)
     message = build_notice(old_envelope, str(pending["subject"]), str(pending["text"]), [], context.date_now(),
                            outbox.message_id(str(pending["identity"]), "notice", envelope.mail_domain))
@@ -140,3 +164,17 @@ def _send_old_way(paths: Paths, kept: Dict[str, Any], pending: Dict[str, str], e
         return "no recipient accepted it: " + "; ".join("{} ({})".format(*item) for item in result.refused)
     return None
 
+
+def _push_old_way(paths: Paths, old: Any, name: str, pending: Dict[str, str], envelope: Any) -> Optional[str]:
+    from app.alerting.events import notice_event
+    from app.alerting.fanout import channel_sender
+    from app.channels.base import SENT
+    from app.errors import UserError
+
+    event = notice_event("ssh_alert on {}: {}".format(envelope.host, pending["subject"]), str(pending["text"]),
+                         str(pending["identity"]), envelope.host)
+    try:
+        outcome = channel_sender(name, old, paths)(event)
+    except (UserError, OSError, ValueError) as error:
+        return getattr(error, "message", None) or str(error)
+    return None if outcome.state == SENT else outcome.detail or outcome.state
