@@ -13,6 +13,10 @@ from app.system.paths import Paths  # noqa: E402
 from support.mailsink import MailSink, TestCA  # noqa: E402
 
 
+# `make test-future` (libfaketime) needs select-based sleeps here too: see support/faketime/sitecustomize.py.
+import support.faketime.sitecustomize  # noqa: E402,F401
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """The last line when a prerequisite is missing: what, and the one command that installs it."""
     from support.prereq import summary

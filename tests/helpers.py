@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
@@ -24,6 +25,23 @@ PYZ = ROOT / "dist" / "ssh_alert.pyz"
 SNIPPET = ROOT / "bash_profile.snippet"
 IN_CI = os.environ.get("CI") == "true"
 SUPPORTED = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+# libfaketime's variables (`make test-future`): a subprocess started with a clean environment must see the
+# same faked clock as the test that started it.
+# PYTHONPATH carries support/faketime/sitecustomize.py, which keeps time.sleep working under libfaketime.
+FAKETIME_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC", "FAKETIME_SHARED", "PYTHONPATH")
+
+
+def faked_clock() -> Dict[str, str]:
+    """Returns libfaketime's variables from this process's environment (empty outside `make test-future`)."""
+    if not os.environ.get("FAKETIME"):
+        return {}
+    return {name: os.environ[name] for name in FAKETIME_VARIABLES if name in os.environ}
+
+
+def stamp(seconds_ago: float = 0.0, now: Optional[float] = None) -> str:
+    """Returns a login log time ("YYYY-MM-DD HH:MM:SS +0000") seconds_ago before now (default: time.time())."""
+    moment = (time.time() if now is None else now) - seconds_ago
+    return time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(moment))
 
 
 def require(condition: bool, why: str) -> None:
@@ -77,14 +95,16 @@ def append_log(paths: Paths, *lines: bytes) -> None:
             handle.write(line + b"\n")
 
 
-def login_line(ip: str = "203.0.113.7", user: str = "alice", when: str = "2026-11-25 11:55:03 +0000",
+def login_line(ip: str = "203.0.113.7", user: str = "alice", when: Optional[str] = None,
                extras: str = "cport=51234 saddr=10.0.0.1 sport=22 tty=/dev/pts/0 hook=bash-profile") -> bytes:
-    return "{} {} {} publickey {}".format(when, ip, user, extras).encode()
+    """Returns one login log line; when defaults to ten minutes ago."""
+    return "{} {} {} publickey {}".format(stamp(600) if when is None else when, ip, user, extras).encode()
 
 
 def pyz_env(home: Path, shiv_root: Optional[Path] = None, **extra: str) -> Dict[str, str]:
     """A clean environment for running the pyz as a user with this HOME would."""
     environ = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+    environ.update(faked_clock())
     if shiv_root is not None:
         environ["SHIV_ROOT"] = str(shiv_root)
     environ.update(extra)
@@ -121,6 +141,7 @@ def hook_env(home: Path, path_prefix: Optional[Path] = None, connection: str = "
     environ = {"HOME": str(home), "USER": "alice", "LOGNAME": "alice", "SHELL": "/bin/sh",
                "PATH": (str(path_prefix) + ":" + search_path) if path_prefix else search_path,
                "SSH_CONNECTION": connection, "SSH_CLIENT": " ".join(connection.split()[:2] + ["22"])}
+    environ.update(faked_clock())
     environ.update(extra)
     return environ
 

@@ -23,6 +23,16 @@ def event_id(identity: str, kind: str) -> str:
     return "evt_" + digest[:32]
 
 
+def posted_identity(identity: str) -> str:
+    """A notice's identity for one posting: what it reports plus a random part, so the same change made again
+    later is a new notice with a Message-ID and event id of its own. It is stored with the notice: every retry
+    of that notice carries the same ids."""
+    import binascii
+    import os
+
+    return "{}|{}".format(identity, binascii.hexlify(os.urandom(8)).decode("ascii"))
+
+
 def iso_time(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 

@@ -50,14 +50,16 @@ class ChannelState(NamedTuple):
     batch: Optional[Dict[str, Any]]  # a digest being sent: {"rows": [...], "event": {...}}, re-sent as it is
 
 
-def add_events(store: Any, events: Sequence[Tuple[Dict[str, Any], bool, str]]) -> None:
-    """Store (event, alert, connection) triples; an event id already stored is kept as it is.
+def add_events(store: Any, events: Sequence[Tuple[Dict[str, Any], bool, str]], now: Optional[float] = None) -> None:
+    """Store (event, alert, connection) triples at now (default: the current time); an event id already stored
+    is kept as it is. created is when it was stored, not the login's time: the prune counts from it.
 
     alert False: a login recorded but not alerted (syslog still gets it). Call inside a transaction.
     """
+    stored = time.time() if now is None else now
     store.connection.executemany(
         "INSERT OR IGNORE INTO events (event_id, kind, created, alert, connection, body) VALUES (?, ?, ?, ?, ?, ?)",
-        [(event["id"], event["type"], float(event.get("time", time.time())), int(alert), connection,
+        [(event["id"], event["type"], stored, int(alert), connection,
           json.dumps(event, sort_keys=True, ensure_ascii=False)) for event, alert, connection in events])
 
 
@@ -138,21 +140,33 @@ def send_times(store: Any, channel: str, now: float) -> Tuple[float, ...]:
     return recent_sends(times, now)
 
 
-def prune(store: Any, channels: Sequence[str], now: float, keep_seconds: float) -> None:
-    """Forget events every channel is done with (after a day), all events after keep_seconds, and old send times.
-
-    Call inside a transaction.
-    """
-    connection = store.connection
-    lowest = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+def _waiting(channels: Sequence[str], unknown_after: str = "0") -> Tuple[str, List[Any]]:
+    """The SQL condition (and its values) of an event that some of channels still waits for: stored after the
+    channel was added, an alert (syslog takes recorded-only logins too), neither sent to it nor refused by it.
+    unknown_after: the after_row (SQL) of a channel that has not run yet."""
+    clause = " OR ".join(
+        "(id > coalesce((SELECT after_row FROM channels WHERE name = ?), {}) AND (alert = 1 OR ? = 0) AND NOT EXISTS "
+        "(SELECT 1 FROM event_deliveries WHERE event_row = events.id AND channel = ?))".format(unknown_after)
+        for _ in channels)
+    values: List[Any] = []
     for name in channels:
-        row = connection.execute(
-            "SELECT min(id) FROM events WHERE id > coalesce((SELECT after_row FROM channels WHERE name = ?), 0) "
-            "AND NOT EXISTS (SELECT 1 FROM event_deliveries WHERE event_row = events.id AND channel = ?)",
-            (name, name)).fetchone()
-        if row[0] is not None:
-            lowest = min(lowest, int(row[0]))
-    connection.execute("DELETE FROM events WHERE (id < ? AND created < ?) OR created < ?",
-                       (lowest, now - 86400.0, now - keep_seconds))
-    connection.execute("DELETE FROM event_deliveries WHERE event_row NOT IN (SELECT id FROM events)")
-    connection.execute("DELETE FROM channel_sends WHERE time < ?", (now - 7200.0,))
+        values += [name, int(name != SYSLOG), name]
+    return "({})".format(clause or "0"), values
+
+
+def waiting_count(store: Any, channels: Sequence[str]) -> int:
+    """How many events some of channels still waits for (each counted once, however many channels wait); a
+    channel that has not run yet waits for none (it starts with the events stored after its first run)."""
+    clause, values = _waiting(channels, "(SELECT coalesce(max(id), 0) FROM events)")
+    return int(store.connection.execute("SELECT count(*) FROM events WHERE " + clause, values).fetchone()[0])
+
+
+def prune(store: Any, channels: Sequence[str], now: float) -> None:
+    """Forget the events every channel is done with, a day after they were stored, and old send times. An event
+    still waiting for some channel is kept however old it is (a channel failing for weeks gets it when it works
+    again); one stored before a channel was added, or recorded-only for a push channel, does not wait for it.
+    Call inside a transaction."""
+    clause, values = _waiting(channels)
+    store.connection.execute("DELETE FROM events WHERE created < ? AND NOT " + clause, [now - 86400.0] + values)
+    store.connection.execute("DELETE FROM event_deliveries WHERE event_row NOT IN (SELECT id FROM events)")
+    store.connection.execute("DELETE FROM channel_sends WHERE time < ?", (now - 7200.0,))

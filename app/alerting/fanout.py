@@ -90,6 +90,7 @@ class Fanout:
         self.reports: "queue.Queue[Report]" = queue.Queue()
         self.running: Dict[str, Send] = {}  # channel -> the send it is on
         self.refused: List[Tuple[str, str]] = []  # (channel, detail) refused for good in this run
+        self.failed: Dict[str, str] = {}  # channel -> detail: failed for now in this run, its events stay pending
 
     def start(self, plans: Dict[str, List[Send]]) -> None:
         """Send each channel's plan in a thread of its own (daemon: a hung server cannot keep the run alive)."""
@@ -155,6 +156,8 @@ class Fanout:
                     self.store.put("channel_refused", {key: value for key, value in
                                                        self.store.get("channel_refused").items() if key != name})
             return len(send.rows)
+        if outcome.state == RETRY:
+            self.failed[name] = outcome.detail
         if outcome.state == REFUSED:
             self.refused.append((name, outcome.detail))
             self.log.error("{} refused {} for good: {}".format(name, send.event.get("title", ""), outcome.detail))
@@ -175,6 +178,7 @@ class Channels:
         self.senders: Optional[Dict[str, Callable[[Event], Outcome]]] = None
         self.fanout: Optional[Fanout] = None
         self.refused: List[Tuple[str, str]] = []  # (channel, detail) refused for good during the run
+        self.failed: Dict[str, str] = {}  # channel -> detail: failed for now during the run (events stay pending)
 
     def start(self) -> None:
         """Start sending what is pending for each channel (nothing to do without event channels)."""
@@ -201,6 +205,7 @@ class Channels:
             fanout, self.fanout = self.fanout, None
             sent = fanout.collect()
             self.refused.extend(fanout.refused)
+            self.failed.update(fanout.failed)
         left = any(eventstore.pending(self.store, eventstore.channel_state(self.store, name),
                                       alerts_only=name != SYSLOG, limit=1) for name in self.names)
         if bool(self.store.get(eventstore.CHANNELS_PENDING)) != left:
@@ -212,6 +217,12 @@ class Channels:
         """The (channel, detail) refusals collected since the last call."""
         taken, self.refused = self.refused, []
         return taken
+
+    def take_failed(self) -> List[Tuple[str, str]]:
+        """(channel, detail) of the channels whose delivery failed for now during the run, once each."""
+        taken, self.failed = sorted(self.failed.items()), {}
+        return [(name, detail) for name, detail in taken if eventstore.pending(
+            self.store, eventstore.channel_state(self.store, name), alerts_only=name != SYSLOG, limit=1)]
 
     def finish(self) -> None:
         """Collect a fan-out still running (a flush that raised)."""

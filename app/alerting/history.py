@@ -21,7 +21,7 @@ ALERTED = "alerted"  # sent to the push channels (alerts do not go by email)
 
 class HistoryEntry(NamedTuple):
     time: str  # as the hook wrote it: local time with its UTC offset
-    epoch: float  # 0 when the line had no readable time
+    epoch: float  # 0 when the line had no readable time (its store row says NULL)
     user: str
     ip: str
     rdns: str
@@ -48,9 +48,9 @@ def duration(entry: HistoryEntry) -> str:
     return "{}h {:02d}m".format(hours, minutes) if hours else "{}m".format(minutes)
 
 
-def row(entry: HistoryEntry) -> Tuple[str, float, str, str]:
-    """The store row of entry: (log_key, epoch, canonical address, entry as JSON)."""
-    return (entry.log_key, float(entry.epoch), canonical_address(entry.ip) or entry.ip,
+def row(entry: HistoryEntry) -> Tuple[str, Optional[float], str, str]:
+    """The store row of entry: (log_key, epoch or None when it is not known, canonical address, entry as JSON)."""
+    return (entry.log_key, float(entry.epoch) if entry.epoch else None, canonical_address(entry.ip) or entry.ip,
             json.dumps(entry._asdict(), sort_keys=True))
 
 

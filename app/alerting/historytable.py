@@ -1,5 +1,6 @@
 """The store's login history table: one row per login check handled (app.alerting.history reads it)."""
 
+import time
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 
@@ -8,17 +9,20 @@ class HistoryTable:
 
     connection: Any
 
-    def add_history(self, rows: Sequence[Tuple[str, float, str, str]]) -> None:
-        """Insert (log_key, epoch, canonical address, entry JSON) rows; a log_key already there is kept."""
-        self.connection.executemany("INSERT OR IGNORE INTO history (log_key, epoch, address, entry) "
-                                    "VALUES (?, ?, ?, ?)", rows)
+    def add_history(self, rows: Sequence[Tuple[str, Optional[float], str, str]], now: Optional[float] = None) -> None:
+        """Insert (log_key, epoch or None when not known, canonical address, entry JSON) rows, stored at now
+        (default: the current time); a log_key already there is kept."""
+        stored = time.time() if now is None else now
+        self.connection.executemany("INSERT OR IGNORE INTO history (log_key, epoch, address, entry, stored) "
+                                    "VALUES (?, ?, ?, ?, ?)", [tuple(row) + (stored,) for row in rows])
 
     def history(self, since: Optional[float] = None, address: Optional[str] = None) -> Iterator[str]:
-        """The entry JSON of recorded logins in the order check handled them, narrowed by time and exact address."""
+        """The entry JSON of recorded logins in the order check handled them, narrowed by time (a login of unknown
+        time by when it was recorded) and exact address."""
         clauses, values = [], []  # type: List[str], List[Any]
-        if since is not None:
-            clauses.append("epoch >= ?")
-            values.append(since)
+        if since is not None:  # a login whose time is not known counts from when it was recorded
+            clauses.append("(epoch >= ? OR (epoch IS NULL AND stored >= ?))")
+            values += [since, since]
         if address is not None:
             clauses.append("address = ?")
             values.append(address)
@@ -43,6 +47,8 @@ class HistoryTable:
         return int(self.connection.execute("SELECT count(*) FROM history").fetchone()[0])
 
     def prune_history(self, now: float, days: int) -> None:
-        """Forget logins, and sources last seen, more than days ago: the store's size stays bounded."""
-        self.connection.execute("DELETE FROM history WHERE epoch < ?", (now - days * 86400.0,))
+        """Forget logins, and sources last seen, more than days ago: the store's size stays bounded. A login whose
+        time is not known (NULL) is forgotten days after it was recorded, not as if it were from 1970."""
+        self.connection.execute("DELETE FROM history WHERE epoch < ? OR (epoch IS NULL AND stored < ?)",
+                                (now - days * 86400.0, now - days * 86400.0))
         self.connection.execute("DELETE FROM sources WHERE last < ?", (now - days * 86400.0,))

@@ -62,7 +62,7 @@ def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str
         if message is not None:
             enqueue(store, message, recipients, kind, record.logins, now)
         if events:
-            add_events(store, events)
+            add_events(store, events, now)
         record.apply(store)
 
 
@@ -106,41 +106,53 @@ def _mark_text(row: OutboxRow) -> bytes:
 
 
 def flush(store: Store, transport, recipients: Sequence[str], log,  # type: ignore[no-untyped-def]
-          mark: Optional[AcceptedMark] = None, refused: Optional[Callable[[str, str], None]] = None) -> int:
-    """Send every unsent message, oldest first, to recipients; returns how many were sent.
+          mark: Optional[AcceptedMark] = None, refused: Optional[Callable[[str, str], None]] = None,
+          deferred: Optional[Callable[[str, str], None]] = None) -> int:
+    """Send every unsent message, oldest first, to recipients; returns how many every recipient now has.
 
     recipients are the configured ones now, not those of when the message was stored: a user who fixed
     a refused address gets the pending alerts at the fixed one. Each recipient that accepted a message
     is never sent it again; one that refused it for good (5xx) is not retried for it, and refused(address,
-    reply) is told. Raises SendFailed at the first message some recipient must still get (it and those
-    after it stay unsent).
+    reply) is told. Recipients are independent: one that answers 4xx (a full mailbox) is told to
+    deferred(address, reply), gets nothing more in this flush (so it gets its messages in order later) and
+    keeps the message unsent for it alone; the others get every message now. Raises SendFailed when the
+    session itself failed (that message and those after it stay unsent).
     """
-    from app.channels.delivery import DeliveryError
+    from app.channels.delivery import AllDeferred, DeliveryError
 
     sent = 0
+    waiting: Dict[str, str] = {}  # address -> reply: deferred in this flush, tried again by the next one
     for row in store.unsent():
         done = set(store.delivered_to(row))
         targets = list(recipients) + ([address for address in row.recipients if address not in recipients]
                                       if row.kind == ALSO_STORED else [])
-        pending = [address for address in targets if address not in done]
+        pending = [address for address in targets if address not in done and address not in waiting]
+        held = [address for address in targets if address not in done and address in waiting]
         if pending:
             try:
                 result = transport.send(row.message, pending)
+            except AllDeferred as deferral:
+                result = deferral.result
             except DeliveryError as error:
                 store.mark_failed(row, str(error))
                 raise SendFailed(str(error)) from None
-            if mark is not None and not result.deferred:
+            if mark is not None and not result.deferred and not held:
                 mark.note(row)
-            if done or result.refused or result.deferred:
+            if done or result.refused or result.deferred or held:
                 store.record_deliveries(row, result.accepted, result.refused, time.time())
             for address, reply in result.refused:
                 log.error("{} refused {} for good: {}".format(address, row.subject, reply))
                 if refused is not None:
                     refused(address, reply)
-            if result.deferred:
-                reason = "deferred for {}".format("; ".join("{} ({})".format(*item) for item in result.deferred))
-                store.mark_failed(row, reason)
-                raise SendFailed(reason)
+            for address, reply in result.deferred:
+                waiting[address] = reply
+                held.append(address)
+                if deferred is not None:
+                    deferred(address, reply)
+        if held:
+            store.mark_failed(row, "deferred for {}".format("; ".join(
+                "{} ({})".format(address, waiting[address]) for address in held)))
+            continue
         store.mark_sent(row, time.time())
         log.info("sent: {}".format(row.subject))
         sent += 1

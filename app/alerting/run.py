@@ -14,6 +14,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 from app.alerting import context, eventstore, outbox
 from app.alerting.context import date_now, oplog
 from app.alerting.eventstore import CHANNELS_PENDING
+from app.alerting.outcome import note_outcome
 from app.alerting.handoff import NO_HANDOFF, HandOff, sync_hook_wait, sync_record_command, trim_waited
 from app.alerting.sessionscan import alert_unrecorded_sessions
 from app.alerting.statediff import pending_logins, plan
@@ -34,6 +35,9 @@ NOTICE_RECENT = 10
 CHECK = "check"  # the kind of run status reports on
 PRUNE_EVERY = 86400.0
 SENT_KEPT_SECONDS = 30 * 86400.0  # sent messages' bodies are kept this long (their history rows stay)
+SERVER_FAILED = "server_failed"  # meta: when the mail server itself last failed (a run queued behind it does not retry)
+DEFERRED = "{address} deferred {count} alert(s): {reply}; it gets them when it accepts again (the others got theirs)"
+CHANNEL_FAILED = "{name}: {detail}"
 DISK_FULL = "the disk holding {path} is full: alerts are recorded in the store's reserve; free some space"
 
 
@@ -54,16 +58,20 @@ def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_H
     Raises UserError: exit 2 for configuration and file problems, exit 1 when delivery failed (alerts
     stay pending).
     """
-    if not scan_sessions:
-        return _run_check(paths, scan_sessions, handoff)
-    from app.alerting.selfwatch import ping
-
     try:
         result = _run_check(paths, scan_sessions, handoff)
     except UserError as error:
-        ping(paths, False, error.message)
+        note_outcome(paths.state_dir, error.message)  # status says FAIL even when the store could not record it
+        if scan_sessions:
+            from app.alerting.selfwatch import ping
+
+            ping(paths, False, error.message)
         raise
-    ping(paths, True, "ok: {} sent".format(result.sent))
+    note_outcome(paths.state_dir, None, paths.oplog_file)
+    if scan_sessions:
+        from app.alerting.selfwatch import ping
+
+        ping(paths, True, "ok: {} sent".format(result.sent))
     return result
 
 
@@ -127,7 +135,9 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: 
         return _reseed_with_notice(paths, store, mark, problem)
     if store.is_new:
         return _seed(paths, store)
-    just_failed = [reason for kind, when, reason in store.failures() if kind == CHECK and when >= started]
+    server_failed = store.get(SERVER_FAILED)
+    just_failed = [reason for kind, when, reason in store.failures()
+                   if kind == CHECK and when >= started and server_failed is not None and server_failed >= started]
     if waited and just_failed:
         # The run we queued behind just failed to deliver: retrying at once would only stack up
         # timeouts behind a dead server. The alerts stay pending for the next cron run.
@@ -166,6 +176,11 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     def refused(address: str, reply: str, meta: str = "refused") -> None:
         tell_refused(store, config, envelope, address, reply, meta)
 
+    deferrals: dict = {}  # address -> [reply, count]: 4xx in this run, retried alone by the next
+
+    def deferred(address: str, reply: str) -> None:
+        deferrals.setdefault(address, [reply, 0])[1] += 1
+
     channels = Channels(store, config, paths, envelope.host, log, handoff)
     email_failed: List[outbox.SendFailed] = []
 
@@ -175,7 +190,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         try:
             if config.emails and not email_failed:  # a server that failed once is not waited on again this run
                 try:
-                    sent.append(outbox.flush(store, transport, config.recipients, log, mark, refused))
+                    sent.append(outbox.flush(store, transport, config.recipients, log, mark, refused, deferred))
                 except outbox.SendFailed as failure:
                     email_failed.append(failure)
                     raise
@@ -206,31 +221,41 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     except outbox.SendFailed as failure:
         with store.transaction():
             store.record_run(CHECK, str(failure))
-        raise UserError(DELIVERY_FAILED.format(reason=failure, pending=pending_logins(store, paths)),
-                        ExitCode.NOT_DONE) from None
+            store.put(SERVER_FAILED, time.time())
+        raise UserError(DELIVERY_FAILED.format(reason=failure, pending=pending_logins(
+            store, paths, eventstore.event_channels(config))), ExitCode.NOT_DONE) from None
     except OSError as error:
         raise _log_error(paths.login_log, error) from None
     finally:
         transport.close()
         channels.finish()
-    _finish(store, config.policy.history_days, eventstore.event_channels(config))
+    problems = [DEFERRED.format(address=address, count=count, reply=reply)
+                for address, (reply, count) in sorted(deferrals.items())]
+    for problem in problems:
+        log.warning(problem)
+    problems += [detail if detail.startswith(name + ":") else CHANNEL_FAILED.format(name=name, detail=detail)
+                 for name, detail in channels.take_failed()]
+    _finish(store, config.policy.history_days, eventstore.event_channels(config), "; ".join(problems) or None)
+    if problems:  # every other alert went out; these stay pending for their recipient or channel alone
+        raise UserError(DELIVERY_FAILED.format(reason="; ".join(problems), pending=pending_logins(
+            store, paths, eventstore.event_channels(config))), ExitCode.NOT_DONE)
     # alerts, counted once: the emails, or where alerts do not go by email, the events the channels took
     return CheckResult(sent=sum(sent) if config.emails else sum(pushed), reason=reason)
 
 
-def _finish(store: Store, history_days: int, channels: Sequence[str] = ()) -> None:
-    """Record the success; once a day, drop history older than history_days, old message bodies and the events
-    every channel is done with."""
+def _finish(store: Store, history_days: int, channels: Sequence[str] = (), problem: Optional[str] = None) -> None:
+    """Record the outcome (problem: what some recipient or channel still waits for); once a day, drop history
+    older than history_days, old message bodies and the events every channel is done with."""
     now = time.time()
     prune = not 0 <= now - float(store.get("pruned", 0) or 0) < PRUNE_EVERY  # a clock that jumped back prunes too
-    if not prune and not any(kind == CHECK for kind, _, _ in store.failures()):
+    if not prune and problem is None and not any(kind == CHECK for kind, _, _ in store.failures()):
         return  # nothing to record: no transaction (and no fsync) on a login's path
     with store.transaction():
-        store.record_run(CHECK, None, now)
+        store.record_run(CHECK, problem, now)
         if prune:
             store.prune_history(now, history_days)
             store.prune_outbox(now, SENT_KEPT_SECONDS)
-            eventstore.prune(store, channels, now, SENT_KEPT_SECONDS)
+            eventstore.prune(store, channels, now)
             store.put("pruned", now)
 
 
@@ -275,6 +300,7 @@ def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, e
     from app.settings.config import load_config
     from app.alerting.render import build_notice
     from app.alerting.loginline import parse_line
+    from app.alerting.events import posted_identity
 
     config = load_config(paths.config_file)
     position = _end_position(paths.login_log)
@@ -282,8 +308,8 @@ def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, e
     envelope = context.envelope(config, store)
     message = build_notice(envelope, "state re-seeded", explanation + ". Logins recorded while it was "
                            "unusable may not have been alerted.", recent, date_now(),
-                           outbox.message_id("notice|{}|{}".format(explanation, position), "notice",
-                                             envelope.mail_domain))
+                           outbox.message_id(posted_identity("notice|{}|{}".format(explanation, position)),
+                                             "notice", envelope.mail_domain))
     outbox.post(store, message, config.recipients, "notice",
                 outbox.Record(lambda target: target.set_position(position), len(recent)))
     oplog(paths).warning(explanation)
@@ -302,6 +328,7 @@ def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, e
 
 def record_failure(paths: Paths, reason: str) -> None:
     """Record that a check failed outside the run's own handling (a crash), so status shows FAIL; never raises."""
+    note_outcome(paths.state_dir, reason)
     try:
         if paths.store_file.exists():
             with store_opened(paths.store_file) as store, store.transaction():

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 
 from app.alerting import outbox
 from app.alerting.context import date_now
-from app.alerting.events import notice_event
+from app.alerting.events import notice_event, posted_identity
 from app.alerting.health import HEARTBEAT_LAST, SSHD_CHECKED, SSHD_TEXT, WATCH
 from app.system.paths import Paths
 
@@ -22,7 +22,7 @@ PING_FAILED = "heartbeat ping to {url} failed: {reason}"
 class Notice(NamedTuple):
     subject: str
     text: str
-    identity: str  # names what it reports: the same identity gives the same Message-ID and event id
+    identity: str  # names what it reports; each posting adds a random part (events.posted_identity)
     urgent: bool = True
     also_to: Tuple[str, ...] = ()  # recipients beyond the configured ones (those a config change removed)
 
@@ -36,14 +36,15 @@ def post_notices(store: Any, config: Any, envelope: Any, notices: Sequence[Notic
 
     with store.transaction():
         for notice in notices:
+            identity = posted_identity(notice.identity)
             if config.emails:
                 message = build_notice(envelope, notice.subject, notice.text, [], date_now(),
-                                       outbox.message_id(notice.identity, "notice", envelope.mail_domain))
+                                       outbox.message_id(identity, "notice", envelope.mail_domain))
                 extra = tuple(address for address in notice.also_to if address not in config.recipients)
                 outbox.enqueue(store, message, tuple(config.recipients) + extra,
                                outbox.ALSO_STORED if extra else "notice", 0, time.time())
             add_events(store, [(notice_event("ssh_alert on {}: {}".format(envelope.host, notice.subject), notice.text,
-                                             notice.identity, envelope.host, notice.urgent), True, "")])
+                                             identity, envelope.host, notice.urgent), True, "")])
         apply(store)
 
 
@@ -64,7 +65,7 @@ def tell_refused(store: Any, config: Any, envelope: Any, address: str, reply: st
         store.put(meta, dict(known, **{address: reply}))
     if not first:
         return
-    identity = "{}|{}|{}".format(meta, address, reply)
+    identity = posted_identity("{}|{}|{}".format(meta, address, reply))
     label = address if meta == "refused" else "the {} channel".format(address)
     notice = build_refused_notice(envelope, label, reply, date_now(), outbox.message_id(
         identity, "notice", envelope.mail_domain)) if config.emails else None

@@ -111,12 +111,15 @@ def plan(position: Optional[Position], log_path: Path) -> Tuple[Tuple[Segment, .
     return decide(position, log, anchor_matches, predecessor)
 
 
-def pending_logins(store, paths) -> int:  # type: ignore[no-untyped-def]
-    """Logins not yet delivered: those in unsent messages, plus the connections in the log's pending lines."""
+def pending_logins(store, paths, channels=()) -> int:  # type: ignore[no-untyped-def]
+    """Logins (and notices) not yet delivered: those in unsent messages or, when more, the events some of channels
+    (app.alerting.eventstore.event_channels) waits for, plus the connections in the log's pending lines."""
+    from app.alerting.eventstore import waiting_count
     from app.alerting.loginline import parse_line
     from app.alerting.loginlog import read_entries
 
-    count = sum(row.logins for row in store.unsent())
+    # a login waiting for email and a channel is one login: the larger count, not the sum
+    count = max(sum(row.logins for row in store.unsent()), waiting_count(store, channels) if channels else 0)
     try:
         segments, _ = plan(store.position(), paths.login_log)
     except OSError:

@@ -34,7 +34,7 @@ except ImportError:  # a Python built without SQLite: Store.open says so in one 
     class OperationalError(DatabaseError):  # type: ignore[no-redef]
         """Stands in for sqlite3.OperationalError where there is no sqlite3."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 RESERVE_PAGES = 96  # free pages kept in the file: a few dozen alerts can still be recorded on a full disk
 JOURNAL_RESERVE = 256 * 1024  # the persisted journal is grown to this once, so a commit needs no new blocks
 BUSY_SECONDS = 30.0
@@ -60,7 +60,18 @@ CREATE TABLE reserve (filler BLOB);
 """, """
 CREATE TABLE deliveries (outbox_id INTEGER NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL,
     reply TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (outbox_id, recipient));
-""", EVENTS_SCHEMA)  # plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
+""", EVENTS_SCHEMA, """
+CREATE TABLE history_v4 (id INTEGER PRIMARY KEY, log_key TEXT NOT NULL UNIQUE, epoch REAL, address TEXT NOT NULL,
+    entry TEXT NOT NULL, stored REAL);
+INSERT INTO history_v4 (id, log_key, epoch, address, entry, stored)
+    SELECT id, log_key, nullif(epoch, 0), address, entry, CAST(strftime('%s', 'now') AS REAL) FROM history;
+DROP TABLE history;
+ALTER TABLE history_v4 RENAME TO history;
+CREATE INDEX history_epoch ON history(epoch);
+CREATE INDEX history_address ON history(address, epoch);
+CREATE INDEX history_stored ON history(stored);
+""")  # history v4: an unknown login time is NULL (0, read as 1970, was pruned as ancient); stored: when recorded.
+# plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
 # outbox ids are AUTOINCREMENT: never reused, so the accepted mark (app.alerting.outbox) names one message
 
 
@@ -274,6 +285,11 @@ class Store(HistoryTable):
         else:
             self.connection.execute("UPDATE runs SET failed = ?, reason = ? WHERE kind = ?", (now, reason, kind))
 
+    def runs(self) -> List[Tuple[str, Optional[float], Optional[float], Optional[str]]]:
+        """(kind, last success, last failure, its reason) of every kind of run recorded."""
+        return [(str(kind), ok, failed, reason) for kind, ok, failed, reason in self.connection.execute(
+            "SELECT kind, ok, failed, reason FROM runs ORDER BY kind")]
+
     def failures(self) -> List[Tuple[str, float, str]]:
         """(kind, when, reason) of every kind of run whose last outcome was a failure."""
         return [(str(kind), float(failed), str(reason)) for kind, failed, reason in self.connection.execute(
@@ -302,7 +318,8 @@ class Store(HistoryTable):
         with self.transaction():
             self.connection.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1, last_error = NULL "
                                     "WHERE id = ?", (now, row.id))
-            self.connection.execute("INSERT INTO sends (time) VALUES (?)", (now,))
+            if not self._accepted_by_some(row):  # else its send was counted when the first recipient took it
+                self.connection.execute("INSERT INTO sends (time) VALUES (?)", (now,))
             self.put("last_sent", {"epoch": now, "subject": row.subject})
             self.put("holding", False)
             self.clear_warning("held")
@@ -314,12 +331,20 @@ class Store(HistoryTable):
 
     def record_deliveries(self, row: OutboxRow, accepted: Sequence[str], refused: Sequence[Tuple[str, str]],
                           now: float) -> None:
-        """Who accepted row and who refused it for good (5xx), in one transaction."""
+        """Who accepted row and who refused it for good (5xx), in one transaction. The first acceptance counts
+        as its send for the hourly limit: a recipient deferred for days must not lift the limit for the others."""
         with self.transaction():
+            if accepted and not self._accepted_by_some(row):
+                self.connection.execute("INSERT INTO sends (time) VALUES (?)", (now,))
+                self.put("last_sent", {"epoch": now, "subject": row.subject})
             self.connection.executemany(
                 "INSERT OR REPLACE INTO deliveries (outbox_id, recipient, state, reply, time) VALUES (?, ?, ?, ?, ?)",
                 [(row.id, address, "accepted", "", now) for address in accepted]
                 + [(row.id, address, "refused", reply, now) for address, reply in refused])
+
+    def _accepted_by_some(self, row: OutboxRow) -> bool:
+        return self.connection.execute("SELECT 1 FROM deliveries WHERE outbox_id = ? AND state = 'accepted'",
+                                       (row.id,)).fetchone() is not None
 
     def mark_failed(self, row: OutboxRow, reason: str) -> None:
         with self.transaction():

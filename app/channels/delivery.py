@@ -3,8 +3,10 @@
 Every failure becomes a DeliveryError whose text names the SMTP stage and reply and says what to change
 (app.channels.diagnose); nothing here ever includes the password. An SMTP session gets an overall deadline until
 DATA (a server that trickles its banner cannot hold the run), then waits for the reply to the final dot as
-long as RFC 5321 §4.5.3.2.6 says (10 minutes): giving up earlier risks a duplicate of a message the server
-already queued. Recipients are delivered one by one: each accepting recipient gets exactly one copy.
+long as RFC 5321 §4.5.3.2.6 says (10 minutes), or ten times ``timeout`` when that is shorter: giving up early
+risks a duplicate of a message the server already queued, which the retry's same Message-ID makes recognisable.
+A timeout at any stage is a DeliveryError naming the stage; the message stays in the outbox. Recipients are
+delivered one by one: each accepting recipient gets exactly one copy.
 """
 
 import smtplib
@@ -12,18 +14,27 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.system.alarm import alarm
 from app.settings.config import Config, is_loopback_host
-from app.channels.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, SessionError, \
-    explain, reply_text
+from app.channels.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, \
+    SessionDeadline, SessionError, explain, reply_text
 from app.system.text import printable
 from app.channels.mailname import needs_smtputf8, wire_address
 
 SENDMAIL_FLAGS = ("-t", "-oi")  # recipients from the headers; a lone "." line is not the end of input
-FINAL_DOT_SECONDS = 600.0  # RFC 5321 §4.5.3.2.6
+FINAL_DOT_SECONDS = 600.0  # RFC 5321 §4.5.3.2.6, the most the reply to the final dot is waited for
+FINAL_DOT_TIMES_TIMEOUT = 10  # ... and at most this many timeouts: a short timeout is a wish to be told sooner
 DEADLINE_TIMES_TIMEOUT = 3  # the whole session until DATA, in multiples of timeout
 
 
 class DeliveryError(Exception):
     """The message was not accepted; str() is a one-line reason with advice."""
+
+
+class AllDeferred(DeliveryError):
+    """Every recipient answered 4xx at RCPT: the server works, each recipient is retried on its own (result)."""
+
+    def __init__(self, reason: str, result: "SendResult") -> None:
+        super().__init__(reason)
+        self.result = result
 
 
 class SendResult(NamedTuple):
@@ -51,9 +62,14 @@ def describe(config: Config) -> str:
     return "smtp {}:{} ({}{})".format(smtp.host, smtp.port, security, ", AUTH as " + smtp.user if smtp.user else "")
 
 
+def final_dot_seconds(timeout: float) -> float:
+    """How long the reply to the final dot is waited for, given the configured timeout (pure)."""
+    return max(timeout, min(FINAL_DOT_SECONDS, timeout * FINAL_DOT_TIMES_TIMEOUT))
+
+
 def deadline(seconds: float):  # type: ignore[no-untyped-def]
     """The session's overall deadline: TimeoutError("session deadline") when it runs longer than seconds."""
-    return alarm(seconds, lambda: TimeoutError("session deadline"))
+    return alarm(seconds, lambda: SessionDeadline(seconds))
 
 
 def quoted_data(message: bytes) -> bytes:
@@ -90,6 +106,28 @@ def login(session: smtplib.SMTP, user: str, password: str) -> None:
         raise smtplib.SMTPAuthenticationError(code, reply)
 
 
+class _StagedSMTP(smtplib.SMTP):
+    """smtplib.SMTP that says when its socket is connected, so a silent server is told from an unreachable one."""
+
+    connected: Callable[[], None] = staticmethod(lambda: None)  # type: ignore[assignment]
+
+    def _get_socket(self, host, port, timeout):  # type: ignore[no-untyped-def]
+        sock = super()._get_socket(host, port, timeout)
+        self.connected()
+        return sock
+
+
+class _StagedSMTPSSL(smtplib.SMTP_SSL):
+    """smtplib.SMTP_SSL that says when its socket (TLS included) is connected."""
+
+    connected: Callable[[], None] = staticmethod(lambda: None)  # type: ignore[assignment]
+
+    def _get_socket(self, host, port, timeout):  # type: ignore[no-untyped-def]
+        sock = super()._get_socket(host, port, timeout)
+        self.connected()
+        return sock
+
+
 class SmtpTransport:
     """One SMTP session, opened on the first send and reused for the rest of the run."""
 
@@ -109,12 +147,13 @@ class SmtpTransport:
         # Loading the system CA store costs ~30 ms: only TLS sessions pay for it.
         context = ssl.create_default_context(cafile=smtp.ca_file or None) if smtp.security != "none" else None
         self.stage = CONNECT
-        session = (smtplib.SMTP_SSL(local_hostname=self.local_hostname, timeout=timeout, context=context)
-                   if smtp.security == "ssl" else smtplib.SMTP(local_hostname=self.local_hostname, timeout=timeout))
+        kind = _StagedSMTPSSL if smtp.security == "ssl" else _StagedSMTP
+        session = kind(local_hostname=self.local_hostname, timeout=timeout,
+                       **({"context": context} if smtp.security == "ssl" else {}))
+        session.connected = self._connected
         session._host = smtp.host  # what __init__ would set: TLS checks the certificate against it
         try:
             code, reply = session.connect(smtp.host, smtp.port)
-            self.stage = GREETING
             if code != 220:
                 raise smtplib.SMTPConnectError(code, reply)
             self.stage = EHLO
@@ -138,6 +177,9 @@ class SmtpTransport:
             raise
         return session
 
+    def _connected(self) -> None:
+        self.stage = GREETING  # connect() reads the greeting once the socket (and implicit TLS) is up
+
     @staticmethod
     def _ehlo(session: smtplib.SMTP) -> None:
         code, reply = session.ehlo()
@@ -155,30 +197,38 @@ class SmtpTransport:
                 session = self.session
                 accepted, refused, deferred = self._envelope(session, recipients)
             if accepted:
-                self.stage = DATA
-                code, reply = session.docmd("DATA")
-                if code != 354:
-                    raise smtplib.SMTPDataError(code, reply)
-                self.stage = FINAL_DOT
-                session.send(quoted_data(message))
-                session.sock.settimeout(FINAL_DOT_SECONDS)
-                try:
-                    code, reply = session.getreply()
-                finally:
-                    session.sock.settimeout(self.config.timeout)
-                if code != 250:
-                    raise smtplib.SMTPDataError(code, reply)
+                self._data(session, message)
             else:
                 session.rset()
         except (smtplib.SMTPException, OSError, SessionError) as error:
             self.close()
-            raise DeliveryError(explain(error, self.smtp, self.config.timeout, self.stage,
+            waited = final_dot_seconds(self.config.timeout) if self.stage == FINAL_DOT else self.config.timeout
+            raise DeliveryError(explain(error, self.smtp, waited, self.stage,
                                         bool(self.smtp.password_command))) from None
         result = SendResult(tuple(accepted), tuple(refused), tuple(deferred))
         if deferred and not accepted:
-            raise DeliveryError("{} deferred every recipient at {}: {} (temporary: retried)".format(
-                self._where(), RCPT, "; ".join("{} ({})".format(*item) for item in deferred)))
+            raise AllDeferred("{} deferred every recipient at {}: {} (temporary: retried)".format(
+                self._where(), RCPT, "; ".join("{} ({})".format(*item) for item in deferred)), result)
         return result
+
+    def _data(self, session: smtplib.SMTP, message: bytes) -> None:
+        """DATA, the message and the reply to its final dot, all under one deadline (a reply that trickles in,
+        line after line, cannot hold the run either); a timeout closes the session: nothing half-read is reused."""
+        timeout = self.config.timeout
+        with deadline(final_dot_seconds(timeout) + timeout * DEADLINE_TIMES_TIMEOUT):
+            self.stage = DATA
+            code, reply = session.docmd("DATA")
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
+            self.stage = FINAL_DOT
+            session.send(quoted_data(message))
+            if session.sock is not None:
+                session.sock.settimeout(final_dot_seconds(timeout))
+            code, reply = session.getreply()
+            if session.sock is not None:
+                session.sock.settimeout(timeout)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
 
     def _envelope(self, session: smtplib.SMTP, recipients: Sequence[str]
                   ) -> Tuple[List[str], List[Tuple[str, str]], List[Tuple[str, str]]]:

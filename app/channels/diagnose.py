@@ -21,6 +21,14 @@ class SessionError(Exception):
     """A stage of the session failed in a way smtplib does not raise itself; str() is the line."""
 
 
+class SessionDeadline(TimeoutError):
+    """The session's overall deadline passed (a server that trickles its replies); seconds is that deadline."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__("session deadline")
+        self.seconds = seconds
+
+
 def reply_text(code: int, text: object) -> str:
     """'550 5.1.1 no such user' from a reply, whitespace folded, control characters escaped, cut."""
     if isinstance(text, bytes):
@@ -56,7 +64,7 @@ def explain(error: BaseException, smtp: Optional[SmtpSettings], timeout: float, 
         return "TLS with {} failed ({}){}".format(where, error.reason or error, hint)
     if isinstance(error, TimeoutError) and str(error) == "session deadline":
         return "{} had not finished {} after {:g} s (a server that trickles its replies); the alert stays " \
-               "pending".format(where, stage, timeout * 3)
+               "pending".format(where, stage, getattr(error, "seconds", timeout * 3))
     if isinstance(error, (socket.timeout, TimeoutError)):
         if stage == GREETING and smtp and smtp.security != "ssl" and smtp.port == 465:
             return "{} sent no greeting within {:g} s: port 465 expects implicit TLS; set security = ssl".format(
@@ -64,6 +72,9 @@ def explain(error: BaseException, smtp: Optional[SmtpSettings], timeout: float, 
         if stage == CONNECT:
             return "no answer from {} within {:g} s (server down, or a firewall dropping the port)".format(
                 where, timeout)
+        if stage == GREETING:
+            return "no answer from {} within {:g} s at {}: it took the connection but sent no greeting (an " \
+                   "overloaded server, or not an SMTP port)".format(where, timeout, GREETING)
         return "{} stopped answering at {} (no reply within {:g} s)".format(where, stage, timeout)
     if isinstance(error, ConnectionRefusedError):
         return "{} refused the connection (wrong port, or the server is down)".format(where)

@@ -126,25 +126,29 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
     from app.system.files import require_private_dir
 
     try:
-        require_private_dir(paths.state_dir)
+        require_private_dir(paths.state_dir)  # before anything is read from it, a store or not
     except UserError as error:
         return [Check("state", FAIL, error.message)]
+    # without a store, the last check's outcome still comes from its own file (app.alerting.outcome)
     if not paths.store_file.exists():
         if paths.state_file.exists():
             return [Check("state", WARN, "{} is from the previous release; the next check imports it".format(
-                paths.state_file))]
-        return [Check("state", WARN, "not seeded yet; run ssh_alert.pyz check (setup does this)")]
+                paths.state_file))] + _run_checks(paths)
+        return [Check("state", WARN, "not seeded yet; run ssh_alert.pyz check (setup does this)")] + _run_checks(paths)
     recipients = config.recipients if config is not None else ()
     writable = _store_writable(paths)
     try:
         store = Store.open(paths.store_file, read_only=True)
     except UserError as error:
-        return [Check("state", FAIL, error.message)]
+        return [Check("state", FAIL, error.message)] + _run_checks(paths)
     except DatabaseError as error:
         return [Check("state", FAIL, "{}: {}; the next check sends a notice and re-seeds".format(
-            paths.store_file, error))]
+            paths.store_file, error))] + _run_checks(paths)
     try:
-        return writable + _store_checks(paths, store, pending_logins(store, paths), recipients) + \
+        from app.alerting.eventstore import event_channels
+
+        channels = event_channels(config) if config is not None else ()
+        return writable + _store_checks(paths, store, pending_logins(store, paths, channels), recipients) + \
             _channel_checks(store, config) + _auth_checks(paths)
     finally:
         store.close()
@@ -187,17 +191,22 @@ def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-
     last = store.get("last_sent")
     when = last and (last.get("time") or _local_time(last.get("epoch")))
     checks.append(Check("last alert", OK, "{} ({})".format(when, last.get("subject")) if last else "none sent yet"))
-    failures = store.failures()
-    for kind, failed, reason in failures:
-        checks.append(Check("last error", FAIL, "{}: {} failed: {}".format(_local_time(failed), kind, reason)))
-    logged = oplog.last_entry(paths.oplog_file)
-    if not failures and logged:
-        checks.append(Check("last error", OK, "{}: {} (since resolved)".format(logged.time, logged.message)))
+    checks.extend(_run_checks(paths, store.runs()))
     free_pages = store.connection.execute("PRAGMA freelist_count").fetchone()[0]
     if free_pages < RESERVE_PAGES:
         checks.append(Check("disk", WARN, "{} has used its reserve for a full disk ({} of {} pages left); free "
                             "space on that disk".format(paths.store_file, free_pages, RESERVE_PAGES)))
     return checks
+
+
+def _run_checks(paths: Paths, runs: Sequence = ()) -> List[Check]:  # type: ignore[type-arg]
+    """"last error": FAIL for each kind of run whose last outcome failed, as the store or the outcome file
+    (app.alerting.outcome) recorded it; else the operational log's last error, resolved only by a later success."""
+    from app.alerting.outcome import read_outcome, run_lines
+
+    logged = oplog.last_entry(paths.oplog_file)
+    return [Check("last error", status, detail) for status, detail in run_lines(
+        runs, read_outcome(paths.state_dir), (logged.time, logged.message) if logged else None)]
 
 
 def _local_time(epoch: Optional[float]) -> str:

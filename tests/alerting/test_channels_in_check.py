@@ -3,6 +3,7 @@ every login reaches every channel once; a failing channel is retried alone; secr
 
 import json
 import shutil
+import time
 import urllib.parse
 from typing import Dict, Iterator
 
@@ -13,6 +14,7 @@ from app.alerting.store import opened
 from app.channels.webhook import verify_standard
 from app.commands.check import run_check
 from app.commands.status import run_status
+from app.errors import ExitCode, UserError
 from app.system.paths import Paths
 from helpers import append_log, login_line, smtp_settings, write_config
 from support.httpsworld import HttpsWorld, without_proxies
@@ -51,7 +53,7 @@ def configure(paths: Paths, sink: MailSink, worlds: Dict[str, HttpsWorld], **ale
 
 def login(paths: Paths, number: int, ip: str = "203.0.113.7") -> None:
     append_log(paths, login_line(ip=ip, extras="cport={} saddr=10.0.0.1 sport=22 tty=/dev/pts/0 epoch={}".format(
-        40000 + number, 1795607703 + number)))
+        40000 + number, int(time.time()) - 600 + number)))
 
 
 def allow_retry_now(paths: Paths) -> None:
@@ -85,7 +87,10 @@ def test_a_failing_channel_is_retried_alone_and_delivers_once_when_back(
     configure(paths, sink, worlds)
     worlds["ntfy"].respond(503, b'{"code":50001,"http":503,"error":"down"}', times=1)
     login(paths, 1)
-    run_check(paths)
+    with pytest.raises(UserError) as raised:  # exit 1: ntfy failed and its event stays pending
+        run_check(paths)
+    assert raised.value.exit_code == ExitCode.NOT_DONE
+    assert "ntfy: HTTP 503" in raised.value.message and "1 alert(s) stay pending" in raised.value.message
     assert len(sink.messages) == 1 and len(worlds["webhook"].requests) == 1 and len(worlds["ntfy"].requests) == 1
     login(paths, 2, ip="203.0.113.8")
     run_check(paths)  # ntfy is backing off: email and the others get the second login now
@@ -103,8 +108,9 @@ def test_429_waits_for_retry_after(paths: Paths, sink: MailSink, worlds: Dict[st
     worlds["discord"].respond(429, b'{"message":"slow down","retry_after":120.0,"global":false}',
                               {"Retry-After": "120"}, times=1)
     login(paths, 1)
-    run_check(paths)
-    run_check(paths)
+    with pytest.raises(UserError):
+        run_check(paths)
+    run_check(paths)  # discord waits for Retry-After: not tried, so not failed in this run
     assert len(worlds["discord"].requests) == 1
     with opened(paths.store_file) as store:
         state = eventstore.channel_state(store, "discord")
@@ -131,7 +137,9 @@ def test_secrets_never_reach_the_log_or_status(paths: Paths, sink: MailSink, wor
     configure(paths, sink, worlds)
     worlds["discord"].close()  # connection refused: the URL with its token is in the error
     login(paths, 1)
-    run_check(paths)
+    with pytest.raises(UserError) as raised:  # exit 1: discord failed, its event stays pending
+        run_check(paths)
+    assert "discord" in raised.value.message and "discord-token-456" not in raised.value.message
     text = paths.oplog_file.read_text()
     assert "discord" in text and "discord-token-456" not in text
     assert not any("discord-token-456" in check.detail for check in run_status(paths))

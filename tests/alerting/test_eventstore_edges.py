@@ -40,7 +40,8 @@ def event(number: int, created: float = NOW, **extra) -> Dict:
 
 def add(store: Store, *numbers: int, created: float = NOW, alert: bool = True) -> None:
     with store.transaction():
-        eventstore.add_events(store, [(event(number, created), alert, "conn-{}".format(number)) for number in numbers])
+        eventstore.add_events(store, [(event(number, created), alert, "conn-{}".format(number)) for number in numbers],
+                              created)
 
 
 def rows(store: Store) -> List[int]:
@@ -57,11 +58,12 @@ def test_the_event_channels_are_the_push_channels_chosen_and_syslog_when_it_is_o
     assert eventstore.event_channels(Config(("email",), False)) == ()
 
 
-def test_an_event_stored_again_is_kept_as_it_was_and_one_without_a_time_gets_now(store: Store) -> None:
+def test_an_event_stored_again_is_kept_as_it_was_and_created_is_when_it_was_stored(store: Store) -> None:
     add(store, 1)
     with store.transaction():
         eventstore.add_events(store, [(event(1, NOW + 50, title="changed"), True, "other"),
-                                      ({"id": "evt_2", "type": "notice", "title": "Grüße"}, False, "")])
+                                      ({"id": "evt_2", "type": "notice", "title": "Grüße", "time": NOW - 9 * DAY},
+                                       False, "")])
     stored = list(store.connection.execute("SELECT event_id, kind, created, alert, connection FROM events ORDER BY id"))
     assert stored[0] == ("evt_1", "login", NOW, 1, "conn-1")
     assert stored[1][:2] == ("evt_2", "notice") and stored[1][3:] == (0, "")
@@ -170,9 +172,9 @@ def stored(store: Store) -> List[str]:
     return [row[0] for row in store.connection.execute("SELECT event_id FROM events ORDER BY id")]
 
 
-def prune(store: Store, channels, now: float = NOW, keep: float = 30 * DAY) -> None:
+def prune(store: Store, channels, now: float = NOW) -> None:
     with store.transaction():
-        eventstore.prune(store, channels, now, keep)
+        eventstore.prune(store, channels, now)
 
 
 def test_prune_keeps_events_a_channel_still_needs(store: Store) -> None:
@@ -182,8 +184,8 @@ def test_prune_keeps_events_a_channel_still_needs(store: Store) -> None:
     deliver(store, "ntfy", 1, 2, 3, 4)
     deliver(store, "telegram", 1, 3)
     prune(store, ["ntfy", "telegram"])
-    assert stored(store) == ["evt_2", "evt_3", "evt_4"]  # from the first one telegram still needs
-    assert store.connection.execute("SELECT count(*) FROM event_deliveries").fetchone()[0] == 4  # 1's are gone
+    assert stored(store) == ["evt_2", "evt_4"]  # those telegram still needs
+    assert store.connection.execute("SELECT count(*) FROM event_deliveries").fetchone()[0] == 2  # 1's and 3's gone
 
 
 def test_prune_keeps_events_done_with_for_less_than_a_day(store: Store) -> None:
@@ -196,13 +198,15 @@ def test_prune_keeps_events_done_with_for_less_than_a_day(store: Store) -> None:
     assert stored(store) == ["evt_2"]
 
 
-def test_prune_forgets_every_event_older_than_the_time_kept_even_if_some_channel_needs_it(store: Store) -> None:
+def test_prune_never_forgets_an_event_some_channel_still_needs_however_long_ago_it_was_stored(store: Store) -> None:
     eventstore.channel_state(store, "ntfy")
-    add(store, 1, created=NOW - 10 * DAY)
-    add(store, 2, created=NOW - 3 * DAY)
-    add(store, 3, created=NOW - 60)
-    prune(store, ["ntfy"], keep=5 * DAY)
-    assert stored(store) == ["evt_2", "evt_3"]
+    eventstore.channel_state(store, "syslog")
+    add(store, 1, created=NOW - 400 * DAY)
+    add(store, 2, created=NOW - 40 * DAY, alert=False)  # recorded only: ntfy never gets it, syslog does
+    add(store, 3, created=NOW - 40 * DAY, alert=False)
+    deliver(store, "syslog", 1, 3)
+    prune(store, ["ntfy", "syslog"])
+    assert stored(store) == ["evt_1", "evt_2"]  # 1 waits for ntfy, 2 for syslog; 3 is done with
 
 
 def test_prune_with_no_channels_forgets_what_is_over_a_day_old(store: Store) -> None:

@@ -248,17 +248,46 @@ def test_a_deferred_recipient_keeps_the_message_and_only_it_is_tried_again(store
     lock.write_bytes(b"")
     post(store, 1)
     mark = outbox.AcceptedMark(lock)
+    told: List[Tuple[str, str]] = []
     transport = Transport(SendResult(accepted=("a@example.com",), deferred=(("b@example.com", "451 later"),
                                                                             ("c@example.com", "421 busy"))))
-    with pytest.raises(outbox.SendFailed) as raised:
-        outbox.flush(store, transport, TO + ("c@example.com",), Log(), mark)
+    assert outbox.flush(store, transport, TO + ("c@example.com",), Log(), mark,
+                        deferred=lambda address, reply: told.append((address, reply))) == 0
+    assert told == [("b@example.com", "451 later"), ("c@example.com", "421 busy")]
     reason = "deferred for b@example.com (451 later); c@example.com (421 busy)"
-    assert str(raised.value) == reason
     assert attempts(store) == [("login 1", 1, reason)]
     assert lock.read_bytes() == b" " * 256  # not accepted by all: nothing to settle
     assert outbox.flush(store, transport, TO + ("c@example.com",), Log(), mark) == 1
     mark.close()
     assert transport.calls[-1][1] == ["b@example.com", "c@example.com"]
+
+
+def test_a_deferred_recipient_holds_back_no_later_message_for_the_others(store: Store) -> None:
+    post(store, 1, 2, 3)
+    transport = Transport(SendResult(accepted=("a@example.com",), deferred=(("b@example.com", "452 full"),)))
+    assert outbox.flush(store, transport, TO, Log()) == 0
+    assert [recipients for _, recipients in transport.calls] == [list(TO), ["a@example.com"], ["a@example.com"]]
+    assert [row.subject for row in store.unsent()] == ["login 1", "login 2", "login 3"]  # for b alone
+    assert outbox.flush(store, transport, TO, Log()) == 3  # b accepts again: its three, in order, once each
+    assert [recipients for _, recipients in transport.calls[3:]] == [["b@example.com"]] * 3
+
+
+def test_a_message_a_deferred_recipient_still_waits_for_counts_once_for_the_hourly_limit(store: Store) -> None:
+    post(store, 1, 2)
+    deferring = SendResult(accepted=("a@example.com",), deferred=(("b@example.com", "452 full"),))
+    outbox.flush(store, Transport(deferring, SendResult(accepted=("a@example.com",))), TO, Log())
+    now = time.time()
+    assert len(store.send_times(now)) == 2  # a got both: the limit counts them although b waits
+    assert outbox.flush(store, Transport(), TO, Log()) == 2  # b takes them later: not counted again
+    assert len(store.send_times(now)) == 2
+
+
+def test_a_session_failure_still_stops_the_flush(store: Store) -> None:
+    post(store, 1, 2)
+    transport = Transport(DeliveryError("no answer"))
+    with pytest.raises(outbox.SendFailed):
+        outbox.flush(store, transport, TO, Log())
+    assert len(transport.calls) == 1 and len(store.unsent()) == 2
 
 
 def test_a_message_every_recipient_already_has_is_marked_sent_without_sending(store: Store) -> None:

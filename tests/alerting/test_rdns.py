@@ -62,10 +62,10 @@ def release() -> Iterator[threading.Event]:
 
 def hosts_names_localhost() -> bool:
     try:
-        lines = Path("/etc/hosts").read_text().splitlines()
+        lines = Path("/etc/hosts").read_bytes().splitlines()  # bytes: the file may hold any encoding
     except OSError:
         return False
-    return any(line.split()[:1] == ["127.0.0.1"] and "localhost" in line for line in lines)
+    return any(line.split()[:1] == [b"127.0.0.1"] and b"localhost" in line for line in lines)
 
 
 def test_loopback_resolves_to_localhost_from_etc_hosts() -> None:
@@ -110,17 +110,19 @@ def test_the_budget_stops_lookups_so_many_new_addresses_cannot_stall_a_check(rel
     names = [resolver.name("198.51.100.{}".format(host)) for host in range(1, 1001)]
     assert names == [""] * 1000
     assert time.monotonic() - started < 0.5 + SLACK
-    assert len(resolver.started) == 3  # 0.2 + 0.2 + the 0.1 left
+    # 0.2 + 0.2 + the 0.1 left; a loaded machine spends the budget sooner, never later.
+    assert 1 <= len(resolver.started) <= 3
 
 
 def test_a_spent_budget_still_answers_from_the_cache(release: threading.Event) -> None:
     resolver = StalledResolver(release, 0.2, 0.25, {"192.0.2.1": "known.example.net"})
     assert resolver.name("192.0.2.1") == "known.example.net"
     assert resolver.name("198.51.100.1") == ""  # stalls 0.2 s
-    assert resolver.name("198.51.100.2") == ""  # stalls the 0.05 s left
+    assert resolver.name("198.51.100.2") == ""  # stalls the 0.05 s left (none left on a loaded machine)
     assert resolver.name("198.51.100.3") == ""  # budget spent: not looked up
     assert resolver.name("192.0.2.1") == "known.example.net"
-    assert resolver.started == ["192.0.2.1", "198.51.100.1", "198.51.100.2"]
+    assert resolver.started[:2] == ["192.0.2.1", "198.51.100.1"]
+    assert "198.51.100.3" not in resolver.started
 
 
 @pytest.mark.parametrize("text", ["", "web1.example.com", "203.0.113", "not an address"])

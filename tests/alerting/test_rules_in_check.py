@@ -1,6 +1,8 @@
 """[rules] and work_hours applied by check, with a real SMTP server: skip, tag and urgent, and what a rule cannot hide."""
 
+import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -8,7 +10,7 @@ from app.alerting import history
 from app.commands.check import run_check
 from app.errors import UserError
 from app.system.paths import Paths
-from helpers import append_log, login_line, smtp_settings, write_config
+from helpers import append_log, login_line, smtp_settings, stamp, write_config
 from support.mailsink import MailSink
 from support.stored import recorded
 
@@ -27,9 +29,17 @@ def configure(paths: Path, sink: MailSink, rules: str = "", **alert: str) -> Non
 
 
 def key_login(paths: Paths, blob: str = BLOB, ip: str = "10.1.2.3", number: int = 1,
-              when: str = "2026-11-25 11:55:03 +0000") -> None:
+              when: Optional[str] = None) -> None:
     append_log(paths, login_line(ip=ip, user="deploy", when=when, extras="cport={} saddr=10.0.0.1 sport=22 tty=none "
                                  "kind=command keytype=ssh-ed25519 key={}".format(40000 + number, blob)))
+
+
+def last_wednesday_midnight() -> float:
+    """Returns 00:00 UTC of the latest Wednesday at least two days before now (a whole past day)."""
+    day = int(time.time() // 86400) - 2
+    while time.gmtime(day * 86400).tm_wday != 2:
+        day -= 1
+    return day * 86400.0
 
 
 def fingerprint_of(blob: str) -> str:
@@ -66,8 +76,9 @@ def test_a_tag_rule_marks_the_subject(paths: Paths, sink: MailSink) -> None:
 def test_a_login_outside_work_hours_is_urgent(paths: Paths, sink: MailSink, monkeypatch) -> None:
     monkeypatch.setenv("TZ", "UTC")
     configure(paths, sink, work_hours="Mon-Fri 08:00-19:00")
-    key_login(paths, when="2026-11-25 23:30:00 +0000", number=2)  # a Wednesday night
-    key_login(paths, when="2026-11-25 10:30:00 +0000", number=3, ip="10.1.2.4")
+    wednesday = last_wednesday_midnight()
+    key_login(paths, when=stamp(0, now=wednesday + 23.5 * 3600), number=2)  # a Wednesday night
+    key_login(paths, when=stamp(0, now=wednesday + 10.5 * 3600), number=3, ip="10.1.2.4")
     run_check(paths)
     subjects = sorted(received.message["Subject"] for received in sink.messages)
     assert len(subjects) == 2

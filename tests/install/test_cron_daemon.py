@@ -1,5 +1,5 @@
-"""One real minute of a real cron daemon: install's line runs `check --cron`, which records its run, starts the
-heartbeat count and its watch; then the same run, driven directly, alerts a hook block an intruder removed."""
+"""One real minute of a real cron daemon, for a throwaway account: install's line runs `check --cron`, which
+records its run, starts the heartbeat count and its watch; then the same run, driven directly, alerts a hook block an intruder removed."""
 
 import os
 import shutil
@@ -15,24 +15,24 @@ from app.alerting.health import HEARTBEAT_LAST, WATCH
 from app.alerting.store import opened
 from app.install.crontab import daemon_running
 from app.system.paths import Paths
-from helpers import install_pyz, pyz_env, require, run_pyz, smtp_settings, write_config
+from helpers import install_pyz, require, smtp_settings, write_config
 from support.mailsink import MailSink
-from support.users import is_root
+from support.users import SYSTEM_PYTHON, LocalUser, is_root
 
 CRON = shutil.which("cron") or "/usr/sbin/cron"
 
 
-def crontab_text() -> Optional[str]:
-    finished = subprocess.run(["crontab", "-l"], capture_output=True, text=True, timeout=10)
+def crontab_text(user: str) -> Optional[str]:
+    finished = subprocess.run(["crontab", "-l", "-u", user], capture_output=True, text=True, timeout=10)
     return finished.stdout if finished.returncode == 0 else None
 
 
 @pytest.fixture
 def cron_daemon() -> Iterator[None]:
-    """Root's crontab saved and restored around a cron daemon (started here unless one runs)."""
+    """A cron daemon (started here unless one runs). The test installs as a throwaway user, so no crontab of
+    the machine's own accounts (root's included) is ever touched."""
     require(os.access(CRON, os.X_OK) and shutil.which("crontab") is not None and is_root(),
             "apt-get install cron (and run as root)")
-    saved = crontab_text()
     started = None if daemon_running() else subprocess.Popen([CRON, "-f"], stdout=subprocess.DEVNULL,
                                                              stderr=subprocess.DEVNULL)
     try:
@@ -41,23 +41,29 @@ def cron_daemon() -> Iterator[None]:
         if started is not None:
             started.send_signal(signal.SIGTERM)
             started.wait(timeout=10)
-        if saved is None:
-            subprocess.run(["crontab", "-r"], capture_output=True, timeout=10)
-        else:
-            subprocess.run(["crontab", "-"], input=saved, text=True, check=True, timeout=10)
+
+
+@pytest.fixture
+def cron_user(cron_daemon: None) -> Iterator[LocalUser]:
+    """A throwaway account whose crontab the test may fill; its crontab goes with it."""
+    with LocalUser("sacron") as user:
+        try:
+            yield user
+        finally:
+            subprocess.run(["crontab", "-r", "-u", user.name], capture_output=True, timeout=10)
 
 
 def test_a_real_cron_minute_runs_the_watch_then_a_removed_hook_block_is_alerted_once(
-        cron_daemon: None, home: Path, pyz: Path, sink: MailSink, tmp_path: Path) -> None:
-    state, config = tmp_path / "state", tmp_path / "config"
-    environ = pyz_env(home, tmp_path / "shiv", XDG_STATE_HOME=str(state), XDG_CONFIG_HOME=str(config),
-                      XDG_DATA_HOME=str(tmp_path / "data"))
-    paths = Paths.from_environ(environ)
+        cron_user: LocalUser, pyz: Path, sink: MailSink) -> None:
+    home = cron_user.home
+    paths = Paths.from_environ({"HOME": str(home)})
     write_config(paths, smtp=smtp_settings(sink))
     install_pyz(home, pyz)
-    installed = run_pyz(home / "bin" / "ssh_alert.pyz", ["install", "--yes"], environ)
+    cron_user.chown(home)
+    installed_pyz = str(home / "bin" / "ssh_alert.pyz")
+    installed = cron_user.run([SYSTEM_PYTHON, installed_pyz, "install", "--yes"])
     assert installed.returncode == 0, installed.stderr + installed.stdout
-    assert run_pyz(pyz, ["check"], environ).returncode == 0  # seed
+    assert cron_user.run([SYSTEM_PYTHON, installed_pyz, "check"]).returncode == 0  # seed
     deadline = time.monotonic() + 130  # cron re-reads a changed crontab at a minute boundary: allow two
     while time.monotonic() < deadline:
         with opened(paths.store_file) as store:
@@ -65,15 +71,15 @@ def test_a_real_cron_minute_runs_the_watch_then_a_removed_hook_block_is_alerted_
                 break
         time.sleep(1)
     with opened(paths.store_file) as store:
-        assert store.get("last_cron") is not None, "cron did not run the line: " + str(crontab_text())
+        assert store.get("last_cron") is not None, "cron did not run the line: " + str(crontab_text(cron_user.name))
         assert store.get(WATCH) is not None and store.get(HEARTBEAT_LAST) is not None
-    subprocess.run(["crontab", "-r"], capture_output=True, timeout=10)  # no more cron runs: the rest is driven
+    subprocess.run(["crontab", "-r", "-u", cron_user.name], capture_output=True, timeout=10)  # the rest is driven
     time.sleep(1)
     assert sink.messages == []
     rc = home / ".ssh" / "rc"
     rc.write_text(rc.read_text().split("# >>> ssh_alert login hook")[0])
     for _ in range(2):
-        assert run_pyz(pyz, ["check", "--cron"], environ).returncode == 0
+        assert cron_user.run([SYSTEM_PYTHON, installed_pyz, "check", "--cron"]).returncode == 0
     subjects = [received.message["Subject"] for received in sink.messages]
     assert any("removed from ~/.ssh/rc" in subject for subject in subjects), subjects
     assert sum("removed from ~/.ssh/rc" in subject for subject in subjects) == 1

@@ -205,11 +205,15 @@ class _SinkHandler:
     ) -> str:
         if address.casefold() in self._sink.refuse:
             return "550 5.1.1 <{}>: Recipient address rejected".format(address)
+        if address.casefold() in {deferred.casefold() for deferred in self._sink.defer}:
+            return "452 4.2.2 <{}>: Mailbox full".format(address)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        while self._sink.stall_data and self._sink.running:  # the reply to the final dot never comes
+            await asyncio.sleep(0.02)
         raw = envelope.original_content
         if raw is None:
             raw = envelope.content if isinstance(envelope.content, bytes) else b""
@@ -252,6 +256,9 @@ class MailSink:
     In "plain" mode AUTH is allowed without TLS (ssh_alert permits that to
     loopback); in "starttls" mode AUTH is only offered after STARTTLS.
     refuse: recipient addresses answered with 550 at RCPT (case-insensitive).
+    defer: recipient addresses answered with 452 (mailbox full) at RCPT; a set the test may change.
+    stall_data: while True, the reply to the final dot is held back (the message is recorded once it is
+    given, as a server that queued it late would).
     """
 
     def __init__(
@@ -263,6 +270,8 @@ class MailSink:
         refuse: Iterable[str] = (),
         *,
         host: str = LOOPBACK_HOST,
+        defer: Iterable[str] = (),
+        stall_data: bool = False,
     ):
         """Configure the sink; raises ValueError for inconsistent arguments."""
         if mode not in MODES:
@@ -276,6 +285,8 @@ class MailSink:
         self.require_starttls = (mode == "starttls") if require_starttls is None else require_starttls
         self.auth: Optional[Dict[str, str]] = dict(auth) if auth is not None else None
         self.refuse: FrozenSet[str] = frozenset(address.casefold() for address in refuse)
+        self.defer: Set[str] = set(defer)
+        self.stall_data = stall_data
         self.host = host
         self.port = 0
         self._messages: List[ReceivedMessage] = []
