@@ -65,6 +65,8 @@ def keep_route(paths: Paths, store: Any, config: Any, envelope: Any, log: Any, n
     notice: the settings-changed notice this run posted the new way (selfwatch.Notice), sent the old way as the
     same message (same Message-ID: a reader sees one); without it (a later retry) the one kept from then.
     Returns 1 when the old route took a notice now. Never raises for a failed old route (it is retried)."""
+    from app.alerting.events import posted_identity
+
     text = _config_text(paths)
     if text is None:
         return 0
@@ -82,7 +84,7 @@ def keep_route(paths: Paths, store: Any, config: Any, envelope: Any, log: Any, n
     if store.get(TOLD) != identity:
         pending = store.get(PENDING)
         if not (isinstance(pending, dict) and pending.get("route") == identity):
-            pending = {"route": identity, "identity": notice.identity if notice else identity,
+            pending = {"route": identity, "identity": notice.identity if notice else posted_identity(identity),
                        "subject": notice.subject if notice else SUBJECT.format(
                            keys=", ".join(changed_keys(kept["route"], current))),
                        "text": notice.text if notice else TEXT.format(
