@@ -21,7 +21,7 @@ TEXT = ("ssh_alert's delivery settings ({path}) changed:\n{changes}\n\nThis noti
         "the change, as well as the new way. If you did not change it, someone with this account did: alerts "
         "may now go nowhere. Restore the settings (ssh_alert.pyz setup), then treat the account as compromised.")
 OLD_ROUTE_FAILED = "could not tell the delivery change through the old route: {reason}; the next cron run retries"
-SECRET_KEYS = ("url",)  # a webhook URL is a credential: the notice says it changed, not what it is
+TRANSPORT_KEYS = ("method", "sendmail_path", "smtp host", "smtp port", "smtp user")
 
 
 def route(config: Any) -> Dict[str, Any]:
@@ -127,7 +127,9 @@ def _send_old_way(paths: Paths, kept: Dict[str, Any], pending: Dict[str, str], e
     except UserError as error:
         return error.message.splitlines()[0]
     outcomes: List[Optional[str]] = []  # None: that way took it
-    if old.emails and old.recipients:
+    # Through the same mail transport the new config's notice already reaches the old recipients (also_to).
+    transport_changed = any(kept["route"].get(key) != current.get(key) for key in TRANSPORT_KEYS)
+    if old.emails and old.recipients and transport_changed:
         outcomes.append(_email_old_way(paths, old, pending, envelope))
     for name in _channels_touched(old, kept["route"], current):
         problem = _push_old_way(paths, old, name, pending, envelope)
