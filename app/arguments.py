@@ -8,7 +8,8 @@ from app import __version__
 from app.errors import UserError
 
 PROGRAM = "ssh_alert.pyz"
-COMMANDS = ("check", "test", "status", "history", "setup", "install", "uninstall")  # module names, in --help order
+# module names, in --help order
+COMMANDS = ("check", "test", "status", "history", "setup", "install", "uninstall", "config", "geoip", "help")
 
 
 class Parser(argparse.ArgumentParser):

@@ -12,8 +12,10 @@ from app.system.paths import Paths
 def _hook_call(argv: List[str]) -> Optional[SimpleNamespace]:
     """The login hook's own calls, ``check`` and ``check --hook-wait N``, read without argparse: importing
     and building the full parser costs about 2 ms, on every login. Anything else goes to argparse."""
-    if argv[:1] == ["check"] and (len(argv) == 1 or (len(argv) == 3 and argv[1] == "--hook-wait")):
-        return SimpleNamespace(command="check", cron=False, hook_wait=argv[2] if len(argv) == 3 else None)
+    system = argv[1:2] == ["--system"]  # the PAM hook's calls: check --system [--hook-wait N]
+    rest = argv[2:] if system else argv[1:]
+    if argv[:1] == ["check"] and (not rest or (len(rest) == 2 and rest[0] == "--hook-wait")):
+        return SimpleNamespace(command="check", cron=False, hook_wait=rest[1] if rest else None, system=system)
     return None
 
 
@@ -30,6 +32,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             arguments = build_parser(argv).parse_args(argv)
         command = arguments.command
+        if getattr(arguments, "system", False):  # --system: root's system-wide mode (app.install.pam)
+            paths = Paths.system_wide()
         if command is None:
             from app.arguments import build_parser
 

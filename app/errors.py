@@ -28,6 +28,9 @@ NO_CONFIG = "no configuration at {path}; run: ssh_alert.pyz setup"
 CONFIG_UNREADABLE = "cannot read {path}: {reason}"
 CONFIG_SYNTAX = "{path}: not a valid INI file ({reason}); fix the file or re-run: ssh_alert.pyz setup"
 CONFIG_PROBLEM = "{path}: [{section}] {key}: {problem}"
+UNKNOWN_KEY = "unknown key{hint}; remove it or fix its name (ssh_alert.pyz help configuration lists every key)"
+UNKNOWN_SECTION = ("{path}: unknown section [{section}]{hint}; remove it or fix its name (ssh_alert.pyz help "
+                   "configuration lists every section)")
 SECRETS_TOO_OPEN = (
     "{path} is readable by group or others (mode {mode:04o}); ssh_alert will not use it: run chmod 600 {path}"
 )

@@ -55,6 +55,15 @@ def read_settings(path: Path = ROOT / "shiv.toml") -> Dict[str, Any]:
     return cfg
 
 
+def copy_docs(root: Path, target: Path) -> None:
+    """docs/*.md and README.md into the package, so `ssh_alert.pyz help TOPIC` prints them without the repository."""
+    pages = sorted((root / "docs").glob("*.md")) + [root / "README.md"]
+    target.mkdir(exist_ok=True)
+    for page in pages:
+        if page.is_file():
+            shutil.copyfile(page, target / ("readme.md" if page.name == "README.md" else page.name))
+
+
 def stage(cfg: Dict[str, Any], site: Path) -> None:
     """Fill the empty dir `site` with the pinned wheels and the app package, normalised for reproducibility."""
     _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--require-hashes", "--only-binary=:all:",
@@ -71,6 +80,7 @@ def stage(cfg: Dict[str, Any], site: Path) -> None:
     if not (pkg / "__init__.py").is_file():
         raise BuildError("%s is not a Python package (no __init__.py)" % pkg)
     shutil.copytree(pkg, site / pkg.name, ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
+    copy_docs(pkg.parent, site / pkg.name / "docs")
     module = site / cfg["entry_point"].partition(":")[0].replace(".", "/")
     if not (module.with_suffix(".py").is_file() or (module / "__init__.py").is_file()):
         raise BuildError("entry point %s: module not found in %s" % (cfg["entry_point"], pkg))

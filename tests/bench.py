@@ -2,7 +2,8 @@
 
 - the login hook's cost on a login shell (median, against an empty `sh -c`), without and with the pyz;
 - `check` with nothing new at 10 and at 1,000,000 log lines: wall time and peak memory;
-- from the hook's start to the alert accepted by a loopback SMTP server.
+- from the hook's start to the alert accepted by a loopback SMTP server;
+- the login check with geoip_db set against without (tests/bench_geoip.py).
 Run with PYTHONDONTWRITEBYTECODE unset (the Makefile does), as on a user's machine.
 """
 
@@ -212,12 +213,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ssh-alert-bench-") as temporary, MailSink("plain") as sink:
         base = Path(temporary)
         from bench_channels import bench_channels
-        from bench_sshd import bench_real_sshd
+        from bench_geoip import bench_geoip
+        from bench_sshd import bench_pam_sshd, bench_real_sshd
         from bench_store import bench_busy_account, bench_history_query, bench_kill_nine
 
         sections: List[Callable[[Path, MailSink], List[Tuple[str, str, str]]]] = [
             bench_startup, bench_hook_cost, bench_check_scaling, bench_latency, bench_digest, bench_busy_account,
-            bench_history_query, bench_kill_nine, bench_real_sshd, bench_channels]
+            bench_history_query, bench_kill_nine, bench_real_sshd, bench_pam_sshd, bench_channels, bench_geoip]
         only = os.environ.get("BENCH_ONLY")
         if only:  # e.g. BENCH_ONLY=bench_kill_nine,bench_busy_account while working on one part
             sections = [section for section in sections if section.__name__ in only.split(",")]

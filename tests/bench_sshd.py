@@ -119,3 +119,82 @@ def latencies(server, sink: MailSink, rounds: int) -> Tuple[List[float], List[fl
     return latency, ours
 
 
+
+
+def bench_pam_sshd(base: Path, sink: MailSink, rounds: int = 25) -> List[Row]:
+    """The system-wide mode's login cost through a real sshd with UsePAM yes: `ssh host true` with the PAM block
+    in /etc/pam.d/sshd against the same file without it, paired, for hook_wait = 3 (healthy server) and 0.
+    /etc/pam.d/sshd is restored byte for byte at the end, whatever happens."""
+    import subprocess
+
+    from app.system.paths import SYSTEM_CONFIG_DIR, SYSTEM_LIB_DIR, SYSTEM_SEEN_DIR, SYSTEM_STATE_DIR
+
+    pam_file = Path("/etc/pam.d/sshd")
+    if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists() or not pam_file.exists():
+        return [("system mode (PAM) measurements", "skipped (needs root, openssh-server, PAM)", "")]
+    dirs = (SYSTEM_CONFIG_DIR, SYSTEM_STATE_DIR, SYSTEM_LIB_DIR, SYSTEM_SEEN_DIR)
+    if any(path.exists() for path in dirs):
+        return [("system mode (PAM) measurements", "skipped (the system mode is in use here)", "")]
+    from support.sshd import SshServer
+
+    pam_before = pam_file.read_bytes()
+    cron_before = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
+
+    def pyz(*arguments: str) -> None:
+        finished = subprocess.run(["/usr/bin/python3", str(PYZ)] + list(arguments), capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, timeout=120)
+        if finished.returncode not in (0, 1):
+            raise SystemExit("{} failed: {}".format(arguments[0], finished.stderr))
+
+    try:
+        with SshServer(base / "sshd-pam", use_pam=True) as server:
+            pyz("setup", "--system", "--non-interactive", "--to", "you@example.com", "--from",
+                "ssh-alert@example.com", "--method", "smtp", "--smtp-host", "127.0.0.1", "--smtp-port",
+                str(sink.port), "--smtp-security", "none", "--no-dns-check", "--no-test-email")
+            config = SYSTEM_CONFIG_DIR / "config.ini"
+            original = config.read_text().replace("[alert]\n", "[alert]\nmax_per_hour = 10000\ndigest_after = 1000\n"
+                                                  "reverse_dns = no\n", 1)
+
+            def configure(hook_wait: str, port: int = sink.port) -> None:
+                config.write_text(original.replace("[alert]\n", "[alert]\nhook_wait = {}\n".format(hook_wait), 1)
+                                  .replace("port = {}".format(sink.port), "port = {}".format(port)))
+                pyz("check", "--system")  # writes the hook_wait file the PAM hook reads
+
+            configure("3")
+            pyz("install", "--system", "--yes")
+            pam_hooked = pam_file.read_bytes()
+
+            def paired(samples: int, pause: float = 0.1) -> Tuple[float, float]:
+                bare, hooked = [], []
+                for _ in range(samples):
+                    pam_file.write_bytes(pam_before)
+                    bare.append(ssh_true_seconds(server))
+                    pam_file.write_bytes(pam_hooked)
+                    hooked.append(ssh_true_seconds(server))
+                    time.sleep(pause)
+                return median_ms(bare), median_ms(hooked)
+
+            bare, waited = paired(rounds)
+            configure("0")
+            detached_bare, detached = paired(rounds, pause=0.3)
+            with HangingServer() as hanging:
+                configure("3", hanging.port)
+                hung_bare, hung = paired(max(3, rounds // 5))
+            pam_file.write_bytes(pam_before)
+    finally:
+        subprocess.run(["/usr/bin/python3", str(PYZ), "uninstall", "--system", "--yes", "--purge"],
+                       capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+        if pam_file.read_bytes() != pam_before:
+            pam_file.write_bytes(pam_before)
+        if cron_before.returncode == 0:
+            subprocess.run(["crontab", "-"], input=cron_before.stdout, text=True, capture_output=True)
+        else:
+            subprocess.run(["crontab", "-r"], capture_output=True)
+        for path in dirs:
+            shutil.rmtree(str(path), ignore_errors=True)
+    return [("ssh host true, UsePAM yes, no PAM hook (median)", "{:.0f} ms".format(bare), ""),
+            ("ssh host true, PAM hook, hook_wait = 3, healthy server", "{:+.0f} ms".format(waited - bare),
+             "≤ the user hooks' cost"),
+            ("ssh host true, PAM hook, hook_wait = 3, server never answers", "{:+.0f} ms".format(hung - hung_bare),
+             "≤ +3100 ms"),
+            ("ssh host true, PAM hook, hook_wait = 0", "{:+.0f} ms".format(detached - detached_bare), "≤ +10 ms")]

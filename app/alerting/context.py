@@ -17,10 +17,22 @@ EHLO_KEPT_SECONDS = 86400.0
 
 
 def host_name(config: "Config") -> str:
-    """The name alerts show for this machine: host_label, else the FQDN."""
+    """The name alerts show for this machine: host_label, else the FQDN, else (an FQDN that is only localhost,
+    from a 127.0.0.1 line in /etc/hosts) the host name."""
+    return config.host_label or machine_name()
+
+
+_LOCALHOST_NAMES = ("localhost", "localhost.localdomain", "localhost6", "ip6-localhost", "ip6-loopback")
+
+
+def machine_name(fqdn: str = "", hostname: str = "") -> str:
+    """The FQDN, unless it is a localhost alias: then the host name (a box named vm is "vm", not "localhost")."""
     import socket
 
-    return config.host_label or socket.getfqdn()
+    fqdn = fqdn or socket.getfqdn()
+    if fqdn.lower().rstrip(".") not in _LOCALHOST_NAMES and not fqdn.lower().startswith("localhost."):
+        return fqdn
+    return hostname or socket.gethostname() or fqdn
 
 
 def date_now() -> str:

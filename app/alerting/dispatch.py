@@ -9,6 +9,7 @@ connections), then flushed. A held or failed alert stops the run there: what fol
 import itertools
 import os
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from app.alerting import history, outbox, policy
@@ -23,7 +24,7 @@ from app.system.files import open_regular_file
 from app.alerting.keys import fingerprint
 from app.alerting.loginline import LoginRecord, merge_login_records, parse_line
 from app.alerting.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
-from app.system.paths import Paths
+from app.system.paths import SYSTEM_SEEN_DIR, Paths
 
 MAX_BATCH = 5000  # lines held in memory at once; a longer backlog is handled batch after batch
 HELD_WARNING = "held"
@@ -67,9 +68,15 @@ class Dispatcher:
         self.event_channels = event_channels(config)
         self.held = False  # email is held (hourly limit) or failed: the rest of the log is read for the channels only
         self.email_failure: Optional[outbox.SendFailed] = None
-        self._keys: Optional[Tuple[bool, Dict[str, List[dict]]]] = None  # (any key file readable, keys)
+        self._keys: Dict[str, Tuple[bool, Dict[str, List[dict]]]] = {}  # by home: (any key file readable, keys)
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
         self._resolver = None
+        self._rules: Optional[Tuple[object, ...]] = None
+        self._places = None  # geoip_db: app.alerting.geoip.AccountPlaces
+        if self.policy.geoip_db:
+            from app.alerting.geoip import AccountPlaces
+
+            self._places = AccountPlaces.of_store(self.policy.geoip_db, store)
         if self.policy.reverse_dns:
             from app.alerting.rdns import ReverseResolver
 
@@ -106,9 +113,11 @@ class Dispatcher:
     def _items(self, batch: Sequence[Entry]) -> List[Item]:
         """Parse and decide a batch; lines of a connection seen earlier become repeats merged into the first."""
         self._contexts.clear()
+        if self._places is not None:
+            self._places.clear()
         self._seen: Dict[Tuple[str, str], Optional[Seen]] = {}
         items: List[Item] = []
-        recent = self.store.recent()
+        recent = self.store.recent() + self._system_seen()
         first_index: Dict[str, int] = {}
         for entry in batch:
             record = parse_line(entry.data)
@@ -124,44 +133,90 @@ class Dispatcher:
                 recent = remember(recent, connection, epoch)
                 first_index[connection] = len(items)
             key = policy.source_key(record)
+            if self._places is not None and record.parsed:
+                self._places.locate(entry, record.user, key[1])
             decision = policy.decide_seen(record, self._lookup(key), self.policy)
-            if record.parsed and (self.config.rules or self.policy.work_hours or record.extra("key")):
-                decision = policy.with_verdict(decision, self._verdict(record))
+            if record.parsed and (self.config.rules or self.config.routes or self.policy.work_hours
+                                  or record.extra("key")):
+                decision = policy.with_verdict(decision, self._verdict(record, entry))
             items.append(Item(entry, record, False, decision))
             if record.parsed:
                 self._seen[key] = policy.count_login(self._seen[key], record.epoch or 0.0)
+        for problem in self._places.locator.problems if self._places is not None else ():
+            self.log_once(problem)  # a broken database: alerts go on without location
         return items
 
-    def _verdict(self, record: LoginRecord):  # type: ignore[no-untyped-def]
+    def _system_seen(self) -> Tuple[Tuple[str, float], ...]:
+        """Connections the system-wide mode already alerts (both modes installed): repeats here."""
+        if self.paths.system or not os.path.isdir(str(SYSTEM_SEEN_DIR)):
+            return ()
+        import pwd
+
+        from app.alerting.systemseen import system_seen
+
+        return system_seen(pwd.getpwuid(os.getuid()).pw_name)
+
+    def _routed(self, user: str) -> Tuple[str, ...]:
+        """The [users] addresses that also get user's login alerts (app.alerting.routing)."""
+        if not self.config.routes:
+            return ()
+        from app.alerting.routing import addresses_for
+
+        return addresses_for(self.config.routes, user, tuple(self.config.recipients))
+
+    def _verdict(self, record: LoginRecord, entry: Entry):  # type: ignore[no-untyped-def]
         """The [rules], work_hours and authorized_keys verdict on one login (app.alerting.rules)."""
         from app.alerting.rules import evaluate
 
         login = {"user": record.user, "ip": record.ip, "kind": kind_of(record),
                  "key_fingerprint": fingerprint(record.extra("key")) if record.extra("key") else ""}
+        if self._places is not None:
+            login.update(self._places.rule_facts(entry))
         local = time.localtime(record.epoch) if record.epoch is not None else None
-        return evaluate(self.config.rules, login, self._authorized_fingerprints(), self.policy.work_hours, local)
+        if self._rules is None:  # [rules], then the [users] skips as rules of the same engine
+            from app.alerting.routing import skip_rules
 
-    def _authorized(self) -> Optional[Dict[str, List[dict]]]:
-        """The keys of every key file sshd reads for this account (authorized_keys, authorized_keys2, its
+            self._rules = tuple(self.config.rules) + tuple(skip_rules(list(self.config.routes)))
+        return evaluate(self._rules, login, self._authorized_fingerprints(record.user), self.policy.work_hours,
+                        local)
+
+    def _home(self, user: str) -> str:
+        """The home whose key files count: this account's; in the system-wide mode the login's account's."""
+        if not self.paths.system:
+            return str(self.paths.home)
+        import pwd
+
+        try:
+            return pwd.getpwnam(user).pw_dir
+        except (KeyError, ValueError):
+            return ""
+
+    def _authorized(self, user: str) -> Optional[Dict[str, List[dict]]]:
+        """The keys of every key file sshd reads for the account (authorized_keys, authorized_keys2, its
         AuthorizedKeysFile, as the watch finds them) by fingerprint, read once a run; None when none can be read."""
-        if self._keys is None:
+        home = self._home(user)
+        if not home:
+            return None
+        if home not in self._keys:
             from app.alerting.findings import OK
             from app.alerting.health import SSHD_TEXT
             from app.alerting.keywatch import key_files, snapshot_keys
 
-            snapshot = snapshot_keys(key_files(self.paths.home, str(self.store.get(SSHD_TEXT) or "")))
+            sshd_text = str(self.store.get(SSHD_TEXT) or "")
+            snapshot = snapshot_keys(key_files(Path(home), sshd_text, user if self.paths.system else None))
             readable = any(state["state"] == OK for state in snapshot["files"].values())
-            self._keys = (readable, snapshot["keys"])
-        return self._keys[1] if self._keys[0] else None
+            self._keys[home] = (readable, snapshot["keys"])
+        readable, keys = self._keys[home]
+        return keys if readable else None
 
-    def _authorized_fingerprints(self) -> Optional[Set[str]]:
+    def _authorized_fingerprints(self, user: str) -> Optional[Set[str]]:
         """The fingerprints of the authorized keys; None when no key file can be read (then not checked)."""
-        keys = self._authorized()
+        keys = self._authorized(user)
         return None if keys is None else set(keys)
 
-    def _key_comment(self, blob: str) -> Optional[str]:
+    def _key_comment(self, blob: str, user: str) -> Optional[str]:
         """The comment of the authorized key blob ("" when it has none), None when it is in no key file."""
-        entries = (self._authorized() or {}).get(fingerprint(blob) or "")
+        entries = (self._authorized(user) or {}).get(fingerprint(blob) or "")
         return str(entries[0]["comment"]) if entries else None
 
     def _lookup(self, key: Tuple[str, str]) -> Optional[Seen]:
@@ -177,11 +232,13 @@ class Dispatcher:
     def _new_context(self, item: Item) -> AlertContext:
         decision = item.decision or policy.Decision(True, False, False, None, None, 0)
         record = item.record
-        key_comment = self._key_comment(record.extra("key")) if record.extra("key") else None
+        key_comment = self._key_comment(record.extra("key"), record.user) if record.extra("key") else None
         rdns = self._resolver.name(policy.source_key(record)[1]) if self._resolver and record.parsed else ""
+        place, new = self._places.facts.get(item.entry, (None, None)) if self._places else (None, None)
         return AlertContext(key_comment=key_comment, new_ip=decision.new_ip, trusted=decision.trusted,
                             first_seen=decision.first_seen, last_seen=decision.last_seen, count=decision.count,
-                            rdns=rdns, tags=decision.tags, urgent=decision.urgent)
+                            rdns=rdns, tags=decision.tags, urgent=decision.urgent, place=place,
+                            new_country=bool(new and new.new_country), new_network=bool(new and new.new_network))
 
     # --- posting and committing --------------------------------------------------------------------------
 
@@ -227,7 +284,8 @@ class Dispatcher:
                                   outbox.message_id(self._identity(segment, item), "login",
                                                     self.envelope.mail_domain),
                                   context=self._context(item), with_html=self.policy.html)
-            self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1)
+            self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1,
+                       routed=self._routed(item.record.user))
             self._flush()
             self.handoff.progress(connections(items[done:index + 1]))
             done = index + 1
@@ -264,14 +322,16 @@ class Dispatcher:
         return "{}:{}:{}".format(segment.device, segment.inode, item.entry.end)
 
     def _post(self, message, segment: Segment, items: Sequence[Item], emailed_as: str,  # type: ignore
-              logins: int = 0, extra: Optional[Callable[[Store], None]] = None) -> None:
+              logins: int = 0, extra: Optional[Callable[[Store], None]] = None, routed: Tuple[str, ...] = ()) -> None:
         """Post message (or none) with the record of items: position, history, sources, recent connections."""
         if not items and extra is None:
             return
-        entries, recent, sources, events = [], [], {}, []
+        entries, recent, sources, events, kinds, geo_seen = [], [], {}, [], [], {}
         for item in items:
             record = item.record
             if item.repeat:
+                if record.epoch is not None and kind_of(record):  # a later hook saw what the first could not
+                    kinds.append((record.epoch, record.ip, record.user, kind_of(record)))
                 continue
             if record.connection_key and record.epoch is not None:
                 recent.append((record.connection_key, record.epoch))
@@ -281,6 +341,8 @@ class Dispatcher:
             if record.parsed:
                 key = policy.source_key(record)
                 sources[key] = self._seen[key]
+            if self._places is not None and item.entry in self._places.after:  # as of this login, not the batch's end
+                geo_seen[record.user] = self._places.after[item.entry]
 
         def apply(store: Store) -> None:
             if items:
@@ -289,10 +351,15 @@ class Dispatcher:
             store.add_recent(recent)
             store.put_sources(sources)
             store.add_history([history.row(entry) for entry in entries])
+            for epoch, ip, user, kind in kinds:
+                history.fill_kind(store, epoch, ip, user, kind)
+            for user, seen in geo_seen.items():
+                store.put("geoseen:" + user, seen)  # app.alerting.geoip.SEEN_KEY (geoip loads only when set)
             if extra is not None:
                 extra(store)
 
-        outbox.post(self.store, message, self.config.recipients, "login" if logins == 1 else "digest",
+        kind = (outbox.ROUTED if routed else "login") if logins == 1 else "digest"
+        outbox.post(self.store, message, tuple(self.config.recipients) + routed, kind,
                     outbox.Record(apply, logins), events)
 
     def _post_events(self, segment: Segment, items: Sequence[Item]) -> None:
@@ -323,11 +390,15 @@ class Dispatcher:
         key = ""
         if record.extra("key"):
             key = "{} {}".format(record.extra("keytype") or "key", fingerprint(record.extra("key")) or "?")
-        return history.HistoryEntry(
+        place = context.place
+        geo = {} if place is None else dict(
+            country=place.country, country_name=place.country_name, city=place.city, asn=place.asn, org=place.org,
+            geo_sources=place.sources, new_country=context.new_country, new_network=context.new_network)
+        return history.HistoryEntry(**geo,  # type: ignore[arg-type]
             time=record.when, epoch=record.epoch or 0.0, user=record.user, ip=record.ip, rdns=context.rdns,
             methods=record.methods, key=key, key_comment=context.key_comment or "", kind=kind_of(record),
             outcome=outcome, new_ip=context.new_ip, trusted=context.trusted,
-            log_key=self._log_key(segment, item), raw="" if record.parsed else record.raw)
+            log_key=self._log_key(segment, item), raw="" if record.parsed else record.raw, port=record.extra("cport"))
 
     def log_once(self, warning: str, key: Optional[str] = None) -> None:
         """Log warning once while its condition lasts (key, default the text itself; Store.clear_warning ends it),

@@ -45,11 +45,26 @@ def login_fields(entry: HistoryEntry) -> Dict[str, Any]:
             "key_fingerprint": printable(key_fingerprint), "key_comment": printable(entry.key_comment),
             "kind": printable(entry.kind), "epoch": entry.epoch, "time": printable(entry.time),
             "time_iso": iso_time(entry.epoch) if entry.epoch else "", "new_ip": entry.new_ip,
-            "trusted": entry.trusted, "outcome": entry.outcome, "raw": printable(entry.raw)}
+            "trusted": entry.trusted, "outcome": entry.outcome, "raw": printable(entry.raw),
+            "port": printable(entry.port), "country": printable(entry.country),
+            "country_name": printable(entry.country_name), "city": printable(entry.city), "asn": entry.asn,
+            "org": printable(entry.org),
+            "new_country": entry.new_country, "new_network": entry.new_network,
+            "geo_attribution": [printable(source) for source in entry.geo_sources]}
+
+
+def login_where(login: Dict[str, Any]) -> str:
+    """ "Frankfurt am Main, DE (Germany), AS64500 Example Hosting GmbH", or "" without geoip_db."""
+    from app.alerting.geoip import Place
+
+    return Place(login.get("country", ""), login.get("country_name", ""), login.get("city", ""),
+                 login.get("asn", 0), login.get("org", "")).where()
 
 
 def login_title(login: Dict[str, Any], host: str) -> str:
-    marks = " [new address]" if login["new_ip"] else ""
+    marks = " [new country]" if login.get("new_country") else ""
+    marks += " [new network]" if login.get("new_network") else ""
+    marks += " [new address]" if login["new_ip"] else ""
     marks += " [trusted]" if login["trusted"] else ""
     if not login["user"] and not login["ip"]:
         return "SSH login on {} (unreadable log line)".format(printable(host))
@@ -59,8 +74,10 @@ def login_title(login: Dict[str, Any], host: str) -> str:
 def login_text(login: Dict[str, Any], host: str) -> str:
     """The plain-text lines of one login, most important first."""
     source = login["ip"] + (" ({})".format(login["rdns"]) if login["rdns"] else "")
-    lines = ["User: " + login["user"], "From: " + source, "Host: " + printable(host),
-             "Method: " + (", ".join(login["methods"]) or "unknown")]
+    lines = ["User: " + login["user"], "From: " + source]
+    if login_where(login):
+        lines.append("Where: " + login_where(login))
+    lines += ["Host: " + printable(host), "Method: " + (", ".join(login["methods"]) or "unknown")]
     if login["key_fingerprint"]:
         comment = ' "{}"'.format(login["key_comment"]) if login["key_comment"] else ""
         lines.append("Key: {} {}{}".format(login["key_type"], login["key_fingerprint"], comment))
@@ -68,8 +85,12 @@ def login_text(login: Dict[str, Any], host: str) -> str:
         lines.append("Session: " + login["kind"])
     lines.append("Time: " + (login["time"] or login["time_iso"]))
     lines.append("New address: " + ("yes" if login["new_ip"] else "no") + ("; trusted" if login["trusted"] else ""))
+    if login.get("new_country") or login.get("new_network"):
+        lines.append("New for this account: " + " and ".join(
+            what for what, on in (("country", login.get("new_country")), ("network", login.get("new_network"))) if on))
     if login["raw"]:
         lines.append("Log line: " + login["raw"])
+    lines += ["Geo data: " + source for source in login.get("geo_attribution", ())]
     return "\n".join(lines)
 
 
@@ -99,9 +120,10 @@ def digest_event(events: Sequence[Event], host: str, now: Optional[float] = None
     title = "SSH: {} logins on {} from {} address(es)".format(len(logins), printable(host), len(addresses))
     if notices and not logins:
         title = "ssh_alert: {} notices on {}".format(len(notices), printable(host))
-    lines = ["{}  {}@{} from {}{}{}".format(login["time"] or login["time_iso"], login["user"], printable(host),
-                                         login["ip"], " ({})".format(login["rdns"]) if login["rdns"] else "",
-                                         " [new address]" if login["new_ip"] else "") for login in shown]
+    lines = ["{}  {}@{} from {}{}{}{}".format(login["time"] or login["time_iso"], login["user"], printable(host),
+                                           login["ip"], " ({})".format(login["rdns"]) if login["rdns"] else "",
+                                           " [{}]".format(login_where(login)) if login_where(login) else "",
+                                           " [new address]" if login["new_ip"] else "") for login in shown]
     if len(logins) > len(shown):
         lines.append("... and {} earlier logins (ssh_alert.pyz history)".format(len(logins) - len(shown)))
     lines.extend("Notice: " + event["title"] for event in notices)

@@ -25,11 +25,14 @@ CREATE INDEX channel_sends_channel ON channel_sends(channel, time);
 CHANNELS_PENDING = "channels_pending"  # meta: events wait for some channel (a run with no new line still sends)
 PENDING_LIMIT = 1000  # events read for one channel in one run
 SYSLOG = "syslog"
+JOURNALD = "journald"
+LOG_CHANNELS = (SYSLOG, JOURNALD)  # local logs: every login (not only alerts), one entry each, retried every run
 
 
 def event_channels(config: Any) -> Tuple[str, ...]:
-    """The channels fed from the event outbox: the push channels chosen, and syslog when it is on."""
-    return tuple(name for name in config.channels if name != "email") + ((SYSLOG,) if config.policy.syslog else ())
+    """The channels fed from the event outbox: the push channels chosen, and syslog and journald when on."""
+    return tuple(name for name in config.channels if name != "email") + ((SYSLOG,) if config.policy.syslog else ()) \
+        + ((JOURNALD,) if config.policy.journald else ())
 
 
 class StoredEvent(NamedTuple):

@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.alerting import eventstore, policy
-from app.alerting.eventstore import SYSLOG, event_channels
+from app.alerting.eventstore import JOURNALD, LOG_CHANNELS, SYSLOG, event_channels
 from app.alerting.events import digest_event
 from app.channels.base import REFUSED, RETRY, SENT, Event, Outcome
 
@@ -48,8 +48,8 @@ def plan_channel(store: Any, name: str, config: Any, host: str, now: float) -> L
     if state.batch is not None:
         batch = state.batch
         return [Send(tuple(batch["rows"]), batch["event"], tuple(batch.get("connections", ())))]
-    found = eventstore.pending(store, state, alerts_only=name != SYSLOG)
-    if name == SYSLOG:  # no limit and no digest: the fleet's log gets every login, one line each
+    found = eventstore.pending(store, state, alerts_only=name not in LOG_CHANNELS)
+    if name in LOG_CHANNELS:  # no limit and no digest: the fleet's log gets every login, one line each
         return [Send((item.row,), item.event, (item.connection,)) for item in found]
     limits = config.policy
     times = eventstore.send_times(store, name, now)
@@ -72,7 +72,11 @@ def channel_sender(name: str, config: Any, paths: Any) -> Callable[[Event], Outc
         from app.channels.syslog import sender
 
         policy = config.policy
-        return sender(policy.syslog_socket, policy.syslog_facility, policy.syslog_format)
+        return sender(policy.syslog_socket, policy.syslog_facility, policy.syslog_format, policy.syslog_target)
+    if name == JOURNALD:
+        from app.channels.journald import sender as journald_sender
+
+        return journald_sender(config.policy.journald_socket)
     from app.channels.push import sender as push_sender
 
     return push_sender(name, config, paths)
@@ -145,7 +149,7 @@ class Fanout:
         now = self.clock()
         state = eventstore.channel_state(self.store, name)
         not_before = None
-        if outcome.state == RETRY and name != SYSLOG:  # the local syslog is retried on every run
+        if outcome.state == RETRY and name not in LOG_CHANNELS:  # local logs are retried on every run
             not_before = now + (outcome.retry_after if outcome.retry_after is not None
                                 else backoff(state.failures + 1))
         eventstore.record_outcome(self.store, name, send.rows, outcome.state, outcome.detail, now, not_before)
@@ -207,7 +211,7 @@ class Channels:
             self.refused.extend(fanout.refused)
             self.failed.update(fanout.failed)
         left = any(eventstore.pending(self.store, eventstore.channel_state(self.store, name),
-                                      alerts_only=name != SYSLOG, limit=1) for name in self.names)
+                                      alerts_only=name not in LOG_CHANNELS, limit=1) for name in self.names)
         if bool(self.store.get(eventstore.CHANNELS_PENDING)) != left:
             with self.store.transaction():
                 self.store.put(eventstore.CHANNELS_PENDING, left)

@@ -28,7 +28,7 @@ def channel_lines(store: Any, names: List[str], now: Optional[float] = None) -> 
         if state is None:
             lines.append((name, "ok", CHANNEL_NEW))
             continue
-        pending = eventstore.pending_count(store, state, alerts_only=name != "syslog")
+        pending = eventstore.pending_count(store, state, alerts_only=name not in ("syslog", "journald"))
         failing = state.last_error_time is not None and (state.last_ok is None or state.last_error_time > state.last_ok)
         if failing:
             retry = "" if not state.not_before or state.not_before <= now else \

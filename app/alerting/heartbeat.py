@@ -23,7 +23,7 @@ MAX_FIELD = 100  # characters of one user, address, name or host shown
 MAX_LINE = 300  # characters of one unhealthy line shown
 
 UNHEALTHY = "UNHEALTHY"
-TITLE = "ssh_alert {period}: {status}{logins}, {addresses}, {new} new on {host}"
+TITLE = "ssh_alert {period} on {host}: {status}{logins}, {addresses}, {new} new"
 PROMISE = ("This message arrives every {unit} while ssh_alert works: cron ran it, it read the login log and "
            "it reached you. If a {unit} passes without it, the monitoring has stopped: run ssh_alert.pyz status "
            "on {host}.")
@@ -34,6 +34,17 @@ MORE = "  {ellipsis} and {count} more"
 UNKNOWN_PERIOD = "{period!r} is not a heartbeat period; write weekly, daily or off"
 NOT_A_PING_URL = "the ping URL {url} is not an http:// or https:// URL"
 HIDDEN_URL = "(not a URL)"
+
+
+def notice_subject(title: str, host: str) -> str:
+    """The heartbeat's title without "ssh_alert" and the host, for a notice subject that names both once
+    ("ssh_alert on web1: daily: 12 logins, ..."); the title itself when it is not a heartbeat's (pure)."""
+    prefix = "ssh_alert "
+    marker = " on {}: ".format(host)
+    if not title.startswith(prefix) or marker not in title:
+        return title
+    period, _, summary = title[len(prefix):].partition(marker)
+    return "{}: {}".format(period, summary)
 
 
 def _period_seconds(period: str) -> Optional[float]:

@@ -35,6 +35,15 @@ class HistoryEntry(NamedTuple):
     log_key: str  # "device:inode:end offset"
     raw: str = ""  # the escaped line, for lines that did not parse
     ended: float = 0.0  # when the connection ended, as the cron run saw it (0: running, or not known)
+    port: str = ""  # the client's port ("" when the line has none)
+    country: str = ""  # geoip_db (app.alerting.geoip): ISO code
+    country_name: str = ""
+    city: str = ""
+    asn: int = 0
+    org: str = ""
+    geo_sources: Tuple[str, ...] = ()  # the attribution line of each database that answered
+    new_country: bool = False
+    new_network: bool = False
 
 
 def duration(entry: HistoryEntry) -> str:
@@ -61,7 +70,7 @@ def from_json(text: str) -> Optional[HistoryEntry]:
         entry = HistoryEntry(**{field: document[field] for field in HistoryEntry._fields if field in document})
     except (ValueError, TypeError, KeyError):
         return None
-    return entry._replace(methods=tuple(entry.methods))
+    return entry._replace(methods=tuple(entry.methods), geo_sources=tuple(entry.geo_sources))
 
 
 def read(store, since: Optional[float] = None, address: Optional[str] = None) -> Iterator[HistoryEntry]:  # type: ignore
@@ -87,3 +96,12 @@ def read_jsonl(path: Path) -> List[HistoryEntry]:
             seen.add(entry.log_key)
             entries.append(entry)
     return entries
+
+
+def fill_kind(store, epoch: float, ip: str, user: str, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """Give the recorded login of this connection (same time, address and user) the kind a later hook line of
+    it carries, where its first line (``~/.ssh/rc`` cannot tell a command from a transfer) had none."""
+    for row_id, text in store.history_between(epoch, epoch):
+        entry = from_json(text)
+        if entry is not None and not entry.kind and entry.ip == ip and entry.user == user:
+            store.replace_history_entry(row_id, json.dumps(entry._replace(kind=kind)._asdict(), sort_keys=True))

@@ -65,8 +65,6 @@ def keep_route(paths: Paths, store: Any, config: Any, envelope: Any, log: Any, n
     notice: the settings-changed notice this run posted the new way (selfwatch.Notice), sent the old way as the
     same message (same Message-ID: a reader sees one); without it (a later retry) the one kept from then.
     Returns 1 when the old route took a notice now. Never raises for a failed old route (it is retried)."""
-    from app.alerting.events import posted_identity
-
     text = _config_text(paths)
     if text is None:
         return 0
@@ -84,11 +82,11 @@ def keep_route(paths: Paths, store: Any, config: Any, envelope: Any, log: Any, n
     if store.get(TOLD) != identity:
         pending = store.get(PENDING)
         if not (isinstance(pending, dict) and pending.get("route") == identity):
-            pending = {"route": identity, "identity": notice.identity if notice else posted_identity(identity),
-                       "subject": notice.subject if notice else SUBJECT.format(
-                           keys=", ".join(changed_keys(kept["route"], current))),
-                       "text": notice.text if notice else TEXT.format(
-                           path=config.path, changes="\n".join(describe_changes(kept["route"], current)))}
+            if notice is None:  # the settings-changed watch does not cover it (sendmail_path, smtp port or user)
+                notice = _post_new_way(store, config, envelope, identity, SUBJECT.format(
+                    keys=", ".join(changed_keys(kept["route"], current))), TEXT.format(
+                    path=config.path, changes="\n".join(describe_changes(kept["route"], current))))
+            pending = {"route": identity, "identity": notice.identity, "subject": notice.subject, "text": notice.text}
             with store.transaction():
                 store.put(PENDING, pending)
         problem = _send_old_way(paths, kept, pending, envelope, current)
@@ -100,6 +98,15 @@ def keep_route(paths: Paths, store: Any, config: Any, envelope: Any, log: Any, n
         store.put(TOLD, identity)
         store.put(DELIVERING, {"text": text, "route": current})
     return told
+
+
+def _post_new_way(store: Any, config: Any, envelope: Any, identity: str, subject: str, text: str) -> Any:
+    """Post the route notice the new way too (outbox and channels); returns it with the identity it was posted as."""
+    from app.alerting.selfwatch import Notice, post_notices
+
+    notice = Notice(subject, text, identity)
+    (posted,) = post_notices(store, config, envelope, [notice])
+    return notice._replace(identity=posted)
 
 
 def _keep(store: Any, text: str, current: Dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from app.system.files import open_regular
 
 MARK_BYTES = 256
 ALSO_STORED = "notice+stored"  # a notice that also goes to the recipients stored with it (a config change's old ones)
+ROUTED = "login+routed"  # a login alert that also goes to its account's [users] addresses, stored with it
 
 
 class Record(NamedTuple):
@@ -125,7 +126,7 @@ def flush(store: Store, transport, recipients: Sequence[str], log,  # type: igno
     for row in store.unsent():
         done = set(store.delivered_to(row))
         targets = list(recipients) + ([address for address in row.recipients if address not in recipients]
-                                      if row.kind == ALSO_STORED else [])
+                                      if row.kind in (ALSO_STORED, ROUTED) else [])
         pending = [address for address in targets if address not in done and address not in waiting]
         held = [address for address in targets if address not in done and address in waiting]
         if pending:

@@ -4,7 +4,7 @@ import time
 from email.message import EmailMessage
 from email.headerregistry import Address
 from email.policy import SMTP, SMTPUTF8
-from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.alerting.keys import fingerprint
 from app.channels.mailname import wire_address
@@ -82,10 +82,14 @@ class AlertContext(NamedTuple):
     rdns: str = ""
     tags: Tuple[str, ...] = ()  # from [rules]
     urgent: Tuple[str, ...] = ()  # why the login is urgent ([rules], a key not in authorized_keys, work_hours)
+    place: Any = None  # app.alerting.geoip.Place when geoip_db is set
+    new_country: bool = False  # first login of this account from the place's country / network (ASN)
+    new_network: bool = False
 
 
 def _tags(context: AlertContext) -> str:
-    marks = [("[URGENT] ", bool(context.urgent)), ("[NEW IP] ", context.new_ip), ("[trusted] ", context.trusted)]
+    marks = [("[URGENT] ", bool(context.urgent)), ("[NEW COUNTRY] ", context.new_country),
+             ("[NEW NETWORK] ", context.new_network), ("[NEW IP] ", context.new_ip), ("[trusted] ", context.trusted)]
     return "".join(tag for tag, on in marks if on) + "".join("[{}] ".format(one_line(tag, 32)) for tag in context.tags)
 
 
@@ -114,6 +118,7 @@ def alert_rows(record: LoginRecord, host: str, context: AlertContext) -> List[Tu
     rows += [("Host", host), ("From", source)]
     if context.rdns:
         rows.append(("Reverse DNS", context.rdns))
+    rows += geo_rows(record.user, context)
     if context.new_ip:
         rows.append(("Source", "first login from this address for {}".format(record.user)))
     else:
@@ -141,6 +146,20 @@ def alert_rows(record: LoginRecord, host: str, context: AlertContext) -> List[Tu
     if record.extra("hook"):
         rows.append(("Seen by", ", ".join(HOOK_NAMES.get(hook, hook) for hook in record.extra("hook").split(","))))
     return [(label, one_line(value, 300)) for label, value in rows]
+
+
+def geo_rows(user: str, context: AlertContext) -> List[Tuple[str, str]]:
+    """The location rows (geoip_db): where, what is new for the account, and the databases' attribution."""
+    place = context.place
+    if place is None or not place.where():
+        return []
+    rows = [("Location", place.where())]
+    new = [what for what, on in (("country", context.new_country), ("network", context.new_network)) if on]
+    if new:
+        rows.append(("New", "first login of {} from this {} (VPNs and roaming make this a hint)".format(
+            user, " and ".join(new))))
+    rows += [("Geo data", source) for source in place.sources]
+    return rows
 
 
 ADVICE = ["If this was not you or someone you trust: check `last` and `who`, remove unknown keys from",
@@ -191,8 +210,11 @@ def digest_line(record: LoginRecord, context: AlertContext) -> str:
     key = ""
     if record.extra("key"):
         key = " " + (context.key_comment or fingerprint(record.extra("key")) or "key")
-    return "{} {}@{}{} {}{} [{}]{}".format(
-        record.when[:16], record.user, record.ip, " ({})".format(context.rdns) if context.rdns else "",
+    place = context.place
+    where = " {}{}".format(place.country, " AS{}".format(place.asn) if place.asn else "") \
+        if place is not None and (place.country or place.asn) else ""
+    return "{} {}@{}{}{} {}{} [{}]{}".format(
+        record.when[:16], record.user, record.ip, " ({})".format(context.rdns) if context.rdns else "", where,
         ",".join(record.methods) or "unknown", key, session_description(record).split(" (")[0],
         (" " + _tags(context).strip()) if _tags(context) else "")
 

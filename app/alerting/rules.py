@@ -19,7 +19,8 @@ from app.alerting.trust import Network, is_trusted, parse_networks
 from app.system.text import printable
 
 KINDS = ("interactive", "command", "transfer", "tunnel")
-CONDITIONS = ("key", "from", "user", "kind")
+CONDITIONS = ("key", "from", "user", "kind", "asn", "country", "new_network", "new_country")
+FLAGS = ("new_network", "new_country")  # conditions without a value: the login's network or country is new
 SKIP, TAG, URGENT = "skip", "tag", "urgent"
 ARROW = "->"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # time.struct_time.tm_wday order
@@ -34,16 +35,19 @@ _TIME_RANGE = re.compile(r"(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})")
 PROBLEM = "[rules] {name}: {problem}"
 NO_ARROW = "'{text}' has no '->'; write conditions, then -> and an action, e.g. from 192.0.2.0/24 -> tag office"
 NO_CONDITION = "'{text}' has no condition, so it would apply to every login; write e.g. user deploy -> skip"
-UNKNOWN_CONDITION = "'{word}' is not a condition; write key, from, user or kind, each followed by its value"
+UNKNOWN_CONDITION = ("'{word}' is not a condition; write key, from, user, kind, asn or country, each followed by "
+                     "its value, or new_network or new_country")
 MISSING_VALUE = "'{word}' has no value; write e.g. {example}"
 REPEATED_CONDITION = "'{word}' is given twice; write one {word} with a comma-separated list"
 BAD_KEY = "'key {value}' is not a key fingerprint; write e.g. key SHA256:<43 characters, as ssh-keygen -lf prints>"
 BAD_NETWORK = "'from {value}' is not an address or network; write e.g. from 10.0.0.0/8"
 BAD_KIND = "'kind {value}' is not a kind of login; write one of " + ", ".join(KINDS)
+BAD_ASN = "'asn {value}' is not a network number; write e.g. asn 64500 or asn AS64500"
+BAD_COUNTRY = "'country {value}' is not a country code; write two letters, e.g. country DE,FR"
 BAD_ACTION = "'-> {value}' is not an action; write -> skip, -> tag <word> or -> urgent"
 BAD_TAG = "'-> {value}' needs one word after tag; write e.g. -> tag office (letters, digits, . _ -)"
 EXAMPLES = {"key": "key SHA256:<43 characters>", "from": "from 10.0.0.0/8", "user": "user deploy",
-            "kind": "kind command"}
+            "kind": "kind command", "asn": "asn AS64500", "country": "country DE"}
 
 # work hours problems (ValueError)
 WORK_HOURS_EXAMPLE = "Mon-Fri 08:00-19:00"
@@ -76,6 +80,9 @@ class Rule(NamedTuple):
     networks: Tuple[Network, ...] = ()
     users: FrozenSet[str] = frozenset()
     kinds: FrozenSet[str] = frozenset()
+    asns: FrozenSet[int] = frozenset()
+    countries: FrozenSet[str] = frozenset()  # ISO codes, upper case
+    flags: FrozenSet[str] = frozenset()  # FLAGS given
 
 
 class Window(NamedTuple):
@@ -124,8 +131,12 @@ def _condition_values(text: str, problems: List[str]) -> Dict[str, Tuple[str, ..
     while index < len(tokens):
         word = tokens[index].lower()
         value = tokens[index + 1] if index + 1 < len(tokens) else ""
-        has_value = bool(value) and value.lower() not in CONDITIONS
-        if word not in CONDITIONS:
+        has_value = bool(value) and value.lower() not in CONDITIONS and word not in FLAGS
+        if word in FLAGS:
+            if word in values:
+                problems.append(REPEATED_CONDITION.format(word=word))
+            values[word] = ("yes",)
+        elif word not in CONDITIONS:
             problems.append(UNKNOWN_CONDITION.format(word=_shown(tokens[index])))
         else:
             items = tuple(item for item in value.split(",") if item) if has_value else ()
@@ -170,11 +181,22 @@ def parse_rule(name: str, text: str) -> Tuple[Optional[Rule], List[str]]:
     problems += [BAD_NETWORK.format(value=_shown(item)) for item in bad_networks]
     kinds = tuple(dict.fromkeys(item.lower() for item in values.get("kind", ())))
     problems += [BAD_KIND.format(value=_shown(item)) for item in kinds if item not in KINDS]
+    asns = {item: _asn_number(item) for item in values.get("asn", ())}
+    problems += [BAD_ASN.format(value=_shown(item)) for item, number in asns.items() if not number]
+    countries = [item.upper() for item in values.get("country", ())]
+    problems += [BAD_COUNTRY.format(value=_shown(item)) for item in countries if not re.match(r"\A[A-Z]{2}\Z", item)]
     if problems:
         return None, problems
     return Rule(name=printable(name, 80), text=_shown(text, 500), action=action, tag=tag,
                 keys=frozenset(keys.values()), networks=networks, users=frozenset(values.get("user", ())),
-                kinds=frozenset(kinds)), []
+                kinds=frozenset(kinds), asns=frozenset(asns.values()), countries=frozenset(countries),
+                flags=frozenset(word for word in FLAGS if word in values)), []
+
+
+def _asn_number(text: str) -> int:
+    """64500 from "64500" or "AS64500"; 0 when it is neither."""
+    digits = text[2:] if text[:2].lower() == "as" else text
+    return int(digits) if digits.isdigit() and 0 < int(digits) < 1 << 32 else 0
 
 
 def parse_rules(items: Mapping[str, str]) -> Tuple[List[Rule], List[str]]:
@@ -190,15 +212,23 @@ def parse_rules(items: Mapping[str, str]) -> Tuple[List[Rule], List[str]]:
 
 
 def rule_matches(rule: Rule, login: Mapping[str, str]) -> bool:
-    """Takes a rule and a login (user, ip, kind, key_fingerprint); returns True when every condition matches.
+    """Takes a rule and a login (user, ip, kind, key_fingerprint; asn, country, new_network, new_country when
+    geoip_db is set); returns True when every condition matches.
 
-    A login whose kind is not known matches no kind condition, and a password login no key condition.
+    A login whose kind is not known matches no kind condition, a password login no key condition, and a
+    login the databases do not place no asn, country, new_network or new_country condition.
     """
     if rule.keys and normalize_fingerprint(str(login.get("key_fingerprint") or "")) not in rule.keys:
         return False
     if rule.networks and not is_trusted(str(login.get("ip") or ""), rule.networks):
         return False
     if rule.users and str(login.get("user") or "") not in rule.users:
+        return False
+    if rule.asns and login.get("asn") not in rule.asns:
+        return False
+    if rule.countries and str(login.get("country") or "").upper() not in rule.countries:
+        return False
+    if any(not login.get(flag) for flag in rule.flags):
         return False
     return not rule.kinds or str(login.get("kind") or "").lower() in rule.kinds
 

@@ -72,6 +72,9 @@ def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_H
         from app.alerting.selfwatch import ping
 
         ping(paths, True, "ok: {} sent".format(result.sent))
+        from app.alerting.geoupdate import monthly
+
+        monthly(paths)  # geoip_update = monthly: after the alerts are out
     return result
 
 
@@ -152,6 +155,7 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: 
     except OSError as error:
         raise _log_error(paths.login_log, error) from None
     if not segments and not store.unsent() and not store.get(CHANNELS_PENDING) and not scan_sessions:
+        _validate_config(paths, store)  # nothing to send, but a broken config must not pass as silence
         return CheckResult(reason=reason)
     return _deliver(paths, store, mark, segments, reason, scan_sessions, reserve_kept, handoff)
 
@@ -167,6 +171,10 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
     sync_hook_wait(paths.hook_wait_file, config.policy.hook_wait)
     sync_record_command(paths.record_command_file, config.policy.record_command)
     trim_waited(paths.waited_file)
+    if paths.system:
+        from app.alerting.systemseen import trim_seen
+
+        trim_seen()
     envelope = context.envelope(config, store)
     transport = context.transport(config, paths, envelope.mail_domain)
     log = oplog(paths)
@@ -211,7 +219,13 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
             if not dispatcher.segment(segment):
                 break  # held by the hourly limit: the rest stays pending, in order
         if scan_sessions:
-            alert_unrecorded_sessions(store, config, envelope, flush)
+            if not paths.system:  # the system-wide mode's PAM hook sees every connection, ssh -N included
+                alert_unrecorded_sessions(store, config, envelope, flush)
+            else:
+                from app.alerting.pamends import record_system_ends
+
+                if record_system_ends(store, config, envelope) and config.policy.notify_logout:
+                    dispatcher.flush_pending()
             if cron_duties(paths, store, config, envelope):
                 dispatcher.flush_pending()
         elif cron_late(paths, store, config, envelope):
@@ -276,6 +290,29 @@ def _end_position(path: Path) -> Optional[Position]:
         return None
     except OSError as error:
         raise _log_error(path, error) from None
+
+
+CONFIG_VALIDATED = "config_validated"  # the config file's identity when it last read as valid
+
+
+def _validate_config(paths: Paths, store: Store) -> None:
+    """Raises UserError (exit 2) when the config is invalid; parsed only after it changed (the hook's path)."""
+    try:
+        status = os.stat(str(paths.config_file))
+    except OSError:
+        status = None
+    from app import __version__  # a newer release may read the same file differently
+
+    identity = "" if status is None else "{}:{}:{}:{}:{}".format(__version__, status.st_ino, status.st_size,
+                                                                  status.st_mtime_ns, status.st_ctime_ns)
+    if identity and store.get(CONFIG_VALIDATED) == identity:
+        return
+    from app.settings.config import load_config
+
+    load_config(paths.config_file)
+    if identity:
+        with store.transaction():
+            store.put(CONFIG_VALIDATED, identity)
 
 
 def _seed(paths: Paths, store: Store) -> CheckResult:

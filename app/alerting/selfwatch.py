@@ -92,7 +92,7 @@ def unhealthy_lines(store: Any, config: Any) -> List[str]:
 def heartbeat(store: Any, config: Any, envelope: Any, now: Optional[float] = None) -> bool:
     """Post the heartbeat when due; returns True when one was posted. The first run only starts the count."""
     from app.alerting import history
-    from app.alerting.heartbeat import heartbeat_due, heartbeat_summary
+    from app.alerting.heartbeat import heartbeat_due, heartbeat_summary, notice_subject
 
     period = config.policy.heartbeat
     now = time.time() if now is None else now
@@ -107,7 +107,7 @@ def heartbeat(store: Any, config: Any, envelope: Any, now: Optional[float] = Non
         return False
     entries = list(history.read(store, since=float(last)))
     title, text = heartbeat_summary(entries, float(last), now, envelope.host, unhealthy_lines(store, config), period)
-    subject = title[len("ssh_alert "):] if title.startswith("ssh_alert ") else title
+    subject = notice_subject(title, envelope.host)  # the notice's subject names the host itself
     post_notice(store, config, envelope, subject, text, "heartbeat|{:.0f}".format(float(last)),
                 lambda target: target.put(HEARTBEAT_LAST, now), urgent=False)
     return True
@@ -218,29 +218,38 @@ def destinations(config: Any) -> Dict[str, Any]:
     """What decides where alerts go and which are sent (no secret in it): compared run to run (pure)."""
     policy = config.policy
     return {"to": list(config.recipients), "channels": list(config.channels), "method": config.method,
-            "sendmail_path": config.sendmail_path, "smtp port": config.smtp.port if config.smtp is not None else 0,
-            "smtp user": config.smtp.user if config.smtp is not None else "",
             "smtp host": config.smtp.host if config.smtp is not None else "",
             "channel settings": {name: {key: str(value) for key, value in sorted(options.items())
                                         if key in LOCATION_KEYS} for name, options in config.channel_options.items()},
             "notify": policy.notify, "trusted": policy.trusted_text, "trusted_action": policy.trusted_action,
             "syslog": bool(policy.syslog), "heartbeat": policy.heartbeat, "hook_wait": policy.hook_wait,
-            "rules": [rule.text for rule in config.rules]}
+            "rules": [rule.text for rule in config.rules], **_log_destinations(policy)}
+
+
+def _log_destinations(policy: Any) -> Dict[str, Any]:
+    """journald and a remote syslog target, named only when set: a config from before them compares equal."""
+    named: Dict[str, Any] = {}
+    if policy.journald:
+        named["journald"] = True
+    if policy.syslog_target:
+        named["syslog target"] = policy.syslog_target
+    return named
 
 
 def config_change(previous: Optional[Dict[str, Any]], current: Dict[str, Any], path: Any) -> Optional[Notice]:
     """The notice for a configuration change since the last run (None: first run, or nothing changed)."""
     if not isinstance(previous, dict) or previous == current:
         return None
-    # A key the last run did not record (an upgrade added it) is recorded now, not reported as a change.
-    changed = [key for key in current if key in previous and previous[key] != current[key]]
+    changed = [key for key in list(current) + [key for key in previous if key not in current]
+               if previous.get(key) != current.get(key)]  # a key gone (journald turned off) is a change too
     if not changed:
         return None
     import hashlib
     import json
 
     lines = ["  {}: {} -> {}".format(key, json.dumps(previous.get(key), ensure_ascii=False, sort_keys=True),
-                                     json.dumps(current[key], ensure_ascii=False, sort_keys=True)) for key in changed]
+                                     json.dumps(current.get(key), ensure_ascii=False, sort_keys=True))
+             for key in changed]
     identity = "config|" + hashlib.sha256(json.dumps([previous, current], sort_keys=True).encode()).hexdigest()[:32]
     return Notice(CONFIG_CHANGED.format(keys=", ".join(changed)),
                   CONFIG_CHANGED_TEXT.format(path=path, changes="\n".join(lines)), identity, True,

@@ -42,6 +42,21 @@ def record_ends(store: Any, live: Sequence[SshProcess], now: Optional[float] = N
     return ended
 
 
+LOGOUT_TEXT = ("{user} logged out of {host}.\n\n"
+               "From:      {ip}\n"
+               "Logged in: {time}\n"
+               "Lasted:    {lasted}\n\n"
+               "Its login was alerted when the connection started; this message says only that it ended "
+               "(notify_logout = yes in [alert]).")
+
+
+def logout_text(entry: history.HistoryEntry, host: str) -> str:
+    """The logout alert's body: several lines of words, so spam filters do not take it for a bare link (a
+    one-line body holding a host name scores SpamAssassin's BODY_URI_ONLY)."""
+    return LOGOUT_TEXT.format(user=entry.user, host=host, ip=entry.ip, time=entry.time,
+                              lasted=history.duration(entry) or "not known")
+
+
 def alert_logouts(store: Any, config: Any, envelope: Any, live: Sequence[SshProcess]) -> int:
     """Record ends; with notify_logout, post one alert per login that ended. Returns how many were posted."""
     from app.alerting.selfwatch import post_notice
@@ -52,7 +67,6 @@ def alert_logouts(store: Any, config: Any, envelope: Any, live: Sequence[SshProc
     for entry in ended:
         subject = LOGOUT_SUBJECT.format(user=entry.user, host=envelope.host, ip=entry.ip,
                                         lasted=history.duration(entry) or "?")
-        text = "{} logged out of {} (from {}, logged in at {}).".format(entry.user, envelope.host, entry.ip,
-                                                                        entry.time)
+        text = logout_text(entry, envelope.host)
         post_notice(store, config, envelope, subject, text, "logout|" + entry.log_key, urgent=False)
     return len(ended)

@@ -82,10 +82,25 @@ def quoted_data(message: bytes) -> bytes:
     return body + b".\r\n"
 
 
+AUTH_PREFERENCE = ("PLAIN", "LOGIN", "CRAM-MD5")  # over TLS, PLAIN is one round trip every server knows
+
+
+def best_mechanism(offered: str) -> Optional[str]:
+    """The one AUTH mechanism to try from the server's AUTH line (pure); None when none is usable."""
+    words = offered.upper().split()
+    return next((mechanism for mechanism in AUTH_PREFERENCE if mechanism in words), None)
+
+
 def login(session: smtplib.SMTP, user: str, password: str) -> None:
-    """AUTH; a user name or password beyond ASCII goes as UTF-8 with PLAIN or LOGIN (smtplib would crash)."""
+    """AUTH with one mechanism, the best offered: smtplib's login() tries every mechanism in turn, so one wrong
+    password would count as two or three failed logins at the server (and towards its lockout). A user name
+    or password beyond ASCII goes as UTF-8 with PLAIN or LOGIN (smtplib would crash)."""
     if (user + password).isascii():
-        session.login(user, password)
+        mechanism = best_mechanism(session.esmtp_features.get("auth", ""))
+        if mechanism is None:
+            raise smtplib.SMTPException("No suitable authentication method found.")
+        session.user, session.password = user, password  # what smtplib's auth_* methods read
+        session.auth(mechanism, getattr(session, "auth_" + mechanism.lower().replace("-", "_")))
         return
     import base64
 
@@ -138,7 +153,18 @@ class SmtpTransport:
         self.password = password
         self.local_hostname = local_hostname
         self.session: Optional[smtplib.SMTP] = None
-        self.stage = CONNECT
+        self.on_stage: Optional[Callable[[str], None]] = None  # told each stage as it starts (setup's test)
+        self._stage = CONNECT
+
+    @property
+    def stage(self) -> str:
+        return self._stage
+
+    @stage.setter
+    def stage(self, stage: str) -> None:
+        self._stage = stage
+        if self.on_stage is not None:
+            self.on_stage(stage)
 
     def _connect(self) -> smtplib.SMTP:
         import ssl
@@ -267,12 +293,15 @@ class SmtpTransport:
                 session.close()
 
 
-def probe(config: Config, password: Optional[str], local_hostname: str) -> None:
+def probe(config: Config, password: Optional[str], local_hostname: str,
+          progress: Optional[Callable[[str], None]] = None) -> None:
     """Connect to config's SMTP server, do TLS and AUTH exactly as sending would, then QUIT without sending.
 
-    Raises DeliveryError with advice (wrong password, untrusted certificate, timeout, refused, unknown host).
+    progress is told each stage as it starts. Raises DeliveryError with advice (wrong password, untrusted
+    certificate, timeout, refused, unknown host).
     """
     transport = SmtpTransport(config, lambda: password, local_hostname)
+    transport.on_stage = progress
     try:
         with deadline(config.timeout * DEADLINE_TIMES_TIMEOUT):
             transport.session = transport._connect()
@@ -300,6 +329,11 @@ class SendmailTransport:
         from app.system import proc  # subprocess: only the sendmail route pays for it
 
         path = self.config.sendmail_path
+        from app.settings.mta import local_only_problem
+
+        problem = local_only_problem(path, recipients)  # it would accept, then bounce: nothing would arrive
+        if problem:
+            raise DeliveryError(problem)
         data = message.replace(b"\r\n", b"\n")  # sendmail reads local line ends
         try:
             finished = proc.run(sendmail_argv(path, wire_address(self.config.sender)), stdin=data,

@@ -44,6 +44,9 @@ def login_fields(login: Dict[str, Any], host: str, event_id: str) -> List[Tuple[
               ("method", ",".join(login["methods"])), ("key", key), ("comment", login["key_comment"]),
               ("kind", login["kind"]), ("new_ip", _yes_no(login["new_ip"])), ("trusted", _yes_no(login["trusted"])),
               ("outcome", login["outcome"]), ("time", login["time"])]
+    if login.get("country") or login.get("asn"):  # geoip_db
+        fields += [("country", login["country"]), ("asn", login["asn"] or ""), ("org", login["org"]),
+                   ("new_country", _yes_no(login["new_country"])), ("new_network", _yes_no(login["new_network"]))]
     if login.get("raw"):
         fields.append(("raw", login["raw"]))
     return [(name, printable(str(value))) for name, value in fields]
@@ -109,8 +112,12 @@ def _json_line(fields: Sequence[Tuple[str, str]]) -> str:
                        in enumerate(fields)}, ensure_ascii=False, separators=(",", ":"))
 
 
-def sender(socket_path: str, facility: str, syslog_format: str) -> Callable[[Event], Outcome]:
+def sender(socket_path: str, facility: str, syslog_format: str, target: str = "") -> Callable[[Event], Outcome]:
     """The syslog channel: writes an event's lines; a missing or refusing socket is a retry, never an exception."""
+    if syslog_format == "rfc5424" or target:  # structured data, to the socket or a collector (app.channels.syslog5424)
+        from app.channels.syslog5424 import sender as rfc5424_sender
+
+        return rfc5424_sender(socket_path, facility, target)
 
     def send_event(event: Event) -> Outcome:
         try:

@@ -23,6 +23,8 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
                         help="also alert this account's SSH connections no hook saw (ssh -N); the cron line uses it")
     parser.add_argument("--hook-wait", metavar="SECONDS",
                         help="the login hook's call: return once this connection's alert has left, or after SECONDS")
+    parser.add_argument("--system", action="store_true",
+                        help="the system-wide mode's check (root): /etc/ssh-alert, /var/lib/ssh-alert")
 
 
 def run(paths: Paths, arguments: Any) -> Result:

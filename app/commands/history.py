@@ -66,6 +66,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--user", metavar="USER", help="only logins of this user")
     parser.add_argument("--summary", action="store_true", help="per source IP: count, first and last seen")
     parser.add_argument("--json", action="store_true", help="print the same data as JSON")
+    parser.add_argument("--system", action="store_true", help="the system-wide mode's logins (root)")
 
 
 def run(paths: Paths, arguments: argparse.Namespace) -> Result:

@@ -74,10 +74,16 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--hooks", metavar="LIST",
                         help="comma-separated: ssh-rc, bash-profile, bashrc (default: all that apply)")
     parser.add_argument("--no-cron", action="store_true", help="do not add the every-minute cron fallback")
+    parser.add_argument("--system", action="store_true", help="root: alert every account's SSH logins through PAM (/etc/pam.d/sshd; docs/system-mode.md)")
+    parser.add_argument("--sshd-config", metavar="FILE", help=argparse.SUPPRESS)  # --system: the sshd_config sshd -T reads
 
 
 def run(paths: Paths, arguments: argparse.Namespace) -> Result:
     """install, asking for confirmation at a terminal."""
+    if arguments.system:
+        from app.commands.system_install import install as install_system
+
+        return install_system(arguments)
     return install(paths, arguments, terminal_prompter())
 
 

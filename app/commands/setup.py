@@ -6,12 +6,13 @@ setup_apply stores, writes, migrates, sends the test alert and runs the first ch
 """
 
 import argparse
+import os
 import sys
 from typing import Optional
 
 from app.commands.prompt import Prompter, terminal_prompter
 from app.commands.result import Result
-from app.commands.setup_answers import Answers, complete_smtp, merge, passed_line, probe_advice
+from app.commands.setup_answers import Answers, Plan, complete_smtp, merge, passed_line, probe_advice
 from app.commands.setup_apply import (CONFIG_WRITTEN, HOOK_WAIT_CHOSEN, LEGACY_LOG_SKIPPED, LEGACY_PASSWORD_MOVED,
                                       SUGGEST_INSTALL, apply)
 from app.commands.setup_dialog import (AFTER_FAILURE_CHOICES, ASK_AFTER_FAILURE, ASK_CA_FILE, ASK_FROM, ASK_HOST,
@@ -20,7 +21,7 @@ from app.commands.setup_dialog import (AFTER_FAILURE_CHOICES, ASK_AFTER_FAILURE,
 from app.commands.setup_flags import (LEGACY_NOT_IMPORTED, MISSING_FLAG, PASSWORD_FLAGS, add_arguments,
                                       plan_from_flags)
 from app.commands.setup_mail import (ASK_ARRIVED, CHECK_FAILED, LOCAL_ONLY_WARNING, NOT_ARRIVED, PENDING_SENT,
-                                     SEEDED_LINE, TEST_FAILED, TEST_NOT_SENT, TEST_SENT)
+                                     SEEDED_LINE, TEST_FAILED, TEST_NOT_SENT, TEST_SENT, local_only_problem)
 from app.install.hookstate import installed as hooks_installed
 from app.errors import ExitCode, UserError
 from app.install.legacy import find_legacy
@@ -37,15 +38,20 @@ __all__ = [  # the names tests import from here, wherever they live
 
 NEEDS_TERMINAL = ("setup needs a terminal to ask its questions; without one, run: ssh_alert.pyz setup "
                   "--non-interactive --to ADDR --from ADDR --method sendmail|smtp (see setup --help)")
-PROBE_FAILED = "connection test failed: {advice}; nothing was saved"
+PROBE_FAILED = "connection test failed: {advice}; nothing was saved (--save-anyway saves it all the same)"
+SAVED_ANYWAY = "warning: saved although the connection test failed (--save-anyway): {advice}"
 STOPPED = "Setup stopped; nothing was saved."
+SYSTEM_NEEDS_ROOT = "setup --system writes /etc/ssh-alert/config.ini: run it as root"
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     from app.commands.setup_channel import add_arguments as add_channel_arguments
 
-    parser = subparsers.add_parser("setup", help="guided configuration: recipients, delivery, password, first check")
+    parser = subparsers.add_parser("setup", help="guided configuration: recipients, delivery, password, first check",
+                                   usage="%(prog)s [--non-interactive] [OPTION ...]\n"
+                                         "       %(prog)s --channel NAME [--NAME-KEY VALUE ...] [--SECRET-stdin]")
     add_arguments(parser)
+    parser.add_argument("--system", action="store_true", help="root: configure the system-wide mode (/etc/ssh-alert/config.ini)")
     add_channel_arguments(parser)
 
 
@@ -60,6 +66,8 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
     Raises UserError: exit 2 for missing or invalid answers without a terminal, exit 1 when the
     connection test fails non-interactively (nothing is saved then).
     """
+    if paths.system and os.geteuid() != 0:
+        raise UserError(SYSTEM_NEEDS_ROOT)
     from app.system.files import require_private_dir
 
     require_private_dir(paths.state_dir)  # setup writes hook_wait and seeds the store there: ours alone
@@ -68,13 +76,11 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
 
         return setup_channel(paths, arguments, prompter)
     legacy = find_legacy(paths)
+    dry_run = getattr(arguments, "dry_run", False)
     if arguments.non_interactive:
         plan = plan_from_flags(paths, arguments, legacy, sys.stdin)
-        if plan.config.method == "smtp":
-            advice = probe_advice(plan.config, plan.password, paths)
-            if advice is not None:
-                raise UserError("\n".join(plan.notes + (PROBE_FAILED.format(advice=advice),)), ExitCode.NOT_DONE)
-            plan = plan._replace(notes=plan.notes + (passed_line(plan.config),))
+        if not dry_run:
+            plan = _tested(paths, plan, arguments.save_anyway)
     elif prompter is None:
         raise UserError(NEEDS_TERMINAL)
     else:
@@ -85,13 +91,32 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
         if asked is None:
             return Result([STOPPED], ExitCode.NOT_DONE)
         plan = asked
-    result = apply(paths, plan, None if arguments.non_interactive or arguments.yes else prompter)
-    if prompter is not None and not arguments.non_interactive and not arguments.yes and result.exit_code == ExitCode.OK:
+    result = apply(paths, plan, None if arguments.non_interactive or arguments.yes else prompter, dry_run)
+    if prompter is not None and not arguments.non_interactive and not arguments.yes and not dry_run \
+            and result.exit_code == ExitCode.OK:
         result = _offer_channel(paths, arguments, prompter, result)
     return result
 
 
+def _tested(paths: Paths, plan: Plan, save_anyway: bool) -> Plan:
+    """The plan after its connection test (smtp) or the local-only check (sendmail); raises UserError (exit 1,
+    nothing saved) when it failed, unless save_anyway, which saves it with the failure as a note."""
+    advice = None
+    if plan.config.method == "smtp":
+        advice = probe_advice(plan.config, plan.password, paths)
+        if advice is None:
+            return plan._replace(notes=plan.notes + (passed_line(plan.config),))
+    else:
+        advice = local_only_problem(plan.config)
+    if advice is None:
+        return plan
+    if not save_anyway:
+        raise UserError("\n".join(plan.notes + (PROBE_FAILED.format(advice=advice),)), ExitCode.NOT_DONE)
+    return plan._replace(notes=plan.notes + (SAVED_ANYWAY.format(advice=advice),), send_test=False)
+
+
 ASK_CHANNEL = "Also push alerts to your phone or chat? (none, or one of the channels)"
+CHANNELS_KEPT = "Alerts also go to: {channels} (kept; answer with one of them to change its settings)."
 
 
 def _offer_channel(paths: Paths, arguments: argparse.Namespace, prompter: Prompter, result: Result) -> Result:
@@ -99,6 +124,14 @@ def _offer_channel(paths: Paths, arguments: argparse.Namespace, prompter: Prompt
     from app.commands.setup_channel import setup_channel
     from app.settings.schema import PUSH_CHANNELS
 
+    from app.settings.config import load_config
+
+    try:
+        current = [name for name in load_config(paths.config_file).channels if name in PUSH_CHANNELS]
+    except UserError:
+        current = []
+    if current:
+        prompter.say(CHANNELS_KEPT.format(channels=", ".join(current)))
     choice = prompter.choose(ASK_CHANNEL, ("none",) + PUSH_CHANNELS, "none")
     if choice == "none":
         return result

@@ -5,7 +5,7 @@ nothing here asks or writes.
 """
 
 from pathlib import Path
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 from app.errors import UserError
 from app.install.legacy import LegacyFiles, LegacySettings
@@ -32,6 +32,7 @@ class Answers(NamedTuple):
     user: str = ""
     ca_file: str = ""
     password_command: str = ""
+    password_store: str = ""  # where the current password is kept; "" for a new one (setup stores it)
     host_label: str = ""
     timeout: float = DEFAULT_TIMEOUT
     policy: AlertPolicy = AlertPolicy()  # not asked: kept from the existing config
@@ -86,7 +87,8 @@ def answers_from_config(config: Config) -> Answers:
     if smtp is None:
         return answers
     return answers._replace(host=smtp.host, port=smtp.port, security=smtp.security, user=smtp.user,
-                            ca_file=smtp.ca_file, password_command=smtp.password_command)
+                            ca_file=smtp.ca_file, password_command=smtp.password_command,
+                            password_store=smtp.password_store)
 
 
 def answers_from_legacy(settings: LegacySettings) -> Answers:
@@ -105,7 +107,8 @@ def build_config(answers: Answers, path: Path) -> Config:
     smtp = None
     if answers.method == "smtp":
         smtp = SmtpSettings(host=answers.host, port=answers.port or 0, security=answers.security, user=answers.user,
-                            password_store="auto", password_command=answers.password_command if answers.user else "",
+                            password_store=answers.password_store or "auto",
+                            password_command=answers.password_command if answers.user else "",
                             plaintext_password="", ca_file=answers.ca_file)
     draft = Config(path=path, recipients=answers.recipients, sender=answers.sender, method=answers.method,
                    sendmail_path=answers.sendmail_path, host_label=answers.host_label, timeout=answers.timeout,
@@ -125,10 +128,20 @@ def existing_policy(paths: Paths) -> AlertPolicy:
         return AlertPolicy()
 
 
+def current_answers(paths: Paths) -> Answers:
+    """The current config's answers (setup's defaults), or none when there is no valid config."""
+    try:
+        return answers_from_config(load_config(paths.config_file))
+    except UserError:
+        return Answers()
+
+
 # --- connection test --------------------------------------------------------------------------------------
 
-def probe_advice(config: Config, password: Optional[str], paths: Paths) -> Optional[str]:
-    """Connect, TLS, AUTH and QUIT; return None when that worked, else the advice line."""
+def probe_advice(config: Config, password: Optional[str], paths: Paths,
+                 progress: Optional[Callable[[str], None]] = None) -> Optional[str]:
+    """Connect, TLS, AUTH and QUIT; return None when that worked, else the advice line. progress is told
+    each stage as it starts."""
     from app.channels.delivery import DeliveryError, probe
     from app.channels.mailname import local_ehlo_name
 
@@ -138,7 +151,7 @@ def probe_advice(config: Config, password: Optional[str], paths: Paths) -> Optio
             from app.settings.credentials import resolve_password
 
             password = resolve_password(config, paths)  # password_command
-        probe(config, password, local_ehlo_name(config.policy.ehlo_name))
+        probe(config, password, local_ehlo_name(config.policy.ehlo_name), progress)
     except DeliveryError as error:
         return str(error)
     except UserError as error:

@@ -5,14 +5,14 @@ atomically), the original script's password and log are migrated, a test alert i
 runs once (it seeds, or alerts what the original script had not alerted yet).
 """
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from app.install.hookstate import installed
 from app.commands.prompt import Prompter
 from app.commands.result import Result
 from app.commands.setup_answers import Plan
 from app.commands.setup_mail import LOCAL_ONLY_WARNING, first_check, local_only_problem, say_all, test_email
-from app.errors import ExitCode, UserError
+from app.errors import CONFIG_UNREADABLE, ExitCode, UserError
 from app.install.legacy import find_legacy
 from app.settings.config import Config, render_config
 from app.system.paths import Paths
@@ -20,6 +20,8 @@ from app.system.paths import Paths
 PASSWORD_STORED = "Password stored in {description}."
 PASSWORD_COMMAND = "Password: from password_command, run each time a mail is sent (not stored)."
 CONFIG_WRITTEN = "Configuration written to {path} (mode 0600)."
+CONFIG_UNCHANGED = "Configuration {path} unchanged."
+CONFIG_DIFF = "Changes to {path}:"
 HOOK_WAIT_CHOSEN = ("Each login waits up to {seconds:g} s until its alert has left (hook_wait): the alert leaves before "
                     "the session starts, so an intruder's first command cannot stop it, at the cost of the delivery "
                     "time per login; hook_wait = 0 in [alert] starts the session at once instead.")
@@ -45,16 +47,57 @@ def with_store(config: Config, store: str) -> Config:
     return config._replace(smtp=config.smtp._replace(password_store=store))
 
 
-def apply(paths: Paths, plan: Plan, prompter: Optional[Prompter] = None) -> Result:
+def config_texts(paths: Paths, config: Config, password_stored: bool) -> Tuple[Optional[str], str]:
+    """The config file's text now (None: no file) and with config's settings: an existing file is edited in
+    place (app.settings.configedit), a new one rendered whole. Raises UserError when the file is unreadable."""
+    from app.system.files import open_regular_file
+
+    try:
+        with open_regular_file(paths.config_file, "r", encoding="utf-8") as handle:
+            old = handle.read()
+    except FileNotFoundError:
+        return None, render_config(config)
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(CONFIG_UNREADABLE.format(path=paths.config_file,
+                                                 reason=getattr(error, "strerror", None) or error)) from None
+    from app.settings.configedit import edited_text
+
+    return old, edited_text(old, config, password_stored)
+
+
+def diff_lines(old: Optional[str], new: str, paths: Paths) -> List[str]:
+    """What setup changes in the config file, as a unified diff after one heading line; [] for no change."""
+    from app.settings.inifile import diff
+
+    if old == new:
+        return []
+    return [CONFIG_DIFF.format(path=paths.config_file)] + diff(old or "", new, str(paths.config_file))
+
+
+def _write(paths: Paths, text: str, existed: bool) -> None:
+    from app.system.files import replace_keeping_mode, write_private
+
+    try:
+        if existed:
+            replace_keeping_mode(paths.config_file, text.encode("utf-8"))
+        else:
+            write_private(paths.config_file, text.encode("utf-8"))
+    except OSError as error:
+        raise UserError(CONFIG_UNWRITABLE.format(path=paths.config_file, reason=error.strerror or error)) from None
+
+
+def apply(paths: Paths, plan: Plan, prompter: Optional[Prompter] = None, dry_run: bool = False) -> Result:
     """Store the password, write the config, migrate, send the test alert and run the first check.
 
-    With a prompter (a terminal, no --yes), it asks whether the test email arrived.
+    With a prompter (a terminal, no --yes), it asks whether the test email arrived. With dry_run, it only
+    returns the diff the config file would get.
     """
-    from app.system.files import write_private
-
     lines = list(plan.notes)
     config = plan.config
     stored = False
+    old, new = config_texts(paths, config, plan.password is not None)  # UserError now, before any effect
+    if dry_run:
+        return Result(diff_lines(old, new, paths), ExitCode.OK, {"changes": diff_lines(old, new, paths)})
     if config.smtp is not None and config.smtp.user:
         if plan.password is not None:
             from app.settings.credentials import store_password
@@ -65,11 +108,16 @@ def apply(paths: Paths, plan: Plan, prompter: Optional[Prompter] = None) -> Resu
             stored = True
         elif config.smtp.password_command:
             lines.append(PASSWORD_COMMAND)
-    try:
-        write_private(paths.config_file, render_config(config).encode("utf-8"))
-    except OSError as error:
-        raise UserError(CONFIG_UNWRITABLE.format(path=paths.config_file, reason=error.strerror or error)) from None
-    lines.append(CONFIG_WRITTEN.format(path=paths.config_file))
+    old, new = config_texts(paths, config, stored)
+    lines += diff_lines(old, new, paths) if old is not None else []  # a new file: nothing of the user's changes
+    if prompter is not None:  # at a terminal the change shows before it is made
+        say_all(prompter, lines)
+        lines = []
+    if old != new:
+        _write(paths, new, old is not None)
+        lines.append(CONFIG_WRITTEN.format(path=paths.config_file))
+    else:
+        lines.append(CONFIG_UNCHANGED.format(path=paths.config_file))
     wait = config.policy.hook_wait
     lines.append(HOOK_WAIT_CHOSEN.format(seconds=wait) if wait else HOOK_WAIT_OFF)
     from app.alerting.handoff import sync_hook_wait

@@ -7,6 +7,7 @@ sent before anything is written: a failed test leaves the configuration as it wa
 """
 
 import argparse
+import os
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -19,8 +20,15 @@ from app.system.paths import Paths
 CHANNEL_ADDED = "The {channel} channel is set up: alerts now go to {channels}."
 CHANNEL_TEST_FAILED = "the {channel} test was not delivered: {reason}; nothing was saved"
 CHANNEL_MISSING = "missing {flag}: {why}"
-SECRET_EMPTY = "--token-stdin: the first line of standard input is empty; pipe the {secret} in"
+SECRET_EMPTY = "{flag}: the first line of standard input is empty; pipe the {secret} in"
+WRONG_SECRET_FLAG = "{flag} is not the {channel} channel's secret; use {right}"
 UNKNOWN_CHANNEL = "unknown channel {channel!r}; one of: {choices}"
+CHANNEL_TESTING = "Sending a test event through {channel} ..."
+CHANNEL_FAILED_LINE = "The {channel} test was not delivered: {reason}"
+ASK_CHANNEL_AFTER_FAILURE = "What now"
+ASK_CHANNEL_CA_FILE = "CA bundle (PEM) that signed the server's certificate"
+CHANNEL_NOT_SAVED = "Nothing was saved; the {channel} channel is as it was."
+CHANNEL_SAVED_ANYWAY = "warning: the {channel} channel was saved although its test failed: {reason}"
 
 
 def flag_name(key: schema.Key) -> str:
@@ -32,35 +40,56 @@ def channel_keys(channel: str) -> List[schema.Key]:
     return [key for key in schema.KEYS if key.section == channel]
 
 
+def secret_flag(secret: str) -> str:
+    """The flag reading a secret from standard input: token -> --token-stdin, webhook_url -> --webhook-url-stdin."""
+    return "--{}-stdin".format(secret.replace("_", "-"))
+
+
+def secret_dest(secret: str) -> str:
+    return "{}_stdin".format(secret)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """--channel, --token-stdin and one flag per push channel setting, all from the schema."""
+    """--channel, one --SECRET-stdin per secret and one flag per push channel setting, all from the schema,
+    grouped by channel in --help."""
     parser.add_argument("--channel", metavar="NAME", choices=schema.PUSH_CHANNELS,
                         help="add a push channel: " + ", ".join(schema.PUSH_CHANNELS))
-    parser.add_argument("--token-stdin", action="store_true",
-                        help="read the channel's secret (token, webhook URL, access token or signing secret) from "
-                             "standard input, never argv")
+    secrets = sorted(set(schema.CHANNEL_SECRETS.values()), key=list(schema.CHANNEL_SECRETS.values()).index)
+    for secret in secrets:
+        users = [channel for channel, name in schema.CHANNEL_SECRETS.items() if name == secret]
+        parser.add_argument(secret_flag(secret), dest=secret_dest(secret), action="store_true",
+                            help="read the {} of {} from standard input (first line), never argv".format(
+                                secret.replace("_", " "), ", ".join(users)))
     for channel in schema.PUSH_CHANNELS:
+        group = parser.add_argument_group("--channel {}".format(channel), "its secret: {}".format(
+            secret_flag(schema.CHANNEL_SECRETS[channel])))
         for key in channel_keys(channel):
-            parser.add_argument(flag_name(key), dest="channel_" + key.field.replace(".", "_"), metavar="VALUE",
-                                help=argparse.SUPPRESS if channel != "ntfy" else "[{}] {}".format(channel, key.help))
+            group.add_argument(flag_name(key), dest="channel_" + key.field.replace(".", "_"), metavar="VALUE",
+                               help=key.help)
 
 
 def _given(arguments: argparse.Namespace, key: schema.Key) -> Optional[str]:
     return getattr(arguments, "channel_" + key.field.replace(".", "_"), None)
 
 
-def answers(arguments: argparse.Namespace, channel: str, prompter: Optional[Prompter]) -> Dict[str, str]:
-    """The channel's settings as INI text by key name: flags first, then questions at a terminal.
+def answers(arguments: argparse.Namespace, channel: str, prompter: Optional[Prompter],
+            previous: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The channel's settings as INI text by key name: flags first, then questions at a terminal, each
+    proposing the previous answer (or the current config's value), else the default.
 
     Raises UserError naming every required flag that is missing without a terminal.
     """
+    previous = previous or {}
     values: Dict[str, str] = {}
     problems = []
     for key in channel_keys(channel):
         given = _given(arguments, key)
         if given is None and prompter is not None and not arguments.non_interactive \
                 and (key.required or not key.name.endswith(("_command", "ca_file", "secret_store"))):
-            given = prompter.ask("[{}] {} ({})".format(channel, key.name, key.help), key.default)
+            given = prompter.ask("[{}] {} ({})".format(channel, key.name, key.help),
+                                 previous.get(key.name, key.default))
+        elif given is None and key.name in previous:
+            given = previous[key.name]
         if given:
             values[key.name] = given.strip()
         elif key.required:
@@ -76,10 +105,14 @@ def read_secret(arguments: argparse.Namespace, channel: str, values: Dict[str, s
     secret_name = schema.CHANNEL_SECRETS[channel]
     if values.get(secret_name + "_command"):
         return ""
-    if arguments.token_stdin:
+    given = [name for name in set(schema.CHANNEL_SECRETS.values()) if getattr(arguments, secret_dest(name), False)]
+    if given:
+        if given != [secret_name] and given != ["token"]:  # --token-stdin stays accepted for every channel
+            raise UserError(WRONG_SECRET_FLAG.format(flag=secret_flag(given[0]), channel=channel,
+                                                     right=secret_flag(secret_name)))
         secret = sys.stdin.readline().rstrip("\r\n")
         if not secret:
-            raise UserError(SECRET_EMPTY.format(secret=secret_name.replace("_", " ")))
+            raise UserError(SECRET_EMPTY.format(flag=secret_flag(secret_name), secret=secret_name.replace("_", " ")))
         return secret
     if prompter is not None and not arguments.non_interactive:
         return prompter.secret("{} {}".format(channel, secret_name.replace("_", " ")), allow_empty=channel == "ntfy")
@@ -87,30 +120,31 @@ def read_secret(arguments: argparse.Namespace, channel: str, values: Dict[str, s
 
 
 def edited_config_text(text: str, channel: str, values: Dict[str, str]) -> str:
-    """The config text with channel added to [alert] channels and its section set to values (pure)."""
+    """The config text with channel added to [alert] channels and its section's keys set to values (pure).
+
+    Edited in place (app.settings.inifile): comments, other sections and the order of keys stay.
+    """
     import configparser
 
-    parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")
+    from app.settings.inifile import edit
+
+    parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__",
+                                       inline_comment_prefixes=(";", "#"))
     parser.read_string(text)
     current = parser.get("alert", "channels", fallback="email")
     names = [name.strip() for name in current.split(",") if name.strip()]
-    if channel not in names:
-        names.append(channel)
-    parser.set("alert", "channels", ", ".join(names))
-    if parser.has_section(channel):
-        parser.remove_section(channel)
-    parser.add_section(channel)
-    for name, value in values.items():
-        parser.set(channel, name, value)
-    import io
-
-    out = io.StringIO()
-    parser.write(out)
-    return out.getvalue()
+    changes = [] if channel in names else [("alert", "channels", ", ".join(names + [channel]))]
+    changes += [(channel, name, value) for name, value in values.items()
+                if parser.get(channel, name, fallback=None) != value]
+    return edit(text, changes)
 
 
 def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> Result:
-    """Add or change the push channel arguments.channel: test it, then store its secret and write the config."""
+    """Add or change the push channel arguments.channel: test it, then store its secret and write the config.
+
+    At a terminal a failed test offers a CA file (for a certificate not trusted), then change/save/quit;
+    without one it raises UserError (exit 1) and nothing is written.
+    """
     from app.commands.test_channel import explain
     from app.channels.base import SENT
     from app.settings.config import load_config, parse_config
@@ -119,26 +153,69 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
     channel = arguments.channel
     with open_regular_file(paths.config_file, "r", encoding="utf-8") as handle:
         text = handle.read()
-    load_config(paths.config_file)  # the current file must be valid (and ours) before it is changed
-    values = answers(arguments, channel, prompter)
-    secret = read_secret(arguments, channel, values, prompter)
-    new_text = edited_config_text(text, channel, values)
-    config = parse_config(new_text, paths.config_file)  # every problem named, nothing written yet
-    outcome = _test(config, paths, channel, secret)
-    if outcome.state != SENT:
-        raise UserError(CHANNEL_TEST_FAILED.format(channel=channel, reason=explain(outcome.detail, channel,
-                                                                                   paths.config_file)),
-                        ExitCode.NOT_DONE)
+    current = load_config(paths.config_file)  # the current file must be valid (and ours) before it is changed
+    interactive = prompter is not None and not arguments.non_interactive
+    previous = {name: str(value) for name, value in _written(text, channel).items()}
+    lines: List[str] = []
+    ask_again = True
+    while True:
+        if ask_again:
+            values = answers(arguments, channel, prompter, previous)
+            secret = read_secret(arguments, channel, values, prompter)
+        ask_again = True
+        new_text = edited_config_text(text, channel, values)
+        config = parse_config(new_text, paths.config_file)  # every problem named, nothing written yet
+        if interactive:
+            prompter.say(CHANNEL_TESTING.format(channel=channel))  # type: ignore[union-attr]
+        outcome = _test(config, paths, channel, secret)
+        if outcome.state == SENT:
+            break
+        reason = explain(outcome.detail, channel, paths.config_file)
+        for saved in ("set ca_file in [{}]".format(channel), "set ca_file = its PEM file"):  # nothing is saved yet
+            reason = reason.replace(saved, "give its CA with --{}-ca-file PEM".format(channel))
+        if not interactive:
+            raise UserError(CHANNEL_TEST_FAILED.format(channel=channel, reason=reason), ExitCode.NOT_DONE)
+        assert prompter is not None
+        prompter.say(CHANNEL_FAILED_LINE.format(channel=channel, reason=reason))
+        choices = (("ca-file",) if "certificate" in outcome.detail.lower() else ()) + ("change", "save", "quit")
+        choice = prompter.choose(ASK_CHANNEL_AFTER_FAILURE, choices, choices[0])
+        if choice == "quit":
+            return Result([CHANNEL_NOT_SAVED.format(channel=channel)], ExitCode.NOT_DONE)
+        if choice == "save":
+            lines.append(CHANNEL_SAVED_ANYWAY.format(channel=channel, reason=reason))
+            break
+        if choice == "ca-file":
+            values = dict(values, ca_file=os.path.abspath(os.path.expanduser(prompter.ask(
+                ASK_CHANNEL_CA_FILE, "", lambda answer: None if answer and os.access(
+                    os.path.expanduser(answer), os.R_OK) else "{} is not a readable file".format(answer)))))
+            ask_again = False
+        else:
+            previous = values
     if secret:
         from app.settings.credentials import store_channel_secret
 
         stored = store_channel_secret(paths, channel, secret, paths.config_file)
         new_text = edited_config_text(text, channel, dict(values, secret_store=stored.store))
-    elif not values.get(schema.CHANNEL_SECRETS[channel] + "_command"):
+    elif not values.get(schema.CHANNEL_SECRETS[channel] + "_command") and not (
+            channel in current.channels and not arguments_secret_given(arguments)):
         new_text = edited_config_text(text, channel, dict(values, secret_store="none"))
     replace_keeping_mode(paths.config_file, new_text.encode("utf-8"))
-    return Result([CHANNEL_ADDED.format(channel=channel, channels=", ".join(config.channels))],
+    return Result(lines + [CHANNEL_ADDED.format(channel=channel, channels=", ".join(config.channels))],
                   data={"channel": channel, "channels": list(config.channels)})
+
+
+def arguments_secret_given(arguments: argparse.Namespace) -> bool:
+    return any(getattr(arguments, secret_dest(name), False) for name in set(schema.CHANNEL_SECRETS.values()))
+
+
+def _written(text: str, channel: str) -> Dict[str, str]:
+    """The channel section's keys as the file has them (a re-run proposes them)."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__",
+                                       inline_comment_prefixes=(";", "#"))
+    parser.read_string(text)
+    return dict(parser.items(channel)) if parser.has_section(channel) else {}
 
 
 def _test(config: Any, paths: Paths, channel: str, secret: str) -> Any:

@@ -16,8 +16,8 @@ from app.commands.setup_flags import answers_from_flags
 from app.commands.setup_mail import LOCAL_ONLY_WARNING, local_only_problem
 from app.errors import UserError
 from app.install.legacy import LegacyFiles, LegacySettings
-from app.settings.config import SECURITY_MODES, SENDMAIL_CANDIDATES, find_sendmail, is_loopback_host, load_config, \
-    split_addresses
+from app.settings.config import SECURITY_MODES, SENDMAIL_CANDIDATES, Config, find_sendmail, is_loopback_host, \
+    load_config, split_addresses
 from app.system.paths import Paths
 
 ASK_IMPORT = "Import its settings, password and login history"
@@ -32,10 +32,19 @@ ASK_USER = "SMTP user name (empty: no AUTH)"
 ASK_CA_FILE = "CA bundle (PEM) to trust instead of the system CAs (empty: system CAs)"
 ASK_PASSWORD = "SMTP password for {user}"
 KEEP_PASSWORD = " (Enter keeps {what})"
-ASK_AFTER_FAILURE = "Change the answers, save anyway, or quit"
-AFTER_FAILURE_CHOICES = ("change", "save", "quit")
+ASK_AFTER_FAILURE = "What now"
+AFTER_FAILURE_CHOICES = ("change", "save", "quit")  # change the answers, save anyway, or quit
+RETYPE_PASSWORD, GIVE_CA_FILE = "password", "ca-file"  # offered first when they fit the failure
+AUTH_REFUSED = "refused the user name or password"  # app.channels.diagnose's words for these failures
+UNTRUSTED = "is not trusted ("
+ASK_CA_FILE_NOW = "CA bundle (PEM) that signed the server's certificate"
+TESTING = "Testing the connection to {host}:{port} (nothing is sent):"
+STEP_CONNECT = "connecting to {host}:{port} ..."
+STEP_AUTH = "AUTH as {user} ..."
+TEST_FAILED_LINE = "Connection test failed: {advice}"
 ASK_TEST_EMAIL = "Send a test email after saving"
 ASK_KEEP_ADDRESS = "Keep {address} anyway (no: type another)"
+ASK_HOST_LABEL = "Name alerts give this host (host_label)"
 SMTP_ONLY = "No sendmail on this machine ({candidates}): delivering over SMTP."
 LEGACY_FOUND = "Found the original script's files: {names}."
 SENDMAIL_CHOSEN = "Delivery: {route}."
@@ -60,20 +69,36 @@ class _Asker:
             parts = split_addresses(answer)
             if single and len(parts) > 1:
                 return "one address only"
-            return "; ".join(normalize_addresses(parts, special_use=not self.dns)[1]) or None
+            return "; ".join(normalize_addresses(parts, special_use=True)[1]) or None
 
         shown = ", ".join(default)
         while True:
             answer = self.prompter.ask(question, shown, problem)
-            normalized = normalize_addresses(split_addresses(answer), special_use=not self.dns)[0]
+            normalized = normalize_addresses(split_addresses(answer), special_use=True)[0]
             for note in address_notes(normalized, self.dns, self.looked_up):
                 self.prompter.say(note.line)
-                if note.definite and not self.confirm(ASK_KEEP_ADDRESS.format(address=note.address), True):
+                if not (note.definite or note.special_use and self.dns):
+                    continue
+                # A domain DNS says is missing looks like a typo (default: type it again); a special-use
+                # name is usually meant (default: keep it).
+                if not self.confirm(ASK_KEEP_ADDRESS.format(address=note.address), note.special_use):
                     self.looked_up.discard(note.address.rpartition("@")[2].lower())
-                    shown = answer
+                    shown = ""  # typing again starts empty, not from the address refused
                     break
             else:
                 return normalized
+
+    def host_label(self, current: str) -> str:
+        """Asked only when this host has no FQDN (alerts would name it by a bare or local name)."""
+        import socket
+
+        from app.alerting.context import machine_name
+        from app.channels.mailname import is_fqdn
+
+        if current or is_fqdn(socket.getfqdn()):
+            return current
+        return self.prompter.ask(ASK_HOST_LABEL, machine_name(), lambda answer: None if answer and not any(
+            character.isspace() or ord(character) < 32 for character in answer) else "a name without blanks")
 
     def method(self, answers: Answers) -> Answers:
         sendmail = answers.sendmail_path or find_sendmail("")
@@ -133,10 +158,11 @@ def host_names_line(host_label: str) -> str:
     """What alerts call this host and the EHLO name mail servers see; advice when it has no FQDN."""
     import socket
 
+    from app.alerting.context import machine_name
     from app.channels.mailname import is_fqdn, local_ehlo_name
 
     fqdn = socket.getfqdn()
-    line = HOST_NAMES.format(shown=host_label or fqdn, ehlo=local_ehlo_name())
+    line = HOST_NAMES.format(shown=host_label or machine_name(fqdn), ehlo=local_ehlo_name())
     return line + (HOST_NAMES_NO_FQDN.format(fqdn=fqdn) if not host_label and not is_fqdn(fqdn) else "")
 
 
@@ -174,6 +200,7 @@ def ask(paths: Paths, arguments: argparse.Namespace, prompter: Prompter, legacy:
         sender = asker.addresses(ASK_FROM, (answers.sender,) if answers.sender else (), single=True)[0]
         answers = asker.method(answers._replace(recipients=recipients, sender=sender))
         prompter.say(host_names_line(answers.host_label))
+        answers = answers._replace(host_label=asker.host_label(answers.host_label))
         password: Optional[str] = None
         if answers.method == "smtp":
             answers = asker.smtp(complete_smtp(answers))
@@ -186,19 +213,16 @@ def ask(paths: Paths, arguments: argparse.Namespace, prompter: Prompter, legacy:
                 prompter.say("  " + line)
             continue
         if config.method == "smtp":
-            advice = probe_advice(config, password, paths)
-            if advice is not None:
-                prompter.say("Connection test failed: " + advice)
-                choice = prompter.choose(ASK_AFTER_FAILURE, AFTER_FAILURE_CHOICES, AFTER_FAILURE_CHOICES[0])
-                if choice == "change":
-                    if password is not None and (known is None or password != known.password):
-                        known = KnownPassword(answers.user, password, "the password typed before")
-                    continue
-                if choice == "quit":
-                    return None
+            choice, advice, config, password = _tested(asker, paths, answers, config, password)
+            if choice == "change":
+                if password is not None and (known is None or password != known.password):
+                    known = KnownPassword(answers.user, password, "the password typed before")
+                answers = answers._replace(ca_file=config.smtp.ca_file if config.smtp else answers.ca_file)
+                continue
+            if choice == "quit":
+                return None
+            if choice == "save":
                 notes.append("Saved although the connection test failed: " + advice)
-            else:
-                prompter.say(passed_line(config))
         else:
             from app.channels.delivery import describe
 
@@ -214,6 +238,59 @@ def ask(paths: Paths, arguments: argparse.Namespace, prompter: Prompter, legacy:
                 return Plan(config, password, importing, bool(legacy_settings.password), False, tuple(notes))
         send_test = asker.confirm(ASK_TEST_EMAIL, True)
         return Plan(config, password, importing, bool(legacy_settings.password), send_test, tuple(notes))
+
+
+def _fix_for(advice: str) -> Optional[str]:
+    """The one answer that fixes a failed test, offered first: the password, or a CA file (pure)."""
+    if AUTH_REFUSED in advice:
+        return RETYPE_PASSWORD
+    if UNTRUSTED in advice:
+        return GIVE_CA_FILE
+    return None
+
+
+def _tested(asker: _Asker, paths: Paths, answers: Answers, config: Config,
+            password: Optional[str]) -> Tuple[Optional[str], str, Config, Optional[str]]:
+    """Run the connection test, saying each step; after a failure offer the fix that fits (type the password
+    again, give a CA file) before change/save/quit. Returns (None when passed, else the choice), the last
+    failure's advice, and the config and password tested last."""
+    from app.channels.diagnose import CONNECT
+
+    prompter = asker.prompter
+    assert config.smtp is not None
+    while True:
+        smtp = config.smtp
+        assert smtp is not None
+
+        def step(stage: str) -> None:
+            prompter.say("  " + (STEP_CONNECT.format(host=smtp.host, port=smtp.port) if stage == CONNECT else
+                                 STEP_AUTH.format(user=smtp.user) if stage == "AUTH" else stage + " ..."))
+
+        prompter.say(TESTING.format(host=smtp.host, port=smtp.port))
+        advice = probe_advice(config, password, paths, step)
+        if advice is None:
+            prompter.say(passed_line(config))
+            return None, "", config, password
+        prompter.say(TEST_FAILED_LINE.format(advice=advice))
+        fix = _fix_for(advice)
+        if fix == RETYPE_PASSWORD and answers.password_command:
+            fix = None  # the password comes from password_command: change the answers instead
+        choices = ((fix,) if fix else ()) + AFTER_FAILURE_CHOICES
+        choice = prompter.choose(ASK_AFTER_FAILURE, choices, choices[0])
+        if choice == RETYPE_PASSWORD:
+            password = prompter.secret(ASK_PASSWORD.format(user=smtp.user))
+            continue
+        if choice == GIVE_CA_FILE:
+            ca_file = prompter.ask(ASK_CA_FILE_NOW, "", _readable_problem)
+            config = build_config(answers._replace(ca_file=os.path.abspath(os.path.expanduser(ca_file))),
+                                  config.path)
+            continue
+        return choice, advice, config, password
+
+
+def _readable_problem(answer: str) -> Optional[str]:
+    return None if answer and os.access(os.path.expanduser(answer), os.R_OK) else \
+        "{} does not exist or is not readable".format(answer or "(nothing)")
 
 
 def _current(paths: Paths, prompter: Prompter) -> Tuple[Answers, Optional[KnownPassword]]:

@@ -9,7 +9,7 @@ import os
 from typing import List, Optional, TextIO, Tuple
 
 from app.commands.setup_answers import (BAD_PORT, Answers, Plan, answers_from_legacy, build_config, complete_smtp,
-                                        existing_policy, merge)
+                                        current_answers, existing_policy, merge)
 from app.errors import UserError
 from app.install.legacy import LegacyFiles, LegacySettings
 from app.settings.config import SENDMAIL_CANDIDATES, find_sendmail, split_addresses
@@ -42,8 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     password.add_argument("--password-command", metavar="CMD",
                           help="a command that prints the password (stored in the config; run when sending)")
     parser.add_argument("--ca-file", metavar="PEM", help="trust this CA bundle instead of the system CAs")
+    parser.add_argument("--host-label", metavar="NAME", help="the name alerts give this host (default: its FQDN)")
     parser.add_argument("--no-dns-check", action="store_true", help="skip the DNS deliverability check")
     parser.add_argument("--no-test-email", action="store_true", help="do not send a test email")
+    parser.add_argument("--save-anyway", action="store_true",
+                        help="write the config even when its connection test fails (it is not saved otherwise)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the changes setup would make to the config file as a diff; change nothing")
     parser.add_argument("--import-legacy", action="store_true",
                         help="import ~/.ssh_login_monitor.conf, ~/.ssh_logins and its state")
 
@@ -57,7 +62,8 @@ def answers_from_flags(arguments: argparse.Namespace) -> Answers:
                    method=arguments.method or "", sendmail_path=absolute(arguments.sendmail_path),
                    host=(arguments.smtp_host or "").strip(), port=arguments.smtp_port,
                    security=arguments.smtp_security or "", user=(arguments.smtp_user or "").strip(),
-                   ca_file=absolute(arguments.ca_file), password_command=arguments.password_command or "")
+                   ca_file=absolute(arguments.ca_file), password_command=arguments.password_command or "",
+                   host_label=(getattr(arguments, "host_label", None) or "").strip())
 
 
 
@@ -78,7 +84,11 @@ def plan_from_flags(paths: Paths, arguments: argparse.Namespace, legacy: LegacyF
         notes += [warning] if warning else []
     elif legacy.found and not arguments.import_legacy:
         notes.append(LEGACY_NOT_IMPORTED)
-    answers = merge(answers_from_flags(arguments), answers_from_legacy(legacy_settings))
+    current = current_answers(paths)  # a re-run: the current config's values stand unless a flag changes them
+    # --import-legacy asks for the original script's settings: they win over the current config's
+    answers = merge(answers_from_flags(arguments), answers_from_legacy(legacy_settings), current)
+    if arguments.password_stdin:
+        answers = answers._replace(password_command="", password_store="")
     problems: List[str] = []
     for flag, value, why in (("--to", answers.recipients, "the recipient address(es)"),
                              ("--from", answers.sender, "the sender address"),
@@ -99,7 +109,8 @@ def plan_from_flags(paths: Paths, arguments: argparse.Namespace, legacy: LegacyF
         if answers.port is not None and not 0 < answers.port < 65536:
             problems.append(BAD_PORT.format(port=answers.port))
         answers = complete_smtp(answers)
-        password, password_problems = _flag_password(arguments, answers, legacy_settings, stdin)
+        password, password_problems = _flag_password(arguments, answers, legacy_settings, stdin,
+                                                     kept=bool(current.user) and current.user == answers.user)
         problems += password_problems
     recipients, sender, address_problems = _normalized(answers, special_use=arguments.no_dns_check)
     problems += address_problems
@@ -115,8 +126,9 @@ def plan_from_flags(paths: Paths, arguments: argparse.Namespace, legacy: LegacyF
 
 
 def _flag_password(arguments: argparse.Namespace, answers: Answers, legacy: LegacySettings,
-                   stdin: Optional[TextIO]) -> Tuple[Optional[str], List[str]]:
-    """The password from --password-stdin (first line), else the legacy config's; plus problems."""
+                   stdin: Optional[TextIO], kept: bool = False) -> Tuple[Optional[str], List[str]]:
+    """The password from --password-stdin (first line), else the legacy config's, else (kept) the one the
+    current config finds; plus problems."""
     flag = "--password-stdin" if arguments.password_stdin else "--password-command" if arguments.password_command \
         else ""
     if not answers.user:
@@ -128,6 +140,8 @@ def _flag_password(arguments: argparse.Namespace, answers: Answers, legacy: Lega
         return (password, []) if password else (None, [EMPTY_STDIN_PASSWORD])
     if legacy.password and legacy.user == answers.user:
         return legacy.password, []
+    if kept:
+        return None, []  # the connection test and check find it where the current config says
     return None, [MISSING_FLAG.format(flag=PASSWORD_FLAGS, why="the password for --smtp-user " + answers.user)]
 
 

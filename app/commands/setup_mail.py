@@ -1,7 +1,7 @@
 """setup, once the config is saved: the test email, whether it arrived, and the first check.
 
 A test email counts as delivered only when it can arrive: a sendmail that is Debian's local-only exim4
-accepts it and bounces it into the local mailbox, so it is not sent and setup says why. At a terminal,
+accepts it, then fails it and freezes the bounce in its queue, so it is not sent and setup says why. At a terminal,
 setup asks whether the test email arrived and, if not, where bounces go.
 """
 
@@ -17,9 +17,9 @@ from app.commands.test import NOT_SENT as TEST_FAILED, SENT as TEST_SENT
 TEST_NOT_SENT = "Test alert NOT sent: {problem}"
 LOCAL_ONLY_WARNING = "warning: {problem}"
 ASK_ARRIVED = "Did the test email arrive at {recipients} (look in the spam folder too)"
-NOT_ARRIVED = ("Not arrived: a bounce goes to this account's local mailbox (read it with `mail`, or see "
-               "/var/mail/{user}), and the mail server's log may say why; after a fix, send another with: "
-               "ssh_alert.pyz test")
+NOT_ARRIVED = ("Not arrived: a bounce goes to the from address (or, where the local MTA cannot deliver it, stays "
+               "frozen in its queue: mailq as root; a local one lands in /var/mail/{user}), and the mail server's "
+               "log may say why; after a fix, send another with: ssh_alert.pyz test")
 SEEDED_LINE = ("First check: {count} earlier login(s) in {path} counted as seen; alerts start with the next "
                "login.")
 PENDING_SENT = "First check: sent {count} alert(s) for logins not alerted before."

@@ -19,6 +19,7 @@ from app.alerting.loginlog import tail_lines
 from app.system.paths import Paths
 
 OK, WARN, FAIL = "ok", "warn", "fail"
+GEOIP_OK = "{count} database(s), each built in the last 60 days"
 
 
 class Check(NamedTuple):
@@ -30,11 +31,17 @@ class Check(NamedTuple):
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser = subparsers.add_parser("status", help="report configuration, credentials, hooks and pending alerts")
     parser.add_argument("--json", action="store_true", help="print the same checks as JSON")
+    parser.add_argument("--system", action="store_true", help="the system-wide mode's health (root)")
 
 
 def run(paths: Paths, arguments: argparse.Namespace) -> Result:
     """One line per check (or the checks as JSON); exit 1 when any failed."""
     checks = run_status(paths)
+    if paths.system:
+        from app.commands.system_status import system_checks
+        from app.install.hooks import HOOKS
+
+        checks = [check for check in checks if check.name not in HOOKS + ("cron",)] + system_checks(paths)
     return Result(["{:<5} {:<13} {}".format(item.status.upper(), item.name, item.detail) for item in checks],
                   ExitCode.OK if healthy(checks) else ExitCode.NOT_DONE,
                   {"healthy": healthy(checks), "checks": [item._asdict() for item in checks]})
@@ -59,6 +66,12 @@ def run_status(paths: Paths) -> List[Check]:
     if config is not None:
         checks.extend(_credential_checks(config, paths))
         checks.append(_hook_wait_check(config, paths))
+        if config.policy.geoip_db:  # each file readable and built in the last 60 days; the last update's error
+            from app.alerting.geoupdate import health
+
+            problems, count = health(config.policy, paths.store_file)
+            checks.append(Check("geoip", WARN if problems else OK,
+                                "; ".join(problems) or GEOIP_OK.format(count=count)))
     checks.append(_permission_check(paths))
     checks.extend(_log_checks(paths, config))
     record = _install_record(paths)
@@ -71,7 +84,10 @@ def _credential_checks(config: Config, paths: Paths) -> List[Check]:
     from app.settings.credentials import describe_source, resolve_password
     from app.channels.delivery import describe
 
-    checks = [Check("delivery", OK, describe(config))]
+    from app.commands.setup_mail import local_only_problem
+
+    problem = local_only_problem(config)
+    checks = [Check("delivery", FAIL, problem) if problem else Check("delivery", OK, describe(config))]
     try:
         source = describe_source(config, paths)
         if source.kind != "none":
@@ -275,7 +291,7 @@ def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], ho
             return Check(hook, WARN, HOOK_HIDDEN.format(found="~/" + state.hidden, place=place))
         if chosen is not None and hook not in chosen:
             return Check(hook, OK, HOOK_NOT_CHOSEN.format(chosen=",".join(chosen) or "none"))
-        return Check(hook, WARN, HOOK_MISSING.format(place=place))
+        return Check(hook, FAIL, HOOK_MISSING.format(place=place))  # no hook: logins go unalerted
     settings = block_settings(state.block, home)
     for what in ("python", "pyz"):
         path = settings.get(what, "")

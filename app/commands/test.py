@@ -2,11 +2,12 @@
 
 import argparse
 import email.utils
+from typing import Optional
 
 from app.alerting.context import date_now, host_name
 from app.commands.result import Result, TestResult
 from app.errors import ExitCode, UserError
-from app.settings.config import load_config
+from app.settings.config import Config, load_config
 from app.system.paths import Paths
 
 SENT = "Test alert sent to {recipients} via {route}."
@@ -16,8 +17,10 @@ CHANNEL_SENT = "Test alert sent through the {channel} channel."
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser = subparsers.add_parser("test", help="send a test alert through the configured delivery")
+    parser.add_argument("--system", action="store_true", help="through the system-wide mode's configuration (root)")
     parser.add_argument("--channel", metavar="NAME", default="email",
-                        help="the channel to test: email (default), syslog, or a push channel set up in the config")
+                        help="the channel to test: email (default), syslog, journald, or a push channel set up in "
+                             "the config")
 
 
 def run(paths: Paths, arguments: argparse.Namespace) -> Result:
@@ -48,7 +51,8 @@ def run_test(paths: Paths) -> TestResult:
     ehlo = local_ehlo_name(config.policy.ehlo_name)
     envelope = Envelope(config.sender, config.recipients, host_name(config), ehlo)
     route = describe(config)
-    message = build_test_message(envelope, route, date_now(), email.utils.make_msgid(domain=ehlo))
+    message_id = email.utils.make_msgid(domain=ehlo)
+    message = build_test_message(envelope, route, date_now(), message_id)
     transport = open_transport(config, lambda: resolve_password(config, paths), ehlo)
     try:
         result = transport.send(wire_bytes(message), config.recipients)
@@ -60,4 +64,20 @@ def run_test(paths: Paths) -> TestResult:
         return TestResult(False, route, config.recipients, "sent to {}; not to {}".format(
             ", ".join(result.accepted) or "nobody", "; ".join("{} ({})".format(address, reply) for address, reply
                                                              in result.refused + result.deferred)))
+    problem = queue_problem(config, message_id)
+    if problem:
+        return TestResult(False, route, config.recipients, problem)
     return TestResult(True, route, config.recipients, "")
+
+
+def queue_problem(config: Config, message_id: str) -> Optional[str]:
+    """Where sendmail is exim and its queue can be read: why the message did not leave (bounced, frozen)."""
+    import os
+
+    from app.settings.mta import is_exim
+
+    if config.method != "sendmail" or not is_exim(config.sendmail_path):
+        return None
+    from app.channels.eximqueue import fate
+
+    return fate(os.path.realpath(config.sendmail_path), config.sendmail_path, message_id)

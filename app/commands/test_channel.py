@@ -25,6 +25,8 @@ def explain(detail: str, channel: str, path: object) -> str:
 
     secret = CHANNEL_SECRETS.get(channel, "secret")
     for needles, advice in ADVICE:
+        if "ca_file" in advice and "ca_file" in detail:
+            return detail  # the detail gives that advice already: say it once
         if any(needle in detail for needle in needles):
             return "{}; {}".format(detail, advice.format(secret=secret.replace("_", " "), channel=channel,
                                                          flag=secret.replace("_", "-"), path=path))

@@ -42,6 +42,7 @@ class UninstallFacts(NamedTuple):
     directory_entries: Dict[str, List[str]]  # the record's directories that exist: their entries (absolute)
     crontab: crontab.Crontab
     purge_directories: List[Path]  # the config, state and data directories that exist
+    shiv_extractions: List[Path] = []  # --purge: shiv's unpacked copies of this pyz and their lock files
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
@@ -50,10 +51,15 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--dry-run", action="store_true", help="print each planned change and touch nothing")
     parser.add_argument("--purge", action="store_true",
                         help="also delete the config, state, logs and stored password")
+    parser.add_argument("--system", action="store_true", help="root: remove the system-wide PAM hook, restoring /etc/pam.d/sshd")
 
 
 def run(paths: Paths, arguments: argparse.Namespace) -> Result:
     """uninstall, asking for confirmation at a terminal."""
+    if arguments.system:
+        from app.commands.system_install import uninstall as uninstall_system
+
+        return uninstall_system(arguments)
     return uninstall(paths, arguments, terminal_prompter())
 
 
@@ -83,7 +89,32 @@ def gather(paths: Paths, purge: bool) -> UninstallFacts:
                            if os.path.isdir(directory)},
         crontab=crontab.read_crontab(),
         purge_directories=[directory for directory in (paths.config_dir, paths.state_dir, paths.data_dir)
-                           if purge and directory.is_dir()])
+                           if purge and directory.is_dir()],
+        shiv_extractions=shiv_extractions() if purge else [])
+
+
+def shiv_extractions(module_file: str = __file__, root: Optional[str] = None) -> List[Path]:
+    """shiv's extractions of this pyz (``~/.shiv/ssh_alert.pyz_<build id>``, every build) and their lock files,
+    ours only (never a symlink or another user's); [] when not running from a pyz. shiv never removes them."""
+    import re
+
+    here = Path(module_file).resolve()
+    extraction = next((parent.parent for parent in here.parents if parent.name == "site-packages"), None)
+    if extraction is None or not re.match(r".+_[0-9a-f]{64}$", extraction.name):
+        return []
+    name = extraction.name.rsplit("_", 1)[0]  # the pyz's file name, e.g. ssh_alert.pyz
+    directory = Path(root) if root else extraction.parent
+    pattern = re.compile(r"^\.?{}_[0-9a-f]{{64}}(_lock|\.tmp)?$".format(re.escape(name)))
+    found = []
+    for entry in sorted(_entries(str(directory))):
+        path = Path(entry)
+        try:
+            status = path.lstat()
+        except OSError:
+            continue
+        if pattern.match(path.name) and status.st_uid == os.getuid() and not path.is_symlink():
+            found.append(path)
+    return found
 
 
 def _entries(directory: str) -> List[str]:
@@ -124,6 +155,8 @@ def plan_uninstall(facts: UninstallFacts, purge: bool) -> Plan:
     if facts.record_exists:
         steps.append(RemoveFile(facts.record_path, "install's record"))
     steps += [RemoveDirectory(directory, tree=True) for directory in facts.purge_directories]
+    steps += [RemoveDirectory(path, tree=True) if path.is_dir() else RemoveFile(path, "shiv's extraction lock")
+              for path in facts.shiv_extractions]
     steps += _empty_directories(facts, steps)
     return Plan(tuple(steps), tuple(notes))
 

@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
-from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UNWRITABLE_COMMENT,
-                        USE_SETTINGS, UserError)
+from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UNKNOWN_KEY,
+                        UNKNOWN_SECTION, UNWRITABLE_COMMENT, USE_SETTINGS, UserError)
 from app.system.files import open_regular_file, require_private
 from app.alerting.trust import Network, parse_networks
 from app.settings import schema
@@ -68,6 +68,7 @@ class Config(NamedTuple):
     channels: Tuple[str, ...] = ("email",)  # where alerts go ([alert] channels)
     channel_options: Dict[str, Dict[str, Any]] = {}  # push channel -> its section's values, defaults filled in
     rules: Tuple[Any, ...] = ()  # [rules] (app.alerting.rules), in file order
+    routes: Tuple[Any, ...] = ()  # [users] (app.alerting.routing): recipients or skip per account
 
     @property
     def emails(self) -> bool:
@@ -163,12 +164,17 @@ def parse_config(text: str, path: Path) -> Config:
     if command and reading.raw.get(COMMAND_KEY, command) != command:
         reading.warnings.append(reading.line(*COMMAND_KEY, COMMAND_CUT.format(command=command)))
     rules = _rules(parser, reading)
+    routes = _users(parser, reading)
     for section in parser.sections():
-        if section == RULES:
+        if section in (RULES, USERS):
+            continue
+        if section not in schema.SECTIONS:
+            hint = schema.section_suggestion(section, schema.SECTIONS + (RULES,))
+            reading.problems.append(UNKNOWN_SECTION.format(path=path, section=section, hint=hint))
             continue
         for name in parser[section]:
             if schema.find_key(section, name) is None:
-                reading.warnings.append(reading.line(section, name, "unknown key, ignored"))
+                reading.problem(section, name, UNKNOWN_KEY.format(hint=schema.key_suggestion(section, name)))
 
     values: Dict[str, Any] = {"channels": reading.value(schema.find_key("alert", "channels"))}  # type: ignore
     emails = "email" in values["channels"]
@@ -193,10 +199,22 @@ def parse_config(text: str, path: Path) -> Config:
                   policy=AlertPolicy(trusted=parse_networks(policy["trusted_text"])[0],
                                      work_hours=_work_hours(policy["work_hours_text"]), **policy),
                   channels=values["channels"] or ("email",), channel_options=_channel_options(values),
-                  rules=tuple(rules))
+                  rules=tuple(rules), routes=tuple(routes))
 
 
 RULES = "rules"
+USERS = "users"
+
+
+def _users(parser: configparser.ConfigParser, reading: "_Reading") -> List[Any]:
+    """The [users] section (app.alerting.routing); every bad entry reported."""
+    if not parser.has_section(USERS):
+        return []
+    from app.alerting.routing import parse_users
+
+    routes, problems = parse_users({name: value for name, value in parser.items(USERS)})
+    reading.problems.extend("{}: {}".format(reading.path, problem) for problem in problems)
+    return routes
 
 
 def _rules(parser: configparser.ConfigParser, reading: "_Reading") -> List[Any]:
@@ -275,9 +293,9 @@ def load_config(path: Path) -> Config:
 
 
 _RENDER_HEADER = (
-    "# ssh_alert configuration, written by `ssh_alert.pyz setup`; re-run setup to change it.\n"
+    "# ssh_alert configuration, written by `ssh_alert.pyz setup`; re-run setup to change it (it edits in place).\n"
     "# The SMTP password is never stored here (see password_store / password_command). Keys at their\n"
-    "# defaults are left out: README.md's Configuration lists every key.\n"
+    "# defaults are left out: `ssh_alert.pyz config --help` and `ssh_alert.pyz help configuration` list every key.\n"
 )
 
 
@@ -344,4 +362,7 @@ def render_config(config: Config) -> str:
         lines.append("\n")
     if config.rules:
         lines.append("[{}]\n".format(RULES) + "".join("{} = {}\n".format(rule.name, rule.text) for rule in config.rules))
+    if config.routes:
+        lines.append("\n[{}]\n".format(USERS) + "".join("{} = {}\n".format(
+            route.account, "skip" if route.skip else ", ".join(route.addresses)) for route in config.routes))
     return "".join(lines).rstrip("\n") + "\n"

@@ -1,8 +1,9 @@
 """What the local sendmail really does with mail: Debian's default exim4 delivers to local mailboxes only.
 
 Debian installs exim4 with ``dc_eximconfig_configtype='local'``: ``/usr/sbin/sendmail`` accepts every
-message (exit 0), and mail for other domains bounces into the sender's local mailbox. ssh_alert would
-report "sent" while nothing arrives; these checks let setup say so instead.
+message (exit 0), then fails mail for other domains; the bounce goes to the envelope sender (the from
+address), which is not local either, so exim freezes it in its queue. ssh_alert would report "sent" while
+nothing arrives; these checks let setup, test, status and check say so instead.
 """
 
 import os
@@ -13,7 +14,9 @@ from typing import Dict, Optional, Sequence, Tuple
 
 EXIM_CONF = Path("/etc/exim4/update-exim4.conf.conf")  # debconf's answers, from which exim4's config is made
 EXIM_LOCAL_ONLY = ("{sendmail} is exim4 set up for local delivery only (dc_eximconfig_configtype='local' in "
-                   "{conf}): mail to {recipients} bounces into this account's local mailbox; use method = smtp "
+                   "{conf}): it accepts mail to {recipients}, then refuses it (\"Mailing to remote domains not "
+                   "supported\") and its bounce, addressed to the from address, freezes in exim's queue (mailq as "
+                   "root); use method = smtp "
                    "with your provider's mail server (re-run setup), or have root run dpkg-reconfigure "
                    "exim4-config to send mail out")
 

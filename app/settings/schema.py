@@ -9,7 +9,7 @@ wins (the original script's ``[smtp] timeout`` after ``[alert] timeout``).
 
 import collections
 import os
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.alerting.trust import parse_networks
 from app.settings.kinds import Address, Addresses, Choice, Flag, Kind, Number, Text, Words
@@ -72,6 +72,13 @@ def _work_hours_problems(text: str) -> Tuple[str, ...]:
     except ValueError as error:
         return (str(error),)
     return ()
+
+
+def _syslog_target_problems(text: str) -> Tuple[str, ...]:
+    from app.channels.syslog5424 import target_problem
+
+    problem = target_problem(text)
+    return (problem,) if problem else ()
 
 
 def _host_name(text: str) -> str:
@@ -174,8 +181,25 @@ KEYS: Tuple[Key, ...] = (
     Key("alert", "syslog_socket", "policy.syslog_socket", Text(), "/dev/log",
         "the local syslog socket (a datagram socket; rsyslog and journald listen on /dev/log); a line the "
         "socket does not take stays in the outbox and is retried"),
-    Key("alert", "syslog_format", "policy.syslog_format", Choice("logfmt", "json"), "logfmt",
-        "logfmt: event=login key=value ...; json: one JSON object per line; both carry the event id and epoch"),
+    Key("alert", "syslog_format", "policy.syslog_format", Choice("logfmt", "json", "rfc5424"), "logfmt",
+        "logfmt: event=login key=value ...; json: one JSON object per line; both carry the event id and epoch; "
+        "rfc5424: structured data [ssh_alert@32473 event_id=... user=... rhost=...] and a JSON message"),
+    Key("alert", "syslog_target", "policy.syslog_target", Text(check=_syslog_target_problems), "",
+        "tcp://host:514 or udp://host:514: send RFC 5424 syslog (as syslog_format = rfc5424) there instead of "
+        "the local socket; TCP uses octet counting (RFC 6587)", default_help="the local syslog_socket"),
+    Key("alert", "journald", "policy.journald", Flag(), "no",
+        "also one journal entry per login through journald's native protocol, with SSH_ALERT_* fields "
+        "(journalctl SSH_ALERT_USER=alice); exactly once through the outbox"),
+    Key("alert", "journald_socket", "policy.journald_socket", Text(), "/run/systemd/journal/socket",
+        "journald's native socket"),
+    Key("alert", "geoip_db", "policy.geoip_db", Text(), "",
+        "MMDB files you downloaded (DB-IP Lite, GeoLite2, IPinfo Lite), comma-separated: country, city, ASN and "
+        "organisation in every alert, looked up offline; see docs/geoip.md"),
+    Key("alert", "geoip_update", "policy.geoip_update", Choice("off", "monthly"), "off",
+        "monthly: the cron run downloads the DB-IP Lite files named in geoip_db once a month "
+        "(ssh_alert.pyz geoip update does it now)"),
+    Key("alert", "geoip_mirror", "policy.geoip_mirror", Text(check=_url_problems), "https://download.db-ip.com/free",
+        "where geoip update downloads dbip-*-lite-YYYY-MM.mmdb.gz (an https mirror of DB-IP's free files)"),
     Key("alert", "heartbeat", "policy.heartbeat", Choice("weekly", "daily", "off"), "weekly",
         "a summary through every channel: logins since the last one, new addresses, anything unhealthy; when it "
         "stops arriving, monitoring has stopped"),
@@ -229,6 +253,30 @@ KEYS: Tuple[Key, ...] = (
 def find_key(section: str, name: str) -> Optional[Key]:
     """Takes a section and key name; returns its Key, or None for a key the schema does not know."""
     return next((key for key in KEYS if key.section == section and key.name == name), None)
+
+
+def closest(name: str, known: Sequence[str]) -> str:
+    """Takes a misspelt name and the names it could be; returns the likeliest one, or "" (pure)."""
+    import difflib
+
+    close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
+    return close[0] if close else ""
+
+
+def section_suggestion(section: str, known: Sequence[str]) -> str:
+    """The did-you-mean for an unknown section: " (did you mean [smtp]?)", or ""."""
+    close = closest(section, known)
+    return " (did you mean [{}]?)".format(close) if close else ""
+
+
+def key_suggestion(section: str, name: str) -> str:
+    """The did-you-mean for an unknown key: a close key of the section, else the section a key of that name is
+    in: " (did you mean security?)", " (it belongs in [smtp])", or ""."""
+    close = closest(name, [key.name for key in KEYS if key.section == section])
+    if close:
+        return " (did you mean {}?)".format(close)
+    elsewhere = [key.section for key in KEYS if key.name == name.lower()]
+    return " (it belongs in [{}])".format(elsewhere[0]) if elsewhere else ""
 
 
 def keys_by_field() -> Dict[str, List[Key]]:

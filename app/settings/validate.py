@@ -160,6 +160,7 @@ class AddressNote(NamedTuple):
     address: str
     line: str  # the warning
     definite: bool  # DNS answered that the domain is missing or takes no mail (worth re-entering)
+    special_use: bool = False  # a special-use name (.test, .local, ...): only a local mail server knows it
 
 
 def address_notes(addresses: Iterable[str], dns: bool, seen: Optional[Set[str]] = None,
@@ -176,9 +177,9 @@ def address_notes(addresses: Iterable[str], dns: bool, seen: Optional[Set[str]] 
             continue
         seen.add(domain.lower())
         name = special_use_name(domain)
-        if name is not None and not dns:
+        if name is not None:  # DNS cannot vouch for it either way: never looked up
             notes.append(AddressNote(address, SPECIAL_USE_WARNING.format(domain=domain, name=name, address=address),
-                                     False))
+                                     False, special_use=True))
         elif dns:
             verdict = domain_verdict(address, lookup=lookup)
             line = dns_warning(address, verdict)

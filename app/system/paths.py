@@ -11,6 +11,18 @@ def _xdg(environ: Mapping[str, str], variable: str, home: Path, default: str) ->
     return Path(value) if os.path.isabs(value) else home / default
 
 
+# The system-wide mode (run as root; see app.install.pam): fixed places, root's alone.
+SYSTEM_CONFIG_DIR = Path("/etc/ssh-alert")
+SYSTEM_STATE_DIR = Path("/var/lib/ssh-alert")
+SYSTEM_LIB_DIR = Path("/usr/local/lib/ssh-alert")  # the pyz and the PAM hook script
+SYSTEM_PYZ = SYSTEM_LIB_DIR / "ssh_alert.pyz"
+SYSTEM_HOOK = SYSTEM_LIB_DIR / "pam-hook"
+SYSTEM_SHIV_ROOT = SYSTEM_LIB_DIR / "shiv"  # the pyz's extraction: root's, never under a full /var
+# Connections the PAM hook recorded, one file per account, readable by all (like wtmp): a per-user install
+# on the same host finds its connection there and does not alert it a second time.
+SYSTEM_SEEN_DIR = Path("/run/ssh-alert")
+
+
 class Paths(NamedTuple):
     """Where config, state, logs and secrets live, following the XDG base directories."""
 
@@ -18,6 +30,13 @@ class Paths(NamedTuple):
     config_dir: Path
     state_dir: Path
     data_dir: Path
+    system: bool = False  # the system-wide mode (root, PAM): every account's logins, root's files
+
+    @classmethod
+    def system_wide(cls) -> "Paths":
+        """The system-wide mode's files: config and secrets in /etc/ssh-alert, state in /var/lib/ssh-alert."""
+        return cls(home=Path("/root"), config_dir=SYSTEM_CONFIG_DIR, state_dir=SYSTEM_STATE_DIR,
+                   data_dir=SYSTEM_CONFIG_DIR, system=True)
 
     @classmethod
     def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> "Paths":

@@ -40,7 +40,8 @@ def test_a_login_event_carries_every_field_and_line() -> None:
              "methods": ["publickey", "keyboard-interactive"], "key_type": "ssh-ed25519",
              "key_fingerprint": "SHA256:abcdef", "key_comment": "laptop", "kind": "interactive", "epoch": EPOCH,
              "time": "2026-11-25T10:46:40+01:00", "time_iso": ISO, "new_ip": True, "trusted": True,
-             "outcome": EMAILED, "raw": ""}
+             "outcome": EMAILED, "raw": "", "port": "", "country": "", "country_name": "", "city": "", "asn": 0,
+             "org": "", "new_country": False, "new_network": False, "geo_attribution": []}
     assert event == {
         "version": EVENT_VERSION, "id": event_id("conn-1", "login"), "type": "login", "host": "web1", "time": EPOCH,
         "time_iso": ISO, "title": "SSH login: alice@web1 from 203.0.113.7 [new address] [trusted]",

@@ -67,7 +67,7 @@ def week_of_logins():
 
 def test_summary_counts_logins_addresses_and_new_addresses():
     title, text = heartbeat_summary(week_of_logins(), WEEK_AGO, NOW, "web1", [])
-    assert title == "ssh_alert weekly: 12 logins, 3 addresses, 1 new on web1"
+    assert title == "ssh_alert weekly on web1: 12 logins, 3 addresses, 1 new"
     assert "Logins: 12 by 3 users (alice, bob, deploy)\nAddresses: 3\nNew addresses: 1\n" in text
     assert "  198.51.100.9 alice (evil.example.net) at 2026-11-25 11:55:03 +0000\n" in text
     assert HEALTHY in text and UNHEALTHY not in text
@@ -82,15 +82,15 @@ def test_summary_tells_the_reader_that_its_arrival_shows_monitoring_works():
 
 def test_summary_of_a_quiet_day_is_singular_where_it_should_be():
     title, _ = heartbeat_summary([entry("203.0.113.7")], NOW - DAY, NOW, "web1", [])
-    assert title == "ssh_alert daily: 1 login, 1 address, 0 new on web1"
+    assert title == "ssh_alert daily on web1: 1 login, 1 address, 0 new"
     weekly_title, _ = heartbeat_summary([], NOW - DAY, NOW, "web1", [], period="weekly")
-    assert weekly_title.startswith("ssh_alert weekly: 0 logins")
+    assert weekly_title.startswith("ssh_alert weekly on web1: 0 logins")
 
 
 def test_an_unhealthy_summary_says_so_in_the_title_and_lists_the_problems():
     problems = ["outbox: 3 alerts waiting since 2026-11-20", "smtp: authentication failed"]
     title, text = heartbeat_summary(week_of_logins(), WEEK_AGO, NOW, "web1", problems)
-    assert title == "ssh_alert weekly: UNHEALTHY, 12 logins, 3 addresses, 1 new on web1"
+    assert title == "ssh_alert weekly on web1: UNHEALTHY, 12 logins, 3 addresses, 1 new"
     assert "\n{}\n  - {}\n  - {}\n".format(UNHEALTHY_HEADING, *problems) in text
     assert HEALTHY not in text
 
@@ -98,7 +98,7 @@ def test_an_unhealthy_summary_says_so_in_the_title_and_lists_the_problems():
 def test_lines_that_did_not_parse_are_counted_apart_from_logins():
     unparsed = entry("", user="", raw="garbage \\x1b[2J", epoch=0)
     title, text = heartbeat_summary([entry("203.0.113.7"), unparsed], WEEK_AGO, NOW, "web1", [])
-    assert title.startswith("ssh_alert weekly: 1 login, 1 address")
+    assert title.startswith("ssh_alert weekly on web1: 1 login, 1 address")
     assert UNPARSED_LINES.format(count=1) in text
 
 
@@ -186,3 +186,12 @@ def test_redact_url_never_shows_what_follows_the_host(tail):
     redacted = redact_url("https://hc-ping.com/" + tail)
     assert redacted in ("https://hc-ping.com/\u2026", HIDDEN_URL)
     assert urlsplit(redacted).path in ("/\u2026", "")
+
+
+def test_the_heartbeat_email_subject_names_the_host_once():
+    from app.alerting.heartbeat import notice_subject
+
+    title = "ssh_alert daily on web1: 12 logins, 3 addresses, 1 new"
+    subject = "ssh_alert on web1: " + notice_subject(title, "web1")  # as the notice's subject is made
+    assert subject == "ssh_alert on web1: daily: 12 logins, 3 addresses, 1 new" and subject.count("web1") == 1
+    assert notice_subject("something else", "web1") == "something else"

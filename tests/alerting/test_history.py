@@ -96,7 +96,9 @@ def test_history_json_gives_every_field_of_every_login(recorded: Paths, home: Pa
                                                       shiv_root: Path) -> None:
     result = history(pyz, home, shiv_root, "--json")
     assert result.returncode == 0
-    assert json.loads(result.stdout) == [dict(entry._asdict(), methods=list(entry.methods)) for entry in RECORDED]
+    assert json.loads(result.stdout) == [dict(entry._asdict(), methods=list(entry.methods),
+                                              geo_sources=list(entry.geo_sources))
+                                          for entry in RECORDED]
 
 
 def test_history_summary_gives_one_row_per_source_ip_with_its_users_sorted_by_last_seen(

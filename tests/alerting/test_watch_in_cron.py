@@ -98,3 +98,34 @@ def test_a_config_change_is_alerted_once_and_also_to_the_recipients_it_removed(p
     assert "settings changed: to, notify" in received.message["Subject"]
     body = received.message.get_body(("plain",)).get_content()
     assert '"owner@example.com"' in body and '"intruder@example.net"' in body
+
+
+def test_turning_journald_off_or_sending_syslog_elsewhere_is_a_config_change(paths: Paths, sink: MailSink,
+                                                                             tmp_path) -> None:
+    import socket
+
+    journal, collector = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), socket.socket(socket.AF_INET,
+                                                                                        socket.SOCK_DGRAM)
+    journal.bind(str(tmp_path / "journal"))
+    collector.bind(("127.0.0.1", 0))
+    with journal, collector:
+        setup_home(paths, sink)
+        write_config(paths, alert={"journald": "yes", "journald_socket": str(tmp_path / "journal")},
+                     smtp=smtp_settings(sink))
+        run_check(paths, scan_sessions=True)
+        write_config(paths, alert={"syslog": "yes", "syslog_target": "udp://127.0.0.1:{}".format(
+            collector.getsockname()[1])}, smtp=smtp_settings(sink))
+        run_check(paths, scan_sessions=True)
+    subjects = [received.message["Subject"] for received in sink.messages]
+    assert any(subject.endswith("settings changed: journald") for subject in subjects), subjects
+    assert any(subject.endswith("settings changed: syslog, syslog target, journald") for subject in subjects), subjects
+
+
+def test_a_config_from_before_journald_compares_equal_after_the_upgrade(paths: Paths, sink: MailSink) -> None:
+    from app.alerting.selfwatch import destinations
+    from app.settings.config import load_config
+
+    setup_home(paths, sink)
+    assert set(destinations(load_config(paths.config_file))) == {
+        "to", "channels", "method", "smtp host", "channel settings", "notify", "trusted", "trusted_action", "syslog",
+        "heartbeat", "hook_wait", "rules"}

@@ -138,3 +138,11 @@ def test_sendmail_that_hangs_is_killed_after_the_timeout(paths: Paths, tmp_path:
     result = run_test(paths)
     assert not result.delivered and "did not finish within 1 s" in result.reason
     assert load_config(paths.config_file).timeout == 1
+
+
+@pytest.mark.parametrize("offered, chosen", [("PLAIN LOGIN", "PLAIN"), ("LOGIN CRAM-MD5", "LOGIN"),
+                                             ("cram-md5", "CRAM-MD5"), ("XOAUTH2", None), ("", None)])
+def test_one_auth_mechanism_is_chosen_from_what_the_server_offers(offered, chosen):
+    from app.channels.delivery import best_mechanism
+
+    assert best_mechanism(offered) == chosen

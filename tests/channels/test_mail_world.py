@@ -210,8 +210,9 @@ def test_setup_names_both_host_names_and_advises_a_label_without_an_fqdn(monkeyp
     from app.commands.setup import host_names_line
 
     monkeypatch.setattr(socket, "getfqdn", lambda name="": "localhost")
+    monkeypatch.setattr(socket, "gethostname", lambda: "vm")
     line = host_names_line("")
-    assert line.startswith("Alerts name this host localhost; mail servers see it as [")
+    assert line.startswith("Alerts name this host vm; mail servers see it as [")  # not "localhost"
     assert "set host_label" in line
     assert "set host_label" not in host_names_line("Web Server 1")
 

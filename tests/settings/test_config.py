@@ -220,12 +220,28 @@ def test_parse_config_unencrypted_remote_without_user_is_allowed() -> None:
     assert config.smtp is not None and config.smtp.port == 25
 
 
-def test_parse_config_unknown_keys_give_warnings_not_errors() -> None:
-    config = parse_config(smtp_config(host="mail.example.com", colour="blue") + "[extra]\nthing = 1\n", CONFIG)
-    assert config.warnings == (
-        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="colour", problem="unknown key, ignored"),
-        CONFIG_PROBLEM.format(path=CONFIG, section="extra", key="thing", problem="unknown key, ignored"),
-    )
+def test_parse_config_unknown_keys_and_sections_are_errors_with_a_did_you_mean() -> None:
+    from app.errors import UNKNOWN_KEY, UNKNOWN_SECTION
+
+    text = smtp_config(host="mail.example.com", colour="blue", securty="ssl") + "[smpt]\nthing = 1\n[extra]\n"
+    assert problems_of(text) == [
+        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="colour", problem=UNKNOWN_KEY.format(hint="")),
+        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="securty",
+                              problem=UNKNOWN_KEY.format(hint=" (did you mean security?)")),
+        UNKNOWN_SECTION.format(path=CONFIG, section="smpt", hint=" (did you mean [smtp]?)"),
+        UNKNOWN_SECTION.format(path=CONFIG, section="extra", hint=""),
+    ]
+
+
+def test_parse_config_a_key_in_the_wrong_section_names_its_section_and_legacy_spellings_stay_accepted() -> None:
+    from app.errors import UNKNOWN_KEY
+
+    assert problems_of(smtp_config(host="mail.example.com") + "[alert]\nhost_name = x\n") != []
+    text = "[alert]\nto = a@example.com\nfrom = b@example.com\nport = 25\n[smtp]\nhost = h\n"
+    assert problems_of(text) == [CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="port",
+                                                       problem=UNKNOWN_KEY.format(hint=" (it belongs in [smtp])"))]
+    legacy = "[alert]\nto = a@example.com\nfrom = b@example.com\n[smtp]\nhost = h\nssl = yes\npassword = pw\n"
+    assert parse_config(legacy, CONFIG).smtp.security == "ssl"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "601", "1e9", "nan", "inf", "soon"])

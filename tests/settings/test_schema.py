@@ -77,10 +77,13 @@ def test_a_config_with_every_key_missing_but_the_required_ones_has_the_default_p
 def test_every_key_in_the_schema_is_known_and_only_those_are() -> None:
     lines = ["[alert]", "to = a@example.com", "from = b@example.com", "syslog_socket = /dev/log", "extra = 1",
              "[smtp]", "host = 127.0.0.1", "timeout = 30", "starttls = yes", "password = pw", "color = red"]
-    config = parse_config("\n".join(lines) + "\n", CONFIG)
-    assert config.warnings == (
-        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="extra", problem="unknown key, ignored"),
-        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="color", problem="unknown key, ignored"))
+    from app.errors import UNKNOWN_KEY
+
+    with pytest.raises(UserError) as raised:
+        parse_config("\n".join(lines) + "\n", CONFIG)
+    assert raised.value.message.splitlines() == [
+        CONFIG_PROBLEM.format(path=CONFIG, section="alert", key="extra", problem=UNKNOWN_KEY.format(hint="")),
+        CONFIG_PROBLEM.format(path=CONFIG, section="smtp", key="color", problem=UNKNOWN_KEY.format(hint=""))]
 
 
 def test_every_problem_in_a_file_is_reported_one_line_each_in_the_schema_order() -> None:
@@ -131,7 +134,11 @@ def test_render_config_round_trips_every_key_set_away_from_its_default(tmp_path:
             "max_per_hour = 5\nreverse_dns = no\nreverse_dns_timeout = 0.5\nhtml = yes\nsyslog = on\n"
             "syslog_facility = user\nsyslog_socket = /run/log\nhistory_days = 30\nhook_wait = 0\n"
             "ehlo_name = Web1.Example.com.\nsyslog_format = json\nheartbeat = daily\n"
-            "heartbeat_url = https://hc-ping.com/abc\nnotify_logout = yes\nrecord_command = yes\nwork_hours = Mon-Fri 08:00-19:00\nchannels = email, " + ", ".join(PUSH_CHANNELS) +
+            "heartbeat_url = https://hc-ping.com/abc\nnotify_logout = yes\nrecord_command = yes\n"
+            "syslog_target = tcp://127.0.0.1:514\njournald = yes\njournald_socket = /run/j.sock\n"
+            "geoip_db = /srv/geo/dbip-country-lite.mmdb, /srv/geo/dbip-asn-lite.mmdb\ngeoip_update = monthly\n"
+            "geoip_mirror = https://mirror.example/dbip\n"
+            "work_hours = Mon-Fri 08:00-19:00\nchannels = email, " + ", ".join(PUSH_CHANNELS) +
             "\n[smtp]\nhost = mail.example.com\nport = 2525\nsecurity = ssl\n"
             "user = alice\npassword_store = file\nca_file = {}\n".format(ca_file))
     away = {"url": "https://push.example/topic", "priority": "low", "tags": "skull", "chat_id": "-100123",

@@ -236,6 +236,7 @@ class _SinkHandler:
     ) -> AuthResult:
         """aiosmtpd authenticator: check a LoginPassword against the sink's users."""
         accounts = self._sink.auth or {}
+        self._sink.auth_attempts.append(mechanism)
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         user = auth_data.login.decode("utf-8", "surrogateescape")
@@ -284,6 +285,7 @@ class MailSink:
         self.cert = cert
         self.require_starttls = (mode == "starttls") if require_starttls is None else require_starttls
         self.auth: Optional[Dict[str, str]] = dict(auth) if auth is not None else None
+        self.auth_attempts: List[str] = []  # the mechanism of every AUTH the server checked, in order
         self.refuse: FrozenSet[str] = frozenset(address.casefold() for address in refuse)
         self.defer: Set[str] = set(defer)
         self.stall_data = stall_data

@@ -27,6 +27,9 @@ PREREQUISITES: Tuple[Tuple[str, Callable[[], bool]], ...] = (
     ("cron", lambda: shutil.which("crontab") is not None),
     ("xauth", lambda: shutil.which("xauth") is not None),
     ("faketime", lambda: shutil.which("faketime") is not None),
+    ("rsyslog", lambda: Path("/usr/sbin/rsyslogd").is_file()),
+    ("rsyslog-relp", lambda: Path("/usr/lib/x86_64-linux-gnu/rsyslog/imrelp.so").is_file()),
+    ("systemd", lambda: Path("/lib/systemd/systemd-journald").is_file()),
 )
 
 

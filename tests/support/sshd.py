@@ -28,7 +28,7 @@ AuthorizedKeysFile .ssh/authorized_keys
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-UsePAM no
+UsePAM {use_pam}
 ExposeAuthInfo yes
 PermitUserRC yes
 X11Forwarding yes
@@ -52,9 +52,13 @@ def run(argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:  # type: 
 class SshServer:
     """sshd on 127.0.0.1:<free port> for one throwaway user with a key whose comment is KEY_COMMENT."""
 
-    def __init__(self, workdir: Path, shell: str = "/bin/bash") -> None:
+    def __init__(self, workdir: Path, shell: str = "/bin/bash", use_pam: bool = False, extra_config: str = "",
+                 home_owned_by_root: bool = False) -> None:
         self.workdir = workdir
         self.shell = shell
+        self.extra_config = extra_config  # appended to the config ({user} is the user), e.g. a Match block
+        self.home_owned_by_root = home_owned_by_root  # what ChrootDirectory %h needs
+        self.use_pam = use_pam  # UsePAM yes: /etc/pam.d/sshd applies (the system-wide mode's tests)
         self.user = "sae2e" + secrets.token_hex(3)
         self.home = Path("/home") / self.user
         self.port = free_port()
@@ -80,7 +84,12 @@ class SshServer:
         run(["chown", "-R", "{0}:{0}".format(self.user), str(self.home)])
         config = self.workdir / "sshd_config"
         config.write_text(CONFIG.format(port=self.port, host_key=host_key, pid_file=self.workdir / "sshd.pid",
-                                        user=self.user, sftp_server=SFTP_SERVER))
+                                        user=self.user, sftp_server=SFTP_SERVER,
+                                        use_pam="yes" if self.use_pam else "no")
+                          + self.extra_config.format(user=self.user))
+        if self.home_owned_by_root:
+            os.chown(str(self.home), 0, 0)
+            os.chmod(str(self.home), 0o755)
         run([str(SSHD), "-t", "-f", str(config)])
         self.process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=open(str(self.log), "ab"),
