@@ -22,6 +22,7 @@ TEXT = ("ssh_alert's delivery settings ({path}) changed:\n{changes}\n\nThis noti
         "may now go nowhere. Restore the settings (ssh_alert.pyz setup), then treat the account as compromised.")
 OLD_ROUTE_FAILED = "could not tell the delivery change through the old route: {reason}; the next cron run retries"
 TRANSPORT_KEYS = ("method", "sendmail_path", "smtp host", "smtp port", "smtp user")
+UNNAMED = ("sendmail_path", "smtp port", "smtp user")  # route keys selfwatch.destinations leaves out
 
 
 def route(config: Any) -> Dict[str, Any]:
@@ -82,7 +83,8 @@ def keep_route(paths: Paths, store: Any, config: Any, envelope: Any, log: Any, n
     if store.get(TOLD) != identity:
         pending = store.get(PENDING)
         if not (isinstance(pending, dict) and pending.get("route") == identity):
-            if notice is None:  # the settings-changed watch does not cover it (sendmail_path, smtp port or user)
+            changed = changed_keys(kept["route"], current)
+            if notice is None or any(key in changed for key in UNNAMED):  # the settings watch does not name these
                 notice = _post_new_way(store, config, envelope, identity, SUBJECT.format(
                     keys=", ".join(changed_keys(kept["route"], current))), TEXT.format(
                     path=config.path, changes="\n".join(describe_changes(kept["route"], current))))
