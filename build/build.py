@@ -69,9 +69,10 @@ def stage(cfg: Dict[str, Any], site: Path) -> None:
     _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--require-hashes", "--only-binary=:all:",
           "--no-compile", "--target", str(site), "-r", str(cfg["requirements"])], cwd=site.parent)
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts with this venv's path in their shebang
-    for record in site.glob("*.dist-info/RECORD"):  # ...whose hashes would make the build path-dependent
-        lines = record.read_text(encoding="utf-8").splitlines(True)
-        record.write_text("".join(line for line in lines if not line.startswith("../")), encoding="utf-8")
+    # What nothing reads at run time, to keep the pyz under 1 MB: pip's install records (only an uninstall reads
+    # them; their hashes would also make the build path-dependent), type stubs and their markers.
+    for unused in [*site.glob("*.dist-info/RECORD"), *site.rglob("*.pyi"), *site.rglob("py.typed")]:
+        unused.unlink()
     for cache in list(site.rglob("__pycache__")):
         shutil.rmtree(cache)
     for pyc in site.rglob("*.py[co]"):

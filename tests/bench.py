@@ -3,11 +3,15 @@
 - the login hook's cost on a login shell (median, against an empty `sh -c`), without and with the pyz;
 - `check` with nothing new at 10 and at 1,000,000 log lines: wall time and peak memory;
 - from the hook's start to the alert accepted by a loopback SMTP server;
+- the ten slowest imports of the hook's ``check`` (``-X importtime``);
 - the login check with geoip_db set against without (tests/bench_geoip.py).
-Run with PYTHONDONTWRITEBYTECODE unset (the Makefile does), as on a user's machine.
+Every time is also given as a ratio to the floor, ``python3 -S -c pass``, measured first: on a loaded machine
+the ratios drift less than the times. Run with PYTHONDONTWRITEBYTECODE unset (the Makefile does), as on a
+user's machine.
 """
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -176,6 +180,58 @@ def bench_latency(base: Path, sink: MailSink, rounds: int = 20) -> List[Tuple[st
     return rows
 
 
+def importtime_rows(stderr: str) -> Dict[str, Tuple[int, int]]:
+    """{module: (self µs, cumulative µs)} from ``python -X importtime`` output."""
+    rows = {}
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2 and "imported package" not in line:
+            own, cumulative, name = line[len("import time:"):].split("|")
+            rows[name.strip()] = (int(own), int(cumulative))
+    return rows
+
+
+def bench_imports(base: Path, sink: MailSink, rounds: int = 9) -> List[Tuple[str, str, str]]:
+    """The hook's ``check --hook-wait`` alerting one login over plain SMTP, under ``-X importtime``: the medians
+    of each module's own import time, summed, and the ten slowest."""
+    home, environ = make_home(base, sink, "imports")
+    subprocess.run(check_command(), env=environ, check=True)  # seed
+    log = home / ".local" / "state" / "ssh-alert" / "logins.log"
+    samples: Dict[str, List[Tuple[int, int]]] = {}
+    for number in range(rounds):
+        sink.clear()
+        connection = "203.0.113.7 {} 10.0.0.1 22".format(30000 + number)
+        with open(str(log), "ab") as handle:
+            handle.write(LINE.replace(b"cport=51234", "cport={}".format(30000 + number).encode()))
+        login = dict(environ, USER="alice", SSH_CONNECTION=connection)
+        finished = subprocess.run([PYTHON, "-X", "importtime", "-S", str(PYZ), "check", "--hook-wait", "3"],
+                                  env=login, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=True)
+        sink.wait_for(1, timeout=30)
+        for name, times in importtime_rows(finished.stderr).items():
+            samples.setdefault(name, []).append(times)
+    medians = {name: (statistics.median(own for own, _ in times) / 1000,
+                      statistics.median(cumulative for _, cumulative in times) / 1000)
+               for name, times in samples.items()}
+    rows = [("hook's check, plain SMTP: imports ({} modules, sum of own times)".format(len(medians)),
+             "{:.1f} ms".format(sum(own for own, _ in medians.values())), "")]
+    slowest = sorted(medians.items(), key=lambda item: -item[1][0])[:10]
+    rows += [("  {:>2}. {}".format(rank, name), "{:.1f} ms own, {:.1f} ms cumulative".format(own, cumulative), "")
+             for rank, (name, (own, cumulative)) in enumerate(slowest, 1)]
+    return rows
+
+
+def with_ratios(result: str, floor: float) -> str:
+    """result with each time not already compared to the floor followed by its ratio to it: 12 ms (1.5x)."""
+    if "floor)" in result or "cumulative" in result:  # compared already, or an import (a fraction of it)
+        return result
+
+    def ratio(match: "re.Match[str]") -> str:
+        milliseconds = float(match.group(1)) * (1000 if match.group(2) == "s" else 1)
+        return "{} ({}{:.1f}x)".format(match.group(0), "+" if match.group(1).startswith("+") else "",
+                                      milliseconds / floor)
+
+    return re.sub(r"([+-]?\d+(?:\.\d+)?) (ms|s)\b", ratio, result)
+
+
 def bench_startup(base: Path, sink: MailSink, rounds: int = 15) -> List[Tuple[str, str, str]]:
     home, environ = make_home(base, sink, "startup")
     environ = dict(environ, SHIV_ROOT=str(base / "fresh-shiv"))
@@ -212,24 +268,30 @@ def main() -> int:
     rows: List[Tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="ssh-alert-bench-") as temporary, MailSink("plain") as sink:
         base = Path(temporary)
+        floor = median_ms([timed([PYTHON, "-S", "-c", "pass"], {"PATH": "/usr/bin:/bin"})[0] for _ in range(21)])
+        rows.append(("floor: python3 -S -c pass (median; ratios below are to it)", "{:.1f} ms".format(floor), ""))
         from bench_channels import bench_channels
         from bench_geoip import bench_geoip
         from bench_sshd import bench_pam_sshd, bench_real_sshd
         from bench_store import bench_busy_account, bench_history_query, bench_kill_nine
 
         sections: List[Callable[[Path, MailSink], List[Tuple[str, str, str]]]] = [
-            bench_startup, bench_hook_cost, bench_check_scaling, bench_latency, bench_digest, bench_busy_account,
-            bench_history_query, bench_kill_nine, bench_real_sshd, bench_pam_sshd, bench_channels, bench_geoip]
+            bench_startup, bench_hook_cost, bench_check_scaling, bench_latency, bench_imports, bench_digest,
+            bench_busy_account, bench_history_query, bench_kill_nine, bench_real_sshd, bench_pam_sshd, bench_channels,
+            bench_geoip]
         only = os.environ.get("BENCH_ONLY")
         if only:  # e.g. BENCH_ONLY=bench_kill_nine,bench_busy_account while working on one part
             sections = [section for section in sections if section.__name__ in only.split(",")]
         for section in sections:
             rows.extend(section(base, sink))
+    rows = [rows[0]] + [(name, result if "floor:" in name else with_ratios(result, floor), target)
+                        for name, result, target in rows[1:]]  # a section's own floor stays as it is
     width = max(len(row[0]) for row in rows)
-    print("\n{:<{}}  {:<26}  {}".format("measurement", width, "result", "target"))
-    print("-" * (width + 40))
+    result_width = max(26, max(len(row[1]) for row in rows))
+    print("\n{:<{}}  {:<{}}  {}".format("measurement", width, "result", result_width, "target"))
+    print("-" * (width + result_width + 14))
     for name, result, target in rows:
-        print("{:<{}}  {:<26}  {}".format(name, width, result, target))
+        print("{:<{}}  {:<{}}  {}".format(name, width, result, result_width, target))
     return 0
 
 

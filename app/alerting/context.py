@@ -59,8 +59,7 @@ def ehlo_name(store: Store, configured: str = "") -> str:
     if cached.get("name") and 0 <= now - float(cached.get("at", 0)) < EHLO_KEPT_SECONDS:
         return str(cached["name"])
     name = local_ehlo_name()
-    with store.transaction():
-        store.put("ehlo", {"name": name, "at": now})
+    store.later(lambda target: target.put("ehlo", {"name": name, "at": now}))  # with the alert's own commit
     return name
 
 

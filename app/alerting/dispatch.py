@@ -18,7 +18,7 @@ from app.alerting.events import login_event
 from app.alerting.handoff import NO_HANDOFF, HandOff
 from app.alerting.render import AlertContext, Envelope, build_alert, build_digest
 from app.alerting.statediff import Segment, is_repeat, remember
-from app.alerting.store import Seen, Store
+from app.alerting.store import OutboxRow, Seen, Store
 from app.settings.config import Config
 from app.system.files import open_regular_file
 from app.alerting.keys import fingerprint
@@ -26,6 +26,7 @@ from app.alerting.loginline import LoginRecord, merge_login_records, parse_line
 from app.alerting.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
 from app.system.paths import SYSTEM_SEEN_DIR, Paths
 
+UNLOGGED = Path("(not in the log)")  # the segment of a login built from the hook's environment (unrecorded)
 MAX_BATCH = 5000  # lines held in memory at once; a longer backlog is handled batch after batch
 HELD_WARNING = "held"
 HELD = "{count} alert(s) held by max_per_hour = {limit}; they go out as one digest at {when}"
@@ -70,6 +71,7 @@ class Dispatcher:
         self.email_failure: Optional[outbox.SendFailed] = None
         self._keys: Dict[str, Tuple[bool, Dict[str, List[dict]]]] = {}  # by home: (any key file readable, keys)
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
+        self._waiting: Dict[str, List[str]] = {}  # Message-ID -> the connections its acceptance settles
         self._resolver = None
         self._rules: Optional[Tuple[object, ...]] = None
         self._places = None  # geoip_db: app.alerting.geoip.AccountPlaces
@@ -109,6 +111,13 @@ class Dispatcher:
                     with self.store.transaction():
                         self.store.set_position(start)
         return not self.held
+
+    def unlogged(self, line: bytes) -> None:
+        """Alert a login whose line the hook could not append (app.alerting.unrecorded builds it from the hook's
+        environment): the identity its line would have had; the log position stays where it is."""
+        segment = Segment(UNLOGGED, 0, 0, 0)
+        if not self.held:
+            self._deliver(segment, self._items([Entry(line, 0, "")]))
 
     def _items(self, batch: Sequence[Entry]) -> List[Item]:
         """Parse and decide a batch; lines of a connection seen earlier become repeats merged into the first."""
@@ -273,6 +282,7 @@ class Dispatcher:
                                    with_html=self.policy.html)
             self._post(message, segment, items, history.DIGEST, logins=len(chosen), extra=None if beyond_limit is None
                        else lambda store: store.put(LIMIT_DIGEST, beyond_limit))
+            self._waiting[str(message["Message-ID"])] = connections(items)
             self._flush()
             if not self.held:  # released only once the digest has left
                 self.handoff.progress(connections(items))
@@ -286,6 +296,7 @@ class Dispatcher:
                                   context=self._context(item), with_html=self.policy.html)
             self._post(message, segment, items[done:index + 1], history.EMAILED, logins=1,
                        routed=self._routed(item.record.user))
+            self._waiting[str(message["Message-ID"])] = connections(items[done:index + 1])
             self._flush()
             self.handoff.progress(connections(items[done:index + 1]))
             done = index + 1
@@ -310,6 +321,10 @@ class Dispatcher:
             self.email_failure = failure
             self.held = True
 
+    def accepted(self, row: OutboxRow) -> None:
+        """Every recipient accepted row (outbox.AcceptedMark): release a hook waiting for one of its logins now."""
+        self.handoff.progress(self._waiting.pop(row.message_id, []))
+
     def flush_pending(self) -> None:
         """Send what earlier runs stored but could not send (first, in order)."""
         self._flush()
@@ -319,6 +334,8 @@ class Dispatcher:
 
     @staticmethod
     def _log_key(segment: Segment, item: Item) -> str:
+        if segment.path == UNLOGGED:
+            return "unlogged:" + (item.record.connection_key or "?") + ":{:.0f}".format(item.record.epoch or 0)
         return "{}:{}:{}".format(segment.device, segment.inode, item.entry.end)
 
     def _post(self, message, segment: Segment, items: Sequence[Item], emailed_as: str,  # type: ignore
@@ -345,7 +362,7 @@ class Dispatcher:
                 geo_seen[record.user] = self._places.after[item.entry]
 
         def apply(store: Store) -> None:
-            if items:
+            if items and segment.path != UNLOGGED:
                 last = items[-1].entry
                 store.set_position(Position(segment.device, segment.inode, last.end, last.anchor))
             store.add_recent(recent)

@@ -5,12 +5,12 @@ address and the host, so a channel that must cut keeps them, and the login's fie
 Every value is made printable here; channels escape it further for their markup.
 """
 
-import hashlib
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
 from app.alerting.history import HistoryEntry
 from app.channels.base import EVENT_VERSION, Event
+from app.system.sha import sha256
 from app.system.text import printable
 
 DIGEST_MAX = 200  # logins listed in one digest event; more are counted, not listed
@@ -19,7 +19,7 @@ DIGEST_MAX = 200  # logins listed in one digest event; more are counted, not lis
 def event_id(identity: str, kind: str) -> str:
     """The event's id from what it reports (a login's connection and time): the same on every retry and every
     channel (webhook-id, Matrix transaction id, ntfy sequence id, syslog event=)."""
-    digest = hashlib.sha256("{}|{}".format(identity, kind).encode("utf-8", "surrogateescape")).hexdigest()
+    digest = sha256("{}|{}".format(identity, kind).encode("utf-8", "surrogateescape")).hexdigest()
     return "evt_" + digest[:32]
 
 

@@ -79,6 +79,13 @@ def channel_state(store: Any, name: str) -> ChannelState:
                         None if row[8] is None else json.loads(row[8]))
 
 
+def add_channels_from_start(store: Any, names: Sequence[str]) -> None:
+    """Add channels not yet known so that they get every event stored (a store that starts anew after a reset
+    owes them its notice). Call inside a transaction."""
+    store.connection.executemany("INSERT OR IGNORE INTO channels (name, after_row) VALUES (?, 0)",
+                                 [(name,) for name in names])
+
+
 def known_channel(store: Any, name: str) -> Optional[ChannelState]:
     """The channel's state, or None before its first run (reads only: status opens the store read-only)."""
     found = store.connection.execute("SELECT 1 FROM channels WHERE name = ?", (name,)).fetchone()

@@ -68,13 +68,14 @@ NO_HANDOFF = HandOff("", None)
 def sync_hook_wait(path: Path, seconds: float) -> None:
     """Keep the file the hook reads its wait from (a shell builtin read, no fork) equal to the setting."""
     text = "{:g}\n".format(seconds)
+    from app.system.files import open_regular_file, unsafe_reason, write_private
+
     try:
-        with open(str(path), "r", encoding="ascii", errors="replace") as handle:
-            if handle.read() == text:
+        with open_regular_file(path, "r", encoding="ascii") as handle:  # a FIFO there is replaced, never read
+            if handle.read(64) == text:
                 return
-    except OSError:
+    except (OSError, ValueError):
         pass
-    from app.system.files import unsafe_reason, write_private
 
     if unsafe_reason(path.parent, os.getuid(), parents_only=False) is not None:
         return  # another user's (or a writable) state directory is never written; check and status say so
@@ -112,7 +113,9 @@ def trim_waited(path: Path) -> None:
     try:
         if os.lstat(str(path)).st_size <= WAITED_TRIM_BYTES:
             return
-        with open(str(path), "rb") as handle:
+        from app.system.files import open_regular_file
+
+        with open_regular_file(path, "rb") as handle:
             handle.seek(-WAITED_TRIM_BYTES // 2, os.SEEK_END)
             kept = handle.read().splitlines()[1:][-WAITED_KEPT:]
         temporary = "{}.{}.tmp".format(path, os.getpid())

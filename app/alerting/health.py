@@ -68,6 +68,30 @@ def watch_lines(store: Any, config: Any) -> List[Tuple[str, str, str]]:
     return lines
 
 
+DISK_RESERVE_USED = ("{path} has used its reserve for a full disk ({free} of {reserve} pages left, {kib} KiB free on "
+                     "that file system); free space on that disk")
+
+
+def disk_lines(store: Any, path: Any) -> List[Tuple[str, str, str]]:
+    """("disk", "warn", detail) when the store has used its reserve and its file system has no room to make it
+    again (statvfs): pages used on a disk with room are re-made by the next check, which is no news."""
+    import os
+
+    from app.alerting.store import JOURNAL_RESERVE, RESERVE_PAGES
+
+    free_pages = store.connection.execute("PRAGMA freelist_count").fetchone()[0]
+    page = store.connection.execute("PRAGMA page_size").fetchone()[0]
+    try:
+        status = os.statvfs(str(path))
+    except OSError:
+        return []
+    free_bytes = status.f_bavail * status.f_frsize
+    if free_pages >= RESERVE_PAGES or free_bytes >= RESERVE_PAGES * page + JOURNAL_RESERVE:
+        return []
+    return [("disk", "warn", DISK_RESERVE_USED.format(path=path, free=free_pages, reserve=RESERVE_PAGES,
+                                                      kib=free_bytes // 1024))]
+
+
 HOLD = "logins held by max_per_hour = {limit}: they go out as one digest at {when} (digests: one a minute)"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from app.alerting.trust import canonical_address
+from app.system.files import open_regular_file
 
 # outcome values
 EMAILED, DIGEST, TRUSTED_SKIPPED, KNOWN_IP = "emailed", "digest", "trusted: not emailed", "known IP: not emailed"
@@ -86,7 +87,8 @@ def read_jsonl(path: Path) -> List[HistoryEntry]:
     entries, seen = [], set()
     for source in (Path(str(path) + ".1"), path):
         try:
-            lines = source.read_bytes().splitlines()
+            with open_regular_file(source, "rb") as handle:  # a FIFO is refused, never waited on
+                lines = handle.read().splitlines()
         except OSError:
             continue
         for line in lines:

@@ -2,8 +2,9 @@
 
 import base64
 import binascii
-import hashlib
 from typing import Optional
+
+from app.system.sha import sha256
 
 
 def fingerprint(blob_base64: str) -> Optional[str]:
@@ -14,5 +15,5 @@ def fingerprint(blob_base64: str) -> Optional[str]:
         return None
     if not blob:
         return None
-    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+    digest = base64.b64encode(sha256(blob).digest()).decode("ascii").rstrip("=")
     return "SHA256:" + digest

@@ -5,12 +5,12 @@ bytes just before the offset. A different inode means the log was rotated; a siz
 or an anchor that no longer matches, means it was truncated or rewritten.
 """
 
-import hashlib
 import os
 from pathlib import Path
 from typing import BinaryIO, Iterator, List, NamedTuple, Optional
 
 from app.system.files import last_lines, open_regular_file
+from app.system.sha import sha256
 
 MAX_LINE = 8192  # longer lines are cut for display; the rest is skipped without being held in memory
 ANCHOR_BYTES = 64
@@ -34,7 +34,7 @@ class Entry(NamedTuple):
 
 
 def _digest(tail: bytes) -> str:
-    return hashlib.sha256(tail[-ANCHOR_BYTES:]).hexdigest()[:32]
+    return sha256(tail[-ANCHOR_BYTES:]).hexdigest()[:32]
 
 
 def anchor_at(handle: BinaryIO, offset: int) -> str:

@@ -7,7 +7,6 @@ before the server's reply sends it on the next run; a crash after the reply rese
 Message-ID, so the rare duplicate is recognisable as one.
 """
 
-import hashlib
 import os
 import time
 from email.message import EmailMessage
@@ -17,6 +16,7 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 from app.alerting.eventstore import add_events
 from app.alerting.store import OutboxRow, Store
 from app.system.files import open_regular
+from app.system.sha import sha256
 
 MARK_BYTES = 256
 ALSO_STORED = "notice+stored"  # a notice that also goes to the recipients stored with it (a config change's old ones)
@@ -37,7 +37,7 @@ class SendFailed(Exception):
 def message_id(identity: str, kind: str, domain: str) -> str:
     """A Message-ID derived from what the message reports (a login's identity), so every copy carries it;
     domain is the EHLO name (app.channels.mailname: an FQDN or an address literal, never with a trailing dot)."""
-    digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    digest = sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     return "<{}.{}@{}>".format(digest, kind, domain.strip().rstrip(".") or "localhost.invalid")
 
 
@@ -77,10 +77,16 @@ class AcceptedMark:
     """
 
     def __init__(self, lock_file: Path) -> None:
+        from app.alerting.runmark import LOCK_BYTES
+
         self.descriptor = open_regular(lock_file, os.O_RDWR)
+        # told each message every recipient accepted, once it is noted: a waiting hook goes on before the
+        # store's own "sent" commit, whose fsyncs would hold the login (app.alerting.dispatch)
+        self.accepted: Callable[[OutboxRow], None] = lambda row: None
         try:
-            if os.fstat(self.descriptor).st_size < MARK_BYTES:
-                os.pwrite(self.descriptor, b" " * MARK_BYTES, 0)  # its block, while the disk has room
+            size = os.fstat(self.descriptor).st_size
+            if size < LOCK_BYTES:  # its block (and the run mark's), while the disk has room
+                os.pwrite(self.descriptor, b" " * (LOCK_BYTES - size), size)
         except OSError:
             pass
 
@@ -89,6 +95,7 @@ class AcceptedMark:
             os.pwrite(self.descriptor, _mark_text(row).ljust(MARK_BYTES, b" "), 0)
         except OSError:
             pass  # the store's own record follows at once: only a kill right now would resend
+        self.accepted(row)
 
     def settle(self, store: Store) -> None:
         """Record as sent the unsent message the mark names (a run killed after the server's reply)."""

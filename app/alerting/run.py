@@ -2,8 +2,9 @@
 
 The hook starts it on every login and cron every minute. It never prompts and prints nothing when all
 is well. Concurrent runs queue on a lock, so a login's alert never waits for the next cron tick.
-First run: seed at the end of the log (or import the previous release's files). An unusable store:
-move it aside, send one notice listing recent logins, and seed again.
+First run: seed at the end of the log (or import the previous release's files). A store missing, empty
+or unusable (moved aside) after earlier runs is a reset (app.alerting.reset): a notice, then the logins
+since the position the lock file kept. A full disk: app.alerting.unrecorded.
 """
 
 import os
@@ -21,10 +22,12 @@ from app.alerting.statediff import pending_logins, plan
 from app.alerting.store import DatabaseError, OperationalError, Store
 from app.alerting.store import opened as store_opened
 from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_NOT_REGULAR, LOG_UNREADABLE, NO_CONFIG, SEEDED,
-                        STATE_PROBLEM_NOTICE, STATE_UNWRITABLE, STORE_UNUSABLE, STORE_UNWRITABLE, ExitCode,
+                        STATE_PROBLEM_NOTICE, STATE_UNWRITABLE, STORE_UNUSABLE, ExitCode,
                         UserError)
 from app.system.files import LockTimeout, exclusive_lock, open_regular_file, require_private_dir
 from app.alerting.loginlog import Position, count_lines_from, position_at, tail_lines
+from app.alerting.runmark import RunMark
+from app.alerting import reset, unrecorded
 from app.system.paths import Paths
 
 # What only sending needs (config parsing, email, sockets, logging) is imported where it is used:
@@ -46,6 +49,7 @@ class CheckResult(NamedTuple):
     seeded: Optional[int] = None  # first run: how many earlier entries were skipped
     notices: int = 0
     reason: str = ""
+    no_reserve: bool = False  # the store could not make its reserve for a full disk (too little free space)
 
 
 def run_check(paths: Paths, scan_sessions: bool = False, handoff: HandOff = NO_HANDOFF) -> CheckResult:
@@ -85,14 +89,26 @@ def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResu
     started = time.time()
     try:
         with exclusive_lock(paths.lock_file, LOCK_WAIT) as waited:
-            store, problem = _open_store(paths)
-            mark = outbox.AcceptedMark(paths.lock_file)
+            mark = outbox.AcceptedMark(paths.lock_file)  # first: its block before the store can take the last
+            run_mark = RunMark(mark.descriptor)
+            existed = os.path.lexists(str(paths.store_file))
             try:
+                store, problem, unusable = _open_store(paths)
+            except BaseException:
+                mark.close()
+                raise
+            extra = None
+            try:
+                extra = unrecorded.unlogged_line(paths, store, started,
+                                                 os.getppid() if handoff is not NO_HANDOFF else os.getpid())
                 mark.settle(store)
-                return _run_locked(paths, store, mark, problem, started, waited, scan_sessions, handoff)
+                unrecorded.catch_up(store, run_mark)
+                return _run_locked(paths, store, mark, run_mark, (problem, unusable, existed), started, waited,
+                                   scan_sessions, handoff, extra)
             except OperationalError as error:  # e.g. the disk is full and the reserve used up
-                raise UserError(STORE_UNWRITABLE.format(path=paths.store_file, reason=error)) from None
+                raise unrecorded.without_store(paths, store, run_mark, error, extra) from None
             finally:
+                unrecorded.keep_position(store, run_mark)
                 mark.close()
                 store.close()
     except LockTimeout:
@@ -103,11 +119,14 @@ def _run_check(paths: Paths, scan_sessions: bool, handoff: HandOff) -> CheckResu
                                                 reason=error.strerror)) from None
 
 
-def _open_store(paths: Paths) -> Tuple[Store, Optional[str]]:
-    """Open the store; an unusable one is moved aside and replaced. Returns it and the problem, if any."""
+def _open_store(paths: Paths) -> Tuple[Store, Optional[str], Optional[str]]:
+    """Open the store; an unusable one is moved aside and replaced. Returns it, the problem of the previous
+    release's state file, if any, and why the store was unusable, if it was."""
     try:
         store = Store.open(paths.store_file)
     except DatabaseError as error:
+        if unrecorded.store_reason(error) != str(error):
+            raise  # a full disk, not a damaged store
         moved = Path("{}.unusable-{}".format(paths.store_file, int(time.time())))
         os.replace(str(paths.store_file), str(moved))
         for suffix in ("-journal", "-wal", "-shm"):
@@ -115,29 +134,35 @@ def _open_store(paths: Paths) -> Tuple[Store, Optional[str]]:
                 os.unlink(str(paths.store_file) + suffix)
             except FileNotFoundError:
                 pass
-        return Store.open(paths.store_file), STORE_UNUSABLE.format(path=paths.store_file, reason=error, moved=moved)
+        return Store.open(paths.store_file), None, STORE_UNUSABLE.format(reason=error, moved=moved)
     if not store.is_new:
-        return store, None
+        return store, None, None
     from app.alerting.upgrade import StateProblem, import_release_files
 
     try:
         imported = import_release_files(store, paths)
     except StateProblem as problem:
-        return store, STATE_PROBLEM_NOTICE.format(path=paths.state_file, reason=problem)
+        return store, STATE_PROBLEM_NOTICE.format(path=paths.state_file, reason=problem), None
     if imported:
         oplog(paths).info(imported)
-    return store, None
+    return store, None, None
 
 
-def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: Optional[str], started: float,
-                waited: bool, scan_sessions: bool, handoff: HandOff) -> CheckResult:
+def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, run_mark: RunMark,
+                opened: Tuple[Optional[str], Optional[str], bool], started: float, waited: bool, scan_sessions: bool,
+                handoff: HandOff, extra: Optional[bytes] = None) -> CheckResult:
+    problem, unusable, existed = opened
     if scan_sessions:  # status tells from this whether cron runs at all
         with store.transaction():
             store.put("last_cron", time.time())
     if problem is not None:
         return _reseed_with_notice(paths, store, mark, problem)
-    if store.is_new:
-        return _seed(paths, store)
+    if store.is_new or unusable:
+        try:
+            if not reset.begin(paths, store, run_mark.mark, existed, unusable):
+                return _seed(paths, store)
+        except OSError as error:
+            raise _log_error(paths.login_log, error) from None
     server_failed = store.get(SERVER_FAILED)
     just_failed = [reason for kind, when, reason in store.failures()
                    if kind == CHECK and when >= started and server_failed is not None and server_failed >= started]
@@ -153,15 +178,17 @@ def _run_locked(paths: Paths, store: Store, mark: outbox.AcceptedMark, problem: 
     try:
         segments, reason = plan(store.position(), paths.login_log)
     except OSError as error:
+        if extra is not None:  # the hook could not append to it either (a FIFO there): its login still goes out
+            _deliver(paths, store, mark, (), "unreadable", scan_sessions, reserve_kept, handoff, extra)
         raise _log_error(paths.login_log, error) from None
-    if not segments and not store.unsent() and not store.get(CHANNELS_PENDING) and not scan_sessions:
+    if not segments and not store.unsent() and not store.get(CHANNELS_PENDING) and not scan_sessions and not extra:
         _validate_config(paths, store)  # nothing to send, but a broken config must not pass as silence
-        return CheckResult(reason=reason)
-    return _deliver(paths, store, mark, segments, reason, scan_sessions, reserve_kept, handoff)
+        return CheckResult(reason=reason, no_reserve=not reserve_kept)
+    return _deliver(paths, store, mark, segments, reason, scan_sessions, reserve_kept, handoff, extra)
 
 
 def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tuple, reason: str,
-             scan_sessions: bool, reserve_kept: bool, handoff: HandOff) -> CheckResult:
+             scan_sessions: bool, reserve_kept: bool, handoff: HandOff, extra: Optional[bytes] = None) -> CheckResult:
     from app.alerting.dispatch import Dispatcher
     from app.alerting.fanout import Channels
     from app.alerting.selfwatch import cron_duties, cron_late, tell_refused
@@ -209,6 +236,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         return sent[-1] if sent else 0
 
     dispatcher = Dispatcher(paths, config, store, envelope, flush, date_now, log, handoff)
+    mark.accepted = dispatcher.accepted
     if not reserve_kept:
         dispatcher.log_once(DISK_FULL.format(path=paths.store_file), key="disk-full")
     try:
@@ -218,6 +246,8 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         for segment in segments:
             if not dispatcher.segment(segment):
                 break  # held by the hourly limit: the rest stays pending, in order
+        if extra is not None:
+            dispatcher.unlogged(extra)
         if scan_sessions:
             if not paths.system:  # the system-wide mode's PAM hook sees every connection, ssh -N included
                 alert_unrecorded_sessions(store, config, envelope, flush)
@@ -254,7 +284,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
         raise UserError(DELIVERY_FAILED.format(reason="; ".join(problems), pending=pending_logins(
             store, paths, eventstore.event_channels(config))), ExitCode.NOT_DONE)
     # alerts, counted once: the emails, or where alerts do not go by email, the events the channels took
-    return CheckResult(sent=sum(sent) if config.emails else sum(pushed), reason=reason)
+    return CheckResult(sent=sum(sent) if config.emails else sum(pushed), reason=reason, no_reserve=not reserve_kept)
 
 
 def _finish(store: Store, history_days: int, channels: Sequence[str] = (), problem: Optional[str] = None) -> None:
@@ -327,9 +357,9 @@ def _seed(paths: Paths, store: Store) -> CheckResult:
             count = count_lines_from(handle, 0)
     with store.transaction():
         store.set_position(position)
-    store.ensure_reserve()
+    reserve_kept = store.ensure_reserve()
     oplog(paths).info(SEEDED.format(count=count, path=paths.login_log))
-    return CheckResult(seeded=count, reason="seeded")
+    return CheckResult(seeded=count, reason="seeded", no_reserve=not reserve_kept)
 
 
 def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, explanation: str) -> CheckResult:

@@ -165,6 +165,7 @@ def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Opt
     """Compare keys, hooks, cron line, pyz and sshd settings with the last run; post one notice per change,
     recorded with the new snapshot in one transaction. Returns how many were posted."""
     from app.alerting import history
+    from app.alerting.reset import BASELINE_RESET, baseline_notice
     from app.alerting.watch import installed, sshd_text, watch
     from app.install.crontab import read_crontab
 
@@ -187,10 +188,14 @@ def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Opt
             target.put(SSHD_TEXT, text)
             target.put(SSHD_CHECKED, now)
 
-    if findings or snapshot != previous or fresh:
-        post_notices(store, config, envelope, [Notice(finding.title, finding.text, finding.key, finding.urgent)
-                                               for finding in findings], record)
-    return len(findings)
+    notices = [Notice(finding.title, finding.text, finding.key, finding.urgent) for finding in findings]
+    reset_why = store.get(BASELINE_RESET)
+    if reset_why and not previous:  # the store was lost: the current keys are a new baseline, and told as such
+        subject, text = baseline_notice(snapshot["keys"].get("keys") or {}, str(reset_why))
+        notices.append(Notice(subject, text, "baseline|{:.0f}".format(now)))
+    if notices or snapshot != previous or fresh:
+        post_notices(store, config, envelope, notices, lambda target: (record(target), target.put(BASELINE_RESET, None)))
+    return len(notices)
 
 
 def cron_late(paths: Paths, store: Any, config: Any, envelope: Any, now: Optional[float] = None) -> int:

@@ -118,13 +118,16 @@ def pending_logins(store, paths, channels=()) -> int:  # type: ignore[no-untyped
     from app.alerting.loginline import parse_line
     from app.alerting.loginlog import read_entries
 
+    from app.alerting import runmark
+
     # a login waiting for email and a channel is one login: the larger count, not the sum
     count = max(sum(row.logins for row in store.unsent()), waiting_count(store, channels) if channels else 0)
+    mark = runmark.read_file(paths.lock_file)  # logins sent while the store could not record them are not pending
     try:
-        segments, _ = plan(store.position(), paths.login_log)
+        segments, _ = plan(runmark.position(mark, runmark.AHEAD) or store.position(), paths.login_log)
     except OSError:
         return count
-    recent, seen = store.recent(), set()
+    recent, seen = store.recent() + tuple(runmark.unrecorded(mark)), set()
     for segment in segments:
         try:
             with open_regular_file(segment.path, "rb") as handle:

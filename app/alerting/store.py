@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.alerting.policy import Seen, recent_sends
 from app.alerting.statediff import RECENT_KEPT
@@ -91,6 +91,7 @@ class Store(HistoryTable):
     def __init__(self, connection: "sqlite3.Connection", path: Path) -> None:
         self.connection = connection
         self.path = path
+        self._later: List[Callable[["Store"], None]] = []  # see later()
 
     # --- opening ---------------------------------------------------------------------------------------
 
@@ -147,18 +148,42 @@ class Store(HistoryTable):
                 self.connection.execute("PRAGMA user_version = {:d}".format(SCHEMA_VERSION))
 
     def close(self) -> None:
+        """Make the changes later() holds (best effort: they can be lost), then close."""
+        if self._later:
+            try:
+                with self.transaction():
+                    pass
+            except DatabaseError:
+                pass
         self.connection.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic change: committed at the end of the block, rolled back if it raises."""
+        """One atomic change: committed at the end of the block, rolled back if it raises. It begins with the
+        changes later() holds."""
         self.connection.execute("BEGIN IMMEDIATE")
         try:
+            for change in self._later:
+                change(self)
             yield
         except BaseException:
-            self.connection.execute("ROLLBACK")
+            # SQLite ends the transaction itself on some errors (SQLITE_FULL): a ROLLBACK then would replace
+            # the real cause with "cannot rollback - no transaction is active".
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
             raise
-        self.connection.execute("COMMIT")
+        try:
+            self.connection.execute("COMMIT")
+        except BaseException:
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
+            raise
+        self._later.clear()
+
+    def later(self, change: Callable[["Store"], None]) -> None:
+        """Make change (a cache or a clean-up, safe to lose or to repeat) in the next transaction, or at close:
+        no commit of its own, whose fsyncs would delay a login's alert."""
+        self._later.append(change)
 
     @property
     def is_new(self) -> bool:
@@ -251,13 +276,12 @@ class Store(HistoryTable):
 
     def send_times(self, now: float) -> Tuple[float, ...]:
         """Send times of the hourly window (policy.recent_sends: a time in the future, from a clock that ran
-        ahead, has expired); the others are forgotten."""
+        ahead, has expired); the others are forgotten in the next transaction (later())."""
         times = tuple(float(row[0]) for row in self.connection.execute("SELECT time FROM sends ORDER BY time"))
         kept = recent_sends(times, now)
-        if len(kept) != len(times):
-            with self.transaction():
-                self.connection.execute("DELETE FROM sends")
-                self.connection.executemany("INSERT INTO sends (time) VALUES (?)", [(sent,) for sent in kept])
+        expired = [(sent,) for sent in sorted(set(times) - set(kept))]
+        if expired:
+            self.later(lambda store: store.connection.executemany("DELETE FROM sends WHERE time = ?", expired))
         return kept
 
     # --- sessions no hook saw --------------------------------------------------------------------------

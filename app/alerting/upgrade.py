@@ -16,6 +16,7 @@ from app.alerting.policy import Seen
 from app.alerting.store import Store
 from app.alerting.loginlog import Position
 from app.system.paths import Paths
+from app.system.files import open_regular_file
 
 RELEASE_FORMAT = 1
 IMPORTED_SUFFIX = ".imported"
@@ -28,7 +29,8 @@ class StateProblem(Exception):
 def read_state_file(path: Path) -> Optional[Dict[str, Any]]:
     """The previous release's state.json as a dict, None when there is none. Raises StateProblem."""
     try:
-        document = json.loads(path.read_bytes().decode("utf-8"))
+        with open_regular_file(path, "rb") as handle:  # a FIFO is refused, never waited on
+            document = json.loads(handle.read().decode("utf-8"))
     except FileNotFoundError:
         return None
     except OSError as error:
@@ -51,7 +53,8 @@ def _position(log: Any) -> Optional[Position]:
 
 def _sources(path: Path) -> Dict[tuple, Seen]:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        with open_regular_file(path, "rb") as handle:
+            document = json.loads(handle.read().decode("utf-8"))
     except (OSError, ValueError):
         return {}
     found = {}

@@ -9,9 +9,12 @@ A timeout at any stage is a DeliveryError naming the stage; the message stays in
 delivered one by one: each accepting recipient gets exactly one copy.
 """
 
-import smtplib
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
+from app.system.lazy import import_deferring
+
+import_deferring("smtplib", ("ssl", "hmac"))  # loaded when TLS or CRAM-MD5 is used: about 10 ms of a login
+import smtplib  # noqa: E402
 from app.system.alarm import alarm
 from app.settings.config import Config, is_loopback_host
 from app.channels.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, \
@@ -167,11 +170,12 @@ class SmtpTransport:
             self.on_stage(stage)
 
     def _connect(self) -> smtplib.SMTP:
-        import ssl
-
         smtp, timeout = self.smtp, self.config.timeout
-        # Loading the system CA store costs ~30 ms: only TLS sessions pay for it.
-        context = ssl.create_default_context(cafile=smtp.ca_file or None) if smtp.security != "none" else None
+        context = None
+        if smtp.security != "none":  # ssl and the system CA store (~30 ms): only TLS sessions pay for them
+            import ssl
+
+            context = ssl.create_default_context(cafile=smtp.ca_file or None)
         self.stage = CONNECT
         kind = _StagedSMTPSSL if smtp.security == "ssl" else _StagedSMTP
         session = kind(local_hostname=self.local_hostname, timeout=timeout,

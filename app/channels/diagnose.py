@@ -6,7 +6,6 @@ A server's reply text is shown escaped (an ESC or OSC sequence in it never reach
 
 import smtplib
 import socket
-import ssl
 from typing import Optional
 
 from app.settings.config import SmtpSettings
@@ -39,6 +38,8 @@ def reply_text(code: int, text: object) -> str:
 def explain(error: BaseException, smtp: Optional[SmtpSettings], timeout: float, stage: str = CONNECT,
             password_from_command: bool = False) -> str:
     """Turn an exception from smtplib/ssl/socket at stage into a one-line reason with advice."""
+    import ssl  # here: a run without TLS never loads it (app.system.lazy)
+
     where = "{}:{}".format(smtp.host, smtp.port) if smtp else "the server"
     if isinstance(error, SessionError):
         return str(error)

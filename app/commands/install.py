@@ -62,6 +62,7 @@ class InstallFacts(NamedTuple):
     record: Optional[bytes]
     cron_daemon: bool = True  # a cron daemon process is visible
     pyz_sha256: str = ""  # of the pyz installed: the cron run's watch reports a pyz replaced since
+    seeded: bool = True  # a check had seeded the store: the record is then a sign of earlier runs (app.alerting.reset)
     paths: Optional[Paths] = None  # the state, config and data directories the hooks use (None: defaults)
     bin_dir_mode: Optional[int] = None  # the bin directory's mode when others can write it (install fixes it)
 
@@ -138,7 +139,7 @@ def gather(paths: Paths, source: Path, bin_dir: Path, cron: bool) -> InstallFact
         cron_environ=crontab.cron_environment(os.environ),
         cron_daemon=crontab.daemon_running() if cron else True,
         record_path=record_path(paths), record=read_optional(record_path(paths)), pyz_sha256=_sha256(source),
-        paths=paths, bin_dir_mode=bin_dir_mode)
+        seeded=_seeded(paths), paths=paths, bin_dir_mode=bin_dir_mode)
 
 
 def _bin_dir_mode(bin_dir: Path) -> Optional[int]:
@@ -169,6 +170,16 @@ def _ours_alone(path: Path) -> bool:
     except OSError:
         return False
     return stat.S_ISREG(status.st_mode) and status.st_uid == os.getuid() and not status.st_mode & 0o022
+
+
+def _seeded(paths: Paths) -> bool:
+    """Whether a check seeded the store here (the lock file's run mark says so, or a store exists)."""
+    from app.alerting.runmark import read_file
+
+    try:
+        return bool(read_file(paths.lock_file).get("seeded")) or paths.store_file.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _sha256(path: Path) -> str:
@@ -207,7 +218,7 @@ def plan_install(facts: InstallFacts, hooks: Optional[Tuple[str, ...]], cron: bo
     python = facts.interpreter.path
     record: Dict[str, Any] = {"format": RECORD_FORMAT, "hooks": list(chosen), "python": python,
                               "pyz": str(facts.destination), "pyz_copied": [], "directories": [], "files": {},
-                              "pyz_sha256": facts.pyz_sha256}
+                              "pyz_sha256": facts.pyz_sha256, "seeded": facts.seeded}
     notes = [interpreter.describe(facts.interpreter)]
     steps: List[Step] = []
     if facts.bin_dir_mode is not None:

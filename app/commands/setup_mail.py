@@ -24,6 +24,9 @@ SEEDED_LINE = ("First check: {count} earlier login(s) in {path} counted as seen;
                "login.")
 PENDING_SENT = "First check: sent {count} alert(s) for logins not alerted before."
 CHECK_FAILED = "First check failed: {reason}"
+NO_RESERVE = ("warning: the disk holding {path} has too little free space for the store's reserve (about 1 MiB), "
+              "which lets alerts still be recorded when the disk fills up; free some space, then run "
+              "ssh_alert.pyz check")
 
 
 def local_only_problem(config: Config) -> Optional[str]:
@@ -84,9 +87,10 @@ def first_check(paths: Paths) -> Tuple[str, bool]:
         result = run_check(paths)
     except UserError as error:
         return CHECK_FAILED.format(reason=error.message), False
+    warning = "\n" + NO_RESERVE.format(path=paths.store_file) if result.no_reserve else ""
     if result.seeded is not None:
-        return SEEDED_LINE.format(count=result.seeded, path=paths.login_log), True
-    return PENDING_SENT.format(count=result.sent), True
+        return SEEDED_LINE.format(count=result.seeded, path=paths.login_log) + warning, True
+    return PENDING_SENT.format(count=result.sent) + warning, True
 
 
 def say_all(prompter: Prompter, lines: Sequence[str]) -> None:

@@ -110,8 +110,13 @@ HOOK_WAIT_STALE = "{path} says {found!r}, the config {seconds:g}: the next check
 def _hook_wait_check(config: Config, paths: Paths) -> Check:
     """hook_wait as configured, and as the hook will read it."""
     seconds = config.policy.hook_wait
+    from app.system.files import NotRegularFile, open_regular_file
+
     try:
-        found = paths.hook_wait_file.read_text(encoding="ascii", errors="replace").strip()
+        with open_regular_file(paths.hook_wait_file, "rb") as handle:  # a FIFO is named, never waited on
+            found = handle.read(64).decode("ascii", "replace").strip()
+    except NotRegularFile as error:
+        found = error.kind
     except OSError:
         found = "3"  # the hook's default when the file is absent
     if found != "{:g}".format(seconds):
@@ -198,7 +203,7 @@ RECIPIENT_REFUSED = "{address} was refused for good ({reply}): it gets no alerts
 def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-def]
                   recipients: Sequence[str] = ()) -> List[Check]:
     """Pending logins (connections, not lines), the last alert, and every kind of run whose last try failed."""
-    from app.alerting.store import RESERVE_PAGES
+    from app.alerting.health import disk_lines
 
     checks = [Check("pending", OK if pending == 0 else WARN, "{} login(s) pending".format(pending))]
     for address, reply in sorted((store.get("refused") or {}).items()):
@@ -208,10 +213,7 @@ def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-
     when = last and (last.get("time") or _local_time(last.get("epoch")))
     checks.append(Check("last alert", OK, "{} ({})".format(when, last.get("subject")) if last else "none sent yet"))
     checks.extend(_run_checks(paths, store.runs()))
-    free_pages = store.connection.execute("PRAGMA freelist_count").fetchone()[0]
-    if free_pages < RESERVE_PAGES:
-        checks.append(Check("disk", WARN, "{} has used its reserve for a full disk ({} of {} pages left); free "
-                            "space on that disk".format(paths.store_file, free_pages, RESERVE_PAGES)))
+    checks += [Check(name, status, detail) for name, status, detail in disk_lines(store, paths.store_file)]
     return checks
 
 

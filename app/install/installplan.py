@@ -120,9 +120,13 @@ def read_file_fact(path: Path) -> FileFact:
 
 
 def read_optional(path: Path) -> Optional[bytes]:
-    """The bytes of path, or None when it is missing or unreadable (callers treat both as absent)."""
+    """The bytes of path, or None when it is missing, unreadable or not a regular file (callers treat all as
+    absent: a FIFO is never waited on)."""
+    from app.system.files import open_regular_file
+
     try:
-        return path.read_bytes()
+        with open_regular_file(path, "rb") as handle:
+            return handle.read()
     except OSError:
         return None
 
@@ -183,6 +187,7 @@ def merge_records(old: Optional[Dict[str, Any]], new: Dict[str, Any]) -> Dict[st
     if old is None:
         return new
     merged = dict(new)
+    merged["seeded"] = old.get("seeded") is not False or bool(new.get("seeded"))  # once seeded, always a sign
     merged["hooks"] = _union(strings(old.get("hooks")), new["hooks"])
     merged["pyz_copied"] = _union(strings(old.get("pyz_copied")), new["pyz_copied"])
     merged["directories"] = _union(strings(old.get("directories")), new["directories"])

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from app.commands.check import run_check
-from app.alerting.store import SCHEMA_VERSION
+from app.alerting.store import SCHEMA_VERSION, Store, opened
 from app.errors import NO_CONFIG, STORE_NOT_REGULAR, ExitCode, UserError
 from app.system.paths import Paths
 from helpers import append_log, login_line, smtp_settings, write_config
 from support.mailsink import HangingServer, MailSink
-from support.stored import failures, unsent
+from support.stored import failures, shift_send_times, unsent
 
 
 def subjects(server: MailSink):
@@ -97,20 +97,19 @@ def test_check_with_rotated_log_finishes_the_old_file_then_alerts_the_new_one(co
     assert [subject.split()[-1] for subject in subjects(sink)] == ["198.51.100.1", "198.51.100.2"]
 
 
-def test_check_with_corrupt_store_sends_one_notice_then_reseeds_without_replaying(configured: Paths,
-                                                                                   sink: MailSink):
+def test_check_with_corrupt_store_sends_one_reset_notice_without_replaying_what_was_alerted(configured: Paths,
+                                                                                            sink: MailSink):
     append_log(configured, login_line(ip="192.0.2.1"), login_line(ip="192.0.2.2"))
     run_check(configured)
     configured.store_file.write_bytes(b"{not a database" * 100)
-    result = run_check(configured)
-    assert result.notices == 1
+    run_check(configured)
     (notice,) = sink.messages
-    assert "state re-seeded" in notice.message["Subject"]
+    assert "state was reset: the store was unusable" in notice.message["Subject"]
     body = notice.message.get_content()
-    assert str(configured.store_file) in body and "192.0.2.2" in body
+    assert str(configured.store_file) in body and "moved to" in body
     assert list(configured.state_dir.glob("store.db.unusable-*"))  # kept for a look, never read again
     run_check(configured)
-    assert len(sink.messages) == 1  # history is not replayed
+    assert len(sink.messages) == 1  # the lines alerted before (the lock file's run mark) are not replayed
     append_log(configured, login_line(ip="198.51.100.7"))
     run_check(configured)
     assert subjects(sink)[-1].endswith("198.51.100.7")
@@ -119,7 +118,7 @@ def test_check_with_corrupt_store_sends_one_notice_then_reseeds_without_replayin
 def test_check_with_corrupt_store_and_failing_delivery_keeps_the_notice_pending_then_sends_it_once(paths: Paths):
     with HangingServer() as hanging:
         write_config(paths, smtp=smtp_settings(hanging, timeout="1"))
-        append_log(paths, login_line())
+        append_log(paths, login_line(when=time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(time.time() - 60))))
         paths.state_dir.mkdir(parents=True, exist_ok=True)
         paths.store_file.write_bytes(b"garbage" * 1000)
         with pytest.raises(UserError) as caught:
@@ -130,7 +129,8 @@ def test_check_with_corrupt_store_and_failing_delivery_keeps_the_notice_pending_
         write_config(paths, smtp=smtp_settings(sink))
         run_check(paths)
         run_check(paths)
-        assert ["re-seeded" in received.message["Subject"] for received in sink.messages] == [True]
+        # the notice once, then the login of the last 24 hours (no position survived)
+        assert ["state was reset" in received.message["Subject"] for received in sink.messages] == [True, False]
 
 
 def test_check_with_malformed_lines_alerts_them_with_the_raw_text_shown_safely(configured: Paths, sink: MailSink):
@@ -326,3 +326,67 @@ def test_history_older_than_history_days_is_dropped_by_the_daily_prune(paths: Pa
     run_check(paths)  # the first run prunes (never pruned before): the 40-day-old login goes
     assert [entry.ip for entry in recorded(paths)] == ["198.51.100.2"]
     assert len(sink.messages) == 2  # it was alerted all the same
+
+
+def test_a_login_a_day_after_the_last_alert_commits_once_before_its_send_and_once_after(
+        configured: Paths, sink: MailSink, monkeypatch: pytest.MonkeyPatch):
+    """The hourly window's expired send times and the day-old EHLO name are renewed in the alert's own commit:
+    each commit costs fsyncs while the login waits."""
+    run_check(configured)
+    append_log(configured, login_line(ip="198.51.100.1"))
+    assert run_check(configured).sent == 1
+    shift_send_times(configured, -86400)
+    with opened(configured.store_file) as store, store.transaction():
+        store.put("ehlo", dict(store.get("ehlo"), at=time.time() - 86400))
+    commits = []  # how many messages the server had accepted when each transaction began
+    open_store = Store.open.__func__
+
+    def traced(cls, path, read_only=False):
+        store = open_store(cls, path, read_only)
+        store.connection.set_trace_callback(
+            lambda statement: commits.append(len(sink.messages)) if statement == "BEGIN IMMEDIATE" else None)
+        return store
+
+    monkeypatch.setattr(Store, "open", classmethod(traced))
+    sink.clear()
+    append_log(configured, login_line(ip="198.51.100.2"))
+    assert run_check(configured).sent == 1
+    assert commits == [0, 1]
+    with opened(configured.store_file) as store:
+        assert len(store.connection.execute("SELECT time FROM sends").fetchall()) == 1  # the old one forgotten
+        assert time.time() - store.get("ehlo")["at"] < 600  # renewed
+
+
+@pytest.mark.parametrize("digest", [False, True])
+def test_the_waiting_hook_goes_on_once_the_server_accepted_its_alert_before_the_sent_commit(
+        configured: Paths, sink: MailSink, monkeypatch: pytest.MonkeyPatch, digest: bool):
+    import select
+
+    from app.alerting.handoff import HandOff
+
+    if digest:
+        write_config(configured, alert={"digest_after": "1"}, smtp=smtp_settings(sink))
+    run_check(configured)
+    read_end, write_end = os.pipe()
+    released = []  # at each transaction's start: (messages accepted, whether the hook was told to go on)
+    open_store = Store.open.__func__
+
+    def traced(cls, path, read_only=False):
+        store = open_store(cls, path, read_only)
+        store.connection.set_trace_callback(lambda statement: released.append(
+            (len(sink.messages), bool(select.select([read_end], [], [], 0)[0]))) if statement == "BEGIN IMMEDIATE"
+            else None)
+        return store
+
+    monkeypatch.setattr(Store, "open", classmethod(traced))
+    append_log(configured, *[login_line(ip="198.51.100.{}".format(number), extras="cport=5123{} saddr=10.0.0.1 "
+                                        "sport=22 tty=none hook=rc".format(number)) for number in (1, 2)])
+    handoff = HandOff("198.51.100.2 51232 10.0.0.1 22", write_end)
+    try:
+        run_check(configured, handoff=handoff)
+    finally:
+        handoff.settle()
+        os.close(read_end)
+    ours = 1 if digest else 2  # the message with this hook's login: the digest, or the second alert
+    assert [told for accepted, told in released if accepted < ours] == [False] * (1 if digest else 3)  # posts, sent
+    assert [told for accepted, told in released if accepted == ours][:1] == [True]  # before its "sent" commit

@@ -22,14 +22,14 @@ def store(tmp_path: Path):
 
 
 class Policy:
-    def __init__(self, syslog: bool) -> None:
-        self.syslog = syslog
+    def __init__(self, syslog: bool, journald: bool) -> None:
+        self.syslog, self.journald = syslog, journald
 
 
 class Config:
-    def __init__(self, channels, syslog: bool) -> None:
+    def __init__(self, channels, syslog: bool, journald: bool = False) -> None:
         self.channels = channels
-        self.policy = Policy(syslog)
+        self.policy = Policy(syslog, journald)
 
 
 def event(number: int, created: float = NOW, **extra) -> Dict:
@@ -52,10 +52,11 @@ def titles(found) -> List[str]:
     return [item.event["title"] for item in found]
 
 
-def test_the_event_channels_are_the_push_channels_chosen_and_syslog_when_it_is_on() -> None:
+def test_the_event_channels_are_the_push_channels_chosen_and_syslog_and_journald_when_on() -> None:
     assert eventstore.event_channels(Config(("email", "ntfy", "webhook"), True)) == ("ntfy", "webhook", "syslog")
     assert eventstore.event_channels(Config(("ntfy", "email"), False)) == ("ntfy",)
     assert eventstore.event_channels(Config(("email",), False)) == ()
+    assert eventstore.event_channels(Config(("email", "ntfy"), True, True)) == ("ntfy", "syslog", "journald")
 
 
 def test_an_event_stored_again_is_kept_as_it_was_and_created_is_when_it_was_stored(store: Store) -> None:

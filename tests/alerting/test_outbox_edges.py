@@ -11,6 +11,7 @@ from typing import List, Tuple
 
 import pytest
 
+from app.alerting.runmark import LOCK_BYTES
 from app.alerting import outbox
 from app.alerting.store import Store
 from app.channels.delivery import DeliveryError, SendResult
@@ -130,18 +131,18 @@ def test_a_record_that_fails_leaves_nothing_of_the_post(store: Store) -> None:
 
 # --- the accepted mark ----------------------------------------------------------------------------------------
 
-def test_the_mark_takes_the_first_256_bytes_of_a_new_lock_file(tmp_path: Path) -> None:
+def test_the_mark_takes_the_first_256_bytes_of_a_new_lock_file_and_the_run_mark_the_rest(tmp_path: Path) -> None:
     lock = tmp_path / "lock"
     lock.write_bytes(b"")
     outbox.AcceptedMark(lock).close()
-    assert lock.read_bytes() == b" " * 256
+    assert lock.read_bytes() == b" " * LOCK_BYTES
 
 
-def test_a_lock_file_already_that_long_is_not_rewritten(tmp_path: Path) -> None:
+def test_a_lock_file_already_that_long_keeps_its_mark(tmp_path: Path) -> None:
     lock = tmp_path / "lock"
     lock.write_bytes(b"7 <old@x>".ljust(256, b" "))
     outbox.AcceptedMark(lock).close()
-    assert lock.read_bytes() == b"7 <old@x>".ljust(256, b" ")
+    assert lock.read_bytes() == b"7 <old@x>".ljust(LOCK_BYTES, b" ")
 
 
 def test_a_noted_message_is_recorded_as_sent_by_the_next_run(store: Store, tmp_path: Path) -> None:
@@ -152,7 +153,7 @@ def test_a_noted_message_is_recorded_as_sent_by_the_next_run(store: Store, tmp_p
     mark = outbox.AcceptedMark(lock)
     mark.note(second)
     mark.close()
-    assert lock.read_bytes() == "{} {}".format(second.id, second.message_id).encode().ljust(256, b" ")
+    assert lock.read_bytes() == "{} {}".format(second.id, second.message_id).encode().ljust(LOCK_BYTES, b" ")
     again = outbox.AcceptedMark(lock)  # the next run
     again.settle(store)
     again.close()
@@ -256,7 +257,7 @@ def test_a_deferred_recipient_keeps_the_message_and_only_it_is_tried_again(store
     assert told == [("b@example.com", "451 later"), ("c@example.com", "421 busy")]
     reason = "deferred for b@example.com (451 later); c@example.com (421 busy)"
     assert attempts(store) == [("login 1", 1, reason)]
-    assert lock.read_bytes() == b" " * 256  # not accepted by all: nothing to settle
+    assert lock.read_bytes() == b" " * LOCK_BYTES  # not accepted by all: nothing to settle
     assert outbox.flush(store, transport, TO + ("c@example.com",), Log(), mark) == 1
     mark.close()
     assert transport.calls[-1][1] == ["b@example.com", "c@example.com"]

@@ -87,7 +87,37 @@ def test_send_times_in_the_future_are_forgotten(tmp_path: Path) -> None:
             store.connection.executemany("INSERT INTO sends (time) VALUES (?)",
                                          [(now - 7200,), (now - 60,), (now + 365 * 86400,)])
         assert store.send_times(now) == (now - 60,)
+        with store.transaction():  # the alert's own
+            store.put("position", None)
         assert store.connection.execute("SELECT time FROM sends").fetchall() == [(now - 60,)]  # forgotten
+
+
+def test_forgetting_expired_send_times_commits_nothing_of_its_own(tmp_path: Path) -> None:
+    now = 1_800_000_000.0
+    with opened(tmp_path / "store.db") as store:
+        with store.transaction():
+            store.connection.executemany("INSERT INTO sends (time) VALUES (?)", [(now - 7200,), (now - 60,)])
+        changes = store.connection.total_changes
+        assert store.send_times(now) == (now - 60,)
+        assert store.connection.total_changes == changes  # no transaction, no fsync before the alert's
+    with opened(tmp_path / "store.db") as store:
+        assert store.connection.execute("SELECT time FROM sends").fetchall() == [(now - 60,)]  # made at close
+
+
+def test_a_change_held_for_later_rides_with_the_next_transaction_and_survives_its_rollback(tmp_path: Path) -> None:
+    with opened(tmp_path / "store.db") as store:
+        store.later(lambda target: target.put("cache", 1))
+        with pytest.raises(ZeroDivisionError):
+            with store.transaction():
+                store.put("position", None)
+                1 / 0
+        assert store.get("cache") is None and store.get("position") is None  # rolled back together
+        with store.transaction():
+            store.put("seeded", True)
+        assert (store.get("cache"), store.get("seeded")) == (1, True)
+        statements: list = []
+        store.connection.set_trace_callback(statements.append)
+    assert statements == []  # made once: closing commits nothing more
 
 
 # --- the previous release's state.json (read once, for the upgrade) -------------------------------------

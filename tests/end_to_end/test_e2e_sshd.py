@@ -8,6 +8,7 @@ SMTP server. Everything is removed at the end, also on failure.
 
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -17,10 +18,10 @@ from typing import Callable, Iterator, NamedTuple
 
 import pytest
 
-from app.alerting.store import DatabaseError, opened
-from app.errors import UserError
+from app.alerting.store import opened
 from helpers import require
 from support.mailsink import MailSink, ReceivedMessage
+from support.processes import wait_until_ended
 from support.sshd import KEY_COMMENT, SshServer
 
 ARRIVAL_SECONDS = 5
@@ -65,25 +66,24 @@ def e2e(pyz: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         yield E2E(server, sink, fingerprint, workdir)
 
 
-def settle(e2e: E2E, timeout: float = 15) -> None:
+def checks_ended(e2e: E2E, timeout: float = 30) -> None:
+    """Wait until every check of the user (the hooks' detached ones too) has exited: then nothing more is sent."""
+    wait_until_ended("ssh_alert", uid=pwd.getpwnam(e2e.server.user).pw_uid, timeout=timeout)
+
+
+def settle(e2e: E2E, timeout: float = 30) -> None:
     """Wait until every recorded login was processed (earlier tests' last logins), so alerts are not mixed up.
 
-    A later hook of a connection already delivered leaves its line to the next check: run one, as cron would."""
+    Once the checks running have ended, one more (as cron would) takes what a later hook of a connection already
+    delivered left to it; then the whole log is handled and nothing is unsent."""
+    checks_ended(e2e, timeout)
     e2e.server.as_user(["/usr/bin/python3", str(e2e.server.home / "bin" / "ssh_alert.pyz"), "check"])
+    checks_ended(e2e, timeout)
     store, log = e2e.server.home / ".local/state/ssh-alert/store.db", login_log(e2e)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with opened(store, read_only=True) as stored:
-                position, unsent = stored.position(), stored.unsent()
-            size = log.stat().st_size if log.exists() else 0
-            if (position.offset if position else 0) == size and not unsent:
-                time.sleep(0.3)  # the last alert's SMTP transaction has ended when it is marked sent
-                return
-        except (OSError, UserError, DatabaseError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError("logins still pending after {} s".format(timeout))
+    with opened(store, read_only=True) as stored:
+        position, unsent = stored.position(), stored.unsent()
+    size = log.stat().st_size if log.exists() else 0
+    assert (position.offset if position else 0) == size and not unsent, "logins still pending"
 
 
 def one_alert(e2e: E2E, action: Callable[[], object]) -> ReceivedMessage:
@@ -95,7 +95,7 @@ def one_alert(e2e: E2E, action: Callable[[], object]) -> ReceivedMessage:
     (received,) = e2e.sink.wait_for(1, timeout=ARRIVAL_SECONDS + 5)
     assert received.received_at - started < ARRIVAL_SECONDS, "alert took {:.1f} s".format(
         received.received_at - started)
-    time.sleep(1.5)  # a duplicate from another hook would arrive by now
+    checks_ended(e2e)  # a duplicate from another hook would have arrived by then
     assert len(e2e.sink.messages) == 1, "{} alerts; login log tail:\n{}".format(
         len(e2e.sink.messages), b"\n".join(login_log(e2e).read_bytes().splitlines()[-6:]).decode())
     return received
@@ -103,6 +103,14 @@ def one_alert(e2e: E2E, action: Callable[[], object]) -> ReceivedMessage:
 
 def login_log(e2e: E2E) -> Path:
     return e2e.server.home / ".local/state/ssh-alert/logins.log"
+
+
+def wait_for_login_line(e2e: E2E, lines_before: int, timeout: float = 20) -> None:
+    """Wait until a hook recorded a login after the first lines_before lines of the log."""
+    deadline = time.monotonic() + timeout
+    while len(login_log(e2e).read_bytes().splitlines()) <= lines_before:
+        assert time.monotonic() < deadline, "no login recorded within {:g} s".format(timeout)
+        time.sleep(0.05)
 
 
 def assert_names_the_login(e2e: E2E, received: ReceivedMessage) -> str:
@@ -185,7 +193,7 @@ def test_a_second_session_multiplexed_over_one_connection_is_recorded_without_a_
         settle(e2e)
         e2e.sink.clear()
         ok(e2e.server.ssh("true", options=["-o", "ControlPath={}".format(control)]))
-        time.sleep(2)
+        checks_ended(e2e)
         assert len(log.read_bytes().splitlines()) > lines_before  # the second session was seen
         assert e2e.sink.messages == []  # the same authenticated connection: no second alert
     finally:
@@ -193,8 +201,14 @@ def test_a_second_session_multiplexed_over_one_connection_is_recorded_without_a_
 
 
 def test_tunnel_only_connection_is_reported_by_the_cron_check(e2e: E2E):
-    from app.alerting.sessions import GRACE_SECONDS
+    from app.alerting.loginline import parse_line
+    from app.alerting.sessions import GRACE_SECONDS, MATCH_BEFORE
 
+    settle(e2e)
+    # A login recorded up to MATCH_BEFORE seconds before a connection started accounts for it: the earlier
+    # tests' last login must be older than that when the tunnel opens.
+    last = max((parse_line(line).epoch or 0.0 for line in login_log(e2e).read_bytes().splitlines()), default=0.0)
+    time.sleep(max(0.0, last + MATCH_BEFORE + 1 - time.time()))
     tunnel = subprocess.Popen(["ssh", "-N", "-p", str(e2e.server.port)] + e2e.server.ssh_options() +
                               ["{}@127.0.0.1".format(e2e.server.user)], stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -210,7 +224,7 @@ def test_tunnel_only_connection_is_reported_by_the_cron_check(e2e: E2E):
         assert "without a session" in received.message["Subject"]
         again = e2e.server.as_user(["/bin/sh", "-c", cron], environ={"PATH": "/usr/bin:/bin"})
         assert again.returncode == 0
-        time.sleep(0.5)
+        checks_ended(e2e)
         assert len(e2e.sink.messages) == 1  # reported once
     finally:
         tunnel.terminate()
@@ -254,11 +268,12 @@ def test_an_intruders_scripted_first_command_cannot_suppress_the_alert(e2e: E2E,
 def test_the_cron_run_records_when_a_connection_ended_and_history_shows_how_long_it_lasted(e2e: E2E):
     settle(e2e)
     cron = installed_cron_command(e2e.server)
+    lines_before = len(login_log(e2e).read_bytes().splitlines())
     session = subprocess.Popen(["ssh", "-p", str(e2e.server.port)] + e2e.server.ssh_options() +
                                ["{}@127.0.0.1".format(e2e.server.user), "sleep 4"], stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(2)
+        wait_for_login_line(e2e, lines_before)  # the session has started: the cron run sees it live
         assert e2e.server.as_user(["/bin/sh", "-c", cron], environ={"PATH": "/usr/bin:/bin"}).returncode == 0
     finally:
         session.wait(timeout=20)

@@ -128,6 +128,15 @@ def test_the_pyz_is_pure_python_with_its_dependencies_and_no_bytecode(pyz: Path)
         assert handle.read(2) == b"#!"  # runs through its shebang too
 
 
+def test_the_pyz_stays_within_one_megabyte_with_its_licences_and_metadata(pyz: Path):
+    assert pyz.stat().st_size <= 1_000_000
+    with zipfile.ZipFile(str(pyz)) as archive:
+        names = archive.namelist()
+    for distribution in ("keyring", "email_validator", "dnspython", "idna"):
+        assert any(name.startswith("site-packages/" + distribution) and name.endswith(".dist-info/METADATA")
+                   for name in names), distribution
+
+
 def _build(tree: Path, umask: int, tz: str) -> bytes:
     environ = {key: value for key, value in os.environ.items() if key != "SOURCE_DATE_EPOCH"}
     environ["TZ"] = tz
@@ -437,6 +446,38 @@ def test_the_login_path_imports_neither_keyring_nor_email_validator(pyz: Path, s
     assert "app.channels.delivery" in one_alert  # this run did deliver
     assert loaded(one_alert, "keyring") == [], loaded(one_alert, "keyring")
     assert loaded(one_alert, "email_validator") == [], loaded(one_alert, "email_validator")
+
+
+def test_a_plain_smtp_alert_loads_no_openssl_and_tls_ones_still_verify_and_log_in(
+        pyz: Path, shiv_root: Path, paths, sink: MailSink, tls_sink: MailSink, ca, ca_file: Path):
+    from app.settings import credentials
+    from app.settings.secretstore import SecretsFile
+
+    environ = pyz_env(paths.home, shiv_root)
+    write_config(paths, smtp=smtp_settings(sink))
+    append_log(paths, login_line(ip="198.51.100.3"))
+    assert_silent_success(run_pyz(pyz, ["check"], environ, timeout=TIMEOUT))  # seeds
+    append_log(paths, login_line(ip="198.51.100.4"))
+    result = run_with_importtime(pyz, ["check"], environ)
+    assert result.returncode == 0, result
+    assert [m.message["Subject"] for m in sink.wait_for(1)] == [SUBJECT.format("198.51.100.4")]
+    modules = imported_modules(result.stderr)
+    assert "smtplib" in modules  # this run did speak SMTP
+    assert [name for name in ("ssl", "_ssl", "hmac", "hashlib", "_hashlib") if name in modules] == []
+
+    write_config(paths, smtp=smtp_settings(tls_sink, security="starttls", host="localhost", user="alice",
+                                           password_store="file", ca_file=str(ca_file)))
+    SecretsFile(paths.secrets_file).set_password(credentials.SERVICE, "alice", "s3cret")
+    append_log(paths, login_line(ip="198.51.100.5"))
+    assert_silent_success(run_pyz(pyz, ["check"], environ, timeout=TIMEOUT))
+    (received,) = tls_sink.wait_for(1)
+    assert (received.message["Subject"], received.auth_user) == (SUBJECT.format("198.51.100.5"), "alice")
+
+    with MailSink("ssl", cert=ca.leaf()) as implicit_tls:  # smtplib.SMTP_SSL through the stand-in ssl module
+        write_config(paths, smtp=smtp_settings(implicit_tls, security="ssl", host="localhost", ca_file=str(ca_file)))
+        append_log(paths, login_line(ip="198.51.100.6"))
+        assert_silent_success(run_pyz(pyz, ["check"], environ, timeout=TIMEOUT))
+        assert [m.message["Subject"] for m in implicit_tls.wait_for(1)] == [SUBJECT.format("198.51.100.6")]
 
 
 def test_an_unwritable_home_fails_in_one_line_naming_the_directory(pyz: Path):

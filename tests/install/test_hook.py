@@ -16,6 +16,7 @@ from helpers import (ROOT, SNIPPET, hook_command, hook_env, install_pyz, python_
                       write_config)
 from support.hookrun import fake_sshd, hooks_of_one_connection
 from support.mailsink import HangingServer, MailSink
+from support.processes import wait_until_ended
 
 AUTH_INFO = "publickey ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LWJsb2ItZm9yLXNzaC1hbGVydC0x\n" \
             "keyboard-interactive/pam\n"
@@ -112,7 +113,7 @@ def test_thirty_logins_at_once_through_the_snippet_send_exactly_thirty_emails(pa
     assert all(output == (b"", b"") for output in outputs) and all(hook.returncode == 0 for hook in hooks)
     assert len(logged(paths)) == 30
     received = sink.wait_for(30, timeout=90)
-    time.sleep(1.0)  # late duplicates would arrive now
+    wait_until_ended(str(paths.home))  # every check the hooks started has exited: nothing more can come
     received = sink.messages
     assert len(received) == 30
     assert sorted(message.message["Subject"] for message in received) == sorted(
@@ -268,7 +269,7 @@ def test_a_later_hook_of_a_connection_already_waited_for_records_without_startin
     assert not (tmp_path / "python-ran").exists()
     assert len(logged(paths)) == 2  # recorded all the same: the next check merges it
     assert run_pyz(pyz, ["check"], pyz_env(paths.home, shiv_root)).returncode == 0
-    time.sleep(0.3)
+    wait_until_ended(str(paths.home))  # the first hook's check too
     assert len(sink.messages) == 1
 
 

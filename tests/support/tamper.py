@@ -128,6 +128,7 @@ def install_like(paths: Paths, hooks: Sequence[str] = HOOKS, python: str = PYTHO
         place.write_text(with_block(text, block, at_top=(hook == "bashrc")).text, encoding="utf-8")
     paths.state_dir.mkdir(parents=True, exist_ok=True)
     (paths.state_dir / "install.json").write_text(json.dumps({"format": 1, "hooks": list(hooks), "python": python,
-                                                              "pyz": str(pyz)}), encoding="utf-8")
+                                                              "pyz": str(pyz), "seeded": paths.store_file.exists()}),
+                                                  encoding="utf-8")
     line = crontab.cron_line(python, str(pyz), {})
     return Installed(pyz, hashlib.sha256(pyz_bytes).hexdigest(), "MAILTO=\"\"\n0 3 * * * backup.sh\n" + line + "\n")

@@ -1,0 +1,91 @@
+"""app.system.lazy and app.system.sha: the login path's smtplib and SHA-256 without OpenSSL, each in a fresh
+interpreter (this process has ssl and hashlib loaded already), on every supported Python that is installed."""
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from app.system.sha import sha256
+from helpers import ROOT, SUPPORTED, pyenv_pythons, require
+
+OPENSSL = ("ssl", "_ssl", "hmac", "hashlib", "_hashlib")
+
+
+@pytest.fixture(scope="module")
+def pythons() -> Dict[str, Path]:
+    return pyenv_pythons()
+
+
+def run_fresh(code: str, python: str = sys.executable) -> str:
+    """Run code in a new interpreter (-S, this tree on sys.path); return its stdout; fail on a non-zero exit."""
+    finished = subprocess.run([python, "-S", "-c", code], cwd=str(ROOT), capture_output=True, text=True,
+                              timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert finished.returncode == 0, finished.stderr
+    return finished.stdout
+
+
+def loaded(names=OPENSSL) -> str:
+    return "print(sorted(name for name in {!r} if name in sys.modules))\n".format(names)
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_smtplib_imported_deferring_ssl_and_hmac_loads_neither_until_tls_or_cram_md5_uses_them(
+        version: str, pythons: Dict[str, Path]):
+    require(version in pythons, "Python {} (pyenv) is not installed".format(version))
+    output = run_fresh(
+        "import sys\n"
+        "from app.system.lazy import import_deferring\n"
+        "import_deferring('smtplib', ('ssl', 'hmac'))\n"
+        "import smtplib\n" + loaded() +  # and no stand-in is left behind in sys.modules
+        "print(smtplib.hmac.HMAC(b'key', b'challenge', 'md5').hexdigest())\n"  # what CRAM-MD5 computes
+        "import ssl\n"
+        "print(type(sys.modules['ssl']).__name__, isinstance(ssl.create_default_context(), ssl.SSLContext))\n"
+        "print(hasattr(smtplib, 'SMTP_SSL'), smtplib.ssl.SSLContext is ssl.SSLContext)\n", str(pythons[version]))
+    import hmac
+
+    assert output.splitlines() == ["[]", hmac.HMAC(b"key", b"challenge", "md5").hexdigest(), "module True",
+                                   "True True"]
+
+
+def test_with_another_thread_running_the_import_is_a_plain_one():
+    output = run_fresh(
+        "import sys, threading\n"
+        "from app.system.lazy import import_deferring\n"
+        "stop = threading.Event()\n"
+        "threading.Thread(target=stop.wait, daemon=True).start()\n"
+        "import_deferring('smtplib', ('ssl', 'hmac'))\n" + loaded(("ssl", "hmac")) + "stop.set()\n")
+    assert output.splitlines() == ["['hmac', 'ssl']"]
+
+
+def test_a_module_imported_already_is_left_as_it_is():
+    output = run_fresh(
+        "import sys, ssl\n"
+        "from app.system.lazy import import_deferring\n"
+        "import_deferring('smtplib', ('ssl', 'hmac'))\n"
+        "import smtplib\n"
+        "print(smtplib.ssl is ssl, 'hmac' in sys.modules)\n")
+    assert output.splitlines() == ["True False"]
+
+
+def test_a_missing_module_gets_no_stand_in():
+    output = run_fresh(
+        "import sys\n"
+        "from app.system.lazy import import_deferring\n"
+        "import_deferring('json', ('no_such_module_here',))\n"
+        "print('json' in sys.modules, 'no_such_module_here' in sys.modules)\n")
+    assert output.splitlines() == ["True False"]
+
+
+@pytest.mark.parametrize("data", [b"", b"abc", bytes(range(256)) * 3])
+def test_sha256_gives_hashlib_s_digests(data: bytes):
+    assert sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert sha256(data).digest() == hashlib.sha256(data).digest()
+
+
+def test_sha256_loads_no_openssl():
+    output = run_fresh("import sys\nfrom app.system.sha import sha256\nsha256(b'x').hexdigest()\n" + loaded())
+    assert output.splitlines() == ["[]"]
