@@ -17,7 +17,7 @@ from support.httpsworld import HttpsWorld, without_proxies
 @pytest.fixture
 def servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tuple[HttpsWorld, HttpsWorld]]:
     without_proxies(monkeypatch)
-    owner, intruder = HttpsWorld(), HttpsWorld()
+    owner, intruder = HttpsWorld(api="ntfy"), HttpsWorld(api="ntfy")
     try:
         yield owner, intruder
     finally:
