@@ -70,9 +70,13 @@ def stage(cfg: Dict[str, Any], site: Path) -> None:
           "--no-compile", "--target", str(site), "-r", str(cfg["requirements"])], cwd=site.parent)
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts with this venv's path in their shebang
     # What nothing reads at run time, to keep the pyz under 1 MB: pip's install records (only an uninstall reads
-    # them; their hashes would also make the build path-dependent), type stubs and their markers.
+    # them; their hashes would also make the build path-dependent), type stubs and their markers, and the
+    # packages' long descriptions.
     for unused in [*site.glob("*.dist-info/RECORD"), *site.rglob("*.pyi"), *site.rglob("py.typed")]:
         unused.unlink()
+    for metadata in site.glob("*.dist-info/METADATA"):  # the headers (name, version, requirements), without
+        text = metadata.read_text(encoding="utf-8")  # the long description after them: the licences stay whole
+        metadata.write_text(text.split("\n\n", 1)[0] + "\n", encoding="utf-8")
     for cache in list(site.rglob("__pycache__")):
         shutil.rmtree(cache)
     for pyc in site.rglob("*.py[co]"):
