@@ -92,7 +92,8 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
     if [ -z "$sa_done" ] && [ -f "$sa_pyz" ] && [ -O "$sa_pyz" ] && [ -O "${{sa_pyz%/*}}" ]; then
       sa_state=${{sa_dir%/*}}
       case "$sa_wait" in
-        0|0.0|"") (export XDG_STATE_HOME="$sa_state" XDG_CONFIG_HOME="$sa_conf" XDG_DATA_HOME="$sa_data"
+        0|0.0|"") (export XDG_STATE_HOME="$sa_state" XDG_CONFIG_HOME="$sa_conf" XDG_DATA_HOME="$sa_data" \
+                          SSH_ALERT_SPID="$sa_sp"
                    if command -v setsid >/dev/null; then setsid "$sa_py" -S -E "$sa_pyz" check &
                    else nohup "$sa_py" -S -E "$sa_pyz" check & fi) ;;
         *) XDG_STATE_HOME=$sa_state XDG_CONFIG_HOME=$sa_conf XDG_DATA_HOME=$sa_data SSH_ALERT_SPID=$sa_sp \

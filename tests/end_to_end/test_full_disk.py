@@ -17,6 +17,7 @@ from app.alerting.loginline import parse_line
 from app.alerting.outbox import message_id
 from app.commands.setup_mail import NO_RESERVE
 from app.system.paths import Paths
+from app.install.hooks import hook_settings, render_hook
 from helpers import (SNIPPET, hook_env, install_pyz, login_line, python_dir, pyz_env, require, run_hook, run_pyz,
                      smtp_settings, write_config)
 from support.hookrun import fake_sshd
@@ -138,8 +139,13 @@ def test_a_login_the_hook_cannot_append_is_alerted_from_its_environment_once(pat
     # Two hooks of one connection (~/.ssh/rc, then the bash login file) under one sshd: the first cannot append,
     # then space is freed and the second records its line, which is a repeat of the login already alerted.
     hook_line = "sh -c '. \"$0\"' \"$1\""
+    # The block install writes for this state directory (the hook never takes XDG_STATE_HOME from the client).
+    snippet = tmp_path / "hook.sh"
+    snippet.write_text(render_hook(hook_settings("python3", str(paths.home / "bin" / "ssh_alert.pyz"), "bash-profile",
+                                                 str(paths.state_dir), str(paths.config_dir.parent),
+                                                 str(paths.data_dir.parent), str(paths.home))))
     two_hooks = [str(fake_sshd()), "-c", "{0}; rm -f {1}; {0}; true".format(hook_line, shlex.quote(str(filler))),
-                 "sshd", str(SNIPPET)]
+                 "sshd", str(snippet)]
     before = time.time()
     finished = subprocess.run(two_hooks, env=hook, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     after = time.time()
@@ -155,6 +161,32 @@ def test_a_login_the_hook_cannot_append_is_alerted_from_its_environment_once(pat
         (key, str(second) if key == "epoch" else value) for key, value in recorded.extras)), ""), "login",
         alert.message["Message-ID"].split("@", 1)[1].rstrip(">")) for second in range(int(before), int(after) + 2)}
     assert alert.message["Message-ID"] in identities
+
+
+@pytest.mark.parametrize("tmpfs", ["2m"], indirect=True)
+def test_with_hook_wait_0_a_login_the_hook_cannot_append_is_alerted_by_the_detached_check_once(
+        paths: Paths, pyz: Path, shiv_root: Path, sink: MailSink, tmpfs: Path, tmp_path: Path):
+    environ = pyz_env(paths.home, shiv_root, XDG_STATE_HOME=str(tmpfs))
+    paths = Paths.from_environ(environ)
+    install_pyz(paths.home, pyz)
+    python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
+    write_config(paths, alert=dict(ONE_BY_ONE, hook_wait="0"), smtp=smtp_settings(sink))
+    assert run_pyz(pyz, ["check"], environ).returncode == 0  # seeds, and writes hook_wait = 0 for the hook
+    filler = fill(tmpfs, name="filler2")
+    snippet = tmp_path / "hook.sh"
+    snippet.write_text(render_hook(hook_settings("python3", str(paths.home / "bin" / "ssh_alert.pyz"), "bash-profile",
+                                                 str(paths.state_dir), str(paths.config_dir.parent),
+                                                 str(paths.data_dir.parent), str(paths.home))))
+    hook = hook_env(paths.home, python, SHIV_ROOT=str(shiv_root), connection="203.0.113.10 52223 10.0.0.1 22")
+    finished = subprocess.run([str(fake_sshd()), "-c", "sh -c '. \"$0\"' \"$1\"", "sshd", str(snippet)], env=hook,
+                              capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, b"", b"")
+    (alert,) = sink.wait_for(1, timeout=30)  # the detached check, from the environment: the log stayed empty
+    assert "203.0.113.10" in alert.message["Subject"]
+    assert not paths.login_log.exists() or paths.login_log.read_bytes() == b""
+    filler.unlink()
+    assert run_pyz(pyz, ["check"], environ).returncode == 0
+    assert len(sink.messages) == 1
 
 
 # --- FIFOs in the state directory ------------------------------------------------------------------------------
