@@ -6,6 +6,7 @@ UsePAM no, which it does not affect). /etc/pam.d/sshd is restored byte for byte,
 directory the mode creates removed, in a finally, also when a test fails.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -66,15 +67,30 @@ def restore_root_crontab(text: Optional[str]) -> None:
 
 @pytest.fixture(scope="module")
 def system(pyz: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    with installed_system(pyz, tmp_path_factory.mktemp("system")) as installed:
+        yield installed
+
+
+@contextlib.contextmanager
+def installed_system(pyz: Path, workdir: Path, state_size: Optional[str] = None,
+                     before_setup: Callable[[], object] = lambda: None) -> Iterator[System]:
+    """The system-wide mode set up and installed from pyz, undone at the end. state_size: the state directory is a
+    tmpfs of that size (mounted before setup, after which before_setup runs; unmounted at the end)."""
     require(os.geteuid() == 0, "the system-wide mode's tests need root (PAM, /etc, a user, sshd)")
     require(Path("/usr/sbin/sshd").exists(), "apt-get install openssh-server")
     require(PAM_SSHD.exists() and any(os.path.exists(path) for path in PAM_EXEC), "apt-get install libpam-modules")
     present = [str(path) for path in SYSTEM_DIRS if path.exists()]
     require(not present, "the system-wide mode is in use on this machine ({}): not touching it".format(present))
-    workdir = tmp_path_factory.mktemp("system")
     pam_before = PAM_SSHD.read_bytes()
     cron_before = root_crontab()
+    mounted = False
     try:
+        if state_size is not None:
+            SYSTEM_STATE_DIR.mkdir(mode=0o700)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size={},mode=0700".format(state_size), "tmpfs",
+                            str(SYSTEM_STATE_DIR)], check=True, capture_output=True)
+            mounted = True
+        before_setup()
         with MailSink("plain") as sink, SshServer(workdir, use_pam=True) as server:
             ok(pyz_command(pyz, "setup", "--system", "--non-interactive", "--to", "root-owner@example.com", "--from",
                            "ssh-alert@example.com", "--method", "smtp", "--smtp-host", "127.0.0.1", "--smtp-port",
@@ -96,6 +112,18 @@ def system(pyz: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Syst
         restore_root_crontab(cron_before)
         for path in SYSTEM_DIRS:
             shutil.rmtree(str(path), ignore_errors=True)
+        if mounted:
+            unmount(SYSTEM_STATE_DIR)
+            shutil.rmtree(str(SYSTEM_STATE_DIR), ignore_errors=True)  # the mount point
+
+
+def unmount(path: Path) -> None:
+    """Unmount path, waiting out a check that still has a file open there."""
+    for _ in range(50):
+        if subprocess.run(["umount", str(path)], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.2)
+    subprocess.run(["umount", "-l", str(path)], check=True, capture_output=True)
 
 
 def settle(system: System, timeout: float = 20) -> None:
@@ -422,10 +450,7 @@ def test_login_works_silently_with_the_state_on_a_full_disk(system: System):
         silent_login(system)
     finally:
         if mounted:
-            for _ in range(50):
-                if subprocess.run(["umount", str(SYSTEM_STATE_DIR)], capture_output=True).returncode == 0:
-                    break
-                time.sleep(0.2)
+            unmount(SYSTEM_STATE_DIR)
 
 
 def test_both_modes_installed_give_one_alert_per_connection(system: System):
