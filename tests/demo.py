@@ -41,13 +41,14 @@ def main() -> int:
         (home / "bin").mkdir(parents=True)
         shutil.copy2(str(PYZ), str(home / "bin" / "ssh_alert.pyz"))
         config_dir = home / ".config" / "ssh-alert"
-        config_dir.mkdir(parents=True)
+        config_dir.mkdir(parents=True, mode=0o700)
         config = ("[alert]\nto = you@example.com\nfrom = ssh-alert@example.com\nmethod = smtp\n"
                   "host_label = demo.example.com\nchannels = email, webhook\n\n[smtp]\nhost = {}\nport = {}\n"
                   "security = none\n; loopback only: ssh_alert refuses an unencrypted AUTH to any other host\n\n"
                   "[webhook]\nurl = {}/ssh-logins\nsigning_secret_command = echo {}\nca_file = {}\n").format(
                       sink.host, sink.port, receiver.url, SIGNING_SECRET, receiver.ca_file)
         (config_dir / "config.ini").write_text(config)
+        (config_dir / "config.ini").chmod(0o600)  # as setup writes it
         environ = {"HOME": str(home), "PATH": os.path.dirname(python) + ":/usr/bin:/bin", "LANG": "C.UTF-8"}
 
         step("loopback SMTP server listening on {}:{}".format(sink.host, sink.port))
@@ -83,7 +84,8 @@ def main() -> int:
                                                            request.headers["webhook-signature"])))
         print(json.dumps(json.loads(request.body), indent=2, ensure_ascii=False))
 
-        step("status")
+        step("status (this demo installs no hooks and no cron line: on a real account `install` adds them, and "
+             "status says FAIL until it has)")
         subprocess.run([python, str(home / "bin" / "ssh_alert.pyz"), "status"], env=environ)
     return 0
 

@@ -64,6 +64,8 @@ def add_events(store: Any, events: Sequence[Tuple[Dict[str, Any], bool, str]], n
         "INSERT OR IGNORE INTO events (event_id, kind, created, alert, connection, body) VALUES (?, ?, ?, ?, ?, ?)",
         [(event["id"], event["type"], stored, int(alert), connection,
           json.dumps(event, sort_keys=True, ensure_ascii=False)) for event, alert, connection in events])
+    if events:  # a run that finds no new line still sends them (a notice posted after the channels' last send)
+        store.put(CHANNELS_PENDING, True)
 
 
 def channel_state(store: Any, name: str) -> ChannelState:
@@ -126,6 +128,16 @@ def record_outcome(store: Any, channel: str, rows: Sequence[int], state: str, de
             store.connection.execute(
                 "UPDATE channels SET last_error = ?, last_error_time = ?, not_before = ?, "
                 "failures = failures + ? WHERE name = ?", (detail, now, not_before, int(state == "retry"), channel))
+
+
+def skip_event(store: Any, event_id: str, channel: str) -> None:
+    """Close the stored event for channel without sending it there (a notice about that channel itself).
+
+    Call inside the transaction that stores the event."""
+    store.connection.execute(
+        "INSERT OR IGNORE INTO event_deliveries (event_row, channel, state, detail, time) "
+        "SELECT id, ?, 'skipped', 'about this channel', ? FROM events WHERE event_id = ?",
+        (channel, time.time(), event_id))
 
 
 def set_holding(store: Any, channel: str, holding: bool, not_before: Optional[float] = None) -> None:

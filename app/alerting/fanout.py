@@ -4,8 +4,10 @@ Per channel, in the main thread: what is pending for it, its hourly limit and di
 the same rules as email), a digest noted before it is sent so a retry sends the same one. Each channel's
 requests then run in a thread of their own, so a slow or dead channel delays neither email nor the others;
 the main thread records each outcome as it arrives (SQLite stays in one thread). A channel that answered
-"retry" (429, 5xx, network) waits (Retry-After, else a growing backoff); one that refused (other 4xx) is
-reported and not retried for that event.
+"retry" (408, 425, 429, 5xx, a temporary redirect, a reply that proves nothing, the network) waits
+(Retry-After up to an hour, a longer one told once; else the same growing back-off for every channel); one
+that refused (301, 308, other 4xx) is reported and not retried for that event. Only a delivery that left
+the machine releases the waiting login hook: a line written to the local syslog does not.
 """
 
 import time
@@ -14,11 +16,14 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 from app.alerting import eventstore, policy
 from app.alerting.eventstore import JOURNALD, LOG_CHANNELS, SYSLOG, event_channels
 from app.alerting.events import digest_event
-from app.channels.base import REFUSED, RETRY, SENT, Event, Outcome
+from app.channels.base import MAX_WAIT, REFUSED, RETRY, SENT, Event, Outcome
+
+REFUSED_META, WAIT_META = "channel_refused", "channel_waits"  # store meta: what was told once, by channel
 
 LAST_ATTEMPT = "channels_attempt"  # meta: when the channels were last sent to
 CHANNEL_DEADLINE = 20.0  # seconds one channel's requests may take in one run
 MAX_BACKOFF = 1800.0
+LONG_WAIT = "asked us to wait {asked:.0f} s; retried within the hour instead ({detail})"
 
 
 class Send(NamedTuple):
@@ -94,6 +99,7 @@ class Fanout:
         self.reports: "queue.Queue[Report]" = queue.Queue()
         self.running: Dict[str, Send] = {}  # channel -> the send it is on
         self.refused: List[Tuple[str, str]] = []  # (channel, detail) refused for good in this run
+        self.long_waits: List[Tuple[str, str]] = []  # (channel, detail) asked to wait longer than MAX_WAIT
         self.failed: Dict[str, str] = {}  # channel -> detail: failed for now in this run, its events stay pending
 
     def start(self, plans: Dict[str, List[Send]]) -> None:
@@ -113,8 +119,10 @@ class Fanout:
                     outcome = self.senders[name](send.event)
                 except Exception as error:  # noqa: BLE001 - one channel's bug must not stop the others
                     outcome = Outcome(RETRY, "{}: {}".format(type(error).__name__, error))
-                if outcome.state == SENT:
-                    self.on_sent(send.connections)  # the waiting hook counts the first channel that delivers
+                if outcome.state == SENT and name not in LOG_CHANNELS:
+                    # the waiting hook goes on at the first delivery that left the machine: a line written to
+                    # the local syslog or journal has not, and an intruder's first command could still stop the rest
+                    self.on_sent(send.connections)
                 self.reports.put(Report(name, send, outcome))
                 if outcome.state != SENT:
                     break
@@ -150,15 +158,19 @@ class Fanout:
         state = eventstore.channel_state(self.store, name)
         not_before = None
         if outcome.state == RETRY and name not in LOG_CHANNELS:  # local logs are retried on every run
-            not_before = now + (outcome.retry_after if outcome.retry_after is not None
+            # the server's Retry-After (capped at an hour), else the same growing back-off for every channel
+            not_before = now + (min(outcome.retry_after, MAX_WAIT) if outcome.retry_after is not None
                                 else backoff(state.failures + 1))
+            if outcome.retry_after is not None and outcome.retry_after > MAX_WAIT:
+                self.long_waits.append((name, LONG_WAIT.format(asked=outcome.retry_after, detail=outcome.detail)))
         eventstore.record_outcome(self.store, name, send.rows, outcome.state, outcome.detail, now, not_before)
         if outcome.state == SENT:
             self.log.info("{}: sent {}".format(name, send.event.get("title", "")))
-            if name in (self.store.get("channel_refused") or {}):  # it works again: a new refusal is told again
-                with self.store.transaction():
-                    self.store.put("channel_refused", {key: value for key, value in
-                                                       self.store.get("channel_refused").items() if key != name})
+            for meta in (REFUSED_META, WAIT_META):  # it works again: a new refusal or long wait is told again
+                if name in (self.store.get(meta) or {}):
+                    with self.store.transaction():
+                        self.store.put(meta, {key: value for key, value in self.store.get(meta).items()
+                                              if key != name})
             return len(send.rows)
         if outcome.state == RETRY:
             self.failed[name] = outcome.detail
@@ -182,6 +194,7 @@ class Channels:
         self.senders: Optional[Dict[str, Callable[[Event], Outcome]]] = None
         self.fanout: Optional[Fanout] = None
         self.refused: List[Tuple[str, str]] = []  # (channel, detail) refused for good during the run
+        self.long_waits: List[Tuple[str, str]] = []  # (channel, detail) asked to wait more than an hour
         self.failed: Dict[str, str] = {}  # channel -> detail: failed for now during the run (events stay pending)
 
     def start(self) -> None:
@@ -209,6 +222,7 @@ class Channels:
             fanout, self.fanout = self.fanout, None
             sent = fanout.collect()
             self.refused.extend(fanout.refused)
+            self.long_waits.extend(fanout.long_waits)
             self.failed.update(fanout.failed)
         left = any(eventstore.pending(self.store, eventstore.channel_state(self.store, name),
                                       alerts_only=name not in LOG_CHANNELS, limit=1) for name in self.names)
@@ -222,11 +236,16 @@ class Channels:
         taken, self.refused = self.refused, []
         return taken
 
+    def take_long_waits(self) -> List[Tuple[str, str]]:
+        """The (channel, detail) waits longer than an hour asked for since the last call."""
+        taken, self.long_waits = self.long_waits, []
+        return taken
+
     def take_failed(self) -> List[Tuple[str, str]]:
         """(channel, detail) of the channels whose delivery failed for now during the run, once each."""
         taken, self.failed = sorted(self.failed.items()), {}
         return [(name, detail) for name, detail in taken if eventstore.pending(
-            self.store, eventstore.channel_state(self.store, name), alerts_only=name != SYSLOG, limit=1)]
+            self.store, eventstore.channel_state(self.store, name), alerts_only=name not in LOG_CHANNELS, limit=1)]
 
     def finish(self) -> None:
         """Collect a fan-out still running (a flush that raised)."""

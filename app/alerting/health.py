@@ -11,6 +11,8 @@ SSHD_TEXT, SSHD_CHECKED = "sshd_text", "sshd_checked"  # meta: sshd's settings, 
 CHANNEL_FAILING = "failing since {since}: {error}; {pending} event(s) wait{retry}"
 CHANNEL_OK = "last sent {last}{pending}"
 CHANNEL_NEW = "nothing sent yet"
+CHANNEL_REFUSED = "refused for good since {since} (that event is not retried; fix it, then run: ssh_alert.pyz " \
+                  "test --channel {name}): {error}"
 
 
 def _when(epoch: Optional[float]) -> str:
@@ -30,6 +32,10 @@ def channel_lines(store: Any, names: List[str], now: Optional[float] = None) -> 
             continue
         pending = eventstore.pending_count(store, state, alerts_only=name not in ("syslog", "journald"))
         failing = state.last_error_time is not None and (state.last_ok is None or state.last_error_time > state.last_ok)
+        if failing and (store.get("channel_refused") or {}).get(name) == state.last_error:
+            lines.append((name, "fail", CHANNEL_REFUSED.format(since=_when(state.last_error_time), name=name,
+                                                               error=state.last_error)))
+            continue
         if failing:
             retry = "" if not state.not_before or state.not_before <= now else \
                 "; next try {}".format(_when(state.not_before))

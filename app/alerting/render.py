@@ -241,12 +241,18 @@ def build_digest(items: Sequence[Tuple[LoginRecord, AlertContext]], envelope: En
 
 def build_session_alert(started: float, title: str, envelope: Envelope, date: str, message_id: str) -> EmailMessage:
     """Return the alert for an SSH connection of this account that no login hook recorded (e.g. ssh -N)."""
+    subject, body = session_alert_text(started, title, envelope.host)
+    return _new_message(envelope, subject, body, date, message_id)
+
+
+def session_alert_text(started: float, title: str, host: str) -> Tuple[str, str]:
+    """The subject and plain text of a session alert (the email's, and the push channels' event's)."""
     when = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(started))
     tunnel = "@" not in title
     what = "with no session (tunnel-only, e.g. ssh -N port forwarding)" if tunnel else "that no login hook recorded"
     body = "\n".join([
         "An SSH connection to this account is open {}.".format(what), "",
-        "  Host:       {}".format(envelope.host),
+        "  Host:       {}".format(host),
         "  Since:      {}".format(when),
         "  Process:    {}".format(one_line(title, 120)), "",
         "Without root, that is all an account can see of such a connection: sshd hides its client",
@@ -255,8 +261,8 @@ def build_session_alert(started: float, title: str, envelope: Envelope, date: st
         "If you do not expect it, end it (kill the process) and remove unknown keys from",
         "~/.ssh/authorized_keys.", ""])
     subject = "SSH connection {} on {} since {}".format("without a session" if tunnel else "seen by no hook",
-                                                         envelope.host, when[11:16])
-    return _new_message(envelope, subject, body, date, message_id)
+                                                         host, when[11:16])
+    return subject, body
 
 
 def build_notice(envelope: Envelope, subject: str, explanation: str, recent: Iterable[LoginRecord], date: str,

@@ -232,6 +232,8 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
             pushed.append(channels.collect())
             for name, detail in channels.take_refused():
                 refused(name, detail, meta="channel_refused")
+            for name, detail in channels.take_long_waits():
+                refused(name, detail, meta="channel_waits")
         return sent[-1] if sent else 0
 
     dispatcher = Dispatcher(paths, config, store, envelope, flush, date_now, log, handoff)
@@ -364,31 +366,41 @@ def _seed(paths: Paths, store: Store) -> CheckResult:
 def _reseed_with_notice(paths: Paths, store: Store, mark: outbox.AcceptedMark, explanation: str) -> CheckResult:
     """An unusable store or state: post one notice listing recent logins with the seed at the end, then send."""
     from app.settings.config import load_config
-    from app.alerting.render import build_notice
+    from app.alerting.events import notice_event
+    from app.alerting.fanout import Channels
     from app.alerting.loginline import parse_line
     from app.alerting.events import posted_identity
+    from app.alerting.render import build_notice
 
     config = load_config(paths.config_file)
     position = _end_position(paths.login_log)
     recent = [parse_line(line) for line in reversed(tail_lines(paths.login_log, NOTICE_RECENT))]
     envelope = context.envelope(config, store)
-    message = build_notice(envelope, "state re-seeded", explanation + ". Logins recorded while it was "
-                           "unusable may not have been alerted.", recent, date_now(),
-                           outbox.message_id(posted_identity("notice|{}|{}".format(explanation, position)),
-                                             "notice", envelope.mail_domain))
+    text = explanation + ". Logins recorded while it was unusable may not have been alerted."
+    identity = posted_identity("notice|{}|{}".format(explanation, position))
+    message = build_notice(envelope, "state re-seeded", text, recent, date_now(), outbox.message_id(
+        identity, "notice", envelope.mail_domain)) if config.emails else None
+    names = eventstore.event_channels(config)
+    for name in names:  # known before the notice is stored, so each of them gets it
+        eventstore.channel_state(store, name)
+    event = notice_event("ssh_alert on {}: state re-seeded".format(envelope.host), text, identity, envelope.host)
     outbox.post(store, message, config.recipients, "notice",
-                outbox.Record(lambda target: target.set_position(position), len(recent)))
+                outbox.Record(lambda target: target.set_position(position), len(recent)), [(event, True, "")])
     oplog(paths).warning(explanation)
     transport = context.transport(config, paths, envelope.mail_domain)
+    channels = Channels(store, config, paths, envelope.host, oplog(paths), NO_HANDOFF)
+    channels.start()
     try:
-        outbox.flush(store, transport, config.recipients, oplog(paths), mark)
+        if config.emails:
+            outbox.flush(store, transport, config.recipients, oplog(paths), mark)
     except outbox.SendFailed as failure:
         with store.transaction():
             store.record_run(CHECK, str(failure))
         raise UserError(DELIVERY_FAILED.format(reason=failure, pending=1), ExitCode.NOT_DONE) from None
     finally:
         transport.close()
-    _finish(store, config.policy.history_days)
+        channels.collect()
+    _finish(store, config.policy.history_days, names)
     return CheckResult(notices=1, reason="re-seeded")
 
 

@@ -54,10 +54,19 @@ def post_notice(store: Any, config: Any, envelope: Any, subject: str, text: str,
     post_notices(store, config, envelope, [Notice(subject, text, identity, urgent)], apply)
 
 
+CHANNEL_WAITS = "channel_waits"
+CHANNEL_REFUSED_TEXT = ("{label} refused alerts for good: {reply}. It gets none until this is fixed; then run: "
+                        "ssh_alert.pyz test --channel {channel}")
+CHANNEL_WAITS_TEXT = ("{label} {reply}. Alerts wait for it meanwhile; every other channel gets them now. "
+                      "Check the service's limits, then run: ssh_alert.pyz test --channel {channel}")
+
+
 def tell_refused(store: Any, config: Any, envelope: Any, address: str, reply: str, meta: str = "refused") -> None:
-    """A recipient (meta "refused") or push channel ("channel_refused") refused alerts for good: status says so
-    until it accepts again; the others get one notice, by email and through the channels."""
-    from app.alerting.render import build_refused_notice
+    """A recipient (meta "refused") or push channel ("channel_refused") refused alerts for good, or a channel asked
+    to wait more than an hour (CHANNEL_WAITS): status says so until it works again; the others get one notice, by
+    email and through the other channels (never through the channel it is about)."""
+    from app.alerting.eventstore import skip_event
+    from app.alerting.render import build_notice, build_refused_notice
 
     known = store.get(meta, {}) or {}
     first = address not in known
@@ -67,12 +76,22 @@ def tell_refused(store: Any, config: Any, envelope: Any, address: str, reply: st
         return
     identity = posted_identity("{}|{}|{}".format(meta, address, reply))
     label = address if meta == "refused" else "the {} channel".format(address)
-    notice = build_refused_notice(envelope, label, reply, date_now(), outbox.message_id(
-        identity, "notice", envelope.mail_domain)) if config.emails else None
-    event = notice_event("ssh_alert on {}: {} refused".format(envelope.host, label),
-                         "{} refused alerts for good: {}. It gets none until this is fixed; then run: "
-                         "ssh_alert.pyz test --channel NAME".format(label, reply), identity, envelope.host)
-    outbox.post(store, notice, config.recipients, "notice", outbox.Record(lambda target: None), [(event, True, "")])
+    message_id = outbox.message_id(identity, "notice", envelope.mail_domain)
+    if meta == CHANNEL_WAITS:
+        subject = "{} asks to wait".format(label)
+        text = CHANNEL_WAITS_TEXT.format(label=label, reply=reply, channel=address)
+        notice = build_notice(envelope, subject, text, [], date_now(), message_id) if config.emails else None
+    else:
+        subject = "{} refused".format(label)
+        text = CHANNEL_REFUSED_TEXT.format(label=label, reply=reply, channel=address if meta != "refused" else "NAME")
+        notice = build_refused_notice(envelope, label, reply, date_now(), message_id) if config.emails else None
+    event = notice_event("ssh_alert on {}: {}".format(envelope.host, subject), text, identity, envelope.host)
+
+    def record(target: Any) -> None:
+        if meta != "refused":  # the channel it is about would refuse it too, or be told what it already said
+            skip_event(target, event["id"], address)
+
+    outbox.post(store, notice, config.recipients, "notice", outbox.Record(record), [(event, True, "")])
 
 
 def unhealthy_lines(store: Any, config: Any) -> List[str]:

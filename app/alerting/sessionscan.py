@@ -16,17 +16,21 @@ def alert_unrecorded_sessions(store: Store, config: "Config", envelope, flush) -
     """Alert this account's sshd connections that no hook recorded; returns how many were alerted."""
     import pwd
 
-    from app.alerting.render import build_session_alert
+    from app.alerting.eventstore import event_channels
+    from app.alerting.events import notice_event
+    from app.alerting.render import build_session_alert, session_alert_text
     from app.alerting.sessions import own_sshd_processes, unrecorded
 
     processes = own_sshd_processes(pwd.getpwuid(os.getuid()).pw_name)
     pending = unrecorded(processes, [epoch for _, epoch in store.recent()], store.sessions_alerted(), time.time())
     for process in pending:
-        message = build_session_alert(process.started, process.title, envelope, date_now(),
-                                      outbox.message_id("session|" + process.key, "session",
-                                                        envelope.mail_domain))
+        identity = "session|" + process.key
+        message = build_session_alert(process.started, process.title, envelope, date_now(), outbox.message_id(
+            identity, "session", envelope.mail_domain)) if config.emails else None
+        subject, text = session_alert_text(process.started, process.title, envelope.host)
+        events = [(notice_event(subject, text, identity, envelope.host), True, "")] if event_channels(config) else []
         outbox.post(store, message, config.recipients, "session",
-                    outbox.Record(lambda target, key=process.key: target.add_session_alerted(key), 1))
+                    outbox.Record(lambda target, key=process.key: target.add_session_alerted(key), 1), events)
         flush()
     with store.transaction():
         store.keep_sessions([process.key for process in processes])

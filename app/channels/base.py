@@ -42,13 +42,30 @@ class HttpReply(NamedTuple):
 
 
 class Outcome(NamedTuple):
-    state: str  # SENT, RETRY (transient: 429, 5xx, network) or REFUSED (permanent: other 4xx)
+    state: str  # SENT, RETRY (temporary) or REFUSED (permanent for that event: 301/308, 4xx but 408/425/429)
     detail: str = ""  # one line for the log and status; no secret in it
-    retry_after: Optional[float] = None  # seconds the server asked us to wait (429 Retry-After)
+    retry_after: Optional[float] = None  # seconds the server asked us to wait (Retry-After; the fan-out caps it)
+
+
+MAX_WAIT = 3600.0  # a Retry-After longer than this is cut to it (and told once through the other channels)
+TEMPORARY_4XX = (408, 425, 429)
+PERMANENT_REDIRECTS = (301, 308)  # moved for good; 302, 303 and 307 are a server or proxy that will be back
+REPLY_EXCERPT = 200
+
+
+def excerpt(body: bytes) -> str:
+    """The first 200 characters of a reply, escaped (line breaks, control and invisible characters as \\xNN),
+    in double quotes: what status shows of an answer that did not prove delivery."""
+    from app.system.text import printable
+
+    text = body.decode("utf-8", "replace")
+    cut = text[:REPLY_EXCERPT]
+    return '"' + printable(cut.replace("\\", "\\\\").replace('"', '\\"')) + '"' + ("..." if len(text) > len(cut) else "")
 
 
 def retry_after_seconds(headers: Mapping[str, str], body_value: Optional[float] = None) -> Optional[float]:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), else body_value; capped at a day."""
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), else body_value; not capped here
+    (the fan-out waits at most MAX_WAIT and tells a longer wait once)."""
     value = headers.get("retry-after", "").strip()
     seconds: Optional[float] = None
     if value:
@@ -60,25 +77,39 @@ def retry_after_seconds(headers: Mapping[str, str], body_value: Optional[float] 
 
             try:
                 seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-            except (TypeError, ValueError, IndexError):
+            except (TypeError, ValueError, IndexError, OverflowError):
                 seconds = None
     if seconds is None:
         seconds = body_value
-    if seconds is None:
+    if seconds is None or seconds != seconds:  # NaN
         return None
-    return min(max(seconds, 0.0), 86400.0)
+    return max(seconds, 0.0)
+
+
+def classify_redirect(channel: str, status: int, hint: str) -> Outcome:
+    """A 3xx is never followed: 301/308 (moved for good) refuse the event, any other is retried."""
+    if status in PERMANENT_REDIRECTS:
+        return Outcome(REFUSED, one_line("{}: HTTP {} moved permanently, redirect not followed; {}".format(
+            channel, status, hint)))
+    return Outcome(RETRY, one_line("{}: HTTP {} temporary redirect not followed (a server moving or a proxy in "
+                                   "maintenance?); retried; {}".format(channel, status, hint)))
 
 
 def classify_status(status: int, detail: str, headers: Mapping[str, str],
                     body_retry_after: Optional[float] = None) -> Outcome:
-    """The outcome of an HTTP status by the common rule: 2xx sent; 429, 408 and 5xx retried; other codes refused."""
+    """The outcome of an HTTP status by the common rule: 2xx sent; 301/308 and 4xx other than 408/425/429
+    refused; everything else (408, 425, 429, 5xx, other 3xx) retried, after Retry-After when given."""
     if 200 <= status < 300:
         return Outcome(SENT, detail)
-    if status == 429:
-        return Outcome(RETRY, detail, retry_after_seconds(headers, body_retry_after))
-    if status == 408 or status >= 500:
-        return Outcome(RETRY, detail, retry_after_seconds(headers))
-    return Outcome(REFUSED, detail)
+    if status in PERMANENT_REDIRECTS or (400 <= status < 500 and status not in TEMPORARY_4XX):
+        return Outcome(REFUSED, detail)
+    return Outcome(RETRY, detail, retry_after_seconds(headers, body_retry_after if status == 429 else None))
+
+
+def unproven(channel: str, reply: "HttpReply", expected: str) -> Outcome:
+    """A 2xx whose body does not prove delivery (a captive portal, a proxy, a wrong path): retried, with the reply."""
+    return Outcome(RETRY, "{}: HTTP {} without {} (not the service's answer: a captive portal, a proxy or a wrong "
+                          "URL?); reply: {}".format(channel, reply.status, expected, excerpt(reply.body)))
 
 
 def fit(title: str, text: str, limit: int, measure: str = "chars") -> str:
@@ -98,6 +129,14 @@ def option(options: Mapping[str, str], name: str, default: str = "") -> str:
     """A channel's setting as text ("" when unset)."""
     value = options.get(name)
     return default if value in (None, "") else str(value)
+
+
+def flag(options: Mapping[str, Any], name: str) -> bool:
+    """A channel's yes/no setting (parsed True/False, or the text of a test's options)."""
+    value = options.get(name)
+    if isinstance(value, str):
+        return value.strip().lower() in ("yes", "true", "on", "1")
+    return bool(value)
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -130,10 +169,26 @@ def url_secrets(url: str) -> Tuple[str, ...]:
     return tuple(value for value in (url, path) if len(value) > 1)
 
 
+URGENT, NEW_SOURCE, KNOWN, OTHER = "urgent", "new", "known", "other"
+
+
+def attention(event: Event) -> str:
+    """How loudly the event must reach the phone: URGENT (by the rules: a key not in authorized_keys, outside
+    work_hours, an urgent rule; or a notice about ssh_alert itself), NEW_SOURCE (a login from an address not seen
+    before), KNOWN (logins from known sources only) or OTHER (a test, the heartbeat)."""
+    if event.get("urgent"):
+        return URGENT
+    logins = [login for login in event.get("logins") or () if isinstance(login, dict)]
+    if any(login.get("new_ip") for login in logins):
+        return NEW_SOURCE
+    return KNOWN if logins and event.get("type") in ("login", "digest") else OTHER
+
+
 def numeric_priority(event: Event, options: Mapping[str, str], default: str, low: int, high: int,
                      urgent: int) -> int:
-    """urgent for an urgent event, else the priority option (default when unset or not a number) within low-high."""
-    if event.get("urgent"):
+    """urgent for an urgent event or a new source, else the priority option (default when unset or not a
+    number) within low-high."""
+    if attention(event) in (URGENT, NEW_SOURCE):
         return urgent
     try:
         value = int(option(options, "priority", default).strip())
@@ -144,16 +199,19 @@ def numeric_priority(event: Event, options: Mapping[str, str], default: str, low
 
 def classify_json(channel: str, reply: HttpReply, id_field: str, reason_fields: Tuple[str, ...],
                   redirect_hint: str, hints: Mapping[int, str], body_retry_after: Optional[float] = None) -> Outcome:
-    """The common reading of a JSON API's reply: sent on 2xx (naming the id), refused on a redirect (with
-    redirect_hint), else classify_status with the reply's reason fields and the status's hint."""
+    """The common reading of a JSON API's reply: sent on 2xx only when its JSON names the id_field, a redirect by
+    classify_redirect (with redirect_hint), else classify_status with the reply's reason fields and the hint."""
     answer = reply_json(reply.body)
     if 200 <= reply.status < 300:
-        return Outcome(SENT, one_line("{} message {}".format(channel, answer.get(id_field, ""))).strip())
+        found = answer.get(id_field)
+        if isinstance(found, (str, int)) and not isinstance(found, bool) and str(found):
+            return Outcome(SENT, one_line("{} message {}".format(channel, found)).strip())
+        return unproven(channel, reply, "a JSON " + id_field)
     if 300 <= reply.status < 400:
-        return Outcome(REFUSED, one_line("{}: HTTP {} redirect not followed; {}".format(channel, reply.status,
-                                                                                      redirect_hint)))
+        return classify_redirect(channel, reply.status, redirect_hint)
     reason = " ".join(str(answer.get(field, "")) for field in reason_fields).strip()
+    limit = 200  # the API's own reason: one short line
     if not reason:
-        reason = reply.body[:200].decode("utf-8", "replace")
-    detail = one_line("{}: HTTP {} {}{}".format(channel, reply.status, reason, hints.get(reply.status, "")))
+        reason, limit = "reply: " + excerpt(reply.body), 600
+    detail = one_line("{}: HTTP {} {}{}".format(channel, reply.status, reason, hints.get(reply.status, "")), limit)
     return classify_status(reply.status, detail, reply.headers, body_retry_after)

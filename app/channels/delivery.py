@@ -54,8 +54,13 @@ def sendmail_argv(path: str, sender: str) -> List[str]:
     return [path, *SENDMAIL_FLAGS, "-f", sender]
 
 
+NO_EMAIL = "no email: alerts go to {channels}"
+
+
 def describe(config: Config) -> str:
     """One line naming the delivery route, e.g. ``smtp mail.example.com:587 (STARTTLS, verified certificate)``."""
+    if not config.emails:
+        return NO_EMAIL.format(channels=", ".join(config.channels))
     if config.method == "sendmail":
         return "sendmail ({})".format(config.sendmail_path)
     smtp = config.smtp
@@ -356,8 +361,21 @@ class SendmailTransport:
         pass
 
 
+class NoMailTransport:
+    """The transport of a config whose alerts do not go by email (push only): nothing is ever queued for it."""
+
+    def send(self, message: bytes, recipients: Sequence[str]) -> SendResult:
+        raise DeliveryError("alerts do not go by email here ([alert] channels has no email)")
+
+    def close(self) -> None:
+        pass
+
+
 def open_transport(config: Config, password: Callable[[], Optional[str]], local_hostname: str):  # type: ignore
-    """Return a transport for config's method; password is called only if the server needs AUTH."""
+    """Return a transport for config's method (one that sends nothing when alerts do not go by email);
+    password is called only if the server needs AUTH."""
+    if not config.emails:
+        return NoMailTransport()
     if config.method == "sendmail":
         return SendmailTransport(config)
     return SmtpTransport(config, password, local_hostname)

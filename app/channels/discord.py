@@ -3,17 +3,18 @@
 
 import json
 import re
+import urllib.parse
 from typing import Dict, Mapping, Optional, Tuple
 
-from app.channels.base import (REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_status, fit,
-                               one_line, reply_json, url_secrets)
+from app.channels.base import (SENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect, classify_status,
+                               excerpt, fit, one_line, reply_json, unproven, url_secrets)
 from app.system.text import ELLIPSIS
 
 NAME = "discord"
 SECRET = "webhook_url"
 SECRET_REQUIRED = True
-OPTIONS: Tuple[str, ...] = ()
-DEFAULTS: Dict[str, str] = {}
+OPTIONS: Tuple[str, ...] = ("thread_id",)
+DEFAULTS: Dict[str, str] = {"thread_id": ""}
 CONTENT_LIMIT = 2000
 SUPPRESS_EMBEDS = 1 << 2
 _MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<])")  # < too: <@id>, <#id>, <t:...> would render as pills
@@ -39,12 +40,15 @@ def content(title: str, text: str, limit: int = CONTENT_LIMIT) -> str:
 
 
 def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
-    """Takes the event, the (unused) options, the webhook URL and the time; returns the POST to the webhook."""
+    """Takes the event, the options (thread_id), the webhook URL and the time; returns the POST to the webhook."""
     url = secret.strip()
     message = {"content": content(str(event.get("title", "")), str(event.get("text", ""))),
                "allowed_mentions": {"parse": []}, "flags": SUPPRESS_EMBEDS}
     body = json.dumps(message).encode("utf-8")
     target = url + ("&" if "?" in url else "?") + "wait=true"
+    thread = str(options.get("thread_id") or "").strip()
+    if thread:
+        target += "&thread_id=" + urllib.parse.quote(thread, safe="")
     return HttpRequest("POST", target, (("Content-Type", "application/json"),), body,
                        (target,) + url_secrets(url))
 
@@ -53,15 +57,19 @@ def classify(reply: HttpReply) -> Outcome:
     """Takes Discord's reply; returns sent on 2xx, retry on 429 (Retry-After or retry_after) and 5xx, refused
     otherwise (404 above all: retrying a deleted webhook earns a ban)."""
     answer = reply_json(reply.body)
+    if reply.status == 204:
+        return Outcome(SENT, "discord: HTTP 204")
     if 200 <= reply.status < 300:
-        return Outcome(SENT, one_line("discord message {}".format(answer.get("id", ""))).strip())
+        if isinstance(answer.get("id"), str) and answer["id"]:
+            return Outcome(SENT, one_line("discord message {}".format(answer["id"])))
+        return unproven("discord", reply, "the message JSON (id)")
     if 300 <= reply.status < 400:
-        return Outcome(REFUSED, one_line("discord: HTTP {} redirect not followed; check webhook_url".format(
-            reply.status)))
+        return classify_redirect("discord", reply.status, "check webhook_url")
     reason = "{} {}".format(answer.get("code", ""), answer.get("message", "")).strip()
+    limit = 200
     if not reason:
-        reason = reply.body[:200].decode("utf-8", "replace")
-    detail = one_line("discord: HTTP {} {}{}".format(reply.status, reason, _HINTS.get(reply.status, "")))
+        reason, limit = "reply: " + excerpt(reply.body), 600
+    detail = one_line("discord: HTTP {} {}{}".format(reply.status, reason, _HINTS.get(reply.status, "")), limit)
     retry_after: Optional[float] = None
     if isinstance(answer.get("retry_after"), (int, float)) and not isinstance(answer.get("retry_after"), bool):
         retry_after = float(answer["retry_after"])

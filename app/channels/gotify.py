@@ -11,8 +11,8 @@ NAME = "gotify"
 SECRET = "app_token"
 SECRET_REQUIRED = True
 OPTIONS = ("url", "priority")
-DEFAULTS = {"url": "", "priority": "8"}
-URGENT_PRIORITY = 10
+DEFAULTS = {"url": "", "priority": "5"}
+URGENT_PRIORITY = 8  # sound and vibration on Android
 TITLE_LIMIT = 250  # characters; Gotify sets none, but a notification shows one line
 MESSAGE_LIMIT = 16000  # characters; none documented, this keeps a digest readable on a phone
 _HINTS = {401: " (check app_token: it must be an application's token, not a client's)",
@@ -26,7 +26,8 @@ def cut(text: str, limit: int) -> str:
 
 
 def priority(event: Event, options: Mapping[str, str]) -> int:
-    """Takes the event and the options; returns 10 for an urgent event, else the priority option in 0-10."""
+    """Takes the event and the options; returns 8 for an urgent event or a new source, else the priority option
+    in 0-10."""
     return numeric_priority(event, options, DEFAULTS["priority"], 0, 10, URGENT_PRIORITY)
 
 

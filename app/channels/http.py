@@ -50,6 +50,21 @@ def _error(what: str, reason: Any, request: HttpRequest) -> TransportError:
     return TransportError(printable(redact(text, request.secrets), ERROR_LIMIT))
 
 
+def _stage(error: BaseException) -> str:
+    """Where the exchange broke, in words: connect, TLS handshake, proxy, or waiting for / reading the reply."""
+    cause = error.reason if isinstance(error, urllib.error.URLError) else error
+    if isinstance(cause, ssl.SSLError):
+        return "TLS handshake"
+    if str(cause).startswith("Tunnel connection failed"):
+        return "proxy"
+    if isinstance(cause, (ConnectionRefusedError, socket.gaierror)) or isinstance(error, urllib.error.URLError) \
+            and isinstance(cause, OSError) and not isinstance(cause, (socket.timeout, TimeoutError)):
+        return "connect"
+    if isinstance(cause, (socket.timeout, TimeoutError)):
+        return "waiting for the reply"
+    return "reading the reply"
+
+
 def _reason(error: BaseException, timeout: float) -> str:
     """Why a request got no reply, in words, with the fix when there is one."""
     cause = error.reason if isinstance(error, urllib.error.URLError) else error
@@ -220,7 +235,7 @@ def perform(request: HttpRequest, timeout: float = 10.0, deadline: float = 20.0,
         except _DeadlinePassed:
             watchdog.fired = True
         except (OSError, http.client.HTTPException, ValueError) as error:  # URLError is an OSError
-            failure = _error(where, _reason(error, timeout), request)
+            failure = _error("{} ({})".format(where, _stage(error)), _reason(error, timeout), request)
         if watchdog.fired or time.monotonic() > started + deadline:
             # whatever broke, the cause is the deadline (the watchdog shut the socket)
             failure = _error(where, "no complete reply within {:g} s".format(deadline), request)

@@ -4,13 +4,15 @@ import base64
 import re
 from typing import Mapping
 
-from app.channels.base import Event, HttpReply, HttpRequest, Outcome, classify_json, fit, option
+from app.channels.base import (NEW_SOURCE, URGENT, Event, HttpReply, HttpRequest, Outcome, attention, classify_json,
+                               fit, option)
 
 NAME = "ntfy"
 SECRET = "token"
 SECRET_REQUIRED = False
-OPTIONS = ("url", "priority", "tags")
-DEFAULTS = {"url": "", "priority": "high", "tags": "warning"}
+OPTIONS = ("url", "priority", "tags", "click", "icon")
+DEFAULTS = {"url": "", "priority": "default", "tags": "warning"}
+PRIORITIES = ("min", "low", "default", "high", "urgent")  # 1-5
 MESSAGE_LIMIT = 4096  # bytes; a longer body becomes an attachment
 _SEQUENCE_ID = re.compile(r"^[-_A-Za-z0-9]{1,64}$")  # ntfy's sequenceIDRegex; anything else is a 400
 
@@ -27,12 +29,29 @@ def header_text(text: str) -> str:
     return "=?UTF-8?B?" + base64.b64encode(text.encode("utf-8", "replace")).decode("ascii") + "?="
 
 
+def priority(event: Event, options: Mapping[str, str]) -> str:
+    """Takes the event and the options; returns urgent (5) for an urgent event, at least high (4) for a new source,
+    else the priority option (default: 3)."""
+    configured = option(options, "priority", DEFAULTS["priority"]).strip().lower()
+    if configured not in PRIORITIES:
+        configured = DEFAULTS["priority"]
+    level = attention(event)
+    if level == URGENT:
+        return "urgent"
+    if level == NEW_SOURCE and PRIORITIES.index(configured) < PRIORITIES.index("high"):
+        return "high"
+    return configured
+
+
 def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
     """Takes the event, the channel's options, the access token ("" for none) and the time; returns the POST."""
     title = str(event.get("title", ""))
-    priority = "urgent" if event.get("urgent") else option(options, "priority", DEFAULTS["priority"])
     headers = [("Content-Type", "text/plain; charset=utf-8"), ("X-Title", header_text(title)),
-               ("X-Priority", priority), ("X-Tags", option(options, "tags", DEFAULTS["tags"]))]
+               ("X-Priority", priority(event, options)), ("X-Tags", header_text(option(options, "tags",
+                                                                                       DEFAULTS["tags"])))]
+    for name in ("click", "icon"):
+        if option(options, name).strip():
+            headers.append(("X-" + name.capitalize(), header_text(option(options, name).strip())))
     event_id = str(event.get("id", ""))
     if _SEQUENCE_ID.match(event_id):
         headers.append(("X-Sequence-ID", event_id))

@@ -14,6 +14,8 @@ from app.channels.base import RETRY, Event, Outcome
 
 REQUEST_TIMEOUT = 10.0  # seconds for each socket operation
 REQUEST_DEADLINE = 15.0  # seconds one request may take in all (a trickling server is cut off)
+INSECURE_SEND = ("[{channel}] {key}: not sent: http:// to {host}, which is not this machine, would carry the {secret} "
+                 "in clear; use https://, or set allow_insecure_http = yes in [{channel}] if you really mean it")
 
 
 def channel_module(name: str) -> Any:
@@ -33,12 +35,21 @@ def send_request(name: str, options: Dict[str, Any], secret: str, event: Event) 
     from app.channels.http import TransportError, perform, redact
 
     from app.errors import UserError
+    from app.settings.cleartext import insecure_host
+    from app.settings.schema import REQUEST_URL_KEYS
 
     module = channel_module(name)
     try:
         request = module.build_request(event, options, secret, time.time())
     except UserError as error:  # a setting the request cannot be built from: status shows it until fixed
         return Outcome(RETRY, str(error))
+    host = insecure_host(request.url)
+    if host and not options.get("allow_insecure_http"):  # kept pending: status shows it until it is fixed
+        secret_name = getattr(module, "SECRET", "secret")
+        key = secret_name if secret_name.endswith("_url") and not options.get("channel") \
+            else REQUEST_URL_KEYS.get(name, "url")
+        return Outcome(RETRY, INSECURE_SEND.format(channel=name, key=key, host=host,
+                                                   secret=secret_name.replace("_", " ")))
     try:
         reply = perform(request, timeout=REQUEST_TIMEOUT, deadline=REQUEST_DEADLINE,
                         ca_file=str(options.get("ca_file") or ""))

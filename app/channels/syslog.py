@@ -98,18 +98,36 @@ def event_lines(event: Event, syslog_format: str = "logfmt") -> List[str]:
                     ("epoch", "{:.0f}".format(event.get("time", 0))), ("host", host),
                     ("title", printable(str(event.get("title", ""))))]]
     if syslog_format == "json":
-        return [_json_line(fields) for fields in records]
+        return [_json_line(typed(fields)) for fields in records]
     return [fitted(fields, MAX_LINE_BYTES) for fields in records]
 
 
-def _json_line(fields: Sequence[Tuple[str, str]]) -> str:
-    """One JSON object, cut like the logfmt line when it would not fit."""
+JSON_NUMBERS = ("epoch",)
+JSON_BOOLEANS = ("new_ip", "trusted")
+
+
+def typed(fields: Sequence[Tuple[str, str]]) -> List[Tuple[str, Any]]:
+    """The fields as JSON shows them: epoch a number, new_ip and trusted booleans, the rest strings (the schema
+    in docs/channels.md, shared with the webhook's login objects)."""
+    values: List[Tuple[str, Any]] = []
+    for key, value in fields:
+        if key in JSON_NUMBERS and value.isdigit():
+            values.append((key, int(value)))
+        elif key in JSON_BOOLEANS and value in ("yes", "no"):
+            values.append((key, value == "yes"))
+        else:
+            values.append((key, value))
+    return values
+
+
+def _json_line(fields: Sequence[Tuple[str, Any]]) -> str:
+    """One JSON object, its strings cut like the logfmt line's values when it would not fit."""
     line = json.dumps(dict(fields), ensure_ascii=False, separators=(",", ":"))
     if len(line.encode("utf-8")) <= MAX_LINE_BYTES:
         return line
     cap = MAX_LINE_BYTES // max(1, len(fields))
-    return json.dumps({key: (value if index < 3 else shortened(value, cap)) for index, (key, value)
-                       in enumerate(fields)}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps({key: (shortened(value, cap) if index >= 3 and isinstance(value, str) else value)
+                       for index, (key, value) in enumerate(fields)}, ensure_ascii=False, separators=(",", ":"))
 
 
 def sender(socket_path: str, facility: str, syslog_format: str, target: str = "") -> Callable[[Event], Outcome]:

@@ -5,13 +5,14 @@ import re
 import urllib.parse
 from typing import Mapping, Union
 
-from app.channels.base import (REFUSED, RETRY, SENT, Event, HttpReply, HttpRequest, Outcome, classify_status, fit,
-                               one_line, option, reply_json)
+from app.channels.base import (KNOWN, REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect,
+                               attention, classify_status, excerpt, fit, one_line, option, reply_json,
+                               unproven)
 
 NAME = "telegram"
 SECRET = "token"
 SECRET_REQUIRED = True
-OPTIONS = ("chat_id", "api_base")
+OPTIONS = ("chat_id", "api_base", "message_thread_id")
 DEFAULTS = {"chat_id": "", "api_base": "https://api.telegram.org"}
 MESSAGE_LIMIT = 4096  # characters (tdlib counts code points)
 _HINTS = {401: " (check the bot token)", 404: " (check the bot token)",
@@ -34,7 +35,11 @@ def build_request(event: Event, options: Mapping[str, str], secret: str, now: fl
     url = "{}/bot{}/sendMessage".format(base, quoted)
     message = {"chat_id": chat_id(option(options, "chat_id")),
                "text": fit(str(event.get("title", "")), str(event.get("text", "")), MESSAGE_LIMIT),
-               "link_preview_options": {"is_disabled": True}}
+               "link_preview_options": {"is_disabled": True},
+               "disable_notification": attention(event) == KNOWN}  # silent only for known, non-urgent logins
+    thread = option(options, "message_thread_id").strip()
+    if thread:
+        message["message_thread_id"] = int(thread)
     body = json.dumps(message).encode("utf-8")
     secrets = tuple(sorted({token, quoted}, key=len)) if token else ()
     return HttpRequest("POST", url, (("Content-Type", "application/json"),), body, secrets)
@@ -49,17 +54,17 @@ def classify(reply: HttpReply) -> Outcome:
         if answer.get("ok") is True:
             result = answer.get("result") if isinstance(answer.get("result"), dict) else {}
             return Outcome(SENT, one_line("telegram message {}".format(result.get("message_id", ""))).strip())
-        return Outcome(RETRY, one_line("telegram: HTTP {} without ok: {}".format(
-            reply.status, reply.body[:100].decode("utf-8", "replace"))))
+        return unproven("telegram", reply, '{"ok": true}')
     if 300 <= reply.status < 400:
-        return Outcome(REFUSED, one_line("telegram: HTTP {} redirect not followed; check api_base".format(
-            reply.status)))
-    description = str(answer.get("description") or reply.body[:200].decode("utf-8", "replace"))
+        return classify_redirect("telegram", reply.status, "check api_base")
+    description, limit = str(answer.get("description") or ""), 200
+    if not description:
+        description, limit = "reply: " + excerpt(reply.body), 600
     migrate_to = parameters.get("migrate_to_chat_id")
     if isinstance(migrate_to, int) and not isinstance(migrate_to, bool):
         return Outcome(REFUSED, one_line("telegram: the group became a supergroup: set chat_id = {}".format(
             migrate_to)))
-    detail = one_line("telegram: HTTP {} {}{}".format(reply.status, description, _HINTS.get(reply.status, "")))
+    detail = one_line("telegram: HTTP {} {}{}".format(reply.status, description, _HINTS.get(reply.status, "")), limit)
     retry_after = parameters.get("retry_after")
     if not isinstance(retry_after, (int, float)) or isinstance(retry_after, bool):
         retry_after = None

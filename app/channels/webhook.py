@@ -9,8 +9,8 @@ import json
 from typing import Mapping, Optional
 
 from app import __version__
-from app.channels.base import (REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_status, one_line,
-                               option, url_secrets)
+from app.channels.base import (REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect,
+                               classify_status, excerpt, one_line, option, url_secrets)
 from app.errors import UserError
 
 NAME = "webhook"
@@ -102,15 +102,13 @@ def build_request(event: Event, options: Mapping[str, str], secret: str, now: fl
 def classify(reply: HttpReply) -> Outcome:
     """Takes the receiver's reply; returns sent on 2xx, retry on 408, 429 and 5xx (Retry-After), refused on
     3xx (not followed), 410 (the endpoint is gone) and other 4xx."""
-    snippet = reply.body[:200].decode("utf-8", "replace")
     if 200 <= reply.status < 300:
         return Outcome(SENT, one_line("webhook: HTTP {}".format(reply.status)))
     if 300 <= reply.status < 400:
-        return Outcome(REFUSED, one_line("webhook: HTTP {} redirect not followed; set [webhook] url to where it "
-                                         "points".format(reply.status)))
+        return classify_redirect("webhook", reply.status, "set [webhook] url to where it points")
     if reply.status == 410:
         return Outcome(REFUSED, "webhook: endpoint gone (410): remove or fix [webhook] url")
     hint = {401: " (check signing_secret and format)", 403: " (check signing_secret and format)",
             404: " (check url)"}.get(reply.status, "")
-    detail = one_line("webhook: HTTP {} {}{}".format(reply.status, snippet, hint))
+    detail = one_line("webhook: HTTP {} reply: {}{}".format(reply.status, excerpt(reply.body), hint), 600)
     return classify_status(reply.status, detail, reply.headers)

@@ -17,7 +17,8 @@ from app.commands.setup_apply import (CONFIG_WRITTEN, HOOK_WAIT_CHOSEN, LEGACY_L
                                       SUGGEST_INSTALL, apply)
 from app.commands.setup_dialog import (AFTER_FAILURE_CHOICES, ASK_AFTER_FAILURE, ASK_CA_FILE, ASK_FROM, ASK_HOST,
                                        ASK_KEEP_ADDRESS, ASK_METHOD, ASK_PORT, ASK_SECURITY, ASK_SENDMAIL,
-                                       ASK_TEST_EMAIL, ASK_TO, ASK_USER, SMTP_ONLY, ask, host_names_line)
+                                       ASK_TEST_EMAIL, ASK_TO, ASK_USER, SMTP_ONLY, PushOnly, ask,
+                                       host_names_line)
 from app.commands.setup_flags import (LEGACY_NOT_IMPORTED, MISSING_FLAG, PASSWORD_FLAGS, add_arguments,
                                       plan_from_flags)
 from app.commands.setup_mail import (ASK_ARRIVED, CHECK_FAILED, LOCAL_ONLY_WARNING, NOT_ARRIVED, PENDING_SENT,
@@ -28,7 +29,8 @@ from app.install.legacy import find_legacy
 from app.system.paths import Paths
 
 __all__ = [  # the names tests import from here, wherever they live
-    "AFTER_FAILURE_CHOICES", "ASK_AFTER_FAILURE", "ASK_ARRIVED", "ASK_CHANNEL", "ASK_CA_FILE", "ASK_FROM", "ASK_HOST",
+    "AFTER_FAILURE_CHOICES", "ASK_AFTER_FAILURE", "ASK_ARRIVED", "ASK_CHANNEL", "ASK_PUSH_CHANNEL",
+    "ASK_CA_FILE", "ASK_FROM", "ASK_HOST",
     "ASK_KEEP_ADDRESS", "ASK_METHOD", "ASK_PORT", "ASK_SECURITY", "ASK_SENDMAIL", "ASK_TEST_EMAIL", "ASK_TO",
     "ASK_USER", "Answers", "CHECK_FAILED", "CONFIG_WRITTEN", "HOOK_WAIT_CHOSEN", "LEGACY_LOG_SKIPPED",
     "LEGACY_NOT_IMPORTED", "LEGACY_PASSWORD_MOVED", "LOCAL_ONLY_WARNING", "MISSING_FLAG", "NEEDS_TERMINAL",
@@ -85,6 +87,8 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
             asked = ask(paths, arguments, prompter, legacy)
         except EOFError:  # Ctrl-D at a question
             asked = None
+        except PushOnly:
+            return _push_only(paths, arguments, prompter)
         if asked is None:
             return Result([STOPPED], ExitCode.NOT_DONE)
         plan = asked
@@ -110,6 +114,18 @@ def _tested(paths: Paths, plan: Plan, save_anyway: bool) -> Plan:
     if not save_anyway:
         raise UserError("\n".join(plan.notes + (PROBE_FAILED.format(advice=advice),)), ExitCode.NOT_DONE)
     return plan._replace(notes=plan.notes + (SAVED_ANYWAY.format(advice=advice),), send_test=False)
+
+
+ASK_PUSH_CHANNEL = "Push alerts to which channel"
+
+
+def _push_only(paths: Paths, arguments: argparse.Namespace, prompter: Prompter) -> Result:
+    """No email: one push channel, guided, becomes the only place alerts go."""
+    from app.commands.setup_channel import setup_channel
+    from app.settings.schema import PUSH_CHANNELS
+
+    arguments.channel = prompter.choose(ASK_PUSH_CHANNEL, PUSH_CHANNELS, PUSH_CHANNELS[0])
+    return setup_channel(paths, arguments, prompter, only=True)
 
 
 ASK_CHANNEL = "Also push alerts to your phone or chat? (none, or one of the channels)"

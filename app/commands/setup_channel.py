@@ -9,7 +9,7 @@ sent before anything is written: a failed test leaves the configuration as it wa
 import argparse
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from app.commands.prompt import Prompter
 from app.commands.result import Result
@@ -21,6 +21,8 @@ CHANNEL_ADDED = "The {channel} channel is set up: alerts now go to {channels}."
 CHANNEL_TEST_FAILED = "the {channel} test was not delivered: {reason}; nothing was saved"
 CHANNEL_MISSING = "missing {flag}: {why}"
 SECRET_EMPTY = "{flag}: the first line of standard input is empty; pipe the {secret} in"
+NEW_CONFIG_HEADER = ("# ssh_alert configuration, written by `ssh_alert.pyz setup --channel`: alerts go to the push\n"
+                     "# channel below, not by email. Run setup to add email; docs/configuration.md lists every key.\n")
 WRONG_SECRET_FLAG = "{flag} is not the {channel} channel's secret; use {right}"
 UNKNOWN_CHANNEL = "unknown channel {channel!r}; one of: {choices}"
 CHANNEL_TESTING = "Sending a test event through {channel} ..."
@@ -85,7 +87,8 @@ def answers(arguments: argparse.Namespace, channel: str, prompter: Optional[Prom
     for key in channel_keys(channel):
         given = _given(arguments, key)
         if given is None and prompter is not None and not arguments.non_interactive \
-                and (key.required or not key.name.endswith(("_command", "ca_file", "secret_store"))):
+                and (key.required or not key.name.endswith(("_command", "ca_file", "secret_store",
+                                                            "allow_insecure_http"))):
             given = prompter.ask("[{}] {} ({})".format(channel, key.name, key.help),
                                  previous.get(key.name, key.default))
         elif given is None and key.name in previous:
@@ -119,8 +122,9 @@ def read_secret(arguments: argparse.Namespace, channel: str, values: Dict[str, s
     return ""
 
 
-def edited_config_text(text: str, channel: str, values: Dict[str, str]) -> str:
-    """The config text with channel added to [alert] channels and its section's keys set to values (pure).
+def edited_config_text(text: str, channel: str, values: Dict[str, str], only: bool = False) -> str:
+    """The config text with channel added to [alert] channels (only: made the one channel, no email) and its
+    section's keys set to values (pure); an empty text gives a new push-only config.
 
     Edited in place (app.settings.inifile): comments, other sections and the order of keys stay.
     """
@@ -134,13 +138,17 @@ def edited_config_text(text: str, channel: str, values: Dict[str, str]) -> str:
     current = parser.get("alert", "channels", fallback="email")
     names = [name.strip() for name in current.split(",") if name.strip()]
     changes = [] if channel in names else [("alert", "channels", ", ".join(names + [channel]))]
+    if only and names != [channel]:
+        changes = [("alert", "channels", channel)]
     changes += [(channel, name, value) for name, value in values.items()
                 if parser.get(channel, name, fallback=None) != value]
     return edit(text, changes)
 
 
-def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> Result:
+def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter],
+                  only: bool = False) -> Result:
     """Add or change the push channel arguments.channel: test it, then store its secret and write the config.
+    With no config yet (or only), the channel becomes the one place alerts go: a push-only config.
 
     At a terminal a failed test offers a CA file (for a certificate not trusted), then change/save/quit;
     without one it raises UserError (exit 1) and nothing is written.
@@ -151,9 +159,14 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
     from app.system.files import open_regular_file, replace_keeping_mode
 
     channel = arguments.channel
-    with open_regular_file(paths.config_file, "r", encoding="utf-8") as handle:
-        text = handle.read()
-    current = load_config(paths.config_file)  # the current file must be valid (and ours) before it is changed
+    new = not os.path.lexists(str(paths.config_file))
+    text, current_channels = "", ()  # type: Tuple[str, Tuple[str, ...]]
+    if not new:
+        with open_regular_file(paths.config_file, "r", encoding="utf-8") as handle:
+            text = handle.read()
+        # the current file must be valid (and ours) before it is changed
+        current_channels = load_config(paths.config_file).channels
+    only = only or new
     interactive = prompter is not None and not arguments.non_interactive
     previous = {name: str(value) for name, value in _written(text, channel).items()}
     lines: List[str] = []
@@ -163,7 +176,7 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
             values = answers(arguments, channel, prompter, previous)
             secret = read_secret(arguments, channel, values, prompter)
         ask_again = True
-        new_text = edited_config_text(text, channel, values)
+        new_text = edited_config_text(text, channel, values, only)
         config = parse_config(new_text, paths.config_file)  # every problem named, nothing written yet
         if interactive:
             prompter.say(CHANNEL_TESTING.format(channel=channel))  # type: ignore[union-attr]
@@ -195,13 +208,32 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
         from app.settings.credentials import store_channel_secret
 
         stored = store_channel_secret(paths, channel, secret, paths.config_file)
-        new_text = edited_config_text(text, channel, dict(values, secret_store=stored.store))
+        new_text = edited_config_text(text, channel, dict(values, secret_store=stored.store), only)
     elif not values.get(schema.CHANNEL_SECRETS[channel] + "_command") and not (
-            channel in current.channels and not arguments_secret_given(arguments)):
-        new_text = edited_config_text(text, channel, dict(values, secret_store="none"))
-    replace_keeping_mode(paths.config_file, new_text.encode("utf-8"))
-    return Result(lines + [CHANNEL_ADDED.format(channel=channel, channels=", ".join(config.channels))],
-                  data={"channel": channel, "channels": list(config.channels)})
+            channel in current_channels and not arguments_secret_given(arguments)):
+        new_text = edited_config_text(text, channel, dict(values, secret_store="none"), only)
+    lines.append(CHANNEL_ADDED.format(channel=channel, channels=", ".join(config.channels)))
+    data = {"channel": channel, "channels": list(config.channels)}
+    if not new:
+        replace_keeping_mode(paths.config_file, new_text.encode("utf-8"))
+        return Result(lines, data=data)
+    return _write_new(paths, config, new_text, lines, data)
+
+
+def _write_new(paths: Paths, config: Any, text: str, lines: List[str], data: Dict[str, Any]) -> Result:
+    """Write a new push-only config (0600, atomically), then seed the store with the first check."""
+    from app.alerting.handoff import sync_hook_wait
+    from app.commands.setup_apply import CONFIG_UNWRITABLE
+    from app.commands.setup_mail import first_check
+    from app.system.files import write_private
+
+    try:
+        write_private(paths.config_file, (NEW_CONFIG_HEADER + text).encode("utf-8"))
+    except OSError as error:
+        raise UserError(CONFIG_UNWRITABLE.format(path=paths.config_file, reason=error.strerror or error)) from None
+    sync_hook_wait(paths.hook_wait_file, config.policy.hook_wait)
+    line, checked = first_check(paths)
+    return Result(lines + [line], ExitCode.OK if checked else ExitCode.NOT_DONE, data=data)
 
 
 def arguments_secret_given(arguments: argparse.Namespace) -> bool:

@@ -21,7 +21,8 @@ from app.settings.config import SECURITY_MODES, SENDMAIL_CANDIDATES, Config, fin
 from app.system.paths import Paths
 
 ASK_IMPORT = "Import its settings, password and login history"
-ASK_TO = "Recipient address(es), comma-separated"
+ASK_TO = "Recipient address(es), comma-separated (none: no email, push only)"
+PUSH_ONLY_ANSWER = "none"
 ASK_FROM = "Sender address"
 ASK_METHOD = "Delivery method"
 ASK_SENDMAIL = "sendmail binary"
@@ -50,6 +51,10 @@ LEGACY_FOUND = "Found the original script's files: {names}."
 SENDMAIL_CHOSEN = "Delivery: {route}."
 
 
+class PushOnly(Exception):
+    """The answer to ASK_TO was "none": alerts go to a push channel only (setup asks which)."""
+
+
 class _Asker:
     """The questions, one method each; every answer's default is the previous answer."""
 
@@ -61,11 +66,15 @@ class _Asker:
     def confirm(self, question: str, default: bool = True) -> bool:
         return default if self.arguments.yes else self.prompter.confirm(question, default)
 
-    def addresses(self, question: str, default: Sequence[str], single: bool) -> Tuple[str, ...]:
-        """Ask until the addresses are valid and kept: a domain DNS says is missing can be typed again."""
+    def addresses(self, question: str, default: Sequence[str], single: bool,
+                  allow_none: bool = False) -> Tuple[str, ...]:
+        """Ask until the addresses are valid and kept: a domain DNS says is missing can be typed again.
+        With allow_none, the answer "none" gives no address."""
         from app.settings.validate import address_notes, normalize_addresses
 
         def problem(answer: str) -> Optional[str]:
+            if allow_none and answer.strip().lower() == PUSH_ONLY_ANSWER:
+                return None
             parts = split_addresses(answer)
             if single and len(parts) > 1:
                 return "one address only"
@@ -74,6 +83,8 @@ class _Asker:
         shown = ", ".join(default)
         while True:
             answer = self.prompter.ask(question, shown, problem)
+            if allow_none and answer.strip().lower() == PUSH_ONLY_ANSWER:
+                return ()
             normalized = normalize_addresses(split_addresses(answer), special_use=True)[0]
             for note in address_notes(normalized, self.dns, self.looked_up):
                 self.prompter.say(note.line)
@@ -196,7 +207,9 @@ def ask(paths: Paths, arguments: argparse.Namespace, prompter: Prompter, legacy:
         known = KnownPassword(legacy_settings.user, legacy_settings.password,
                               "the password from " + str(legacy.config))
     while True:
-        recipients = asker.addresses(ASK_TO, answers.recipients, single=False)
+        recipients = asker.addresses(ASK_TO, answers.recipients, single=False, allow_none=True)
+        if not recipients:
+            raise PushOnly()
         sender = asker.addresses(ASK_FROM, (answers.sender,) if answers.sender else (), single=True)[0]
         answers = asker.method(answers._replace(recipients=recipients, sender=sender))
         prompter.say(host_names_line(answers.host_label))

@@ -83,11 +83,14 @@ def run_status(paths: Paths) -> List[Check]:
 def _credential_checks(config: Config, paths: Paths) -> List[Check]:
     from app.settings.credentials import describe_source, resolve_password
     from app.channels.delivery import describe
-
     from app.commands.setup_mail import local_only_problem
+    from app.settings.cleartext import cleartext_warnings
 
-    problem = local_only_problem(config)
-    checks = [Check("delivery", FAIL, problem) if problem else Check("delivery", OK, describe(config))]
+    problem = local_only_problem(config)  # none without email: method is then ""
+    checks = [Check("delivery", FAIL, problem) if problem else Check("delivery", OK, describe(config))] + [
+        Check(name, WARN, detail) for name, detail in cleartext_warnings(config)]
+    if not config.emails:
+        return checks
     try:
         source = describe_source(config, paths)
         if source.kind != "none":

@@ -16,6 +16,9 @@ ADVICE = (
     (("certificate", "CERTIFICATE"), "the server's certificate is not trusted: fix it, or set ca_file in [{channel}]"),
     (("Tunnel", "407", "proxy"), "the proxy refused: check https_proxy and no_proxy"),
     (("429",), "the server limits requests now; the alert is retried when it allows"),
+    (("moved permanently",), "the server moved for good: set the new address in [{channel}] of {path}"),
+    (("without ", "temporary redirect"), "something other than the service answered (a captive portal, a proxy, a "
+                                         "wrong path): check the URL in [{channel}] of {path} and the network"),
 )
 
 

@@ -20,6 +20,7 @@ from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREA
 from app.system.files import open_regular_file, require_private
 from app.alerting.trust import Network, parse_networks
 from app.settings import schema
+from app.settings.cleartext import cleartext_problems
 from app.settings.kinds import Invalid, looks_like_address, split_addresses
 from app.settings.schema import (DEFAULT_PORTS, DEFAULT_TIMEOUT, METHODS, PASSWORD_STORES, SECURITY_MODES,
                                  SENDMAIL_CANDIDATES, Key, complete_port_security, security_from_flags)
@@ -179,7 +180,7 @@ def parse_config(text: str, path: Path) -> Config:
     values: Dict[str, Any] = {"channels": reading.value(schema.find_key("alert", "channels"))}  # type: ignore
     emails = "email" in values["channels"]
     for field, keys in schema.keys_by_field().items():
-        if field.startswith("smtp.") and (values["method"] != "smtp" or "method" in reading.invalid):
+        if field.startswith("smtp.") and (not emails or values["method"] != "smtp" or "method" in reading.invalid):
             continue
         if field.startswith("channel.") and field.split(".")[1] not in values["channels"]:
             continue
@@ -190,6 +191,8 @@ def parse_config(text: str, path: Path) -> Config:
     method = "" if "method" in reading.invalid or not emails else values["method"]
     values["sendmail_path"] = _sendmail_path(reading, values["sendmail_path"]) if method == "sendmail" else ""
     smtp = _smtp_settings(reading, values) if method == "smtp" else None
+    for section, key, problem in cleartext_problems(values):
+        reading.problem(section, key, problem)
     if reading.problems:
         raise UserError("\n".join(reading.problems))
     policy = {field.split(".", 1)[1]: value for field, value in values.items() if field.startswith("policy.")}

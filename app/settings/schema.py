@@ -22,6 +22,9 @@ CHANNEL_SECRETS = {"ntfy": "token", "telegram": "token", "slack": "webhook_url",
                    "matrix": "access_token", "gotify": "app_token", "pushover": "app_token",
                    "webhook": "signing_secret"}
 SECTIONS = ("alert", "smtp") + PUSH_CHANNELS
+# the key naming where each channel's requests go (with its token); a secret URL (Slack, Discord) is checked as sent
+REQUEST_URL_KEYS = {"ntfy": "url", "telegram": "api_base", "matrix": "homeserver", "gotify": "url",
+                    "pushover": "api_base", "webhook": "url", "slack": "api_base"}
 METHODS = ("smtp", "sendmail")
 SECURITY_MODES = ("ssl", "starttls", "none")
 PASSWORD_STORES = ("auto", "keyring", "file")
@@ -101,14 +104,26 @@ def _push_keys() -> Tuple[Key, ...]:
         "ntfy": (Key("ntfy", "url", "channel.ntfy.url", url, "", "the topic URL, e.g. https://ntfy.sh/your-topic",
                      required="missing; set url = https://ntfy.sh/<your topic>"),
                  Key("ntfy", "priority", "channel.ntfy.priority", Choice("min", "low", "default", "high", "urgent"),
-                     "high", "the notification priority; urgent logins (rules) use urgent"),
-                 Key("ntfy", "tags", "channel.ntfy.tags", Text(), "warning", "ntfy tags (emoji short codes)")),
+                     "default", "the priority of known logins; urgent ones (rules, unknown key, outside work_hours) "
+                     "use urgent (5), a new source at least high (4)"),
+                 Key("ntfy", "tags", "channel.ntfy.tags", Text(), "warning",
+                     "ntfy tags, comma-separated (emoji short codes such as warning, lock)"),
+                 Key("ntfy", "click", "channel.ntfy.click", url, "", "a URL opened when the notification is tapped"),
+                 Key("ntfy", "icon", "channel.ntfy.icon", url, "", "the URL of a JPEG or PNG shown as the icon")),
         "telegram": (Key("telegram", "chat_id", "channel.telegram.chat_id", Text(), "",
                          "the chat: a number, or @channelname", required="missing; set chat_id = the chat's id"),
                      Key("telegram", "api_base", "channel.telegram.api_base", url, "https://api.telegram.org",
-                         "the Bot API server (a self-hosted one behind TLS)")),
-        "slack": (),
-        "discord": (),
+                         "the Bot API server (a self-hosted one behind TLS)"),
+                     Key("telegram", "message_thread_id", "channel.telegram.message_thread_id",
+                         Number(1, 2 ** 53, message="{text!r} is not a forum topic's id (a whole number)"), "",
+                         "a forum topic's id: alerts go to that topic of the group")),
+        "slack": (Key("slack", "channel", "channel.slack.channel", Text(), "",
+                      "bot token mode: the channel chat.postMessage posts to, its id (C0123...) or name without # (a # "
+                      "would start a comment); the secret is then the bot token (xoxb-...), not a webhook URL"),
+                  Key("slack", "api_base", "channel.slack.api_base", url, "https://slack.com/api",
+                      "bot token mode: the Web API's base URL")),
+        "discord": (Key("discord", "thread_id", "channel.discord.thread_id", Text(), "",
+                        "a thread (or forum post) id: alerts go to that thread of the webhook's channel"),),
         "matrix": (Key("matrix", "homeserver", "channel.matrix.homeserver", url, "",
                        "the homeserver, e.g. https://matrix.example.org",
                        required="missing; set homeserver = https://your.homeserver"),
@@ -116,12 +131,24 @@ def _push_keys() -> Tuple[Key, ...]:
                        required="missing; set room_id = !room:server")),
         "gotify": (Key("gotify", "url", "channel.gotify.url", url, "", "the Gotify server, e.g. https://gotify.example",
                        required="missing; set url = https://your.gotify.server"),
-                   Key("gotify", "priority", "channel.gotify.priority", Number(0, 10), "8",
-                       "the message priority; urgent logins use 10")),
+                   Key("gotify", "priority", "channel.gotify.priority", Number(0, 10), "5",
+                       "the priority of known logins (4-7: sound); urgent logins and new sources use 8 (sound and "
+                       "vibration)")),
         "pushover": (Key("pushover", "user_key", "channel.pushover.user_key", Text(), "", "your user or group key",
                          required="missing; set user_key = your Pushover user key"),
                      Key("pushover", "priority", "channel.pushover.priority", Number(-2, 1), "0",
-                         "the message priority (-2 to 1; 2 needs receipts); urgent logins use 1"),
+                         "the priority of known logins (-2 to 1); urgent logins and new sources use 1"),
+                     Key("pushover", "emergency", "channel.pushover.emergency", Flag(), "no",
+                         "urgent logins use emergency priority 2: repeated every retry seconds until acknowledged "
+                         "or expire seconds pass"),
+                     Key("pushover", "retry", "channel.pushover.retry", Number(30, 10800), "60",
+                         "emergency = yes: seconds between repeats (30 at least)"),
+                     Key("pushover", "expire", "channel.pushover.expire", Number(30, 10800), "3600",
+                         "emergency = yes: seconds the repeats go on (10800 at most)"),
+                     Key("pushover", "sound", "channel.pushover.sound", Text(), "",
+                         "a sound's name (pushover, siren, ...); empty: your default sound"),
+                     Key("pushover", "device", "channel.pushover.device", Text(), "",
+                         "the device name(s) to notify, comma-separated; empty: all your devices"),
                      Key("pushover", "api_base", "channel.pushover.api_base", url, "https://api.pushover.net",
                          "the API server")),
         "webhook": (Key("webhook", "url", "channel.webhook.url", url, "", "where the JSON event is POSTed",
@@ -143,6 +170,9 @@ def _push_keys() -> Tuple[Key, ...]:
         keys.append(Key(name, "ca_file", "channel.{}.ca_file".format(name),
                         Text(check=_readable_problems, normalize=os.path.expanduser), "",
                         "a PEM bundle to trust instead of the system CAs"))
+        keys.append(Key(name, "allow_insecure_http", "channel.{}.allow_insecure_http".format(name), Flag(), "no",
+                        "yes lets an http:// URL to another host carry the {} in clear (status warns); "
+                        "http:// to loopback is always allowed".format(secret.replace("_", " "))))
     return tuple(keys)
 
 

@@ -27,7 +27,7 @@ NTFY_TOKEN = "tk_secret_ntfy_token_123"
 @pytest.fixture
 def worlds(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dict[str, HttpsWorld]]:
     without_proxies(monkeypatch)
-    made = {name: HttpsWorld() for name in ("ntfy", "webhook", "discord")}
+    made = {name: HttpsWorld(api=name) for name in ("ntfy", "webhook", "discord")}
     try:
         yield made
     finally:
@@ -125,11 +125,14 @@ def test_a_refused_token_is_not_retried_shows_in_status_and_is_told_once_by_emai
     run_check(paths)
     allow_retry_now(paths)
     run_check(paths)
-    assert len(worlds["ntfy"].requests) == 2  # the login, then the notice about ntfy itself; never again
+    assert len(worlds["ntfy"].requests) == 1  # the login; never again, and never the notice about ntfy itself
     subjects = [received.message["Subject"] for received in sink.messages]
     assert len(subjects) == 2 and "the ntfy channel refused" in subjects[1]
+    notices = [json.loads(request.body) for request in worlds["webhook"].requests[1:]]
+    assert [notice["title"] for notice in notices] == ["ssh_alert on web1.example.com: the ntfy channel refused"]
     checks = {check.name: check for check in run_status(paths)}
     assert checks["ntfy"].status == "fail" and "401" in checks["ntfy"].detail
+    assert checks["ntfy"].detail.startswith("refused for good")
     assert checks["webhook"].status == "ok"
 
 
@@ -164,12 +167,8 @@ def test_attacker_fields_arrive_inert_in_every_channel(paths: Paths, sink: MailS
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     without_proxies(monkeypatch)
     names = ("ntfy", "telegram", "slack", "discord", "matrix", "gotify", "pushover", "webhook")
-    worlds = {name: HttpsWorld() for name in names}
+    worlds = {name: HttpsWorld(api=name) for name in names}
     try:
-        worlds["slack"].respond(200, b"ok")
-        worlds["pushover"].respond(200, b'{"status":1,"request":"r"}')
-        worlds["matrix"].respond(200, b'{"event_id":"$e"}')
-        worlds["telegram"].respond(200, b'{"ok":true,"result":{"message_id":1}}')
         write_config(paths, alert={"channels": "email, " + ", ".join(names)}, smtp=smtp_settings(sink))
         sections = {
             "ntfy": "url = {url}/alerts\nsecret_store = none",

@@ -20,7 +20,7 @@ def test_gotify_posts_the_title_and_text_as_json_to_the_message_endpoint() -> No
     alert = event()
     request = gotify.build_request(alert, OPTIONS, TOKEN, 0.0)
     assert (request.method, request.url) == ("POST", "https://gotify.example/message")
-    assert sent_json(request.body) == {"title": alert["title"], "message": alert["text"], "priority": 8,
+    assert sent_json(request.body) == {"title": alert["title"], "message": alert["text"], "priority": 5,
                                    "extras": {"client::display": {"contentType": "text/plain"}}}
 
 
@@ -33,10 +33,10 @@ def test_gotify_sends_the_token_in_a_header_not_the_url() -> None:
 
 
 @pytest.mark.parametrize("configured, urgent, expected", [
-    (None, False, 8), ("5", False, 5), ("0", False, 0), ("15", False, 10), ("-3", False, 0), ("high", False, 8),
-    (None, True, 10), ("2", True, 10),
+    (None, False, 5), ("5", False, 5), ("0", False, 0), ("15", False, 10), ("-3", False, 0), ("high", False, 5),
+    (None, True, 8), ("2", True, 8),
 ])
-def test_gotify_urgent_events_get_priority_10_and_others_the_configured_one(configured: Optional[str],
+def test_gotify_urgent_events_get_priority_8_and_others_the_configured_one(configured: Optional[str],
                                                                             urgent: bool, expected: int) -> None:
     options = dict(OPTIONS, **({"priority": configured} if configured is not None else {}))
     assert sent_json(gotify.build_request(event(urgent=urgent), options, TOKEN, 0.0).body)["priority"] == expected
@@ -107,4 +107,4 @@ def test_gotify_request_arrives_over_https_as_built(world: HttpsWorld) -> None:
     assert recorded.headers["x-gotify-key"] == TOKEN and "authorization" not in recorded.headers
     assert recorded.headers["content-type"] == "application/json"
     arrived = json.loads(recorded.body)
-    assert (arrived["message"], arrived["priority"]) == (alert["text"], 10)
+    assert (arrived["message"], arrived["priority"]) == (alert["text"], 8)

@@ -102,7 +102,8 @@ def test_a_stalling_server_gives_a_transport_error_after_the_socket_timeout(worl
     started = time.monotonic()
     text = failure(post(world.url + "/"), timeout=0.4, deadline=3, ca_file=world.ca_file)
     assert time.monotonic() - started < 1.5
-    assert "no answer within 0.4 s" in text and text.startswith("127.0.0.1:{}: ".format(world.port))
+    assert "no answer within 0.4 s" in text and text.startswith(
+        "127.0.0.1:{} (waiting for the reply): ".format(world.port))
 
 
 def test_a_stalling_server_is_cut_off_at_the_deadline_even_with_a_long_timeout(world: HttpsWorld) -> None:

@@ -99,7 +99,7 @@ def test_matrix_short_message_is_not_cut() -> None:
     (429, b'{"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":2500}', {"Retry-After": "9"}, RETRY, 9.0, "M_LIMIT"),
     (500, b'{"errcode":"M_UNKNOWN","error":"Internal server error"}', {}, RETRY, None, "M_UNKNOWN"),
     (502, b"<html>Bad Gateway</html>", {}, RETRY, None, "Bad Gateway"),
-    (302, b"", {"Location": "https://matrix.example.org/login"}, REFUSED, None, "redirect not followed"),
+    (302, b"", {"Location": "https://matrix.example.org/login"}, RETRY, None, "temporary redirect not followed"),
 ])
 def test_matrix_replies_are_classified(world: HttpsWorld, status: int, body: bytes, headers: Dict[str, str],
                                        state: str, retry_after: Optional[float], words: str) -> None:

@@ -10,7 +10,7 @@ from app.channels import ntfy
 from app.channels.base import REFUSED, RETRY, SENT, HttpReply
 from app.channels.http import perform
 from app.system.text import ELLIPSIS
-from support.httpsworld import HttpsWorld, event, headers_of, hostile_event
+from support.httpsworld import API_REPLIES, HttpsWorld, event, headers_of, hostile_event
 
 TOKEN = "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"
 
@@ -25,7 +25,7 @@ def test_ntfy_posts_the_plain_text_to_the_topic_url() -> None:
     assert (request.method, request.url, request.secrets) == ("POST", "https://ntfy.sh/alerts", ())
     assert request.body == (alert["title"] + "\n\n" + alert["text"]).encode("utf-8")
     assert headers_of(request) == {"content-type": "text/plain; charset=utf-8", "x-title": alert["title"],
-                                   "x-priority": "high", "x-tags": "warning", "x-sequence-id": alert["id"]}
+                                   "x-priority": "default", "x-tags": "warning", "x-sequence-id": alert["id"]}
 
 
 def test_ntfy_sends_the_token_as_a_bearer_and_names_it_a_secret() -> None:
@@ -78,6 +78,7 @@ def test_ntfy_request_arrives_over_https_as_built(world: HttpsWorld) -> None:
 
 
 def test_ntfy_hostile_fields_arrive_inert(world: HttpsWorld) -> None:
+    world.default_reply = API_REPLIES["ntfy"]
     alert = hostile_event()
     request = ntfy.build_request(alert, {"url": world.url + "/alerts"}, "", 0.0)
     assert ntfy.classify(perform(request, timeout=2, deadline=5, ca_file=world.ca_file)).state == SENT
@@ -102,7 +103,7 @@ def test_ntfy_hostile_fields_arrive_inert(world: HttpsWorld) -> None:
     (429, b'{"code":42908,"http":429,"error":"daily quota"}', {}, RETRY, None, "42908"),
     (500, b'{"code":50001,"http":500,"error":"internal"}', {}, RETRY, None, "50001"),
     (502, b"<html>Bad Gateway</html>", {}, RETRY, None, "Bad Gateway"),
-    (302, b"", {"Location": "https://ntfy.sh/login"}, REFUSED, None, "redirect not followed"),
+    (302, b"", {"Location": "https://ntfy.sh/login"}, RETRY, None, "temporary redirect not followed"),
 ])
 def test_ntfy_replies_are_classified(world: HttpsWorld, status: int, body: bytes, headers: Dict[str, str],
                                      state: str, retry_after: Optional[float], words: str) -> None:

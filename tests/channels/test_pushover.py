@@ -101,10 +101,10 @@ def test_pushover_sends_the_title_as_message_when_there_is_no_text() -> None:
     (413, b"", {}, REFUSED, None, "HTTP 413"),
     (429, b'{"errors":["application over quota"],"status":0}', {"Retry-After": "3600"}, RETRY, 3600.0,
      "over quota"),
-    (500, b"<html>Internal Server Error</html>", {}, RETRY, 5.0, "Internal Server Error"),
-    (503, b"", {"Retry-After": "1"}, RETRY, 5.0, "HTTP 503"),
+    (500, b"<html>Internal Server Error</html>", {}, RETRY, None, "Internal Server Error"),
+    (503, b"", {"Retry-After": "1"}, RETRY, 1.0, "HTTP 503"),
     (502, b"", {"Retry-After": "30"}, RETRY, 30.0, "HTTP 502"),
-    (307, b"", {"Location": "https://pushover.net/"}, REFUSED, None, "redirect not followed"),
+    (307, b"", {"Location": "https://pushover.net/"}, RETRY, None, "temporary redirect not followed"),
 ])
 def test_pushover_replies_are_classified(world: HttpsWorld, status: int, body: bytes, headers: Dict[str, str],
                                          state: str, retry_after: Optional[float], words: str) -> None:

@@ -74,7 +74,7 @@ def test_slack_hostile_fields_arrive_inert(world: HttpsWorld) -> None:
 
 @pytest.mark.parametrize("status, body, headers, state, retry_after, words", [
     (200, b"ok", {}, SENT, None, "ok"),
-    (200, b"<html>captive portal</html>", {}, RETRY, None, "without ok"),
+    (200, b"<html>captive portal</html>", {}, RETRY, None, 'without "ok"'),
     (204, b"", {}, RETRY, None, "204"),
     (400, b"invalid_payload", {}, REFUSED, None, "invalid_payload"),
     (400, b"no_text", {}, REFUSED, None, "no_text"),
@@ -86,7 +86,8 @@ def test_slack_hostile_fields_arrive_inert(world: HttpsWorld) -> None:
     (429, b"rate_limited", {"Retry-After": "30"}, RETRY, 30.0, "rate_limited"),
     (500, b"rollup_error", {}, RETRY, None, "rollup_error"),
     (503, b"", {"Retry-After": "5"}, RETRY, 5.0, "503"),
-    (302, b"", {"Location": "https://slack.com/"}, REFUSED, None, "check webhook_url"),
+    (302, b"", {"Location": "https://slack.com/"}, RETRY, None, "check webhook_url"),
+    (301, b"", {"Location": "https://slack.com/"}, REFUSED, None, "moved permanently"),
 ])
 def test_slack_replies_are_classified(world: HttpsWorld, status: int, body: bytes, headers: Dict[str, str],
                                       state: str, retry_after: Optional[float], words: str) -> None:
@@ -97,6 +98,7 @@ def test_slack_replies_are_classified(world: HttpsWorld, status: int, body: byte
     assert words in outcome.detail and "XXXXXXXX" not in outcome.detail
 
 
-def test_slack_detail_is_one_short_printable_line() -> None:
+def test_slack_detail_is_one_printable_line_with_the_first_200_characters_of_the_reply_escaped() -> None:
     detail = slack.classify(HttpReply(400, {}, b"invalid\n\x1b[31m\xe2\x80\xae" + b"x" * 500)).detail
-    assert len(detail) <= 200 and detail.isprintable() and "\u202e" not in detail
+    assert detail.isprintable() and "\u202e" not in detail and len(detail) <= 600
+    assert '"invalid\\x0a\\x1b[31m\\u202e' + "x" * 186 + '"...' in detail

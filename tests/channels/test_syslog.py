@@ -110,3 +110,24 @@ def test_a_socket_nobody_listens_on_raises_oserror(tmp_path: Path, capfd: pytest
 def test_an_unknown_facility_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="authpriv, user"):
         send(["login x"], socket_path=str(tmp_path / "log"), facility="local9")
+
+
+def test_a_json_line_types_numbers_and_booleans_as_json() -> None:
+    import json
+
+    record = json.loads(syslog_line(ALICE, "web1.example.com", "json"))
+    assert record["epoch"] == 1795607703 and record["new_ip"] is True and record["trusted"] is False
+    assert record["user"] == "alice" and record["event"] == "login" and isinstance(record["id"], str)
+    assert list(record) == [key for key, _ in (pair.split("=", 1) for pair in
+                                               ["event=", "id=", "epoch=", "host=", "user=", "ip=", "rdns=",
+                                                "method=", "key=", "comment=", "kind=", "new_ip=", "trusted=",
+                                                "outcome=", "time="])]
+
+
+def test_a_json_line_cut_to_fit_keeps_its_numbers_and_booleans() -> None:
+    import json
+
+    line = syslog_line(ALICE._replace(key_comment="c" * 3000, rdns="r" * 3000), "web1.example.com", "json")
+    record = json.loads(line)
+    assert len(line.encode("utf-8")) <= MAX_LINE_BYTES + 200
+    assert record["epoch"] == 1795607703 and record["new_ip"] is True and record["comment"].endswith("\u2026")

@@ -21,7 +21,8 @@ def test_telegram_sends_plain_text_without_parse_mode() -> None:
     assert (request.method, request.url) == ("POST", "https://api.telegram.org/bot{}/sendMessage".format(TOKEN))
     assert request.headers == (("Content-Type", "application/json"),)
     assert sent_json(request.body) == {"chat_id": -1001234567890, "text": alert["title"] + "\n\n" + alert["text"],
-                                       "link_preview_options": {"is_disabled": True}}
+                                       "link_preview_options": {"is_disabled": True},
+                                       "disable_notification": False}
 
 
 def test_telegram_token_is_a_secret_of_the_request() -> None:
@@ -61,7 +62,8 @@ def test_telegram_hostile_fields_arrive_as_inert_plain_text(world: HttpsWorld) -
     request = telegram.build_request(alert, {"chat_id": "1", "api_base": world.url}, TOKEN, 0.0)
     perform(request, timeout=2, deadline=5, ca_file=world.ca_file)
     message = sent_json(world.requests[0].body)
-    assert set(message) == {"chat_id", "text", "link_preview_options"}  # no parse_mode, no entities
+    assert set(message) == {"chat_id", "text", "link_preview_options",
+                            "disable_notification"}  # no parse_mode, no entities
     assert message["text"] == alert["title"] + "\n\n" + alert["text"]
     assert not any(character in message["text"] for character in "\r\x00\x1b\u202e")
 
@@ -83,7 +85,7 @@ def reply(description: str, code: int, **parameters: Any) -> bytes:
 
 @pytest.mark.parametrize("status, body, headers, state, retry_after, words", [
     (200, b'{"ok":true,"result":{"message_id":7}}', {}, SENT, None, "message 7"),
-    (200, b"<html>captive portal</html>", {}, RETRY, None, "without ok"),
+    (200, b"<html>captive portal</html>", {}, RETRY, None, '"<html>captive portal</html>"'),
     (400, reply("Bad Request: chat not found", 400), {}, REFUSED, None, "chat not found"),
     (400, reply("Bad Request: message is too long", 400), {}, REFUSED, None, "too long"),
     (401, reply("Unauthorized", 401), {}, REFUSED, None, "check the bot token"),

@@ -152,9 +152,10 @@ def test_webhook_replies_are_classified(world: HttpsWorld, status: int, body: by
     assert words in outcome.detail
 
 
-def test_webhook_detail_is_one_short_printable_line() -> None:
+def test_webhook_detail_is_one_printable_line_with_the_first_200_characters_of_the_reply_escaped() -> None:
     detail = webhook.classify(HttpReply(400, {}, b"bad\nline \x1b[31m \xe2\x80\xae " + b"x" * 500)).detail
-    assert len(detail) <= 200 and detail.isprintable() and "\u202e" not in detail
+    assert detail.isprintable() and "\u202e" not in detail and len(detail) <= 600
+    assert '"bad\\x0aline \\x1b[31m \\u202e ' + "x" * 183 + '"...' in detail
 
 
 def test_webhook_receiver_verifies_the_standard_signature_over_https(world: HttpsWorld) -> None:
@@ -182,8 +183,8 @@ def test_webhook_receiver_refuses_a_request_signed_with_another_secret_over_http
         recorded.headers["webhook-signature"]) else (401, {}, b"invalid signature")
     request = webhook.build_request(event(), {"url": world.url + "/"}, "another secret", NOW)
     outcome = webhook.classify(perform(request, timeout=2, deadline=5, ca_file=world.ca_file))
-    assert (outcome.state, outcome.detail) == (REFUSED, "webhook: HTTP 401 invalid signature (check "
-                                                        "signing_secret and format)")
+    assert (outcome.state, outcome.detail) == (REFUSED, 'webhook: HTTP 401 reply: "invalid signature" (check '
+                                                        'signing_secret and format)')
 
 
 def test_webhook_receiver_verifies_the_github_signature_over_https(world: HttpsWorld) -> None:

@@ -22,7 +22,7 @@ def add_ntfy(pyz: Path, home: Path, shiv_root: Path, world: HttpsWorld):
 def test_setup_channel_tests_then_saves_and_keeps_the_token_out_of_the_config(
         paths: Paths, home: Path, sink: MailSink, pyz: Path, shiv_root: Path) -> None:
     write_config(paths, smtp=smtp_settings(sink))
-    with HttpsWorld() as world:
+    with HttpsWorld(api="ntfy") as world:
         result = add_ntfy(pyz, home, shiv_root, world)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == CHANNEL_ADDED.format(channel="ntfy", channels="email, ntfy")
@@ -45,7 +45,7 @@ def test_a_failed_channel_test_saves_nothing(paths: Paths, home: Path, sink: Mai
                                              shiv_root: Path) -> None:
     write_config(paths, smtp=smtp_settings(sink))
     before = paths.config_file.read_text()
-    with HttpsWorld() as world:
+    with HttpsWorld(api="ntfy") as world:
         world.respond(403, b'{"code":40301,"http":403,"error":"forbidden"}')
         result = add_ntfy(pyz, home, shiv_root, world)
     assert result.returncode == 1 and result.stderr.startswith("ssh_alert: ")

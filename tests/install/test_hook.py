@@ -315,7 +315,7 @@ def test_the_first_channel_that_delivers_releases_the_login_while_the_mail_serve
     without_proxies(monkeypatch)
     install_pyz(paths.home, pyz)
     python = python_dir(tmp_path, Path(subprocess.check_output(["sh", "-c", "command -v python3"]).decode().strip()))
-    with HangingServer() as hanging, HttpsWorld() as ntfy:
+    with HangingServer() as hanging, HttpsWorld(api="ntfy") as ntfy:
         write_config(paths, alert={"hook_wait": "5", "channels": "email, ntfy"},
                      smtp=smtp_settings(hanging, timeout="10"))
         with open(str(paths.config_file), "a") as handle:

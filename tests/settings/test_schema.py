@@ -143,7 +143,10 @@ def test_render_config_round_trips_every_key_set_away_from_its_default(tmp_path:
             "user = alice\npassword_store = file\nca_file = {}\n".format(ca_file))
     away = {"url": "https://push.example/topic", "priority": "low", "tags": "skull", "chat_id": "-100123",
             "api_base": "https://bots.example", "homeserver": "https://matrix.example", "room_id": "!r:example",
-            "user_key": "u123", "format": "github", "ca_file": str(ca_file), "secret_store": "file"}
+            "user_key": "u123", "format": "github", "ca_file": str(ca_file), "secret_store": "file",
+            "click": "https://example.com/ssh", "icon": "https://example.com/icon.png", "message_thread_id": "42",
+            "allow_insecure_http": "yes", "emergency": "yes", "retry": "120", "expire": "600", "sound": "siren",
+            "device": "phone", "thread_id": "1234567890", "channel": "C0123ABCD"}
     for channel in PUSH_CHANNELS:
         text += "[{}]\n".format(channel) + "".join(
             "{} = {}\n".format(key.name, away.get(key.name, "pass show {}".format(channel)) if key.name != "priority"

@@ -2,7 +2,8 @@
 
 ``HttpsWorld``: ThreadingHTTPServer behind TLS with a trustme certificate for 127.0.0.1 and localhost
 (clean under Python 3.13's VERIFY_X509_STRICT). It records every request and answers from a queue, a
-responder or the default 200 ``{"ok":true}``; ``stall`` and ``trickle`` make it a bad server.
+responder or its default: the success answer of one API (api="ntfy": API_REPLIES), else 200 ``{"ok":true}``;
+``stall`` and ``trickle`` make it a bad server.
 ``ConnectProxy``: plain-HTTP proxy on loopback that tunnels CONNECT to loopback targets and records them.
 ``event``/``hostile_event``: events as the outbox stores them, the second carrying HOSTILE in title and text.
 """
@@ -27,6 +28,20 @@ from app.system.text import printable
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
                    "NO_PROXY", "REQUEST_METHOD")
 DEFAULT_REPLY = (200, {"Content-Type": "application/json"}, b'{"ok":true}')
+_JSON = {"Content-Type": "application/json"}
+# Each API's answer to a message it took: what proves delivery (app.channels.<name>.classify)
+API_REPLIES = {
+    "ntfy": (200, _JSON, b'{"id":"hwQ2YpKdmg","time":1764111303,"event":"message","topic":"alerts"}'),
+    "telegram": (200, _JSON, b'{"ok":true,"result":{"message_id":4711}}'),
+    "slack": (200, {"Content-Type": "text/html"}, b"ok"),
+    "discord": (200, _JSON, b'{"id":"1200000000000000000","type":0,"content":"x"}'),
+    "matrix": (200, _JSON, b'{"event_id":"$YUwRidLecu:example.org"}'),
+    "gotify": (200, _JSON, b'{"id":25,"appid":5,"message":"x","title":"t","priority":8}'),
+    "pushover": (200, _JSON, b'{"status":1,"request":"647d2300-702c-4b38-8b2f-d56326ae460b"}'),
+    "webhook": (204, {}, b""),
+}
+# What goes wrong in front of or at an API (issue 18's table), each a reply the channel must not count as delivered
+HTML_PORTAL = (200, {"Content-Type": "text/html"}, b"<html><body>Sign in to the hotel Wi-Fi</body></html>")
 # What an attacker can put in a user name, key comment or reverse DNS name: every channel's markup, mentions,
 # a header injection, a bidi override, NUL, an escape sequence, an RFC 2047 word that decodes to CR LF,
 # non-Latin-1 text and an emoji.
@@ -171,8 +186,10 @@ class HttpsWorld(_Serving):
     url is "https://127.0.0.1:PORT", ca_file a PEM of the CA, requests the list of Recorded requests.
     """
 
-    def __init__(self, ca: Optional[trustme.CA] = None, names: Tuple[str, ...] = ("127.0.0.1", "localhost")) -> None:
+    def __init__(self, ca: Optional[trustme.CA] = None, names: Tuple[str, ...] = ("127.0.0.1", "localhost"),
+                 api: str = "") -> None:
         self.ca = ca or trustme.CA()
+        self.default_reply = API_REPLIES[api] if api else DEFAULT_REPLY  # the API's own success answer
         self.requests: List[Recorded] = []
         self.responder: Optional[Callable[[Recorded], Reply]] = None
         self._queue: List[Tuple[Reply, Optional[int]]] = []
@@ -190,6 +207,10 @@ class HttpsWorld(_Serving):
         """Queue a reply for the next `times` requests (None: for every request from now on)."""
         with self._lock:
             self._queue.append(((status, dict(headers or {}), body), times))
+
+    def answer(self, reply: Reply, times: Optional[int] = None) -> None:
+        """Queue a (status, headers, body) reply, such as HTML_PORTAL, like respond()."""
+        self.respond(reply[0], reply[2], reply[1], times)
 
     def stall(self, seconds: float) -> None:
         """From now on take each request and say nothing for seconds, then hang up (0 ends it)."""
@@ -217,7 +238,7 @@ class HttpsWorld(_Serving):
             if self.responder is not None:
                 return self.responder(recorded)
             if not self._queue:
-                return DEFAULT_REPLY
+                return self.default_reply
             reply, times = self._queue[0]
             if times is not None:
                 if times <= 1:
