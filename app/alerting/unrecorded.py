@@ -91,7 +91,7 @@ def pam_line(environ: Mapping[str, str], epoch: int, hook: str = PAM_HOOK) -> by
     methods: List[str] = []
     key = ""
     for line in environ.get("SSH_AUTH_INFO_0", "").split("\n"):  # the shell's read -r method type blob rest
-        method, kind, blob = (re.split("[ \t]+", line.strip(" \t"), 3) + ["", ""])[:3]
+        method, kind, blob = (re.split("[ \t]+", line.strip(" \t"), maxsplit=3) + ["", ""])[:3]
         if not method or _METHOD_REFUSED.search(method):
             continue
         methods.append(method)
