@@ -7,15 +7,16 @@ PYZ    := dist/ssh_alert.pyz
 APP_FILES := $(shell find app -type f ! -name '*.py[co]' ! -path '*/__pycache__/*' 2>/dev/null)
 
 # "build" is also a directory here: without .PHONY make would think it up to date.
-.PHONY: all venv build test test-future prereq demo bench mutation clean distclean
+.PHONY: all venv build verify test test-future prereq demo bench mutation clean distclean
 .DEFAULT_GOAL := all
 
 all: build
 
 venv: $(VENV)/.stamp
 
-$(VENV)/.stamp: requirements.lock requirements-dev.lock
+$(VENV)/.stamp: requirements.lock requirements-build.lock requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --no-deps --require-hashes --only-binary=:all: -r requirements-build.lock
 	$(VENV)/bin/pip install -q --no-deps --require-hashes --only-binary=:all: -r requirements.lock
 	$(VENV)/bin/pip install -q -r requirements-dev.lock
 	touch $@
@@ -23,8 +24,12 @@ $(VENV)/.stamp: requirements.lock requirements-dev.lock
 build: $(PYZ)
 
 # The venv stamp is a real prerequisite: a different shiv or pip may build a different pyz.
-$(PYZ): $(APP_FILES) $(wildcard build/*.py) shiv.toml requirements.lock $(VENV)/.stamp
+$(PYZ): $(APP_FILES) $(wildcard build/*.py) shiv.toml requirements.lock requirements-build.lock $(VENV)/.stamp
 	$(PY) build/build.py
+
+# Rebuild from this tree and compare with a published pyz's sha256: make verify SHA256=<64 hex digits>
+verify: venv
+	$(PY) build/build.py --verify "$(SHA256)"
 
 test: venv build
 	$(PY) -m pytest -q

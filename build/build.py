@@ -70,9 +70,13 @@ def stage(cfg: Dict[str, Any], site: Path) -> None:
           "--no-compile", "--target", str(site), "-r", str(cfg["requirements"])], cwd=site.parent)
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts with this venv's path in their shebang
     # What nothing reads at run time, to keep the pyz under 1 MB: pip's install records (only an uninstall reads
-    # them; their hashes would also make the build path-dependent), type stubs and their markers.
+    # them; their hashes would also make the build path-dependent), type stubs and their markers, and the
+    # packages' long descriptions.
     for unused in [*site.glob("*.dist-info/RECORD"), *site.rglob("*.pyi"), *site.rglob("py.typed")]:
         unused.unlink()
+    for metadata in site.glob("*.dist-info/METADATA"):  # the headers (name, version, requirements), without
+        text = metadata.read_text(encoding="utf-8")  # the long description after them: the licences stay whole
+        metadata.write_text(text.split("\n\n", 1)[0] + "\n", encoding="utf-8")
     for cache in list(site.rglob("__pycache__")):
         shutil.rmtree(cache)
     for pyc in site.rglob("*.py[co]"):
@@ -157,13 +161,50 @@ def check_pure(pyz: Path) -> None:
                          % (len(native), ", ".join(native[:5])))
 
 
-def main() -> int:
-    """Build, then print one line: output path, size and sha256."""
+BUILD_LOCK = ROOT / "requirements-build.lock"
+PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)")
+
+
+def check_build_tools(lock: Path = BUILD_LOCK) -> None:
+    """Fail unless the installed build tools (shiv, whose bootstrap ships in the pyz, and what it runs) are the
+    versions requirements-build.lock pins by hash: another shiv or pip could build another pyz."""
+    from importlib import metadata
+
     try:
+        pins = [PIN.match(line) for line in lock.read_text(encoding="utf-8").splitlines()]
+    except OSError as e:
+        raise BuildError("cannot read %s: %s" % (lock, e))
+    wrong = []
+    for pin in filter(None, pins):
+        try:
+            installed = metadata.version(pin.group(1))
+        except metadata.PackageNotFoundError:
+            installed = "missing"
+        if installed != pin.group(2):
+            wrong.append("%s %s (pinned %s)" % (pin.group(1), installed, pin.group(2)))
+    if wrong:
+        raise BuildError("build tools differ from %s: %s; run: make venv" % (lock.name, ", ".join(wrong)))
+
+
+def main(argv: List[str] = sys.argv[1:]) -> int:
+    """Build, then print one line: output path, size and sha256. With --verify SHA256: build into a temporary
+    file instead, compare its sha256 with the one given and say whether they match (exit 1 when not)."""
+    expected = None
+    if argv[:1] == ["--verify"]:
+        expected = (argv[1] if len(argv) > 1 else "").strip().lower().split(":")[-1]
+        if not re.fullmatch(r"[0-9a-f]{64}", expected):
+            print("build.py: error: --verify needs the pyz's sha256 (64 hex digits): make verify SHA256=...",
+                  file=sys.stderr)
+            return 2
+    try:
+        check_build_tools()
         cfg = read_settings()
         out = cfg["output"]
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="ssh_alert-build-") as tmp:
+            if expected is not None:
+                out = Path(tmp, "verify", out.name)
+                out.parent.mkdir()
             site = Path(tmp, "site-packages")
             site.mkdir()
             stage(cfg, site)
@@ -171,6 +212,8 @@ def main() -> int:
             run_shiv(cfg, site, shiv_out)
             check_pure(shiv_out)
             replace_main(shiv_out, out, cfg["zipmain"].read_bytes())
+            if expected is not None:
+                return _verdict(out.read_bytes(), expected)
     except (BuildError, OSError, SyntaxError, zipfile.BadZipFile) as e:
         print("build.py: error: %s" % e, file=sys.stderr)
         return 1
@@ -178,6 +221,17 @@ def main() -> int:
     shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
     print("%s %d bytes sha256:%s" % (shown, len(data), hashlib.sha256(data).hexdigest()))
     return 0
+
+
+def _verdict(data: bytes, expected: str) -> int:
+    """Say whether the rebuilt pyz is byte for byte the one whose sha256 was given; 0 when it is."""
+    digest = hashlib.sha256(data).hexdigest()
+    if digest == expected:
+        print("verified: this tree rebuilds the pyz with sha256:%s byte for byte" % digest)
+        return 0
+    print("MISMATCH: this tree builds sha256:%s, not sha256:%s: the pyz was not built from this tree with "
+          "these pinned tools" % (digest, expected))
+    return 1
 
 
 if __name__ == "__main__":

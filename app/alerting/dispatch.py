@@ -30,6 +30,7 @@ UNLOGGED = Path("(not in the log)")  # the segment of a login built from the hoo
 MAX_BATCH = 5000  # lines held in memory at once; a longer backlog is handled batch after batch
 HELD_WARNING = "held"
 HELD = "{count} alert(s) held by max_per_hour = {limit}; they go out as one digest at {when}"
+LIMIT_DIGEST = "limit_digest"  # meta: when the last digest beyond the hourly limit was posted
 
 
 class Item(NamedTuple):
@@ -257,14 +258,19 @@ class Dispatcher:
         send_times = self.store.send_times(now)
         left = policy.emails_left(send_times, now, self.policy.max_per_hour)
         plan = policy.plan_sends(len(emailable), left, self.policy.digest_after, bool(self.store.get("holding")))
+        beyond_limit = None
+        if plan.held:  # the limit never opens the door: the held logins go out now as a digest, digests rate-limited
+            last = self.store.get(LIMIT_DIGEST)
+            when = policy.limit_digest_at(float(last) if last is not None else None, now)
+            if when <= now:
+                plan, beyond_limit = policy.SendPlan(digest=True, held=False), now
         if plan.held:
             held = items[:emailable[0]]
-            when = policy.next_free(send_times, now, self.policy.max_per_hour)
             self._post(None, segment, held, history.EMAILED, extra=lambda store: store.put("holding", True))
             self._post_events(segment, items[emailable[0]:])
-            self.handoff.progress(connections(items))  # held for the hour: no waiting that long
+            # The waiting hook is not released: it waits its hook_wait; the next run after `when` sends the digest.
             self.log_once(HELD.format(count=len(emailable), limit=self.policy.max_per_hour,
-                                      when=time.strftime("%H:%M", time.localtime(when))), key=HELD_WARNING)
+                                      when=time.strftime("%H:%M:%S", time.localtime(when))), key=HELD_WARNING)
             return False
         if self._resolver is not None:  # newest first: those lead a digest
             self._resolver.prefetch([items[index].record.ip for index in reversed(emailable)])
@@ -274,10 +280,12 @@ class Dispatcher:
             message = build_digest([(item.record, self._context(item)) for item in chosen], self.envelope,
                                    self.stamp(), outbox.message_id(identity, "digest", self.envelope.mail_domain),
                                    with_html=self.policy.html)
-            self._post(message, segment, items, history.DIGEST, logins=len(chosen))
+            self._post(message, segment, items, history.DIGEST, logins=len(chosen), extra=None if beyond_limit is None
+                       else lambda store: store.put(LIMIT_DIGEST, beyond_limit))
             self._waiting[str(message["Message-ID"])] = connections(items)
             self._flush()
-            self.handoff.progress(connections(items))
+            if not self.held:  # released only once the digest has left
+                self.handoff.progress(connections(items))
             return not self.held
         done = 0
         for index in emailable:

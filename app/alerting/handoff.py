@@ -68,7 +68,7 @@ NO_HANDOFF = HandOff("", None)
 def sync_hook_wait(path: Path, seconds: float) -> None:
     """Keep the file the hook reads its wait from (a shell builtin read, no fork) equal to the setting."""
     text = "{:g}\n".format(seconds)
-    from app.system.files import open_regular_file, write_private
+    from app.system.files import open_regular_file, unsafe_reason, write_private
 
     try:
         with open_regular_file(path, "r", encoding="ascii") as handle:  # a FIFO there is replaced, never read
@@ -77,6 +77,8 @@ def sync_hook_wait(path: Path, seconds: float) -> None:
     except (OSError, ValueError):
         pass
 
+    if unsafe_reason(path.parent, os.getuid(), parents_only=False) is not None:
+        return  # another user's (or a writable) state directory is never written; check and status say so
     try:
         write_private(path, text.encode("ascii"))
     except OSError:
@@ -123,3 +125,18 @@ def trim_waited(path: Path) -> None:
         os.replace(temporary, str(path))
     except OSError:
         pass
+
+
+def sync_record_command(path: Path, wanted: bool) -> None:
+    """Keep the flag file the hook tests for record_command (a shell test, no fork) in step with the setting."""
+    from app.system.files import unsafe_reason, write_private
+
+    if os.path.lexists(str(path)) == wanted or unsafe_reason(path.parent, os.getuid()) is not None:
+        return
+    try:
+        if wanted:
+            write_private(path, b"yes\n")
+        else:
+            os.unlink(str(path))
+    except OSError:
+        pass  # the hook then records as before; the alert shows the command only with the setting on

@@ -96,3 +96,21 @@ def disk_lines(store: Any, path: Any) -> List[Tuple[str, str, str]]:
         return []
     return [("disk", "warn", DISK_RESERVE_USED.format(path=path, free=free_pages, reserve=RESERVE_PAGES,
                                                       kib=free_bytes // 1024))]
+
+
+HOLD = "logins held by max_per_hour = {limit}: they go out as one digest at {when} (digests: one a minute)"
+
+
+def hold_lines(store: Any, config: Any) -> List[Tuple[str, str, str]]:
+    """(name, status, detail): a warning while the hourly limit holds logins back, saying when their digest leaves."""
+    import time
+
+    from app.alerting.dispatch import LIMIT_DIGEST
+    from app.alerting.policy import limit_digest_at
+
+    if not store.get("holding"):
+        return []
+    last = store.get(LIMIT_DIGEST)
+    when = limit_digest_at(float(last) if last is not None else None, time.time())
+    return [("hourly limit", "warn", HOLD.format(limit=config.policy.max_per_hour,
+                                                 when=time.strftime("%H:%M:%S", time.localtime(when))))]

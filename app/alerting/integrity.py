@@ -7,7 +7,7 @@ The snapshot is JSON-able: {"home", "files": {name: {"state", "mtime", "mode"}},
 """
 
 import hashlib
-import shlex
+import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -15,7 +15,7 @@ from app.alerting.findings import MISSING, OK, Finding, change_key, is_problem, 
 from app.alerting.sshdconf import first_value, settings
 from app.install.hookstate import HOOK_FILES, hook_state
 from app.install.crontab import find_cron_line
-from app.install.hooks import BEGIN, HOOKS, HookSettings, block_settings, render_hook, shell_quote_path
+from app.install.hooks import BEGIN, HOOKS, block_settings, hook_settings, render_hook
 from app.system.files import NotRegularFile, open_regular_file
 from app.system.paths import Paths
 from app.system.text import printable
@@ -33,9 +33,10 @@ def _digest(text: str) -> str:
 def as_installed(block: str, hook: str, home: str) -> bool:
     """True when block is exactly what install writes for hook, with the interpreter and pyz the block names."""
     named = block_settings(block, home)
-    if not named.get("python") or not named.get("pyz"):
+    if not all(named.get(name) for name in ("python", "pyz", "state", "config_home", "data_home")):
         return False
-    return block == render_hook(HookSettings(shlex.quote(named["python"]), shell_quote_path(named["pyz"], home), hook))
+    return block == render_hook(hook_settings(named["python"], named["pyz"], hook, named["state"],
+                                              named["config_home"], named["data_home"], home))
 
 
 def _hook_entries(home: Path, files: Dict[str, dict], texts: Dict[str, str]) -> Dict[str, dict]:
@@ -55,7 +56,12 @@ def _hook_entries(home: Path, files: Dict[str, dict], texts: Dict[str, str]) -> 
     return entries
 
 
-GUARDED = (".ssh/rc", ".bashrc")  # where a line before the block (exit 0, return) stops it; the profile changes often
+# Every file a hook lives in: a line before the block (exit 0, return, exec) stops it. The login files change more
+# often; there a new line is urgent only when it can stop the hook (STOPPING), else it is told without urgency.
+GUARDED = (".ssh/rc", ".bashrc", ".bash_profile", ".bash_login", ".profile")
+LOGIN_FILES = (".bash_profile", ".bash_login", ".profile")
+STOPPING = re.compile(r"(^|[;&|({]\s*|\b(then|do|else)\s+)(exit|return|exec|logout|kill|pkill|trap|unset|source|\.|eval)"
+                      r"(\s|;|$)|ssh_alert|SSH_CONNECTION|\bsa_")
 AHEAD_SHOWN = 10
 
 
@@ -163,7 +169,7 @@ def _file_findings(previous: dict, current: dict) -> List[Finding]:
 
 
 def _ahead_finding(hook: str, before: dict, now: dict, current: dict, previous: dict) -> Optional[Finding]:
-    """Commands added before the block in ~/.ssh/rc or ~/.bashrc (an exit 0 there silences the hook)."""
+    """Commands added before the block in a hook's startup file (an exit 0 there silences the hook)."""
     old, new = before.get("ahead"), now.get("ahead")
     if old is None or new is None or new == old or not set(new) - set(old):
         return None
@@ -172,8 +178,9 @@ def _ahead_finding(hook: str, before: dict, now: dict, current: dict, previous: 
     text = ("New commands run before the ssh_alert hook in {}: {}. A command such as exit 0 or return there stops "
             "the hook, so logins would not be recorded. Check the file; remove what you did not add.").format(
                 place, "; ".join(added))
+    urgent = str(now.get("place")) not in LOGIN_FILES or any(STOPPING.search(line) for line in added)
     return Finding("hook-preceded", change_key("hook-preceded", hook, previous, "\n".join(old), "\n".join(new)),
-                   printable("commands added before the login hook in {}".format(place)), printable(text), True)
+                   printable("commands added before the login hook in {}".format(place)), printable(text), urgent)
 
 
 def _hook_findings(previous: dict, current: dict) -> List[Finding]:
@@ -271,7 +278,9 @@ def integrity_changes(previous: Optional[dict], current: dict) -> List[Finding]:
     """Takes two snapshots; returns one Finding per change that weakens ssh_alert. No previous snapshot (a first
     run): no findings; the same state again: none."""
     if not isinstance(previous, dict) or not previous:
-        return []
+        recorded = (current.get("pyz") or {}).get("recorded")
+        # The first run has nothing to compare with but install's record: a pyz swapped before it is still told.
+        return _pyz_findings({"pyz": {"sha256": recorded}}, current) if recorded else []
     current = carried(previous, current)
     return (_file_findings(previous, current) + _hook_findings(previous, current) + _cron_findings(previous, current)
             + _pyz_findings(previous, current) + _sshd_findings(previous, current))

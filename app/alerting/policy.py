@@ -117,3 +117,14 @@ def plan_sends(emailable: int, left: int, digest_after: int, holding: bool = Fal
     if left <= 0:
         return SendPlan(digest=False, held=True)
     return SendPlan(digest=emailable > digest_after or emailable > left or (holding and emailable > 1), held=False)
+
+
+DIGEST_EVERY = 60.0  # beyond max_per_hour, held logins go out as a digest at once, at most one per this many seconds
+
+
+def limit_digest_at(last_digest: Optional[float], now: float) -> float:
+    """When the hourly limit next lets a digest of held logins out: now, or DIGEST_EVERY after the last one (a
+    last digest in the future, from a clock that ran ahead, holds nothing back)."""
+    if last_digest is None or not 0 <= now - last_digest < DIGEST_EVERY:
+        return now
+    return last_digest + DIGEST_EVERY

@@ -137,6 +137,8 @@ def alert_rows(record: LoginRecord, host: str, context: AlertContext) -> List[Tu
             key_line += " (not found in ~/.ssh/authorized_keys)"
         rows.append(("Key", key_line))
     rows.append(("Session", session_description(record)))
+    if record.extra("cmd"):  # only with record_command = yes: the hook records it then
+        rows.append(("Command", record.extra("cmd") + " (as the client asked; shell-escaped)"))
     rows.append(("Time", _local_and_utc(record)))
     if record.extra("saddr"):
         rows.append(("Server", record.extra("saddr") + (" port " + record.extra("sport")

@@ -63,6 +63,10 @@ REASON_RULE = "rule {name}: {action}"
 REASON_STALE_KEY = "key no longer in authorized_keys: a certificate or a stale agent"
 REASON_OUTSIDE_HOURS = "outside work hours ({hours})"
 REASON_SKIP_OVERRULED = "not skipped by {names}: the login is urgent"
+REASON_KIND_FROM_CLIENT = ("not skipped by {name}: the client chose the kind {kind} (a skip rule needs a key or from "
+                           "condition too)")
+# The client picks these (a pty request, the command's text); only the cron scan's "tunnel" is observed.
+CLIENT_KINDS = ("interactive", "command", "transfer")
 
 
 class Rule(NamedTuple):
@@ -287,6 +291,13 @@ def outside_work_hours(hours: Optional[WorkHours], local_time: time.struct_time)
     return not any(_inside(window, local_time.tm_wday, minute) for window in hours.windows)
 
 
+def _kind_alone(rule: Rule, login: Mapping[str, str]) -> bool:
+    """True when rule matches login only through a kind the client chose, with no key or from condition beside it:
+    such a rule must not skip (an intruder could pick the kind)."""
+    return bool(rule.kinds) and not (rule.keys or rule.networks) and \
+        str(login.get("kind") or "").lower() in CLIENT_KINDS
+
+
 def evaluate(rules: Sequence[Rule], login: Mapping[str, str], authorized_fingerprints: Optional[AbstractSet[str]],
              work_hours: Optional[WorkHours], local_time: Optional[time.struct_time]) -> Verdict:
     """Takes the rules (file order), a login (user, ip, kind, key_fingerprint), the fingerprints in
@@ -304,6 +315,9 @@ def evaluate(rules: Sequence[Rule], login: Mapping[str, str], authorized_fingerp
     urgent = False
     for rule in rules:
         if not rule_matches(rule, login):
+            continue
+        if rule.action == SKIP and _kind_alone(rule, login):
+            reasons.append(REASON_KIND_FROM_CLIENT.format(name=rule.name, kind=str(login.get("kind")).lower()))
             continue
         reasons.append(REASON_RULE.format(name=rule.name, action=TAG + " " + rule.tag if rule.tag else rule.action))
         if rule.action == SKIP:

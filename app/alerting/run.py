@@ -16,7 +16,7 @@ from app.alerting import context, eventstore, outbox
 from app.alerting.context import date_now, oplog
 from app.alerting.eventstore import CHANNELS_PENDING
 from app.alerting.outcome import note_outcome
-from app.alerting.handoff import NO_HANDOFF, HandOff, sync_hook_wait, trim_waited
+from app.alerting.handoff import NO_HANDOFF, HandOff, sync_hook_wait, sync_record_command, trim_waited
 from app.alerting.sessionscan import alert_unrecorded_sessions
 from app.alerting.statediff import pending_logins, plan
 from app.alerting.store import DatabaseError, OperationalError, Store
@@ -196,6 +196,7 @@ def _deliver(paths: Paths, store: Store, mark: outbox.AcceptedMark, segments: tu
 
     config = load_config(paths.config_file)
     sync_hook_wait(paths.hook_wait_file, config.policy.hook_wait)
+    sync_record_command(paths.record_command_file, config.policy.record_command)
     trim_waited(paths.waited_file)
     if paths.system:
         from app.alerting.systemseen import trim_seen

@@ -28,15 +28,17 @@ class Notice(NamedTuple):
 
 
 def post_notices(store: Any, config: Any, envelope: Any, notices: Sequence[Notice],
-                 apply: Callable[[Any], None] = lambda store: None) -> None:
+                 apply: Callable[[Any], None] = lambda store: None) -> List[str]:
     """Post notices by email (when alerts go by email) and through the channels, with apply's record, in one
-    transaction: what they report is recorded exactly when they are queued."""
+    transaction: what they report is recorded exactly when they are queued. Returns each posting's identity."""
     from app.alerting.eventstore import add_events
     from app.alerting.render import build_notice
 
+    posted = []
     with store.transaction():
         for notice in notices:
             identity = posted_identity(notice.identity)
+            posted.append(identity)
             if config.emails:
                 message = build_notice(envelope, notice.subject, notice.text, [], date_now(),
                                        outbox.message_id(identity, "notice", envelope.mail_domain))
@@ -46,6 +48,7 @@ def post_notices(store: Any, config: Any, envelope: Any, notices: Sequence[Notic
             add_events(store, [(notice_event("ssh_alert on {}: {}".format(envelope.host, notice.subject), notice.text,
                                              identity, envelope.host, notice.urgent), True, "")])
         apply(store)
+    return posted
 
 
 def post_notice(store: Any, config: Any, envelope: Any, subject: str, text: str, identity: str,
@@ -277,19 +280,27 @@ def config_change(previous: Optional[Dict[str, Any]], current: Dict[str, Any], p
                   tuple(address for address in previous.get("to") or () if isinstance(address, str)))
 
 
-def watch_config(store: Any, config: Any, envelope: Any) -> int:
-    """Alert once when the settings that decide where alerts go changed; the old recipients are told too."""
+def watch_config(store: Any, config: Any, envelope: Any) -> Optional[Notice]:
+    """Alert once when the settings that decide where alerts go changed; the old recipients are told too.
+    Returns the notice posted (None: no change)."""
     current = destinations(config)
     previous = store.get(CONFIG_SEEN)
     if previous == current:
-        return 0
+        return None
     notice = config_change(previous, current, config.path)
-    post_notices(store, config, envelope, [notice] if notice else [], lambda target: target.put(CONFIG_SEEN, current))
-    return 1 if notice else 0
+    posted = post_notices(store, config, envelope, [notice] if notice else [],
+                          lambda target: target.put(CONFIG_SEEN, current))
+    return notice._replace(identity=posted[0]) if notice else None  # as posted: an old-way copy shares its ids
 
 
 def cron_duties(paths: Paths, store: Any, config: Any, envelope: Any) -> bool:
     """The cron run's self-monitoring: tamper, key and config changes, the heartbeat when due; returns True when
     a notice was posted."""
-    changes = watch_changes(paths, store, config, envelope) + watch_config(store, config, envelope)
+    from app.alerting.context import oplog
+    from app.alerting.oldroute import keep_route
+
+    changes = watch_changes(paths, store, config, envelope)
+    notice = watch_config(store, config, envelope)
+    changes += 1 if notice else 0
+    keep_route(paths, store, config, envelope, oplog(paths), notice)  # at once, the old way; the outbox: the new way
     return bool(heartbeat(store, config, envelope) or changes)

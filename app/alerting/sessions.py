@@ -8,7 +8,7 @@ non-dumpable, so /proc/PID/fd belongs to root.
 """
 
 import os
-from typing import Iterable, List, NamedTuple, Optional, Sequence
+from typing import Collection, Iterable, List, NamedTuple, Optional, Sequence
 
 GRACE_SECONDS = 10  # hooks write their line within a second of the process starting (it starts after auth)
 # A recorded login this close to a process's start accounts for it (log times are whole seconds).
@@ -21,6 +21,7 @@ class SshProcess(NamedTuple):
     started: float  # Unix time
     title: str  # e.g. "sshd: alice@notty"
     key: str  # "pid:start ticks": stable for the life of the process, never reused together
+    ppid: int = 0  # its parent: the connection's root monitor, which the hook records as spid
 
     @property
     def has_session(self) -> bool:
@@ -35,6 +36,15 @@ def start_ticks(stat_text: str) -> Optional[int]:
         return int(fields[19])
     except (IndexError, ValueError):
         return None
+
+
+def parent_pid(stat_text: str) -> int:
+    """Field 4 (ppid) of /proc/PID/stat; 0 when unreadable."""
+    fields = stat_text.rpartition(")")[2].split()
+    try:
+        return int(fields[1])
+    except (IndexError, ValueError):
+        return 0
 
 
 def boot_time(proc_stat_text: str) -> Optional[float]:
@@ -70,26 +80,33 @@ def own_sshd_processes(user: str, proc: str = "/proc") -> List[SshProcess]:
             with open(os.path.join(base, "cmdline"), "rb") as handle:
                 title = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
             with open(os.path.join(base, "stat"), encoding="utf-8", errors="replace") as handle:
-                ticks = start_ticks(handle.read())
+                stat_text = handle.read()
+            ticks = start_ticks(stat_text)
         except OSError:
             continue  # gone meanwhile, or not ours to read
         if ticks is None or not (title.startswith("sshd: " + user) or title.startswith("sshd-session: " + user)):
             continue
-        found.append(SshProcess(int(name), booted + ticks / ticks_per_second, title, "{}:{}".format(name, ticks)))
+        found.append(SshProcess(int(name), booted + ticks / ticks_per_second, title, "{}:{}".format(name, ticks),
+                                parent_pid(stat_text)))
     return sorted(found, key=lambda process: process.started)
 
 
 def unrecorded(processes: Iterable[SshProcess], recorded: Sequence[float], already_alerted: Iterable[str],
-               now: float) -> List[SshProcess]:
+               now: float, spids: Collection[str] = ()) -> List[SshProcess]:
     """The processes no recorded login accounts for, old enough for a hook to have run, not yet alerted.
 
-    Each recorded login accounts for at most one process (the earliest that fits), so a login just
-    before a tunnel opened does not hide the tunnel.
+    A login line naming its connection's sshd process (spid) accounts for that connection's process only
+    (the process itself, or its parent, the root monitor), whenever it started: no other login can hide a
+    tunnel. recorded: the times of logins whose line names no spid (older hooks); each accounts for at most one
+    process starting close to it (the earliest that fits).
     """
     alerted = set(already_alerted)
+    connections = set(spids)
     available = sorted(recorded)
     found = []
     for process in sorted(processes, key=lambda item: item.started):
+        if str(process.pid) in connections or (process.ppid and str(process.ppid) in connections):
+            continue
         match = next((epoch for epoch in available
                       if process.started - MATCH_BEFORE <= epoch <= process.started + MATCH_AFTER), None)
         if match is not None:

@@ -22,7 +22,10 @@ def alert_unrecorded_sessions(store: Store, config: "Config", envelope, flush) -
     from app.alerting.sessions import own_sshd_processes, unrecorded
 
     processes = own_sshd_processes(pwd.getpwuid(os.getuid()).pw_name)
-    pending = unrecorded(processes, [epoch for _, epoch in store.recent()], store.sessions_alerted(), time.time())
+    recent = [(connection.split(), epoch) for connection, epoch in store.recent()]
+    spids = [words[4] for words, _ in recent if len(words) > 4]  # connection keys end with the spid when known
+    pending = unrecorded(processes, [epoch for words, epoch in recent if len(words) <= 4], store.sessions_alerted(),
+                         time.time(), spids)
     for process in pending:
         identity = "session|" + process.key
         message = build_session_alert(process.started, process.title, envelope, date_now(), outbox.message_id(

@@ -78,6 +78,8 @@ def watch(paths: Paths, previous: Optional[dict], crontab_text: Optional[str], r
     findings: List[Finding] = []
     if previous_keys is not None and previous_integrity is not None:
         findings = key_changes(previous_keys, keys, now, str(paths.home)) + integrity_changes(previous_integrity, integrity)
+    else:  # a first run: only what install recorded can be compared (the pyz's sha256)
+        findings = integrity_changes(None, integrity)
     snapshot = {"format": FORMAT,
                 "keys": stamped(previous_keys, carry_unreadable(previous_keys, keys), now),
                 "integrity": stamped(previous_integrity, carried(previous_integrity, integrity), now)}

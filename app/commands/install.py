@@ -8,7 +8,7 @@ import argparse
 import filecmp
 import os
 import pwd
-import shlex
+import stat
 import sys
 import zipfile
 from pathlib import Path
@@ -17,9 +17,11 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 from app.install import crontab, interpreter
 from app.errors import UserError
 from app.install.hooks import (BASH_FILES, HOOKS, SSH_RC, UNCHANGED, XAUTH_BEGIN, XAUTH_BLOCK, XAUTH_END, BrokenBlock,
-                               Edit, HookSettings, default_hooks, disable_legacy_lines, find_blocks, render_hook,
-                               shell_quote_path, with_block)
-from app.install.installplan import (RECORD_FORMAT, CopyPyz, CrontabEdit, FileEdit, FileFact, MakeDirectory, Plan,
+                               Edit, default_hooks, disable_legacy_lines, find_blocks, hook_settings, render_hook,
+                               with_block)
+from app.errors import USE_CODE
+from app.system.files import require_private_dir, unsafe_reason
+from app.install.installplan import (RECORD_FORMAT, ChmodPath, CopyPyz, CrontabEdit, FileEdit, FileFact, MakeDirectory, Plan,
                                      Step, WriteRecord, backup_path, carry_out, decode, dump_record, encode,
                                      load_record, merge_records, missing_directories, read_file_fact, read_optional,
                                      record_path, refuse_without_terminal)
@@ -37,6 +39,9 @@ BROKEN_BLOCK = ("{path}: line {line} starts an ssh_alert block that never ends (
 PANEL_LINE = "no usable crontab ({problem}): add this line in your hosting panel's cron page (every minute):"
 NO_CRON_DAEMON = ("warning: no cron daemon process is running here (cron, crond, cronie): the every-minute check "
                   "(retries, ssh -N connections) will not run; start cron or ask your host, then: ssh_alert.pyz status")
+BIN_DIR_WRITABLE = ("group and others can write it: they could replace the pyz that runs at every login; "
+                    "only you may")
+PYZ_NOT_OURS = "install will not put ssh_alert in {path}: {reason}"
 DONE = "installed: `ssh_alert.pyz status` shows the hooks and the cron line; `ssh_alert.pyz uninstall` removes them"
 
 
@@ -58,6 +63,8 @@ class InstallFacts(NamedTuple):
     cron_daemon: bool = True  # a cron daemon process is visible
     pyz_sha256: str = ""  # of the pyz installed: the cron run's watch reports a pyz replaced since
     seeded: bool = True  # a check had seeded the store: the record is then a sign of earlier runs (app.alerting.reset)
+    paths: Optional[Paths] = None  # the state, config and data directories the hooks use (None: defaults)
+    bin_dir_mode: Optional[int] = None  # the bin directory's mode when others can write it (install fixes it)
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
@@ -85,6 +92,7 @@ def install(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prom
     """Run install. Raises UserError for a bad --hooks, a refused confirmation, or a step that fails."""
     hooks = parse_hooks(arguments.hooks)
     refuse_without_terminal("install", arguments.yes, arguments.dry_run, prompter)
+    require_private_dir(paths.state_dir)  # the hooks append every login there: ours alone
     source = running_pyz(sys.argv[0])
     bin_dir = Path(os.path.abspath(os.path.expanduser(arguments.bin_dir))) if arguments.bin_dir else paths.home / "bin"
     facts = gather(paths, source, bin_dir, cron=not arguments.no_cron)
@@ -116,12 +124,13 @@ def running_pyz(argv0: str) -> Path:
 def gather(paths: Paths, source: Path, bin_dir: Path, cron: bool) -> InstallFacts:
     """Read the files, the crontab and the interpreters install's plan depends on. Raises UserError."""
     destination = bin_dir / PYZ_NAME
+    bin_dir_mode = _bin_dir_mode(bin_dir)
     choice = interpreter.choose(interpreter.probes(interpreter.candidates(os.environ.get("PATH", os.defpath))),
                                 sys.executable, tuple(sys.version_info[:2]))
     return InstallFacts(
         home=paths.home, source=source, destination=destination,
-        pyz_up_to_date=destination.is_file() and (_same_file(source, destination) or
-                                                  filecmp.cmp(str(source), str(destination), shallow=False)),
+        pyz_up_to_date=destination.is_file() and _ours_alone(destination) and (
+            _same_file(source, destination) or filecmp.cmp(str(source), str(destination), shallow=False)),
         interpreter=choice, shell=_login_shell(),
         files={name: read_file_fact(paths.home / name) for name in HOOK_FILES},
         missing={"bin": missing_directories(bin_dir), "ssh": missing_directories(paths.home / ".ssh"),
@@ -130,7 +139,37 @@ def gather(paths: Paths, source: Path, bin_dir: Path, cron: bool) -> InstallFact
         cron_environ=crontab.cron_environment(os.environ),
         cron_daemon=crontab.daemon_running() if cron else True,
         record_path=record_path(paths), record=read_optional(record_path(paths)), pyz_sha256=_sha256(source),
-        seeded=_seeded(paths))
+        seeded=_seeded(paths), paths=paths, bin_dir_mode=bin_dir_mode)
+
+
+def _bin_dir_mode(bin_dir: Path) -> Optional[int]:
+    """The bin directory's mode when group or others can write it (install offers chmod go-w), else None.
+
+    Raises UserError when it, or a directory above it, is another user's or writable by others (StrictModes)."""
+    uid = os.getuid()
+    reason = unsafe_reason(bin_dir, uid, USE_CODE, parents_only=True)
+    try:
+        status = os.stat(str(bin_dir))
+    except FileNotFoundError:
+        status = None
+    except OSError as error:
+        raise UserError(PYZ_NOT_OURS.format(path=bin_dir, reason=error.strerror or error))
+    if reason is None and status is not None and status.st_uid != uid:
+        reason = unsafe_reason(bin_dir, uid, USE_CODE)
+    if reason is not None:
+        raise UserError(PYZ_NOT_OURS.format(path=bin_dir, reason=reason))
+    if status is not None and stat.S_IMODE(status.st_mode) & 0o022:
+        return stat.S_IMODE(status.st_mode)
+    return None
+
+
+def _ours_alone(path: Path) -> bool:
+    """True when path is this account's and no one else can write it (else install copies it anew)."""
+    try:
+        status = os.lstat(str(path))
+    except OSError:
+        return False
+    return stat.S_ISREG(status.st_mode) and status.st_uid == os.getuid() and not status.st_mode & 0o022
 
 
 def _seeded(paths: Paths) -> bool:
@@ -182,12 +221,16 @@ def plan_install(facts: InstallFacts, hooks: Optional[Tuple[str, ...]], cron: bo
                               "pyz_sha256": facts.pyz_sha256, "seeded": facts.seeded}
     notes = [interpreter.describe(facts.interpreter)]
     steps: List[Step] = []
+    if facts.bin_dir_mode is not None:
+        steps.append(ChmodPath(facts.destination.parent, facts.bin_dir_mode & ~0o022, BIN_DIR_WRITABLE))
     if not facts.pyz_up_to_date:
         steps += [MakeDirectory(directory) for directory in facts.missing["bin"]]
         steps.append(CopyPyz(facts.source, facts.destination))
         record["pyz_copied"].append(str(facts.destination))
     targets = hook_targets(chosen, existing)
-    settings = {hook: HookSettings(shlex.quote(python), shell_quote_path(str(facts.destination), str(facts.home)), hook)
+    where = facts.paths or Paths.from_environ({"HOME": str(facts.home)})
+    settings = {hook: hook_settings(python, str(facts.destination), hook, str(where.state_dir),
+                                    str(where.config_dir.parent), str(where.data_dir.parent), str(facts.home))
                 for hook in chosen}
     for name in HOOK_FILES:
         fact = facts.files[name]

@@ -22,6 +22,9 @@ class Prompter:
     def secret(self, question: str, allow_empty: bool = False) -> str:
         """Read a secret without echo; never empty unless allow_empty (setup: Enter keeps the stored one)."""
         while True:
+            from app.system.coredump import forbid_core_dumps
+
+            forbid_core_dumps()
             answer = getpass.getpass(question + ": ")
             if answer or allow_empty:
                 return answer

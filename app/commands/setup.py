@@ -70,6 +70,9 @@ def setup(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompt
     """
     if paths.system and os.geteuid() != 0:
         raise UserError(SYSTEM_NEEDS_ROOT)
+    from app.system.files import require_private_dir
+
+    require_private_dir(paths.state_dir)  # setup writes hook_wait and seeds the store there: ours alone
     if getattr(arguments, "channel", None):
         from app.commands.setup_channel import setup_channel
 

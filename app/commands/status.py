@@ -147,18 +147,18 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
     from app.alerting.statediff import pending_logins
     from app.alerting.store import DatabaseError, Store
 
+    from app.system.files import require_private_dir
+
+    try:
+        require_private_dir(paths.state_dir)  # before anything is read from it, a store or not
+    except UserError as error:
+        return [Check("state", FAIL, error.message)]
     # without a store, the last check's outcome still comes from its own file (app.alerting.outcome)
     if not paths.store_file.exists():
         if paths.state_file.exists():
             return [Check("state", WARN, "{} is from the previous release; the next check imports it".format(
                 paths.state_file))] + _run_checks(paths)
         return [Check("state", WARN, "not seeded yet; run ssh_alert.pyz check (setup does this)")] + _run_checks(paths)
-    from app.system.files import require_private_dir
-
-    try:
-        require_private_dir(paths.state_dir)
-    except UserError as error:
-        return [Check("state", FAIL, error.message)]
     recipients = config.recipients if config is not None else ()
     writable = _store_writable(paths)
     try:
@@ -180,12 +180,12 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
 
 def _channel_checks(store, config: Optional[Config]) -> List[Check]:  # type: ignore[no-untyped-def]
     from app.alerting.eventstore import event_channels
-    from app.alerting.health import channel_lines, watch_lines
+    from app.alerting.health import channel_lines, hold_lines, watch_lines
 
     if config is None:
         return []
     return [Check(name, status, detail) for name, status, detail in
-            channel_lines(store, list(event_channels(config))) + watch_lines(store, config)]
+            hold_lines(store, config) + channel_lines(store, list(event_channels(config))) + watch_lines(store, config)]
 
 
 def _store_writable(paths: Paths) -> List[Check]:
@@ -278,11 +278,14 @@ def _hook_checks(paths: Paths, record: Optional[dict]) -> List[Check]:
 
     texts = read_texts(paths.home)
     chosen = strings(record.get("hooks")) if record is not None else None
-    return [hook_check(hook, texts, chosen, str(paths.home)) for hook in HOOKS]
+    return [hook_check(hook, texts, chosen, str(paths.home), paths) for hook in HOOKS]
 
 
-def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], home: str) -> Check:
-    """The check for one hook, from the startup files' texts (by name relative to home)."""
+
+def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], home: str,
+               paths: Optional[Paths] = None) -> Check:
+    """The check for one hook, from the startup files' texts (by name relative to home); with paths, also
+    whether the pyz it runs is the account's alone and whether it uses this account's state directory."""
     from app.install.hookstate import hook_state
     from app.install.hooks import block_settings
 
@@ -299,6 +302,11 @@ def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], ho
         path = settings.get(what, "")
         if os.path.isabs(path) and not os.path.isfile(path):
             return Check(hook, WARN, HOOK_BROKEN_TARGET.format(place=place, what=what, path=path))
+    from app.install.hookstate import hook_problem
+
+    problem = hook_problem(place, settings, paths.state_dir) if paths is not None else None
+    if problem is not None:
+        return Check(hook, FAIL, problem)
     if hook == "ssh-rc" and "xauth" not in texts.get(state.place, ""):
         return Check(hook, WARN, HOOK_NO_XAUTH)
     return Check(hook, OK, "login hook in {}".format(place))
@@ -353,6 +361,12 @@ def _cron_check(paths: Paths, record: Optional[dict]) -> Check:
     current = crontab.read_crontab()
     line = crontab.find_cron_line(current.text) if current.available else None
     if line is not None:
+        from app.install.hookstate import pyz_problem
+
+        pyz = cron_record.get("line") == line and record.get("pyz") if record is not None else None
+        problem = pyz_problem(pyz) if isinstance(pyz, str) and os.path.isabs(pyz) else None
+        if problem is not None:
+            return Check("cron", FAIL, "the cron line will not run {}: {}".format(pyz, problem))
         return cron_run_check(line, _last_cron(paths), _installed_at(paths), time.time())
     if cron_record and not cron_record.get("chosen"):
         return Check("cron", OK, CRON_NOT_CHOSEN)

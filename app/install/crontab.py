@@ -41,7 +41,9 @@ def cron_line(python: str, pyz: str, environ: Mapping[str, str]) -> str:
     password database (cron would give that one: the run would watch another home)."""
     assignments = ["{}={}".format(name, shlex.quote(environ[name])) for name in ("HOME",) + ENVIRONMENT
                    if os.path.isabs(environ.get(name, ""))]
-    command = " ".join(assignments + [shlex.quote(python), "-S", shlex.quote(pyz)] + list(CHECK_ARGUMENTS)
+    # Like the login hook: run the pyz only while this account owns it and its directory (`[ -O` is a builtin).
+    guard = ["[", "-O", shlex.quote(pyz), "]", "&&", "[", "-O", shlex.quote(os.path.dirname(pyz) or "/"), "]", "&&"]
+    command = " ".join(guard + assignments + [shlex.quote(python), "-S", shlex.quote(pyz)] + list(CHECK_ARGUMENTS)
                        + [">/dev/null", "2>&1"])
     # cron turns an unescaped % into a newline (crontab(5)).
     return "{} {} {}".format(SCHEDULE, command.replace("%", "\\%"), MARKER)

@@ -20,12 +20,12 @@ _TEMPLATE = r"""{begin}
 # detached and go on at once). One wait per connection: later hooks of it (listed in "waited") skip theirs.
 # POSIX sh, no subshell on the way; prints nothing, never fails: a missing pyz or python costs nothing.
 # Appends only to a regular file: a FIFO, device or symlink at the log's place is skipped, never opened.
+# The paths are install's, never the client's environment (sshd's AcceptEnv could pass XDG_*, PYTHON*: -E);
+# the pyz runs only when this account owns it and its directory; the state directory is used only when ours.
 if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
-  sa_py={python} sa_pyz={pyz} sa_hook={hook} sa_go=1
-{parent_check}  if [ -n "$sa_go" ]; then
-    sa_dir="${{XDG_STATE_HOME:-$HOME/.local/state}}/ssh-alert"
-    case "$sa_dir" in /*) ;; *) sa_dir="$HOME/.local/state/ssh-alert" ;; esac
-    [ -d "$sa_dir" ] || (umask 077; mkdir -p "$sa_dir")
+  sa_py={python} sa_pyz={pyz} sa_dir={state} sa_hook={hook} sa_go=1
+  sa_conf={config_home} sa_data={data_home}
+{parent_check}  if [ -n "$sa_go" ] && {{ [ -d "$sa_dir" ] || (umask 077; mkdir -p "$sa_dir"); }} && [ -O "$sa_dir" ]; then
     sa_conn=$SSH_CONNECTION sa_ip=${{SSH_CONNECTION%% *}} sa_rest=${{SSH_CONNECTION#* }}
     sa_cport=${{sa_rest%% *}} sa_rest=${{sa_rest#* }}
     sa_saddr=${{sa_rest%% *}} sa_sport=${{sa_rest#* }}
@@ -48,20 +48,37 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
         if [ "$sa_method" = publickey ] && [ -z "$sa_key" ]; then sa_key=" keytype=$sa_type key=$sa_blob"; fi
       done < "$SSH_USER_AUTH"
     fi
+    # "transfer" only for the exact commands sshd and scp/rsync send, with nothing a shell would act on;
+    # anything else the client asked for is a "command" (rules cannot be steered by the command's text).
+    sa_nl='
+'
     case "${{BASH_EXECUTION_STRING:-}}" in
       "") ;;
-      *sftp-server*|scp\ *|*"rsync --server"*) sa_kind=" kind=transfer" ;;
+      *[\;\&\|\<\>\(\)\$\`\\\"\'\*\?\[\]\{{\}}\~\#]*|*"$sa_nl"*) sa_kind=" kind=command" ;;
+      /usr/lib/openssh/sftp-server|/usr/lib/openssh/sftp-server\ -*|/usr/libexec/openssh/sftp-server|\
+      /usr/libexec/openssh/sftp-server\ -*|/usr/lib/ssh/sftp-server|/usr/lib/ssh/sftp-server\ -*|\
+      /usr/lib/sftp-server|/usr/libexec/sftp-server|"rsync --server "*|\
+      "scp -"[tf]" "*|"scp -"[vrpd]" -"[tf]" "*|"scp -"[vrpd]" -"[vrpd]" -"[tf]" "*|\
+      "scp -"[vrpd]" -"[vrpd]" -"[vrpd]" -"[tf]" "*|"scp -"[vrpd]" -"[vrpd]" -"[vrpd]" -"[vrpd]" -"[tf]" "*)
+        sa_kind=" kind=transfer" ;;
       *) sa_kind=" kind=command" ;;
     esac
+    sa_cmd=
+    if [ -n "${{BASH_EXECUTION_STRING:-}}" ] && [ -f "$sa_dir/record_command" ]; then
+      # bash only (it alone sets BASH_EXECUTION_STRING); one token: %q escapes, each blank becomes \x20.
+      eval 'printf -v sa_cmd "%q" "$BASH_EXECUTION_STRING" && sa_cmd="${{sa_cmd//\\ /\\x20}}" &&
+            sa_cmd="${{sa_cmd// /\\x20}}" &&
+            sa_cmd=" cmd=${{sa_cmd:0:200}}"' || sa_cmd=
+    fi
     if [ -z "${{BASH_VERSION:-}}" ] || ! printf -v sa_now '%(%Y-%m-%d %H:%M:%S %z %s)T' -1; then
       sa_now=$(date '+%Y-%m-%d %H:%M:%S %z %s')
     fi
     sa_log="$sa_dir/logins.log"
     if [ ! -L "$sa_log" ] && {{ [ -f "$sa_log" ] || [ ! -e "$sa_log" ]; }}; then
       [ -e "$sa_log" ] || (umask 077; : >> "$sa_log")
-      printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=%s hook=%s epoch=%s spid=%s%s%s\n' "${{sa_now% *}}" \
+      printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=%s hook=%s epoch=%s spid=%s%s%s%s\n' "${{sa_now% *}}" \
         "$sa_ip" "${{USER:-${{LOGNAME:-unknown}}}}" "${{sa_auth:-unknown}}" "$sa_cport" "$sa_saddr" "$sa_sport" \
-        "${{SSH_TTY:-none}}" "$sa_hook" "${{sa_now##* }}" "$sa_sp" "$sa_kind" "$sa_key" >> "$sa_log" || :
+        "${{SSH_TTY:-none}}" "$sa_hook" "${{sa_now##* }}" "$sa_sp" "$sa_kind" "$sa_key" "$sa_cmd" >> "$sa_log" || :
     fi
     sa_wait=3 sa_done= sa_epoch=${{sa_now##* }}
     if [ -f "$sa_dir/hook_wait" ] && [ -r "$sa_dir/hook_wait" ]; then read -r sa_wait < "$sa_dir/hook_wait" || :; fi
@@ -72,16 +89,20 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
         then sa_done=1; fi
       done < "$sa_dir/waited"
     fi
-    if [ -z "$sa_done" ] && [ -f "$sa_pyz" ]; then
+    if [ -z "$sa_done" ] && [ -f "$sa_pyz" ] && [ -O "$sa_pyz" ] && [ -O "${{sa_pyz%/*}}" ]; then
+      sa_state=${{sa_dir%/*}}
       case "$sa_wait" in
-        0|0.0|"") (if command -v setsid >/dev/null; then setsid "$sa_py" -S "$sa_pyz" check &
-                   else nohup "$sa_py" -S "$sa_pyz" check & fi) ;;
-        *) SSH_ALERT_SPID=$sa_sp "$sa_py" -S "$sa_pyz" check --hook-wait "$sa_wait" || : ;;
+        0|0.0|"") (export XDG_STATE_HOME="$sa_state" XDG_CONFIG_HOME="$sa_conf" XDG_DATA_HOME="$sa_data"
+                   if command -v setsid >/dev/null; then setsid "$sa_py" -S -E "$sa_pyz" check &
+                   else nohup "$sa_py" -S -E "$sa_pyz" check & fi) ;;
+        *) XDG_STATE_HOME=$sa_state XDG_CONFIG_HOME=$sa_conf XDG_DATA_HOME=$sa_data SSH_ALERT_SPID=$sa_sp \
+             "$sa_py" -S -E "$sa_pyz" check --hook-wait "$sa_wait" || : ;;
       esac
+      [ -e "$sa_dir/waited" ] || (umask 077; : >> "$sa_dir/waited")
       printf '%s %s %s\n' "$sa_conn" "${{sa_sp:--}}" "$sa_epoch" >> "$sa_dir/waited" || :
     fi
   fi
-  unset sa_py sa_pyz sa_hook sa_go sa_parent sa_dir sa_conn sa_ip sa_rest sa_cport sa_saddr sa_sport sa_auth \
+  unset sa_py sa_pyz sa_hook sa_go sa_conf sa_data sa_state sa_nl sa_cmd sa_parent sa_dir sa_conn sa_ip sa_rest sa_cport sa_saddr sa_sport sa_auth \
     sa_key sa_kind sa_method sa_type sa_blob sa_now sa_log sa_wait sa_done sa_epoch sa_c1 sa_c2 sa_c3 sa_c4 sa_csp sa_when sa_sp sa_top sa_p sa_n sa_stat
 }} </dev/null >/dev/null 2>&1; fi
 {end}
@@ -108,15 +129,31 @@ fi
 
 
 class HookSettings(NamedTuple):
+    """What one rendered block calls and where it keeps state; every value already quoted for sh.
+
+    The defaults (a hand-pasted snippet) are the default paths under $HOME; install writes the paths it chose.
+    """
+
     python: str = "python3"
-    pyz: str = '"$HOME/bin/ssh_alert.pyz"'  # already quoted for sh
+    pyz: str = '"$HOME/bin/ssh_alert.pyz"'
     hook: str = "bash-profile"
+    state: str = '"$HOME/.local/state/ssh-alert"'  # the state directory itself
+    config_home: str = '"$HOME/.config"'  # XDG_CONFIG_HOME for the check the hook starts
+    data_home: str = '"$HOME/.local/share"'  # XDG_DATA_HOME for it
 
 
 def render_hook(settings: HookSettings = HookSettings()) -> str:
     """Return the hook block (markers included, newline-terminated) for one hook place."""
     return _TEMPLATE.format(begin=BEGIN, end=END, python=settings.python, pyz=settings.pyz, hook=settings.hook,
+                            state=settings.state, config_home=settings.config_home, data_home=settings.data_home,
                             parent_check="" if settings.hook == "ssh-rc" else _PARENT_CHECK)
+
+
+def hook_settings(python: str, pyz: str, hook: str, state_dir: str, config_home: str, data_home: str,
+                  home: str) -> HookSettings:
+    """The settings install renders for hook: absolute paths, those under home written as "$HOME/..." (pure)."""
+    return HookSettings(shlex.quote(python), shell_quote_path(pyz, home), hook, shell_quote_path(state_dir, home),
+                        shell_quote_path(config_home, home), shell_quote_path(data_home, home))
 
 
 def shell_quote_path(path: str, home: str) -> str:
@@ -223,19 +260,26 @@ def block_text(text: str, begin: str = BEGIN, end: str = END) -> Optional[str]:
     return text[blocks[0][0]:blocks[0][1]] if blocks else None
 
 
+_SETTING_NAMES = (("python", "sa_py"), ("pyz", "sa_pyz"), ("state", "sa_dir"), ("config_home", "sa_conf"),
+                  ("data_home", "sa_data"))
+
+
 def block_settings(block: str, home: str) -> Dict[str, str]:
-    """Return the interpreter and pyz a rendered block calls ({"python": ..., "pyz": ...}), $HOME expanded;
-    empty when the settings line cannot be read."""
+    """Return what a rendered block calls and uses ({"python", "pyz", "state", "config_home", "data_home"}),
+    $HOME expanded (a block from before install wrote paths lacks the last three); empty when the settings
+    line cannot be read."""
+    values: Dict[str, str] = {}
     for line in block.splitlines():
-        if line.strip().startswith("sa_py="):
+        if line.strip().startswith(("sa_py=", "sa_conf=")):
             try:
                 words = shlex.split(line)
             except ValueError:
                 return {}
-            values = dict(word.split("=", 1) for word in words if "=" in word)
-            return {name: home.rstrip("/") + value[len("$HOME"):] if value.startswith("$HOME/") else value
-                    for name, value in (("python", values.get("sa_py", "")), ("pyz", values.get("sa_pyz", "")))}
-    return {}
+            values.update(word.split("=", 1) for word in words if "=" in word)
+    if "sa_py" not in values:
+        return {}
+    return {name: home.rstrip("/") + values[variable][len("$HOME"):] if values[variable].startswith("$HOME/")
+            else values[variable] for name, variable in _SETTING_NAMES if variable in values}
 
 
 def bash_login_file(existing: Collection[str]) -> str:

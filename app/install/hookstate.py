@@ -4,6 +4,7 @@ setup (is any hook installed?), status (one check per hook) and install/uninstal
 all ask here, so they agree on the files and on bash reading only its first login file.
 """
 
+import os
 from pathlib import Path
 from typing import Collection, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
@@ -57,3 +58,33 @@ def hook_states(texts: Mapping[str, str]) -> List[HookState]:
 def installed(paths: Paths) -> Tuple[str, ...]:
     """The hooks whose block is in place (empty: none is installed)."""
     return tuple(state.hook for state in hook_states(read_texts(paths.home)) if state.block is not None)
+
+
+def pyz_problem(pyz: str) -> Optional[str]:
+    """Why the login hook and the cron line would not, or should not, run pyz: another user owns it or a
+    directory above it, or can write either (the hook tests ownership with `[ -O`; this also sees write bits).
+    None also when pyz is missing (reported as a missing target)."""
+    from app.errors import USE_CODE
+    from app.system.files import unsafe_reason
+
+    if not os.path.isfile(pyz):
+        return None
+    return unsafe_reason(pyz, os.getuid(), USE_CODE)
+
+
+HOOK_UNSAFE_PYZ = "the hook in {place} will not run {pyz}: {reason}"
+HOOK_OTHER_STATE = ("the hook in {place} keeps logins in {used}, but this account's state directory is {state}: "
+                    "re-run ssh_alert.pyz install")
+
+
+def hook_problem(place: str, settings: Mapping[str, str], state_dir: Path) -> Optional[str]:
+    """Why a hook block that is in place does not do its job (status FAILs): the pyz it runs is not the account's
+    alone, or it keeps logins in another state directory than this account's; None when neither."""
+    pyz = settings.get("pyz", "")
+    problem = pyz_problem(pyz) if os.path.isabs(pyz) else None
+    if problem is not None:
+        return HOOK_UNSAFE_PYZ.format(place=place, pyz=pyz, reason=problem)
+    used = settings.get("state")
+    if used and os.path.abspath(used) != os.path.abspath(str(state_dir)):
+        return HOOK_OTHER_STATE.format(place=place, used=used, state=state_dir)
+    return None

@@ -67,6 +67,14 @@ class MakeDirectory(NamedTuple):
     path: Path
 
 
+class ChmodPath(NamedTuple):
+    """Take away write access another user has to a file or directory ssh_alert runs code from."""
+
+    path: Path
+    mode: int
+    why: str
+
+
 class RemoveDirectory(NamedTuple):
     path: Path
     tree: bool  # True: with everything in it (--purge); False: only when empty
@@ -78,7 +86,7 @@ class CrontabEdit(NamedTuple):
     actions: Tuple[str, ...]
 
 
-Step = Union[FileEdit, WriteRecord, CopyPyz, RemoveFile, MakeDirectory, RemoveDirectory, CrontabEdit]
+Step = Union[FileEdit, WriteRecord, CopyPyz, RemoveFile, MakeDirectory, RemoveDirectory, CrontabEdit, ChmodPath]
 
 
 class Plan(NamedTuple):
@@ -221,6 +229,8 @@ def describe_step(step: Step, home: Path) -> str:
         return "{}: remove ({})".format(tilde(step.path, home), step.why)
     if isinstance(step, MakeDirectory):
         return "{}/: create directory (mode 0700)".format(tilde(step.path, home))
+    if isinstance(step, ChmodPath):
+        return "{}: chmod {:04o} ({})".format(tilde(step.path, home), step.mode, step.why)
     if isinstance(step, RemoveDirectory):
         return "{}/: {}".format(tilde(step.path, home), "delete with everything in it (--purge)" if step.tree
                                 else "remove directory if empty (install created it)")
@@ -256,6 +266,8 @@ def apply_step(step: Step) -> None:
         step.path.mkdir(mode=0o700, exist_ok=True)
     elif isinstance(step, RemoveDirectory):
         remove_directory(step)
+    elif isinstance(step, ChmodPath):
+        os.chmod(str(step.path), step.mode)
     else:
         apply_crontab(step)
 

@@ -14,6 +14,7 @@ from app.system import proc
 from app.settings.config import Config
 from app.errors import CHANNEL_SECRET_MISSING, KEYRING_TIMEOUT, PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, USE_PASSWORD_COMMAND, UserError
 from app.system.deadline import DeadlinePassed, call_with_deadline
+from app.system.coredump import forbid_core_dumps
 from app.system.files import require_private
 from app.system.paths import Paths
 
@@ -78,6 +79,7 @@ def resolve_password(config: Config, paths: Paths) -> Optional[str]:
 
     Raises UserError when it cannot be found or read; the message never contains the password.
     """
+    forbid_core_dumps()  # from here on this process holds a secret
     smtp = config.smtp
     if smtp is None or not smtp.user:
         return None
@@ -135,6 +137,7 @@ def store_password(paths: Paths, user: str, password: str, config_path: Path) ->
     Returns which backend holds it. Raises UserError when neither can store it (the message never
     contains the password).
     """
+    forbid_core_dumps()  # from here on this process holds a secret
     fallback_reason = "no OS keyring on this machine"
     backend = _with_deadline(os_keyring, KEYRING_DEADLINE, config_path)
     if backend is not None:
@@ -168,6 +171,7 @@ def resolve_channel_secret(config: Config, paths: Paths, channel: str, required:
     Returns "" when none is kept and required is False (ntfy's public topics). Raises UserError naming the
     channel and how to store the secret; the message never contains it.
     """
+    forbid_core_dumps()  # from here on this process holds a secret
     from app.settings.schema import CHANNEL_SECRETS
 
     secret_name = CHANNEL_SECRETS[channel]
@@ -192,4 +196,5 @@ def resolve_channel_secret(config: Config, paths: Paths, channel: str, required:
 
 def store_channel_secret(paths: Paths, channel: str, secret: str, config_path: Path) -> StoredPassword:
     """Keep a push channel's secret in the OS keyring when usable, else the password file; raises UserError."""
+    forbid_core_dumps()  # from here on this process holds a secret
     return store_password(paths, channel_account(channel), secret, config_path)

@@ -247,6 +247,9 @@ KEYS: Tuple[Key, ...] = (
         "logins older than this leave the history (see Files for the store's size)"),
     Key("alert", "hook_wait", "policy.hook_wait", Number(0, 30, integer=False), "3",
         "seconds a login waits until its alert has left; 0: do not wait"),
+    Key("alert", "record_command", "policy.record_command", Flag(), "no",
+        "put the command a login asked to run (ssh host CMD, escaped, cut to 200 characters) into its alert; off "
+        "by default: commands can hold secrets"),
     Key("alert", "ehlo_name", "policy.ehlo_name", Text(check=_ehlo_problems, normalize=_host_name), "",
         "the name mail servers see (EHLO, Message-IDs): a fully qualified name or an address literal",
         default_help="the FQDN, else /etc/mailname, else the address literal ([203.0.113.5]) of this host"),

@@ -255,16 +255,18 @@ def _chain(name: str) -> List[Tuple[str, bool]]:
     return seen
 
 
-def unsafe_reason(path: PathLike, uid: int, use: str = USE_SETTINGS) -> Optional[str]:
+def unsafe_reason(path: PathLike, uid: int, use: str = USE_SETTINGS, parents_only: bool = False) -> Optional[str]:
     """One line saying why another user could change path, or None when only uid (and root) can.
 
     path itself (when it exists) must belong to uid and not be writable by group or others; each directory
     above it, as written and with symbolic links resolved, must belong to uid or root and be writable by
     group or others only when sticky (like /tmp); a symbolic link on the way must belong to uid or root.
-    use completes "ssh_alert will not ..." (errors.USE_*).
+    use completes "ssh_alert will not ..." (errors.USE_*). parents_only: path itself is not checked.
     """
     name = os.path.abspath(os.fspath(path))
     for current, itself in _chain(name):
+        if itself and parents_only:
+            continue
         link = _status(current, follow=False)
         if link is None:
             continue

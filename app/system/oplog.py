@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from app.system.files import ensure_private_dir, last_lines, open_regular
+from app.system.files import ensure_private_dir, last_lines, open_regular, unsafe_reason
 
 MAX_BYTES = 256 * 1024
 BACKUPS = 2
@@ -42,6 +42,8 @@ class OperationalLog:
     def _write(self, level: str, message: str) -> None:
         """Append one entry; never raises (a full disk must not stop an alert or print on a terminal)."""
         line = "{} {} {}\n".format(time.strftime("%Y-%m-%dT%H:%M:%S%z"), level, message).encode("utf-8", "replace")
+        if unsafe_reason(self.path.parent, os.getuid()) is not None:
+            return  # another user's state directory is never written; the command says so itself
         try:
             ensure_private_dir(self.path.parent)
             descriptor = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -75,6 +75,11 @@ class Paths(NamedTuple):
         return self.state_dir / "hook_wait"
 
     @property
+    def record_command_file(self) -> Path:
+        """Present while record_command = yes: the bash hooks then record the requested command."""
+        return self.state_dir / "record_command"
+
+    @property
     def waited_file(self) -> Path:
         """Connections a hook has waited for (appended by the hook): their later hooks do not wait again."""
         return self.state_dir / "waited"

@@ -15,7 +15,7 @@ from app.errors import ExitCode, UserError
 from app.system.paths import Paths
 from helpers import append_log, login_line, smtp_settings, stamp, write_config
 from support.mailsink import MailSink
-from support.stored import holding, recorded, seen, shift_send_times
+from support.stored import holding, recorded, seen
 
 # The tests' logins happen within the hour before the suite's start, in the order their minutes give.
 HOUR_AGO_BASE = time.time()
@@ -100,21 +100,30 @@ def test_more_pending_alerts_than_digest_after_go_out_as_one_digest_newest_first
     assert [outcome for _, outcome, _ in outcomes(paths)] == [history.DIGEST] * 5
 
 
-def test_the_hourly_limit_holds_alerts_then_sends_them_as_one_digest_and_drops_nothing(paths: Paths,
-                                                                                       sink: MailSink):
+def test_beyond_the_hourly_limit_alerts_go_out_at_once_as_digests_at_most_one_a_minute_and_drop_nothing(
+        paths: Paths, sink: MailSink):
+    from app.alerting.dispatch import LIMIT_DIGEST
+    from app.alerting.store import opened
+
     configure(paths, sink, max_per_hour="2", digest_after="100")
     for number in range(5):
         login(paths, "198.51.100.{}".format(number + 1), number)
         run_check(paths)
-    assert len(sink.messages) == 2  # the limit
-    assert holding(paths)
-    assert len(outcomes(paths)) == 2  # the held ones are still pending, not recorded as done
-    shift_send_times(paths, -3601)
-    run_check(paths)  # an hour later
-    assert len(sink.messages) == 3
-    digest = sink.messages[2].message
-    assert digest["Subject"].startswith("SSH logins: 3 on web1.example.com")
-    assert all("198.51.100.{}".format(number) in digest.get_content() for number in (3, 4, 5))
+    assert len(sink.messages) == 3  # two within the limit, the third at once as a digest of one
+    assert "198.51.100.3" in sink.messages[2].message.get_content()
+    assert holding(paths)  # the fourth and fifth wait for the next digest: one a minute
+    from app.commands.status import run_status
+
+    (hold,) = [check for check in run_status(paths) if check.name == "hourly limit"]
+    assert hold.status == "warn" and "max_per_hour = 2" in hold.detail
+    assert len(outcomes(paths)) == 3  # the held ones are still pending, not recorded as done
+    with opened(paths.store_file) as store, store.transaction():
+        store.put(LIMIT_DIGEST, float(store.get(LIMIT_DIGEST)) - 61)
+    run_check(paths)  # a minute later, not an hour
+    assert len(sink.messages) == 4
+    digest = sink.messages[3].message
+    assert digest["Subject"].startswith("SSH logins: 2 on web1.example.com")
+    assert all("198.51.100.{}".format(number) in digest.get_content() for number in (4, 5))
     assert [ip for ip, _, _ in outcomes(paths)] == ["198.51.100.{}".format(number) for number in range(1, 6)]
 
 
@@ -190,7 +199,7 @@ def test_syslog_gets_logins_the_hourly_email_limit_holds(paths: Paths, sink: Mai
         login(paths, "203.0.113.7", 1)
         run_check(paths)
         login(paths, "203.0.113.8", 2)
-        run_check(paths)  # email is held for the hour; syslog is not
+        run_check(paths)  # beyond the limit: a digest at once; syslog as always
         run_check(paths)
         lines = []
         while True:
@@ -200,7 +209,7 @@ def test_syslog_gets_logins_the_hourly_email_limit_holds(paths: Paths, sink: Mai
                 break
     finally:
         listener.close()
-    assert len(sink.messages) == 1
+    assert len(sink.messages) == 2
     assert [line["ip"] for line in lines] == ["203.0.113.7", "203.0.113.8"]
     assert len({line["id"] for line in lines}) == 2
 

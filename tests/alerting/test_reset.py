@@ -139,7 +139,7 @@ def test_an_install_record_from_before_the_first_seed_is_no_sign_of_an_earlier_r
 @pytest.fixture
 def ntfy(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsWorld]:
     without_proxies(monkeypatch)
-    world = HttpsWorld()
+    world = HttpsWorld(api="ntfy")
     try:
         yield world
     finally:

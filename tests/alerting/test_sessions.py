@@ -58,3 +58,19 @@ def test_unrecorded_lets_one_recorded_login_account_for_one_process_only():
     session = SshProcess(1, now - 600, "sshd: alice@pts/0", "1:1")
     tunnel = SshProcess(2, now - 599, "sshd: alice", "2:2")  # opened a second after the login
     assert unrecorded([session, tunnel], recorded=[now - 600], already_alerted=[], now=now) == [tunnel]
+
+
+def test_a_login_naming_its_connection_accounts_only_for_that_connections_process_whenever_it_started():
+    now = 10_000.0
+    tunnel = SshProcess(11, now - 13, "sshd-session: alice", "11:1", ppid=10)
+    login = SshProcess(21, now - 8, "sshd-session: alice@notty", "21:1", ppid=20)
+    old_session = SshProcess(31, now - 5000, "sshd-session: alice@pts/0", "31:1", ppid=30)
+    found = unrecorded([tunnel, login, old_session], recorded=[], already_alerted=[], now=now, spids=["20", "30"])
+    assert found == [tunnel]  # the login 5 s after the tunnel no longer hides it
+
+
+def test_parent_pid_reads_field_four_even_with_blanks_in_the_name():
+    from app.alerting.sessions import parent_pid
+
+    assert parent_pid("123 (sshd-session: a b) S 77 123 123 0 -1") == 77
+    assert parent_pid("garbage") == 0

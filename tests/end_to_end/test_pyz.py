@@ -157,7 +157,7 @@ def test_two_builds_of_the_same_tree_are_byte_identical(tmp_path: Path):
     ignore = shutil.ignore_patterns("__pycache__", "*.py[co]")
     for directory in ("app", "build"):
         shutil.copytree(str(ROOT / directory), str(tree / directory), ignore=ignore)
-    for name in ("shiv.toml", "requirements.lock"):
+    for name in ("shiv.toml", "requirements.lock", "requirements-build.lock"):
         shutil.copy2(str(ROOT / name), str(tree / name))
     first = _build(tree, 0o022, "UTC")
     moved = tmp_path / "second-with-a-longer-path" / "checkout"

@@ -395,7 +395,7 @@ def test_rerunning_setup_offers_the_current_values_and_enter_keeps_the_stored_pa
 
 def test_interactive_setup_offers_to_import_the_original_script_and_uses_its_answers(
         terminal, home: Path, paths: Paths, tls_sink: MailSink, ca_file: Path):
-    from test_legacy import write_legacy
+    from support.legacy import write_legacy
 
     write_legacy(home, port=tls_sink.port)
     session = terminal()

@@ -119,6 +119,10 @@ def test_an_untrusted_certificate_offers_a_ca_file_and_the_test_passes_with_it(
     assert config.smtp is not None and config.smtp.ca_file == str(ca_file)
 
 
+# The [ntfy] settings the dialog asks before the token, each answered with its default.
+NTFY_QUESTIONS = ("[ntfy] priority", "[ntfy] tags", "[ntfy] click", "[ntfy] icon")
+
+
 def test_a_channel_whose_certificate_is_not_trusted_offers_a_ca_file_then_saves(
         home: Path, shiv_root: Path, pyz: Path, paths: Paths, sink: MailSink):
     from app.commands.setup_channel import ASK_CHANNEL_AFTER_FAILURE, ASK_CHANNEL_CA_FILE, CHANNEL_ADDED
@@ -127,12 +131,12 @@ def test_a_channel_whose_certificate_is_not_trusted_offers_a_ca_file_then_saves(
 
     write_config(paths, smtp=smtp_settings(sink))
     before = paths.config_file.read_text()
-    with HttpsWorld() as world:
+    with HttpsWorld(api="ntfy") as world:
         session = Terminal(["setup", "--channel", "ntfy", "--ntfy-url", world.url + "/alerts"],
                            pyz_env(home, shiv_root, **NO_KEYRING))
         try:
-            session.answer("[ntfy] priority", "")
-            session.answer("[ntfy] tags", "")
+            for question in NTFY_QUESTIONS:
+                session.answer(question, "")
             session.answer("ntfy token", "")  # a public topic
             session.expect("Sending a test event through ntfy ...")
             session.expect("certificate")
@@ -161,7 +165,7 @@ def test_quitting_a_failed_channel_test_saves_nothing(home: Path, shiv_root: Pat
         session = Terminal(["setup", "--channel", "ntfy", "--ntfy-url", world.url + "/alerts", "--ntfy-ca-file",
                             world.ca_file], pyz_env(home, shiv_root, **NO_KEYRING))
         try:
-            for question in ("[ntfy] priority", "[ntfy] tags", "ntfy token"):
+            for question in NTFY_QUESTIONS + ("ntfy token",):
                 session.answer(question, "")
             session.answer(ASK_CHANNEL_AFTER_FAILURE + " (change/save/quit) [change]", "quit")
             session.expect(CHANNEL_NOT_SAVED.format(channel="ntfy"))

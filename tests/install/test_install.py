@@ -502,7 +502,8 @@ def test_the_cron_plan_keeps_every_other_line_and_disables_the_legacy_job(tmp_pa
 def test_cron_line_quotes_paths_escapes_percent_and_passes_only_absolute_xdg_directories():
     line = cron.cron_line("/opt/py 3/bin/python3", "/home/a/bin/ssh%alert.pyz",
                           {"XDG_STATE_HOME": "/srv/state", "XDG_DATA_HOME": "relative"})
-    assert line == ("* * * * * XDG_STATE_HOME=/srv/state '/opt/py 3/bin/python3' -S /home/a/bin/ssh\\%alert.pyz "
+    assert line == ("* * * * * [ -O /home/a/bin/ssh\\%alert.pyz ] && [ -O /home/a/bin ] && "
+                    "XDG_STATE_HOME=/srv/state '/opt/py 3/bin/python3' -S /home/a/bin/ssh\\%alert.pyz "
                     "check --cron >/dev/null 2>&1 # ssh_alert")
 
 
@@ -513,7 +514,7 @@ def test_the_cron_line_sets_home_only_when_it_is_not_the_accounts_own(tmp_path: 
     assert "HOME" not in cron.cron_environment({"HOME": own, "XDG_STATE_HOME": "/srv/state"})
     assert cron.cron_environment({"HOME": str(tmp_path)})["HOME"] == str(tmp_path)
     line = cron.cron_line("/usr/bin/python3", "/x/ssh_alert.pyz", cron.cron_environment({"HOME": str(tmp_path)}))
-    assert line.startswith("* * * * * HOME={} /usr/bin/python3".format(tmp_path))
+    assert "&& HOME={} /usr/bin/python3".format(tmp_path) in line
 
 
 def test_with_and_without_cron_line_touch_no_other_line():

@@ -22,47 +22,14 @@ from app.settings.secretstore import SecretsFile
 from app.alerting.statediff import plan
 from helpers import pyz_env, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink
+from support.legacy import LEGACY_CONFIG, LEGACY_LINES, PASSWORD, write_legacy
 from support.stored import position
-
-PASSWORD = "s3cret"
-LEGACY_LINES = [
-    "2026-11-20 08:00:01 +0000 198.51.100.1 alice publickey",
-    "2026-11-20 09:10:02 +0000 198.51.100.2 alice password",
-    "2026-11-21 10:20:03 +0000 198.51.100.3 alice unknown",
-    "2026-11-22 11:30:04 +0000 198.51.100.4 alice publickey",
-    "2026-11-23 12:40:05 +0000 198.51.100.5 alice keyboard-interactive",
-]
-LEGACY_CONFIG = """[alert]
-to = owner@example.com
-from = monitor@example.com
-method = smtp
-
-[smtp]
-host = 127.0.0.1
-port = {port}
-user = alice
-password = {password}
-starttls = yes
-ssl = no
-"""
-
 
 @pytest.fixture(autouse=True)
 def no_os_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
     """No D-Bus here: make keyring's choice deterministic (fail.Keyring), as on a headless server."""
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setattr(keyring.core, "_keyring_backend", None)
-
-
-def write_legacy(home: Path, lines: List[str] = LEGACY_LINES, state: str = "3\n", port: int = 2525,
-                 config_mode: int = 0o640) -> None:
-    """The original script's three files, exactly in its formats."""
-    (home / ".ssh_logins").write_text("".join(line + "\n" for line in lines))
-    if state is not None:
-        (home / ".ssh_login_monitor.state").write_text(state)
-    conf = home / ".ssh_login_monitor.conf"
-    conf.write_text(LEGACY_CONFIG.format(port=port, password=PASSWORD))
-    conf.chmod(config_mode)
 
 
 def alerted_ips(server: MailSink) -> List[str]:

@@ -134,7 +134,7 @@ def test_render_config_round_trips_every_key_set_away_from_its_default(tmp_path:
             "max_per_hour = 5\nreverse_dns = no\nreverse_dns_timeout = 0.5\nhtml = yes\nsyslog = on\n"
             "syslog_facility = user\nsyslog_socket = /run/log\nhistory_days = 30\nhook_wait = 0\n"
             "ehlo_name = Web1.Example.com.\nsyslog_format = json\nheartbeat = daily\n"
-            "heartbeat_url = https://hc-ping.com/abc\nnotify_logout = yes\n"
+            "heartbeat_url = https://hc-ping.com/abc\nnotify_logout = yes\nrecord_command = yes\n"
             "syslog_target = tcp://127.0.0.1:514\njournald = yes\njournald_socket = /run/j.sock\n"
             "geoip_db = /srv/geo/dbip-country-lite.mmdb, /srv/geo/dbip-asn-lite.mmdb\ngeoip_update = monthly\n"
             "geoip_mirror = https://mirror.example/dbip\n"

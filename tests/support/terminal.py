@@ -12,7 +12,7 @@ from typing import Dict, Optional, Sequence
 
 from helpers import PYZ
 
-PTY_STEP = 10.0  # seconds to wait for one prompt; a prompt normally appears within a fraction of that
+PTY_STEP = 30.0  # seconds to wait for one prompt; a prompt normally appears within a fraction of that
 
 
 class Terminal:
