@@ -4,7 +4,7 @@ its address, exactly once, from the PAM environment; also after space is freed a
 
 The state directory is a 2 MiB tmpfs mounted before setup (for a store without its reserve, filled before setup
 to about 260 KiB free); /etc/pam.d/sshd and root's crontab are restored byte for byte and the tmpfs unmounted in
-a finally (test_system_pam.installed_system).
+a finally (support.pamsystem.installed_system).
 """
 
 import time
@@ -15,9 +15,9 @@ import pytest
 
 from app.alerting.store import opened
 from app.system.paths import SYSTEM_STATE_DIR
-from test_full_disk import NO_ROOM_FOR_A_RESERVE, fill
-from test_system_pam import (System, alerts_of, assert_names_the_login, installed_system, ok, pyz_command, settle,
-                             silent_login)
+from support.fulldisk import NO_ROOM_FOR_A_RESERVE, fill
+from support.pamsystem import (System, alerts_of, assert_names_the_login, installed_system, ok, pyz_command, settle,
+                               silent_login)
 
 PAGE = 4096  # tmpfs allocates a file's bytes by the page: an append fits in its last page's room, or is cut there
 LOG = SYSTEM_STATE_DIR / "logins.log"
