@@ -26,6 +26,7 @@ class Pending(NamedTuple):
     where: Optional[Position]  # the position after the line (None: not in the log)
     decision: Any  # app.alerting.policy.Decision
     alert: bool  # not a repeat and the policy says to send it
+    key_comment: Optional[str] = ""  # its key's comment in authorized_keys (None: in no key file; "": not known)
 
 
 def alert_directly(paths: Any, store: Any, mark: runmark.RunMark, extra: Optional[bytes] = None) -> Optional[int]:
@@ -94,9 +95,35 @@ def _pending(paths: Any, store: Any, mark: runmark.RunMark, alert_policy: Any, e
             recent += ((key, epoch),)
         decision = policy.decide_seen(record, store.seen(*policy.source_key(record)) if record.parsed else None,
                                       alert_policy)
-        items.append(Pending(record, log_key or "unlogged:{}:{:.0f}".format(key, epoch or 0), where, decision,
-                             not repeat and decision.email))
+        alert = not repeat and decision.email
+        items.append(Pending(record, log_key or "unlogged:{}:{:.0f}".format(key, epoch or 0), where, decision, alert,
+                             _key_comment(paths, store, record) if alert else ""))
     return items
+
+
+def _key_comment(paths: Any, store: Any, record: LoginRecord) -> Optional[str]:
+    """The comment of the login's key in the account's key files, as the dispatcher finds it (None: in none of
+    them); "" (no verdict) when there is no key or no key file can be read."""
+    import pwd
+    from pathlib import Path
+
+    from app.alerting.findings import OK
+    from app.alerting.health import SSHD_TEXT
+    from app.alerting.keys import fingerprint
+    from app.alerting.keywatch import key_files, snapshot_keys
+
+    if not record.extra("key"):
+        return ""
+    try:
+        home = pwd.getpwnam(record.user).pw_dir if paths.system else str(paths.home)
+    except (KeyError, ValueError):
+        return ""
+    snapshot = snapshot_keys(key_files(Path(home), str(store.get(SSHD_TEXT) or ""),
+                                       record.user if paths.system else None))
+    if not any(state["state"] == OK for state in snapshot["files"].values()):
+        return ""
+    entries = snapshot["keys"].get(fingerprint(record.extra("key")) or "")
+    return str(entries[0]["comment"]) if entries else None
 
 
 def _keep(mark: runmark.RunMark, items: List[Pending]) -> None:
@@ -111,8 +138,8 @@ def _context(item: Pending) -> Any:
     from app.alerting.render import AlertContext
 
     decision = item.decision
-    return AlertContext(new_ip=decision.new_ip, trusted=decision.trusted, first_seen=decision.first_seen,
-                        last_seen=decision.last_seen, count=decision.count)
+    return AlertContext(key_comment=item.key_comment, new_ip=decision.new_ip, trusted=decision.trusted,
+                        first_seen=decision.first_seen, last_seen=decision.last_seen, count=decision.count)
 
 
 def _event(item: Pending, identity: str, host: str, emailed: bool) -> dict:
@@ -126,7 +153,7 @@ def _event(item: Pending, identity: str, host: str, emailed: bool) -> dict:
         if record.extra("key") else ""
     entry = history.HistoryEntry(
         time=record.when, epoch=record.epoch or 0.0, user=record.user, ip=record.ip, rdns="", methods=record.methods,
-        key=key, key_comment="", kind=kind_of(record), outcome=history.EMAILED if emailed else history.ALERTED,
+        key=key, key_comment=item.key_comment or "", kind=kind_of(record), outcome=history.EMAILED if emailed else history.ALERTED,
         new_ip=item.decision.new_ip, trusted=item.decision.trusted, log_key=item.log_key,
         raw="" if record.parsed else record.raw)
     return login_event(entry, identity, host)

@@ -97,7 +97,8 @@ _SCRIPT = r"""#!/bin/sh
 # system login log in the user hook's format (hook=pam), lists it for the account under {seen} (so a per-user
 # install skips it), then runs `ssh_alert.pyz check --system --hook-wait N`: the login goes on once the alert
 # has left, or after hook_wait seconds (0: the check is started detached). Prints nothing and exits 0: a
-# missing python or pyz, a full disk or a broken config never holds up a login by more than hook_wait.
+# missing python or pyz, a full disk or a broken config never holds up a login by more than hook_wait. When the
+# line cannot be appended (a full disk), the check builds it from the same variables (SSH_ALERT_UNLOGGED).
 # PAM_USER and PAM_RHOST are PAM items; sshd's SSH_CONNECTION is used only when its address is PAM_RHOST.
 {{
   set -f
@@ -142,10 +143,11 @@ SA_EOF
   sa_epoch=${{sa_now##* }}
   sa_log="$sa_dir/logins.log"
   [ -d "$sa_dir" ] || mkdir -m 0700 "$sa_dir"
+  sa_unlogged=1  # the check then alerts this login from the environment (app.alerting.unrecorded)
   if [ -d "$sa_dir" ] && [ ! -L "$sa_dir" ] && [ ! -L "$sa_log" ] && {{ [ -f "$sa_log" ] || [ ! -e "$sa_log" ]; }}; then
     printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=none hook=pam epoch=%s spid=%s%s\n' "${{sa_now% *}}" \
       "$sa_ip" "$sa_user" "${{sa_auth:-unknown}}" "$sa_cport" "$sa_saddr" "$sa_sport" "$sa_epoch" "$sa_sp" \
-      "$sa_key" >> "$sa_log" || :
+      "$sa_key" >> "$sa_log" && sa_unlogged=
   fi
   if [ -n "$sa_conn" ] && {{ [ -d "$sa_seen" ] || mkdir -m 0755 "$sa_seen"; }}; then
     if [ ! -e "$sa_seen/$sa_user" ]; then umask 022; : >> "$sa_seen/$sa_user"; umask 077; fi
@@ -154,10 +156,12 @@ SA_EOF
   sa_wait=3
   if [ -f "$sa_dir/hook_wait" ]; then read -r sa_wait < "$sa_dir/hook_wait" || :; fi
   if [ -f "$sa_pyz" ]; then
+    SSH_CONNECTION=$sa_conn SSH_ALERT_SPID=$sa_sp SSH_ALERT_EPOCH=$sa_epoch SSH_ALERT_UNLOGGED=$sa_unlogged
+    export SSH_CONNECTION SSH_ALERT_SPID SSH_ALERT_EPOCH SSH_ALERT_UNLOGGED
     case "$sa_wait" in
       0|0.0|"") if command -v setsid >/dev/null; then setsid "$sa_py" -I -S "$sa_pyz" check --system &
                 else nohup "$sa_py" -I -S "$sa_pyz" check --system & fi ;;
-      *) SSH_CONNECTION=$sa_conn SSH_ALERT_SPID=$sa_sp "$sa_py" -I -S "$sa_pyz" check --system --hook-wait "$sa_wait" || : ;;
+      *) "$sa_py" -I -S "$sa_pyz" check --system --hook-wait "$sa_wait" || : ;;
     esac
   fi
 }} </dev/null >/dev/null 2>&1

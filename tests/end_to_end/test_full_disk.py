@@ -20,12 +20,12 @@ from app.system.paths import Paths
 from app.install.hooks import hook_settings, render_hook
 from helpers import (SNIPPET, hook_env, install_pyz, login_line, python_dir, pyz_env, require, run_hook, run_pyz,
                      smtp_settings, write_config)
+from support.fulldisk import NO_ROOM_FOR_A_RESERVE, fill
 from support.hookrun import fake_sshd
 from support.mailsink import MailSink
 from support.users import is_root
 
 ONE_BY_ONE = {"digest_after": "1000", "max_per_hour": "10000"}
-NO_ROOM_FOR_A_RESERVE = 260 * 1024  # a store's tables fit, its reserve (about 600 KiB) does not
 
 
 @pytest.fixture
@@ -40,24 +40,6 @@ def tmpfs(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def fill(directory: Path, leave: int = 0, name: str = "filler") -> Path:
-    """Write a file in directory until only about `leave` bytes are free; returns it."""
-    filler = directory / name
-    free = os.statvfs(str(directory)).f_bavail * os.statvfs(str(directory)).f_frsize
-    with open(str(filler), "wb", buffering=0) as handle:
-        if leave:
-            handle.write(b"\0" * max(0, free - leave))
-            return filler
-        for size in (65536, 4096, 1):
-            try:
-                while True:
-                    handle.write(b"\0" * size)
-            except OSError:
-                pass
-    assert os.statvfs(str(directory)).f_bavail == 0
-    return filler
 
 
 def line(number: int, epoch: float) -> bytes:
