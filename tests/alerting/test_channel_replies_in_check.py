@@ -112,12 +112,11 @@ def count(world: HttpsWorld, needle: str) -> int:
     return sum(needle in text for text in carried(world))
 
 
-@pytest.mark.parametrize("case", sorted(TEMPORARY))
-@pytest.mark.parametrize("channel", CHANNELS)
+# The webhook takes any 2xx as delivered: it has no API answer to prove, so an HTML 200 is no failure there.
+@pytest.mark.parametrize("channel, case", [(channel, case) for case in sorted(TEMPORARY) for channel in CHANNELS
+                                           if (channel, case) != ("webhook", "html 200")])
 def test_a_temporary_failure_is_retried_and_the_login_arrives_once_when_the_server_recovers(
         paths: Paths, make_worlds, channel: str, case: str) -> None:
-    if channel == "webhook" and case == "html 200":
-        pytest.skip("the webhook takes any 2xx as delivered: it has no API answer to prove")
     worlds = make_worlds(paths, channel, observer_of(channel))
     world, observer = worlds[channel], worlds[observer_of(channel)]
     world.answer(TEMPORARY[case], times=1)

@@ -9,7 +9,7 @@ import pytest
 
 from app.alerting.geoupdate import months
 from app.system.paths import Paths
-from helpers import append_log, login_line, pyenv_pythons, pyz_env, run_pyz, smtp_settings, write_config
+from helpers import append_log, login_line, pyenv_pythons, pyz_env, require, run_pyz, smtp_settings, write_config
 from support.httpsworld import HttpsWorld, without_proxies
 from support.mailsink import MailSink
 from support.mmdbfiles import ASN, CITY, COUNTRY, gzipped, write_dated
@@ -76,8 +76,7 @@ def test_the_cron_run_updates_monthly(paths: Paths, home: Path, sink: MailSink, 
 def test_the_login_check_places_the_login_on_every_python(paths: Paths, home: Path, sink: MailSink, pyz: Path,
                                                           shiv_root: Path, version: str) -> None:
     python = pyenv_pythons().get(version)
-    if python is None:
-        pytest.skip("no Python {} here".format(version))
+    require(python is not None, "no Python {} here (pyenv)".format(version))
     write_config(paths, alert={"geoip_db": "{}, {}".format(CITY, ASN)}, smtp=smtp_settings(sink))
     environ = pyz_env(home, shiv_root)
     assert run_pyz(pyz, ["check"], environ, python=python).returncode == 0
