@@ -19,25 +19,13 @@ sys.path.insert(0, str(ROOT))
 
 from app.system.paths import Paths  # noqa: E402
 from support.hookrun import hook_command  # noqa: E402,F401  (re-exported for tests)
+from support.faketime import FAKETIME_VARIABLES, faked_clock  # noqa: E402,F401  (re-exported for tests)
 from support.mailsink import MailSink  # noqa: E402
 
 PYZ = ROOT / "dist" / "ssh_alert.pyz"
 SNIPPET = ROOT / "bash_profile.snippet"
 IN_CI = os.environ.get("CI") == "true"
 SUPPORTED = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
-# libfaketime's variables (`make test-future`): a subprocess started with a clean environment must see the
-# same faked clock as the test that started it.
-# PYTHONPATH carries support/faketime/sitecustomize.py, which keeps time.sleep working under libfaketime.
-FAKETIME_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC", "FAKETIME_SHARED", "PYTHONPATH")
-
-
-def faked_clock() -> Dict[str, str]:
-    """Returns libfaketime's variables from this process's environment (empty outside `make test-future`)."""
-    if not os.environ.get("FAKETIME"):
-        return {}
-    return {name: os.environ[name] for name in FAKETIME_VARIABLES if name in os.environ}
-
-
 def stamp(seconds_ago: float = 0.0, now: Optional[float] = None) -> str:
     """Returns a login log time ("YYYY-MM-DD HH:MM:SS +0000") seconds_ago before now (default: time.time())."""
     moment = (time.time() if now is None else now) - seconds_ago

@@ -13,6 +13,7 @@ from app.commands.check import run_check
 from app.system.paths import Paths
 from helpers import append_log, login_line, smtp_settings, write_config
 from support.mailsink import MailSink
+from support.mmdbfiles import write_dated
 from support.stored import recorded
 
 MMDB = Path(__file__).resolve().parents[1] / "fixtures" / "mmdb"
@@ -162,10 +163,11 @@ def test_maxmind_geolite2_city_and_asn_files_are_read_and_credited() -> None:
     assert "GeoIP2 data created by MaxMind" in place.sources[0]
 
 
-def test_a_stale_database_is_named_with_its_age() -> None:
-    with_age = geoip.stale_databases([CITY], now=time.time() + 90 * 86400)
-    assert len(with_age) == 1 and "built 9" in with_age[0] and "days ago" in with_age[0]
-    assert geoip.stale_databases([CITY]) == [] or "days ago" in geoip.stale_databases([CITY])[0]
+def test_a_stale_database_is_named_with_its_age(tmp_path: Path) -> None:
+    database = str(write_dated(Path(CITY), tmp_path / "city.mmdb", time.time()))  # built now: no fixed dates
+    with_age = geoip.stale_databases([database], now=time.time() + 90 * 86400)
+    assert len(with_age) == 1 and "built 90 days ago" in with_age[0]
+    assert geoip.stale_databases([database]) == []
 
 
 def test_a_run_whose_mail_server_fails_keeps_the_novelty_of_the_logins_it_did_not_record(

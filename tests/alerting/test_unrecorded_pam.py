@@ -18,7 +18,7 @@ from app.alerting.outbox import message_id
 from app.commands.check import run_check
 from app.install.pam import render_script
 from app.system.paths import Paths
-from helpers import append_log, smtp_settings, write_config
+from helpers import append_log, faked_clock, smtp_settings, write_config
 from support.mailsink import MailSink
 
 KEY = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
@@ -67,7 +67,7 @@ def run_hook(tmp_path: Path, environ: Mapping[str, str], wait: str = "3") -> Dic
     if dumped.exists():
         dumped.unlink()
     encoded = {key.encode("utf-8", "surrogateescape"): value.encode("utf-8", "surrogateescape")
-               for key, value in environ.items()}
+               for key, value in dict(environ, **faked_clock()).items()}  # the hook's `date` sees the test's clock
     assert os.spawnve(os.P_WAIT, "/bin/sh", [b"sh", str(script).encode()], encoded) == 0
     deadline = time.monotonic() + 10
     while not (dumped.exists() and dumped.read_text().endswith("}")) and time.monotonic() < deadline:

@@ -4,6 +4,7 @@ heartbeat, a refused recipient, a re-seeded state. (Alerts, digests and the test
 Each message is rendered as the product renders it, sent over real SMTP to a loopback server, and judged with
 one Received: line from a public address whose reverse DNS equals the EHLO name (support.spamassassin)."""
 
+import email.utils
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ ENTRY = history.HistoryEntry(time=time.strftime("%Y-%m-%d %H:%M:%S +0000", time.
 # mail would hide rules such as BODY_URI_ONLY (which spares __TO_EQ_FROM_DOM and a Return-Path matching Received).
 SENDER, RECIPIENT = "ssh-alert@example.org", "owner@example.net"
 ENVELOPE = Envelope(SENDER, (RECIPIENT,), HOST, HOST)
-DATE = "Mon, 07 Dec 2026 04:00:00 +0000"
+DATE = email.utils.formatdate(NOW, usegmt=True)
 
 
 def notice(subject: str, text: str):  # type: ignore[no-untyped-def]

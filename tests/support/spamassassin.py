@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import NamedTuple, Tuple
 
+from support.faketime import faked_clock
 from support.mailsink import ReceivedMessage
 
 SPAMASSASSIN = Path("/usr/bin/spamassassin")
@@ -63,7 +64,7 @@ def verdict(message: bytes, home: Path) -> Verdict:
     command = [str(SPAMASSASSIN), "--local", "--test-mode", "--configpath", str(SHIPPED_RULES),
                "--siteconfigpath", str(site), "--prefspath", str(prefs)]
     result = subprocess.run(command, input=message, capture_output=True, timeout=120,
-                            env={"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+                            env=dict({"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, **faked_clock()))
     output = result.stdout.decode("utf-8", "replace")
     status = _STATUS.search(output)
     if result.returncode != 0 or status is None:
