@@ -13,6 +13,26 @@ BEGIN = "# >>> ssh_alert login hook >>>"
 END = "# <<< ssh_alert login hook <<<"
 HOOKS = ("ssh-rc", "bash-profile", "bashrc")
 
+# The connection's own sshd process (sa_sp): the sshd just below the topmost one above us (the per-connection
+# monitor under the listener), the same for ~/.ssh/rc, the shell's hooks, the PAM hook and every session
+# multiplexed over the connection. Shared by the user hooks and the PAM hook, each indenting it to its place.
+SSHD_PID_SCRIPT = r"""sa_sp= sa_top= sa_p=$PPID sa_n=0
+while [ "$sa_n" -lt 12 ] && [ -r "/proc/$sa_p/stat" ] && read -r sa_stat < "/proc/$sa_p/stat"; do
+  case "$sa_stat" in
+    *"(sshd"*) sa_sp=$sa_top sa_top=$sa_p ;;
+    *) [ -z "$sa_top" ] || break ;;
+  esac
+  sa_stat=${sa_stat##*) } sa_stat=${sa_stat#* } sa_p=${sa_stat%% *} sa_n=$((sa_n + 1))
+done
+sa_sp=${sa_sp:-$sa_top}
+"""
+
+
+def sshd_pid_script(indent: str) -> str:
+    """Returns SSHD_PID_SCRIPT indented for its place in a hook template."""
+    return "".join(indent + line if line.strip() else line for line in SSHD_PID_SCRIPT.splitlines(True))
+
+
 _TEMPLATE = r"""{begin}
 # Records this SSH login in the login log, then hands it to `ssh_alert.pyz check`, which lets the
 # session start once this login's alert has left the machine, or after hook_wait seconds (read from
@@ -32,16 +52,7 @@ if [ -n "${{SSH_CONNECTION:-}}" ]; then {{
     # The connection's own sshd process tells a new connection from an old one that used the same client
     # port: the sshd just below the topmost one above us (the per-connection monitor under the listener),
     # the same for ~/.ssh/rc, the shell's hooks and every session multiplexed over the connection.
-    sa_sp= sa_top= sa_p=$PPID sa_n=0
-    while [ "$sa_n" -lt 12 ] && [ -r "/proc/$sa_p/stat" ] && read -r sa_stat < "/proc/$sa_p/stat"; do
-      case "$sa_stat" in
-        *"(sshd"*) sa_sp=$sa_top sa_top=$sa_p ;;
-        *) [ -z "$sa_top" ] || break ;;
-      esac
-      sa_stat=${{sa_stat##*) }} sa_stat=${{sa_stat#* }} sa_p=${{sa_stat%% *}} sa_n=$((sa_n + 1))
-    done
-    sa_sp=${{sa_sp:-$sa_top}}
-    sa_auth= sa_key= sa_kind=
+{sshd_pid}    sa_auth= sa_key= sa_kind=
     if [ -n "${{SSH_USER_AUTH:-}}" ] && [ -r "$SSH_USER_AUTH" ]; then
       while read -r sa_method sa_type sa_blob sa_rest; do
         sa_auth="${{sa_auth:+$sa_auth,}}$sa_method"
@@ -147,7 +158,8 @@ def render_hook(settings: HookSettings = HookSettings()) -> str:
     """Return the hook block (markers included, newline-terminated) for one hook place."""
     return _TEMPLATE.format(begin=BEGIN, end=END, python=settings.python, pyz=settings.pyz, hook=settings.hook,
                             state=settings.state, config_home=settings.config_home, data_home=settings.data_home,
-                            parent_check="" if settings.hook == "ssh-rc" else _PARENT_CHECK)
+                            parent_check="" if settings.hook == "ssh-rc" else _PARENT_CHECK,
+                            sshd_pid=sshd_pid_script("    "))
 
 
 def hook_settings(python: str, pyz: str, hook: str, state_dir: str, config_home: str, data_home: str,

@@ -17,7 +17,8 @@ import re
 import shlex
 from typing import NamedTuple, Optional
 
-from app.install.hooks import BrokenBlock, find_blocks, without_blocks  # noqa: F401  (BrokenBlock re-exported)
+from app.install.hooks import (BrokenBlock, find_blocks, sshd_pid_script,  # noqa: F401  (BrokenBlock re-exported)
+                               without_blocks)
 
 BEGIN = "# >>> ssh_alert system hook >>>"
 END = "# <<< ssh_alert system hook <<<"
@@ -118,16 +119,7 @@ _SCRIPT = r"""#!/bin/sh
       sa_cport=$2 sa_saddr=$3 sa_sport=$4 sa_conn="$1 $2 $3 $4" ;; esac ;; esac
   fi
   # The connection's own sshd process, found as the user hook finds it (the sshd just below the topmost one).
-  sa_sp= sa_top= sa_p=$PPID sa_n=0
-  while [ "$sa_n" -lt 12 ] && [ -r "/proc/$sa_p/stat" ] && read -r sa_stat < "/proc/$sa_p/stat"; do
-    case "$sa_stat" in
-      *"(sshd"*) sa_sp=$sa_top sa_top=$sa_p ;;
-      *) [ -z "$sa_top" ] || break ;;
-    esac
-    sa_stat=${{sa_stat##*) }} sa_stat=${{sa_stat#* }} sa_p=${{sa_stat%% *}} sa_n=$((sa_n + 1))
-  done
-  sa_sp=${{sa_sp:-$sa_top}}
-  sa_auth= sa_key=
+{sshd_pid}  sa_auth= sa_key=
   if [ -n "${{SSH_AUTH_INFO_0:-}}" ]; then
     while read -r sa_method sa_type sa_blob sa_rest; do
       case "$sa_method" in ""|*[!A-Za-z0-9@./_-]*) continue ;; esac
@@ -172,4 +164,4 @@ exit 0
 def render_script(python: str, pyz: str, state: str, seen: str, shiv: str) -> str:
     """The hook script pam_exec runs, with the interpreter, the pyz and the directories it uses (absolute)."""
     return _SCRIPT.format(python=shlex.quote(python), pyz=shlex.quote(pyz), state=shlex.quote(state),
-                          seen=shlex.quote(seen), shiv=shlex.quote(shiv))
+                          seen=shlex.quote(seen), shiv=shlex.quote(shiv), sshd_pid=sshd_pid_script("  "))
