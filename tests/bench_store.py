@@ -142,8 +142,12 @@ def bench_kill_nine(base: Path, sink: MailSink, per_run: int = 30, kills: int = 
     # (a kill that lands before the first send leaves the logins to a later run, which may send a digest).
     copies = collections.defaultdict(list)
     for received in sink.messages:
-        text = received.message["Subject"] + "\n" + received.message.get_body(("plain",)).get_content()
-        for address in set(re.findall(r"\b10\.\d+\.\d+\.\d+\b", text)) - {"10.0.0.1"}:
+        subject = received.message["Subject"]
+        if "SSH logins: " in subject:  # a digest: one line per login, "deploy@ADDRESS ..."
+            addresses = set(re.findall(r"deploy@([0-9.]+) ", received.message.get_body(("plain",)).get_content()))
+        else:  # one login: "SSH login: deploy@HOST from ADDRESS"
+            addresses = {subject.rsplit(" ", 1)[-1]}
+        for address in addresses:
             copies[address].append(received.message["Message-ID"])
     duplicated = sum(len(ids) - 1 for ids in copies.values())
     new_ids = sum(len(set(ids)) - 1 for ids in copies.values())
