@@ -23,8 +23,9 @@ $(VENV)/.stamp: requirements.lock requirements-build.lock requirements-dev.lock
 
 build: $(PYZ)
 
-# The venv stamp is a real prerequisite: a different shiv or pip may build a different pyz.
-$(PYZ): $(APP_FILES) $(wildcard build/*.py) shiv.toml requirements.lock requirements-build.lock $(VENV)/.stamp
+# The venv stamp is a real prerequisite: a different shiv or pip may build a different pyz. The docs pages
+# and README.md are packaged too (ssh_alert.pyz help TOPIC).
+$(PYZ): $(APP_FILES) $(wildcard docs/*.md) README.md $(wildcard build/*.py) shiv.toml requirements.lock requirements-build.lock $(VENV)/.stamp
 	$(PY) build/build.py
 
 # Rebuild from this tree and compare with a published pyz's sha256: make verify SHA256=<64 hex digits>
