@@ -21,6 +21,7 @@ from app.alerting.store import RESERVE_PAGES, opened
 from app.errors import LOG_NOT_REGULAR, ExitCode
 from app.system.paths import Paths
 from helpers import IN_CI, append_log, login_line, pyz_env, require, run_pyz, smtp_settings, write_config
+from support.fulldisk import fill
 from support.mailsink import MailSink
 from support.stored import recorded
 from support.users import SYSTEM_PYTHON, LocalUser, is_root
@@ -52,20 +53,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def fill(directory: Path) -> Path:
-    """Write a file in directory until the disk is full; returns it."""
-    filler = directory / "filler"
-    with open(str(filler), "wb", buffering=0) as handle:
-        for size in (65536, 4096, 1):
-            try:
-                while True:
-                    handle.write(b"\0" * size)
-            except OSError:
-                pass
-    assert os.statvfs(str(directory)).f_bavail == 0
-    return filler
 
 
 # --- a full disk -------------------------------------------------------------------------------------------
