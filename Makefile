@@ -39,7 +39,7 @@ test: venv build
 # The date-sensitive tests once more with the clock 400 days ahead (libfaketime; the monotonic clock stays
 # real), so no test data can age out: a test that hard-codes a date fails here today, not next year.
 # support/faketime/sitecustomize.py keeps time.sleep working under libfaketime in every Python the tests start.
-FUTURE_TESTS := tests/alerting tests/channels tests/settings tests/system tests/install/test_legacy.py \
+FUTURE_TESTS := tests/rules tests/logins tests/store tests/watch tests/check tests/channels tests/settings tests/system tests/install/test_legacy.py \
 	tests/end_to_end/test_upgrade.py
 test-future: venv build
 	@if ! command -v faketime >/dev/null; then \

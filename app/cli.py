@@ -55,7 +55,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         _log_error(paths, "".join(traceback.format_exc()))
         message = INTERNAL_ERROR.format(kind=type(error).__name__, detail=str(error)[:200], path=paths.oplog_file)
         if command == "check":
-            from app.alerting.run import record_failure
+            from app.check.run import record_failure
 
             record_failure(paths, message)
         print("ssh_alert: " + message, file=sys.stderr)

@@ -52,7 +52,7 @@ NO_SQLITE = ("this Python ({python}) was built without its sqlite3 module, which
              "install it (Debian: python3 is complete; a self-built Python needs libsqlite3-dev) or run "
              "ssh_alert with another python3")
 STORE_NOT_REGULAR = "{path} is {kind}, not a regular file; ssh_alert will not use it: remove it (check re-creates it)"
-STORE_UNUSABLE = "{reason}; it was moved to {moved}"  # why a store was taken as reset (app.alerting.reset)
+STORE_UNUSABLE = "{reason}; it was moved to {moved}"  # why a store was taken as reset (app.check.reset)
 LOG_NOT_REGULAR = ("the login log {path} is {kind}, not a regular file; ssh_alert will not read it: remove it "
                    "(the next login re-creates it)")
 DELIVERY_FAILED = "delivery failed: {reason}; {pending} alert(s) stay pending and the next check retries"

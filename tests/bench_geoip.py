@@ -36,9 +36,9 @@ def _check_per_login(base: Path, sink: MailSink, rounds: int) -> Tuple[List[floa
 
 COLD = """
 import sys, time
-import app.alerting.dispatch, app.alerting.run, app.channels.delivery  # what a check run has imported already
+import app.check.dispatch, app.check.run, app.channels.delivery  # what a check run has imported already
 started = time.perf_counter()
-from app.alerting.geoip import Locator, database_paths
+from app.logins.geoip import Locator, database_paths
 locator = Locator(database_paths(sys.argv[1]))
 place = locator.locate("203.0.113.7")
 assert place.country == "DE" and place.asn == 64500

@@ -19,8 +19,8 @@ from support.mailsink import MailSink
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.alerting import history  # noqa: E402
-from app.alerting.store import opened  # noqa: E402
+from app.store import history  # noqa: E402
+from app.store.store import opened  # noqa: E402
 
 Row = Tuple[str, str, str]
 

@@ -12,26 +12,26 @@ python3 -m venv "$work/venv"
     toml==0.10.2 six==1.17.0
 "$work/venv/bin/pip" install -q -r "$root/requirements-dev.lock"
 runner="-B -m pytest -x -q -p no:cacheprovider --timeout=10 --hypothesis-seed=0"
-property="--deselect tests/alerting/test_policy.py::test_every_login_is_emailed_once_or_in_one_digest_once_whatever_the_failures_and_limits"
+property="--deselect tests/check/test_policy.py::test_every_login_is_emailed_once_or_in_one_digest_once_whatever_the_failures_and_limits"
 declare -A tests=(
-  [statediff]="tests/alerting/test_statediff.py tests/alerting/test_statediff_edges.py"
-  [loginlog]="tests/alerting/test_statediff.py tests/alerting/test_loginlog_edges.py"
-  [loginline]="tests/alerting/test_loginline.py tests/alerting/test_text.py tests/alerting/test_loginline_edges.py"
-  [policy]="$property tests/alerting/test_policy.py tests/alerting/test_policy_edges.py"
-  [trust]="$property tests/alerting/test_policy.py tests/alerting/test_trust_edges.py"
-  [render]="tests/alerting/test_render.py tests/alerting/test_text.py tests/alerting/test_render_edges.py"
-  [store]="tests/alerting/test_store.py tests/alerting/test_store_edges.py"
-  [historytable]="tests/alerting/test_store.py tests/alerting/test_store_edges.py"
-  [outbox]="tests/alerting/test_outbox_edges.py"
-  [eventstore]="--deselect tests/alerting/test_fanout.py::test_every_login_reaches_every_channel_exactly_once_through_failures_and_recoveries tests/alerting/test_fanout.py tests/alerting/test_eventstore_edges.py"
-  [events]="tests/alerting/test_text.py tests/alerting/test_events_edges.py"
+  [statediff]="tests/logins/test_statediff.py tests/logins/test_statediff_edges.py"
+  [loginlog]="tests/logins/test_statediff.py tests/logins/test_loginlog_edges.py"
+  [loginline]="tests/logins/test_loginline.py tests/logins/test_text.py tests/logins/test_loginline_edges.py"
+  [policy]="$property tests/check/test_policy.py tests/rules/test_policy_edges.py"
+  [trust]="$property tests/check/test_policy.py tests/rules/test_trust_edges.py"
+  [render]="tests/check/test_render.py tests/logins/test_text.py tests/check/test_render_edges.py"
+  [store]="tests/store/test_store.py tests/store/test_store_edges.py"
+  [historytable]="tests/store/test_store.py tests/store/test_store_edges.py"
+  [outbox]="tests/store/test_outbox_edges.py"
+  [eventstore]="--deselect tests/check/test_fanout.py::test_every_login_reaches_every_channel_exactly_once_through_failures_and_recoveries tests/check/test_fanout.py tests/store/test_eventstore_edges.py"
+  [events]="tests/logins/test_text.py tests/check/test_events_edges.py"
 )
 printf '%-10s %s\n' module result
 for module in ${MODULES:-statediff loginlog loginline policy trust render store historytable outbox eventstore events}; do
   clone="$work/$module"
   git clone -q "$root" "$clone"
   (cd "$clone" && find app tests -name __pycache__ -prune -exec rm -rf {} + \
-    && "$work/venv/bin/mutmut" run --no-progress --paths-to-mutate "app/alerting/$module.py" --tests-dir tests/alerting \
+    && "$work/venv/bin/mutmut" run --no-progress --paths-to-mutate "$(ls app/*/"$module".py)" --tests-dir tests \
          --runner "sh -c '$work/venv/bin/python $runner ${tests[$module]} || exit 1'" >/dev/null 2>&1 || true
    "$work/venv/bin/python" - "$module" <<'SCORE'
 import sqlite3, sys

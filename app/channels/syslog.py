@@ -37,7 +37,7 @@ def _yes_no(flag: bool) -> str:
 
 
 def login_fields(login: Dict[str, Any], host: str, event_id: str) -> List[Tuple[str, str]]:
-    """Return the (key, value) pairs of one login of an event (app.alerting.events), in line order, printable."""
+    """Return the (key, value) pairs of one login of an event (app.check.events), in line order, printable."""
     key = "{} {}".format(login["key_type"] or "key", login["key_fingerprint"]) if login["key_fingerprint"] else ""
     fields = [("event", "login"), ("id", event_id), ("epoch", "{:.0f}".format(login["epoch"] or 0)),
               ("host", host), ("user", login["user"]), ("ip", login["ip"]), ("rdns", login["rdns"]),

@@ -1,13 +1,13 @@
 """``check``: alert every login appended to the log since the last run, exactly once, in order.
 
-Argument handling only; the run itself is app.alerting.run, the hook's bounded wait app.alerting.handoff.
+Argument handling only; the run itself is app.check.run, the hook's bounded wait app.check.handoff.
 Silent when all is well: the hook and cron run it. app.cli reads the hook's own calls without argparse.
 """
 
 import os
 from typing import TYPE_CHECKING, Any
 
-from app.alerting.run import CheckResult, run_check
+from app.check.run import CheckResult, run_check
 from app.commands.result import Result
 from app.system.paths import Paths
 
@@ -33,7 +33,7 @@ def run(paths: Paths, arguments: Any) -> Result:
     if arguments.hook_wait is None:
         run_check(paths, scan_sessions=arguments.cron)
         return Result()
-    from app.alerting.handoff import fork_for_hook, parse_wait
+    from app.check.handoff import fork_for_hook, parse_wait
 
     connection = " ".join(os.environ.get("SSH_CONNECTION", "").split() + os.environ.get("SSH_ALERT_SPID", "").split())
     handoff = fork_for_hook(parse_wait(arguments.hook_wait), connection)

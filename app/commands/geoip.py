@@ -1,4 +1,4 @@
-"""``geoip update``: download the DB-IP Lite files named in geoip_db now (app.alerting.geoupdate)."""
+"""``geoip update``: download the DB-IP Lite files named in geoip_db now (app.check.geoupdate)."""
 
 from typing import TYPE_CHECKING, Any
 
@@ -22,15 +22,15 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
 
 def run(paths: Paths, arguments: Any) -> Result:
     """Update every DB-IP Lite file of geoip_db; exit 1 when one failed (its old file is kept)."""
-    from app.alerting.geoip import database_paths
-    from app.alerting.geoupdate import update_all
+    from app.logins.geoip import database_paths
+    from app.check.geoupdate import update_all
     from app.settings.config import load_config
 
     config = load_config(paths.config_file)
     databases = database_paths(config.policy.geoip_db)
     if not databases:
         raise UserError(NO_DATABASES.format(path=paths.config_file), ExitCode.USAGE)
-    from app.alerting.geoupdate import dbip_kind
+    from app.check.geoupdate import dbip_kind
 
     if not any(dbip_kind(path) for path in databases):
         raise UserError(NO_DBIP.format(path=paths.config_file), ExitCode.NOT_DONE)

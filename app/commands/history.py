@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.errors import UserError
-from app.alerting.history import HistoryEntry, duration, read, read_jsonl
+from app.store.history import HistoryEntry, duration, read, read_jsonl
 from app.system.paths import Paths
 from app.commands.result import Result
 from app.system.text import printable
-from app.alerting.trust import Network, canonical_address, is_trusted, parse_networks
+from app.rules.trust import Network, canonical_address, is_trusted, parse_networks
 
 
 NO_HISTORY = "no logins recorded yet in {path}"
@@ -87,7 +87,7 @@ def load(paths: Paths, since: Optional[float], address: Optional[str]) -> Tuple[
     Before the first check of this release, reads the previous release's history.jsonl. Raises UserError
     when the store cannot be read (a permission problem must not look like "no logins").
     """
-    from app.alerting.store import DatabaseError, Store
+    from app.store.store import DatabaseError, Store
 
     if not paths.store_file.exists():
         entries = read_jsonl(paths.history_file)

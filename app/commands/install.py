@@ -62,7 +62,7 @@ class InstallFacts(NamedTuple):
     record: Optional[bytes]
     cron_daemon: bool = True  # a cron daemon process is visible
     pyz_sha256: str = ""  # of the pyz installed: the cron run's watch reports a pyz replaced since
-    seeded: bool = True  # a check had seeded the store: the record is then a sign of earlier runs (app.alerting.reset)
+    seeded: bool = True  # a check had seeded the store: the record is then a sign of earlier runs (app.check.reset)
     paths: Optional[Paths] = None  # the state, config and data directories the hooks use (None: defaults)
     bin_dir_mode: Optional[int] = None  # the bin directory's mode when others can write it (install fixes it)
 
@@ -174,7 +174,7 @@ def _ours_alone(path: Path) -> bool:
 
 def _seeded(paths: Paths) -> bool:
     """Whether a check seeded the store here (the lock file's run mark says so, or a store exists)."""
-    from app.alerting.runmark import read_file
+    from app.logins.runmark import read_file
 
     try:
         return bool(read_file(paths.lock_file).get("seeded")) or paths.store_file.stat().st_size > 0

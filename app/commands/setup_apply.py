@@ -120,7 +120,7 @@ def apply(paths: Paths, plan: Plan, prompter: Optional[Prompter] = None, dry_run
         lines.append(CONFIG_UNCHANGED.format(path=paths.config_file))
     wait = config.policy.hook_wait
     lines.append(HOOK_WAIT_CHOSEN.format(seconds=wait) if wait else HOOK_WAIT_OFF)
-    from app.alerting.handoff import sync_hook_wait
+    from app.check.handoff import sync_hook_wait
 
     sync_hook_wait(paths.hook_wait_file, wait)
     lines += _migrate(paths, plan, stored)

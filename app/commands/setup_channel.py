@@ -222,7 +222,7 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
 
 def _write_new(paths: Paths, config: Any, text: str, lines: List[str], data: Dict[str, Any]) -> Result:
     """Write a new push-only config (0600, atomically), then seed the store with the first check."""
-    from app.alerting.handoff import sync_hook_wait
+    from app.check.handoff import sync_hook_wait
     from app.commands.setup_apply import CONFIG_UNWRITABLE
     from app.commands.setup_mail import first_check
     from app.system.files import write_private
@@ -252,8 +252,8 @@ def _written(text: str, channel: str) -> Dict[str, str]:
 
 def _test(config: Any, paths: Paths, channel: str, secret: str) -> Any:
     """Send the test event with the secret given (or the one already kept)."""
-    from app.alerting.context import host_name
-    from app.alerting.events import test_event
+    from app.check.context import host_name
+    from app.check.events import test_event
     from app.channels.push import secret_required, send_request
     from app.settings.credentials import resolve_channel_secret
 

@@ -103,7 +103,7 @@ class _Asker:
         """Asked only when this host has no FQDN (alerts would name it by a bare or local name)."""
         import socket
 
-        from app.alerting.context import machine_name
+        from app.check.context import machine_name
         from app.channels.mailname import is_fqdn
 
         if current or is_fqdn(socket.getfqdn()):
@@ -169,7 +169,7 @@ def host_names_line(host_label: str) -> str:
     """What alerts call this host and the EHLO name mail servers see; advice when it has no FQDN."""
     import socket
 
-    from app.alerting.context import machine_name
+    from app.check.context import machine_name
     from app.channels.mailname import is_fqdn, local_ehlo_name
 
     fqdn = socket.getfqdn()

@@ -14,8 +14,8 @@ from app.system import oplog
 from app.settings.config import Config, load_config
 from app.commands.result import Result
 from app.errors import ExitCode, UserError
-from app.alerting.loginline import parse_line
-from app.alerting.loginlog import tail_lines
+from app.logins.loginline import parse_line
+from app.logins.loginlog import tail_lines
 from app.system.paths import Paths
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -67,7 +67,7 @@ def run_status(paths: Paths) -> List[Check]:
         checks.extend(_credential_checks(config, paths))
         checks.append(_hook_wait_check(config, paths))
         if config.policy.geoip_db:  # each file readable and built in the last 60 days; the last update's error
-            from app.alerting.geoupdate import health
+            from app.check.geoupdate import health
 
             problems, count = health(config.policy, paths.store_file)
             checks.append(Check("geoip", WARN if problems else OK,
@@ -144,8 +144,8 @@ def _permission_check(paths: Paths) -> Check:
 
 
 def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
-    from app.alerting.statediff import pending_logins
-    from app.alerting.store import DatabaseError, Store
+    from app.logins.statediff import pending_logins
+    from app.store.store import DatabaseError, Store
 
     from app.system.files import require_private_dir
 
@@ -153,7 +153,7 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
         require_private_dir(paths.state_dir)  # before anything is read from it, a store or not
     except UserError as error:
         return [Check("state", FAIL, error.message)]
-    # without a store, the last check's outcome still comes from its own file (app.alerting.outcome)
+    # without a store, the last check's outcome still comes from its own file (app.store.outcome)
     if not paths.store_file.exists():
         if paths.state_file.exists():
             return [Check("state", WARN, "{} is from the previous release; the next check imports it".format(
@@ -169,7 +169,7 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
         return [Check("state", FAIL, "{}: {}; the next check sends a notice and re-seeds".format(
             paths.store_file, error))] + _run_checks(paths)
     try:
-        from app.alerting.eventstore import event_channels
+        from app.store.eventstore import event_channels
 
         channels = event_channels(config) if config is not None else ()
         return writable + _store_checks(paths, store, pending_logins(store, paths, channels), recipients) + \
@@ -179,8 +179,8 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
 
 
 def _channel_checks(store, config: Optional[Config]) -> List[Check]:  # type: ignore[no-untyped-def]
-    from app.alerting.eventstore import event_channels
-    from app.alerting.health import channel_lines, hold_lines, watch_lines
+    from app.store.eventstore import event_channels
+    from app.check.health import channel_lines, hold_lines, watch_lines
 
     if config is None:
         return []
@@ -206,7 +206,7 @@ RECIPIENT_REFUSED = "{address} was refused for good ({reply}): it gets no alerts
 def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-def]
                   recipients: Sequence[str] = ()) -> List[Check]:
     """Pending logins (connections, not lines), the last alert, and every kind of run whose last try failed."""
-    from app.alerting.health import disk_lines
+    from app.check.health import disk_lines
 
     checks = [Check("pending", OK if pending == 0 else WARN, "{} login(s) pending".format(pending))]
     for address, reply in sorted((store.get("refused") or {}).items()):
@@ -222,8 +222,8 @@ def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-
 
 def _run_checks(paths: Paths, runs: Sequence = ()) -> List[Check]:  # type: ignore[type-arg]
     """"last error": FAIL for each kind of run whose last outcome failed, as the store or the outcome file
-    (app.alerting.outcome) recorded it; else the operational log's last error, resolved only by a later success."""
-    from app.alerting.outcome import read_outcome, run_lines
+    (app.store.outcome) recorded it; else the operational log's last error, resolved only by a later success."""
+    from app.store.outcome import read_outcome, run_lines
 
     logged = oplog.last_entry(paths.oplog_file)
     return [Check("last error", status, detail) for status, detail in run_lines(
@@ -329,7 +329,7 @@ def cron_run_check(line: str, last_run: Optional[float], installed: Optional[flo
 
 
 def _last_cron(paths: Paths) -> Optional[float]:
-    from app.alerting.store import DatabaseError, Store
+    from app.store.store import DatabaseError, Store
 
     try:
         store = Store.open(paths.store_file, read_only=True)

@@ -4,7 +4,7 @@ import argparse
 import email.utils
 from typing import Optional
 
-from app.alerting.context import date_now, host_name
+from app.check.context import date_now, host_name
 from app.commands.result import Result, TestResult
 from app.errors import ExitCode, UserError
 from app.settings.config import Config, load_config
@@ -42,8 +42,8 @@ def run_test(paths: Paths) -> TestResult:
     """Send one test message; raises UserError for configuration or credential problems."""
     from app.settings.credentials import resolve_password
     from app.channels.delivery import DeliveryError, describe, open_transport
-    from app.alerting.outbox import wire_bytes
-    from app.alerting.render import Envelope, build_test_message
+    from app.store.outbox import wire_bytes
+    from app.check.render import Envelope, build_test_message
 
     from app.channels.mailname import local_ehlo_name
 

@@ -38,10 +38,10 @@ def explain(detail: str, channel: str, path: object) -> str:
 
 def run_channel_test(paths: Paths, channel: str) -> TestResult:
     """Send one test event through channel; raises UserError (exit 2) when it is not set up."""
-    from app.alerting.context import host_name
-    from app.alerting.events import test_event
-    from app.alerting.eventstore import event_channels
-    from app.alerting.fanout import channel_sender
+    from app.check.context import host_name
+    from app.check.events import test_event
+    from app.store.eventstore import event_channels
+    from app.check.fanout import channel_sender
     from app.channels.base import SENT
 
     config = load_config(paths.config_file)

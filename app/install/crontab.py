@@ -18,7 +18,7 @@ LEGACY_CRON_MARKERS = ("ssh_login_monitor",)
 # Passed on the cron line when install ran with them (absolute only), so cron's check finds the same files.
 ENVIRONMENT = ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "SHIV_ROOT")
 TIMEOUT = 10.0
-# --cron: cron's check also alerts connections no hook saw (ssh -N), see app.alerting.sessions.
+# --cron: cron's check also alerts connections no hook saw (ssh -N), see app.logins.sessions.
 CHECK_ARGUMENTS = ("check", "--cron")
 
 CRONTAB_FAILED = "crontab {action} failed: {reason}"

@@ -15,9 +15,9 @@ from typing import List, NamedTuple, Optional, Tuple
 
 from app.settings.config import split_addresses
 from app.system.files import ensure_private_dir, exclusive_lock, replace_keeping_mode, write_private
-from app.alerting.loginlog import position_at
+from app.logins.loginlog import position_at
 from app.system.paths import Paths
-from app.alerting.store import opened
+from app.store.store import opened
 
 LOCK_WAIT = 30.0
 

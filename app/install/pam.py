@@ -135,7 +135,7 @@ SA_EOF
   sa_epoch=${{sa_now##* }}
   sa_log="$sa_dir/logins.log"
   [ -d "$sa_dir" ] || mkdir -m 0700 "$sa_dir"
-  sa_unlogged=1  # the check then alerts this login from the environment (app.alerting.unrecorded)
+  sa_unlogged=1  # the check then alerts this login from the environment (app.check.unrecorded)
   if [ -d "$sa_dir" ] && [ ! -L "$sa_dir" ] && [ ! -L "$sa_log" ] && {{ [ -f "$sa_log" ] || [ ! -e "$sa_log" ]; }}; then
     printf '%s %s %s %s cport=%s saddr=%s sport=%s tty=none hook=pam epoch=%s spid=%s%s\n' "${{sa_now% *}}" \
       "$sa_ip" "$sa_user" "${{sa_auth:-unknown}}" "$sa_cport" "$sa_saddr" "$sa_sport" "$sa_epoch" "$sa_sp" \

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UNKNOWN_KEY,
                         UNKNOWN_SECTION, UNWRITABLE_COMMENT, USE_SETTINGS, UserError)
 from app.system.files import open_regular_file, require_private
-from app.alerting.trust import Network, parse_networks
+from app.rules.trust import Network, parse_networks
 from app.settings import schema
 from app.settings.cleartext import cleartext_problems
 from app.settings.kinds import Invalid, looks_like_address, split_addresses
@@ -68,8 +68,8 @@ class Config(NamedTuple):
     policy: AlertPolicy = AlertPolicy()  # type: ignore[valid-type]
     channels: Tuple[str, ...] = ("email",)  # where alerts go ([alert] channels)
     channel_options: Dict[str, Dict[str, Any]] = {}  # push channel -> its section's values, defaults filled in
-    rules: Tuple[Any, ...] = ()  # [rules] (app.alerting.rules), in file order
-    routes: Tuple[Any, ...] = ()  # [users] (app.alerting.routing): recipients or skip per account
+    rules: Tuple[Any, ...] = ()  # [rules] (app.rules.rules), in file order
+    routes: Tuple[Any, ...] = ()  # [users] (app.rules.routing): recipients or skip per account
 
     @property
     def emails(self) -> bool:
@@ -210,10 +210,10 @@ USERS = "users"
 
 
 def _users(parser: configparser.ConfigParser, reading: "_Reading") -> List[Any]:
-    """The [users] section (app.alerting.routing); every bad entry reported."""
+    """The [users] section (app.rules.routing); every bad entry reported."""
     if not parser.has_section(USERS):
         return []
-    from app.alerting.routing import parse_users
+    from app.rules.routing import parse_users
 
     routes, problems = parse_users({name: value for name, value in parser.items(USERS)})
     reading.problems.extend("{}: {}".format(reading.path, problem) for problem in problems)
@@ -221,10 +221,10 @@ def _users(parser: configparser.ConfigParser, reading: "_Reading") -> List[Any]:
 
 
 def _rules(parser: configparser.ConfigParser, reading: "_Reading") -> List[Any]:
-    """The [rules] section, each rule parsed (app.alerting.rules); every bad one reported."""
+    """The [rules] section, each rule parsed (app.rules.rules); every bad one reported."""
     if not parser.has_section(RULES):
         return []
-    from app.alerting.rules import parse_rules
+    from app.rules.rules import parse_rules
 
     rules, problems = parse_rules({name: value for name, value in parser.items(RULES)})
     reading.problems.extend("{}: {}".format(reading.path, problem) for problem in problems)
@@ -234,7 +234,7 @@ def _rules(parser: configparser.ConfigParser, reading: "_Reading") -> List[Any]:
 def _work_hours(text: str) -> Any:
     if not text:
         return None
-    from app.alerting.rules import parse_work_hours
+    from app.rules.rules import parse_work_hours
 
     return parse_work_hours(text)
 

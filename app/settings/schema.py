@@ -11,7 +11,7 @@ import collections
 import os
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from app.alerting.trust import parse_networks
+from app.rules.trust import parse_networks
 from app.settings.kinds import Address, Addresses, Choice, Flag, Kind, Number, Text, Words
 
 CHANNELS = ("email", "ntfy", "telegram", "slack", "discord", "matrix", "gotify", "pushover", "webhook")
@@ -68,7 +68,7 @@ def _readable_problems(text: str) -> Tuple[str, ...]:
 
 
 def _work_hours_problems(text: str) -> Tuple[str, ...]:
-    from app.alerting.rules import parse_work_hours
+    from app.rules.rules import parse_work_hours
 
     try:
         parse_work_hours(text)

@@ -8,8 +8,8 @@ from typing import Iterator, Tuple
 
 import pytest
 
-from app.alerting.events import login_event
-from app.alerting.history import EMAILED, HistoryEntry
+from app.check.events import login_event
+from app.store.history import EMAILED, HistoryEntry
 from app.channels.base import SENT
 from app.channels.syslog import sender
 from helpers import require

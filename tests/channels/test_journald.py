@@ -12,8 +12,8 @@ from typing import Iterator
 
 import pytest
 
-from app.alerting.events import login_event
-from app.alerting.history import EMAILED, HistoryEntry
+from app.check.events import login_event
+from app.store.history import EMAILED, HistoryEntry
 from app.channels import journald
 from app.channels.base import RETRY, SENT
 from helpers import PYZ, append_log, login_line, pyz_env, require, smtp_settings, write_config

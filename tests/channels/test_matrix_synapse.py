@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from app.alerting.store import opened
+from app.store.store import opened
 from app.channels.base import SENT
 from app.channels.push import send_request
 from app.commands.check import run_check

@@ -70,7 +70,7 @@ def alert_for_one_login(pyz: Path, shiv_root: Path, paths: Paths) -> None:
 
 def sent_messages(paths: Paths) -> List[bytes]:
     """The bytes check stored in its outbox and sent, oldest first."""
-    from app.alerting.store import opened
+    from app.store.store import opened
 
     with opened(paths.store_file) as store:
         return [bytes(row[0]) for row in store.connection.execute(

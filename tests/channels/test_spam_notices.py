@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from app.alerting import history
-from app.alerting.heartbeat import heartbeat_summary, notice_subject
-from app.alerting.outbox import message_id, wire_bytes
-from app.alerting.render import Envelope, build_notice, build_refused_notice
-from app.alerting.sessionends import LOGOUT_SUBJECT, logout_text
+from app.store import history
+from app.watch.heartbeat import heartbeat_summary, notice_subject
+from app.store.outbox import message_id, wire_bytes
+from app.check.render import Envelope, build_notice, build_refused_notice
+from app.check.sessionends import LOGOUT_SUBJECT, logout_text
 from app.channels.delivery import open_transport
 from app.settings.config import load_config
 from app.system.paths import Paths

@@ -7,8 +7,8 @@ from typing import Iterator
 
 import pytest
 
-from app.alerting.history import EMAILED, KNOWN_IP, HistoryEntry
-from app.alerting.events import event_id, login_event
+from app.store.history import EMAILED, KNOWN_IP, HistoryEntry
+from app.check.events import event_id, login_event
 from app.channels.syslog import MAX_LINE_BYTES, event_lines, send
 
 

@@ -10,8 +10,8 @@ from typing import Iterator
 
 import pytest
 
-from app.alerting.events import login_event, notice_event
-from app.alerting.history import EMAILED, HistoryEntry
+from app.check.events import login_event, notice_event
+from app.store.history import EMAILED, HistoryEntry
 from app.channels import syslog5424
 from app.channels.base import RETRY, SENT
 from app.channels.syslog import sender

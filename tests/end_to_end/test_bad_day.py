@@ -17,7 +17,7 @@ from typing import Iterator, List
 import pytest
 
 from app import cli
-from app.alerting.store import RESERVE_PAGES, opened
+from app.store.store import RESERVE_PAGES, opened
 from app.errors import LOG_NOT_REGULAR, ExitCode
 from app.system.paths import Paths
 from helpers import IN_CI, append_log, login_line, pyz_env, require, run_pyz, smtp_settings, write_config
@@ -216,7 +216,7 @@ def test_status_counts_pending_connections_not_log_lines(configured: Paths):
 
 
 def test_a_crashed_check_is_fail_in_status_with_its_one_line_reason(configured: Paths, monkeypatch, capsys):
-    from app.alerting import run
+    from app.check import run
     from app.commands.status import FAIL, run_status
 
     cli.main(["check"])  # seed

@@ -100,8 +100,8 @@ def test_the_readme_alert_is_what_the_renderer_writes():
     import hashlib
     import re
 
-    from app.alerting.loginline import parse_line
-    from app.alerting.render import AlertContext, Envelope, build_alert
+    from app.logins.loginline import parse_line
+    from app.check.render import AlertContext, Envelope, build_alert
 
     blob = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + hashlib.sha256(b"x").digest()).decode()
     record = parse_line(("2026-12-07 09:14:03 +0000 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 "

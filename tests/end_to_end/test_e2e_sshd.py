@@ -18,7 +18,7 @@ from typing import Callable, Iterator, NamedTuple
 
 import pytest
 
-from app.alerting.store import opened
+from app.store.store import opened
 from helpers import require
 from support.mailsink import MailSink, ReceivedMessage
 from support.processes import wait_until_ended
@@ -201,8 +201,8 @@ def test_a_second_session_multiplexed_over_one_connection_is_recorded_without_a_
 
 
 def test_tunnel_only_connection_is_reported_by_the_cron_check(e2e: E2E):
-    from app.alerting.loginline import parse_line
-    from app.alerting.sessions import GRACE_SECONDS, MATCH_BEFORE
+    from app.logins.loginline import parse_line
+    from app.logins.sessions import GRACE_SECONDS, MATCH_BEFORE
 
     settle(e2e)
     # A login recorded up to MATCH_BEFORE seconds before a connection started accounts for it: the earlier

@@ -12,9 +12,9 @@ from typing import Iterator, List
 
 import pytest
 
-from app.alerting.dispatch import login_identity
-from app.alerting.loginline import parse_line
-from app.alerting.outbox import message_id
+from app.check.dispatch import login_identity
+from app.logins.loginline import parse_line
+from app.store.outbox import message_id
 from app.commands.setup_mail import NO_RESERVE
 from app.system.paths import Paths
 from app.install.hooks import hook_settings, render_hook

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.alerting.geoupdate import months
+from app.check.geoupdate import months
 from app.system.paths import Paths
 from helpers import append_log, login_line, pyenv_pythons, pyz_env, require, run_pyz, smtp_settings, write_config
 from support.httpsworld import HttpsWorld, without_proxies

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from app.alerting.loginline import parse_line
+from app.logins.loginline import parse_line
 from app.system.paths import Paths
 from helpers import hook_env, install_pyz, python_dir, pyz_env, run_hook, run_pyz, smtp_settings, write_config
 from support.httpsworld import HttpsWorld, without_proxies
@@ -180,7 +180,7 @@ def test_test_channel_exits_1_naming_the_channel_the_http_stage_and_the_reply(
 
 def test_a_tunnel_no_hook_saw_reaches_a_push_only_account_once(paths: Paths, ntfy: HttpsWorld,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.alerting import sessions
+    from app.logins import sessions
     from app.commands.check import run_check
 
     write_push_only(paths, "[alert]\nchannels = ntfy\nreverse_dns = no\nhost_label = web1\n"
@@ -195,8 +195,8 @@ def test_a_tunnel_no_hook_saw_reaches_a_push_only_account_once(paths: Paths, ntf
 
 
 def test_the_heartbeat_reaches_a_push_only_account_once_and_quietly(paths: Paths, ntfy: HttpsWorld) -> None:
-    from app.alerting.health import HEARTBEAT_LAST
-    from app.alerting.store import opened
+    from app.check.health import HEARTBEAT_LAST
+    from app.store.store import opened
     from app.commands.check import run_check
 
     write_push_only(paths, "[alert]\nchannels = ntfy\nheartbeat = daily\nhost_label = web1\n"

@@ -13,7 +13,7 @@ from typing import Iterator, Tuple
 
 import pytest
 
-from app.alerting.store import opened
+from app.store.store import opened
 from app.system.paths import SYSTEM_STATE_DIR
 from support.fulldisk import NO_ROOM_FOR_A_RESERVE, fill
 from support.pamsystem import (System, alerts_of, assert_names_the_login, installed_system, ok, pyz_command, settle,

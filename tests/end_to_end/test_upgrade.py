@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import List
 
-from app.alerting import history
+from app.store import history
 from app.system.paths import Paths
 from helpers import ROOT, append_log, login_line, pyz_env, run_pyz, smtp_settings, stamp, write_config
 from support.mailsink import MailSink

@@ -11,8 +11,8 @@ from typing import Iterator, Optional
 
 import pytest
 
-from app.alerting.health import HEARTBEAT_LAST, WATCH
-from app.alerting.store import opened
+from app.check.health import HEARTBEAT_LAST, WATCH
+from app.store.store import opened
 from app.install.crontab import daemon_running
 from app.system.paths import Paths
 from helpers import install_pyz, require, smtp_settings, write_config

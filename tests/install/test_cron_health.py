@@ -7,7 +7,7 @@ from app.install import crontab
 from app.commands.install import NO_CRON_DAEMON, plan_install
 from app.commands.status import CRON_STALE_SECONDS, FAIL, OK, cron_run_check
 from app.commands.check import run_check
-from app.alerting.store import opened
+from app.store.store import opened
 from app.system.paths import Paths
 from support.mailsink import MailSink
 from test_install import facts

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.alerting.loginline import parse_line
+from app.logins.loginline import parse_line
 from app.system.paths import Paths
 from helpers import (ROOT, SNIPPET, hook_command, hook_env, install_pyz, python_dir, pyz_env, run_hook, run_pyz, smtp_settings,
                       write_config)

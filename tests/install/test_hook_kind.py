@@ -9,8 +9,8 @@ from typing import Optional
 
 import pytest
 
-from app.alerting.loginline import parse_line
-from app.alerting.rules import evaluate, parse_rules
+from app.logins.loginline import parse_line
+from app.rules.rules import evaluate, parse_rules
 from app.system.paths import Paths
 from helpers import SNIPPET, hook_env
 from support.hookrun import fake_sshd

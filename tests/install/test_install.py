@@ -29,7 +29,7 @@ from app.install.hooks import (BEGIN, END, LEGACY_PREFIX, XAUTH_BEGIN, BrokenBlo
                        with_block, without_blocks)
 from app.install.installplan import (CANCELLED, CANCELLED_EXIT, DRY_RUN_DONE, NEEDS_YES, NOTHING_TO_DO, CrontabEdit, FileEdit,
                               FileFact, WriteRecord)
-from app.alerting.loginline import parse_line
+from app.logins.loginline import parse_line
 from app.system.paths import Paths
 from helpers import (ROOT, hook_command, hook_env, pyz_env, require, run_pyz, smtp_settings, write_config)
 from support.hookrun import fake_sshd

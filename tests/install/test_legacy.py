@@ -19,7 +19,7 @@ from app.install.legacy import (STATE_MISSING, STATE_TOO_LARGE, STATE_UNREADABLE
                         remove_password, without_password)
 from app.system.paths import Paths
 from app.settings.secretstore import SecretsFile
-from app.alerting.statediff import plan
+from app.logins.statediff import plan
 from helpers import pyz_env, run_pyz, smtp_settings, write_config
 from support.mailsink import MailSink
 from support.legacy import LEGACY_CONFIG, LEGACY_LINES, PASSWORD, write_legacy

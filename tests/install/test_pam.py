@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.alerting.systemseen import parse_seen, system_seen, trim_seen
+from app.logins.systemseen import parse_seen, system_seen, trim_seen
 from app.commands.system_install import (BACKUP, CRON_MARKER, cron_line, plan_install, plan_uninstall,
                                          with_system_cron, without_system_cron)
 from app.errors import UserError
@@ -74,7 +74,7 @@ def test_hook_script_is_posix_sh_and_names_absolute_paths(tmp_path: Path):
 
 def test_hook_script_records_the_user_hooks_line_format(tmp_path: Path):
     """Run the script as pam_exec would (PAM_* and sshd's variables); its line parses like the user hook's."""
-    from app.alerting.loginline import parse_line
+    from app.logins.loginline import parse_line
 
     state, seen = tmp_path / "state", tmp_path / "seen"  # the state directory is made when missing
     script = tmp_path / "hook"
@@ -94,7 +94,7 @@ def test_hook_script_records_the_user_hooks_line_format(tmp_path: Path):
 
 
 def test_hook_script_ignores_an_ssh_connection_that_names_another_address_and_other_services(tmp_path: Path):
-    from app.alerting.loginline import parse_line
+    from app.logins.loginline import parse_line
 
     state = tmp_path / "state"
     state.mkdir()
@@ -188,7 +188,7 @@ def test_trim_keeps_the_newest_lines(tmp_path: Path):
 
 
 def test_a_connection_ends_once_its_process_is_gone_and_only_when_a_run_saw_it_or_it_is_new():
-    from app.alerting.pamends import ended_connections
+    from app.check.pamends import ended_connections
 
     open_now = {"1.2.3.4 5 6.7.8.9 22 100"}
 
@@ -208,7 +208,7 @@ def test_a_connection_ends_once_its_process_is_gone_and_only_when_a_run_saw_it_o
 
 
 def test_a_reused_pid_is_not_the_connection(tmp_path: Path):
-    from app.alerting.pamends import is_open
+    from app.check.pamends import is_open
 
     (tmp_path / "stat").write_text("cpu 1\nbtime 1000\n")
     (tmp_path / "4242").mkdir()

@@ -112,7 +112,7 @@ def unmount(path: Path) -> None:
 
 def settle(system: System, timeout: float = 20) -> None:
     """Wait until the system check has handled every recorded login (earlier tests' alerts are not mixed up)."""
-    from app.alerting.store import opened
+    from app.store.store import opened
 
     log, store = SYSTEM_STATE_DIR / "logins.log", SYSTEM_STATE_DIR / "store.db"
     deadline = time.monotonic() + timeout

@@ -2,10 +2,10 @@
 
 from typing import List, Optional, Tuple
 
-from app.alerting import history
-from app.alerting.policy import Seen
-from app.alerting.store import OutboxRow, opened
-from app.alerting.loginlog import Position
+from app.store import history
+from app.check.policy import Seen
+from app.store.store import OutboxRow, opened
+from app.logins.loginlog import Position
 from app.system.paths import Paths
 
 

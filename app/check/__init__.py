@@ -1,0 +1,1 @@
+"""One check run, from pending log lines to sent messages: the run under its lock, the policy and dispatch into the outbox, rendering, the fan-out to push channels, the hook's hand-off, sending without the store on a full disk, and the notices of the cron run (reset, a changed route, tamper and health)."""

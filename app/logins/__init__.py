@@ -1,0 +1,1 @@
+"""Reading what the hook recorded: one log line parsed into a LoginRecord, the log read incrementally from a byte offset (rotation, truncation), the state diff of what is still to alert, the run mark kept in the lock file, connections no hook saw (/proc), and what a login is enriched with (reverse DNS, offline geolocation)."""

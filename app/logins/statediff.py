@@ -1,0 +1,142 @@
+"""The state diff: which part of the login log has not been alerted yet.
+
+The store keeps the log position after the last login handled. ``decide`` is pure: from the stored position and what the log looks like now it returns the byte
+ranges still to alert, so rotation, truncation and rewrites are plain cases with tests.
+"""
+
+import os
+import stat
+from pathlib import Path
+from typing import NamedTuple, Optional, Tuple
+
+from app.system.files import NotRegularFile, file_kind, open_regular_file
+from app.logins.loginlog import Position, anchor_at, find_predecessor
+
+
+class Segment(NamedTuple):
+    """Alert every line of path from byte start; device/inode identify the file."""
+
+    path: Path
+    start: int
+    device: int
+    inode: int
+
+
+class FileFacts(NamedTuple):
+    """What the log (or a rotated copy) looks like now."""
+
+    path: Path
+    device: int
+    inode: int
+    size: int
+
+
+SAME_LOGIN_SECONDS = 300  # hooks of one connection fire within seconds; a reused client port takes longer
+RECENT_KEPT = 256
+
+
+def is_repeat(recent: Tuple[Tuple[str, float], ...], connection: str, epoch: float) -> bool:
+    """True when connection was already alerted for a login within SAME_LOGIN_SECONDS of epoch.
+
+    Several hooks (~/.ssh/rc, the bash login file, ~/.bashrc) see the same connection; its
+    ``$SSH_CONNECTION`` (client address and port, server address and port) names it.
+    """
+    return any(seen == connection and abs(seen_epoch - epoch) <= SAME_LOGIN_SECONDS for seen, seen_epoch in recent)
+
+
+def remember(recent: Tuple[Tuple[str, float], ...], connection: str, epoch: float) -> Tuple[Tuple[str, float], ...]:
+    """Add an alerted connection, keeping the newest RECENT_KEPT."""
+    return (recent + ((connection, epoch),))[-RECENT_KEPT:]
+
+
+def facts(path: Path) -> Optional[FileFacts]:
+    """What the file at path is now; None when there is none. Raises NotRegularFile for a FIFO, device, link..."""
+    try:
+        status = os.lstat(str(path))
+    except OSError:
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        raise NotRegularFile(str(path), file_kind(status.st_mode))
+    return FileFacts(path, status.st_dev, status.st_ino, status.st_size)
+
+
+def decide(position: Optional[Position], log: Optional[FileFacts], anchor_matches: bool,
+           predecessor: Optional[FileFacts]) -> Tuple[Tuple[Segment, ...], str]:
+    """Return the segments still to alert and why, from the stored position and the files as they are now.
+
+    anchor_matches: whether the bytes before position.offset in log are still the ones alerted.
+    predecessor: the rotated file holding the lines up to position, when log was replaced or truncated.
+    """
+    if log is None and predecessor is None:
+        return (), "no log"
+    if position is None:
+        return ((Segment(log.path, 0, log.device, log.inode),) if log and log.size else ()), "new log"
+    if log is not None and (log.device, log.inode) == (position.device, position.inode):
+        if log.size >= position.offset and anchor_matches:
+            if log.size == position.offset:
+                return (), "up to date"
+            return (Segment(log.path, position.offset, log.device, log.inode),), "appended"
+        reason = "truncated" if log.size < position.offset else "rewritten"
+    else:
+        reason = "rotated"
+    segments = []
+    if predecessor is not None and predecessor.size > position.offset:
+        segments.append(Segment(predecessor.path, position.offset, predecessor.device, predecessor.inode))
+    if log is not None and (log.size or not segments):
+        segments.append(Segment(log.path, 0, log.device, log.inode))
+    return tuple(segments), reason
+
+
+def plan(position: Optional[Position], log_path: Path) -> Tuple[Tuple[Segment, ...], str]:
+    """Gather the facts about log_path (a stat, and one read of at most 64 bytes) and decide.
+
+    Siblings such as logins.log.1 are looked at only when the log was rotated or truncated.
+    """
+    log = facts(log_path)
+    anchor_matches = True
+    if position is not None and log is not None and (log.device, log.inode) == (position.device, position.inode):
+        if log.size >= position.offset:
+            try:
+                with open_regular_file(log_path, "rb") as handle:
+                    anchor_matches = anchor_at(handle, position.offset) == position.anchor
+            except OSError:
+                anchor_matches = True  # unreadable now: reading it later reports the real error
+        else:
+            anchor_matches = False
+    predecessor = None
+    if position is not None and not (log is not None and anchor_matches
+                                     and (log.device, log.inode) == (position.device, position.inode)):
+        found = find_predecessor(log_path, position)
+        predecessor = facts(found) if found else None
+    return decide(position, log, anchor_matches, predecessor)
+
+
+def pending_logins(store, paths, channels=()) -> int:  # type: ignore[no-untyped-def]
+    """Logins (and notices) not yet delivered: those in unsent messages or, when more, the events some of channels
+    (app.store.eventstore.event_channels) waits for, plus the connections in the log's pending lines."""
+    from app.store.eventstore import waiting_count
+    from app.logins.loginline import parse_line
+    from app.logins.loginlog import read_entries
+
+    from app.logins import runmark
+
+    # a login waiting for email and a channel is one login: the larger count, not the sum
+    count = max(sum(row.logins for row in store.unsent()), waiting_count(store, channels) if channels else 0)
+    mark = runmark.read_file(paths.lock_file)  # logins sent while the store could not record them are not pending
+    try:
+        segments, _ = plan(runmark.position(mark, runmark.AHEAD) or store.position(), paths.login_log)
+    except OSError:
+        return count
+    recent, seen = store.recent() + tuple(runmark.unrecorded(mark)), set()
+    for segment in segments:
+        try:
+            with open_regular_file(segment.path, "rb") as handle:
+                for entry in read_entries(handle, segment.start, include_partial=True):
+                    record = parse_line(entry.data)
+                    key = record.connection_key
+                    if key and record.epoch is not None and is_repeat(recent, key, record.epoch):
+                        continue
+                    seen.add(key or entry.end)
+        except OSError:
+            continue
+    return count + len(seen)

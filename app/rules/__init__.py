@@ -1,0 +1,1 @@
+"""Pure decisions about one login, below the settings that parse them: trusted networks, the ``[rules]`` section and work hours, the ``[users]`` routing, and SSH key fingerprints. Nothing here reads a file, a clock or the network."""

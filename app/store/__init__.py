@@ -1,0 +1,1 @@
+"""Everything ``check`` remembers, in one SQLite file changed only in transactions: the log position, the login history, the messages of the outbox and the events of the push channels with their delivery state, the import of the previous release's files, and the last run's outcome kept beside it. All SQL lives here."""

@@ -1,0 +1,167 @@
+"""The outbox: every message is stored, with what it covers, before it is sent; the one send path.
+
+``post`` writes the message and the record of what it covers (log position, history, sources, recent
+connections, alerted sessions) in one transaction. ``flush`` sends every unsent message in order (the
+same bytes and Message-ID on every attempt) and marks each one sent in one more transaction. A crash
+before the server's reply sends it on the next run; a crash after the reply resends the same
+Message-ID, so the rare duplicate is recognisable as one.
+"""
+
+import os
+import time
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
+
+from app.store.eventstore import add_events
+from app.store.store import OutboxRow, Store
+from app.system.files import open_regular
+from app.system.sha import sha256
+
+MARK_BYTES = 256
+ALSO_STORED = "notice+stored"  # a notice that also goes to the recipients stored with it (a config change's old ones)
+ROUTED = "login+routed"  # a login alert that also goes to its account's [users] addresses, stored with it
+
+
+class Record(NamedTuple):
+    """What a message (or a batch of logins that sends none) covers, committed with it."""
+
+    apply: Callable[[Store], None]  # writes position, history, sources... inside the transaction
+    logins: int = 0  # how many logins the message reports (status counts pending logins from it)
+
+
+class SendFailed(Exception):
+    """A message was not accepted; it stays in the outbox. str() is the transport's one-line reason."""
+
+
+def message_id(identity: str, kind: str, domain: str) -> str:
+    """A Message-ID derived from what the message reports (a login's identity), so every copy carries it;
+    domain is the EHLO name (app.channels.mailname: an FQDN or an address literal, never with a trailing dot)."""
+    digest = sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return "<{}.{}@{}>".format(digest, kind, domain.strip().rstrip(".") or "localhost.invalid")
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The message as it goes over SMTP, by its own policy (SMTP, or SMTPUTF8): CRLF line ends; sendmail
+    transports convert."""
+    return message.as_bytes()
+
+
+def enqueue(store: Store, message: EmailMessage, recipients: Sequence[str], kind: str, logins: int,
+            now: float) -> None:
+    """Add message to the outbox; call inside the transaction that records what it covers."""
+    store.enqueue(str(message["Message-ID"]), kind, str(message["Subject"]), recipients, wire_bytes(message),
+                  logins, now)
+
+
+def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str], kind: str,
+         record: Record, events: Sequence[Tuple[Dict[str, Any], bool, str]] = (), now: Optional[float] = None) -> None:
+    """In one transaction: add message to the outbox (when there is one), events to the event outbox
+    (app.store.eventstore: (event, alert, connection)) and apply record."""
+    now = time.time() if now is None else now
+    with store.transaction():
+        if message is not None:
+            enqueue(store, message, recipients, kind, record.logins, now)
+        if events:
+            add_events(store, events, now)
+        record.apply(store)
+
+
+class AcceptedMark:
+    """The one message the server accepted but the store may not have recorded yet, noted in the lock file.
+
+    Marking a message sent in the store takes a transaction (about half a millisecond, with fsync); a
+    kill in that window would resend it. One pwrite of its id into the lock file (held by this run,
+    allocated at the seed) takes microseconds and needs no new disk block; the next run reads it first
+    and records the message as sent instead of sending it again.
+    """
+
+    def __init__(self, lock_file: Path) -> None:
+        from app.logins.runmark import LOCK_BYTES
+
+        self.descriptor = open_regular(lock_file, os.O_RDWR)
+        # told each message every recipient accepted, once it is noted: a waiting hook goes on before the
+        # store's own "sent" commit, whose fsyncs would hold the login (app.check.dispatch)
+        self.accepted: Callable[[OutboxRow], None] = lambda row: None
+        try:
+            size = os.fstat(self.descriptor).st_size
+            if size < LOCK_BYTES:  # its block (and the run mark's), while the disk has room
+                os.pwrite(self.descriptor, b" " * (LOCK_BYTES - size), size)
+        except OSError:
+            pass
+
+    def note(self, row: OutboxRow) -> None:
+        try:
+            os.pwrite(self.descriptor, _mark_text(row).ljust(MARK_BYTES, b" "), 0)
+        except OSError:
+            pass  # the store's own record follows at once: only a kill right now would resend
+        self.accepted(row)
+
+    def settle(self, store: Store) -> None:
+        """Record as sent the unsent message the mark names (a run killed after the server's reply)."""
+        noted = os.pread(self.descriptor, MARK_BYTES, 0).rstrip(b" \0")
+        if noted:
+            for row in store.unsent():
+                if _mark_text(row) == noted:
+                    store.mark_sent(row, time.time())
+
+    def close(self) -> None:
+        os.close(self.descriptor)
+
+
+def _mark_text(row: OutboxRow) -> bytes:
+    return "{} {}".format(row.id, row.message_id).encode("utf-8", "replace")[:MARK_BYTES]
+
+
+def flush(store: Store, transport, recipients: Sequence[str], log,  # type: ignore[no-untyped-def]
+          mark: Optional[AcceptedMark] = None, refused: Optional[Callable[[str, str], None]] = None,
+          deferred: Optional[Callable[[str, str], None]] = None) -> int:
+    """Send every unsent message, oldest first, to recipients; returns how many every recipient now has.
+
+    recipients are the configured ones now, not those of when the message was stored: a user who fixed
+    a refused address gets the pending alerts at the fixed one. Each recipient that accepted a message
+    is never sent it again; one that refused it for good (5xx) is not retried for it, and refused(address,
+    reply) is told. Recipients are independent: one that answers 4xx (a full mailbox) is told to
+    deferred(address, reply), gets nothing more in this flush (so it gets its messages in order later) and
+    keeps the message unsent for it alone; the others get every message now. Raises SendFailed when the
+    session itself failed (that message and those after it stay unsent).
+    """
+    from app.channels.delivery import AllDeferred, DeliveryError
+
+    sent = 0
+    waiting: Dict[str, str] = {}  # address -> reply: deferred in this flush, tried again by the next one
+    for row in store.unsent():
+        done = set(store.delivered_to(row))
+        targets = list(recipients) + ([address for address in row.recipients if address not in recipients]
+                                      if row.kind in (ALSO_STORED, ROUTED) else [])
+        pending = [address for address in targets if address not in done and address not in waiting]
+        held = [address for address in targets if address not in done and address in waiting]
+        if pending:
+            try:
+                result = transport.send(row.message, pending)
+            except AllDeferred as deferral:
+                result = deferral.result
+            except DeliveryError as error:
+                store.mark_failed(row, str(error))
+                raise SendFailed(str(error)) from None
+            if mark is not None and not result.deferred and not held:
+                mark.note(row)
+            if done or result.refused or result.deferred or held:
+                store.record_deliveries(row, result.accepted, result.refused, time.time())
+            for address, reply in result.refused:
+                log.error("{} refused {} for good: {}".format(address, row.subject, reply))
+                if refused is not None:
+                    refused(address, reply)
+            for address, reply in result.deferred:
+                waiting[address] = reply
+                held.append(address)
+                if deferred is not None:
+                    deferred(address, reply)
+        if held:
+            store.mark_failed(row, "deferred for {}".format("; ".join(
+                "{} ({})".format(address, waiting[address]) for address in held)))
+            continue
+        store.mark_sent(row, time.time())
+        log.info("sent: {}".format(row.subject))
+        sent += 1
+    return sent

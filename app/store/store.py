@@ -1,0 +1,390 @@
+"""The store: one SQLite file with everything ``check`` remembers, changed only in transactions.
+
+Log position, outbox, send times of the hourly limit, recent connections, known sources, sessions
+alerted, run outcomes and the login history live in ``store.db``. It uses a rollback journal in
+PERSIST mode, not WAL: that works on NFS home directories, and a journal that keeps its blocks plus
+free pages kept inside the file (the reserve) let commits go on when the disk is full.
+"""
+
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+from app.check.policy import Seen, recent_sends
+from app.logins.statediff import RECENT_KEPT
+from app.errors import NO_SQLITE, STORE_NOT_REGULAR, STORE_UNWRITABLE, UserError
+from app.system.files import ensure_private_dir, open_regular
+from app.logins.loginlog import Position
+from app.store.eventstore import SCHEMA as EVENTS_SCHEMA
+from app.store.historytable import HistoryTable
+
+try:
+    import sqlite3
+    from sqlite3 import DatabaseError, OperationalError
+except ImportError:  # a Python built without SQLite: Store.open says so in one line
+    sqlite3 = None  # type: ignore[assignment]
+
+    class DatabaseError(Exception):  # type: ignore[no-redef]
+        """Stands in for sqlite3.DatabaseError where there is no sqlite3."""
+
+    class OperationalError(DatabaseError):  # type: ignore[no-redef]
+        """Stands in for sqlite3.OperationalError where there is no sqlite3."""
+
+SCHEMA_VERSION = 4
+RESERVE_PAGES = 96  # free pages kept in the file: a few dozen alerts can still be recorded on a full disk
+JOURNAL_RESERVE = 256 * 1024  # the persisted journal is grown to this once, so a commit needs no new blocks
+BUSY_SECONDS = 30.0
+
+# MIGRATIONS[n] brings a store at schema version n to n + 1.
+MIGRATIONS: Tuple[str, ...] = ("""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
+    created REAL NOT NULL, recipients TEXT NOT NULL, message BLOB NOT NULL, logins INTEGER NOT NULL,
+    sent REAL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+CREATE INDEX outbox_unsent ON outbox(sent, id);
+CREATE TABLE sends (time REAL NOT NULL);
+CREATE TABLE recent (id INTEGER PRIMARY KEY, connection TEXT NOT NULL, epoch REAL NOT NULL);
+CREATE TABLE sources (user TEXT NOT NULL, ip TEXT NOT NULL, first REAL NOT NULL, last REAL NOT NULL,
+    count INTEGER NOT NULL, PRIMARY KEY (user, ip));
+CREATE TABLE sessions_alerted (key TEXT PRIMARY KEY);
+CREATE TABLE runs (kind TEXT PRIMARY KEY, ok REAL, failed REAL, reason TEXT);
+CREATE TABLE history (id INTEGER PRIMARY KEY, log_key TEXT NOT NULL UNIQUE, epoch REAL NOT NULL,
+    address TEXT NOT NULL, entry TEXT NOT NULL);
+CREATE INDEX history_epoch ON history(epoch);
+CREATE INDEX history_address ON history(address, epoch);
+CREATE TABLE reserve (filler BLOB);
+""", """
+CREATE TABLE deliveries (outbox_id INTEGER NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL,
+    reply TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (outbox_id, recipient));
+""", EVENTS_SCHEMA, """
+CREATE TABLE history_v4 (id INTEGER PRIMARY KEY, log_key TEXT NOT NULL UNIQUE, epoch REAL, address TEXT NOT NULL,
+    entry TEXT NOT NULL, stored REAL);
+INSERT INTO history_v4 (id, log_key, epoch, address, entry, stored)
+    SELECT id, log_key, nullif(epoch, 0), address, entry, CAST(strftime('%s', 'now') AS REAL) FROM history;
+DROP TABLE history;
+ALTER TABLE history_v4 RENAME TO history;
+CREATE INDEX history_epoch ON history(epoch);
+CREATE INDEX history_address ON history(address, epoch);
+CREATE INDEX history_stored ON history(stored);
+""")  # history v4: an unknown login time is NULL (0, read as 1970, was pruned as ancient); stored: when recorded.
+# plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
+# outbox ids are AUTOINCREMENT: never reused, so the accepted mark (app.store.outbox) names one message
+
+
+class OutboxRow(NamedTuple):
+    id: int
+    message_id: str
+    kind: str
+    subject: str
+    recipients: Tuple[str, ...]
+    message: bytes
+    logins: int
+
+
+class Store(HistoryTable):
+    """An open store. Every change runs inside ``with store.transaction():``."""
+
+    def __init__(self, connection: "sqlite3.Connection", path: Path) -> None:
+        self.connection = connection
+        self.path = path
+        self._later: List[Callable[["Store"], None]] = []  # see later()
+
+    # --- opening ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, read_only: bool = False) -> "Store":
+        """Open (creating 0600 if missing) and migrate the store at path; read_only: as it is, never written.
+
+        Raises UserError (exit 2) when it is not a regular file of ours or cannot be written, or this Python
+        has no sqlite3, and DatabaseError when the file is not a usable database (the caller re-seeds).
+        """
+        if sqlite3 is None:
+            raise UserError(NO_SQLITE.format(python=sys.executable))
+        if not read_only:
+            ensure_private_dir(path.parent)
+        try:
+            descriptor = open_regular(path, os.O_RDONLY if read_only else os.O_RDWR | os.O_CREAT)
+            try:
+                if not read_only and os.fstat(descriptor).st_mode & 0o077:
+                    os.fchmod(descriptor, 0o600)  # ours, so made private rather than refused
+            finally:
+                os.close(descriptor)
+        except OSError as error:
+            if getattr(error, "kind", None):
+                raise UserError(STORE_NOT_REGULAR.format(path=path, kind=error.kind)) from None
+            raise UserError(STORE_UNWRITABLE.format(path=path, reason=error.strerror or error)) from None
+        if read_only:
+            from urllib.parse import quote
+
+            connection = sqlite3.connect("file:{}?mode=ro".format(quote(str(path))), uri=True,
+                                         timeout=BUSY_SECONDS, isolation_level=None)
+            return cls(connection, path)
+        connection = sqlite3.connect(str(path), timeout=BUSY_SECONDS, isolation_level=None)
+        store = cls(connection, path)
+        try:
+            connection.execute("PRAGMA journal_mode=PERSIST").fetchone()
+            connection.execute("PRAGMA synchronous=FULL")
+            store._migrate()
+        except BaseException:
+            connection.close()
+            raise
+        return store
+
+    def _migrate(self) -> None:
+        version = self.connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise DatabaseError("schema version {} is newer than this ssh_alert knows ({})".format(
+                version, SCHEMA_VERSION))
+        if version < SCHEMA_VERSION:
+            with self.transaction():
+                for script in MIGRATIONS[version:]:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            self.connection.execute(statement)
+                self.connection.execute("PRAGMA user_version = {:d}".format(SCHEMA_VERSION))
+
+    def close(self) -> None:
+        """Make the changes later() holds (best effort: they can be lost), then close."""
+        if self._later:
+            try:
+                with self.transaction():
+                    pass
+            except DatabaseError:
+                pass
+        self.connection.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic change: committed at the end of the block, rolled back if it raises. It begins with the
+        changes later() holds."""
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            for change in self._later:
+                change(self)
+            yield
+        except BaseException:
+            # SQLite ends the transaction itself on some errors (SQLITE_FULL): a ROLLBACK then would replace
+            # the real cause with "cannot rollback - no transaction is active".
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
+            raise
+        try:
+            self.connection.execute("COMMIT")
+        except BaseException:
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
+            raise
+        self._later.clear()
+
+    def later(self, change: Callable[["Store"], None]) -> None:
+        """Make change (a cache or a clean-up, safe to lose or to repeat) in the next transaction, or at close:
+        no commit of its own, whose fsyncs would delay a login's alert."""
+        self._later.append(change)
+
+    @property
+    def is_new(self) -> bool:
+        """True until the first seed: no log position was ever stored."""
+        return self.get("seeded") is None
+
+    # --- the reserve for a full disk --------------------------------------------------------------------
+
+    def ensure_reserve(self) -> bool:
+        """Keep RESERVE_PAGES free pages in the file and a journal of JOURNAL_RESERVE bytes.
+
+        Returns False when the disk has no room to re-make the reserve (it is then being used up).
+        """
+        free = self.connection.execute("PRAGMA freelist_count").fetchone()[0]
+        journal = Path(str(self.path) + "-journal")
+        try:
+            journal_size = journal.stat().st_size
+        except OSError:
+            journal_size = 0
+        if free >= RESERVE_PAGES and journal_size >= JOURNAL_RESERVE:
+            return True
+        page = self.connection.execute("PRAGMA page_size").fetchone()[0]
+        try:
+            with self.transaction():  # pages taken then given back: they stay in the file as free pages
+                self.connection.execute("INSERT INTO reserve (filler) VALUES (zeroblob(?))",
+                                        (max(RESERVE_PAGES * page, JOURNAL_RESERVE),))
+            with self.transaction():  # rewriting them makes the journal hold them all: it keeps that size
+                self.connection.execute("UPDATE reserve SET filler = zeroblob(length(filler))")
+                self.connection.execute("DELETE FROM reserve")
+        except OperationalError:
+            return False
+        return True
+
+    # --- meta: small named values, JSON ----------------------------------------------------------------
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def put(self, key: str, value: Any) -> None:
+        self.connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                (key, json.dumps(value, sort_keys=True)))
+
+    def warn_once(self, key: str) -> bool:
+        """True the first time key is warned about since clear_warning(key): the caller logs it then."""
+        name = "warned:" + key
+        if self.get(name):
+            return False
+        with self.transaction():
+            self.put(name, True)
+        return True
+
+    def clear_warning(self, key: str) -> None:
+        self.connection.execute("DELETE FROM meta WHERE key = ?", ("warned:" + key,))
+
+    def position(self) -> Optional[Position]:
+        """The log position after the last login handled (None: the log did not exist at the seed)."""
+        value = self.get("position")
+        return None if value is None else Position(int(value[0]), int(value[1]), int(value[2]), str(value[3]))
+
+    def set_position(self, position: Optional[Position]) -> None:
+        self.put("position", None if position is None else list(position))
+        self.put("seeded", True)
+
+    # --- recent connections (one alert per connection across its hooks) ----------------------------------
+
+    def recent(self) -> Tuple[Tuple[str, float], ...]:
+        """The newest RECENT_KEPT (connection, login epoch) pairs, oldest first."""
+        rows = self.connection.execute("SELECT connection, epoch FROM recent ORDER BY id DESC LIMIT ?",
+                                       (RECENT_KEPT,)).fetchall()
+        return tuple((str(connection), float(epoch)) for connection, epoch in reversed(rows))
+
+    def add_recent(self, pairs: Sequence[Tuple[str, float]]) -> None:
+        self.connection.executemany("INSERT INTO recent (connection, epoch) VALUES (?, ?)", pairs)
+        self.connection.execute("DELETE FROM recent WHERE id <= (SELECT max(id) FROM recent) - ?", (RECENT_KEPT,))
+
+    # --- known sources -----------------------------------------------------------------------------------
+
+    def seen(self, user: str, ip: str) -> Optional[Seen]:
+        row = self.connection.execute("SELECT first, last, count FROM sources WHERE user = ? AND ip = ?",
+                                      (user, ip)).fetchone()
+        return None if row is None else Seen(float(row[0]), float(row[1]), int(row[2]))
+
+    def put_sources(self, sources: Dict[Tuple[str, str], Seen]) -> None:
+        self.connection.executemany(
+            "INSERT OR REPLACE INTO sources (user, ip, first, last, count) VALUES (?, ?, ?, ?, ?)",
+            [(user, ip) + tuple(seen) for (user, ip), seen in sources.items()])
+
+    # --- the hourly limit ----------------------------------------------------------------------------------
+
+    def send_times(self, now: float) -> Tuple[float, ...]:
+        """Send times of the hourly window (policy.recent_sends: a time in the future, from a clock that ran
+        ahead, has expired); the others are forgotten in the next transaction (later())."""
+        times = tuple(float(row[0]) for row in self.connection.execute("SELECT time FROM sends ORDER BY time"))
+        kept = recent_sends(times, now)
+        expired = [(sent,) for sent in sorted(set(times) - set(kept))]
+        if expired:
+            self.later(lambda store: store.connection.executemany("DELETE FROM sends WHERE time = ?", expired))
+        return kept
+
+    # --- sessions no hook saw --------------------------------------------------------------------------
+
+    def sessions_alerted(self) -> Tuple[str, ...]:
+        return tuple(row[0] for row in self.connection.execute("SELECT key FROM sessions_alerted ORDER BY key"))
+
+    def add_session_alerted(self, key: str) -> None:
+        self.connection.execute("INSERT OR IGNORE INTO sessions_alerted (key) VALUES (?)", (key,))
+
+    def keep_sessions(self, live: Sequence[str]) -> None:
+        """Forget alerted sessions that no longer run."""
+        for key in set(self.sessions_alerted()) - set(live):
+            self.connection.execute("DELETE FROM sessions_alerted WHERE key = ?", (key,))
+
+    # --- run outcomes (status) ----------------------------------------------------------------------------
+
+    def record_run(self, kind: str, reason: Optional[str], now: Optional[float] = None) -> None:
+        """Record that a run of kind succeeded (reason None) or failed; a failure stays until a success."""
+        now = time.time() if now is None else now
+        self.connection.execute("INSERT OR IGNORE INTO runs (kind) VALUES (?)", (kind,))
+        if reason is None:
+            self.connection.execute("UPDATE runs SET ok = ?, failed = NULL, reason = NULL WHERE kind = ?",
+                                    (now, kind))
+        else:
+            self.connection.execute("UPDATE runs SET failed = ?, reason = ? WHERE kind = ?", (now, reason, kind))
+
+    def runs(self) -> List[Tuple[str, Optional[float], Optional[float], Optional[str]]]:
+        """(kind, last success, last failure, its reason) of every kind of run recorded."""
+        return [(str(kind), ok, failed, reason) for kind, ok, failed, reason in self.connection.execute(
+            "SELECT kind, ok, failed, reason FROM runs ORDER BY kind")]
+
+    def failures(self) -> List[Tuple[str, float, str]]:
+        """(kind, when, reason) of every kind of run whose last outcome was a failure."""
+        return [(str(kind), float(failed), str(reason)) for kind, failed, reason in self.connection.execute(
+            "SELECT kind, failed, reason FROM runs WHERE failed IS NOT NULL ORDER BY failed")]
+
+    # --- the outbox ----------------------------------------------------------------------------------------
+
+    def enqueue(self, message_id: str, kind: str, subject: str, recipients: Sequence[str], message: bytes,
+                logins: int, now: float) -> int:
+        """Add a message to send; returns its id. Call inside the transaction that records what it covers."""
+        cursor = self.connection.execute(
+            "INSERT INTO outbox (message_id, kind, subject, created, recipients, message, logins) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", (message_id, kind, subject, now, json.dumps(list(recipients)),
+                                             sqlite3.Binary(message), logins))
+        return int(cursor.lastrowid)
+
+    def unsent(self) -> List[OutboxRow]:
+        """Messages not yet accepted, oldest first."""
+        return [OutboxRow(int(row[0]), str(row[1]), str(row[2]), str(row[3]), tuple(json.loads(row[4])),
+                          bytes(row[5]), int(row[6])) for row in self.connection.execute(
+            "SELECT id, message_id, kind, subject, recipients, message, logins FROM outbox "
+            "WHERE sent IS NULL ORDER BY id")]
+
+    def mark_sent(self, row: OutboxRow, now: float) -> None:
+        """The server accepted row: record it, its send time and the last alert, in one transaction."""
+        with self.transaction():
+            self.connection.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1, last_error = NULL "
+                                    "WHERE id = ?", (now, row.id))
+            if not self._accepted_by_some(row):  # else its send was counted when the first recipient took it
+                self.connection.execute("INSERT INTO sends (time) VALUES (?)", (now,))
+            self.put("last_sent", {"epoch": now, "subject": row.subject})
+            self.put("holding", False)
+            self.clear_warning("held")
+
+    def delivered_to(self, row: OutboxRow) -> List[str]:
+        """The recipients row needs no more attempts for: they accepted it, or refused it for good."""
+        return [str(found[0]) for found in self.connection.execute(
+            "SELECT recipient FROM deliveries WHERE outbox_id = ?", (row.id,))]
+
+    def record_deliveries(self, row: OutboxRow, accepted: Sequence[str], refused: Sequence[Tuple[str, str]],
+                          now: float) -> None:
+        """Who accepted row and who refused it for good (5xx), in one transaction. The first acceptance counts
+        as its send for the hourly limit: a recipient deferred for days must not lift the limit for the others."""
+        with self.transaction():
+            if accepted and not self._accepted_by_some(row):
+                self.connection.execute("INSERT INTO sends (time) VALUES (?)", (now,))
+                self.put("last_sent", {"epoch": now, "subject": row.subject})
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO deliveries (outbox_id, recipient, state, reply, time) VALUES (?, ?, ?, ?, ?)",
+                [(row.id, address, "accepted", "", now) for address in accepted]
+                + [(row.id, address, "refused", reply, now) for address, reply in refused])
+
+    def _accepted_by_some(self, row: OutboxRow) -> bool:
+        return self.connection.execute("SELECT 1 FROM deliveries WHERE outbox_id = ? AND state = 'accepted'",
+                                       (row.id,)).fetchone() is not None
+
+    def mark_failed(self, row: OutboxRow, reason: str) -> None:
+        with self.transaction():
+            self.connection.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                                    (reason, row.id))
+
+    def prune_outbox(self, now: float, keep_seconds: float) -> None:
+        """Drop the bodies of messages sent long ago (their history rows stay)."""
+        self.connection.execute("DELETE FROM outbox WHERE sent IS NOT NULL AND sent < ?", (now - keep_seconds,))
+
+
+@contextlib.contextmanager
+def opened(path: Path, read_only: bool = False) -> Iterator[Store]:
+    """Store.open for a with-block; closes the store at its end."""
+    store = Store.open(path, read_only)
+    try:
+        yield store
+    finally:
+        store.close()

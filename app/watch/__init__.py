@@ -1,0 +1,1 @@
+"""Self-monitoring that only looks: whether ssh_alert's hooks, cron line and pyz are still in place, which keys may log in and what changed, sshd's settings, and the heartbeat's summary. It returns findings; the check run posts them."""
