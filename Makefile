@@ -60,7 +60,7 @@ demo: venv build
 bench: venv build
 	env -u PYTHONDONTWRITEBYTECODE $(PY) tests/bench.py
 
-# The alerting core's mutation score (mutmut 2.5.1, in throwaway clones under .cache/; about 30 minutes).
+# The core's mutation score, module by module (mutmut 2.5.1 in throwaway clones under .cache/; about an hour).
 mutation: venv
 	bash tests/mutation.sh
 
