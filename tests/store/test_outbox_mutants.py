@@ -125,3 +125,22 @@ def test_a_message_an_earlier_attempt_delivered_to_some_goes_to_the_rest_alone_a
     assert transport.calls == [["new@example.com"], CONFIGURED]  # never the same message twice to anyone
     assert sorted(store.delivered_to(first)) == sorted(CONFIGURED)  # the rest's acceptance is recorded
     assert store.unsent() == [] and log.lines == [("info", "sent: message 1"), ("info", "sent: message 2")]
+
+
+def test_a_mark_cut_to_its_width_still_settles_a_message_whose_id_is_longer(store: Store, tmp_path: Path) -> None:
+    long_name = ".".join(["WEB1" + "X" * 59] * 3 + ["X" * 61])  # a 253-byte EHLO name, upper case as some are
+    built = message(1)
+    built.replace_header("Message-ID", outbox.message_id("identity-1", "login", long_name))
+    outbox.post(store, built, STORED, "login", outbox.Record(lambda target: None, 1), now=NOW)
+    (row,) = store.unsent()
+    lock = tmp_path / "lock"
+    lock.write_bytes(b"")
+    mark = outbox.AcceptedMark(lock)
+    mark.note(row)
+    mark.close()
+    noted = lock.read_bytes()[:RUN_MARK_OFFSET]
+    assert noted.endswith(b"X") and noted.decode() in "{} {}".format(row.id, row.message_id)  # cut, not padded
+    again = outbox.AcceptedMark(lock)
+    again.settle(store)
+    again.close()
+    assert store.unsent() == []
