@@ -14,6 +14,7 @@ from typing import Callable, Iterator, List, NamedTuple, Optional
 from app.system.paths import SYSTEM_CONFIG_DIR, SYSTEM_LIB_DIR, SYSTEM_SEEN_DIR, SYSTEM_STATE_DIR
 from helpers import require
 from support.mailsink import MailSink, ReceivedMessage
+from support.processes import wait_until_ended
 from support.sshd import KEY_COMMENT, SshServer
 
 PAM_SSHD = Path("/etc/pam.d/sshd")
@@ -110,6 +111,17 @@ def unmount(path: Path) -> None:
     subprocess.run(["umount", "-l", str(path)], check=True, capture_output=True)
 
 
+def checks_ended(timeout: float = 30) -> None:
+    """Wait until every process of the installed system mode has exited (the PAM hooks and the checks they left
+    running detached, cron's runs): then nothing more is sent. The installed mode is this test's alone."""
+    wait_until_ended(str(SYSTEM_LIB_DIR), timeout=timeout)
+
+
+def session_ended(system: System, timeout: float = 30) -> None:
+    """Wait until sshd's processes for the test user's connections have exited (PAM closed the sessions)."""
+    wait_until_ended("sshd: {}".format(system.server.user), timeout=timeout)
+
+
 def settle(system: System, timeout: float = 20) -> None:
     """Wait until the system check has handled every recorded login (earlier tests' alerts are not mixed up)."""
     from app.store.store import opened
@@ -117,11 +129,11 @@ def settle(system: System, timeout: float = 20) -> None:
     log, store = SYSTEM_STATE_DIR / "logins.log", SYSTEM_STATE_DIR / "store.db"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        checks_ended(timeout)
         try:
             with opened(store, read_only=True) as stored:
                 position, unsent = stored.position(), stored.unsent()
             if (position.offset if position else 0) == (log.stat().st_size if log.exists() else 0) and not unsent:
-                time.sleep(0.3)
                 return
         except Exception:  # noqa: BLE001 (the store is being written; look again)
             pass
@@ -138,7 +150,7 @@ def log_tail() -> str:
 
 
 def alerts_of(system: System, action: Callable[[], object], expected: int = 1) -> List[ReceivedMessage]:
-    """Run action (logins); exactly `expected` alerts must arrive, and no more within a grace period."""
+    """Run action (logins); exactly `expected` alerts must arrive, and no more once every check has exited."""
     settle(system)
     system.sink.clear()
     action()
@@ -146,7 +158,7 @@ def alerts_of(system: System, action: Callable[[], object], expected: int = 1) -
         system.sink.wait_for(expected, timeout=ARRIVAL_SECONDS if expected else 0)
     except AssertionError as error:
         raise AssertionError("{}\n{}".format(error, log_tail())) from None
-    time.sleep(2)  # a duplicate would arrive by now
+    checks_ended()  # a duplicate would have arrived by then
     received = system.sink.messages
     assert len(received) == expected, [message.message["Subject"] for message in received]
     return received

@@ -134,6 +134,9 @@ def _stop(process: Optional[subprocess.Popen]) -> None:
         process.wait(5)
 
 
+QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")  # where a message waits; removed once relayed
+
+
 class PrivatePostfix:
     """Postfix on 127.0.0.1:<port> (STARTTLS, AUTH via Dovecot) relaying to ``relay``; a context manager."""
 
@@ -159,6 +162,20 @@ class PrivatePostfix:
     @property
     def queue_dir(self) -> Path:
         return self.directory / "queue"
+
+    def queued(self) -> List[Path]:
+        """The message files in Postfix's queue: accepted, not yet relayed (or bounced) and removed."""
+        return [Path(directory, name) for queue in QUEUES
+                for directory, _, names in os.walk(str(self.queue_dir / queue)) for name in names]
+
+    def wait_until_queue_empty(self, timeout: float = 20.0) -> None:
+        """Return once Postfix's queue is empty: every message it accepted was handed on, so nothing more comes from
+        it. Raises AssertionError naming what is left at timeout (a message deferred by the relay, say)."""
+        deadline = time.monotonic() + timeout
+        while self.queued():
+            assert time.monotonic() < deadline, "still queued after {:g} s: {}\n{}".format(
+                timeout, self.queued(), self.log_text()[-3000:])
+            time.sleep(0.05)
 
     @property
     def maillog(self) -> Path:
