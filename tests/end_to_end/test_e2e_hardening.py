@@ -15,6 +15,7 @@ import pytest
 
 from helpers import require
 from support.mailsink import MailSink
+from support.processes import wait_until_ended
 from support.sshd import SshServer
 
 PYTHON = "/usr/bin/python3"
@@ -102,7 +103,7 @@ def test_a_config_takeover_to_a_silent_transport_is_told_through_the_old_smtp_se
                 received.message["Subject"])
     assert '"/bin/true"' in body and "owner@example.com" in notices[0].envelope_to
     world.cron()  # told once: the new config is kept now
-    time.sleep(1.0)
+    wait_until_ended(world.pyz)  # the user's checks have exited: a second notice would be in the sink
     assert len(world.sink.messages) == len(notices)
 
 

@@ -17,6 +17,7 @@ from app.install.crontab import daemon_running
 from app.system.paths import Paths
 from helpers import install_pyz, require, smtp_settings, write_config
 from support.mailsink import MailSink
+from support.processes import wait_until_ended
 from support.users import SYSTEM_PYTHON, LocalUser, is_root
 
 CRON = shutil.which("cron") or "/usr/sbin/cron"
@@ -74,7 +75,7 @@ def test_a_real_cron_minute_runs_the_watch_then_a_removed_hook_block_is_alerted_
         assert store.get("last_cron") is not None, "cron did not run the line: " + str(crontab_text(cron_user.name))
         assert store.get(WATCH) is not None and store.get(HEARTBEAT_LAST) is not None
     subprocess.run(["crontab", "-r", "-u", cron_user.name], capture_output=True, timeout=10)  # the rest is driven
-    time.sleep(1)
+    wait_until_ended(installed_pyz)  # a cron run still going has ended: what it sent is in the sink
     assert sink.messages == []
     rc = home / ".ssh" / "rc"
     rc.write_text(rc.read_text().split("# >>> ssh_alert login hook")[0])
