@@ -144,3 +144,30 @@ def test_a_mark_cut_to_its_width_still_settles_a_message_whose_id_is_longer(stor
     again.settle(store)
     again.close()
     assert store.unsent() == []
+
+
+# --- every recipient deferred -------------------------------------------------------------------------------------
+
+class DeferringAll(Transport):
+    """Every recipient answers 4xx at RCPT: the transport raises AllDeferred with what each one said."""
+
+    def send(self, message: bytes, recipients: List[str]) -> SendResult:
+        from app.channels.delivery import AllDeferred
+
+        self.calls.append(list(recipients))
+        raise AllDeferred("every recipient deferred", SendResult(deferred=tuple(
+            (address, "451 try later") for address in recipients)))
+
+
+def test_a_message_every_recipient_defers_stays_unsent_for_each_of_them_and_each_is_told(store: Store) -> None:
+    stored_as(store, "login", 1)
+    stored_as(store, "login", 2)
+    told: List[Tuple[str, str]] = []
+    transport = DeferringAll()
+    assert outbox.flush(store, transport, CONFIGURED, Log(), deferred=lambda *pair: told.append(pair)) == 0
+    assert transport.calls == [CONFIGURED]  # the second message waits behind the first for both: not tried
+    assert told == [(address, "451 try later") for address in CONFIGURED]
+    assert list(store.connection.execute("SELECT subject, attempts, last_error FROM outbox ORDER BY id")) == [
+        ("message 1", 1, "deferred for now@example.com (451 try later); new@example.com (451 try later)"),
+        ("message 2", 1, "deferred for now@example.com (451 try later); new@example.com (451 try later)")]
+    assert store.delivered_to(store.unsent()[0]) == []
