@@ -21,14 +21,23 @@ runner="-B -m pytest -x -q -p no:cacheprovider --timeout=10"
 seeded="--hypothesis-seed=0" unseeded="-p no:hypothesispytest"
 property="--deselect tests/check/test_policy.py::test_every_login_is_emailed_once_or_in_one_digest_once_whatever_the_failures_and_limits"
 fanout="--deselect tests/check/test_fanout.py::test_every_login_reaches_every_channel_exactly_once_through_failures_and_recoveries"
+# test_history.py's tests of the built pyz (they would build it for every mutant) are left out
+built=$(for name in history_lists_every_login_oldest_first_so_the_newest_is_next_to_the_prompt \
+          history_json_gives_every_field_of_every_login \
+          history_summary_gives_one_row_per_source_ip_with_its_users_sorted_by_last_seen \
+          history_summary_json_gives_the_same_rows history_ip_network_selects_its_logins_including_ipv4_mapped_ones \
+          history_since_7d_leaves_out_older_logins a_bad_since_exits_2_with_one_line_naming_the_value_and_the_accepted_forms \
+          a_bad_ip_exits_2_with_one_line_naming_it no_history_yet_says_so_in_one_line; do
+          printf -- '--deselect tests/store/test_history.py::test_%s ' "$name"; done)
 declare -A tests=(
   [logins/statediff]="tests/logins/test_statediff.py tests/logins/test_statediff_edges.py"
   [logins/loginlog]="tests/logins/test_statediff.py tests/logins/test_loginlog_edges.py"
   [logins/loginline]="tests/logins/test_loginline.py tests/logins/test_text.py tests/logins/test_loginline_edges.py"
   [rules/trust]="$property tests/check/test_policy.py tests/rules/test_trust_edges.py"
   [store/store]="tests/store/test_store.py tests/store/test_store_edges.py tests/store/test_store_mutants.py"
-  [store/historytable]="tests/store/test_store.py tests/store/test_store_edges.py tests/store/test_history.py"
-  [store/history]="tests/store/test_history.py tests/store/test_history_kind.py tests/store/test_history_mutants.py"
+  [store/historytable]="$built tests/store/test_store.py tests/store/test_store_edges.py tests/store/test_history.py"
+  [store/history]="$built tests/store/test_history.py tests/store/test_history_kind.py tests/logins/test_text.py
+                   tests/check/test_events_edges.py tests/store/test_history_mutants.py"
   [store/eventstore]="$fanout tests/check/test_fanout.py tests/store/test_eventstore_edges.py"
   [store/outbox]="tests/store/test_outbox_edges.py tests/store/test_outbox_mutants.py"
   [store/upgrade]="tests/store/test_store.py tests/store/test_upgrade_mutants.py"
