@@ -19,7 +19,8 @@ from app.check.events import login_event
 from app.check.handoff import NO_HANDOFF, HandOff
 from app.check.render import AlertContext, Envelope, build_alert, build_digest
 from app.logins.statediff import Segment, is_repeat, remember
-from app.store.store import OutboxRow, Seen, Store
+from app.store.rows import OutboxRow, Seen
+from app.store.store import Store
 from app.settings.config import Config
 from app.system.files import open_regular_file
 from app.rules.keys import fingerprint

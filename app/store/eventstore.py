@@ -11,6 +11,8 @@ import json
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from app.rules.hourly import recent_sends
+
 SCHEMA = """
 CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
     created REAL NOT NULL, alert INTEGER NOT NULL, connection TEXT NOT NULL, body TEXT NOT NULL);
@@ -154,9 +156,7 @@ def set_batch(store: Any, channel: str, batch: Dict[str, Any]) -> None:
 
 
 def send_times(store: Any, channel: str, now: float) -> Tuple[float, ...]:
-    """The channel's send times within the hourly window (app.check.policy.recent_sends)."""
-    from app.check.policy import recent_sends
-
+    """The channel's send times within the hourly window (app.rules.hourly.recent_sends)."""
     times = [float(row[0]) for row in store.connection.execute(
         "SELECT time FROM channel_sends WHERE channel = ? AND time > ? ORDER BY time", (channel, now - 7200.0))]
     return recent_sends(times, now)

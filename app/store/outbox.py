@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 from app.store.eventstore import add_events
-from app.store.store import OutboxRow, Store
+from app.store.rows import OutboxRow
+from app.store.store import Store
 from app.system.files import open_regular
 from app.system.sha import sha256
 

@@ -12,15 +12,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from app.check.policy import Seen, recent_sends
 from app.logins.statediff import RECENT_KEPT
 from app.errors import NO_SQLITE, STORE_NOT_REGULAR, STORE_UNWRITABLE, UserError
 from app.system.files import ensure_private_dir, open_regular
 from app.logins.loginlog import Position
 from app.store.eventstore import SCHEMA as EVENTS_SCHEMA
 from app.store.historytable import HistoryTable
+from app.store.rows import OutboxRow, Seen
+from app.rules.hourly import recent_sends
 
 try:
     import sqlite3
@@ -73,16 +74,6 @@ CREATE INDEX history_stored ON history(stored);
 """)  # history v4: an unknown login time is NULL (0, read as 1970, was pruned as ancient); stored: when recorded.
 # plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
 # outbox ids are AUTOINCREMENT: never reused, so the accepted mark (app.store.outbox) names one message
-
-
-class OutboxRow(NamedTuple):
-    id: int
-    message_id: str
-    kind: str
-    subject: str
-    recipients: Tuple[str, ...]
-    message: bytes
-    logins: int
 
 
 class Store(HistoryTable):
@@ -275,7 +266,7 @@ class Store(HistoryTable):
     # --- the hourly limit ----------------------------------------------------------------------------------
 
     def send_times(self, now: float) -> Tuple[float, ...]:
-        """Send times of the hourly window (policy.recent_sends: a time in the future, from a clock that ran
+        """Send times of the hourly window (app.rules.hourly.recent_sends: a time in the future, from a clock that ran
         ahead, has expired); the others are forgotten in the next transaction (later())."""
         times = tuple(float(row[0]) for row in self.connection.execute("SELECT time FROM sends ORDER BY time"))
         kept = recent_sends(times, now)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from app.store import history
-from app.check.policy import Seen
+from app.store.rows import Seen
 from app.store.store import Store
 from app.logins.loginlog import Position
 from app.system.paths import Paths

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.logins.loginlog import Position
-from app.check.policy import Seen
+from app.store.rows import Seen
 from app.logins.statediff import RECENT_KEPT
 from app.store.store import JOURNAL_RESERVE, MIGRATIONS, SCHEMA_VERSION, Store, opened
 from app.errors import NO_SQLITE, UserError
