@@ -78,9 +78,9 @@ class Dispatcher:
         self._rules: Optional[Tuple[object, ...]] = None
         self._places = None  # geoip_db: app.logins.geoip.AccountPlaces
         if self.policy.geoip_db:
-            from app.logins.geoip import AccountPlaces
+            from app.store.history import account_places
 
-            self._places = AccountPlaces.of_store(self.policy.geoip_db, store)
+            self._places = account_places(self.policy.geoip_db, store)
         if self.policy.reverse_dns:
             from app.logins.rdns import ReverseResolver
 

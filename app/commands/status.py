@@ -144,7 +144,7 @@ def _permission_check(paths: Paths) -> Check:
 
 
 def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
-    from app.logins.statediff import pending_logins
+    from app.store.pending import pending_logins
     from app.store.store import DatabaseError, Store
 
     from app.system.files import require_private_dir

@@ -8,10 +8,14 @@ before the store kept them in ``history.jsonl``, which ``read_jsonl`` reads for 
 
 import json
 from pathlib import Path
-from typing import Iterator, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Tuple
 
 from app.rules.trust import canonical_address
 from app.system.files import open_regular_file
+
+if TYPE_CHECKING:
+    from app.logins.geoip import AccountPlaces
+    from app.store.store import Store
 
 # outcome values
 EMAILED, DIGEST, TRUSTED_SKIPPED, KNOWN_IP = "emailed", "digest", "trusted: not emailed", "known IP: not emailed"
@@ -80,6 +84,15 @@ def read(store, since: Optional[float] = None, address: Optional[str] = None) ->
         entry = from_json(text)
         if entry is not None:
             yield entry
+
+
+def account_places(setting: str, store: "Store") -> "AccountPlaces":
+    """The geoip work of a run with geoip_db = setting (app.logins.geoip, loaded only then): the seen sets kept in
+    store, else each account's addresses in its recorded history, judge what is new."""
+    from app.logins.geoip import SEEN_KEY, AccountPlaces, Locator, database_paths
+
+    return AccountPlaces(Locator(database_paths(setting)), lambda user: store.get(SEEN_KEY + user),
+                         lambda user: [past.ip for past in read(store) if past.user == user])
 
 
 def read_jsonl(path: Path) -> List[HistoryEntry]:
