@@ -104,7 +104,7 @@ class _Asker:
         import socket
 
         from app.check.context import machine_name
-        from app.channels.mailname import is_fqdn
+        from app.settings.names import is_fqdn
 
         if current or is_fqdn(socket.getfqdn()):
             return current
@@ -170,7 +170,8 @@ def host_names_line(host_label: str) -> str:
     import socket
 
     from app.check.context import machine_name
-    from app.channels.mailname import is_fqdn, local_ehlo_name
+    from app.channels.mailname import local_ehlo_name
+    from app.settings.names import is_fqdn
 
     fqdn = socket.getfqdn()
     line = HOST_NAMES.format(shown=host_label or machine_name(fqdn), ehlo=local_ehlo_name())
