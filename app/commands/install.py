@@ -1,7 +1,7 @@
 """``install``: copy the running pyz to ~/bin, add the login hooks and the every-minute cron line.
 
 gather() reads everything install depends on (files, crontab, interpreters); plan_install() is pure and
-decides every change; installplan.carry_out() lists, confirms and applies them.
+decides every change; confirm.carry_out() lists, confirms and applies them.
 """
 
 import argparse
@@ -22,9 +22,10 @@ from app.install.hooks import (BASH_FILES, HOOKS, SSH_RC, UNCHANGED, XAUTH_BEGIN
 from app.errors import USE_CODE
 from app.system.files import require_private_dir, unsafe_reason
 from app.install.installplan import (RECORD_FORMAT, ChmodPath, CopyPyz, CrontabEdit, FileEdit, FileFact, MakeDirectory, Plan,
-                                     Step, WriteRecord, backup_path, carry_out, decode, dump_record, encode,
+                                     Step, WriteRecord, backup_path, decode, dump_record, encode,
                                      load_record, merge_records, missing_directories, read_file_fact, read_optional,
-                                     record_path, refuse_without_terminal)
+                                     record_path)
+from app.commands.confirm import carry_out, refuse_without_terminal
 from app.system.paths import Paths
 from app.install.hookstate import HOOK_FILES, hook_file
 from app.commands.prompt import Prompter, terminal_prompter
@@ -91,13 +92,13 @@ def run(paths: Paths, arguments: argparse.Namespace) -> Result:
 def install(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> Result:
     """Run install. Raises UserError for a bad --hooks, a refused confirmation, or a step that fails."""
     hooks = parse_hooks(arguments.hooks)
-    refuse_without_terminal("install", arguments.yes, arguments.dry_run, prompter)
+    refuse_without_terminal("install", arguments, prompter)
     require_private_dir(paths.state_dir)  # the hooks append every login there: ours alone
     source = running_pyz(sys.argv[0])
     bin_dir = Path(os.path.abspath(os.path.expanduser(arguments.bin_dir))) if arguments.bin_dir else paths.home / "bin"
     facts = gather(paths, source, bin_dir, cron=not arguments.no_cron)
     plan = plan_install(facts, hooks, cron=not arguments.no_cron)
-    return carry_out(plan, "install", paths.home, arguments.yes, arguments.dry_run, prompter, DONE)
+    return carry_out(plan, "install", paths.home, arguments, prompter, DONE)
 
 
 def parse_hooks(value: Optional[str]) -> Optional[Tuple[str, ...]]:

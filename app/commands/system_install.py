@@ -19,7 +19,7 @@ from typing import List, NamedTuple, Optional, Tuple
 from app.commands.result import Result
 from app.errors import ExitCode, UserError
 from app.install import crontab, pam, timer
-from app.install.installplan import CANCELLED, CONFIRM, DRY_RUN_DONE, NOTHING_TO_DO, refuse_without_terminal
+from app.commands.confirm import CANCELLED, CONFIRM, DRY_RUN_DONE, NOTHING_TO_DO, refuse_without_terminal
 from app.system import proc
 from app.system.files import replace_atomically
 from app.system.paths import SYSTEM_HOOK, SYSTEM_LIB_DIR, SYSTEM_PYZ, SYSTEM_SEEN_DIR, SYSTEM_SHIV_ROOT, Paths
@@ -248,7 +248,7 @@ def _require_root(command: str, arguments: argparse.Namespace) -> None:
         raise UserError(NEEDS_ROOT.format(command=command))
     from app.commands.prompt import terminal_prompter
 
-    refuse_without_terminal(command, arguments.yes, arguments.dry_run, terminal_prompter())
+    refuse_without_terminal(command, arguments, terminal_prompter())
 
 
 def _record(paths: Paths) -> Optional[dict]:

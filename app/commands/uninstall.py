@@ -17,8 +17,9 @@ from app.errors import UserError
 from app.install.hooks import (BEGIN, END, XAUTH_BEGIN, XAUTH_END, BrokenBlock, enable_legacy_lines, find_blocks,
                                without_blocks)
 from app.install.installplan import (CrontabEdit, FileEdit, FileFact, Plan, RemoveDirectory, RemoveFile, Step,
-                                     carry_out, decode, encode, entries, load_record, read_file_fact, read_optional,
-                                     record_path, refuse_without_terminal, strings, tilde)
+                                     decode, encode, entries, load_record, read_file_fact, read_optional,
+                                     record_path, strings, tilde)
+from app.commands.confirm import carry_out, refuse_without_terminal
 from app.system.paths import Paths
 from app.commands.prompt import Prompter, terminal_prompter
 from app.commands.result import Result
@@ -65,10 +66,10 @@ def run(paths: Paths, arguments: argparse.Namespace) -> Result:
 
 def uninstall(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> Result:
     """Run uninstall. Raises UserError for a refused confirmation, a broken block, or a step that fails."""
-    refuse_without_terminal("uninstall", arguments.yes, arguments.dry_run, prompter)
+    refuse_without_terminal("uninstall", arguments, prompter)
     facts = gather(paths, arguments.purge)
     plan = plan_uninstall(facts, arguments.purge)
-    return carry_out(plan, "uninstall", paths.home, arguments.yes, arguments.dry_run, prompter,
+    return carry_out(plan, "uninstall", paths.home, arguments, prompter,
                      DONE_PURGED if arguments.purge else DONE)
 
 
