@@ -188,7 +188,7 @@ class Store(HistoryTable):
 
         Returns False when the disk has no room to re-make the reserve (it is then being used up).
         """
-        free = self.connection.execute("PRAGMA freelist_count").fetchone()[0]
+        free, page = self.free_pages()
         journal = Path(str(self.path) + "-journal")
         try:
             journal_size = journal.stat().st_size
@@ -196,7 +196,6 @@ class Store(HistoryTable):
             journal_size = 0
         if free >= RESERVE_PAGES and journal_size >= JOURNAL_RESERVE:
             return True
-        page = self.connection.execute("PRAGMA page_size").fetchone()[0]
         try:
             with self.transaction():  # pages taken then given back: they stay in the file as free pages
                 self.connection.execute("INSERT INTO reserve (filler) VALUES (zeroblob(?))",
@@ -207,6 +206,12 @@ class Store(HistoryTable):
         except OperationalError:
             return False
         return True
+
+    def free_pages(self) -> Tuple[int, int]:
+        """(free pages kept in the file, the page size in bytes): how much of the reserve is left."""
+        free = self.connection.execute("PRAGMA freelist_count").fetchone()[0]
+        page = self.connection.execute("PRAGMA page_size").fetchone()[0]
+        return int(free), int(page)
 
     # --- meta: small named values, JSON ----------------------------------------------------------------
 
