@@ -5,15 +5,13 @@ A snapshot is JSON-able: {"files": {path: {"state", "mtime", "mode"}}, "keys": {
 hiding the file is one finding, not one "key removed" per key.
 """
 
-import base64
-import binascii
 import os
 import pwd
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.watch.findings import MISSING, OK, Finding, change_key, is_problem, read_small_file, tilde, when
-from app.rules.keys import fingerprint
+from app.rules.keys import blob_type, fingerprint
 from app.watch.sshdconf import settings
 from app.system.text import printable
 
@@ -30,20 +28,8 @@ class KeyEntry(NamedTuple):
     file: str
 
 
-def _blob_type(blob_base64: str) -> Optional[str]:
-    """The key type named inside a public key blob, or None when it is not one."""
-    try:
-        blob = base64.b64decode(blob_base64.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        return None
-    length = int.from_bytes(blob[:4], "big")
-    if len(blob) < 4 + length or not 0 < length < 100:
-        return None
-    return blob[4:4 + length].decode("ascii", "replace")
-
-
 def _is_key(words: Sequence[str]) -> bool:
-    return len(words) >= 2 and _blob_type(words[1]) == words[0]
+    return len(words) >= 2 and blob_type(words[1]) == words[0]
 
 
 def _unquoted_ends(text: str, separators: str) -> List[int]:
