@@ -22,6 +22,12 @@ CONFIRM = "Make these changes?"
 CANCELLED_EXIT = ExitCode.NOT_DONE  # 0 would tell a calling script that it was done
 
 
+def add_confirm_flags(parser: argparse.ArgumentParser) -> None:
+    """--yes and --dry-run, which carry_out and refuse_without_terminal read."""
+    parser.add_argument("--yes", action="store_true", help="do it without asking (needed without a terminal)")
+    parser.add_argument("--dry-run", action="store_true", help="print each planned change and touch nothing")
+
+
 def carry_out(plan: Plan, command: str, home: Path, arguments: argparse.Namespace, prompter: Optional[Prompter],
               done: str) -> Result:
     """List the plan; then, as --yes, --dry-run and the terminal say, stop, ask, or apply it."""

@@ -25,7 +25,7 @@ from app.install.installplan import (RECORD_FORMAT, ChmodPath, CopyPyz, CrontabE
                                      Step, WriteRecord, backup_path, decode, dump_record, encode,
                                      load_record, merge_records, missing_directories, read_file_fact, read_optional,
                                      record_path)
-from app.commands.confirm import carry_out, refuse_without_terminal
+from app.commands.confirm import add_confirm_flags, carry_out, refuse_without_terminal
 from app.system.paths import Paths
 from app.install.hookstate import HOOK_FILES, hook_file
 from app.commands.prompt import Prompter, terminal_prompter
@@ -70,8 +70,7 @@ class InstallFacts(NamedTuple):
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser = subparsers.add_parser("install", help="copy the pyz to ~/bin, add the login hooks and the cron line")
-    parser.add_argument("--yes", action="store_true", help="do it without asking (needed without a terminal)")
-    parser.add_argument("--dry-run", action="store_true", help="print each planned change and touch nothing")
+    add_confirm_flags(parser)
     parser.add_argument("--bin-dir", metavar="DIR", help="where to put ssh_alert.pyz (default: ~/bin)")
     parser.add_argument("--hooks", metavar="LIST",
                         help="comma-separated: ssh-rc, bash-profile, bashrc (default: all that apply)")

@@ -19,7 +19,7 @@ from app.install.hooks import (BEGIN, END, XAUTH_BEGIN, XAUTH_END, BrokenBlock, 
 from app.install.installplan import (CrontabEdit, FileEdit, FileFact, Plan, RemoveDirectory, RemoveFile, Step,
                                      decode, encode, entries, load_record, read_file_fact, read_optional,
                                      record_path, strings, tilde)
-from app.commands.confirm import carry_out, refuse_without_terminal
+from app.commands.confirm import add_confirm_flags, carry_out, refuse_without_terminal
 from app.system.paths import Paths
 from app.commands.prompt import Prompter, terminal_prompter
 from app.commands.result import Result
@@ -48,8 +48,7 @@ class UninstallFacts(NamedTuple):
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser = subparsers.add_parser("uninstall", help="remove exactly what install added")
-    parser.add_argument("--yes", action="store_true", help="do it without asking (needed without a terminal)")
-    parser.add_argument("--dry-run", action="store_true", help="print each planned change and touch nothing")
+    add_confirm_flags(parser)
     parser.add_argument("--purge", action="store_true",
                         help="also delete the config, state, logs and stored password")
     parser.add_argument("--system", action="store_true", help="root: remove the system-wide PAM hook, restoring /etc/pam.d/sshd")
