@@ -9,7 +9,7 @@ The snapshot is JSON-able: {"home", "files": {name: {"state", "mtime", "mode"}},
 import hashlib
 import re
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Union
 
 from app.watch.findings import MISSING, OK, Finding, change_key, is_problem, read_small_file, tilde, when
 from app.watch.sshdconf import first_value, settings
@@ -110,11 +110,20 @@ def method_states(recent_methods: Sequence[Methods]) -> List[str]:
     return states
 
 
-def integrity_snapshot(paths: Paths, crontab_text: Optional[str], pyz: Path, recorded_hash: Optional[str],
-                       recent_methods: Sequence[Methods], sshd_text: str, now: float) -> dict:
-    """Takes the crontab's text (None: could not be read), the installed pyz, the sha256 install recorded for it,
-    recent logins' methods and sshd's settings text; returns the snapshot (module docstring). Never raises for
-    a bad file."""
+class Readings(NamedTuple):
+    """What the cron run read this time, for the watch to compare with the stored snapshot."""
+
+    crontab_text: Optional[str]  # None: the crontab could not be read
+    pyz: Path  # the pyz install copied (app.watch.watch.installed)
+    recorded_hash: Optional[str]  # the sha256 install recorded for it (None: none recorded)
+    recent_methods: Sequence[Methods]  # the auth methods of the last logins the hook recorded, oldest first
+    sshd_text: str  # sshd's settings (app.watch.watch.sshd_text)
+
+
+def integrity_snapshot(paths: Paths, readings: Readings, now: float) -> dict:
+    """Takes what the cron run read (Readings); returns the snapshot (module docstring). Never raises for a bad
+    file."""
+    crontab_text, pyz, recorded_hash = readings.crontab_text, readings.pyz, readings.recorded_hash
     files, texts = {}, {}
     for name in HOOK_FILES:
         read = read_small_file(paths.home / name, HOOK_FILE_LIMIT, follow_links=True)
@@ -124,8 +133,8 @@ def integrity_snapshot(paths: Paths, crontab_text: Optional[str], pyz: Path, rec
     recorded = recorded_hash.lower().split(":")[-1].strip() if recorded_hash else None
     return {"home": str(paths.home), "files": files, "hooks": _hook_entries(paths.home, files, texts),
             "cron": None if crontab_text is None else {"line": find_cron_line(crontab_text)},
-            "pyz": dict(pyz_state(pyz), recorded=recorded), "permit_user_rc": permit_user_rc(sshd_text),
-            "auth_info": method_states(recent_methods), "changed": now}
+            "pyz": dict(pyz_state(pyz), recorded=recorded), "permit_user_rc": permit_user_rc(readings.sshd_text),
+            "auth_info": method_states(readings.recent_methods), "changed": now}
 
 
 def carried(previous: Optional[dict], current: dict) -> dict:
