@@ -9,9 +9,12 @@ stored after it was added.
 
 import json
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.rules.hourly import recent_sends
+
+if TYPE_CHECKING:
+    from app.channels.base import Outcome
 
 SCHEMA = """
 CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
@@ -113,9 +116,11 @@ def pending(store: Any, state: ChannelState, alerts_only: bool, limit: int = PEN
     return [StoredEvent(int(row[0]), json.loads(row[1]), str(row[2])) for row in rows]
 
 
-def record_outcome(store: Any, channel: str, rows: Sequence[int], state: str, detail: str, now: float,
+def record_outcome(store: Any, channel: str, rows: Sequence[int], outcome: "Outcome", now: float,
                    not_before: Optional[float] = None) -> None:
-    """Record one attempt: "sent" and "refused" close rows for channel; "retry" leaves them pending."""
+    """Record one attempt (outcome's state and detail): "sent" and "refused" close rows for channel; "retry" leaves
+    them pending until not_before."""
+    state, detail = outcome.state, outcome.detail
     with store.transaction():
         if state in ("sent", "refused"):
             store.connection.executemany(

@@ -51,8 +51,8 @@ def wire_bytes(message: EmailMessage) -> bytes:
 def enqueue(store: Store, message: EmailMessage, recipients: Sequence[str], kind: str, logins: int,
             now: float) -> None:
     """Add message to the outbox; call inside the transaction that records what it covers."""
-    store.enqueue(str(message["Message-ID"]), kind, str(message["Subject"]), recipients, wire_bytes(message),
-                  logins, now)
+    store.enqueue(OutboxRow(0, str(message["Message-ID"]), kind, str(message["Subject"]), tuple(recipients),
+                            wire_bytes(message), logins), now)
 
 
 def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str], kind: str,

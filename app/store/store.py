@@ -317,13 +317,13 @@ class Store(HistoryTable):
 
     # --- the outbox ----------------------------------------------------------------------------------------
 
-    def enqueue(self, message_id: str, kind: str, subject: str, recipients: Sequence[str], message: bytes,
-                logins: int, now: float) -> int:
-        """Add a message to send; returns its id. Call inside the transaction that records what it covers."""
+    def enqueue(self, row: OutboxRow, now: float) -> int:
+        """Add a message to send, created at now; returns its id (the store gives it: row.id is not read). Call
+        inside the transaction that records what it covers."""
         cursor = self.connection.execute(
             "INSERT INTO outbox (message_id, kind, subject, created, recipients, message, logins) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", (message_id, kind, subject, now, json.dumps(list(recipients)),
-                                             sqlite3.Binary(message), logins))
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", (row.message_id, row.kind, row.subject, now,
+                                             json.dumps(list(row.recipients)), sqlite3.Binary(row.message), row.logins))
         return int(cursor.lastrowid)
 
     def unsent(self) -> List[OutboxRow]:
