@@ -17,8 +17,8 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 from app.install import crontab, interpreter
 from app.errors import UserError
 from app.install.hooks import (BASH_FILES, HOOKS, SSH_RC, UNCHANGED, XAUTH_BEGIN, XAUTH_BLOCK, XAUTH_END, BrokenBlock,
-                               Edit, default_hooks, disable_legacy_lines, find_blocks, hook_settings, render_hook,
-                               with_block)
+                               Edit, HookSettings, default_hooks, disable_legacy_lines, find_blocks, hook_settings,
+                               render_hook, with_block)
 from app.errors import USE_CODE
 from app.system.files import require_private_dir, unsafe_reason
 from app.install.installplan import (RECORD_FORMAT, ChmodPath, CopyPyz, CrontabEdit, FileEdit, FileFact, MakeDirectory, Plan,
@@ -229,8 +229,9 @@ def plan_install(facts: InstallFacts, hooks: Optional[Tuple[str, ...]], cron: bo
         record["pyz_copied"].append(str(facts.destination))
     targets = hook_targets(chosen, existing)
     where = facts.paths or Paths.from_environ({"HOME": str(facts.home)})
-    settings = {hook: hook_settings(python, str(facts.destination), hook, str(where.state_dir),
-                                    str(where.config_dir.parent), str(where.data_dir.parent), str(facts.home))
+    settings = {hook: hook_settings(HookSettings(python, str(facts.destination), hook, str(where.state_dir),
+                                                 str(where.config_dir.parent), str(where.data_dir.parent)),
+                                    str(facts.home))
                 for hook in chosen}
     for name in HOOK_FILES:
         fact = facts.files[name]

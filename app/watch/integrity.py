@@ -15,7 +15,7 @@ from app.watch.findings import MISSING, OK, Finding, change_key, is_problem, rea
 from app.watch.sshdconf import first_value, settings
 from app.install.hookstate import HOOK_FILES, hook_state
 from app.install.crontab import find_cron_line
-from app.install.hooks import BEGIN, HOOKS, block_settings, hook_settings, render_hook
+from app.install.hooks import BEGIN, HOOKS, HookSettings, block_settings, hook_settings, render_hook
 from app.system.files import NotRegularFile, open_regular_file
 from app.system.paths import Paths
 from app.system.text import printable
@@ -35,8 +35,8 @@ def as_installed(block: str, hook: str, home: str) -> bool:
     named = block_settings(block, home)
     if not all(named.get(name) for name in ("python", "pyz", "state", "config_home", "data_home")):
         return False
-    return block == render_hook(hook_settings(named["python"], named["pyz"], hook, named["state"],
-                                              named["config_home"], named["data_home"], home))
+    return block == render_hook(hook_settings(HookSettings(named["python"], named["pyz"], hook, named["state"],
+                                                           named["config_home"], named["data_home"]), home))
 
 
 def _hook_entries(home: Path, files: Dict[str, dict], texts: Dict[str, str]) -> Dict[str, dict]:
