@@ -90,7 +90,7 @@ def test_a_line_that_does_not_parse_is_stored_with_a_null_time_kept_by_the_prune
 def test_a_schema_3_store_migrates_its_zero_times_to_null_and_keeps_every_row(tmp_path) -> None:
     import sqlite3
 
-    from app.store.store import MIGRATIONS
+    from app.store.schema import MIGRATIONS
 
     path = tmp_path / "store.db"
     connection = sqlite3.connect(str(path), isolation_level=None)

@@ -13,7 +13,8 @@ import pytest
 from app.logins.loginlog import Position
 from app.store.rows import OutboxRow, Seen
 from app.logins.statediff import RECENT_KEPT
-from app.store.store import JOURNAL_RESERVE, MIGRATIONS, SCHEMA_VERSION, Store, opened
+from app.store.schema import MIGRATIONS, SCHEMA_VERSION
+from app.store.store import JOURNAL_RESERVE, Store, opened
 from app.errors import NO_SQLITE, UserError
 
 NOW = 1_795_600_000.0
