@@ -23,7 +23,8 @@ from app.install import interpreter
 from app.install.hookstate import HOOK_FILES, hook_file, installed
 from app.commands.install import (BROKEN_BLOCK, NOT_A_PYZ, PANEL_LINE, UNKNOWN_HOOK, InstallFacts,
                                   plan_install)
-from app.commands.status import HOOK_HIDDEN, OK, WARN, hook_check
+from app.commands.result import OK, WARN
+from app.commands.status_install import HOOK_HIDDEN, hook_check
 from app.install.hooks import (BEGIN, END, LEGACY_PREFIX, XAUTH_BEGIN, BrokenBlock, bash_login_file, block_settings,
                        HookSettings, default_hooks, disable_legacy_lines, enable_legacy_lines, find_blocks, render_hook,
                        with_block, without_blocks)
