@@ -65,14 +65,14 @@ def decide_seen(record: LoginRecord, seen: Optional[Seen], policy: AlertPolicy) 
         email = False
     if seen is None:
         return Decision(email, True, trusted, None, None, 0)
-    return Decision(email, False, trusted, seen.first, seen.last, seen.count)
+    return Decision(email, False, trusted, seen.first, seen.last, seen.logins)
 
 
 def count_login(seen: Optional[Seen], epoch: float) -> Seen:
     """What is known of a source after one more login from it at epoch."""
     if seen is None:
         return Seen(epoch, epoch, 1)
-    return Seen(min(seen.first, epoch) if seen.first else epoch, max(seen.last, epoch), seen.count + 1)
+    return Seen(min(seen.first, epoch) if seen.first else epoch, max(seen.last, epoch), seen.logins + 1)
 
 
 def emails_left(sent_times: Sequence[float], now: float, max_per_hour: int) -> int:

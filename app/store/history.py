@@ -78,7 +78,7 @@ def from_json(text: str) -> Optional[HistoryEntry]:
     return entry._replace(methods=tuple(entry.methods), geo_sources=tuple(entry.geo_sources))
 
 
-def read(store, since: Optional[float] = None, address: Optional[str] = None) -> Iterator[HistoryEntry]:  # type: ignore
+def read(store: "Store", since: Optional[float] = None, address: Optional[str] = None) -> Iterator[HistoryEntry]:
     """Recorded logins, oldest first, narrowed by time and by one exact (canonical) address."""
     for text in store.history(since, address):
         entry = from_json(text)
@@ -113,7 +113,7 @@ def read_jsonl(path: Path) -> List[HistoryEntry]:
     return entries
 
 
-def fill_kind(store, epoch: float, ip: str, user: str, kind: str) -> None:  # type: ignore[no-untyped-def]
+def fill_kind(store: "Store", epoch: float, ip: str, user: str, kind: str) -> None:
     """Give the recorded login of this connection (same time, address and user) the kind a later hook line of
     it carries, where its first line (``~/.ssh/rc`` cannot tell a command from a transfer) had none."""
     for row_id, text in store.history_between(epoch, epoch):

@@ -31,7 +31,8 @@ class OutboxTable:
             "INSERT INTO outbox (message_id, kind, subject, created, recipients, message, logins) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)", (row.message_id, row.kind, row.subject, now,
                                              json.dumps(list(row.recipients)), memoryview(row.message), row.logins))
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None  # an INSERT's row id
+        return cursor.lastrowid
 
     def unsent(self) -> List[OutboxRow]:
         """Messages not yet accepted, oldest first."""

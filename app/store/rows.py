@@ -23,4 +23,4 @@ class Seen(NamedTuple):
 
     first: float
     last: float
-    count: int
+    logins: int  # logins from it so far (the sources table's count)

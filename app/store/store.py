@@ -48,7 +48,7 @@ class Store(HistoryTable, OutboxTable):
     def __init__(self, connection: "sqlite3.Connection", path: Path) -> None:
         self.connection = connection
         self.path = path
-        self._later: List[Callable[["Store"], None]] = []  # see later()
+        self._later: List[Callable[["Store"], object]] = []  # see later()
 
     # --- opening ---------------------------------------------------------------------------------------
 
@@ -71,8 +71,9 @@ class Store(HistoryTable, OutboxTable):
             finally:
                 os.close(descriptor)
         except OSError as error:
-            if getattr(error, "kind", None):
-                raise UserError(STORE_NOT_REGULAR.format(path=path, kind=error.kind)) from None
+            kind = getattr(error, "kind", None)  # app.system.files.NotRegularFile names what it found
+            if kind:
+                raise UserError(STORE_NOT_REGULAR.format(path=path, kind=kind)) from None
             raise UserError(STORE_UNWRITABLE.format(path=path, reason=error.strerror or error)) from None
         if read_only:
             from urllib.parse import quote
@@ -137,7 +138,7 @@ class Store(HistoryTable, OutboxTable):
             raise
         self._later.clear()
 
-    def later(self, change: Callable[["Store"], None]) -> None:
+    def later(self, change: Callable[["Store"], object]) -> None:
         """Make change (a cache or a clean-up, safe to lose or to repeat) in the next transaction, or at close:
         no commit of its own, whose fsyncs would delay a login's alert."""
         self._later.append(change)
