@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from app.watch.findings import OK, Finding, read_small_file, stamped
+from app.watch.findings import OK, Finding, Snapshot, read_small_file, stamped
 from app.watch.integrity import Readings, carried, integrity_changes, integrity_snapshot
 from app.watch.keywatch import carry_unreadable, key_changes, key_files, snapshot_keys
 from app.watch.sshdconf import config_text
@@ -49,12 +49,12 @@ def sshd_text(sshd: Optional[str] = None, config: Path = SSHD_CONFIG, timeout: f
     return config_text(config)
 
 
-def _section(previous: Optional[dict], name: str) -> Optional[dict]:
+def _section(previous: Optional[Snapshot], name: str) -> Optional[Snapshot]:
     section = previous.get(name) if isinstance(previous, dict) and previous.get("format") == FORMAT else None
     return section if isinstance(section, dict) else None
 
 
-def watch(paths: Paths, previous: Optional[dict], readings: Readings, now: float) -> Tuple[dict, List[Finding]]:
+def watch(paths: Paths, previous: Optional[Snapshot], readings: Readings, now: float) -> Tuple[Snapshot, List[Finding]]:
     """Takes the stored snapshot (None or {} on the first run), what the cron run read this time (the crontab,
     the installed pyz and the sha256 install recorded for it, the auth methods of the last logins, sshd's
     settings) and the time.
