@@ -290,7 +290,8 @@ def block_settings(block: str, home: str) -> Dict[str, str]:
                 words = shlex.split(line)
             except ValueError:
                 return {}
-            values.update(word.split("=", 1) for word in words if "=" in word)
+            pairs = (word.partition("=") for word in words if "=" in word)
+            values.update((name, value) for name, _, value in pairs)
     if "sa_py" not in values:
         return {}
     return {name: home.rstrip("/") + values[variable][len("$HOME"):] if values[variable].startswith("$HOME/")

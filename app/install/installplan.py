@@ -118,9 +118,10 @@ def read_optional(path: Path) -> Optional[bytes]:
 
     try:
         with open_regular_file(path, "rb") as handle:
-            return handle.read()
+            content: bytes = handle.read()
     except OSError:
         return None
+    return content
 
 
 def missing_directories(directory: Path) -> List[Path]:
@@ -183,14 +184,14 @@ def merge_records(old: Optional[Dict[str, Any]], new: Dict[str, Any]) -> Dict[st
     merged["hooks"] = _union(strings(old.get("hooks")), new["hooks"])
     merged["pyz_copied"] = _union(strings(old.get("pyz_copied")), new["pyz_copied"])
     merged["directories"] = _union(strings(old.get("directories")), new["directories"])
-    merged_files = entries(old, "files")
+    merged_files: Dict[str, Dict[str, Any]] = entries(old, "files")
     for path, entry in new["files"].items():
         earlier = merged_files.get(path, {})
         merged_files[path] = {"created": bool(earlier.get("created")) or entry["created"],
                               "newline_added": bool(earlier.get("newline_added")) or entry["newline_added"],
                               "backup": earlier.get("backup") or entry["backup"]}
     merged["files"] = merged_files
-    old_cron = old.get("cron") if isinstance(old.get("cron"), dict) else {}
+    old_cron: Dict[str, Any] = old["cron"] if isinstance(old.get("cron"), dict) else {}
     merged["cron"] = dict(new["cron"], installed=bool(old_cron.get("installed")) or new["cron"]["installed"],
                           crontab_created=bool(old_cron.get("crontab_created")) or new["cron"]["crontab_created"])
     return merged
