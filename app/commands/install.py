@@ -68,7 +68,7 @@ class InstallFacts(NamedTuple):
     bin_dir_mode: Optional[int] = None  # the bin directory's mode when others can write it (install fixes it)
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("install", help="copy the pyz to ~/bin, add the login hooks and the cron line")
     add_confirm_flags(parser)
     parser.add_argument("--bin-dir", metavar="DIR", help="where to put ssh_alert.pyz (default: ~/bin)")
@@ -126,7 +126,7 @@ def gather(paths: Paths, source: Path, bin_dir: Path, cron: bool) -> InstallFact
     destination = bin_dir / PYZ_NAME
     bin_dir_mode = _bin_dir_mode(bin_dir)
     choice = interpreter.choose(interpreter.probes(interpreter.candidates(os.environ.get("PATH", os.defpath))),
-                                sys.executable, tuple(sys.version_info[:2]))
+                                sys.executable, (sys.version_info[0], sys.version_info[1]))
     return InstallFacts(
         home=paths.home, source=source, destination=destination,
         pyz_up_to_date=destination.is_file() and _ours_alone(destination) and (

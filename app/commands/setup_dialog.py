@@ -6,7 +6,7 @@ file as it was; ask() returns the plan that setup_apply carries out.
 
 import argparse
 import os
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Set, Tuple
 
 from app.commands.prompt import Prompter
 from app.commands.setup_answers import (BAD_PORT, Answers, KnownPassword, Plan, answers_from_config,
@@ -61,7 +61,7 @@ class _Asker:
     def __init__(self, arguments: argparse.Namespace, prompter: Prompter) -> None:
         self.arguments, self.prompter = arguments, prompter
         self.dns = not arguments.no_dns_check
-        self.looked_up: set = set()  # domains already checked: asking again does not repeat the warning
+        self.looked_up: Set[str] = set()  # domains already checked: asking again does not repeat the warning
 
     def confirm(self, question: str, default: bool = True) -> bool:
         return default if self.arguments.yes else self.prompter.confirm(question, default)

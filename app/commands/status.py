@@ -6,7 +6,7 @@ import platform
 import stat
 import sys
 import time
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from app import __version__
 
@@ -19,10 +19,14 @@ from app.logins.loginline import parse_line
 from app.logins.loginlog import tail_lines
 from app.system.paths import Paths
 
+if TYPE_CHECKING:
+    from app.store.rows import Run
+    from app.store.store import Store
+
 GEOIP_OK = "{count} database(s), each built in the last 60 days"
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("status", help="report configuration, credentials, hooks and pending alerts")
     parser.add_argument("--json", action="store_true", help="print the same checks as JSON")
     parser.add_argument("--system", action="store_true", help="the system-wide mode's health (root)")
@@ -170,7 +174,7 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
         store.close()
 
 
-def _channel_checks(store, config: Optional[Config]) -> List[Check]:  # type: ignore[no-untyped-def]
+def _channel_checks(store: "Store", config: Optional[Config]) -> List[Check]:
     from app.store.eventstore import event_channels
     from app.check.health import channel_lines, hold_lines, watch_lines
 
@@ -195,8 +199,7 @@ def _store_writable(paths: Paths) -> List[Check]:
 RECIPIENT_REFUSED = "{address} was refused for good ({reply}): it gets no alerts; fix [alert] to"
 
 
-def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-def]
-                  recipients: Sequence[str] = ()) -> List[Check]:
+def _store_checks(paths: Paths, store: "Store", pending: int, recipients: Sequence[str] = ()) -> List[Check]:
     """Pending logins (connections, not lines), the last alert, and every kind of run whose last try failed."""
     from app.check.health import disk_lines
 
@@ -212,7 +215,7 @@ def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-
     return checks
 
 
-def _run_checks(paths: Paths, runs: Sequence = ()) -> List[Check]:  # type: ignore[type-arg]
+def _run_checks(paths: Paths, runs: Sequence["Run"] = ()) -> List[Check]:
     """"last error": FAIL for each kind of run whose last outcome failed, as the store or the outcome file
     (app.store.outcome) recorded it; else the operational log's last error, resolved only by a later success."""
     from app.store.outcome import read_outcome, run_lines

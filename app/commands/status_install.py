@@ -4,11 +4,13 @@ and the every-minute cron line (present, running, or to be added through a hosti
 import os
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from app.commands.result import FAIL, OK, WARN, Check
 from app.errors import UserError
 from app.system.paths import Paths
+
+Record = Dict[str, Any]  # install's record (app.install.installplan), JSON
 
 HOOK_MISSING = "no login hook in {place}; run: ssh_alert.pyz install"
 HOOK_NOT_CHOSEN = "not installed (install --hooks {chosen})"
@@ -23,13 +25,13 @@ CRON_NOT_CHOSEN = "not installed (install --no-cron)"
 CRON_PANEL = "{problem}: add this line in your hosting panel's cron page: {line}"
 
 
-def _install_record(paths: Paths) -> Optional[dict]:
+def _install_record(paths: Paths) -> Optional[Record]:
     from app.install.installplan import load_record, read_optional, record_path
 
     return load_record(read_optional(record_path(paths)))
 
 
-def _hook_checks(paths: Paths, record: Optional[dict]) -> List[Check]:
+def _hook_checks(paths: Paths, record: Optional[Record]) -> List[Check]:
     """One check per hook place: ~/.ssh/rc, the login file bash reads, ~/.bashrc."""
     from app.install.hookstate import read_texts
     from app.install.hooks import HOOKS
@@ -79,10 +81,12 @@ def cron_run_check(line: str, last_run: Optional[float], installed: Optional[flo
     """The cron line is installed: FAIL when check --cron has not run for CRON_STALE_SECONDS (pure)."""
     if last_run is not None and 0 <= now - last_run <= CRON_STALE_SECONDS:
         return Check("cron", OK, "{}; last run {:.0f} s ago".format(line, now - last_run))
-    if last_run is None and (installed is None or now - installed <= CRON_STALE_SECONDS):
+    if last_run is not None:
+        last = "last run {:.0f} min ago".format((now - last_run) / 60)
+    elif installed is None or now - installed <= CRON_STALE_SECONDS:
         return Check("cron", OK, "{}; no run recorded yet".format(line))
-    last = ("last run {:.0f} min ago".format((now - last_run) / 60) if last_run is not None
-            else "no run in the {:.0f} min since install".format((now - installed) / 60))
+    else:
+        last = "no run in the {:.0f} min since install".format((now - installed) / 60)
     return Check("cron", FAIL, CRON_SILENT.format(line=line, last=last))
 
 
@@ -111,17 +115,17 @@ def _installed_at(paths: Paths) -> Optional[float]:
         return None
 
 
-def _cron_check(paths: Paths, record: Optional[dict]) -> Check:
+def _cron_check(paths: Paths, record: Optional[Record]) -> Check:
     """The every-minute cron line: present, missing, or to be added through the hosting panel."""
     from app.install import crontab
 
-    cron_record = record.get("cron") if record is not None and isinstance(record.get("cron"), dict) else {}
+    cron_record: Record = record["cron"] if record is not None and isinstance(record.get("cron"), dict) else {}
     current = crontab.read_crontab()
     line = crontab.find_cron_line(current.text) if current.available else None
     if line is not None:
         from app.install.hookstate import pyz_problem
 
-        pyz = cron_record.get("line") == line and record.get("pyz") if record is not None else None
+        pyz = record.get("pyz") if record is not None and cron_record.get("line") == line else None
         problem = pyz_problem(pyz) if isinstance(pyz, str) and os.path.isabs(pyz) else None
         if problem is not None:
             return Check("cron", FAIL, "the cron line will not run {}: {}".format(pyz, problem))

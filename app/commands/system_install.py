@@ -14,11 +14,12 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.commands.result import Result
 from app.errors import ExitCode, UserError
 from app.install import crontab, pam, timer
+from app.install.hooks import BrokenBlock
 from app.commands.confirm import CANCELLED, CONFIRM, DRY_RUN_DONE, NOTHING_TO_DO, refuse_without_terminal
 from app.system import proc
 from app.system.files import replace_atomically
@@ -107,14 +108,14 @@ class SystemFacts(NamedTuple):
     python: str  # the interpreter the hook runs (system_python)
     pam_text: bytes  # /etc/pam.d/sshd
     backup: Optional[bytes]  # /etc/pam.d/sshd as the first install kept it (None: not kept yet)
-    record: Optional[dict]  # the install record (None: none)
+    record: Optional[Dict[str, Any]]  # the install record (None: none)
     cron_text: Optional[str]  # root's crontab (None: cannot be read)
     script_now: Optional[bytes]  # SYSTEM_HOOK as it is (None: missing)
     systemd: bool = False  # systemd runs: a timer instead of the cron line
     units_now: Tuple[Optional[bytes], Optional[bytes]] = (None, None)  # the timer's service and timer units as they are
 
 
-def plan_install(paths: Paths, facts: SystemFacts) -> Tuple[List[Step], dict]:
+def plan_install(paths: Paths, facts: SystemFacts) -> Tuple[List[Step], Dict[str, Any]]:
     """The steps of install --system and the record it leaves (systemd: a timer instead of the cron line).
     Raises UserError for a broken block."""
     source, installed_pyz, python, pam_text = facts.source, facts.installed_pyz, facts.python, facts.pam_text
@@ -130,7 +131,7 @@ def plan_install(paths: Paths, facts: SystemFacts) -> Tuple[List[Step], dict]:
     text = pam_text.decode("utf-8", "surrogateescape")
     try:
         edit = pam.with_pam_block(text, pam.render_block(str(SYSTEM_HOOK)))
-    except pam.BrokenBlock as error:
+    except BrokenBlock as error:
         raise UserError(BROKEN.format(path=pam.SERVICE_FILE, line=error.line_number)) from None
     record = dict(facts.record or {})
     if edit.action != "unchanged":
@@ -160,8 +161,8 @@ def plan_install(paths: Paths, facts: SystemFacts) -> Tuple[List[Step], dict]:
     return steps, record
 
 
-def plan_uninstall(paths: Paths, pam_text: Optional[bytes], record: Optional[dict], cron_text: Optional[str],
-                   purge: bool, units: Tuple[Path, ...] = ()) -> Tuple[List[Step], List[str]]:
+def plan_uninstall(paths: Paths, pam_text: Optional[bytes], record: Optional[Dict[str, Any]],
+                   cron_text: Optional[str], purge: bool, units: Tuple[Path, ...] = ()) -> Tuple[List[Step], List[str]]:
     """The steps of uninstall --system and the notes to print. Raises UserError for a broken block."""
     steps: List[Step] = []
     notes: List[str] = []
@@ -170,7 +171,7 @@ def plan_uninstall(paths: Paths, pam_text: Optional[bytes], record: Optional[dic
         text = pam_text.decode("utf-8", "surrogateescape")
         try:
             kept = pam.without_pam_block(text, bool(record.get("pam_newline_added")))
-        except pam.BrokenBlock as error:
+        except BrokenBlock as error:
             raise UserError(BROKEN.format(path=pam.SERVICE_FILE, line=error.line_number)) from None
         if kept != text:
             steps.append(Step("pam", Path(pam.SERVICE_FILE), kept.encode("utf-8", "surrogateescape"),
@@ -234,7 +235,7 @@ def apply(step: Step) -> None:
 
 
 def carry_out(steps: List[Step], command: str, arguments: argparse.Namespace, done: str,
-              notes: List[str] = ()) -> Result:  # type: ignore[assignment]
+              notes: Sequence[str] = ()) -> Result:
     listed = [step.describe for step in steps if step.describe]
     if arguments.dry_run:
         return Result(list(notes) + ["would: " + line for line in listed] + [DRY_RUN_DONE])
@@ -264,7 +265,7 @@ def _require_root(command: str, arguments: argparse.Namespace) -> None:
     refuse_without_terminal(command, arguments, terminal_prompter())
 
 
-def _record(paths: Paths) -> Optional[dict]:
+def _record(paths: Paths) -> Optional[Dict[str, Any]]:
     try:
         data = _read(paths.state_dir / RECORD)
         return json.loads(data.decode()) if data else None

@@ -46,7 +46,7 @@ class UninstallFacts(NamedTuple):
     shiv_extractions: List[Path] = []  # --purge: shiv's unpacked copies of this pyz and their lock files
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("uninstall", help="remove exactly what install added")
     add_confirm_flags(parser)
     parser.add_argument("--purge", action="store_true",
@@ -217,7 +217,7 @@ def _empty_directories(facts: UninstallFacts, steps: List[Step]) -> List[Step]:
             removed.add(str(step.path))
         elif isinstance(step, RemoveDirectory):
             removed.add(str(step.path))
-    directories = []
+    directories: List[Step] = []
     for directory in sorted(facts.directory_entries, key=lambda path: path.count("/"), reverse=True):
         if directory in removed:
             continue

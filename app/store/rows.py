@@ -1,9 +1,12 @@
-"""The rows the store hands out: a message of the outbox, and what is known of one login source.
+"""The rows the store hands out: a message of the outbox, what is known of one login source, a kind of run.
 
 Plain data, no SQLite: the pure decisions (app.check.policy) take them without importing the store.
 """
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
+
+
+Run = Tuple[str, Optional[float], Optional[float], Optional[str]]  # kind, last success, last failure, its reason
 
 
 class OutboxRow(NamedTuple):

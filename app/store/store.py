@@ -22,12 +22,12 @@ from app.logins.loginlog import Position
 from app.store.historytable import HistoryTable
 from app.store.outboxtable import OutboxTable
 from app.store.schema import MIGRATIONS, SCHEMA_VERSION
-from app.store.rows import Seen
+from app.store.rows import Run, Seen
 from app.rules.hourly import recent_sends
 
 try:
     import sqlite3
-    from sqlite3 import DatabaseError, OperationalError
+    from sqlite3 import DatabaseError as DatabaseError, OperationalError as OperationalError  # re-exported
 except ImportError:  # a Python built without SQLite: Store.open says so in one line
     sqlite3 = None  # type: ignore[assignment]
 
@@ -272,7 +272,7 @@ class Store(HistoryTable, OutboxTable):
         else:
             self.connection.execute("UPDATE runs SET failed = ?, reason = ? WHERE kind = ?", (now, reason, kind))
 
-    def runs(self) -> List[Tuple[str, Optional[float], Optional[float], Optional[str]]]:
+    def runs(self) -> List[Run]:
         """(kind, last success, last failure, its reason) of every kind of run recorded."""
         return [(str(kind), ok, failed, reason) for kind, ok, failed, reason in self.connection.execute(
             "SELECT kind, ok, failed, reason FROM runs ORDER BY kind")]
