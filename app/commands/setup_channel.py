@@ -182,8 +182,8 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
         ask_again = True
         new_text = edited_config_text(text, channel, values, only)
         config = parse_config(new_text, paths.config_file)  # every problem named, nothing written yet
-        if interactive:
-            prompter.say(CHANNEL_TESTING.format(channel=channel))  # type: ignore[union-attr]
+        if interactive and prompter is not None:
+            prompter.say(CHANNEL_TESTING.format(channel=channel))
         outcome = _test(config, paths, channel, secret)
         if outcome.state == SENT:
             break

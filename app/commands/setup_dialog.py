@@ -148,16 +148,16 @@ class _Asker:
             return None, ""
         if self.arguments.password_command:
             return None, self.arguments.password_command
-        kept = known.password if known is not None and known.user == answers.user else None
+        kept = known if known is not None and known.user == answers.user else None
         question = ASK_PASSWORD.format(user=answers.user)
         if kept is not None:
-            question += KEEP_PASSWORD.format(what=known.what)  # type: ignore[union-attr]
+            question += KEEP_PASSWORD.format(what=kept.what)
         elif answers.password_command:
             question += KEEP_PASSWORD.format(what="password_command")
         typed = self.prompter.secret(question, allow_empty=kept is not None or bool(answers.password_command))
         if typed:
             return typed, ""
-        return (kept, "") if kept is not None else (None, answers.password_command)
+        return (kept.password, "") if kept is not None else (None, answers.password_command)
 
 
 HOST_NAMES = "Alerts name this host {shown}; mail servers see it as {ehlo}."
