@@ -7,27 +7,10 @@ with spaces is refused (Postfix reject_invalid_helo_hostname, Exim's default ACL
 """
 
 import ipaddress
-import re
 import socket
 from typing import Callable, Optional, Tuple
 
-_LABEL = re.compile(r"\A(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
-_LOCAL_NAMES = ("localhost", "localdomain", "local", "localhost6", "ip6-localhost")
-
-
-def is_fqdn(name: str) -> bool:
-    """True for a syntactically valid host name with a dot that is not a localhost alias."""
-    name = name.rstrip(".")
-    labels = name.split(".")
-    if len(labels) < 2 or len(name) > 253 or not all(_LABEL.match(label) for label in labels):
-        return False
-    return labels[0].lower() not in _LOCAL_NAMES and labels[-1].lower() not in ("localdomain", "localhost")
-
-
-def address_literal(address: str) -> str:
-    """[203.0.113.5] or [IPv6:2001:db8::1] (RFC 5321 §4.1.3)."""
-    parsed = ipaddress.ip_address(address)
-    return "[{}]".format(parsed) if parsed.version == 4 else "[IPv6:{}]".format(parsed.compressed)
+from app.settings.names import address_literal, is_fqdn
 
 
 def primary_address(connect: Callable[[int, Tuple[str, int]], str] = None) -> Optional[str]:  # type: ignore
@@ -74,20 +57,6 @@ def local_ehlo_name(configured: str = "", mailname_file: str = MAILNAME) -> str:
         except OSError:
             pass
     return ehlo_name(fqdn, None if is_fqdn(fqdn) else primary_address())
-
-
-def ehlo_problem(value: str) -> Optional[str]:
-    """Why value cannot be an EHLO name (None when it can): an FQDN or an address literal."""
-    if is_fqdn(value):
-        return None
-    try:
-        if value.startswith("[") and value.endswith("]"):
-            address_literal(value[1:-1][5:] if value[1:].lower().startswith("ipv6:") else value[1:-1])
-            return None
-    except ValueError:
-        pass
-    return "{!r} is neither a fully qualified host name (web1.example.com) nor an address literal " \
-           "([203.0.113.5])".format(value)
 
 
 def message_id_domain(ehlo: str) -> str:

@@ -23,22 +23,7 @@ SEVERITY_INFO, SEVERITY_WARNING = 6, 4
 FACILITY_CODES = {"authpriv": 10, "user": 1}
 PARAMS = (("event_id", "id"), ("user", "user"), ("rhost", "ip"), ("port", "port"), ("key_fp", "key"),
           ("kind", "kind"), ("country", "country"), ("asn", "asn"), ("new_ip", "new_ip"), ("outcome", "outcome"))
-BAD_TARGET = "{target!r} is not a syslog target; write tcp://host:514 or udp://host:514"
 CONNECT_TIMEOUT = 5.0
-
-
-def target_problem(text: str) -> str:
-    """"" when text is tcp://host:port or udp://host:port (or empty), else the problem."""
-    if not text:
-        return ""
-    parts = urlsplit(text)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme not in ("tcp", "udp") or not parts.hostname or not port or parts.path not in ("", "/"):
-        return BAD_TARGET.format(target=text)
-    return ""
 
 
 def param_value(value: str) -> str:

@@ -19,7 +19,8 @@ from app.check.events import login_event
 from app.check.handoff import NO_HANDOFF, HandOff
 from app.check.render import AlertContext, Envelope, build_alert, build_digest
 from app.logins.statediff import Segment, is_repeat, remember
-from app.store.store import OutboxRow, Seen, Store
+from app.store.rows import OutboxRow, Seen
+from app.store.store import Store
 from app.settings.config import Config
 from app.system.files import open_regular_file
 from app.rules.keys import fingerprint
@@ -77,9 +78,9 @@ class Dispatcher:
         self._rules: Optional[Tuple[object, ...]] = None
         self._places = None  # geoip_db: app.logins.geoip.AccountPlaces
         if self.policy.geoip_db:
-            from app.logins.geoip import AccountPlaces
+            from app.store.history import account_places
 
-            self._places = AccountPlaces.of_store(self.policy.geoip_db, store)
+            self._places = account_places(self.policy.geoip_db, store)
         if self.policy.reverse_dns:
             from app.logins.rdns import ReverseResolver
 

@@ -164,7 +164,7 @@ class Fanout:
                                 else backoff(state.failures + 1))
             if outcome.retry_after is not None and outcome.retry_after > MAX_WAIT:
                 self.long_waits.append((name, LONG_WAIT.format(asked=outcome.retry_after, detail=outcome.detail)))
-        eventstore.record_outcome(self.store, name, send.rows, outcome.state, outcome.detail, now, not_before)
+        eventstore.record_outcome(self.store, name, send.rows, outcome, now, not_before)
         if outcome.state == SENT:
             self.log.info("{}: sent {}".format(name, send.event.get("title", "")))
             for meta in (REFUSED_META, WAIT_META):  # it works again: a new refusal or long wait is told again

@@ -85,8 +85,7 @@ def disk_lines(store: Any, path: Any) -> List[Tuple[str, str, str]]:
 
     from app.store.store import JOURNAL_RESERVE, RESERVE_PAGES
 
-    free_pages = store.connection.execute("PRAGMA freelist_count").fetchone()[0]
-    page = store.connection.execute("PRAGMA page_size").fetchone()[0]
+    free_pages, page = store.free_pages()
     try:
         status = os.statvfs(str(path))
     except OSError:

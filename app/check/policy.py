@@ -9,10 +9,9 @@ from typing import Any, NamedTuple, Optional, Sequence, Tuple
 
 from app.settings.config import AlertPolicy
 from app.logins.loginline import LoginRecord
+from app.rules.hourly import HOUR, in_window
 from app.rules.trust import is_trusted, normalize_ip
-
-HOUR = 3600.0
-
+from app.store.rows import Seen
 
 
 class Decision(NamedTuple):
@@ -36,14 +35,6 @@ def with_verdict(decision: Decision, verdict: Any) -> Decision:
     skipped = verdict.skip and not urgent
     return decision._replace(email=bool(urgent) or (decision.email and not skipped), tags=tuple(verdict.tags),
                              urgent=urgent, rule_skipped=skipped)
-
-
-class Seen(NamedTuple):
-    """What is known of one (user, source address)."""
-
-    first: float
-    last: float
-    count: int
 
 
 class SendPlan(NamedTuple):
@@ -74,36 +65,24 @@ def decide_seen(record: LoginRecord, seen: Optional[Seen], policy: AlertPolicy) 
         email = False
     if seen is None:
         return Decision(email, True, trusted, None, None, 0)
-    return Decision(email, False, trusted, seen.first, seen.last, seen.count)
+    return Decision(email, False, trusted, seen.first, seen.last, seen.logins)
 
 
 def count_login(seen: Optional[Seen], epoch: float) -> Seen:
     """What is known of a source after one more login from it at epoch."""
     if seen is None:
         return Seen(epoch, epoch, 1)
-    return Seen(min(seen.first, epoch) if seen.first else epoch, max(seen.last, epoch), seen.count + 1)
-
-
-def _in_window(sent: float, now: float) -> bool:
-    """True for a send within the hour before now. A send time after now (the clock ran ahead and came
-    back) counts as expired: such a clock holds nothing back, and turning the clock back opens at most one
-    more hour's allowance, since the sends made then are in the window again."""
-    return 0 <= now - sent < HOUR
+    return Seen(min(seen.first, epoch) if seen.first else epoch, max(seen.last, epoch), seen.logins + 1)
 
 
 def emails_left(sent_times: Sequence[float], now: float, max_per_hour: int) -> int:
     """How many emails the hourly limit still allows now."""
-    return max(0, max_per_hour - sum(1 for sent in sent_times if _in_window(sent, now)))
-
-
-def recent_sends(sent_times: Sequence[float], now: float) -> Tuple[float, ...]:
-    """The send times still inside the hour window (what the state keeps)."""
-    return tuple(sent for sent in sent_times if _in_window(sent, now))
+    return max(0, max_per_hour - sum(1 for sent in sent_times if in_window(sent, now)))
 
 
 def next_free(sent_times: Sequence[float], now: float, max_per_hour: int) -> float:
     """When the hourly limit next allows an email: now, or within the hour after now."""
-    inside = sorted(sent for sent in sent_times if _in_window(sent, now))
+    inside = sorted(sent for sent in sent_times if in_window(sent, now))
     if len(inside) < max_per_hour:
         return now
     return inside[len(inside) - max_per_hour] + HOUR

@@ -19,7 +19,8 @@ from app.store.eventstore import CHANNELS_PENDING
 from app.store.outcome import note_outcome
 from app.check.handoff import NO_HANDOFF, HandOff, sync_hook_wait, sync_record_command, trim_waited
 from app.check.sessionscan import alert_unrecorded_sessions
-from app.logins.statediff import pending_logins, plan
+from app.logins.statediff import plan
+from app.store.pending import pending_logins
 from app.store.store import DatabaseError, OperationalError, Store
 from app.store.store import opened as store_opened
 from app.errors import (DELIVERY_FAILED, LOCK_TIMEOUT, LOG_NOT_REGULAR, LOG_UNREADABLE, NO_CONFIG, SEEDED,

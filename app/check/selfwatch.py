@@ -185,6 +185,7 @@ def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Opt
     recorded with the new snapshot in one transaction. Returns how many were posted."""
     from app.store import history
     from app.check.reset import BASELINE_RESET, baseline_notice
+    from app.watch.integrity import Readings
     from app.watch.watch import installed, sshd_text, watch
     from app.install.crontab import read_crontab
 
@@ -198,8 +199,8 @@ def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Opt
               if entry is not None and entry.user]
     previous = store.get(WATCH)
     pyz, recorded_hash = installed(paths)
-    snapshot, findings = watch(paths, previous, crontab.text if crontab.available else None, recorded_hash,
-                               recent, str(text), now, pyz)
+    snapshot, findings = watch(paths, previous, Readings(crontab.text if crontab.available else None, pyz,
+                                                         recorded_hash, recent, str(text)), now)
 
     def record(target: Any) -> None:
         target.put(WATCH, snapshot)

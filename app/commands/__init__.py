@@ -1,1 +1,1 @@
-"""One module per command; each returns a result and the CLI prints it."""
+"""One module per command (check, test, status, history, setup, install, uninstall, config, geoip, help), each adding its own parser and returning one Result that the CLI prints as text or JSON; the questions at a terminal (prompt.py) and the confirm-and-apply flow of install and uninstall (confirm.py) are theirs too."""

@@ -5,7 +5,7 @@ Silent when all is well: the hook and cron run it. app.cli reads the hook's own 
 """
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from app.check.run import CheckResult, run_check
 from app.commands.result import Result
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["CheckResult", "add_parser", "run", "run_check"]
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("check", help="alert every login recorded since the last run (login hook, cron)")
     parser.add_argument("--cron", action="store_true",
                         help="also alert this account's SSH connections no hook saw (ssh -N); the cron line uses it")
@@ -27,7 +27,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
                         help="the system-wide mode's check (root): /etc/ssh-alert, /var/lib/ssh-alert")
 
 
-def run(paths: Paths, arguments: Any) -> Result:
+def run(paths: Paths, arguments: "argparse.Namespace") -> Result:
     """check (--cron: also alert SSH connections no hook recorded). --hook-wait (from the login hook): fork,
     and let the hook go on once this connection's alert has left, or after that many seconds."""
     if arguments.hook_wait is None:

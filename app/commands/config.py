@@ -7,12 +7,15 @@ never shown. ``config --help`` lists every key the file may hold, from the schem
 
 import argparse
 import configparser
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from app.commands.result import Result
 from app.errors import UserError
 from app.settings import schema
 from app.system.paths import Paths
+
+if TYPE_CHECKING:
+    from app.settings.config import Config
 
 VALID = "{path}: valid"
 REDACTED = "(redacted)"
@@ -36,7 +39,7 @@ def _key_list() -> str:
     return "\n".join(lines)
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("config", help="validate the configuration (config check) or show it in effect "
                                                   "(config show)", epilog=_key_list(),
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,8 +56,8 @@ def run(paths: Paths, arguments: argparse.Namespace) -> Result:
 
     config = load_config(paths.config_file)  # UserError: exit 2, one line per problem
     if arguments.action == "check":
-        lines = [VALID.format(path=paths.config_file)] + ["warning: " + line for line in config.warnings]
-        return Result(lines, data={"valid": True, "path": str(paths.config_file), "warnings": list(config.warnings)})
+        shown = [VALID.format(path=paths.config_file)] + ["warning: " + line for line in config.warnings]
+        return Result(shown, data={"valid": True, "path": str(paths.config_file), "warnings": list(config.warnings)})
     rows = effective(paths, config)
     lines: List[str] = []
     for section, name, value, source in rows:
@@ -79,7 +82,7 @@ def _file_texts(paths: Paths) -> Dict[Tuple[str, str], str]:
     return {(section, name): value.strip() for section in parser.sections() for name, value in parser[section].items()}
 
 
-def effective(paths: Paths, config: Any) -> List[Tuple[str, str, str, str]]:
+def effective(paths: Paths, config: "Config") -> List[Tuple[str, str, str, str]]:
     """(section, key, value, source) for every key in effect, in the schema's order, secrets redacted."""
     from app.settings.config import _field_values
 

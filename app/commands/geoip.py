@@ -1,6 +1,6 @@
 """``geoip update``: download the DB-IP Lite files named in geoip_db now (app.check.geoupdate)."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from app.commands.result import Result
 from app.errors import ExitCode, UserError
@@ -13,14 +13,14 @@ NO_DATABASES = "geoip_db is not set in {path}; download a DB-IP Lite file first 
 NO_DBIP = "geoip_db in {path} names no DB-IP Lite file: nothing to update (see docs/geoip.md)"
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("geoip", help="update the offline location databases (geoip_db)")
     parser.add_argument("action", choices=["update"],
                         help="update: download this month's DB-IP Lite files, verify them, replace atomically")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
 
-def run(paths: Paths, arguments: Any) -> Result:
+def run(paths: Paths, arguments: "argparse.Namespace") -> Result:
     """Update every DB-IP Lite file of geoip_db; exit 1 when one failed (its old file is kept)."""
     from app.logins.geoip import database_paths
     from app.check.geoupdate import update_all

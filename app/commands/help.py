@@ -17,7 +17,7 @@ NO_PAGES = "this build carries no documentation pages; see the project's docs/ d
 TOPICS_HEADING = "Help topics (ssh_alert.pyz help TOPIC):"
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("help", help="print a documentation page (configuration, channels, threat-model, "
                                                 "troubleshooting, development, readme); no topic lists them")
     parser.add_argument("topic", nargs="?", metavar="TOPIC", help="the page to print")

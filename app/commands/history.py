@@ -50,7 +50,7 @@ class SummaryRow(NamedTuple):
 
     ip: str  # canonical: ::ffff:1.2.3.4 counts as 1.2.3.4
     users: Tuple[str, ...]  # sorted
-    count: int
+    logins: int  # "count" in --json (a field named count would hide tuple.count)
     first_seen: str
     first_epoch: float
     last_seen: str
@@ -58,7 +58,7 @@ class SummaryRow(NamedTuple):
     rdns: str  # the newest non-empty name recorded, or ""
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("history", help="recorded logins as a table (alerted or not)")
     parser.add_argument("--since", metavar="WHEN",
                         help="only logins since WHEN: 2026-11-01, '2026-11-01 08:00', 7d, 12h")
@@ -113,7 +113,10 @@ def output(selected: Sequence[HistoryEntry], recorded: int, arguments: argparse.
 
 def records(selected: Sequence[HistoryEntry], per_ip: bool) -> List[Dict[str, Any]]:
     """The selected logins (per_ip: the summary rows) as JSON objects, every field; [] when none."""
-    return [row._asdict() for row in summary(selected)] if per_ip else [entry._asdict() for entry in selected]
+    if per_ip:
+        return [{"count" if name == "logins" else name: value for name, value in row._asdict().items()}
+                for row in summary(selected)]
+    return [entry._asdict() for entry in selected]
 
 
 def describe_filters(arguments: argparse.Namespace) -> str:
@@ -247,13 +250,13 @@ def summary(entries: Sequence[HistoryEntry]) -> List[SummaryRow]:
         last = max(reversed(group), key=lambda entry: entry.epoch)  # the latest; on a tie, the last recorded
         names = [entry.rdns for entry in group if entry.rdns]
         rows.append(SummaryRow(ip=ip, users=tuple(sorted({entry.user for entry in group if entry.user})),
-                               count=len(group), first_seen=first.time, first_epoch=first.epoch,
+                               logins=len(group), first_seen=first.time, first_epoch=first.epoch,
                                last_seen=last.time, last_epoch=last.epoch, rdns=names[-1] if names else ""))
     return sorted(rows, key=lambda row: row.last_epoch)
 
 
 def summary_table(rows: Sequence[SummaryRow]) -> List[str]:
     """Return the per-IP table, header first."""
-    cells = [[row.ip, ",".join(row.users) or "-", str(row.count), row.first_seen or "-", row.last_seen or "-",
+    cells = [[row.ip, ",".join(row.users) or "-", str(row.logins), row.first_seen or "-", row.last_seen or "-",
               row.rdns or "-"] for row in rows]
     return aligned(SUMMARY_COLUMNS, cells)[1]

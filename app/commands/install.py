@@ -1,7 +1,7 @@
 """``install``: copy the running pyz to ~/bin, add the login hooks and the every-minute cron line.
 
 gather() reads everything install depends on (files, crontab, interpreters); plan_install() is pure and
-decides every change; installplan.carry_out() lists, confirms and applies them.
+decides every change; confirm.carry_out() lists, confirms and applies them.
 """
 
 import argparse
@@ -17,14 +17,15 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 from app.install import crontab, interpreter
 from app.errors import UserError
 from app.install.hooks import (BASH_FILES, HOOKS, SSH_RC, UNCHANGED, XAUTH_BEGIN, XAUTH_BLOCK, XAUTH_END, BrokenBlock,
-                               Edit, default_hooks, disable_legacy_lines, find_blocks, hook_settings, render_hook,
-                               with_block)
+                               Edit, HookSettings, default_hooks, disable_legacy_lines, find_blocks, hook_settings,
+                               render_hook, with_block)
 from app.errors import USE_CODE
 from app.system.files import require_private_dir, unsafe_reason
 from app.install.installplan import (RECORD_FORMAT, ChmodPath, CopyPyz, CrontabEdit, FileEdit, FileFact, MakeDirectory, Plan,
-                                     Step, WriteRecord, backup_path, carry_out, decode, dump_record, encode,
+                                     Step, WriteRecord, backup_path, decode, dump_record, encode,
                                      load_record, merge_records, missing_directories, read_file_fact, read_optional,
-                                     record_path, refuse_without_terminal)
+                                     record_path)
+from app.commands.confirm import add_confirm_flags, carry_out, refuse_without_terminal
 from app.system.paths import Paths
 from app.install.hookstate import HOOK_FILES, hook_file
 from app.commands.prompt import Prompter, terminal_prompter
@@ -67,10 +68,9 @@ class InstallFacts(NamedTuple):
     bin_dir_mode: Optional[int] = None  # the bin directory's mode when others can write it (install fixes it)
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("install", help="copy the pyz to ~/bin, add the login hooks and the cron line")
-    parser.add_argument("--yes", action="store_true", help="do it without asking (needed without a terminal)")
-    parser.add_argument("--dry-run", action="store_true", help="print each planned change and touch nothing")
+    add_confirm_flags(parser)
     parser.add_argument("--bin-dir", metavar="DIR", help="where to put ssh_alert.pyz (default: ~/bin)")
     parser.add_argument("--hooks", metavar="LIST",
                         help="comma-separated: ssh-rc, bash-profile, bashrc (default: all that apply)")
@@ -91,13 +91,13 @@ def run(paths: Paths, arguments: argparse.Namespace) -> Result:
 def install(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> Result:
     """Run install. Raises UserError for a bad --hooks, a refused confirmation, or a step that fails."""
     hooks = parse_hooks(arguments.hooks)
-    refuse_without_terminal("install", arguments.yes, arguments.dry_run, prompter)
+    refuse_without_terminal("install", arguments, prompter)
     require_private_dir(paths.state_dir)  # the hooks append every login there: ours alone
     source = running_pyz(sys.argv[0])
     bin_dir = Path(os.path.abspath(os.path.expanduser(arguments.bin_dir))) if arguments.bin_dir else paths.home / "bin"
     facts = gather(paths, source, bin_dir, cron=not arguments.no_cron)
     plan = plan_install(facts, hooks, cron=not arguments.no_cron)
-    return carry_out(plan, "install", paths.home, arguments.yes, arguments.dry_run, prompter, DONE)
+    return carry_out(plan, "install", paths.home, arguments, prompter, DONE)
 
 
 def parse_hooks(value: Optional[str]) -> Optional[Tuple[str, ...]]:
@@ -126,7 +126,7 @@ def gather(paths: Paths, source: Path, bin_dir: Path, cron: bool) -> InstallFact
     destination = bin_dir / PYZ_NAME
     bin_dir_mode = _bin_dir_mode(bin_dir)
     choice = interpreter.choose(interpreter.probes(interpreter.candidates(os.environ.get("PATH", os.defpath))),
-                                sys.executable, tuple(sys.version_info[:2]))
+                                sys.executable, (sys.version_info[0], sys.version_info[1]))
     return InstallFacts(
         home=paths.home, source=source, destination=destination,
         pyz_up_to_date=destination.is_file() and _ours_alone(destination) and (
@@ -229,8 +229,9 @@ def plan_install(facts: InstallFacts, hooks: Optional[Tuple[str, ...]], cron: bo
         record["pyz_copied"].append(str(facts.destination))
     targets = hook_targets(chosen, existing)
     where = facts.paths or Paths.from_environ({"HOME": str(facts.home)})
-    settings = {hook: hook_settings(python, str(facts.destination), hook, str(where.state_dir),
-                                    str(where.config_dir.parent), str(where.data_dir.parent), str(facts.home))
+    settings = {hook: hook_settings(HookSettings(python, str(facts.destination), hook, str(where.state_dir),
+                                                 str(where.config_dir.parent), str(where.data_dir.parent)),
+                                    str(facts.home))
                 for hook in chosen}
     for name in HOOK_FILES:
         fact = facts.files[name]

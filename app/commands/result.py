@@ -13,6 +13,17 @@ class Result(NamedTuple):
     data: Any = None  # what --json prints (the same facts as lines); None for a command without --json
 
 
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+class Check(NamedTuple):
+    """One line of ``status``: what was checked, OK, WARN or FAIL, and the detail (with what to do)."""
+
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+
+
 class TestResult(NamedTuple):
     """What `test` found, by email or through one channel."""
 

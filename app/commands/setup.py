@@ -22,7 +22,8 @@ from app.commands.setup_dialog import (AFTER_FAILURE_CHOICES, ASK_AFTER_FAILURE,
 from app.commands.setup_flags import (LEGACY_NOT_IMPORTED, MISSING_FLAG, PASSWORD_FLAGS, add_arguments,
                                       plan_from_flags)
 from app.commands.setup_mail import (ASK_ARRIVED, CHECK_FAILED, LOCAL_ONLY_WARNING, NOT_ARRIVED, PENDING_SENT,
-                                     SEEDED_LINE, TEST_FAILED, TEST_NOT_SENT, TEST_SENT, local_only_problem)
+                                     SEEDED_LINE, TEST_NOT_SENT, local_only_problem)
+from app.commands.test import NOT_SENT as TEST_FAILED, SENT as TEST_SENT
 from app.install.hookstate import installed as hooks_installed
 from app.errors import ExitCode, UserError
 from app.install.legacy import find_legacy
@@ -46,7 +47,7 @@ STOPPED = "Setup stopped; nothing was saved."
 SYSTEM_NEEDS_ROOT = "setup --system writes /etc/ssh-alert/config.ini: run it as root"
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     from app.commands.setup_channel import add_arguments as add_channel_arguments
 
     parser = subparsers.add_parser("setup", help="guided configuration: recipients, delivery, password, first check",

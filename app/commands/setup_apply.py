@@ -98,15 +98,16 @@ def apply(paths: Paths, plan: Plan, prompter: Optional[Prompter] = None, dry_run
     old, new = config_texts(paths, config, plan.password is not None)  # UserError now, before any effect
     if dry_run:
         return Result(diff_lines(old, new, paths), ExitCode.OK, {"changes": diff_lines(old, new, paths)})
-    if config.smtp is not None and config.smtp.user:
+    smtp = config.smtp
+    if smtp is not None and smtp.user:
         if plan.password is not None:
             from app.settings.credentials import store_password
 
-            where = store_password(paths, config.smtp.user, plan.password, paths.config_file)
+            where = store_password(paths, smtp.user, plan.password, paths.config_file)
             config = with_store(config, where.store)
             lines.append(PASSWORD_STORED.format(description=where.description))
             stored = True
-        elif config.smtp.password_command:
+        elif smtp.password_command:
             lines.append(PASSWORD_COMMAND)
     old, new = config_texts(paths, config, stored)
     lines += diff_lines(old, new, paths) if old is not None else []  # a new file: nothing of the user's changes

@@ -9,13 +9,17 @@ sent before anything is written: a failed test leaves the configuration as it wa
 import argparse
 import os
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from app.commands.prompt import Prompter
 from app.commands.result import Result
 from app.errors import ExitCode, UserError
 from app.settings import schema
 from app.system.paths import Paths
+
+if TYPE_CHECKING:
+    from app.channels.base import Outcome
+    from app.settings.config import Config
 
 CHANNEL_ADDED = "The {channel} channel is set up: alerts now go to {channels}."
 CHANNEL_TEST_FAILED = "the {channel} test was not delivered: {reason}; nothing was saved"
@@ -178,8 +182,8 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
         ask_again = True
         new_text = edited_config_text(text, channel, values, only)
         config = parse_config(new_text, paths.config_file)  # every problem named, nothing written yet
-        if interactive:
-            prompter.say(CHANNEL_TESTING.format(channel=channel))  # type: ignore[union-attr]
+        if interactive and prompter is not None:
+            prompter.say(CHANNEL_TESTING.format(channel=channel))
         outcome = _test(config, paths, channel, secret)
         if outcome.state == SENT:
             break
@@ -220,7 +224,7 @@ def setup_channel(paths: Paths, arguments: argparse.Namespace, prompter: Optiona
     return _write_new(paths, config, new_text, lines, data)
 
 
-def _write_new(paths: Paths, config: Any, text: str, lines: List[str], data: Dict[str, Any]) -> Result:
+def _write_new(paths: Paths, config: "Config", text: str, lines: List[str], data: Dict[str, Any]) -> Result:
     """Write a new push-only config (0600, atomically), then seed the store with the first check."""
     from app.check.handoff import sync_hook_wait
     from app.commands.setup_apply import CONFIG_UNWRITABLE
@@ -250,7 +254,7 @@ def _written(text: str, channel: str) -> Dict[str, str]:
     return dict(parser.items(channel)) if parser.has_section(channel) else {}
 
 
-def _test(config: Any, paths: Paths, channel: str, secret: str) -> Any:
+def _test(config: "Config", paths: Paths, channel: str, secret: str) -> "Outcome":
     """Send the test event with the secret given (or the one already kept)."""
     from app.check.context import host_name
     from app.check.events import test_event

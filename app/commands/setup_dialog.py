@@ -6,7 +6,7 @@ file as it was; ask() returns the plan that setup_apply carries out.
 
 import argparse
 import os
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Set, Tuple
 
 from app.commands.prompt import Prompter
 from app.commands.setup_answers import (BAD_PORT, Answers, KnownPassword, Plan, answers_from_config,
@@ -61,7 +61,7 @@ class _Asker:
     def __init__(self, arguments: argparse.Namespace, prompter: Prompter) -> None:
         self.arguments, self.prompter = arguments, prompter
         self.dns = not arguments.no_dns_check
-        self.looked_up: set = set()  # domains already checked: asking again does not repeat the warning
+        self.looked_up: Set[str] = set()  # domains already checked: asking again does not repeat the warning
 
     def confirm(self, question: str, default: bool = True) -> bool:
         return default if self.arguments.yes else self.prompter.confirm(question, default)
@@ -104,7 +104,7 @@ class _Asker:
         import socket
 
         from app.check.context import machine_name
-        from app.channels.mailname import is_fqdn
+        from app.settings.names import is_fqdn
 
         if current or is_fqdn(socket.getfqdn()):
             return current
@@ -148,16 +148,16 @@ class _Asker:
             return None, ""
         if self.arguments.password_command:
             return None, self.arguments.password_command
-        kept = known.password if known is not None and known.user == answers.user else None
+        kept = known if known is not None and known.user == answers.user else None
         question = ASK_PASSWORD.format(user=answers.user)
         if kept is not None:
-            question += KEEP_PASSWORD.format(what=known.what)  # type: ignore[union-attr]
+            question += KEEP_PASSWORD.format(what=kept.what)
         elif answers.password_command:
             question += KEEP_PASSWORD.format(what="password_command")
         typed = self.prompter.secret(question, allow_empty=kept is not None or bool(answers.password_command))
         if typed:
             return typed, ""
-        return (kept, "") if kept is not None else (None, answers.password_command)
+        return (kept.password, "") if kept is not None else (None, answers.password_command)
 
 
 HOST_NAMES = "Alerts name this host {shown}; mail servers see it as {ehlo}."
@@ -170,7 +170,8 @@ def host_names_line(host_label: str) -> str:
     import socket
 
     from app.check.context import machine_name
-    from app.channels.mailname import is_fqdn, local_ehlo_name
+    from app.channels.mailname import local_ehlo_name
+    from app.settings.names import is_fqdn
 
     fqdn = socket.getfqdn()
     line = HOST_NAMES.format(shown=host_label or machine_name(fqdn), ehlo=local_ehlo_name())

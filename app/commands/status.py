@@ -6,29 +6,27 @@ import platform
 import stat
 import sys
 import time
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from app import __version__
 
 from app.system import oplog
 from app.settings.config import Config, load_config
-from app.commands.result import Result
+from app.commands.result import FAIL, OK, WARN, Check, Result
+from app.commands.status_install import install_checks
 from app.errors import ExitCode, UserError
 from app.logins.loginline import parse_line
 from app.logins.loginlog import tail_lines
 from app.system.paths import Paths
 
-OK, WARN, FAIL = "ok", "warn", "fail"
+if TYPE_CHECKING:
+    from app.store.rows import Run
+    from app.store.store import Store
+
 GEOIP_OK = "{count} database(s), each built in the last 60 days"
 
 
-class Check(NamedTuple):
-    name: str
-    status: str  # ok | warn | fail
-    detail: str
-
-
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("status", help="report configuration, credentials, hooks and pending alerts")
     parser.add_argument("--json", action="store_true", help="print the same checks as JSON")
     parser.add_argument("--system", action="store_true", help="the system-wide mode's health (root)")
@@ -74,9 +72,7 @@ def run_status(paths: Paths) -> List[Check]:
                                 "; ".join(problems) or GEOIP_OK.format(count=count)))
     checks.append(_permission_check(paths))
     checks.extend(_log_checks(paths, config))
-    record = _install_record(paths)
-    checks.extend(_hook_checks(paths, record))
-    checks.append(_cron_check(paths, record))
+    checks.extend(install_checks(paths))
     return checks
 
 
@@ -144,7 +140,7 @@ def _permission_check(paths: Paths) -> Check:
 
 
 def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
-    from app.logins.statediff import pending_logins
+    from app.store.pending import pending_logins
     from app.store.store import DatabaseError, Store
 
     from app.system.files import require_private_dir
@@ -178,7 +174,7 @@ def _log_checks(paths: Paths, config: Optional[Config] = None) -> List[Check]:
         store.close()
 
 
-def _channel_checks(store, config: Optional[Config]) -> List[Check]:  # type: ignore[no-untyped-def]
+def _channel_checks(store: "Store", config: Optional[Config]) -> List[Check]:
     from app.store.eventstore import event_channels
     from app.check.health import channel_lines, hold_lines, watch_lines
 
@@ -203,8 +199,7 @@ def _store_writable(paths: Paths) -> List[Check]:
 RECIPIENT_REFUSED = "{address} was refused for good ({reply}): it gets no alerts; fix [alert] to"
 
 
-def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-def]
-                  recipients: Sequence[str] = ()) -> List[Check]:
+def _store_checks(paths: Paths, store: "Store", pending: int, recipients: Sequence[str] = ()) -> List[Check]:
     """Pending logins (connections, not lines), the last alert, and every kind of run whose last try failed."""
     from app.check.health import disk_lines
 
@@ -220,7 +215,7 @@ def _store_checks(paths: Paths, store, pending: int,  # type: ignore[no-untyped-
     return checks
 
 
-def _run_checks(paths: Paths, runs: Sequence = ()) -> List[Check]:  # type: ignore[type-arg]
+def _run_checks(paths: Paths, runs: Sequence["Run"] = ()) -> List[Check]:
     """"last error": FAIL for each kind of run whose last outcome failed, as the store or the outcome file
     (app.store.outcome) recorded it; else the operational log's last error, resolved only by a later success."""
     from app.store.outcome import read_outcome, run_lines
@@ -247,138 +242,3 @@ def _auth_checks(paths: Paths) -> List[Check]:
         elif record.parsed:
             checks.append(Check("auth details", OK, "methods and keys reach the hook (ExposeAuthInfo)"))
     return checks
-
-
-# --- hooks and cron: what install set up ---------------------------------------------------------------
-
-HOOK_MISSING = "no login hook in {place}; run: ssh_alert.pyz install"
-HOOK_NOT_CHOSEN = "not installed (install --hooks {chosen})"
-HOOK_HIDDEN = ("the hook is in {found}, but bash reads {place} first and never {found}: "
-               "re-run ssh_alert.pyz install")
-HOOK_BROKEN_TARGET = "the hook in {place} calls {what} {path}, which does not exist: re-run ssh_alert.pyz install"
-HOOK_NO_XAUTH = ("the hook is in ~/.ssh/rc but nothing there runs xauth, so X11 forwarding (ssh -X) "
-                 "stops working: re-run ssh_alert.pyz install")
-CRON_MISSING = ("no ssh_alert line in your crontab: an alert that could not be sent waits for the next login; "
-                "run: ssh_alert.pyz install")
-CRON_NOT_CHOSEN = "not installed (install --no-cron)"
-CRON_PANEL = "{problem}: add this line in your hosting panel's cron page: {line}"
-
-
-def _install_record(paths: Paths) -> Optional[dict]:
-    from app.install.installplan import load_record, read_optional, record_path
-
-    return load_record(read_optional(record_path(paths)))
-
-
-def _hook_checks(paths: Paths, record: Optional[dict]) -> List[Check]:
-    """One check per hook place: ~/.ssh/rc, the login file bash reads, ~/.bashrc."""
-    from app.install.hookstate import read_texts
-    from app.install.hooks import HOOKS
-    from app.install.installplan import strings
-
-    texts = read_texts(paths.home)
-    chosen = strings(record.get("hooks")) if record is not None else None
-    return [hook_check(hook, texts, chosen, str(paths.home), paths) for hook in HOOKS]
-
-
-
-def hook_check(hook: str, texts: Dict[str, str], chosen: Optional[List[str]], home: str,
-               paths: Optional[Paths] = None) -> Check:
-    """The check for one hook, from the startup files' texts (by name relative to home); with paths, also
-    whether the pyz it runs is the account's alone and whether it uses this account's state directory."""
-    from app.install.hookstate import hook_state
-    from app.install.hooks import block_settings
-
-    state = hook_state(hook, texts)
-    place = "~/" + state.place
-    if state.block is None:
-        if state.hidden is not None:
-            return Check(hook, WARN, HOOK_HIDDEN.format(found="~/" + state.hidden, place=place))
-        if chosen is not None and hook not in chosen:
-            return Check(hook, OK, HOOK_NOT_CHOSEN.format(chosen=",".join(chosen) or "none"))
-        return Check(hook, FAIL, HOOK_MISSING.format(place=place))  # no hook: logins go unalerted
-    settings = block_settings(state.block, home)
-    for what in ("python", "pyz"):
-        path = settings.get(what, "")
-        if os.path.isabs(path) and not os.path.isfile(path):
-            return Check(hook, WARN, HOOK_BROKEN_TARGET.format(place=place, what=what, path=path))
-    from app.install.hookstate import hook_problem
-
-    problem = hook_problem(place, settings, paths.state_dir) if paths is not None else None
-    if problem is not None:
-        return Check(hook, FAIL, problem)
-    if hook == "ssh-rc" and "xauth" not in texts.get(state.place, ""):
-        return Check(hook, WARN, HOOK_NO_XAUTH)
-    return Check(hook, OK, "login hook in {}".format(place))
-
-
-CRON_SILENT = "{line}; {last}: is the cron daemon running? (ps -e | grep cron); without it retries and ssh -N " \
-              "connections are never alerted"
-CRON_STALE_SECONDS = 300
-
-
-def cron_run_check(line: str, last_run: Optional[float], installed: Optional[float], now: float) -> Check:
-    """The cron line is installed: FAIL when check --cron has not run for CRON_STALE_SECONDS (pure)."""
-    if last_run is not None and 0 <= now - last_run <= CRON_STALE_SECONDS:
-        return Check("cron", OK, "{}; last run {:.0f} s ago".format(line, now - last_run))
-    if last_run is None and (installed is None or now - installed <= CRON_STALE_SECONDS):
-        return Check("cron", OK, "{}; no run recorded yet".format(line))
-    last = ("last run {:.0f} min ago".format((now - last_run) / 60) if last_run is not None
-            else "no run in the {:.0f} min since install".format((now - installed) / 60))
-    return Check("cron", FAIL, CRON_SILENT.format(line=line, last=last))
-
-
-def _last_cron(paths: Paths) -> Optional[float]:
-    from app.store.store import DatabaseError, Store
-
-    try:
-        store = Store.open(paths.store_file, read_only=True)
-    except (UserError, DatabaseError):
-        return None
-    try:
-        value = store.get("last_cron")
-    except DatabaseError:
-        return None
-    finally:
-        store.close()
-    return float(value) if value is not None else None
-
-
-def _installed_at(paths: Paths) -> Optional[float]:
-    from app.install.installplan import record_path
-
-    try:
-        return record_path(paths).stat().st_mtime
-    except OSError:
-        return None
-
-
-def _cron_check(paths: Paths, record: Optional[dict]) -> Check:
-    """The every-minute cron line: present, missing, or to be added through the hosting panel."""
-    from app.install import crontab
-
-    cron_record = record.get("cron") if record is not None and isinstance(record.get("cron"), dict) else {}
-    current = crontab.read_crontab()
-    line = crontab.find_cron_line(current.text) if current.available else None
-    if line is not None:
-        from app.install.hookstate import pyz_problem
-
-        pyz = cron_record.get("line") == line and record.get("pyz") if record is not None else None
-        problem = pyz_problem(pyz) if isinstance(pyz, str) and os.path.isabs(pyz) else None
-        if problem is not None:
-            return Check("cron", FAIL, "the cron line will not run {}: {}".format(pyz, problem))
-        return cron_run_check(line, _last_cron(paths), _installed_at(paths), time.time())
-    if cron_record and not cron_record.get("chosen"):
-        return Check("cron", OK, CRON_NOT_CHOSEN)
-    if current.available:
-        return Check("cron", WARN, CRON_MISSING)
-    expected = cron_record.get("line") or crontab.cron_line(sys.executable, _pyz_path(paths), os.environ)
-    return Check("cron", WARN, CRON_PANEL.format(problem=current.problem, line=expected))
-
-
-def _pyz_path(paths: Paths) -> str:
-    """The running pyz, else where install puts it."""
-    running = os.path.abspath(sys.argv[0])
-    if running.endswith(".pyz") and os.path.isfile(running):
-        return running
-    return str(paths.home / "bin" / "ssh_alert.pyz")

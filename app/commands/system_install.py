@@ -14,12 +14,13 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.commands.result import Result
 from app.errors import ExitCode, UserError
 from app.install import crontab, pam, timer
-from app.install.installplan import CANCELLED, CONFIRM, DRY_RUN_DONE, NOTHING_TO_DO, refuse_without_terminal
+from app.install.hooks import BrokenBlock
+from app.commands.confirm import CANCELLED, CONFIRM, DRY_RUN_DONE, NOTHING_TO_DO, refuse_without_terminal
 from app.system import proc
 from app.system.files import replace_atomically
 from app.system.paths import SYSTEM_HOOK, SYSTEM_LIB_DIR, SYSTEM_PYZ, SYSTEM_SEEN_DIR, SYSTEM_SHIV_ROOT, Paths
@@ -99,12 +100,25 @@ def without_system_cron(text: str) -> str:
 
 # --- plans (pure) --------------------------------------------------------------------------------------
 
-def plan_install(paths: Paths, source: bytes, installed_pyz: Optional[bytes], python: str,
-                 pam_text: bytes, backup: Optional[bytes], record: Optional[dict], cron_text: Optional[str],
-                 script_now: Optional[bytes], systemd: bool = False,
-                 units_now: Tuple[Optional[bytes], Optional[bytes]] = (None, None)) -> Tuple[List[Step], dict]:
+class SystemFacts(NamedTuple):
+    """What install --system finds before it plans (install() reads it; plan_install is pure)."""
+
+    source: bytes  # the running pyz
+    installed_pyz: Optional[bytes]  # SYSTEM_PYZ as it is (None: missing)
+    python: str  # the interpreter the hook runs (system_python)
+    pam_text: bytes  # /etc/pam.d/sshd
+    backup: Optional[bytes]  # /etc/pam.d/sshd as the first install kept it (None: not kept yet)
+    record: Optional[Dict[str, Any]]  # the install record (None: none)
+    cron_text: Optional[str]  # root's crontab (None: cannot be read)
+    script_now: Optional[bytes]  # SYSTEM_HOOK as it is (None: missing)
+    systemd: bool = False  # systemd runs: a timer instead of the cron line
+    units_now: Tuple[Optional[bytes], Optional[bytes]] = (None, None)  # the timer's service and timer units as they are
+
+
+def plan_install(paths: Paths, facts: SystemFacts) -> Tuple[List[Step], Dict[str, Any]]:
     """The steps of install --system and the record it leaves (systemd: a timer instead of the cron line).
     Raises UserError for a broken block."""
+    source, installed_pyz, python, pam_text = facts.source, facts.installed_pyz, facts.python, facts.pam_text
     steps = [Step("mkdir", SYSTEM_LIB_DIR, mode=0o755, describe="create {} (root, 0755)".format(SYSTEM_LIB_DIR)),
              Step("mkdir", paths.state_dir, mode=0o700, describe="create {} (root, 0700)".format(paths.state_dir))]
     if installed_pyz != source:
@@ -112,18 +126,18 @@ def plan_install(paths: Paths, source: bytes, installed_pyz: Optional[bytes], py
         steps.append(Step("extract", SYSTEM_PYZ, python.encode(), describe=""))
     script = pam.render_script(python, str(SYSTEM_PYZ), str(paths.state_dir), str(SYSTEM_SEEN_DIR),
                                str(SYSTEM_SHIV_ROOT)).encode()
-    if script_now != script:
+    if facts.script_now != script:
         steps.append(Step("write", SYSTEM_HOOK, script, 0o755, "write the PAM hook script {}".format(SYSTEM_HOOK)))
     text = pam_text.decode("utf-8", "surrogateescape")
     try:
         edit = pam.with_pam_block(text, pam.render_block(str(SYSTEM_HOOK)))
-    except pam.BrokenBlock as error:
+    except BrokenBlock as error:
         raise UserError(BROKEN.format(path=pam.SERVICE_FILE, line=error.line_number)) from None
-    record = dict(record or {})
+    record = dict(facts.record or {})
     if edit.action != "unchanged":
         if not pam.has_block(text):
             record["pam_newline_added"] = edit.newline_added
-            if backup is None:
+            if facts.backup is None:
                 steps.append(Step("write", paths.state_dir / BACKUP, pam_text, 0o600,
                                   "keep {} as it is in {}".format(pam.SERVICE_FILE, paths.state_dir / BACKUP)))
         steps.append(Step("pam", Path(pam.SERVICE_FILE), edit.text.encode("utf-8", "surrogateescape"),
@@ -131,15 +145,15 @@ def plan_install(paths: Paths, source: bytes, installed_pyz: Optional[bytes], py
                               pam.SERVICE_FILE, edit.action, SYSTEM_HOOK)))
     units = ((timer.SERVICE, timer.service_text(python, str(SYSTEM_PYZ), str(SYSTEM_SHIV_ROOT)).encode()),
              (timer.TIMER, timer.timer_text().encode()))
-    if systemd and tuple(text for _, text in units) != tuple(units_now):
+    if facts.systemd and tuple(text for _, text in units) != tuple(facts.units_now):
         for name, data in units:
             steps.append(Step("write", timer.UNIT_DIR / name, data, 0o644, "write {}".format(timer.UNIT_DIR / name)))
         steps.append(Step("systemctl", Path(""), b"daemon-reload"))
         steps.append(Step("systemctl", Path(timer.TIMER), b"enable --now", describe="systemctl enable --now {} "
                           "(the check every minute: retries, heartbeat, session ends)".format(timer.TIMER)))
-    elif cron_text is not None and not systemd:
-        new_cron = with_system_cron(cron_text, cron_line(python))
-        if new_cron != cron_text:
+    elif facts.cron_text is not None and not facts.systemd:
+        new_cron = with_system_cron(facts.cron_text, cron_line(python))
+        if new_cron != facts.cron_text:
             steps.append(Step("crontab", Path("crontab"), new_cron.encode(), describe="root's crontab: add "
                               "the every-minute check (retries, heartbeat)"))
     record["python"] = python
@@ -147,8 +161,8 @@ def plan_install(paths: Paths, source: bytes, installed_pyz: Optional[bytes], py
     return steps, record
 
 
-def plan_uninstall(paths: Paths, pam_text: Optional[bytes], record: Optional[dict], cron_text: Optional[str],
-                   purge: bool, units: Tuple[Path, ...] = ()) -> Tuple[List[Step], List[str]]:
+def plan_uninstall(paths: Paths, pam_text: Optional[bytes], record: Optional[Dict[str, Any]],
+                   cron_text: Optional[str], purge: bool, units: Tuple[Path, ...] = ()) -> Tuple[List[Step], List[str]]:
     """The steps of uninstall --system and the notes to print. Raises UserError for a broken block."""
     steps: List[Step] = []
     notes: List[str] = []
@@ -157,7 +171,7 @@ def plan_uninstall(paths: Paths, pam_text: Optional[bytes], record: Optional[dic
         text = pam_text.decode("utf-8", "surrogateescape")
         try:
             kept = pam.without_pam_block(text, bool(record.get("pam_newline_added")))
-        except pam.BrokenBlock as error:
+        except BrokenBlock as error:
             raise UserError(BROKEN.format(path=pam.SERVICE_FILE, line=error.line_number)) from None
         if kept != text:
             steps.append(Step("pam", Path(pam.SERVICE_FILE), kept.encode("utf-8", "surrogateescape"),
@@ -221,7 +235,7 @@ def apply(step: Step) -> None:
 
 
 def carry_out(steps: List[Step], command: str, arguments: argparse.Namespace, done: str,
-              notes: List[str] = ()) -> Result:  # type: ignore[assignment]
+              notes: Sequence[str] = ()) -> Result:
     listed = [step.describe for step in steps if step.describe]
     if arguments.dry_run:
         return Result(list(notes) + ["would: " + line for line in listed] + [DRY_RUN_DONE])
@@ -248,10 +262,10 @@ def _require_root(command: str, arguments: argparse.Namespace) -> None:
         raise UserError(NEEDS_ROOT.format(command=command))
     from app.commands.prompt import terminal_prompter
 
-    refuse_without_terminal(command, arguments.yes, arguments.dry_run, terminal_prompter())
+    refuse_without_terminal(command, arguments, terminal_prompter())
 
 
-def _record(paths: Paths) -> Optional[dict]:
+def _record(paths: Paths) -> Optional[Dict[str, Any]]:
     try:
         data = _read(paths.state_dir / RECORD)
         return json.loads(data.decode()) if data else None
@@ -278,10 +292,10 @@ def install(arguments: argparse.Namespace) -> Result:
     pam_text = _read(Path(pam.SERVICE_FILE))
     if pam_text is None:
         raise UserError("no {}: is openssh-server installed with PAM?".format(pam.SERVICE_FILE))
-    steps, _ = plan_install(paths, source, _read(SYSTEM_PYZ), system_python(), pam_text,
-                            _read(paths.state_dir / BACKUP), _record(paths), _cron_text(), _read(SYSTEM_HOOK),
-                            systemd=timer.SYSTEMD_RUNNING.is_dir(),
-                            units_now=(_read(timer.UNIT_DIR / timer.SERVICE), _read(timer.UNIT_DIR / timer.TIMER)))
+    facts = SystemFacts(source, _read(SYSTEM_PYZ), system_python(), pam_text, _read(paths.state_dir / BACKUP),
+                        _record(paths), _cron_text(), _read(SYSTEM_HOOK), systemd=timer.SYSTEMD_RUNNING.is_dir(),
+                        units_now=(_read(timer.UNIT_DIR / timer.SERVICE), _read(timer.UNIT_DIR / timer.TIMER)))
+    steps, _ = plan_install(paths, facts)
     return carry_out(steps, "install", arguments, DONE)
 
 

@@ -3,7 +3,8 @@
 import os
 from typing import List
 
-from app.commands.status import FAIL, OK, WARN, Check, _last_cron
+from app.commands.result import FAIL, OK, WARN, Check
+from app.commands.status_install import last_cron
 from app.install import crontab, pam
 from app.system.paths import SYSTEM_HOOK, SYSTEM_PYZ, Paths
 
@@ -47,7 +48,7 @@ def system_checks(paths: Paths) -> List[Check]:
         return checks
     table = crontab.read_crontab()
     line = next((entry for entry in table.text.splitlines() if entry.endswith(" " + CRON_MARKER)), None)
-    last = _last_cron(paths)
+    last = last_cron(paths)
     if line is None:
         checks.append(Check("cron", WARN, "no system line in root's crontab: retries wait for the next login; "
                                           "re-run: ssh_alert.pyz install --system"))

@@ -15,7 +15,7 @@ NOT_SENT = "Test alert NOT sent via {route}: {reason}"
 CHANNEL_SENT = "Test alert sent through the {channel} channel."
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("test", help="send a test alert through the configured delivery")
     parser.add_argument("--system", action="store_true", help="through the system-wide mode's configuration (root)")
     parser.add_argument("--channel", metavar="NAME", default="email",

@@ -17,8 +17,9 @@ from app.errors import UserError
 from app.install.hooks import (BEGIN, END, XAUTH_BEGIN, XAUTH_END, BrokenBlock, enable_legacy_lines, find_blocks,
                                without_blocks)
 from app.install.installplan import (CrontabEdit, FileEdit, FileFact, Plan, RemoveDirectory, RemoveFile, Step,
-                                     carry_out, decode, encode, entries, load_record, read_file_fact, read_optional,
-                                     record_path, refuse_without_terminal, strings, tilde)
+                                     decode, encode, entries, load_record, read_file_fact, read_optional,
+                                     record_path, strings, tilde)
+from app.commands.confirm import add_confirm_flags, carry_out, refuse_without_terminal
 from app.system.paths import Paths
 from app.commands.prompt import Prompter, terminal_prompter
 from app.commands.result import Result
@@ -45,10 +46,9 @@ class UninstallFacts(NamedTuple):
     shiv_extractions: List[Path] = []  # --purge: shiv's unpacked copies of this pyz and their lock files
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("uninstall", help="remove exactly what install added")
-    parser.add_argument("--yes", action="store_true", help="do it without asking (needed without a terminal)")
-    parser.add_argument("--dry-run", action="store_true", help="print each planned change and touch nothing")
+    add_confirm_flags(parser)
     parser.add_argument("--purge", action="store_true",
                         help="also delete the config, state, logs and stored password")
     parser.add_argument("--system", action="store_true", help="root: remove the system-wide PAM hook, restoring /etc/pam.d/sshd")
@@ -65,10 +65,10 @@ def run(paths: Paths, arguments: argparse.Namespace) -> Result:
 
 def uninstall(paths: Paths, arguments: argparse.Namespace, prompter: Optional[Prompter]) -> Result:
     """Run uninstall. Raises UserError for a refused confirmation, a broken block, or a step that fails."""
-    refuse_without_terminal("uninstall", arguments.yes, arguments.dry_run, prompter)
+    refuse_without_terminal("uninstall", arguments, prompter)
     facts = gather(paths, arguments.purge)
     plan = plan_uninstall(facts, arguments.purge)
-    return carry_out(plan, "uninstall", paths.home, arguments.yes, arguments.dry_run, prompter,
+    return carry_out(plan, "uninstall", paths.home, arguments, prompter,
                      DONE_PURGED if arguments.purge else DONE)
 
 
@@ -217,7 +217,7 @@ def _empty_directories(facts: UninstallFacts, steps: List[Step]) -> List[Step]:
             removed.add(str(step.path))
         elif isinstance(step, RemoveDirectory):
             removed.add(str(step.path))
-    directories = []
+    directories: List[Step] = []
     for directory in sorted(facts.directory_entries, key=lambda path: path.count("/"), reverse=True):
         if directory in removed:
             continue

@@ -1,1 +1,1 @@
-"""Putting ssh_alert in place: the login hook, the cron line, the plan of file changes, migration."""
+"""Putting ssh_alert in place, as plans of file changes computed from facts and then applied: the login hook's shell code and where it goes, the every-minute cron line (or a systemd timer in system mode), the PAM block for /etc/pam.d/sshd, which Python the hook calls, the install record, and the migration from the original script's files."""

@@ -141,7 +141,8 @@ fi
 
 
 class HookSettings(NamedTuple):
-    """What one rendered block calls and where it keeps state; every value already quoted for sh.
+    """What one rendered block calls and where it keeps state; render_hook takes every value quoted for sh
+    (hook_settings quotes plain ones).
 
     The defaults (a hand-pasted snippet) are the default paths under $HOME; install writes the paths it chose.
     """
@@ -162,11 +163,12 @@ def render_hook(settings: HookSettings = HookSettings()) -> str:
                             sshd_pid=sshd_pid_script("    "))
 
 
-def hook_settings(python: str, pyz: str, hook: str, state_dir: str, config_home: str, data_home: str,
-                  home: str) -> HookSettings:
-    """The settings install renders for hook: absolute paths, those under home written as "$HOME/..." (pure)."""
-    return HookSettings(shlex.quote(python), shell_quote_path(pyz, home), hook, shell_quote_path(state_dir, home),
-                        shell_quote_path(config_home, home), shell_quote_path(data_home, home))
+def hook_settings(plain: HookSettings, home: str) -> HookSettings:
+    """The settings install renders: plain's values (not quoted; absolute paths) quoted for sh, the paths under home
+    written as "$HOME/..." (pure)."""
+    return HookSettings(shlex.quote(plain.python), shell_quote_path(plain.pyz, home), plain.hook,
+                        shell_quote_path(plain.state, home), shell_quote_path(plain.config_home, home),
+                        shell_quote_path(plain.data_home, home))
 
 
 def shell_quote_path(path: str, home: str) -> str:
@@ -288,7 +290,8 @@ def block_settings(block: str, home: str) -> Dict[str, str]:
                 words = shlex.split(line)
             except ValueError:
                 return {}
-            values.update(word.split("=", 1) for word in words if "=" in word)
+            pairs = (word.partition("=") for word in words if "=" in word)
+            values.update((name, value) for name, _, value in pairs)
     if "sa_py" not in values:
         return {}
     return {name: home.rstrip("/") + values[variable][len("$HOME"):] if values[variable].startswith("$HOME/")

@@ -2,7 +2,8 @@
 
 Planning is pure (app.commands.install / uninstall); this module holds what both share: the step types,
 how a plan is listed for --dry-run and the confirmation, the install record, and the one function per
-effect that applies a step.
+effect that applies a step. Whether a plan is applied (--yes, --dry-run, a terminal's answer) is
+app.commands.confirm's.
 """
 
 import json
@@ -14,25 +15,16 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 from app.install import crontab
 
 from app.system import files
-from app.errors import ExitCode, UserError
+from app.errors import UserError
 from app.system.paths import Paths
-from app.commands.prompt import Prompter
-from app.commands.result import Result
 
 RECORD_NAME = "install.json"
 RECORD_FORMAT = 1
 BACKUP_SUFFIX = ".ssh-alert.bak"
 
-NEEDS_YES = ("{command} changes your login files and crontab and there is no terminal to confirm: "
-             "re-run with --yes (or --dry-run to see the changes first)")
-NOTHING_TO_DO = "nothing to change"
-DRY_RUN_DONE = "dry run: nothing was changed"
-CANCELLED = "cancelled: nothing was changed"
-CONFIRM = "Make these changes?"
 STEP_FAILED = ("{command} stopped at \"{step}\": {reason}; the steps before it were done: "
                "re-run {command} to finish")
 CANNOT_READ = "cannot read {path}: {reason}"
-CANCELLED_EXIT = ExitCode.NOT_DONE  # 0 would tell a calling script that it was done
 
 
 # --- steps ---------------------------------------------------------------------------------------------
@@ -126,9 +118,10 @@ def read_optional(path: Path) -> Optional[bytes]:
 
     try:
         with open_regular_file(path, "rb") as handle:
-            return handle.read()
+            content: bytes = handle.read()
     except OSError:
         return None
+    return content
 
 
 def missing_directories(directory: Path) -> List[Path]:
@@ -191,14 +184,14 @@ def merge_records(old: Optional[Dict[str, Any]], new: Dict[str, Any]) -> Dict[st
     merged["hooks"] = _union(strings(old.get("hooks")), new["hooks"])
     merged["pyz_copied"] = _union(strings(old.get("pyz_copied")), new["pyz_copied"])
     merged["directories"] = _union(strings(old.get("directories")), new["directories"])
-    merged_files = entries(old, "files")
+    merged_files: Dict[str, Dict[str, Any]] = entries(old, "files")
     for path, entry in new["files"].items():
         earlier = merged_files.get(path, {})
         merged_files[path] = {"created": bool(earlier.get("created")) or entry["created"],
                               "newline_added": bool(earlier.get("newline_added")) or entry["newline_added"],
                               "backup": earlier.get("backup") or entry["backup"]}
     merged["files"] = merged_files
-    old_cron = old.get("cron") if isinstance(old.get("cron"), dict) else {}
+    old_cron: Dict[str, Any] = old["cron"] if isinstance(old.get("cron"), dict) else {}
     merged["cron"] = dict(new["cron"], installed=bool(old_cron.get("installed")) or new["cron"]["installed"],
                           crontab_created=bool(old_cron.get("crontab_created")) or new["cron"]["crontab_created"])
     return merged
@@ -316,32 +309,3 @@ def apply_crontab(edit: CrontabEdit) -> None:
     else:
         crontab.write_crontab(edit.after)
 
-
-# --- the shared command flow ---------------------------------------------------------------------------
-
-def carry_out(plan: Plan, command: str, home: Path, yes: bool, dry_run: bool, prompter: Optional[Prompter],
-              done: str) -> Result:
-    """List the plan; then, as the flags and the terminal say, stop (--dry-run), ask, or apply it."""
-    listing = describe_plan(plan, home)
-    notes = list(plan.notes)
-    if not plan.steps:
-        return Result(notes + [NOTHING_TO_DO])
-    if dry_run:
-        return Result(["{} would make these changes:".format(command)] + listing + notes + [DRY_RUN_DONE])
-    if not yes:
-        if prompter is None:
-            raise UserError(NEEDS_YES.format(command=command))
-        for line in ["{} will make these changes:".format(command)] + listing + notes:
-            prompter.say(line)
-        if not prompter.confirm(CONFIRM):
-            return Result([CANCELLED], CANCELLED_EXIT)
-        apply_plan(plan, command, home)
-        return Result([done])
-    apply_plan(plan, command, home)
-    return Result(["{} made these changes:".format(command)] + listing + notes + [done])
-
-
-def refuse_without_terminal(command: str, yes: bool, dry_run: bool, prompter: Optional[Prompter]) -> None:
-    """Raise UserError (exit 2) before any work when nobody can confirm and --yes was not given."""
-    if not (yes or dry_run or prompter is not None):
-        raise UserError(NEEDS_YES.format(command=command))

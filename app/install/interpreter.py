@@ -72,8 +72,8 @@ def parse_probe(path: str, output: bytes) -> Probe:
 def candidates(search_path: str) -> List[str]:
     """Candidate interpreters in order: python3 on PATH, python3.13 ... python3.8 on PATH, CloudLinux's
     /opt/alt/python3*/bin/python3, then /usr/local/bin/python3.*; each listed once."""
-    found = [shutil.which("python3", path=search_path)]
-    found += [shutil.which("python3.{}".format(minor), path=search_path) for minor in MINORS]
+    names = ["python3"] + ["python3.{}".format(minor) for minor in MINORS]
+    found = [path for path in (shutil.which(name, path=search_path) for name in names) if path]
     found += sorted(glob.glob("/opt/alt/python3*/bin/python3"), key=_number_in, reverse=True)
     found += sorted((path for path in glob.glob("/usr/local/bin/python3.*")
                      if re.search(r"/python3\.\d+$", path)), key=_number_in, reverse=True)

@@ -11,7 +11,7 @@ The pure functions build the import (settings, log content, start offset); ``imp
 
 import configparser
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from app.settings.config import split_addresses
 from app.system.files import ensure_private_dir, exclusive_lock, replace_keeping_mode, write_private
@@ -127,7 +127,8 @@ def plan_log_import(log: bytes, state_text: Optional[str], log_name: str = "~/.s
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()  # the newline ending the last line, not an empty line
     total_raw = len(raw_lines)
-    template, details = "", {}
+    template = ""
+    details: Dict[str, object] = {}
     if state_error:
         alerted, template, details["reason"] = total_raw, STATE_UNREADABLE, state_error
     elif state_text is None:

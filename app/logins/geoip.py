@@ -219,14 +219,6 @@ class AccountPlaces:
         self.seen: Dict[str, Dict[str, List[Any]]] = {}  # per batch, by user
         self.after: Dict[Any, Dict[str, List[Any]]] = {}  # per batch, by log entry: its account's seen sets after it
 
-    @classmethod
-    def of_store(cls, setting: str, store: Any) -> "AccountPlaces":
-        """For geoip_db = setting, with the seen sets kept in store (else taken from its history)."""
-        from app.store.history import read
-
-        return cls(Locator(database_paths(setting)), lambda user: store.get(SEEN_KEY + user),
-                   lambda user: [past.ip for past in read(store) if past.user == user])
-
     def clear(self) -> None:
         self.facts.clear()
         self.seen.clear()

@@ -110,33 +110,3 @@ def plan(position: Optional[Position], log_path: Path) -> Tuple[Tuple[Segment, .
         predecessor = facts(found) if found else None
     return decide(position, log, anchor_matches, predecessor)
 
-
-def pending_logins(store, paths, channels=()) -> int:  # type: ignore[no-untyped-def]
-    """Logins (and notices) not yet delivered: those in unsent messages or, when more, the events some of channels
-    (app.store.eventstore.event_channels) waits for, plus the connections in the log's pending lines."""
-    from app.store.eventstore import waiting_count
-    from app.logins.loginline import parse_line
-    from app.logins.loginlog import read_entries
-
-    from app.logins import runmark
-
-    # a login waiting for email and a channel is one login: the larger count, not the sum
-    count = max(sum(row.logins for row in store.unsent()), waiting_count(store, channels) if channels else 0)
-    mark = runmark.read_file(paths.lock_file)  # logins sent while the store could not record them are not pending
-    try:
-        segments, _ = plan(runmark.position(mark, runmark.AHEAD) or store.position(), paths.login_log)
-    except OSError:
-        return count
-    recent, seen = store.recent() + tuple(runmark.unrecorded(mark)), set()
-    for segment in segments:
-        try:
-            with open_regular_file(segment.path, "rb") as handle:
-                for entry in read_entries(handle, segment.start, include_partial=True):
-                    record = parse_line(entry.data)
-                    key = record.connection_key
-                    if key and record.epoch is not None and is_repeat(recent, key, record.epoch):
-                        continue
-                    seen.add(key or entry.end)
-        except OSError:
-            continue
-    return count + len(seen)

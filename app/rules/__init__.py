@@ -1,1 +1,1 @@
-"""Pure decisions about one login, below the settings that parse them: trusted networks, the ``[rules]`` section and work hours, the ``[users]`` routing, and SSH key fingerprints. Nothing here reads a file, a clock or the network."""
+"""Pure decisions, below the settings that parse them: trusted networks, the ``[rules]`` section and work hours, the ``[users]`` routing, SSH key blobs and fingerprints, and the hour window of the sending limits. Nothing here reads a file, a clock or the network."""

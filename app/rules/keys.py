@@ -1,4 +1,5 @@
-"""SSH public keys: the SHA256 fingerprint OpenSSH prints (app.watch.keywatch reads authorized_keys)."""
+"""SSH public keys: the base64 key blob decoded, its type, and the SHA256 fingerprint OpenSSH prints
+(app.watch.keywatch reads authorized_keys with these)."""
 
 import base64
 import binascii
@@ -7,12 +8,28 @@ from typing import Optional
 from app.system.sha import sha256
 
 
-def fingerprint(blob_base64: str) -> Optional[str]:
-    """Return ``SHA256:<unpadded base64>`` of the decoded key blob (as ``ssh-keygen -lf``), or None if not base64."""
+def decode_blob(blob_base64: str) -> Optional[bytes]:
+    """The key blob that blob_base64 encodes (strict base64), or None when it is not base64."""
     try:
-        blob = base64.b64decode(blob_base64.encode("ascii"), validate=True)
+        return base64.b64decode(blob_base64.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         return None
+
+
+def blob_type(blob_base64: str) -> Optional[str]:
+    """The key type named inside a public key blob (its first string), or None when it is not one."""
+    blob = decode_blob(blob_base64)
+    if blob is None:
+        return None
+    length = int.from_bytes(blob[:4], "big")
+    if len(blob) < 4 + length or not 0 < length < 100:
+        return None
+    return blob[4:4 + length].decode("ascii", "replace")
+
+
+def fingerprint(blob_base64: str) -> Optional[str]:
+    """Return ``SHA256:<unpadded base64>`` of the decoded key blob (as ``ssh-keygen -lf``), or None if not base64."""
+    blob = decode_blob(blob_base64)
     if not blob:
         return None
     digest = base64.b64encode(sha256(blob).digest()).decode("ascii").rstrip("=")

@@ -1,1 +1,1 @@
-"""The configuration and its secrets: parsing, validation, the password's sources."""
+"""The configuration and its secrets: every key declared once in the schema, which parses, validates, prompts and documents it; the config file read and edited in place; the password's and the channel secrets' sources; checks of addresses, EHLO names and syslog targets."""

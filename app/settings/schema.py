@@ -56,7 +56,7 @@ def _trusted_problems(text: str) -> Tuple[str, ...]:
 
 
 def _ehlo_problems(text: str) -> Tuple[str, ...]:
-    from app.channels.mailname import ehlo_problem  # app.channels imports this package
+    from app.settings.names import ehlo_problem
 
     problem = ehlo_problem(text)
     return (problem,) if problem else ()
@@ -78,7 +78,7 @@ def _work_hours_problems(text: str) -> Tuple[str, ...]:
 
 
 def _syslog_target_problems(text: str) -> Tuple[str, ...]:
-    from app.channels.syslog5424 import target_problem
+    from app.settings.names import target_problem
 
     problem = target_problem(text)
     return (problem,) if problem else ()

@@ -9,7 +9,14 @@ stored after it was added.
 
 import json
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from app.rules.hourly import recent_sends
+
+if TYPE_CHECKING:
+    from app.channels.base import Outcome
+    from app.settings.config import Config
+    from app.store.store import Store
 
 SCHEMA = """
 CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
@@ -29,7 +36,7 @@ JOURNALD = "journald"
 LOG_CHANNELS = (SYSLOG, JOURNALD)  # local logs: every login (not only alerts), one entry each, retried every run
 
 
-def event_channels(config: Any) -> Tuple[str, ...]:
+def event_channels(config: "Config") -> Tuple[str, ...]:
     """The channels fed from the event outbox: the push channels chosen, and syslog and journald when on."""
     return tuple(name for name in config.channels if name != "email") + ((SYSLOG,) if config.policy.syslog else ()) \
         + ((JOURNALD,) if config.policy.journald else ())
@@ -53,7 +60,7 @@ class ChannelState(NamedTuple):
     batch: Optional[Dict[str, Any]]  # a digest being sent: {"rows": [...], "event": {...}}, re-sent as it is
 
 
-def add_events(store: Any, events: Sequence[Tuple[Dict[str, Any], bool, str]], now: Optional[float] = None) -> None:
+def add_events(store: "Store", events: Sequence[Tuple[Dict[str, Any], bool, str]], now: Optional[float] = None) -> None:
     """Store (event, alert, connection) triples at now (default: the current time); an event id already stored
     is kept as it is. created is when it was stored, not the login's time: the prune counts from it.
 
@@ -68,7 +75,7 @@ def add_events(store: Any, events: Sequence[Tuple[Dict[str, Any], bool, str]], n
         store.put(CHANNELS_PENDING, True)
 
 
-def channel_state(store: Any, name: str) -> ChannelState:
+def channel_state(store: "Store", name: str) -> ChannelState:
     """The channel's state; a channel seen for the first time is added (it gets the events stored from now on)."""
     row = store.connection.execute("SELECT name, after_row, last_ok, last_error, last_error_time, not_before, "
                                    "failures, holding, batch FROM channels WHERE name = ?", (name,)).fetchone()
@@ -81,20 +88,20 @@ def channel_state(store: Any, name: str) -> ChannelState:
                         None if row[8] is None else json.loads(row[8]))
 
 
-def add_channels_from_start(store: Any, names: Sequence[str]) -> None:
+def add_channels_from_start(store: "Store", names: Sequence[str]) -> None:
     """Add channels not yet known so that they get every event stored (a store that starts anew after a reset
     owes them its notice). Call inside a transaction."""
     store.connection.executemany("INSERT OR IGNORE INTO channels (name, after_row) VALUES (?, 0)",
                                  [(name,) for name in names])
 
 
-def known_channel(store: Any, name: str) -> Optional[ChannelState]:
+def known_channel(store: "Store", name: str) -> Optional[ChannelState]:
     """The channel's state, or None before its first run (reads only: status opens the store read-only)."""
     found = store.connection.execute("SELECT 1 FROM channels WHERE name = ?", (name,)).fetchone()
     return None if found is None else channel_state(store, name)
 
 
-def pending_count(store: Any, state: ChannelState, alerts_only: bool) -> int:
+def pending_count(store: "Store", state: ChannelState, alerts_only: bool) -> int:
     """How many events wait for the channel."""
     return int(store.connection.execute(
         "SELECT count(*) FROM events WHERE id > ? AND (alert = 1 OR ? = 0) AND NOT EXISTS "
@@ -102,7 +109,7 @@ def pending_count(store: Any, state: ChannelState, alerts_only: bool) -> int:
         (state.after_row, int(alerts_only), state.name)).fetchone()[0])
 
 
-def pending(store: Any, state: ChannelState, alerts_only: bool, limit: int = PENDING_LIMIT) -> List[StoredEvent]:
+def pending(store: "Store", state: ChannelState, alerts_only: bool, limit: int = PENDING_LIMIT) -> List[StoredEvent]:
     """Events not yet sent to (or refused by) the channel, oldest first; alerts_only skips recorded-only logins."""
     rows = store.connection.execute(
         "SELECT id, body, connection FROM events WHERE id > ? AND (alert = 1 OR ? = 0) AND NOT EXISTS "
@@ -111,9 +118,11 @@ def pending(store: Any, state: ChannelState, alerts_only: bool, limit: int = PEN
     return [StoredEvent(int(row[0]), json.loads(row[1]), str(row[2])) for row in rows]
 
 
-def record_outcome(store: Any, channel: str, rows: Sequence[int], state: str, detail: str, now: float,
+def record_outcome(store: "Store", channel: str, rows: Sequence[int], outcome: "Outcome", now: float,
                    not_before: Optional[float] = None) -> None:
-    """Record one attempt: "sent" and "refused" close rows for channel; "retry" leaves them pending."""
+    """Record one attempt (outcome's state and detail): "sent" and "refused" close rows for channel; "retry" leaves
+    them pending until not_before."""
+    state, detail = outcome.state, outcome.detail
     with store.transaction():
         if state in ("sent", "refused"):
             store.connection.executemany(
@@ -130,7 +139,7 @@ def record_outcome(store: Any, channel: str, rows: Sequence[int], state: str, de
                 "failures = failures + ? WHERE name = ?", (detail, now, not_before, int(state == "retry"), channel))
 
 
-def skip_event(store: Any, event_id: str, channel: str) -> None:
+def skip_event(store: "Store", event_id: str, channel: str) -> None:
     """Close the stored event for channel without sending it there (a notice about that channel itself).
 
     Call inside the transaction that stores the event."""
@@ -140,23 +149,21 @@ def skip_event(store: Any, event_id: str, channel: str) -> None:
         (channel, time.time(), event_id))
 
 
-def set_holding(store: Any, channel: str, holding: bool, not_before: Optional[float] = None) -> None:
+def set_holding(store: "Store", channel: str, holding: bool, not_before: Optional[float] = None) -> None:
     with store.transaction():
         store.connection.execute("UPDATE channels SET holding = ?, not_before = ? WHERE name = ?",
                                  (int(holding), not_before, channel))
 
 
-def set_batch(store: Any, channel: str, batch: Dict[str, Any]) -> None:
+def set_batch(store: "Store", channel: str, batch: Dict[str, Any]) -> None:
     """Note the digest about to be sent, so a retry sends the same one (same id) whatever arrives meanwhile."""
     with store.transaction():
         store.connection.execute("UPDATE channels SET batch = ? WHERE name = ?",
                                  (json.dumps(batch, sort_keys=True, ensure_ascii=False), channel))
 
 
-def send_times(store: Any, channel: str, now: float) -> Tuple[float, ...]:
-    """The channel's send times within the hourly window (app.check.policy.recent_sends)."""
-    from app.check.policy import recent_sends
-
+def send_times(store: "Store", channel: str, now: float) -> Tuple[float, ...]:
+    """The channel's send times within the hourly window (app.rules.hourly.recent_sends)."""
     times = [float(row[0]) for row in store.connection.execute(
         "SELECT time FROM channel_sends WHERE channel = ? AND time > ? ORDER BY time", (channel, now - 7200.0))]
     return recent_sends(times, now)
@@ -176,14 +183,14 @@ def _waiting(channels: Sequence[str], unknown_after: str = "0") -> Tuple[str, Li
     return "({})".format(clause or "0"), values
 
 
-def waiting_count(store: Any, channels: Sequence[str]) -> int:
+def waiting_count(store: "Store", channels: Sequence[str]) -> int:
     """How many events some of channels still waits for (each counted once, however many channels wait); a
     channel that has not run yet waits for none (it starts with the events stored after its first run)."""
     clause, values = _waiting(channels, "(SELECT coalesce(max(id), 0) FROM events)")
     return int(store.connection.execute("SELECT count(*) FROM events WHERE " + clause, values).fetchone()[0])
 
 
-def prune(store: Any, channels: Sequence[str], now: float) -> None:
+def prune(store: "Store", channels: Sequence[str], now: float) -> None:
     """Forget the events every channel is done with, a day after they were stored, and old send times. An event
     still waiting for some channel is kept however old it is (a channel failing for weeks gets it when it works
     again); one stored before a channel was added, or recorded-only for a push channel, does not wait for it.

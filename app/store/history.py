@@ -8,10 +8,14 @@ before the store kept them in ``history.jsonl``, which ``read_jsonl`` reads for 
 
 import json
 from pathlib import Path
-from typing import Iterator, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Tuple
 
 from app.rules.trust import canonical_address
 from app.system.files import open_regular_file
+
+if TYPE_CHECKING:
+    from app.logins.geoip import AccountPlaces
+    from app.store.store import Store
 
 # outcome values
 EMAILED, DIGEST, TRUSTED_SKIPPED, KNOWN_IP = "emailed", "digest", "trusted: not emailed", "known IP: not emailed"
@@ -74,12 +78,21 @@ def from_json(text: str) -> Optional[HistoryEntry]:
     return entry._replace(methods=tuple(entry.methods), geo_sources=tuple(entry.geo_sources))
 
 
-def read(store, since: Optional[float] = None, address: Optional[str] = None) -> Iterator[HistoryEntry]:  # type: ignore
+def read(store: "Store", since: Optional[float] = None, address: Optional[str] = None) -> Iterator[HistoryEntry]:
     """Recorded logins, oldest first, narrowed by time and by one exact (canonical) address."""
     for text in store.history(since, address):
         entry = from_json(text)
         if entry is not None:
             yield entry
+
+
+def account_places(setting: str, store: "Store") -> "AccountPlaces":
+    """The geoip work of a run with geoip_db = setting (app.logins.geoip, loaded only then): the seen sets kept in
+    store, else each account's addresses in its recorded history, judge what is new."""
+    from app.logins.geoip import SEEN_KEY, AccountPlaces, Locator, database_paths
+
+    return AccountPlaces(Locator(database_paths(setting)), lambda user: store.get(SEEN_KEY + user),
+                         lambda user: [past.ip for past in read(store) if past.user == user])
 
 
 def read_jsonl(path: Path) -> List[HistoryEntry]:
@@ -100,7 +113,7 @@ def read_jsonl(path: Path) -> List[HistoryEntry]:
     return entries
 
 
-def fill_kind(store, epoch: float, ip: str, user: str, kind: str) -> None:  # type: ignore[no-untyped-def]
+def fill_kind(store: "Store", epoch: float, ip: str, user: str, kind: str) -> None:
     """Give the recorded login of this connection (same time, address and user) the kind a later hook line of
     it carries, where its first line (``~/.ssh/rc`` cannot tell a command from a transfer) had none."""
     for row_id, text in store.history_between(epoch, epoch):

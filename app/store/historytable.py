@@ -1,13 +1,16 @@
 """The store's login history table: one row per login check handled (app.store.history reads it)."""
 
 import time
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 class HistoryTable:
     """Store's history methods (a mixin: the store's connection is self.connection)."""
 
-    connection: Any
+    connection: "sqlite3.Connection"
 
     def add_history(self, rows: Sequence[Tuple[str, Optional[float], str, str]], now: Optional[float] = None) -> None:
         """Insert (log_key, epoch or None when not known, canonical address, entry JSON) rows, stored at now
@@ -19,7 +22,8 @@ class HistoryTable:
     def history(self, since: Optional[float] = None, address: Optional[str] = None) -> Iterator[str]:
         """The entry JSON of recorded logins in the order check handled them, narrowed by time (a login of unknown
         time by when it was recorded) and exact address."""
-        clauses, values = [], []  # type: List[str], List[Any]
+        clauses: List[str] = []
+        values: List[Any] = []
         if since is not None:  # a login whose time is not known counts from when it was recorded
             clauses.append("(epoch >= ? OR (epoch IS NULL AND stored >= ?))")
             values += [since, since]

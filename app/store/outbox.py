@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 from app.store.eventstore import add_events
-from app.store.store import OutboxRow, Store
+from app.store.rows import OutboxRow
+from app.store.store import Store
 from app.system.files import open_regular
 from app.system.sha import sha256
 
@@ -50,8 +51,8 @@ def wire_bytes(message: EmailMessage) -> bytes:
 def enqueue(store: Store, message: EmailMessage, recipients: Sequence[str], kind: str, logins: int,
             now: float) -> None:
     """Add message to the outbox; call inside the transaction that records what it covers."""
-    store.enqueue(str(message["Message-ID"]), kind, str(message["Subject"]), recipients, wire_bytes(message),
-                  logins, now)
+    store.enqueue(OutboxRow(0, str(message["Message-ID"]), kind, str(message["Subject"]), tuple(recipients),
+                            wire_bytes(message), logins), now)
 
 
 def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str], kind: str,

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
+from app.store.rows import Run
 from app.system.files import open_regular
 
 OUTCOME_NAME = "check.outcome"
@@ -106,8 +107,7 @@ def _logged_epoch(text: str) -> Optional[float]:
         return None
 
 
-def run_lines(runs: Sequence[Tuple[str, Optional[float], Optional[float], Optional[str]]], outcome: Optional[Outcome],
-              logged: Optional[Tuple[str, str]]) -> List[Tuple[str, str]]:
+def run_lines(runs: Sequence[Run], outcome: Optional[Outcome], logged: Optional[Tuple[str, str]]) -> List[Tuple[str, str]]:
     """("fail" | "ok" | "warn", detail) lines of "last error", from the store's runs (kind, ok, failed, reason), the
     outcome file and the operational log's last error (time text, message). A kind whose newest outcome is a
     failure is FAIL; "since resolved" only when a check succeeded after the logged error (pure)."""

@@ -1,9 +1,10 @@
 """The store: one SQLite file with everything ``check`` remembers, changed only in transactions.
 
-Log position, outbox, send times of the hourly limit, recent connections, known sources, sessions
-alerted, run outcomes and the login history live in ``store.db``. It uses a rollback journal in
-PERSIST mode, not WAL: that works on NFS home directories, and a journal that keeps its blocks plus
-free pages kept inside the file (the reserve) let commits go on when the disk is full.
+Log position, outbox (app.store.outboxtable), send times of the hourly limit, recent connections, known
+sources, sessions alerted, run outcomes and the login history (app.store.historytable) live in ``store.db``,
+its tables made by app.store.schema's migrations. It uses a rollback journal in PERSIST mode, not WAL: that
+works on NFS home directories, and a journal that keeps its blocks plus free pages kept inside the file (the
+reserve) let commits go on when the disk is full.
 """
 
 import contextlib
@@ -12,19 +13,21 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from app.check.policy import Seen, recent_sends
 from app.logins.statediff import RECENT_KEPT
 from app.errors import NO_SQLITE, STORE_NOT_REGULAR, STORE_UNWRITABLE, UserError
 from app.system.files import ensure_private_dir, open_regular
 from app.logins.loginlog import Position
-from app.store.eventstore import SCHEMA as EVENTS_SCHEMA
 from app.store.historytable import HistoryTable
+from app.store.outboxtable import OutboxTable
+from app.store.schema import MIGRATIONS, SCHEMA_VERSION
+from app.store.rows import Run, Seen
+from app.rules.hourly import recent_sends
 
 try:
     import sqlite3
-    from sqlite3 import DatabaseError, OperationalError
+    from sqlite3 import DatabaseError as DatabaseError, OperationalError as OperationalError  # re-exported
 except ImportError:  # a Python built without SQLite: Store.open says so in one line
     sqlite3 = None  # type: ignore[assignment]
 
@@ -34,64 +37,18 @@ except ImportError:  # a Python built without SQLite: Store.open says so in one 
     class OperationalError(DatabaseError):  # type: ignore[no-redef]
         """Stands in for sqlite3.OperationalError where there is no sqlite3."""
 
-SCHEMA_VERSION = 4
 RESERVE_PAGES = 96  # free pages kept in the file: a few dozen alerts can still be recorded on a full disk
 JOURNAL_RESERVE = 256 * 1024  # the persisted journal is grown to this once, so a commit needs no new blocks
 BUSY_SECONDS = 30.0
 
-# MIGRATIONS[n] brings a store at schema version n to n + 1.
-MIGRATIONS: Tuple[str, ...] = ("""
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
-    created REAL NOT NULL, recipients TEXT NOT NULL, message BLOB NOT NULL, logins INTEGER NOT NULL,
-    sent REAL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);
-CREATE INDEX outbox_unsent ON outbox(sent, id);
-CREATE TABLE sends (time REAL NOT NULL);
-CREATE TABLE recent (id INTEGER PRIMARY KEY, connection TEXT NOT NULL, epoch REAL NOT NULL);
-CREATE TABLE sources (user TEXT NOT NULL, ip TEXT NOT NULL, first REAL NOT NULL, last REAL NOT NULL,
-    count INTEGER NOT NULL, PRIMARY KEY (user, ip));
-CREATE TABLE sessions_alerted (key TEXT PRIMARY KEY);
-CREATE TABLE runs (kind TEXT PRIMARY KEY, ok REAL, failed REAL, reason TEXT);
-CREATE TABLE history (id INTEGER PRIMARY KEY, log_key TEXT NOT NULL UNIQUE, epoch REAL NOT NULL,
-    address TEXT NOT NULL, entry TEXT NOT NULL);
-CREATE INDEX history_epoch ON history(epoch);
-CREATE INDEX history_address ON history(address, epoch);
-CREATE TABLE reserve (filler BLOB);
-""", """
-CREATE TABLE deliveries (outbox_id INTEGER NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL,
-    reply TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (outbox_id, recipient));
-""", EVENTS_SCHEMA, """
-CREATE TABLE history_v4 (id INTEGER PRIMARY KEY, log_key TEXT NOT NULL UNIQUE, epoch REAL, address TEXT NOT NULL,
-    entry TEXT NOT NULL, stored REAL);
-INSERT INTO history_v4 (id, log_key, epoch, address, entry, stored)
-    SELECT id, log_key, nullif(epoch, 0), address, entry, CAST(strftime('%s', 'now') AS REAL) FROM history;
-DROP TABLE history;
-ALTER TABLE history_v4 RENAME TO history;
-CREATE INDEX history_epoch ON history(epoch);
-CREATE INDEX history_address ON history(address, epoch);
-CREATE INDEX history_stored ON history(stored);
-""")  # history v4: an unknown login time is NULL (0, read as 1970, was pruned as ancient); stored: when recorded.
-# plain SQL that SQLite 3.7 (old distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID;
-# outbox ids are AUTOINCREMENT: never reused, so the accepted mark (app.store.outbox) names one message
 
-
-class OutboxRow(NamedTuple):
-    id: int
-    message_id: str
-    kind: str
-    subject: str
-    recipients: Tuple[str, ...]
-    message: bytes
-    logins: int
-
-
-class Store(HistoryTable):
+class Store(HistoryTable, OutboxTable):
     """An open store. Every change runs inside ``with store.transaction():``."""
 
     def __init__(self, connection: "sqlite3.Connection", path: Path) -> None:
         self.connection = connection
         self.path = path
-        self._later: List[Callable[["Store"], None]] = []  # see later()
+        self._later: List[Callable[["Store"], object]] = []  # see later()
 
     # --- opening ---------------------------------------------------------------------------------------
 
@@ -114,8 +71,9 @@ class Store(HistoryTable):
             finally:
                 os.close(descriptor)
         except OSError as error:
-            if getattr(error, "kind", None):
-                raise UserError(STORE_NOT_REGULAR.format(path=path, kind=error.kind)) from None
+            kind = getattr(error, "kind", None)  # app.system.files.NotRegularFile names what it found
+            if kind:
+                raise UserError(STORE_NOT_REGULAR.format(path=path, kind=kind)) from None
             raise UserError(STORE_UNWRITABLE.format(path=path, reason=error.strerror or error)) from None
         if read_only:
             from urllib.parse import quote
@@ -180,7 +138,7 @@ class Store(HistoryTable):
             raise
         self._later.clear()
 
-    def later(self, change: Callable[["Store"], None]) -> None:
+    def later(self, change: Callable[["Store"], object]) -> None:
         """Make change (a cache or a clean-up, safe to lose or to repeat) in the next transaction, or at close:
         no commit of its own, whose fsyncs would delay a login's alert."""
         self._later.append(change)
@@ -197,7 +155,7 @@ class Store(HistoryTable):
 
         Returns False when the disk has no room to re-make the reserve (it is then being used up).
         """
-        free = self.connection.execute("PRAGMA freelist_count").fetchone()[0]
+        free, page = self.free_pages()
         journal = Path(str(self.path) + "-journal")
         try:
             journal_size = journal.stat().st_size
@@ -205,7 +163,6 @@ class Store(HistoryTable):
             journal_size = 0
         if free >= RESERVE_PAGES and journal_size >= JOURNAL_RESERVE:
             return True
-        page = self.connection.execute("PRAGMA page_size").fetchone()[0]
         try:
             with self.transaction():  # pages taken then given back: they stay in the file as free pages
                 self.connection.execute("INSERT INTO reserve (filler) VALUES (zeroblob(?))",
@@ -216,6 +173,12 @@ class Store(HistoryTable):
         except OperationalError:
             return False
         return True
+
+    def free_pages(self) -> Tuple[int, int]:
+        """(free pages kept in the file, the page size in bytes): how much of the reserve is left."""
+        free = self.connection.execute("PRAGMA freelist_count").fetchone()[0]
+        page = self.connection.execute("PRAGMA page_size").fetchone()[0]
+        return int(free), int(page)
 
     # --- meta: small named values, JSON ----------------------------------------------------------------
 
@@ -275,7 +238,7 @@ class Store(HistoryTable):
     # --- the hourly limit ----------------------------------------------------------------------------------
 
     def send_times(self, now: float) -> Tuple[float, ...]:
-        """Send times of the hourly window (policy.recent_sends: a time in the future, from a clock that ran
+        """Send times of the hourly window (app.rules.hourly.recent_sends: a time in the future, from a clock that ran
         ahead, has expired); the others are forgotten in the next transaction (later())."""
         times = tuple(float(row[0]) for row in self.connection.execute("SELECT time FROM sends ORDER BY time"))
         kept = recent_sends(times, now)
@@ -309,7 +272,7 @@ class Store(HistoryTable):
         else:
             self.connection.execute("UPDATE runs SET failed = ?, reason = ? WHERE kind = ?", (now, reason, kind))
 
-    def runs(self) -> List[Tuple[str, Optional[float], Optional[float], Optional[str]]]:
+    def runs(self) -> List[Run]:
         """(kind, last success, last failure, its reason) of every kind of run recorded."""
         return [(str(kind), ok, failed, reason) for kind, ok, failed, reason in self.connection.execute(
             "SELECT kind, ok, failed, reason FROM runs ORDER BY kind")]
@@ -318,66 +281,6 @@ class Store(HistoryTable):
         """(kind, when, reason) of every kind of run whose last outcome was a failure."""
         return [(str(kind), float(failed), str(reason)) for kind, failed, reason in self.connection.execute(
             "SELECT kind, failed, reason FROM runs WHERE failed IS NOT NULL ORDER BY failed")]
-
-    # --- the outbox ----------------------------------------------------------------------------------------
-
-    def enqueue(self, message_id: str, kind: str, subject: str, recipients: Sequence[str], message: bytes,
-                logins: int, now: float) -> int:
-        """Add a message to send; returns its id. Call inside the transaction that records what it covers."""
-        cursor = self.connection.execute(
-            "INSERT INTO outbox (message_id, kind, subject, created, recipients, message, logins) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", (message_id, kind, subject, now, json.dumps(list(recipients)),
-                                             sqlite3.Binary(message), logins))
-        return int(cursor.lastrowid)
-
-    def unsent(self) -> List[OutboxRow]:
-        """Messages not yet accepted, oldest first."""
-        return [OutboxRow(int(row[0]), str(row[1]), str(row[2]), str(row[3]), tuple(json.loads(row[4])),
-                          bytes(row[5]), int(row[6])) for row in self.connection.execute(
-            "SELECT id, message_id, kind, subject, recipients, message, logins FROM outbox "
-            "WHERE sent IS NULL ORDER BY id")]
-
-    def mark_sent(self, row: OutboxRow, now: float) -> None:
-        """The server accepted row: record it, its send time and the last alert, in one transaction."""
-        with self.transaction():
-            self.connection.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1, last_error = NULL "
-                                    "WHERE id = ?", (now, row.id))
-            if not self._accepted_by_some(row):  # else its send was counted when the first recipient took it
-                self.connection.execute("INSERT INTO sends (time) VALUES (?)", (now,))
-            self.put("last_sent", {"epoch": now, "subject": row.subject})
-            self.put("holding", False)
-            self.clear_warning("held")
-
-    def delivered_to(self, row: OutboxRow) -> List[str]:
-        """The recipients row needs no more attempts for: they accepted it, or refused it for good."""
-        return [str(found[0]) for found in self.connection.execute(
-            "SELECT recipient FROM deliveries WHERE outbox_id = ?", (row.id,))]
-
-    def record_deliveries(self, row: OutboxRow, accepted: Sequence[str], refused: Sequence[Tuple[str, str]],
-                          now: float) -> None:
-        """Who accepted row and who refused it for good (5xx), in one transaction. The first acceptance counts
-        as its send for the hourly limit: a recipient deferred for days must not lift the limit for the others."""
-        with self.transaction():
-            if accepted and not self._accepted_by_some(row):
-                self.connection.execute("INSERT INTO sends (time) VALUES (?)", (now,))
-                self.put("last_sent", {"epoch": now, "subject": row.subject})
-            self.connection.executemany(
-                "INSERT OR REPLACE INTO deliveries (outbox_id, recipient, state, reply, time) VALUES (?, ?, ?, ?, ?)",
-                [(row.id, address, "accepted", "", now) for address in accepted]
-                + [(row.id, address, "refused", reply, now) for address, reply in refused])
-
-    def _accepted_by_some(self, row: OutboxRow) -> bool:
-        return self.connection.execute("SELECT 1 FROM deliveries WHERE outbox_id = ? AND state = 'accepted'",
-                                       (row.id,)).fetchone() is not None
-
-    def mark_failed(self, row: OutboxRow, reason: str) -> None:
-        with self.transaction():
-            self.connection.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-                                    (reason, row.id))
-
-    def prune_outbox(self, now: float, keep_seconds: float) -> None:
-        """Drop the bodies of messages sent long ago (their history rows stay)."""
-        self.connection.execute("DELETE FROM outbox WHERE sent IS NOT NULL AND sent < ?", (now - keep_seconds,))
 
 
 @contextlib.contextmanager

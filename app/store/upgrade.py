@@ -9,10 +9,10 @@ lost across the upgrade.
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from app.store import history
-from app.check.policy import Seen
+from app.store.rows import Seen
 from app.store.store import Store
 from app.logins.loginlog import Position
 from app.system.paths import Paths
@@ -51,13 +51,13 @@ def _position(log: Any) -> Optional[Position]:
     return position
 
 
-def _sources(path: Path) -> Dict[tuple, Seen]:
+def _sources(path: Path) -> Dict[Tuple[str, str], Seen]:
     try:
         with open_regular_file(path, "rb") as handle:
             document = json.loads(handle.read().decode("utf-8"))
     except (OSError, ValueError):
         return {}
-    found = {}
+    found: Dict[Tuple[str, str], Seen] = {}
     for user, addresses in (document.items() if isinstance(document, dict) else ()):
         for ip, seen in (addresses.items() if isinstance(addresses, dict) else ()):
             try:

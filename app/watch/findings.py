@@ -12,9 +12,11 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional
 
 from app.system.files import NotRegularFile, open_regular_file
+
+Snapshot = Dict[str, Any]  # a JSON object of the watch's snapshot, as the store keeps it
 
 OK = "ok"
 MISSING = "missing"
@@ -80,7 +82,7 @@ def change_key(kind: str, subject: str, previous_section: Any, previous_value: A
     return "{}:{}".format(kind, hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:24])
 
 
-def stamped(previous: Any, current: dict, now: float) -> dict:
+def stamped(previous: Any, current: Snapshot, now: float) -> Snapshot:
     """Returns current with "changed": the previous stamp when nothing else differs, else now."""
     unchanged = isinstance(previous, dict) and {k: v for k, v in previous.items() if k != "changed"} == \
         {k: v for k, v in current.items() if k != "changed"}

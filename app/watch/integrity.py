@@ -9,13 +9,13 @@ The snapshot is JSON-able: {"home", "files": {name: {"state", "mtime", "mode"}},
 import hashlib
 import re
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Union
 
-from app.watch.findings import MISSING, OK, Finding, change_key, is_problem, read_small_file, tilde, when
+from app.watch.findings import MISSING, OK, Finding, Snapshot, change_key, is_problem, read_small_file, tilde, when
 from app.watch.sshdconf import first_value, settings
 from app.install.hookstate import HOOK_FILES, hook_state
 from app.install.crontab import find_cron_line
-from app.install.hooks import BEGIN, HOOKS, block_settings, hook_settings, render_hook
+from app.install.hooks import BEGIN, HOOKS, HookSettings, block_settings, hook_settings, render_hook
 from app.system.files import NotRegularFile, open_regular_file
 from app.system.paths import Paths
 from app.system.text import printable
@@ -35,11 +35,11 @@ def as_installed(block: str, hook: str, home: str) -> bool:
     named = block_settings(block, home)
     if not all(named.get(name) for name in ("python", "pyz", "state", "config_home", "data_home")):
         return False
-    return block == render_hook(hook_settings(named["python"], named["pyz"], hook, named["state"],
-                                              named["config_home"], named["data_home"], home))
+    return block == render_hook(hook_settings(HookSettings(named["python"], named["pyz"], hook, named["state"],
+                                                           named["config_home"], named["data_home"]), home))
 
 
-def _hook_entries(home: Path, files: Dict[str, dict], texts: Dict[str, str]) -> Dict[str, dict]:
+def _hook_entries(home: Path, files: Dict[str, Snapshot], texts: Dict[str, str]) -> Dict[str, Snapshot]:
     """Each hook's place and block; a place that cannot be read is "unknown" (carried() keeps what it held)."""
     existing = {name: texts.get(name, "") for name, state in files.items() if state["state"] != MISSING}
     entries = {}
@@ -74,7 +74,7 @@ def lines_ahead(text: str) -> Optional[List[str]]:
     return [printable(line, 200) for line in lines if line and not line.startswith("#")][:AHEAD_SHOWN]
 
 
-def pyz_state(path: Path) -> dict:
+def pyz_state(path: Path) -> Snapshot:
     """Takes the installed pyz's path; returns {"path", "state", "sha256"} (a link or FIFO there is not read)."""
     digest = hashlib.sha256()
     try:
@@ -110,11 +110,20 @@ def method_states(recent_methods: Sequence[Methods]) -> List[str]:
     return states
 
 
-def integrity_snapshot(paths: Paths, crontab_text: Optional[str], pyz: Path, recorded_hash: Optional[str],
-                       recent_methods: Sequence[Methods], sshd_text: str, now: float) -> dict:
-    """Takes the crontab's text (None: could not be read), the installed pyz, the sha256 install recorded for it,
-    recent logins' methods and sshd's settings text; returns the snapshot (module docstring). Never raises for
-    a bad file."""
+class Readings(NamedTuple):
+    """What the cron run read this time, for the watch to compare with the stored snapshot."""
+
+    crontab_text: Optional[str]  # None: the crontab could not be read
+    pyz: Path  # the pyz install copied (app.watch.watch.installed)
+    recorded_hash: Optional[str]  # the sha256 install recorded for it (None: none recorded)
+    recent_methods: Sequence[Methods]  # the auth methods of the last logins the hook recorded, oldest first
+    sshd_text: str  # sshd's settings (app.watch.watch.sshd_text)
+
+
+def integrity_snapshot(paths: Paths, readings: Readings, now: float) -> Snapshot:
+    """Takes what the cron run read (Readings); returns the snapshot (module docstring). Never raises for a bad
+    file."""
+    crontab_text, pyz, recorded_hash = readings.crontab_text, readings.pyz, readings.recorded_hash
     files, texts = {}, {}
     for name in HOOK_FILES:
         read = read_small_file(paths.home / name, HOOK_FILE_LIMIT, follow_links=True)
@@ -124,11 +133,11 @@ def integrity_snapshot(paths: Paths, crontab_text: Optional[str], pyz: Path, rec
     recorded = recorded_hash.lower().split(":")[-1].strip() if recorded_hash else None
     return {"home": str(paths.home), "files": files, "hooks": _hook_entries(paths.home, files, texts),
             "cron": None if crontab_text is None else {"line": find_cron_line(crontab_text)},
-            "pyz": dict(pyz_state(pyz), recorded=recorded), "permit_user_rc": permit_user_rc(sshd_text),
-            "auth_info": method_states(recent_methods), "changed": now}
+            "pyz": dict(pyz_state(pyz), recorded=recorded), "permit_user_rc": permit_user_rc(readings.sshd_text),
+            "auth_info": method_states(readings.recent_methods), "changed": now}
 
 
-def carried(previous: Optional[dict], current: dict) -> dict:
+def carried(previous: Optional[Snapshot], current: Snapshot) -> Snapshot:
     """Returns current where what could not be read now (a hook's file, the crontab, sshd's settings) keeps
     its previous value, so a restore is compared with the state before the outage."""
     if not isinstance(previous, dict):
@@ -145,12 +154,12 @@ def carried(previous: Optional[dict], current: dict) -> dict:
     return result
 
 
-def _restore(current: dict) -> str:
+def _restore(current: Snapshot) -> str:
     pyz = (current.get("pyz") or {}).get("path") or "~/bin/ssh_alert.pyz"
     return "run: {} install".format(printable(tilde(pyz, str(current.get("home", "")))))
 
 
-def _file_findings(previous: dict, current: dict) -> List[Finding]:
+def _file_findings(previous: Snapshot, current: Snapshot) -> List[Finding]:
     findings = []
     for name, now in (current.get("files") or {}).items():
         before = (previous.get("files") or {}).get(name) or {}
@@ -168,7 +177,7 @@ def _file_findings(previous: dict, current: dict) -> List[Finding]:
     return findings
 
 
-def _ahead_finding(hook: str, before: dict, now: dict, current: dict, previous: dict) -> Optional[Finding]:
+def _ahead_finding(hook: str, before: Snapshot, now: Snapshot, current: Snapshot, previous: Snapshot) -> Optional[Finding]:
     """Commands added before the block in a hook's startup file (an exit 0 there silences the hook)."""
     old, new = before.get("ahead"), now.get("ahead")
     if old is None or new is None or new == old or not set(new) - set(old):
@@ -183,7 +192,7 @@ def _ahead_finding(hook: str, before: dict, now: dict, current: dict, previous: 
                    printable("commands added before the login hook in {}".format(place)), printable(text), urgent)
 
 
-def _hook_findings(previous: dict, current: dict) -> List[Finding]:
+def _hook_findings(previous: Snapshot, current: Snapshot) -> List[Finding]:
     findings = []
     for hook, now in (current.get("hooks") or {}).items():
         before = (previous.get("hooks") or {}).get(hook) or {}
@@ -214,7 +223,7 @@ def _hook_findings(previous: dict, current: dict) -> List[Finding]:
     return findings
 
 
-def _cron_findings(previous: dict, current: dict) -> List[Finding]:
+def _cron_findings(previous: Snapshot, current: Snapshot) -> List[Finding]:
     before, now = (previous.get("cron") or {}).get("line"), (current.get("cron") or {}).get("line")
     if before is None or now == before or current.get("cron") is None:
         return []
@@ -230,7 +239,7 @@ def _cron_findings(previous: dict, current: dict) -> List[Finding]:
     return [Finding(kind, change_key(kind, "crontab", previous, before, now), title, text, True)]
 
 
-def _pyz_findings(previous: dict, current: dict) -> List[Finding]:
+def _pyz_findings(previous: Snapshot, current: Snapshot) -> List[Finding]:
     before, now = previous.get("pyz") or {}, current.get("pyz") or {}
     if not before.get("sha256") or now.get("sha256") == before.get("sha256") or \
             (now.get("sha256") and now.get("sha256") == now.get("recorded")):
@@ -252,7 +261,7 @@ def _pyz_findings(previous: dict, current: dict) -> List[Finding]:
                                                now.get("sha256")), title, text, urgent)]
 
 
-def _sshd_findings(previous: dict, current: dict) -> List[Finding]:
+def _sshd_findings(previous: Snapshot, current: Snapshot) -> List[Finding]:
     findings = []
     before, now = previous.get("permit_user_rc"), current.get("permit_user_rc")
     if now in ("no", MATCH_NO) and before != now and before is not None:
@@ -274,7 +283,7 @@ def _sshd_findings(previous: dict, current: dict) -> List[Finding]:
     return findings
 
 
-def integrity_changes(previous: Optional[dict], current: dict) -> List[Finding]:
+def integrity_changes(previous: Optional[Snapshot], current: Snapshot) -> List[Finding]:
     """Takes two snapshots; returns one Finding per change that weakens ssh_alert. No previous snapshot (a first
     run): no findings; the same state again: none."""
     if not isinstance(previous, dict) or not previous:

@@ -5,15 +5,13 @@ A snapshot is JSON-able: {"files": {path: {"state", "mtime", "mode"}}, "keys": {
 hiding the file is one finding, not one "key removed" per key.
 """
 
-import base64
-import binascii
 import os
 import pwd
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from app.watch.findings import MISSING, OK, Finding, change_key, is_problem, read_small_file, tilde, when
-from app.rules.keys import fingerprint
+from app.watch.findings import MISSING, OK, Finding, Snapshot, change_key, is_problem, read_small_file, tilde, when
+from app.rules.keys import blob_type, fingerprint
 from app.watch.sshdconf import settings
 from app.system.text import printable
 
@@ -30,20 +28,8 @@ class KeyEntry(NamedTuple):
     file: str
 
 
-def _blob_type(blob_base64: str) -> Optional[str]:
-    """The key type named inside a public key blob, or None when it is not one."""
-    try:
-        blob = base64.b64decode(blob_base64.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        return None
-    length = int.from_bytes(blob[:4], "big")
-    if len(blob) < 4 + length or not 0 < length < 100:
-        return None
-    return blob[4:4 + length].decode("ascii", "replace")
-
-
 def _is_key(words: Sequence[str]) -> bool:
-    return len(words) >= 2 and _blob_type(words[1]) == words[0]
+    return len(words) >= 2 and blob_type(words[1]) == words[0]
 
 
 def _unquoted_ends(text: str, separators: str) -> List[int]:
@@ -117,11 +103,11 @@ def key_files(home: Path, sshd_config_text: str = "", user: Optional[str] = None
     return found
 
 
-def snapshot_keys(files: Sequence[Path]) -> Dict[str, dict]:
+def snapshot_keys(files: Sequence[Path]) -> Dict[str, Snapshot]:
     """Takes the key files; returns the JSON-able snapshot (module docstring). Reads only regular files
     (no symbolic link followed), at most KEY_FILE_LIMIT bytes each; never raises for a bad file."""
-    states: Dict[str, dict] = {}
-    keys: Dict[str, List[dict]] = {}
+    states: Dict[str, Snapshot] = {}
+    keys: Dict[str, List[Snapshot]] = {}
     for path in files:
         read = read_small_file(path, KEY_FILE_LIMIT)
         states[str(path)] = {"state": read.state, "mtime": read.mtime, "mode": read.mode}
@@ -135,7 +121,7 @@ def snapshot_keys(files: Sequence[Path]) -> Dict[str, dict]:
     return {"files": states, "keys": keys}
 
 
-def carry_unreadable(previous: Optional[dict], current: dict) -> dict:
+def carry_unreadable(previous: Optional[Snapshot], current: Snapshot) -> Snapshot:
     """Returns current where every file that cannot be read now (or is no longer listed) keeps its previous keys."""
     previous_files = (previous or {}).get("files") or {}
     listed = current.get("files") or {}
@@ -148,16 +134,16 @@ def carry_unreadable(previous: Optional[dict], current: dict) -> dict:
     return {"files": files, "keys": {digest: entries for digest, entries in keys.items() if entries}}
 
 
-def _by_file(snapshot: dict) -> Dict[Tuple[str, str], dict]:
+def _by_file(snapshot: Snapshot) -> Dict[Tuple[str, str], Snapshot]:
     """(fingerprint, file) -> the first entry: sshd uses the first line holding a key."""
-    index: Dict[Tuple[str, str], dict] = {}
+    index: Dict[Tuple[str, str], Snapshot] = {}
     for digest, entries in (snapshot.get("keys") or {}).items():
         for entry in entries:
             index.setdefault((digest, str(entry.get("file"))), dict(entry, fingerprint=digest))
     return index
 
 
-def _options(entry: dict) -> str:
+def _options(entry: Snapshot) -> str:
     return ",".join(printable(str(option)) for option in entry.get("options") or []) or "none"
 
 
@@ -171,7 +157,7 @@ _ADVICE = {"key-added": "It can now log in to this account. If you did not add i
                           "not change them, restore the line in {0}"}
 
 
-def _key_finding(kind: str, entry: dict, before: Optional[dict], previous: dict, changed: str, file: str) -> Finding:
+def _key_finding(kind: str, entry: Snapshot, before: Optional[Snapshot], previous: Snapshot, changed: str, file: str) -> Finding:
     comment = printable(str(entry.get("comment", "")), SHOWN)
     key = "{} {}".format(printable(str(entry.get("type")), SHOWN), entry["fingerprint"])
     verb, title_verb = _VERBS[kind]
@@ -188,7 +174,7 @@ def _key_finding(kind: str, entry: dict, before: Optional[dict], previous: dict,
     return Finding(kind, key_id, printable(title, 300), "\n".join(lines), kind != "key-removed")
 
 
-def _file_finding(name: str, before: dict, now: dict, previous: dict, changed_time: float, file: str) -> Finding:
+def _file_finding(name: str, before: Snapshot, now: Snapshot, previous: Snapshot, changed_time: float, file: str) -> Finding:
     state, mode = printable(str(now.get("state"))), before.get("mode")
     restore = ("run: chmod {:o} {}".format(mode, file) if isinstance(mode, int) and state.startswith("unreadable")
                else "put the regular file back (ls -l {} shows what is there now)".format(file))
@@ -199,7 +185,7 @@ def _file_finding(name: str, before: dict, now: dict, previous: dict, changed_ti
                    "SSH key file {} cannot be read: {}".format(file, state), text, True)
 
 
-def key_changes(previous: Optional[dict], current: dict, changed_time: float, home: str = "") -> List[Finding]:
+def key_changes(previous: Optional[Snapshot], current: Snapshot, changed_time: float, home: str = "") -> List[Finding]:
     """Takes two snapshots, the time to name when a file's own mtime is unknown (the caller's now) and the
     home directory (files under it are shown as ~/...); returns one Finding per key file that became
     unreadable and per key added, removed or given other options (by fingerprint and file).
@@ -211,7 +197,7 @@ def key_changes(previous: Optional[dict], current: dict, changed_time: float, ho
     def shown(name: str) -> str:
         return printable(tilde(name, home) if home else name)
 
-    def changed(entry: dict) -> str:
+    def changed(entry: Snapshot) -> str:
         state = current["files"].get(entry["file"]) or {}
         return when(state.get("mtime") if state.get("state") == OK else changed_time)
 

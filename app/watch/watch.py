@@ -8,10 +8,10 @@ transaction, and passes it back next time; a snapshot equal to the one passed in
 import os
 import shutil
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
-from app.watch.findings import OK, Finding, read_small_file, stamped
-from app.watch.integrity import Methods, carried, integrity_changes, integrity_snapshot
+from app.watch.findings import OK, Finding, Snapshot, read_small_file, stamped
+from app.watch.integrity import Readings, carried, integrity_changes, integrity_snapshot
 from app.watch.keywatch import carry_unreadable, key_changes, key_files, snapshot_keys
 from app.watch.sshdconf import config_text
 from app.install.installplan import load_record, record_path
@@ -35,11 +35,6 @@ def installed(paths: Paths) -> Tuple[Path, Optional[str]]:
     return pyz, digest if isinstance(digest, str) and digest else None
 
 
-def installed_pyz(paths: Paths) -> Path:
-    """The pyz install copied (its record's "pyz"), else ~/bin/ssh_alert.pyz."""
-    return installed(paths)[0]
-
-
 def sshd_text(sshd: Optional[str] = None, config: Path = SSHD_CONFIG, timeout: float = SSHD_TIMEOUT) -> str:
     """Returns `sshd -T` output when sshd runs it for us (usually only as root), else sshd_config's text with
     its readable Include files inlined, else "". Never raises."""
@@ -54,27 +49,24 @@ def sshd_text(sshd: Optional[str] = None, config: Path = SSHD_CONFIG, timeout: f
     return config_text(config)
 
 
-def _section(previous: Optional[dict], name: str) -> Optional[dict]:
+def _section(previous: Optional[Snapshot], name: str) -> Optional[Snapshot]:
     section = previous.get(name) if isinstance(previous, dict) and previous.get("format") == FORMAT else None
     return section if isinstance(section, dict) else None
 
 
-def watch(paths: Paths, previous: Optional[dict], crontab_text: Optional[str], recorded_pyz_hash: Optional[str],
-          recent_methods: Sequence[Methods], sshd_text: str, now: float,
-          pyz: Optional[Path] = None) -> Tuple[dict, List[Finding]]:
-    """Takes the stored snapshot (None or {} on the first run), the crontab's text (None: could not be read),
-    the sha256 install recorded for the pyz, the auth methods of the last logins the hook recorded (oldest
-    first), sshd's settings text (sshd_text()) and the time; pyz defaults to installed_pyz(paths).
+def watch(paths: Paths, previous: Optional[Snapshot], readings: Readings, now: float) -> Tuple[Snapshot, List[Finding]]:
+    """Takes the stored snapshot (None or {} on the first run), what the cron run read this time (the crontab,
+    the installed pyz and the sha256 install recorded for it, the auth methods of the last logins, sshd's
+    settings) and the time.
 
     Returns the new JSON-able snapshot and the findings (none on a first run or a damaged snapshot).
     """
     previous_keys, previous_integrity = _section(previous, "keys"), _section(previous, "integrity")
-    files = key_files(paths.home, sshd_text)
+    files = key_files(paths.home, readings.sshd_text)
     # A file listed before stays watched when sshd's settings cannot be read this time.
     files += [Path(name) for name in ((previous_keys or {}).get("files") or {}) if Path(name) not in files]
     keys = snapshot_keys(files)
-    integrity = integrity_snapshot(paths, crontab_text, pyz or installed_pyz(paths), recorded_pyz_hash,
-                                   recent_methods, sshd_text, now)
+    integrity = integrity_snapshot(paths, readings, now)
     findings: List[Finding] = []
     if previous_keys is not None and previous_integrity is not None:
         findings = key_changes(previous_keys, keys, now, str(paths.home)) + integrity_changes(previous_integrity, integrity)

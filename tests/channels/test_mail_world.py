@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.channels import mailname
+from app.settings import names
 from app.commands.check import run_check
 from app.settings.config import SmtpSettings
 from app.channels.diagnose import AUTH, EHLO, GREETING, RCPT, explain
@@ -224,9 +225,9 @@ def test_an_ehlo_name_can_be_set_and_etc_mailname_is_used_when_the_hostname_is_n
     mailname_file.write_text("mail.example.org\n")
     assert mailname.local_ehlo_name("", str(mailname_file)) == "mail.example.org"
     assert mailname.local_ehlo_name("web1.example.com", str(mailname_file)) == "web1.example.com"
-    assert mailname.ehlo_problem("web1.example.com") is None and mailname.ehlo_problem("[203.0.113.5]") is None
-    assert mailname.ehlo_problem("[IPv6:2001:db8::1]") is None
-    assert "neither a fully qualified" in mailname.ehlo_problem("my server")
+    assert names.ehlo_problem("web1.example.com") is None and names.ehlo_problem("[203.0.113.5]") is None
+    assert names.ehlo_problem("[IPv6:2001:db8::1]") is None
+    assert "neither a fully qualified" in names.ehlo_problem("my server")
 
 
 def test_the_from_header_names_the_host(paths: Paths):

@@ -13,6 +13,7 @@ import pytest
 from app.check.events import login_event, notice_event
 from app.store.history import EMAILED, HistoryEntry
 from app.channels import syslog5424
+from app.settings import names
 from app.channels.base import RETRY, SENT
 from app.channels.syslog import sender
 from helpers import require
@@ -100,9 +101,9 @@ def test_rfc5424_to_the_local_socket(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("target", ["http://h:514", "tcp://h", "tcp://:514", "udp://h:99999", "h:514"])
 def test_bad_targets_are_named(target: str) -> None:
-    assert syslog5424.target_problem(target).startswith(repr(target))
+    assert names.target_problem(target).startswith(repr(target))
 
 
 def test_good_targets_pass() -> None:
-    assert syslog5424.target_problem("tcp://logs.example.net:514") == ""
-    assert syslog5424.target_problem("udp://[2001:db8::1]:514") == ""
+    assert names.target_problem("tcp://logs.example.net:514") == ""
+    assert names.target_problem("udp://[2001:db8::1]:514") == ""

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.commands.check import run_check
-from app.store.store import SCHEMA_VERSION, Store, opened
+from app.store.schema import SCHEMA_VERSION
+from app.store.store import Store, opened
 from app.errors import NO_CONFIG, STORE_NOT_REGULAR, ExitCode, UserError
 from app.system.paths import Paths
 from helpers import append_log, login_line, smtp_settings, write_config

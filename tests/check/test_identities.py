@@ -5,6 +5,7 @@ a channel still waits for, and a login of unknown time is NULL in the history, k
 import time
 from typing import List
 
+from app.channels.base import Outcome
 from app.store import eventstore, history
 from app.check.run import _finish
 from app.store.store import Store, opened
@@ -55,12 +56,12 @@ def test_a_push_channel_failing_for_over_thirty_days_loses_no_event_to_the_prune
         add_event(store, "evt_done", now - 40 * DAY, now - 2 * DAY)
         add_event(store, "evt_late_line", now - 40 * DAY, now - 3600)  # an old login whose line arrived just now
         rows = dict(store.connection.execute("SELECT event_id, id FROM events"))
-        eventstore.record_outcome(store, "ntfy", [rows["evt_done"], rows["evt_late_line"]], "sent", "", now - 60)
+        eventstore.record_outcome(store, "ntfy", [rows["evt_done"], rows["evt_late_line"]], Outcome("sent"), now - 60)
         with store.transaction():
             store.put("pruned", now - 2 * DAY)
         _finish(store, 30, ["ntfy"])
         assert stored_ids(store) == ["evt_old_failing", "evt_late_line"]
-        eventstore.record_outcome(store, "ntfy", [rows["evt_old_failing"]], "sent", "", now)  # ntfy works again
+        eventstore.record_outcome(store, "ntfy", [rows["evt_old_failing"]], Outcome("sent"), now)  # ntfy works again
         with store.transaction():
             eventstore.prune(store, ["ntfy"], now + 2 * DAY)
         assert stored_ids(store) == []
@@ -89,7 +90,7 @@ def test_a_line_that_does_not_parse_is_stored_with_a_null_time_kept_by_the_prune
 def test_a_schema_3_store_migrates_its_zero_times_to_null_and_keeps_every_row(tmp_path) -> None:
     import sqlite3
 
-    from app.store.store import MIGRATIONS
+    from app.store.schema import MIGRATIONS
 
     path = tmp_path / "store.db"
     connection = sqlite3.connect(str(path), isolation_level=None)

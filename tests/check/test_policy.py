@@ -204,7 +204,7 @@ def test_every_login_is_emailed_once_or_in_one_digest_once_whatever_the_failures
 
 # --- send times and a clock that jumps (pure) --------------------------------------------------------------
 
-from app.check.policy import HOUR, recent_sends  # noqa: E402  (this section's own imports)
+from app.rules.hourly import HOUR, recent_sends  # noqa: E402  (this section's own imports)
 
 sends = st.lists(st.floats(-1e10, 1e10, allow_nan=False), max_size=40)
 moments = st.floats(-1e10, 1e10, allow_nan=False)

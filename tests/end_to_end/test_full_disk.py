@@ -17,7 +17,7 @@ from app.logins.loginline import parse_line
 from app.store.outbox import message_id
 from app.commands.setup_mail import NO_RESERVE
 from app.system.paths import Paths
-from app.install.hooks import hook_settings, render_hook
+from app.install.hooks import HookSettings, hook_settings, render_hook
 from helpers import (SNIPPET, hook_env, install_pyz, login_line, python_dir, pyz_env, require, run_hook, run_pyz,
                      smtp_settings, write_config)
 from support.fulldisk import NO_ROOM_FOR_A_RESERVE, fill
@@ -123,9 +123,9 @@ def test_a_login_the_hook_cannot_append_is_alerted_from_its_environment_once(pat
     hook_line = "sh -c '. \"$0\"' \"$1\""
     # The block install writes for this state directory (the hook never takes XDG_STATE_HOME from the client).
     snippet = tmp_path / "hook.sh"
-    snippet.write_text(render_hook(hook_settings("python3", str(paths.home / "bin" / "ssh_alert.pyz"), "bash-profile",
-                                                 str(paths.state_dir), str(paths.config_dir.parent),
-                                                 str(paths.data_dir.parent), str(paths.home))))
+    snippet.write_text(render_hook(hook_settings(HookSettings(
+        "python3", str(paths.home / "bin" / "ssh_alert.pyz"), "bash-profile", str(paths.state_dir),
+        str(paths.config_dir.parent), str(paths.data_dir.parent)), str(paths.home))))
     two_hooks = [str(fake_sshd()), "-c", "{0}; rm -f {1}; {0}; true".format(hook_line, shlex.quote(str(filler))),
                  "sshd", str(snippet)]
     before = time.time()
@@ -156,9 +156,9 @@ def test_with_hook_wait_0_a_login_the_hook_cannot_append_is_alerted_by_the_detac
     assert run_pyz(pyz, ["check"], environ).returncode == 0  # seeds, and writes hook_wait = 0 for the hook
     filler = fill(tmpfs, name="filler2")
     snippet = tmp_path / "hook.sh"
-    snippet.write_text(render_hook(hook_settings("python3", str(paths.home / "bin" / "ssh_alert.pyz"), "bash-profile",
-                                                 str(paths.state_dir), str(paths.config_dir.parent),
-                                                 str(paths.data_dir.parent), str(paths.home))))
+    snippet.write_text(render_hook(hook_settings(HookSettings(
+        "python3", str(paths.home / "bin" / "ssh_alert.pyz"), "bash-profile", str(paths.state_dir),
+        str(paths.config_dir.parent), str(paths.data_dir.parent)), str(paths.home))))
     hook = hook_env(paths.home, python, SHIV_ROOT=str(shiv_root), connection="203.0.113.10 52223 10.0.0.1 22")
     finished = subprocess.run([str(fake_sshd()), "-c", "sh -c '. \"$0\"' \"$1\"", "sshd", str(snippet)], env=hook,
                               capture_output=True, timeout=60, stdin=subprocess.DEVNULL)

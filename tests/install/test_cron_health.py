@@ -5,7 +5,8 @@ from pathlib import Path
 
 from app.install import crontab
 from app.commands.install import NO_CRON_DAEMON, plan_install
-from app.commands.status import CRON_STALE_SECONDS, FAIL, OK, cron_run_check
+from app.commands.result import FAIL, OK
+from app.commands.status_install import CRON_STALE_SECONDS, cron_run_check
 from app.commands.check import run_check
 from app.store.store import opened
 from app.system.paths import Paths

@@ -23,12 +23,13 @@ from app.install import interpreter
 from app.install.hookstate import HOOK_FILES, hook_file, installed
 from app.commands.install import (BROKEN_BLOCK, NOT_A_PYZ, PANEL_LINE, UNKNOWN_HOOK, InstallFacts,
                                   plan_install)
-from app.commands.status import HOOK_HIDDEN, OK, WARN, hook_check
+from app.commands.result import OK, WARN
+from app.commands.status_install import HOOK_HIDDEN, hook_check
 from app.install.hooks import (BEGIN, END, LEGACY_PREFIX, XAUTH_BEGIN, BrokenBlock, bash_login_file, block_settings,
                        HookSettings, default_hooks, disable_legacy_lines, enable_legacy_lines, find_blocks, render_hook,
                        with_block, without_blocks)
-from app.install.installplan import (CANCELLED, CANCELLED_EXIT, DRY_RUN_DONE, NEEDS_YES, NOTHING_TO_DO, CrontabEdit, FileEdit,
-                              FileFact, WriteRecord)
+from app.commands.confirm import CANCELLED, CANCELLED_EXIT, DRY_RUN_DONE, NEEDS_YES, NOTHING_TO_DO
+from app.install.installplan import CrontabEdit, FileEdit, FileFact, WriteRecord
 from app.logins.loginline import parse_line
 from app.system.paths import Paths
 from helpers import (ROOT, hook_command, hook_env, pyz_env, require, run_pyz, smtp_settings, write_config)

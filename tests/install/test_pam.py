@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from app.logins.systemseen import parse_seen, system_seen, trim_seen
-from app.commands.system_install import (BACKUP, CRON_MARKER, cron_line, plan_install, plan_uninstall,
+from app.commands.system_install import (BACKUP, CRON_MARKER, SystemFacts, cron_line, plan_install, plan_uninstall,
                                          with_system_cron, without_system_cron)
 from app.errors import UserError
 from app.install.pam import (BEGIN, END, has_block, render_block, render_script, usepam, with_pam_block,
@@ -130,7 +130,7 @@ def test_hook_script_takes_another_service_only_when_its_pam_line_names_it(tmp_p
 def test_install_plan_keeps_the_original_and_uninstall_gives_it_back(tmp_path: Path):
     paths = Paths(tmp_path, tmp_path / "etc", tmp_path / "state", tmp_path / "etc", system=True)
     original = DEBIAN_TAIL.encode()
-    steps, record = plan_install(paths, b"pyz", None, "/usr/bin/python3", original, None, None, "", None)
+    steps, record = plan_install(paths, SystemFacts(b"pyz", None, "/usr/bin/python3", original, None, None, "", None))
     described = [step.describe for step in steps if step.describe]
     assert any(str(SYSTEM_PYZ) in line for line in described)
     (pam_step,) = [step for step in steps if step.action == "pam"]
@@ -148,7 +148,8 @@ def test_install_plan_keeps_the_original_and_uninstall_gives_it_back(tmp_path: P
 def test_install_plan_refuses_a_broken_block(tmp_path: Path):
     paths = Paths(tmp_path, tmp_path, tmp_path, tmp_path, system=True)
     with pytest.raises(UserError):
-        plan_install(paths, b"pyz", None, "/usr/bin/python3", (BEGIN + "\n").encode(), None, None, None, None)
+        plan_install(paths, SystemFacts(b"pyz", None, "/usr/bin/python3", (BEGIN + "\n").encode(), None, None, None,
+                                         None))
 
 
 def test_system_cron_line_leaves_roots_own_lines_alone():
@@ -224,16 +225,17 @@ def test_where_systemd_runs_install_adds_a_timer_instead_of_the_cron_line_and_un
     from app.install import timer
 
     paths = Paths(tmp_path, tmp_path / "etc", tmp_path / "state", tmp_path / "etc", system=True)
-    steps, _ = plan_install(paths, b"pyz", None, "/usr/bin/python3", DEBIAN_TAIL.encode(), None, None, "", None,
-                            systemd=True)
+    steps, _ = plan_install(paths, SystemFacts(b"pyz", None, "/usr/bin/python3", DEBIAN_TAIL.encode(), None, None, "",
+                                               None, systemd=True))
     assert not [step for step in steps if step.action == "crontab"]
     units = {step.path.name: step.data.decode() for step in steps if step.path.parent == timer.UNIT_DIR}
     assert "ExecStart=/usr/bin/python3 -I -S {} check --system --cron".format(SYSTEM_PYZ) in units[timer.SERVICE]
     assert "OnUnitActiveSec=1min" in units[timer.TIMER]
     assert [(step.data, step.path.name) for step in steps if step.action == "systemctl"] == [
         (b"daemon-reload", ""), (b"enable --now", timer.TIMER)]
-    again, _ = plan_install(paths, b"pyz", b"pyz", "/usr/bin/python3", DEBIAN_TAIL.encode(), None, None, "", None,
-                            systemd=True, units_now=(units[timer.SERVICE].encode(), units[timer.TIMER].encode()))
+    again, _ = plan_install(paths, SystemFacts(b"pyz", b"pyz", "/usr/bin/python3", DEBIAN_TAIL.encode(), None, None, "",
+                                               None, systemd=True,
+                                               units_now=(units[timer.SERVICE].encode(), units[timer.TIMER].encode())))
     assert not [step for step in again if step.action == "systemctl"]
     unit_paths = (timer.UNIT_DIR / timer.TIMER, timer.UNIT_DIR / timer.SERVICE)
     steps, _ = plan_uninstall(paths, None, None, None, purge=False, units=unit_paths)

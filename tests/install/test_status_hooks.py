@@ -5,7 +5,7 @@ import json
 import pytest
 
 from app.cli import main
-from app.commands.status import HOOK_MISSING
+from app.commands.status_install import HOOK_MISSING
 from app.install.hooks import HOOKS
 from app.system.paths import Paths
 from helpers import write_config

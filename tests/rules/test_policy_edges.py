@@ -1,8 +1,10 @@
 """Alert policy at its edges: whole decisions, counting sources, the hourly window at real clock values, plan_sends."""
 
 from app.logins.loginline import parse_line
-from app.check.policy import (HOUR, Decision, Seen, SendPlan, count_login, decide_seen, emails_left, next_free,
-                                 plan_sends, recent_sends, source_key, with_verdict)
+from app.check.policy import (Decision, SendPlan, count_login, decide_seen, emails_left, next_free, plan_sends,
+                              source_key, with_verdict)
+from app.rules.hourly import HOUR, recent_sends
+from app.store.rows import Seen
 from app.rules.trust import parse_networks
 from app.settings.config import AlertPolicy
 

@@ -7,6 +7,7 @@ from typing import Dict, List
 
 import pytest
 
+from app.channels.base import Outcome
 from app.store import eventstore
 from app.store.store import Store
 
@@ -110,9 +111,9 @@ def test_sent_and_refused_close_events_for_that_channel_only(store: Store) -> No
     ntfy, telegram = eventstore.channel_state(store, "ntfy"), eventstore.channel_state(store, "telegram")
     add(store, 1, 2, 3)
     first, second, third = rows(store)
-    eventstore.record_outcome(store, "ntfy", [first], "sent", "", NOW)
-    eventstore.record_outcome(store, "ntfy", [second], "refused", "HTTP 401", NOW + 1)
-    eventstore.record_outcome(store, "ntfy", [third], "retry", "HTTP 503", NOW + 2, not_before=NOW + 60)
+    eventstore.record_outcome(store, "ntfy", [first], Outcome("sent"), NOW)
+    eventstore.record_outcome(store, "ntfy", [second], Outcome("refused", "HTTP 401"), NOW + 1)
+    eventstore.record_outcome(store, "ntfy", [third], Outcome("retry", "HTTP 503"), NOW + 2, not_before=NOW + 60)
     assert titles(eventstore.pending(store, ntfy, True)) == ["login 3"]
     assert eventstore.pending_count(store, ntfy, True) == 1
     assert eventstore.pending_count(store, telegram, True) == 3
@@ -121,8 +122,8 @@ def test_sent_and_refused_close_events_for_that_channel_only(store: Store) -> No
 def test_a_retry_counts_a_failure_and_sets_when_to_try_again(store: Store) -> None:
     eventstore.channel_state(store, "ntfy")
     add(store, 1)
-    eventstore.record_outcome(store, "ntfy", rows(store), "retry", "HTTP 503", NOW, not_before=NOW + 60)
-    eventstore.record_outcome(store, "ntfy", rows(store), "retry", "HTTP 429", NOW + 5, not_before=NOW + 120)
+    eventstore.record_outcome(store, "ntfy", rows(store), Outcome("retry", "HTTP 503"), NOW, not_before=NOW + 60)
+    eventstore.record_outcome(store, "ntfy", rows(store), Outcome("retry", "HTTP 429"), NOW + 5, not_before=NOW + 120)
     state = eventstore.channel_state(store, "ntfy")
     assert (state.last_ok, state.last_error, state.last_error_time, state.not_before, state.failures) == (
         None, "HTTP 429", NOW + 5, NOW + 120, 2)
@@ -131,7 +132,7 @@ def test_a_retry_counts_a_failure_and_sets_when_to_try_again(store: Store) -> No
 def test_a_refusal_records_its_reason_but_is_no_transient_failure(store: Store) -> None:
     eventstore.channel_state(store, "ntfy")
     add(store, 1)
-    eventstore.record_outcome(store, "ntfy", rows(store), "refused", "HTTP 401", NOW)
+    eventstore.record_outcome(store, "ntfy", rows(store), Outcome("refused", "HTTP 401"), NOW)
     state = eventstore.channel_state(store, "ntfy")
     assert (state.last_error, state.last_error_time, state.not_before, state.failures) == ("HTTP 401", NOW, None, 0)
 
@@ -139,12 +140,12 @@ def test_a_refusal_records_its_reason_but_is_no_transient_failure(store: Store) 
 def test_a_send_clears_failures_the_wait_and_the_batch_and_counts_for_the_hourly_limit(store: Store) -> None:
     eventstore.channel_state(store, "ntfy")
     add(store, 1)
-    eventstore.record_outcome(store, "ntfy", rows(store), "retry", "HTTP 503", NOW, not_before=NOW + 60)
+    eventstore.record_outcome(store, "ntfy", rows(store), Outcome("retry", "HTTP 503"), NOW, not_before=NOW + 60)
     eventstore.set_batch(store, "ntfy", {"rows": rows(store), "event": {"id": "evt_d"}})
     eventstore.set_holding(store, "ntfy", True, NOW + 3000)
     held = eventstore.channel_state(store, "ntfy")
     assert held.holding and held.not_before == NOW + 3000 and held.batch == {"rows": rows(store), "event": {"id": "evt_d"}}
-    eventstore.record_outcome(store, "ntfy", rows(store), "sent", "", NOW + 100)
+    eventstore.record_outcome(store, "ntfy", rows(store), Outcome("sent"), NOW + 100)
     state = eventstore.channel_state(store, "ntfy")
     assert (state.last_ok, state.last_error, state.failures, state.not_before, state.batch) == (
         NOW + 100, "HTTP 503", 0, None, None)
@@ -165,7 +166,7 @@ def test_send_times_are_those_of_the_last_hour_oldest_first(store: Store) -> Non
 
 def deliver(store: Store, channel: str, *numbers: int, created: float = NOW) -> None:
     ids = dict(store.connection.execute("SELECT event_id, id FROM events"))
-    eventstore.record_outcome(store, channel, [ids["evt_{}".format(number)] for number in numbers], "sent", "",
+    eventstore.record_outcome(store, channel, [ids["evt_{}".format(number)] for number in numbers], Outcome("sent"),
                               created)
 
 

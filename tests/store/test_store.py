@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.store.store import JOURNAL_RESERVE, RESERVE_PAGES, SCHEMA_VERSION, Store, opened
+from app.store.schema import SCHEMA_VERSION
+from app.store.store import JOURNAL_RESERVE, RESERVE_PAGES, Store, opened
 from app.store.upgrade import StateProblem, read_state_file
 from app.logins.loginlog import Position
 

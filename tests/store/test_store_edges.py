@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from app.logins.loginlog import Position
-from app.check.policy import Seen
+from app.store.rows import OutboxRow, Seen
 from app.logins.statediff import RECENT_KEPT
-from app.store.store import JOURNAL_RESERVE, MIGRATIONS, SCHEMA_VERSION, Store, opened
+from app.store.schema import MIGRATIONS, SCHEMA_VERSION
+from app.store.store import JOURNAL_RESERVE, Store, opened
 from app.errors import NO_SQLITE, UserError
 
 NOW = 1_795_600_000.0
@@ -236,8 +237,8 @@ def test_sessions_no_longer_running_are_forgotten(store: Store) -> None:
 # --- the outbox ---------------------------------------------------------------------------------------------
 
 def enqueue(store: Store, number: int, recipients=("a@example.com", "b@example.com")) -> int:
-    return store.enqueue("<m{}@x>".format(number), "login", "subject {}".format(number), recipients,
-                         "body {}\r\n".format(number).encode(), number + 1, NOW + number)
+    return store.enqueue(OutboxRow(0, "<m{}@x>".format(number), "login", "subject {}".format(number), tuple(recipients),
+                                   "body {}\r\n".format(number).encode(), number + 1), NOW + number)
 
 
 def test_an_enqueued_message_comes_back_as_it_was_stored(store: Store) -> None:

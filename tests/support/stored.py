@@ -3,8 +3,8 @@
 from typing import List, Optional, Tuple
 
 from app.store import history
-from app.check.policy import Seen
-from app.store.store import OutboxRow, opened
+from app.store.rows import OutboxRow, Seen
+from app.store.store import opened
 from app.logins.loginlog import Position
 from app.system.paths import Paths
 

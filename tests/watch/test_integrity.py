@@ -9,7 +9,7 @@ from typing import Iterator, List, Optional, Sequence
 import pytest
 
 from app.watch.findings import Finding, stamped
-from app.watch.integrity import (MATCH_NO, as_installed, carried, integrity_changes, integrity_snapshot,
+from app.watch.integrity import (MATCH_NO, Readings, as_installed, carried, integrity_changes, integrity_snapshot,
                                     method_states, permit_user_rc)
 from app.install.hooks import BEGIN, END, HookSettings, render_hook
 from app.system.paths import Paths
@@ -43,9 +43,8 @@ class Watcher:
         self.previous = self.take()
 
     def take(self) -> dict:
-        arguments = (self.paths, self.crontab, self.installed.pyz, self.installed.pyz_hash, self.methods, self.sshd,
-                     self.now)
-        return as_reader(lambda: integrity_snapshot(*arguments))
+        readings = Readings(self.crontab, self.installed.pyz, self.installed.pyz_hash, self.methods, self.sshd)
+        return as_reader(lambda: integrity_snapshot(self.paths, readings, self.now))
 
     def changes(self) -> List[Finding]:
         self.now += 60

@@ -7,6 +7,7 @@ from typing import Iterator
 
 import pytest
 
+from app.watch.integrity import Readings
 from app.watch.watch import watch
 from app.system.paths import Paths
 from support.tamper import as_reader, install_like, shared_home
@@ -22,7 +23,7 @@ def home() -> Iterator[Path]:
 
 def cron_run(paths: Paths, installed, previous, now: float):
     stored = json.loads(json.dumps(previous)) if previous is not None else None
-    return as_reader(lambda: watch(paths, stored, installed.crontab_text, installed.pyz_hash, [], "", now))
+    return as_reader(lambda: watch(paths, stored, Readings(installed.crontab_text, installed.pyz, installed.pyz_hash, [], ""), now))
 
 
 @pytest.mark.parametrize("login_file", [".profile", ".bash_profile", ".bash_login"])

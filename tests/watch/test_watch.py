@@ -9,7 +9,8 @@ from typing import Iterator, List, Optional, Tuple
 import pytest
 
 from app.watch.findings import Finding
-from app.watch.watch import installed_pyz, sshd_text, watch
+from app.watch.integrity import Readings
+from app.watch.watch import installed as recorded_install, sshd_text, watch
 from app.install.hooks import BEGIN, END
 from app.system.paths import Paths
 from support.tamper import Installed, append_line, as_reader, delete_between, install_like, shared_home
@@ -38,7 +39,7 @@ def run(paths: Paths, installed: Installed, previous: Optional[dict], now: float
     """One cron run as nobody, the snapshot passed through JSON as the store keeps it."""
     text = installed.crontab_text if crontab is None else crontab
     stored = json.loads(json.dumps(previous)) if previous is not None else None
-    snapshot, findings = as_reader(lambda: watch(paths, stored, text, installed.pyz_hash, METHODS, sshd, now))
+    snapshot, findings = as_reader(lambda: watch(paths, stored, Readings(text, installed.pyz, installed.pyz_hash, METHODS, sshd), now))
     assert json.loads(json.dumps(snapshot)) == snapshot
     return snapshot, findings
 
@@ -116,12 +117,12 @@ def test_the_cron_line_and_pyz_are_watched_too(paths: Paths, installed: Installe
 
 
 def test_installed_pyz_is_where_the_install_record_says(paths: Paths) -> None:
-    assert installed_pyz(paths) == paths.home / "bin" / "ssh_alert.pyz"
+    assert recorded_install(paths)[0] == paths.home / "bin" / "ssh_alert.pyz"
     paths.state_dir.mkdir(parents=True)
     (paths.state_dir / "install.json").write_text('{"format": 1, "pyz": "/opt/tools/ssh_alert.pyz"}')
-    assert installed_pyz(paths) == Path("/opt/tools/ssh_alert.pyz")
+    assert recorded_install(paths)[0] == Path("/opt/tools/ssh_alert.pyz")
     (paths.state_dir / "install.json").write_text('{"format": 1, "pyz": "relative.pyz"}')
-    assert installed_pyz(paths) == paths.home / "bin" / "ssh_alert.pyz"
+    assert recorded_install(paths)[0] == paths.home / "bin" / "ssh_alert.pyz"
 
 
 def fake_sshd(tmp_path: Path, body: str) -> str:
