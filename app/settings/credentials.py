@@ -176,7 +176,7 @@ def resolve_channel_secret(config: Config, paths: Paths, channel: str, required:
 
     secret_name = CHANNEL_SECRETS[channel]
     options = config.channel_options.get(channel, {})
-    command = options.get(secret_name + "_command", "")
+    command = str(options.get(secret_name + "_command") or "")
     if command:
         return _run_password_command(command, config)
     store = options.get("secret_store", "auto")
