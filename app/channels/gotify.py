@@ -17,10 +17,10 @@ DEFAULTS = {"url": "", "priority": "5"}
 URGENT_PRIORITY = 8  # sound and vibration on Android
 TITLE_LIMIT = 250  # characters; Gotify sets none, but a notification shows one line
 MESSAGE_LIMIT = 16000  # characters; none documented, this keeps a digest readable on a phone
-_HINTS = {401: " (check app_token: it must be an application's token, not a client's)",
-          403: " (check app_token: it must be an application's token, not a client's)",
-          404: " (check url: the Gotify server's base URL)"}
-_API = JsonApi("gotify", "id", ("error", "errorDescription"), "check url (https, the server's base URL)", _HINTS)
+_API = JsonApi("gotify", "id", ("error", "errorDescription"), "check url (https, the server's base URL)",
+               {401: " (check app_token: it must be an application's token, not a client's)",
+                403: " (check app_token: it must be an application's token, not a client's)",
+                404: " (check url: the Gotify server's base URL)"})
 
 
 def cut(text: str, limit: int) -> str:

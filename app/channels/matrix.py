@@ -19,9 +19,9 @@ OPTIONS = ("homeserver", "room_id")
 DEFAULTS = {"homeserver": "", "room_id": ""}
 JSON_LIMIT = 48000  # bytes of content; the whole event (with what the server adds) must stay within 65,536
 TEXT_LIMIT = 32000  # bytes of plain text tried first; cut further while the content is over JSON_LIMIT
-_HINTS = {401: " (check access_token)", 403: " (the account must be invited to and join the room)",
-          404: " (check room_id: the room's id !...:server, not an alias)", 413: " (message too large)"}
-_API = JsonApi("matrix", "event_id", ("errcode", "error"), "check homeserver (the client API's https URL)", _HINTS)
+_API = JsonApi("matrix", "event_id", ("errcode", "error"), "check homeserver (the client API's https URL)",
+               {401: " (check access_token)", 403: " (the account must be invited to and join the room)",
+                404: " (check room_id: the room's id !...:server, not an alias)", 413: " (message too large)"})
 
 
 def transaction_id(event: Event) -> str:
