@@ -7,7 +7,7 @@ PYZ    := dist/ssh_alert.pyz
 APP_FILES := $(shell find app -type f ! -name '*.py[co]' ! -path '*/__pycache__/*' 2>/dev/null)
 
 # "build" is also a directory here: without .PHONY make would think it up to date.
-.PHONY: all venv build verify test test-future prereq demo bench mutation clean distclean
+.PHONY: all venv build verify typecheck test test-future prereq demo bench mutation clean distclean
 .DEFAULT_GOAL := all
 
 all: build
@@ -32,7 +32,11 @@ $(PYZ): $(APP_FILES) $(wildcard docs/*.md) README.md $(wildcard build/*.py) shiv
 verify: venv
 	$(PY) build/build.py --verify "$(SHA256)"
 
-test: venv build
+# mypy --strict over app/ (pyproject.toml's [tool.mypy]); make test runs it first.
+typecheck: venv
+	$(VENV)/bin/mypy
+
+test: venv typecheck build
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory test-future
 
@@ -65,7 +69,7 @@ mutation: venv
 	bash tests/mutation.sh
 
 clean:
-	rm -rf dist .pytest_cache
+	rm -rf dist .pytest_cache .mypy_cache
 	find app build tests -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
 
 distclean: clean

@@ -2,7 +2,7 @@
 
 import argparse
 from importlib import import_module
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from app import __version__
 from app.errors import UserError
@@ -13,7 +13,7 @@ COMMANDS = ("check", "test", "status", "history", "setup", "install", "uninstall
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> "None":  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """Usage errors: one line and exit 2, like every other user error."""
         raise UserError("{} (see {} --help)".format(message, PROGRAM))
 

@@ -3,10 +3,18 @@
 import os
 import sys
 from types import SimpleNamespace
-from typing import List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional, Union
 
 from app.errors import INTERNAL_ERROR, ExitCode, UserError
 from app.system.paths import Paths
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from app.commands.result import Result
+
+    # The hook's calls are read without argparse (a SimpleNamespace); every other call is argparse's Namespace.
+    Arguments = Union[SimpleNamespace, Namespace]
 
 
 def _hook_call(argv: List[str]) -> Optional[SimpleNamespace]:
@@ -26,7 +34,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = None
     try:
-        arguments = _hook_call(argv)
+        arguments: "Optional[Arguments]" = _hook_call(argv)
         if arguments is None:
             from app.arguments import build_parser
 
@@ -71,10 +79,11 @@ def _log_error(paths: Paths, message: str) -> None:
         pass
 
 
-def _run(arguments: SimpleNamespace, paths: Paths) -> int:
+def _run(arguments: "Arguments", paths: Paths) -> int:
     """Run the command's module (app.commands.<command>) and print its Result: text, or its data with --json."""
     module = __import__("app.commands." + arguments.command, fromlist=["run"])  # importlib costs the hook time
-    result = module.run(paths, arguments)
+    run: "Callable[[Paths, Arguments], Result]" = module.run
+    result = run(paths, arguments)
     if getattr(arguments, "json", False):
         import json
 

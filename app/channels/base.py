@@ -20,6 +20,7 @@ attacker-controlled and must be escaped by the channel for its markup.
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from app.system.text import ELLIPSIS
+from app.settings.kinds import OptionValue
 
 Event = Dict[str, Any]
 EVENT_VERSION = 1
@@ -125,13 +126,13 @@ def fit(title: str, text: str, limit: int, measure: str = "chars") -> str:
     return whole[:max(0, limit - mark)] + ELLIPSIS
 
 
-def option(options: Mapping[str, str], name: str, default: str = "") -> str:
+def option(options: Mapping[str, OptionValue], name: str, default: str = "") -> str:
     """A channel's setting as text ("" when unset)."""
     value = options.get(name)
     return default if value in (None, "") else str(value)
 
 
-def flag(options: Mapping[str, Any], name: str) -> bool:
+def flag(options: Mapping[str, OptionValue], name: str) -> bool:
     """A channel's yes/no setting (parsed True/False, or the text of a test's options)."""
     value = options.get(name)
     if isinstance(value, str):
@@ -184,7 +185,7 @@ def attention(event: Event) -> str:
     return KNOWN if logins and event.get("type") in ("login", "digest") else OTHER
 
 
-def numeric_priority(event: Event, options: Mapping[str, str], default: str, low: int, high: int,
+def numeric_priority(event: Event, options: Mapping[str, OptionValue], default: str, low: int, high: int,
                      urgent: int) -> int:
     """urgent for an urgent event or a new source, else the priority option (default when unset or not a
     number) within low-high."""
@@ -197,21 +198,32 @@ def numeric_priority(event: Event, options: Mapping[str, str], default: str, low
     return min(max(value, low), high)
 
 
-def classify_json(channel: str, reply: HttpReply, id_field: str, reason_fields: Tuple[str, ...],
-                  redirect_hint: str, hints: Mapping[int, str], body_retry_after: Optional[float] = None) -> Outcome:
+class JsonApi(NamedTuple):
+    """How a channel's JSON API answers: the field naming the sent message, the fields giving a refusal's reason,
+    the hint for a redirect and the hint for each HTTP status."""
+
+    channel: str
+    id_field: str
+    reason_fields: Tuple[str, ...]
+    redirect_hint: str
+    hints: Mapping[int, str]
+
+
+def classify_json(api: JsonApi, reply: HttpReply, body_retry_after: Optional[float] = None) -> Outcome:
     """The common reading of a JSON API's reply: sent on 2xx only when its JSON names the id_field, a redirect by
     classify_redirect (with redirect_hint), else classify_status with the reply's reason fields and the hint."""
     answer = reply_json(reply.body)
     if 200 <= reply.status < 300:
-        found = answer.get(id_field)
+        found = answer.get(api.id_field)
         if isinstance(found, (str, int)) and not isinstance(found, bool) and str(found):
-            return Outcome(SENT, one_line("{} message {}".format(channel, found)).strip())
-        return unproven(channel, reply, "a JSON " + id_field)
+            return Outcome(SENT, one_line("{} message {}".format(api.channel, found)).strip())
+        return unproven(api.channel, reply, "a JSON " + api.id_field)
     if 300 <= reply.status < 400:
-        return classify_redirect(channel, reply.status, redirect_hint)
-    reason = " ".join(str(answer.get(field, "")) for field in reason_fields).strip()
+        return classify_redirect(api.channel, reply.status, api.redirect_hint)
+    reason = " ".join(str(answer.get(field, "")) for field in api.reason_fields).strip()
     limit = 200  # the API's own reason: one short line
     if not reason:
         reason, limit = "reply: " + excerpt(reply.body), 600
-    detail = one_line("{}: HTTP {} {}{}".format(channel, reply.status, reason, hints.get(reply.status, "")), limit)
+    detail = one_line("{}: HTTP {} {}{}".format(api.channel, reply.status, reason, api.hints.get(reply.status, "")),
+                      limit)
     return classify_status(reply.status, detail, reply.headers, body_retry_after)

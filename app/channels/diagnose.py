@@ -64,8 +64,9 @@ def explain(error: BaseException, smtp: Optional[SmtpSettings], timeout: float, 
             hint = "; port {} may expect STARTTLS: set security = starttls".format(smtp.port)
         return "TLS with {} failed ({}){}".format(where, error.reason or error, hint)
     if isinstance(error, TimeoutError) and str(error) == "session deadline":
+        seconds: float = getattr(error, "seconds", timeout * 3)
         return "{} had not finished {} after {:g} s (a server that trickles its replies); the alert stays " \
-               "pending".format(where, stage, getattr(error, "seconds", timeout * 3))
+               "pending".format(where, stage, seconds)
     if isinstance(error, (socket.timeout, TimeoutError)):
         if stage == GREETING and smtp and smtp.security != "ssl" and smtp.port == 465:
             return "{} sent no greeting within {:g} s: port 465 expects implicit TLS; set security = ssl".format(

@@ -9,6 +9,7 @@ from typing import Dict, Mapping, Optional, Tuple
 from app.channels.base import (SENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect, classify_status,
                                excerpt, fit, one_line, reply_json, unproven, url_secrets)
 from app.system.text import ELLIPSIS
+from app.settings.kinds import OptionValue
 
 NAME = "discord"
 SECRET = "webhook_url"
@@ -39,7 +40,7 @@ def content(title: str, text: str, limit: int = CONTENT_LIMIT) -> str:
     return whole
 
 
-def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
+def build_request(event: Event, options: Mapping[str, OptionValue], secret: str, now: float) -> HttpRequest:
     """Takes the event, the options (thread_id), the webhook URL and the time; returns the POST to the webhook."""
     url = secret.strip()
     message = {"content": content(str(event.get("title", "")), str(event.get("text", ""))),

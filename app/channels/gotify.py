@@ -4,8 +4,10 @@ where proxies and access logs keep it) and the content type text/plain, so nothi
 import json
 from typing import Mapping
 
-from app.channels.base import Event, HttpReply, HttpRequest, Outcome, classify_json, numeric_priority, option
+from app.channels.base import (Event, HttpReply, HttpRequest, JsonApi, Outcome, classify_json, numeric_priority,
+                               option)
 from app.system.text import ELLIPSIS
+from app.settings.kinds import OptionValue
 
 NAME = "gotify"
 SECRET = "app_token"
@@ -15,9 +17,10 @@ DEFAULTS = {"url": "", "priority": "5"}
 URGENT_PRIORITY = 8  # sound and vibration on Android
 TITLE_LIMIT = 250  # characters; Gotify sets none, but a notification shows one line
 MESSAGE_LIMIT = 16000  # characters; none documented, this keeps a digest readable on a phone
-_HINTS = {401: " (check app_token: it must be an application's token, not a client's)",
-          403: " (check app_token: it must be an application's token, not a client's)",
-          404: " (check url: the Gotify server's base URL)"}
+_API = JsonApi("gotify", "id", ("error", "errorDescription"), "check url (https, the server's base URL)",
+               {401: " (check app_token: it must be an application's token, not a client's)",
+                403: " (check app_token: it must be an application's token, not a client's)",
+                404: " (check url: the Gotify server's base URL)"})
 
 
 def cut(text: str, limit: int) -> str:
@@ -25,13 +28,13 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + ELLIPSIS
 
 
-def priority(event: Event, options: Mapping[str, str]) -> int:
+def priority(event: Event, options: Mapping[str, OptionValue]) -> int:
     """Takes the event and the options; returns 8 for an urgent event or a new source, else the priority option
     in 0-10."""
     return numeric_priority(event, options, DEFAULTS["priority"], 0, 10, URGENT_PRIORITY)
 
 
-def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
+def build_request(event: Event, options: Mapping[str, OptionValue], secret: str, now: float) -> HttpRequest:
     """Takes the event, the channel's options, the app token and the time; returns the POST to /message."""
     token = secret.strip()
     title = str(event.get("title", ""))
@@ -46,5 +49,4 @@ def build_request(event: Event, options: Mapping[str, str], secret: str, now: fl
 def classify(reply: HttpReply) -> Outcome:
     """Takes Gotify's reply; returns sent on 2xx, retry on 429 and 5xx, refused otherwise (bad token, bad
     message), with Gotify's errorDescription."""
-    return classify_json("gotify", reply, "id", ("error", "errorDescription"),
-                         "check url (https, the server's base URL)", _HINTS)
+    return classify_json(_API, reply)

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Type
 
 from app import __version__
 from app.channels.base import HttpReply, HttpRequest
@@ -118,14 +118,14 @@ class _Watchdog:
         self._timer = threading.Timer(max(seconds, 0.0), self._fire)
         self._timer.daemon = True
 
-    def connection_class(self, base: Any) -> Any:
+    def connection_class(self, base: Type[http.client.HTTPConnection]) -> Callable[..., http.client.HTTPConnection]:
         watchdog = self
 
         def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
             connection = base(*args, **kwargs)
             create = getattr(connection, "_create_connection", None)
             if create is not None:  # http.client's hook for tests, there since 3.4: sees the socket first
-                connection._create_connection = lambda *a, **k: watchdog._track(create(*a, **k))
+                setattr(connection, "_create_connection", lambda *a, **k: watchdog._track(create(*a, **k)))
             else:
                 connect = connection.connect
 
@@ -133,7 +133,7 @@ class _Watchdog:
                     connect()
                     watchdog._track(connection.sock)
 
-                connection.connect = tracked_connect  # type: ignore[method-assign]
+                connection.connect = tracked_connect  # type: ignore[method-assign]  # this connection only
             return connection
 
         return make

@@ -13,13 +13,13 @@ from typing import Callable, Optional, Tuple
 from app.settings.names import address_literal, is_fqdn
 
 
-def primary_address(connect: Callable[[int, Tuple[str, int]], str] = None) -> Optional[str]:  # type: ignore
+def primary_address(connect: Optional[Callable[[int, Tuple[str, int]], str]] = None) -> Optional[str]:
     """This host's primary non-loopback address: the source address of a route to a documentation
     address (a UDP connect sends nothing), IPv4 first. None when there is no route."""
-    connect = connect or _route_source
+    route_source = connect or _route_source
     for family, target in ((socket.AF_INET, ("192.0.2.1", 9)), (socket.AF_INET6, ("2001:db8::1", 9))):
         try:
-            address = connect(family, target)
+            address = route_source(family, target)
         except OSError:
             continue
         if address and not ipaddress.ip_address(address.split("%")[0]).is_loopback:

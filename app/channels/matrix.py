@@ -8,7 +8,9 @@ import json
 import urllib.parse
 from typing import Any, Dict, Mapping, Optional
 
-from app.channels.base import Event, HttpReply, HttpRequest, Outcome, classify_json, fit, option, reply_json
+from app.channels.base import (Event, HttpReply, HttpRequest, JsonApi, Outcome, classify_json, fit, option,
+                               reply_json)
+from app.settings.kinds import OptionValue
 
 NAME = "matrix"
 SECRET = "access_token"
@@ -17,8 +19,9 @@ OPTIONS = ("homeserver", "room_id")
 DEFAULTS = {"homeserver": "", "room_id": ""}
 JSON_LIMIT = 48000  # bytes of content; the whole event (with what the server adds) must stay within 65,536
 TEXT_LIMIT = 32000  # bytes of plain text tried first; cut further while the content is over JSON_LIMIT
-_HINTS = {401: " (check access_token)", 403: " (the account must be invited to and join the room)",
-          404: " (check room_id: the room's id !...:server, not an alias)", 413: " (message too large)"}
+_API = JsonApi("matrix", "event_id", ("errcode", "error"), "check homeserver (the client API's https URL)",
+               {401: " (check access_token)", 403: " (the account must be invited to and join the room)",
+                404: " (check room_id: the room's id !...:server, not an alias)", 413: " (message too large)"})
 
 
 def transaction_id(event: Event) -> str:
@@ -51,7 +54,7 @@ def encoded_content(title: str, text: str) -> bytes:
         limit = min(limit - 256, limit * JSON_LIMIT // len(encoded))
 
 
-def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
+def build_request(event: Event, options: Mapping[str, OptionValue], secret: str, now: float) -> HttpRequest:
     """Takes the event, the channel's options, the access token and the time; returns the PUT to the room."""
     token = secret.strip()
     room = urllib.parse.quote(option(options, "room_id").strip(), safe="")
@@ -69,5 +72,4 @@ def classify(reply: HttpReply) -> Outcome:
     retry_after: Optional[float] = None
     if isinstance(milliseconds, (int, float)) and not isinstance(milliseconds, bool):
         retry_after = milliseconds / 1000.0
-    return classify_json("matrix", reply, "event_id", ("errcode", "error"),
-                         "check homeserver (the client API's https URL)", _HINTS, retry_after)
+    return classify_json(_API, reply, retry_after)

@@ -4,8 +4,9 @@ import base64
 import re
 from typing import Mapping
 
-from app.channels.base import (NEW_SOURCE, URGENT, Event, HttpReply, HttpRequest, Outcome, attention, classify_json,
-                               fit, option)
+from app.channels.base import (NEW_SOURCE, URGENT, Event, HttpReply, HttpRequest, JsonApi, Outcome, attention,
+                               classify_json, fit, option)
+from app.settings.kinds import OptionValue
 
 NAME = "ntfy"
 SECRET = "token"
@@ -15,6 +16,8 @@ DEFAULTS = {"url": "", "priority": "default", "tags": "warning"}
 PRIORITIES = ("min", "low", "default", "high", "urgent")  # 1-5
 MESSAGE_LIMIT = 4096  # bytes; a longer body becomes an attachment
 _SEQUENCE_ID = re.compile(r"^[-_A-Za-z0-9]{1,64}$")  # ntfy's sequenceIDRegex; anything else is a 400
+_API = JsonApi("ntfy", "id", ("code", "error"), "check url (https, exact topic URL)",
+               {401: " (check the token)", 403: " (the token may not publish to this topic)"})
 
 
 def header_text(text: str) -> str:
@@ -29,7 +32,7 @@ def header_text(text: str) -> str:
     return "=?UTF-8?B?" + base64.b64encode(text.encode("utf-8", "replace")).decode("ascii") + "?="
 
 
-def priority(event: Event, options: Mapping[str, str]) -> str:
+def priority(event: Event, options: Mapping[str, OptionValue]) -> str:
     """Takes the event and the options; returns urgent (5) for an urgent event, at least high (4) for a new source,
     else the priority option (default: 3)."""
     configured = option(options, "priority", DEFAULTS["priority"]).strip().lower()
@@ -43,7 +46,7 @@ def priority(event: Event, options: Mapping[str, str]) -> str:
     return configured
 
 
-def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
+def build_request(event: Event, options: Mapping[str, OptionValue], secret: str, now: float) -> HttpRequest:
     """Takes the event, the channel's options, the access token ("" for none) and the time; returns the POST."""
     title = str(event.get("title", ""))
     headers = [("Content-Type", "text/plain; charset=utf-8"), ("X-Title", header_text(title)),
@@ -64,5 +67,4 @@ def build_request(event: Event, options: Mapping[str, str], secret: str, now: fl
 
 def classify(reply: HttpReply) -> Outcome:
     """Takes ntfy's reply; returns sent on 2xx, retry on 429/5xx, refused otherwise, with ntfy's reason."""
-    return classify_json("ntfy", reply, "id", ("code", "error"), "check url (https, exact topic URL)",
-                         {401: " (check the token)", 403: " (the token may not publish to this topic)"})
+    return classify_json(_API, reply)

@@ -8,9 +8,15 @@ of the same interface (app.channels.delivery), with per-recipient replies.
 
 import importlib
 import time
-from typing import Any, Callable, Dict
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable, Dict, Mapping
 
 from app.channels.base import RETRY, Event, Outcome
+from app.settings.kinds import OptionValue
+
+if TYPE_CHECKING:
+    from app.settings.config import Config
+    from app.system.paths import Paths
 
 REQUEST_TIMEOUT = 10.0  # seconds for each socket operation
 REQUEST_DEADLINE = 15.0  # seconds one request may take in all (a trickling server is cut off)
@@ -18,19 +24,19 @@ INSECURE_SEND = ("[{channel}] {key}: not sent: http:// to {host}, which is not t
                  "in clear; use https://, or set allow_insecure_http = yes in [{channel}] if you really mean it")
 
 
-def channel_module(name: str) -> Any:
+def channel_module(name: str) -> ModuleType:
     """The module of a push channel (imported only when that channel sends)."""
     return importlib.import_module("app.channels." + name)
 
 
-def secret_required(name: str, options: Dict[str, Any]) -> bool:
+def secret_required(name: str, options: Mapping[str, OptionValue]) -> bool:
     """Whether channel name needs its secret with these settings (the webhook's plain format needs none)."""
     module = channel_module(name)
     required = getattr(module, "secret_required", None)
     return bool(required(options)) if required is not None else bool(module.SECRET_REQUIRED)
 
 
-def send_request(name: str, options: Dict[str, Any], secret: str, event: Event) -> Outcome:
+def send_request(name: str, options: Mapping[str, OptionValue], secret: str, event: Event) -> Outcome:
     """Build, send and classify one request of channel name; never raises for what the network does."""
     from app.channels.http import TransportError, perform, redact
 
@@ -55,11 +61,11 @@ def send_request(name: str, options: Dict[str, Any], secret: str, event: Event) 
                         ca_file=str(options.get("ca_file") or ""))
     except TransportError as error:
         return Outcome(RETRY, str(error))
-    outcome = module.classify(reply)
+    outcome: Outcome = module.classify(reply)
     return outcome._replace(detail=redact(outcome.detail, request.secrets))
 
 
-def sender(name: str, config: Any, paths: Any) -> Callable[[Event], Outcome]:
+def sender(name: str, config: "Config", paths: "Paths") -> Callable[[Event], Outcome]:
     """The send function of push channel name; a secret that cannot be found makes every send a retry that
     names the problem (status shows it until it is fixed)."""
     from app.errors import UserError

@@ -9,6 +9,7 @@ from app.channels.base import (SENT, URGENT, Event, HttpReply, HttpRequest, Outc
                                attention, excerpt, fit, flag, numeric_priority, one_line, option, reply_json,
                                unproven)
 from app.system.text import ELLIPSIS
+from app.settings.kinds import OptionValue
 
 NAME = "pushover"
 SECRET = "app_token"
@@ -23,7 +24,7 @@ URGENT_PRIORITY = 1
 _HINTS = {"token": " (check app_token)", "user": " (check user_key)"}
 
 
-def priority(event: Event, options: Mapping[str, str]) -> int:
+def priority(event: Event, options: Mapping[str, OptionValue]) -> int:
     """Takes the event and the options; returns 2 for an urgent event with emergency = yes, 1 for an urgent event
     or a new source, else the priority option in -2..1."""
     if flag(options, "emergency") and attention(event) == URGENT:
@@ -48,7 +49,7 @@ def title_and_message(title: str, text: str) -> List[str]:
     return [title[:TITLE_LIMIT - 1] + ELLIPSIS, fit(title, text, MESSAGE_LIMIT)]
 
 
-def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
+def build_request(event: Event, options: Mapping[str, OptionValue], secret: str, now: float) -> HttpRequest:
     """Takes the event, the channel's options, the app token and the time; returns the form POST."""
     token, user = secret.strip(), option(options, "user_key").strip()
     title, message = title_and_message(str(event.get("title", "")), str(event.get("text", "")))

@@ -7,6 +7,7 @@ from typing import Dict, Mapping, Tuple
 from app.channels.base import (REFUSED, RETRY, SENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect,
                                classify_status, excerpt, fit, one_line, option, reply_json, unproven, url_secrets)
 from app.system.text import ELLIPSIS
+from app.settings.kinds import OptionValue
 
 NAME = "slack"
 SECRET = "webhook_url"
@@ -38,12 +39,12 @@ def message_text(title: str, text: str, limit: int = TEXT_LIMIT) -> str:
     return whole
 
 
-def bot_mode(options: Mapping[str, str]) -> bool:
+def bot_mode(options: Mapping[str, OptionValue]) -> bool:
     """Takes the options; returns whether a channel is set: then the secret is a bot token for chat.postMessage."""
     return bool(option(options, "channel").strip())
 
 
-def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
+def build_request(event: Event, options: Mapping[str, OptionValue], secret: str, now: float) -> HttpRequest:
     """Takes the event, the options, the secret (the webhook URL, or the bot token when channel is set) and the
     time; returns the POST to the webhook, or to chat.postMessage with the token as a bearer."""
     secret = secret.strip()

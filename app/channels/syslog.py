@@ -71,7 +71,7 @@ def fitted(fields: Sequence[Tuple[str, str]], limit: int) -> str:
     line = _joined(fields)
     if len(line.encode("utf-8")) <= limit:
         return line
-    fixed = fields[:3]  # event, id and epoch are short and never cut: they are what a collector dedupes on
+    fixed = list(fields[:3])  # event, id and epoch are short and never cut: they are what a collector dedupes on
     fields = fields[3:]
     limit -= len(_joined(fixed).encode("utf-8")) + 1
     low, high = 0, max(len(value.encode("utf-8")) for _, value in fields)

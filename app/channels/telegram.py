@@ -3,11 +3,12 @@
 import json
 import re
 import urllib.parse
-from typing import Mapping, Union
+from typing import Any, Dict, Mapping, Union
 
 from app.channels.base import (KNOWN, REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect,
                                attention, classify_status, excerpt, fit, one_line, option, reply_json,
                                unproven)
+from app.settings.kinds import OptionValue
 
 NAME = "telegram"
 SECRET = "token"
@@ -27,7 +28,7 @@ def chat_id(value: str) -> Union[int, str]:
     return value if value.startswith("@") else "@" + value
 
 
-def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
+def build_request(event: Event, options: Mapping[str, OptionValue], secret: str, now: float) -> HttpRequest:
     """Takes the event, the channel's options, the bot token and the time; returns the sendMessage POST."""
     token = secret.strip()
     base = option(options, "api_base", DEFAULTS["api_base"]).rstrip("/")
@@ -45,14 +46,19 @@ def build_request(event: Event, options: Mapping[str, str], secret: str, now: fl
     return HttpRequest("POST", url, (("Content-Type", "application/json"),), body, secrets)
 
 
+def _object(value: object) -> Dict[str, Any]:
+    """A member of the reply that should be a JSON object: itself, or {} when it is anything else."""
+    return value if isinstance(value, dict) else {}
+
+
 def classify(reply: HttpReply) -> Outcome:
     """Takes the Bot API's reply; returns sent when ok, retry on 429 (with retry_after) and 5xx, refused
     otherwise; a group that became a supergroup is refused with the chat_id to set."""
     answer = reply_json(reply.body)
-    parameters = answer.get("parameters") if isinstance(answer.get("parameters"), dict) else {}
+    parameters = _object(answer.get("parameters"))
     if 200 <= reply.status < 300:
         if answer.get("ok") is True:
-            result = answer.get("result") if isinstance(answer.get("result"), dict) else {}
+            result = _object(answer.get("result"))
             return Outcome(SENT, one_line("telegram message {}".format(result.get("message_id", ""))).strip())
         return unproven("telegram", reply, '{"ok": true}')
     if 300 <= reply.status < 400:

@@ -12,6 +12,7 @@ from app import __version__
 from app.channels.base import (REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect,
                                classify_status, excerpt, one_line, option, url_secrets)
 from app.errors import UserError
+from app.settings.kinds import OptionValue
 
 NAME = "webhook"
 SECRET = "signing_secret"
@@ -23,7 +24,7 @@ TOLERANCE = 300  # seconds a Standard Webhooks timestamp may be off (the referen
 _PREFIX = "whsec_"
 
 
-def secret_required(options: Mapping[str, str]) -> bool:
+def secret_required(options: Mapping[str, OptionValue]) -> bool:
     """Takes the channel's options; returns whether its format signs requests, so needs a signing_secret."""
     return option(options, "format", DEFAULTS["format"]).strip().lower() != "plain"
 
@@ -73,7 +74,7 @@ def verify_github(secret: str, body: bytes, signature_header: str) -> bool:
                                signature_header.strip().encode("ascii", "replace"))
 
 
-def build_request(event: Event, options: Mapping[str, str], secret: str, now: float) -> HttpRequest:
+def build_request(event: Event, options: Mapping[str, OptionValue], secret: str, now: float) -> HttpRequest:
     """Takes the event, the channel's options, the signing secret ("" for none) and the time; returns the POST
     of the event as JSON. Raises UserError for an unknown format or a signing format without a secret."""
     url = option(options, "url").strip()

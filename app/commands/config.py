@@ -84,10 +84,10 @@ def _file_texts(paths: Paths) -> Dict[Tuple[str, str], str]:
 
 def effective(paths: Paths, config: "Config") -> List[Tuple[str, str, str, str]]:
     """(section, key, value, source) for every key in effect, in the schema's order, secrets redacted."""
-    from app.settings.config import _field_values
+    from app.settings.configwrite import field_values
 
     texts = _file_texts(paths)
-    values = _field_values(config)
+    values = field_values(config)
     rows = []
     for key in schema.KEYS:
         if key.section == "smtp" and config.method != "smtp":

@@ -10,8 +10,8 @@ from typing import Callable, NamedTuple, Optional, Tuple
 from app.errors import UserError
 from app.install.legacy import LegacyFiles, LegacySettings
 from app.settings.schema import complete_port_security
-from app.settings.config import (DEFAULT_TIMEOUT, AlertPolicy, Config, SmtpSettings, load_config,
-                                 parse_config, render_config)
+from app.settings.config import DEFAULT_TIMEOUT, AlertPolicy, Config, SmtpSettings, load_config, parse_config
+from app.settings.configwrite import render_config
 from app.system.paths import Paths
 
 BAD_PORT = "{port} is not a port number (1-65535)"

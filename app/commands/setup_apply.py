@@ -14,7 +14,8 @@ from app.commands.setup_answers import Plan
 from app.commands.setup_mail import LOCAL_ONLY_WARNING, first_check, local_only_problem, say_all, test_email
 from app.errors import CONFIG_UNREADABLE, ExitCode, UserError
 from app.install.legacy import find_legacy
-from app.settings.config import Config, render_config
+from app.settings.config import Config
+from app.settings.configwrite import render_config
 from app.system.paths import Paths
 
 PASSWORD_STORED = "Password stored in {description}."

@@ -7,7 +7,7 @@ that answered goes with the alert. Novelty: per account, the countries and netwo
 """
 
 import time
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.system.text import printable
 
@@ -212,7 +212,8 @@ class AccountPlaces:
     """One check run's geoip work: each login located, its novelty judged against what its account was seen from
     before (the store, else its recorded history), and the seen sets kept up to date for the store."""
 
-    def __init__(self, locator: Locator, stored: Any, history_addresses: Any) -> None:
+    def __init__(self, locator: Locator, stored: Callable[[str], Optional[Dict[str, List[Any]]]],
+                 history_addresses: Callable[[str], Iterable[str]]) -> None:
         """stored(user): the seen sets in the store (None: never kept); history_addresses(user): its past addresses."""
         self.locator, self._stored, self._history = locator, stored, history_addresses
         self.facts: Dict[Any, Tuple[Place, Novelty]] = {}  # per batch, by log entry

@@ -48,7 +48,7 @@ def encode(mark: Dict[str, Any]) -> bytes:
 
 def position(mark: Dict[str, Any], key: str = "position") -> Optional[Position]:
     """The log position the mark holds under key ("position": the store's last; AHEAD: emailed past it), or None."""
-    value = mark.get(key)
+    value: Any = mark.get(key)  # JSON: checked by converting
     try:
         return Position(int(value[0]), int(value[1]), int(value[2]), str(value[3]))
     except (TypeError, ValueError, IndexError, KeyError):

@@ -11,7 +11,10 @@ in authorized_keys, outside work hours) is still alerted; addresses add recipien
 """
 
 import re
-from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    from app.rules.rules import Rule
 
 SECTION = "users"
 SKIP = "skip"
@@ -78,7 +81,7 @@ def addresses_for(routes: Tuple[Route, ...], user: str, already: Tuple[str, ...]
     return tuple(found)
 
 
-def skip_rules(routes: List[Route], member_lists: Optional[Dict[str, List[str]]] = None) -> List[object]:
+def skip_rules(routes: Sequence[Route], member_lists: Optional[Dict[str, List[str]]] = None) -> List["Rule"]:
     """The skip entries as rules of the rules engine (app.rules.rules), in order."""
     from app.rules.rules import SKIP as RULE_SKIP, Rule
 

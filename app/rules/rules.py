@@ -13,7 +13,7 @@ must match. Work hours (``Mon-Fri 08:00-19:00, Sat 10:00-12:00``) make a login o
 
 import re
 import time
-from typing import AbstractSet, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import AbstractSet, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from app.rules.trust import Network, is_trusted, parse_networks
 from app.system.text import printable
@@ -211,7 +211,7 @@ def parse_rules(items: Mapping[str, str]) -> Tuple[List[Rule], List[str]]:
     return rules, problems
 
 
-def rule_matches(rule: Rule, login: Mapping[str, str]) -> bool:
+def rule_matches(rule: Rule, login: Mapping[str, object]) -> bool:
     """Takes a rule and a login (user, ip, kind, key_fingerprint; asn, country, new_network, new_country when
     geoip_db is set); returns True when every condition matches.
 
@@ -234,7 +234,7 @@ def rule_matches(rule: Rule, login: Mapping[str, str]) -> bool:
 
 
 def _parse_days(text: str) -> FrozenSet[int]:
-    days = set()
+    days: Set[int] = set()
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
@@ -291,14 +291,14 @@ def outside_work_hours(hours: Optional[WorkHours], local_time: time.struct_time)
     return not any(_inside(window, local_time.tm_wday, minute) for window in hours.windows)
 
 
-def _kind_alone(rule: Rule, login: Mapping[str, str]) -> bool:
+def _kind_alone(rule: Rule, login: Mapping[str, object]) -> bool:
     """True when rule matches login only through a kind the client chose, with no key or from condition beside it:
     such a rule must not skip (an intruder could pick the kind)."""
     return bool(rule.kinds) and not (rule.keys or rule.networks) and \
         str(login.get("kind") or "").lower() in CLIENT_KINDS
 
 
-def evaluate(rules: Sequence[Rule], login: Mapping[str, str], authorized_fingerprints: Optional[AbstractSet[str]],
+def evaluate(rules: Sequence[Rule], login: Mapping[str, object], authorized_fingerprints: Optional[AbstractSet[str]],
              work_hours: Optional[WorkHours], local_time: Optional[time.struct_time]) -> Verdict:
     """Takes the rules (file order), a login (user, ip, kind, key_fingerprint), the fingerprints in
     authorized_keys (None: not checked), work hours and the login's local time (None: not checked); returns

@@ -2,9 +2,12 @@
 to a host that is not loopback is refused (config) or not sent (app.channels.push), unless the user set
 allow_insecure_http = yes in its section; status then warns."""
 
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import TYPE_CHECKING, Any, List, Mapping, Tuple
 
 from app.settings import schema
+
+if TYPE_CHECKING:
+    from app.settings.config import Config
 
 INSECURE_HTTP = ("{url} is plain http:// to {host}, which is not this machine: the {secret} would travel in clear; "
                  "use https://, or set allow_insecure_http = yes in [{channel}] if you really mean it")
@@ -46,11 +49,10 @@ def cleartext_problems(values: Mapping[str, Any]) -> List[Tuple[str, str, str]]:
     return problems
 
 
-def cleartext_warnings(config: Any) -> List[Tuple[str, str]]:
+def cleartext_warnings(config: "Config") -> List[Tuple[str, str]]:
     """Takes a config; returns (check name, detail) for each channel allowed to send its secret in clear."""
     warnings = []
-    options_by_channel: Dict[str, Dict[str, Any]] = config.channel_options
-    for name, options in sorted(options_by_channel.items()):
+    for name, options in sorted(config.channel_options.items()):
         if not options.get("allow_insecure_http") or name not in config.channels:
             continue
         url = str(options.get(schema.REQUEST_URL_KEYS.get(name, "url")) or "")

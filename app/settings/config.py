@@ -11,48 +11,40 @@ whole, as that script read it: a password may contain `` ;`` or `` #``.
 import configparser
 import ipaddress
 import os
-import re
+import types
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Set, Sequence, Tuple,
+                    TypeVar)
 
 from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UNKNOWN_KEY,
-                        UNKNOWN_SECTION, UNWRITABLE_COMMENT, USE_SETTINGS, UserError)
+                        UNKNOWN_SECTION, USE_SETTINGS, UserError)
 from app.system.files import open_regular_file, require_private
-from app.rules.trust import Network, parse_networks
+from app.rules.trust import parse_networks
 from app.settings import schema
 from app.settings.cleartext import cleartext_problems
-from app.settings.kinds import Invalid, looks_like_address, split_addresses
+from app.settings.kinds import Invalid, Key, OptionValue, looks_like_address, split_addresses
+from app.settings.records import AlertPolicy, SmtpSettings
 from app.settings.schema import (DEFAULT_PORTS, DEFAULT_TIMEOUT, METHODS, PASSWORD_STORES, SECURITY_MODES,
-                                 SENDMAIL_CANDIDATES, Key, complete_port_security, security_from_flags)
+                                 SENDMAIL_CANDIDATES, complete_port_security, security_from_flags)
+
+if TYPE_CHECKING:
+    from app.rules.routing import Route
+    from app.rules.rules import Rule, WorkHours
 
 __all__ = ["AlertPolicy", "COMMAND_KEY", "Config", "DEFAULT_PORTS", "DEFAULT_TIMEOUT", "INLINE_COMMENT_PREFIXES",
-           "METHODS", "PASSWORD_STORES", "RAW_KEYS", "SECURITY_MODES", "SENDMAIL_CANDIDATES", "SmtpSettings",
-           "complete_port_security", "find_sendmail", "is_loopback_host", "load_config", "looks_like_address",
-           "parse_config", "render_config", "security_from_flags", "split_addresses"]
+           "METHODS", "NO_CHANNEL_OPTIONS", "PASSWORD_STORES", "RAW_KEYS", "SECURITY_MODES", "SENDMAIL_CANDIDATES",
+           "SmtpSettings", "complete_port_security", "find_sendmail", "is_loopback_host", "load_config",
+           "looks_like_address", "parse_config", "security_from_flags", "split_addresses"]
 
 # A comment may end a line after a blank: "method = smtp   ; smtp | sendmail" (the README's example).
 INLINE_COMMENT_PREFIXES = (";", "#")
 # Read whole: the original script's plaintext password, which that script read without inline comments.
 RAW_KEYS = tuple((key.section, key.name) for key in schema.KEYS if key.raw)
 COMMAND_KEY = ("smtp", "password_command")  # a comment cutting a command short is a warning
-_COMMENT_START = re.compile(r"(^|\s)[;#]")  # where configparser starts an inline comment
-
-
-class SmtpSettings(NamedTuple):
-    host: str
-    port: int
-    security: str
-    user: str
-    password_store: str
-    password_command: str
-    plaintext_password: str  # the original script's format; status warns about it
-    ca_file: str
-
-
-# Which logins are emailed and how: the [alert] keys beyond the original script's, fields and defaults from the schema.
-AlertPolicy = schema.record("AlertPolicy", "policy", __name__,
-                            "Which logins are emailed and how: the [alert] keys beyond the original script's.",
-                            trusted=(Tuple[Network, ...], ()), work_hours=(Any, None))
+RULES = "rules"
+USERS = "users"
+# Config's default channel_options: none, and read-only (a shared default must not be changed in place).
+NO_CHANNEL_OPTIONS: Mapping[str, Mapping[str, OptionValue]] = types.MappingProxyType({})
 
 
 class Config(NamedTuple):
@@ -65,11 +57,12 @@ class Config(NamedTuple):
     timeout: float
     smtp: Optional[SmtpSettings]
     warnings: Tuple[str, ...]
-    policy: AlertPolicy = AlertPolicy()  # type: ignore[valid-type]
+    policy: AlertPolicy = AlertPolicy()
     channels: Tuple[str, ...] = ("email",)  # where alerts go ([alert] channels)
-    channel_options: Dict[str, Dict[str, Any]] = {}  # push channel -> its section's values, defaults filled in
-    rules: Tuple[Any, ...] = ()  # [rules] (app.rules.rules), in file order
-    routes: Tuple[Any, ...] = ()  # [users] (app.rules.routing): recipients or skip per account
+    # push channel -> its section's values by key name, defaults filled in
+    channel_options: Mapping[str, Mapping[str, OptionValue]] = NO_CHANNEL_OPTIONS
+    rules: Tuple["Rule", ...] = ()  # [rules] (app.rules.rules), in file order
+    routes: Tuple["Route", ...] = ()  # [users] (app.rules.routing): recipients or skip per account
 
     @property
     def emails(self) -> bool:
@@ -164,8 +157,8 @@ def parse_config(text: str, path: Path) -> Config:
     command = parser.get(*COMMAND_KEY, fallback="").strip()
     if command and reading.raw.get(COMMAND_KEY, command) != command:
         reading.warnings.append(reading.line(*COMMAND_KEY, COMMAND_CUT.format(command=command)))
-    rules = _rules(parser, reading)
-    routes = _users(parser, reading)
+    rules = _section(reading, RULES, _parse_rules)
+    routes = _section(reading, USERS, _parse_users)
     for section in parser.sections():
         if section in (RULES, USERS):
             continue
@@ -177,7 +170,7 @@ def parse_config(text: str, path: Path) -> Config:
             if schema.find_key(section, name) is None:
                 reading.problem(section, name, UNKNOWN_KEY.format(hint=schema.key_suggestion(section, name)))
 
-    values: Dict[str, Any] = {"channels": reading.value(schema.find_key("alert", "channels"))}  # type: ignore
+    values: Dict[str, Any] = {"channels": reading.value(schema.known_key("alert", "channels"))}
     emails = "email" in values["channels"]
     for field, keys in schema.keys_by_field().items():
         if field.startswith("smtp.") and (not emails or values["method"] != "smtp" or "method" in reading.invalid):
@@ -202,36 +195,36 @@ def parse_config(text: str, path: Path) -> Config:
                   policy=AlertPolicy(trusted=parse_networks(policy["trusted_text"])[0],
                                      work_hours=_work_hours(policy["work_hours_text"]), **policy),
                   channels=values["channels"] or ("email",), channel_options=_channel_options(values),
-                  rules=tuple(rules), routes=tuple(routes))
+                  rules=rules, routes=routes)
 
 
-RULES = "rules"
-USERS = "users"
+_Entry = TypeVar("_Entry")
 
 
-def _users(parser: configparser.ConfigParser, reading: "_Reading") -> List[Any]:
-    """The [users] section (app.rules.routing); every bad entry reported."""
-    if not parser.has_section(USERS):
-        return []
+def _section(reading: "_Reading", name: str,
+             parse: Callable[[Mapping[str, str]], Tuple[List[_Entry], List[str]]]) -> Tuple[_Entry, ...]:
+    """Takes [rules] or [users] and its parser (app.rules); returns its entries in file order, every bad one
+    reported."""
+    if not reading.parser.has_section(name):
+        return ()
+    entries, problems = parse({key: value for key, value in reading.parser.items(name)})
+    reading.problems.extend("{}: {}".format(reading.path, problem) for problem in problems)
+    return tuple(entries)
+
+
+def _parse_rules(items: Mapping[str, str]) -> Tuple[List["Rule"], List[str]]:
+    from app.rules.rules import parse_rules  # only a file with [rules] pays for the import
+
+    return parse_rules(items)
+
+
+def _parse_users(items: Mapping[str, str]) -> Tuple[List["Route"], List[str]]:
     from app.rules.routing import parse_users
 
-    routes, problems = parse_users({name: value for name, value in parser.items(USERS)})
-    reading.problems.extend("{}: {}".format(reading.path, problem) for problem in problems)
-    return routes
+    return parse_users(items)
 
 
-def _rules(parser: configparser.ConfigParser, reading: "_Reading") -> List[Any]:
-    """The [rules] section, each rule parsed (app.rules.rules); every bad one reported."""
-    if not parser.has_section(RULES):
-        return []
-    from app.rules.rules import parse_rules
-
-    rules, problems = parse_rules({name: value for name, value in parser.items(RULES)})
-    reading.problems.extend("{}: {}".format(reading.path, problem) for problem in problems)
-    return rules
-
-
-def _work_hours(text: str) -> Any:
+def _work_hours(text: str) -> "Optional[WorkHours]":
     if not text:
         return None
     from app.rules.rules import parse_work_hours
@@ -242,9 +235,9 @@ def _work_hours(text: str) -> Any:
 _MAIL_FIELDS = ("recipients", "sender", "method")  # required only when alerts go by email
 
 
-def _channel_options(values: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+def _channel_options(values: Dict[str, Any]) -> Dict[str, Dict[str, OptionValue]]:
     """Each enabled push channel's settings by key name: {"ntfy": {"url": ..., "token_command": ...}}."""
-    options: Dict[str, Dict[str, Any]] = {}
+    options: Dict[str, Dict[str, OptionValue]] = {}
     for field, value in values.items():
         if field.startswith("channel."):
             _, channel, name = field.split(".", 2)
@@ -266,9 +259,9 @@ def _sendmail_path(reading: _Reading, configured: str) -> str:
 def _smtp_settings(reading: _Reading, values: Dict[str, Any]) -> SmtpSettings:
     """The [smtp] settings: security from the original flags when unset, the port or security guessed."""
     security = values["smtp.security"]
-    if not reading.text(schema.find_key("smtp", "security")):  # type: ignore[arg-type]
-        flags = [reading.value(schema.find_key("smtp", name)) for name in ("ssl", "starttls")]  # type: ignore
-        security = security_from_flags(*flags)
+    if not reading.text(schema.known_key("smtp", "security")):
+        ssl, starttls = (reading.value(schema.known_key("smtp", name)) for name in ("ssl", "starttls"))
+        security = security_from_flags(ssl, starttls)
     port, security = complete_port_security(values["smtp.port"], security)
     host, user = values["smtp.host"], values["smtp.user"]
     if user and security == "none" and host and not is_loopback_host(host):
@@ -293,79 +286,3 @@ def load_config(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(CONFIG_UNREADABLE.format(path=path, reason=getattr(error, "strerror", None) or error))
     return parse_config(text, path)
-
-
-_RENDER_HEADER = (
-    "# ssh_alert configuration, written by `ssh_alert.pyz setup`; re-run setup to change it (it edits in place).\n"
-    "# The SMTP password is never stored here (see password_store / password_command). Keys at their\n"
-    "# defaults are left out: `ssh_alert.pyz config --help` and `ssh_alert.pyz help configuration` list every key.\n"
-)
-
-
-def _field_values(config: Config) -> Dict[str, Any]:
-    """Takes a config; returns each schema field's value in it (the smtp. fields only for method = smtp)."""
-    values = {field: getattr(config, field) for field in Config._fields}
-    values.update(("policy." + field, value) for field, value in config.policy._asdict().items())
-    values.update(("channel.{}.{}".format(channel, name), value) for channel, options in config.channel_options.items()
-                  for name, value in options.items())
-    if config.method == "smtp" and config.smtp is not None:
-        values.update(("smtp." + field, value) for field, value in config.smtp._asdict().items())
-    return values
-
-
-def _implied(values: Dict[str, Any]) -> Set[str]:
-    """The smtp fields reading them back would give anyway: the port from the security, and the reverse."""
-    if "smtp.port" not in values:
-        return set()
-    port, security = values["smtp.port"], values["smtp.security"]
-    implied = {"smtp.port"} if DEFAULT_PORTS.get(security) == port else set()
-    if complete_port_security(None if implied else port, "")[1] == security:
-        implied.add("smtp.security")
-    if not values["smtp.user"]:  # without AUTH there is no password to find
-        implied.update({"smtp.password_store", "smtp.password_command"})
-    elif values["smtp.password_command"]:
-        implied.add("smtp.password_store")
-    return implied
-
-
-def _line(key: Key, value: Any) -> str:
-    """The INI line for key = value; raises ValueError when it would not read back the same."""
-    text = key.kind.write(value)
-    if "\n" in text or "\r" in text or text != text.strip():
-        raise ValueError("[{}] {}: {!r} cannot be written on one INI line; remove the line break or surrounding "
-                         "blanks".format(key.section, key.name, text))
-    if _COMMENT_START.search(text):
-        raise ValueError(UNWRITABLE_COMMENT.format(section=key.section, key=key.name, value=text))
-    return "{} = {}\n".format(key.name, text)
-
-
-def render_config(config: Config) -> str:
-    """Return the INI text for config (pure): only keys whose values differ from the defaults, never a password.
-
-    parse_config(render_config(config), path) gives back the same settings. Raises ValueError when a
-    value cannot be written as one INI line (a newline in it, leading/trailing blanks that would be lost, or
-    a ; or # after a blank, which would start a comment).
-    """
-    values = _field_values(config)
-    implied = _implied(values)
-    lines = [_RENDER_HEADER]
-    for section in schema.SECTIONS:
-        if section == "smtp" and "smtp.host" not in values:
-            continue
-        if section in schema.PUSH_CHANNELS and section not in config.channels:
-            continue
-        lines.append("[{}]\n".format(section))
-        for key in schema.KEYS:
-            if key.section != section or key.legacy or key.secret or key.field not in values:
-                continue
-            value = values[key.field]
-            if key.field in implied or value in (None, "", ()) or value == schema.default_value(key):
-                continue
-            lines.append(_line(key, value))
-        lines.append("\n")
-    if config.rules:
-        lines.append("[{}]\n".format(RULES) + "".join("{} = {}\n".format(rule.name, rule.text) for rule in config.rules))
-    if config.routes:
-        lines.append("\n[{}]\n".format(USERS) + "".join("{} = {}\n".format(
-            route.account, "skip" if route.skip else ", ".join(route.addresses)) for route in config.routes))
-    return "".join(lines).rstrip("\n") + "\n"

@@ -9,9 +9,10 @@ import configparser
 from typing import Any, Dict, List, Optional, Tuple
 
 from app.settings import schema
-from app.settings.config import (INLINE_COMMENT_PREFIXES, Config, _field_values, _implied, _line, find_sendmail,
-                                 parse_config)
+from app.settings.config import INLINE_COMMENT_PREFIXES, Config, find_sendmail, parse_config
+from app.settings.configwrite import field_values, implied_fields, key_line
 from app.settings.inifile import Change, edit
+from app.settings.kinds import Key
 from app.errors import UserError
 
 # The fields setup asks about: the mail settings. Everything else in the file is left as it is.
@@ -22,7 +23,7 @@ OTHER_PROBLEMS = ("{path} has these problems in lines setup does not change; not
                   "(ssh_alert.pyz config check names each) and re-run setup")
 
 
-def _asked_keys(config: Config) -> List[schema.Key]:
+def _asked_keys(config: Config) -> List[Key]:
     keys = []
     for key in schema.KEYS:
         if key.field not in ASKED_FIELDS or key.legacy or key.secret:
@@ -45,27 +46,27 @@ def _current(text: str) -> configparser.ConfigParser:
     return parser
 
 
-def _means(key: schema.Key, text: Optional[str], value: Any) -> bool:
+def _means(key: Key, text: Optional[str], value: Any) -> bool:
     """True when the key's text in the file (None: absent) reads as value."""
     if text is None or not text.strip():
         return value in (None, "", ()) or (bool(key.default) and schema.default_value(key) == value)
     try:
-        return key.kind.parse(text.strip()) == value
+        return bool(key.kind.parse(text.strip()) == value)
     except ValueError:
         return False
 
 
 def _effective(config: Config) -> Dict[str, Any]:
-    values = _field_values(config)
+    values = field_values(config)
     return {field: values.get(field) for field in ASKED_FIELDS}
 
 
 def changes(text: str, config: Config, password_stored: bool = False) -> List[Change]:
     """The edits that make the file at text say config's mail settings; [] when it already does."""
-    values = _field_values(config)
-    implied = _implied(values)
+    values = field_values(config)
+    implied = implied_fields(values)
     current = _current(text)
-    edits: List[Change] = []
+    edits: List[Optional[Change]] = []
     for key in _asked_keys(config):
         value = values.get(key.field)
         written = current.get(key.section, key.name, fallback=None)
@@ -74,11 +75,11 @@ def changes(text: str, config: Config, password_stored: bool = False) -> List[Ch
         if written is None and key.field == "sendmail_path" and value == find_sendmail(""):
             continue  # the first sendmail found is what an absent key means
         if key.field in implied or value in (None, "", ()) or value == schema.default_value(key):
-            edits.append((key.section, key.name, None) if written is not None else None)  # type: ignore[arg-type]
+            edits.append((key.section, key.name, None) if written is not None else None)
         else:
-            edits.append((key.section, key.name, _line(key, value).split(" = ", 1)[1].rstrip("\n")))
+            edits.append((key.section, key.name, key_line(key, value).split(" = ", 1)[1].rstrip("\n")))
     if password_stored and current.has_option(*PLAINTEXT_PASSWORD):
-        edits.append(PLAINTEXT_PASSWORD + (None,))  # type: ignore[arg-type]
+        edits.append((PLAINTEXT_PASSWORD[0], PLAINTEXT_PASSWORD[1], None))
     return [change for change in edits if change is not None]
 
 
@@ -111,4 +112,4 @@ def _explicit(field: str, value: Any) -> Tuple[str, str, Optional[str]]:
     key = next(key for key in schema.KEYS if key.field == field and not key.legacy)
     if value in (None, "", ()):
         return key.section, key.name, None
-    return key.section, key.name, _line(key, value).split(" = ", 1)[1].rstrip("\n")
+    return key.section, key.name, key_line(key, value).split(" = ", 1)[1].rstrip("\n")

@@ -8,7 +8,7 @@ consulted: reading the password file needs none of it.
 """
 
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, TypeVar
 
 from app.system import proc
 from app.settings.config import Config
@@ -18,6 +18,12 @@ from app.system.coredump import forbid_core_dumps
 from app.system.files import require_private
 from app.system.paths import Paths
 
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
+
+    from app.settings.secretstore import SecretsFile
+
+Returned = TypeVar("Returned")
 SERVICE = "ssh-alert"
 KEYRING_DEADLINE = 10.0  # a Secret Service waiting on an unlock prompt would hang a headless check forever
 
@@ -27,7 +33,7 @@ class PasswordSource(NamedTuple):
     description: str
 
 
-def _with_deadline(function: Callable[[], Any], seconds: float, config_path: Path) -> Any:
+def _with_deadline(function: Callable[[], Returned], seconds: float, config_path: Path) -> Returned:
     """Return function() (a keyring call); raise UserError if it has not returned within seconds."""
     try:
         return call_with_deadline(function, seconds, "keyring")
@@ -35,7 +41,7 @@ def _with_deadline(function: Callable[[], Any], seconds: float, config_path: Pat
         raise UserError(KEYRING_TIMEOUT.format(seconds=seconds, path=config_path)) from None
 
 
-def os_keyring() -> Optional[Any]:
+def os_keyring() -> "Optional[KeyringBackend]":
     """Return keyring's selected backend when it is a real, usable keyring, else None."""
     import keyring
     from keyring.backends import chainer, fail, null
@@ -48,7 +54,7 @@ def os_keyring() -> Optional[Any]:
     return backend
 
 
-def file_keyring(paths: Paths) -> Any:
+def file_keyring(paths: Paths) -> "SecretsFile":
     """Return the password file for these paths (reading it imports no keyring)."""
     from app.settings.secretstore import SecretsFile
 
@@ -176,7 +182,7 @@ def resolve_channel_secret(config: Config, paths: Paths, channel: str, required:
 
     secret_name = CHANNEL_SECRETS[channel]
     options = config.channel_options.get(channel, {})
-    command = options.get(secret_name + "_command", "")
+    command = str(options.get(secret_name + "_command") or "")
     if command:
         return _run_password_command(command, config)
     store = options.get("secret_store", "auto")

@@ -2,13 +2,16 @@
 
 Each kind's ``parse`` takes the key's text, stripped and not empty, and returns the value or raises
 Invalid with one problem per bad part (the words after ``[section] key:`` in CONFIG_PROBLEM); ``write``
-turns a value back into INI text that ``parse`` reads as the same value.
+turns a value back into INI text that ``parse`` reads as the same value. A Key is one configuration key:
+its place, its kind, its default and its help.
 """
 
 import configparser
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Tuple, Union
 
 BOOLEAN_STATES = configparser.ConfigParser.BOOLEAN_STATES  # yes/no, true/false, on/off, 1/0
+# What a push channel's key holds once parsed (Text, Choice: str; Number: int or None; Flag: bool).
+OptionValue = Union[str, int, None]
 
 
 class Invalid(ValueError):
@@ -33,8 +36,8 @@ def split_addresses(value: str) -> Tuple[str, ...]:
 class Kind:
     """Plain text, taken as written. Subclasses validate and convert."""
 
-    python_type: Any = str
-    empty: Any = ""  # the value of a key that is absent, empty and has no default
+    python_type: object = str  # the type of the values parse returns (the generated records' annotations)
+    empty: object = ""  # the value of a key that is absent, empty and has no default
 
     def parse(self, text: str) -> Any:
         """Takes the stripped, non-empty text; returns the value; raises Invalid."""
@@ -138,7 +141,7 @@ class Addresses(Kind):
     """Comma-separated email addresses, each checked."""
 
     python_type = Tuple[str, ...]
-    empty: Any = ()
+    empty = ()
 
     def parse(self, text: str) -> Tuple[str, ...]:
         addresses = split_addresses(text)
@@ -156,7 +159,7 @@ class Words(Kind):
     """A comma-separated list of words from a fixed set, in the order written, each once."""
 
     python_type = Tuple[str, ...]
-    empty: Any = ()
+    empty = ()
 
     def __init__(self, *options: str) -> None:
         self.options = options
@@ -174,3 +177,19 @@ class Words(Kind):
 
     def describe(self) -> str:
         return "comma-separated: " + ", ".join(self.options)
+
+
+class Key(NamedTuple):
+    """One configuration key."""
+
+    section: str
+    name: str
+    field: str  # where the value lands ("" when only a rule in config.py reads it)
+    kind: Kind  # reads, validates and writes the value
+    default: str  # the INI text used when the key is absent or empty ("": none, or computed)
+    help: str  # the README table's meaning, after the accepted values
+    default_help: str = ""  # the README table's default when something else computes it
+    required: str = ""  # the problem when the value is missing
+    legacy: bool = False  # the original script's spelling: read, never written
+    secret: bool = False  # never written
+    raw: bool = False  # read whole: a ; or # in it does not start a comment

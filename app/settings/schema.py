@@ -1,18 +1,21 @@
 """Every configuration key, declared once: section, name, type, default, validation and help text.
 
-config.py reads, validates and writes the file from KEYS, warns about keys not in it, and builds
-AlertPolicy from it; docs/configuration.md's key table is markdown_table()'s output (tests/test_schema.py keeps them
-equal). A key's ``field`` says where its value lands: ``recipients`` (a Config field), ``smtp.port``
+config.py reads and validates the file from KEYS and warns about keys not in it, configwrite.py writes it;
+the records a file is read into (AlertPolicy, SmtpSettings) are generated from KEYS into records.py
+(app.settings.generate), and docs/configuration.md's key table is markdown_table()'s output (tests keep both
+equal to what the schema gives). A key's ``field`` says where its value lands: ``recipients`` (a Config field), ``smtp.port``
 (SmtpSettings), ``policy.hook_wait`` (AlertPolicy). Several keys may share a field: the first one set
 wins (the original script's ``[smtp] timeout`` after ``[alert] timeout``).
 """
 
-import collections
 import os
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from app.rules.trust import parse_networks
-from app.settings.kinds import Address, Addresses, Choice, Flag, Kind, Number, Text, Words
+from app.settings.checks import (ehlo_problems, host_name, readable_problems, syslog_target_problems, trusted_problems,
+                                 url_problems, work_hours_problems)
+from app.settings.kinds import Address, Addresses, Choice, Flag, Number, Text, Words
+from app.settings.kinds import Key as Key  # re-exported: schema.Key is the type of every entry of KEYS
+from app.settings.pushkeys import OWN_KEYS
 
 CHANNELS = ("email", "ntfy", "telegram", "slack", "discord", "matrix", "gotify", "pushover", "webhook")
 PUSH_CHANNELS = CHANNELS[1:]
@@ -33,133 +36,12 @@ SENDMAIL_CANDIDATES = ("/usr/sbin/sendmail", "/usr/lib/sendmail")
 DEFAULT_TIMEOUT = 20.0
 
 
-class Key(NamedTuple):
-    """One configuration key."""
-
-    section: str
-    name: str
-    field: str  # where the value lands ("" when only a rule in config.py reads it)
-    kind: Kind  # reads, validates and writes the value
-    default: str  # the INI text used when the key is absent or empty ("": none, or computed)
-    help: str  # the README table's meaning, after the accepted values
-    default_help: str = ""  # the README table's default when something else computes it
-    required: str = ""  # the problem when the value is missing
-    legacy: bool = False  # the original script's spelling: read, never written
-    secret: bool = False  # never written
-    raw: bool = False  # read whole: a ; or # in it does not start a comment
-
-
-def _trusted_problems(text: str) -> Tuple[str, ...]:
-    example = "203.0.113.0/24, 2001:db8::/48, 10.0.0.5"
-    return tuple("{!r} is not an IP address or network (e.g. {})".format(entry, example)
-                 for entry in parse_networks(text)[1])
-
-
-def _ehlo_problems(text: str) -> Tuple[str, ...]:
-    from app.settings.names import ehlo_problem
-
-    problem = ehlo_problem(text)
-    return (problem,) if problem else ()
-
-
-def _readable_problems(text: str) -> Tuple[str, ...]:
-    path = os.path.expanduser(text)
-    return () if os.access(path, os.R_OK) else ("{} does not exist or is not readable".format(path),)
-
-
-def _work_hours_problems(text: str) -> Tuple[str, ...]:
-    from app.rules.rules import parse_work_hours
-
-    try:
-        parse_work_hours(text)
-    except ValueError as error:
-        return (str(error),)
-    return ()
-
-
-def _syslog_target_problems(text: str) -> Tuple[str, ...]:
-    from app.settings.names import target_problem
-
-    problem = target_problem(text)
-    return (problem,) if problem else ()
-
-
-def _host_name(text: str) -> str:
-    return text.lower().rstrip(".")
-
-
-def _url_problems(text: str) -> Tuple[str, ...]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(text)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return ("{!r} is not an https:// URL".format(text),)
-    return ()
-
-
 def _push_keys() -> Tuple[Key, ...]:
     """Each push channel's section: its own settings, then what every channel has (secret command, CA file)."""
-    url = Text(check=_url_problems)
-    own = {
-        "ntfy": (Key("ntfy", "url", "channel.ntfy.url", url, "", "the topic URL, e.g. https://ntfy.sh/your-topic",
-                     required="missing; set url = https://ntfy.sh/<your topic>"),
-                 Key("ntfy", "priority", "channel.ntfy.priority", Choice("min", "low", "default", "high", "urgent"),
-                     "default", "the priority of known logins; urgent ones (rules, unknown key, outside work_hours) "
-                     "use urgent (5), a new source at least high (4)"),
-                 Key("ntfy", "tags", "channel.ntfy.tags", Text(), "warning",
-                     "ntfy tags, comma-separated (emoji short codes such as warning, lock)"),
-                 Key("ntfy", "click", "channel.ntfy.click", url, "", "a URL opened when the notification is tapped"),
-                 Key("ntfy", "icon", "channel.ntfy.icon", url, "", "the URL of a JPEG or PNG shown as the icon")),
-        "telegram": (Key("telegram", "chat_id", "channel.telegram.chat_id", Text(), "",
-                         "the chat: a number, or @channelname", required="missing; set chat_id = the chat's id"),
-                     Key("telegram", "api_base", "channel.telegram.api_base", url, "https://api.telegram.org",
-                         "the Bot API server (a self-hosted one behind TLS)"),
-                     Key("telegram", "message_thread_id", "channel.telegram.message_thread_id",
-                         Number(1, 2 ** 53, message="{text!r} is not a forum topic's id (a whole number)"), "",
-                         "a forum topic's id: alerts go to that topic of the group")),
-        "slack": (Key("slack", "channel", "channel.slack.channel", Text(), "",
-                      "bot token mode: the channel chat.postMessage posts to, its id (C0123...) or name without # (a # "
-                      "would start a comment); the secret is then the bot token (xoxb-...), not a webhook URL"),
-                  Key("slack", "api_base", "channel.slack.api_base", url, "https://slack.com/api",
-                      "bot token mode: the Web API's base URL")),
-        "discord": (Key("discord", "thread_id", "channel.discord.thread_id", Text(), "",
-                        "a thread (or forum post) id: alerts go to that thread of the webhook's channel"),),
-        "matrix": (Key("matrix", "homeserver", "channel.matrix.homeserver", url, "",
-                       "the homeserver, e.g. https://matrix.example.org",
-                       required="missing; set homeserver = https://your.homeserver"),
-                   Key("matrix", "room_id", "channel.matrix.room_id", Text(), "", "the room, e.g. !abc:example.org",
-                       required="missing; set room_id = !room:server")),
-        "gotify": (Key("gotify", "url", "channel.gotify.url", url, "", "the Gotify server, e.g. https://gotify.example",
-                       required="missing; set url = https://your.gotify.server"),
-                   Key("gotify", "priority", "channel.gotify.priority", Number(0, 10), "5",
-                       "the priority of known logins (4-7: sound); urgent logins and new sources use 8 (sound and "
-                       "vibration)")),
-        "pushover": (Key("pushover", "user_key", "channel.pushover.user_key", Text(), "", "your user or group key",
-                         required="missing; set user_key = your Pushover user key"),
-                     Key("pushover", "priority", "channel.pushover.priority", Number(-2, 1), "0",
-                         "the priority of known logins (-2 to 1); urgent logins and new sources use 1"),
-                     Key("pushover", "emergency", "channel.pushover.emergency", Flag(), "no",
-                         "urgent logins use emergency priority 2: repeated every retry seconds until acknowledged "
-                         "or expire seconds pass"),
-                     Key("pushover", "retry", "channel.pushover.retry", Number(30, 10800), "60",
-                         "emergency = yes: seconds between repeats (30 at least)"),
-                     Key("pushover", "expire", "channel.pushover.expire", Number(30, 10800), "3600",
-                         "emergency = yes: seconds the repeats go on (10800 at most)"),
-                     Key("pushover", "sound", "channel.pushover.sound", Text(), "",
-                         "a sound's name (pushover, siren, ...); empty: your default sound"),
-                     Key("pushover", "device", "channel.pushover.device", Text(), "",
-                         "the device name(s) to notify, comma-separated; empty: all your devices"),
-                     Key("pushover", "api_base", "channel.pushover.api_base", url, "https://api.pushover.net",
-                         "the API server")),
-        "webhook": (Key("webhook", "url", "channel.webhook.url", url, "", "where the JSON event is POSTed",
-                        required="missing; set url = https://your.receiver/path"),
-                    Key("webhook", "format", "channel.webhook.format", Choice("standard", "github", "plain"),
-                        "standard", "the signature: Standard Webhooks, GitHub's X-Hub-Signature-256, or none")),
-    }
-    keys = []  # type: List[Key]
+    keys: List[Key] = []
     for name in PUSH_CHANNELS:
         secret = CHANNEL_SECRETS[name]
-        keys.extend(own[name])
+        keys.extend(OWN_KEYS[name])
         keys.append(Key(name, secret + "_command", "channel.{}.{}_command".format(name, secret), Text(), "",
                         "a command printing the {}; without it the OS keyring or the password file holds it "
                         "(setup --{}-stdin)".format(secret.replace("_", " "), secret.replace("_", "-"))))
@@ -168,7 +50,7 @@ def _push_keys() -> Tuple[Key, ...]:
                         "where the {} is kept (setup writes it): the OS keyring, the password file, none; auto: "
                         "the password file, then the OS keyring".format(secret.replace("_", " "))))
         keys.append(Key(name, "ca_file", "channel.{}.ca_file".format(name),
-                        Text(check=_readable_problems, normalize=os.path.expanduser), "",
+                        Text(check=readable_problems, normalize=os.path.expanduser), "",
                         "a PEM bundle to trust instead of the system CAs"))
         keys.append(Key(name, "allow_insecure_http", "channel.{}.allow_insecure_http".format(name), Flag(), "no",
                         "yes lets an http:// URL to another host carry the {} in clear (status warns); "
@@ -191,7 +73,7 @@ KEYS: Tuple[Key, ...] = (
     Key("alert", "notify", "policy.notify", Choice("all", "new"), "all",
         "with new, a login from an address the user logged in from before is recorded (history, digests) but "
         "not emailed"),
-    Key("alert", "trusted", "policy.trusted_text", Text(check=_trusted_problems), "",
+    Key("alert", "trusted", "policy.trusted_text", Text(check=trusted_problems), "",
         "addresses and networks, e.g. 203.0.113.0/24, 2001:db8::/48, 10.0.0.5 (IPv4-mapped IPv6 matches too)"),
     Key("alert", "trusted_action", "policy.trusted_action", Choice("skip", "tag"), "tag",
         "a login from a trusted address; tag: emailed, subject marked [trusted]; skip: recorded only"),
@@ -214,7 +96,7 @@ KEYS: Tuple[Key, ...] = (
     Key("alert", "syslog_format", "policy.syslog_format", Choice("logfmt", "json", "rfc5424"), "logfmt",
         "logfmt: event=login key=value ...; json: one JSON object per line; both carry the event id and epoch; "
         "rfc5424: structured data [ssh_alert@32473 event_id=... user=... rhost=...] and a JSON message"),
-    Key("alert", "syslog_target", "policy.syslog_target", Text(check=_syslog_target_problems), "",
+    Key("alert", "syslog_target", "policy.syslog_target", Text(check=syslog_target_problems), "",
         "tcp://host:514 or udp://host:514: send RFC 5424 syslog (as syslog_format = rfc5424) there instead of "
         "the local socket; TCP uses octet counting (RFC 6587)", default_help="the local syslog_socket"),
     Key("alert", "journald", "policy.journald", Flag(), "no",
@@ -228,18 +110,18 @@ KEYS: Tuple[Key, ...] = (
     Key("alert", "geoip_update", "policy.geoip_update", Choice("off", "monthly"), "off",
         "monthly: the cron run downloads the DB-IP Lite files named in geoip_db once a month "
         "(ssh_alert.pyz geoip update does it now)"),
-    Key("alert", "geoip_mirror", "policy.geoip_mirror", Text(check=_url_problems), "https://download.db-ip.com/free",
+    Key("alert", "geoip_mirror", "policy.geoip_mirror", Text(check=url_problems), "https://download.db-ip.com/free",
         "where geoip update downloads dbip-*-lite-YYYY-MM.mmdb.gz (an https mirror of DB-IP's free files)"),
     Key("alert", "heartbeat", "policy.heartbeat", Choice("weekly", "daily", "off"), "weekly",
         "a summary through every channel: logins since the last one, new addresses, anything unhealthy; when it "
         "stops arriving, monitoring has stopped"),
-    Key("alert", "heartbeat_url", "policy.heartbeat_url", Text(check=_url_problems), "",
+    Key("alert", "heartbeat_url", "policy.heartbeat_url", Text(check=url_problems), "",
         "pinged after every cron run (healthchecks.io style; /fail with the reason on failure), so an outside "
         "monitor pages you when the pings stop; kept out of logs"),
     Key("alert", "notify_logout", "policy.notify_logout", Flag(), "no",
         "also alert when a connection ends (seen by the cron run, within a minute), with how long it lasted; "
         "`history` shows every duration either way"),
-    Key("alert", "work_hours", "policy.work_hours_text", Text(check=_work_hours_problems), "",
+    Key("alert", "work_hours", "policy.work_hours_text", Text(check=work_hours_problems), "",
         "e.g. Mon-Fri 08:00-19:00: a login outside these hours is urgent (see Rules)"),
     Key("alert", "channels", "channels", Words(*CHANNELS), "email",
         "where alerts go; each push channel has its own section below and its own delivery state"),
@@ -250,7 +132,7 @@ KEYS: Tuple[Key, ...] = (
     Key("alert", "record_command", "policy.record_command", Flag(), "no",
         "put the command a login asked to run (ssh host CMD, escaped, cut to 200 characters) into its alert; off "
         "by default: commands can hold secrets"),
-    Key("alert", "ehlo_name", "policy.ehlo_name", Text(check=_ehlo_problems, normalize=_host_name), "",
+    Key("alert", "ehlo_name", "policy.ehlo_name", Text(check=ehlo_problems, normalize=host_name), "",
         "the name mail servers see (EHLO, Message-IDs): a fully qualified name or an address literal",
         default_help="the FQDN, else /etc/mailname, else the address literal ([203.0.113.5]) of this host"),
     Key("smtp", "host", "smtp.host", Text(), "", "the mail server (method = smtp)",
@@ -268,7 +150,7 @@ KEYS: Tuple[Key, ...] = (
     Key("smtp", "password", "smtp.plaintext_password", Text(), "",
         "(the original script's) a plaintext password, read whole: a ; or # in it stays; it works, status warns",
         legacy=True, secret=True, raw=True),
-    Key("smtp", "ca_file", "smtp.ca_file", Text(check=_readable_problems, normalize=os.path.expanduser), "",
+    Key("smtp", "ca_file", "smtp.ca_file", Text(check=readable_problems, normalize=os.path.expanduser), "",
         "a PEM bundle to trust instead of the system CAs"),
     Key("smtp", "ssl", "", Flag(), "", "(the original script's) yes means security = ssl; security wins",
         legacy=True),
@@ -283,6 +165,14 @@ KEYS: Tuple[Key, ...] = (
 def find_key(section: str, name: str) -> Optional[Key]:
     """Takes a section and key name; returns its Key, or None for a key the schema does not know."""
     return next((key for key in KEYS if key.section == section and key.name == name), None)
+
+
+def known_key(section: str, name: str) -> Key:
+    """Takes the section and name of a key the schema declares; returns its Key (KeyError for any other)."""
+    key = find_key(section, name)
+    if key is None:
+        raise KeyError((section, name))
+    return key
 
 
 def closest(name: str, known: Sequence[str]) -> str:
@@ -311,31 +201,16 @@ def key_suggestion(section: str, name: str) -> str:
 
 def keys_by_field() -> Dict[str, List[Key]]:
     """Returns each field with the keys that set it, in order of precedence (KEYS' order)."""
-    fields: Dict[str, List[Key]] = collections.OrderedDict()
+    fields: Dict[str, List[Key]] = {}
     for key in KEYS:
         if key.field:
             fields.setdefault(key.field, []).append(key)
     return fields
 
 
-def default_value(key: Key) -> Any:
+def default_value(key: Key) -> object:
     """Takes a key; returns the value it has when absent."""
     return key.kind.parse(key.default) if key.default else key.kind.empty
-
-
-def record(name: str, prefix: str, module: str, doc: str, **derived: Tuple[Any, Any]) -> Any:
-    """A NamedTuple class of the fields under prefix ("policy"), with the keys' defaults and types.
-
-    derived: more fields, not keys, as name=(type, default), e.g. the networks parsed from trusted.
-    """
-    keys = [keys[0] for field, keys in keys_by_field().items() if field.startswith(prefix + ".")]
-    names = [key.field.split(".", 1)[1] for key in keys] + list(derived)
-    defaults = [default_value(key) for key in keys] + [default for _, default in derived.values()]
-    made = collections.namedtuple(name, names, defaults=defaults, module=module)  # type: ignore[misc]
-    made.__annotations__ = dict(zip(names, [key.kind.python_type for key in keys] +
-                                    [kind for kind, _ in derived.values()]))
-    made.__doc__ = doc
-    return made
 
 
 # --- the port and the encryption: the one place that guesses one from the other -------------------------

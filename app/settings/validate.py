@@ -135,6 +135,7 @@ def lookup_mail_domain(domain: str, timeout: float) -> object:
     except UnicodeError:
         ascii_domain = domain
     try:
+        # annotated int, used as dnspython's lifetime, which takes a float: a fraction of a second stays one
         return validate_email_deliverability(ascii_domain, domain, timeout)  # type: ignore[arg-type]
     except Exception as error:  # every failure is a verdict, never a crash
         return error

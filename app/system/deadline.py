@@ -1,7 +1,7 @@
 """The one "run with a deadline" helper: a call that may hang (keyring, resolver) in a daemon thread."""
 
 import threading
-from typing import Callable, Dict, TypeVar
+from typing import Callable, List, TypeVar
 
 Result = TypeVar("Result")
 
@@ -15,19 +15,20 @@ def call_with_deadline(function: Callable[[], Result], seconds: float, name: str
 
     Raises DeadlinePassed when it has not returned within seconds, and RuntimeError when no thread can start.
     """
-    outcome: Dict[str, object] = {}
+    values: List[Result] = []
+    errors: List[BaseException] = []
 
     def target() -> None:
         try:
-            outcome["value"] = function()
+            values.append(function())
         except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
-            outcome["error"] = error
+            errors.append(error)
 
     worker = threading.Thread(target=target, name=name, daemon=True)
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
         raise DeadlinePassed("{} did not return within {:g} s".format(name, seconds))
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["value"]  # type: ignore[return-value]
+    if errors:
+        raise errors[0]
+    return values[0]

@@ -10,7 +10,7 @@ import fcntl
 import os
 import stat
 from pathlib import Path
-from typing import IO, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, BinaryIO, Iterator, List, Literal, Optional, TextIO, Tuple, Union, overload
 
 from app.errors import (NOT_A_DIRECTORY, NOT_REGULAR_FILE, NOT_REGULAR_REASON, UNSAFE_OWNER, UNSAFE_PARENT_OWNER,
                         UNSAFE_WRITABLE, USE_SETTINGS, USE_STATE, UserError)
@@ -183,8 +183,23 @@ _OPEN_FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
                "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND, "x": os.O_WRONLY | os.O_CREAT | os.O_EXCL}
 
 
+@overload
+def open_regular_file(path: PathLike, mode_str: Literal["rb"] = "rb", mode: int = 0o600,
+                      encoding: None = None) -> BinaryIO: ...
+
+
+@overload
+def open_regular_file(path: PathLike, mode_str: Literal["r"], mode: int = 0o600,
+                      encoding: Optional[str] = None) -> TextIO: ...
+
+
+@overload
+def open_regular_file(path: PathLike, mode_str: str, mode: int = 0o600,
+                      encoding: Optional[str] = None) -> IO[Any]: ...
+
+
 def open_regular_file(path: PathLike, mode_str: str = "rb", mode: int = 0o600,
-                      encoding: Optional[str] = None) -> IO:
+                      encoding: Optional[str] = None) -> IO[Any]:
     """Like open(path, mode_str) (r, w, a, x; b or t; +), through open_regular; new files get mode.
 
     Raises NotRegularFile, the OSError of opening, or ValueError for a mode string open() would refuse.

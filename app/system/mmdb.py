@@ -32,7 +32,7 @@ class MMDBError(ValueError):
 class _Decoder:
     """Decodes the data section (or the metadata) of one buffer, within [start, end)."""
 
-    def __init__(self, buffer: Any, start: int, end: int) -> None:
+    def __init__(self, buffer: "mmap.mmap", start: int, end: int) -> None:
         self.buffer, self.start, self.end = buffer, start, end
         self.budget = MAX_VALUES
         self.payload = MAX_PAYLOAD
@@ -163,13 +163,15 @@ class Reader:
         if not isinstance(metadata, dict):
             raise MMDBError("the metadata is not a map")
         self.metadata: Dict[str, Any] = metadata
-        self.node_count = metadata.get("node_count")
-        self.record_size = metadata.get("record_size")
-        self.ip_version = metadata.get("ip_version")
-        if self.record_size not in (24, 28, 32) or self.ip_version not in (4, 6):
-            raise MMDBError("record size {!r} or IP version {!r} unknown".format(self.record_size, self.ip_version))
-        if not isinstance(self.node_count, int) or not 0 < self.node_count < MAX_NODES:
-            raise MMDBError("node count {!r} out of range".format(self.node_count))
+        node_count, record_size, ip_version = (metadata.get(name) for name in ("node_count", "record_size",
+                                                                               "ip_version"))
+        if record_size not in (24, 28, 32) or ip_version not in (4, 6):
+            raise MMDBError("record size {!r} or IP version {!r} unknown".format(record_size, ip_version))
+        if not isinstance(node_count, int) or not 0 < node_count < MAX_NODES:
+            raise MMDBError("node count {!r} out of range".format(node_count))
+        self.node_count: int = node_count
+        self.record_size: int = record_size
+        self.ip_version: int = ip_version
         self._node_bytes = self.record_size // 4
         self._tree_size = self.node_count * self._node_bytes
         if self._tree_size + 16 > marker:

@@ -2,12 +2,20 @@
 key fingerprints): hashlib loads OpenSSL's _hashlib first, about 4 ms on every login. Same digests as
 hashlib.sha256; a Python built without the builtin hashes falls back to hashlib."""
 
-try:
-    from _sha2 import sha256  # type: ignore[import-not-found]  # Python 3.12 and newer
-except ImportError:
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the same interface as hashlib's (the builtin modules have no stubs)
+    from hashlib import sha256
+elif sys.version_info >= (3, 12):
     try:
-        from _sha256 import sha256  # type: ignore[import-not-found,no-redef]  # Python 3.8 to 3.11
+        from _sha2 import sha256
     except ImportError:
-        from hashlib import sha256  # type: ignore[assignment]  # noqa: F401
+        from hashlib import sha256
+else:
+    try:
+        from _sha256 import sha256
+    except ImportError:
+        from hashlib import sha256
 
 __all__ = ["sha256"]

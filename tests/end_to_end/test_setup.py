@@ -25,7 +25,8 @@ from app.commands.setup import (ASK_CHANNEL, AFTER_FAILURE_CHOICES, ASK_ARRIVED,
                                 ASK_METHOD, ASK_PORT, ASK_SECURITY, ASK_TO, ASK_USER, CONFIG_WRITTEN,
                                 HOOK_WAIT_CHOSEN, MISSING_FLAG, NEEDS_TERMINAL, PASSWORD_FLAGS, PROBE_FAILED,
                                 SEEDED_LINE, SMTP_ONLY, SUGGEST_INSTALL)
-from app.settings.config import load_config, parse_config, render_config
+from app.settings.config import load_config, parse_config
+from app.settings.configwrite import render_config
 from app.system.paths import Paths
 from app.settings.secretstore import SecretsFile
 from app.settings.validate import SPECIAL_USE_NEEDS_NO_DNS, SPECIAL_USE_WARNING, deliverability_warning

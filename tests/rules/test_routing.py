@@ -4,7 +4,8 @@ from pathlib import Path
 
 from app.rules.routing import BAD_ACCOUNT, BAD_VALUE, Route, addresses_for, parse_users, skip_rules
 from app.rules.rules import SKIP, evaluate
-from app.settings.config import load_config, render_config
+from app.settings.config import load_config
+from app.settings.configwrite import render_config
 
 
 def test_users_section_parses_addresses_skips_and_groups():

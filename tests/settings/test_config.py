@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.settings.config import DEFAULT_TIMEOUT, AlertPolicy, load_config, parse_config, render_config
+from app.settings.config import DEFAULT_TIMEOUT, AlertPolicy, load_config, parse_config
+from app.settings.configwrite import render_config
 from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, NO_CONFIG, UNWRITABLE_COMMENT, ExitCode,
                         UserError)
 from helpers import ROOT, write_config

@@ -121,7 +121,7 @@ def test_adding_a_channel_keeps_comments_rules_and_other_channels_sections():
 
 
 def test_a_new_config_names_the_help_a_pyz_only_user_has(tmp_path: Path):
-    from app.settings.config import render_config
+    from app.settings.configwrite import render_config
 
     header = render_config(config_from(WRITTEN, tmp_path / "config.ini")).split("[alert]")[0]
     assert "ssh_alert.pyz config --help" in header and "README" not in header
