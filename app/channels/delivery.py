@@ -13,7 +13,8 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.system.lazy import import_deferring
 
-import_deferring("smtplib", ("ssl", "hmac"))  # loaded when TLS or CRAM-MD5 is used: about 10 ms of a login
+# ssl and hmac load when TLS or CRAM-MD5 is used; email.* (send_message, address parsing) not at all (_Envelope)
+import_deferring("smtplib", ("ssl", "hmac", "email.utils", "email.message", "email.generator"))
 import smtplib  # noqa: E402
 from app.system.alarm import alarm
 from app.settings.config import Config, is_loopback_host
@@ -129,7 +130,46 @@ def login(session: smtplib.SMTP, user: str, password: str) -> None:
         raise smtplib.SMTPAuthenticationError(code, reply)
 
 
-class _StagedSMTP(smtplib.SMTP):
+class _Envelope:
+    """smtplib.SMTP's mail() and rcpt() writing a plain address (an addr-spec: what the config holds) as
+    <address>, which is what smtplib's quoteaddr returns for it, without email.utils.parseaddr: importing it
+    costs about 7 ms of every login (app.system.lazy). Anything else goes through smtplib's own."""
+
+    def mail(self, sender: str, options: Sequence[str] = ()) -> Tuple[int, bytes]:
+        session: smtplib.SMTP = self  # type: ignore[assignment]
+        if not plain_address(sender):
+            return super().mail(sender, options)  # type: ignore[misc]
+        if any(option.lower() == "smtputf8" for option in options) and session.does_esmtp:
+            if not session.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
+            session.command_encoding = "utf-8"
+        session.putcmd("mail", "FROM:<{}>{}".format(sender, _option_list(session, options)))
+        return session.getreply()
+
+    def rcpt(self, recipient: str, options: Sequence[str] = ()) -> Tuple[int, bytes]:
+        session: smtplib.SMTP = self  # type: ignore[assignment]
+        if not plain_address(recipient):
+            return super().rcpt(recipient, options)  # type: ignore[misc]
+        session.putcmd("rcpt", "TO:<{}>{}".format(recipient, _option_list(session, options)))
+        return session.getreply()
+
+
+_ATOM = "[^\\x00-\\x20\\x7f()<>\\[\\]:;@\\\\,.\"]+"  # RFC 5322 atext, and any non-ASCII (RFC 6531)
+_PLAIN_ADDRESS = "{atom}(?:\\.{atom})*@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*".format(atom=_ATOM)
+
+
+def plain_address(address: str) -> bool:
+    """True for a dot-atom local part @ a host name: smtplib's quoteaddr returns it as <address> (pure)."""
+    import re
+
+    return re.fullmatch(_PLAIN_ADDRESS, address) is not None
+
+
+def _option_list(session: smtplib.SMTP, options: Sequence[str]) -> str:
+    return " " + " ".join(options) if options and session.does_esmtp else ""
+
+
+class _StagedSMTP(_Envelope, smtplib.SMTP):
     """smtplib.SMTP that says when its socket is connected, so a silent server is told from an unreachable one."""
 
     connected: Callable[[], None] = staticmethod(lambda: None)  # type: ignore[assignment]
@@ -140,7 +180,7 @@ class _StagedSMTP(smtplib.SMTP):
         return sock
 
 
-class _StagedSMTPSSL(smtplib.SMTP_SSL):
+class _StagedSMTPSSL(_Envelope, smtplib.SMTP_SSL):
     """smtplib.SMTP_SSL that says when its socket (TLS included) is connected."""
 
     connected: Callable[[], None] = staticmethod(lambda: None)  # type: ignore[assignment]

@@ -48,6 +48,21 @@ def plain_wire_bytes(display_name: str, addresses: Sequence[str], headers: Seque
     return (head + "\r\n" + "".join(line + "\r\n" for line in body_lines)).encode("ascii")
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def date_header(now: float) -> str:
+    """The Date header for now, in local time: email.utils.formatdate(now, localtime=True), whose import (with
+    calendar, locale, random and email.charset) costs about 7 ms of a login."""
+    import datetime
+
+    local = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).astimezone()
+    return "{}, {:02d} {} {:04d} {:02d}:{:02d}:{:02d} {}".format(
+        _DAYS[local.weekday()], local.day, _MONTHS[local.month - 1], local.year, local.hour, local.minute,
+        local.second, local.strftime("%z"))
+
+
 class WireMessage:
     """A message written as its wire bytes, readable like the email.message.EmailMessage the email package
     would have built: the headers it was given (Subject, Date, Message-ID) as given, anything else from the

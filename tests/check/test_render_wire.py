@@ -76,3 +76,26 @@ def test_hostile_text_is_written_directly_only_as_the_email_package_writes_it(  
                          "<0123456789abcdef.login@{}>".format(domain))
     if isinstance(direct, WireMessage):
         assert direct.as_bytes() == built.as_bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(now=st.floats(0, 4102444800), zone=st.sampled_from(["UTC", "Europe/Paris", "America/St_Johns", "Asia/Kolkata",
+                                                           "Pacific/Chatham", "America/Los_Angeles"]))
+def test_the_date_header_is_what_email_utils_formatdate_writes(now: float, zone: str) -> None:  # type: ignore
+    import email.utils
+    import os
+    import time
+
+    from app.check.wire import date_header
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        assert date_header(now) == email.utils.formatdate(now, localtime=True)
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()

@@ -1,0 +1,59 @@
+"""MAIL FROM and RCPT TO written without email.utils (app.channels.delivery._Envelope): the same commands as
+smtplib's, to a real loopback server, with nothing of the email package's address parsing loaded."""
+
+import smtplib
+import subprocess
+import sys
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.channels.delivery import _StagedSMTP, plain_address
+from helpers import ROOT
+from support.mailsink import MailSink
+
+ADDRESS_CHARACTERS = st.sampled_from(list("ab.-+_'!#=?{}|~@ \"<>()[],;:\\\t\u00e9\u00a0\u3000") + ["xn--"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(ADDRESS_CHARACTERS, max_size=24).map("".join))
+def test_a_plain_address_is_written_exactly_as_smtplibs_quoteaddr_writes_it(address: str) -> None:
+    if plain_address(address):
+        assert "<{}>".format(address) == smtplib.quoteaddr(address)
+
+
+def test_addresses_smtplib_would_parse_are_left_to_it() -> None:
+    assert plain_address("owner@example.com") and plain_address("j\u00fcrgen@xn--bcher-kva.example")
+    for address in ('"john doe"@example.com', "Bob<bob@example.com>", "<a@example.com>", "a@[192.0.2.1]",
+                    "a@example.com (comment)", ".a@example.com", "a..b@example.com"):
+        assert not plain_address(address)
+
+
+def test_mail_and_rcpt_reach_a_real_server_the_same_either_way() -> None:
+    with MailSink("plain") as server:
+        for recipient in ("owner@example.com", "Owner <owner@example.com>"):
+            session = _StagedSMTP(server.host, server.port, local_hostname="client.example")
+            try:
+                session.ehlo()
+                assert session.mail("ssh-alert@example.com")[0] == 250
+                assert session.rcpt(recipient)[0] == 250
+                assert session.data(b"Subject: x\r\n\r\nbody\r\n")[0] == 250
+            finally:
+                session.quit()
+        first, second = server.wait_for(2)
+    assert first.envelope_from == second.envelope_from == "ssh-alert@example.com"
+    assert first.envelope_to == second.envelope_to == ["owner@example.com"]
+
+
+def test_a_plain_smtp_send_loads_none_of_the_email_packages_parsing() -> None:
+    code = ("import sys\n"
+            "from app.channels.delivery import _StagedSMTP\n"
+            "session = _StagedSMTP({host!r}, {port}, local_hostname='client.example')\n"
+            "session.ehlo(); session.mail('a@example.com'); session.rcpt('b@example.com'); session.quit()\n"
+            "print(sorted(name for name in sys.modules if name.startswith('email.')))\n")
+    with MailSink("plain") as server:
+        finished = subprocess.run([sys.executable, "-S", "-c", code.format(host=server.host, port=server.port)],
+                                  cwd=str(ROOT), capture_output=True, text=True, timeout=60,
+                                  env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.split("\n")[0] in ("['email.base64mime']", "['email.base64mime', 'email.errors']")
