@@ -33,6 +33,14 @@ SNIPPET = ROOT / "bash_profile.snippet"
 PYTHON = os.path.realpath(sys.executable)
 LINE = (b"2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 sport=22 "
         b"tty=/dev/pts/0 hook=bash-profile\n")
+LATENCY_TARGETS = {"plain SMTP": "≤ 7x floor", "STARTTLS + AUTH, keyring file": "≤ 8x floor"}
+
+
+def hook_line(port: int) -> bytes:
+    """A login line as today's hook writes it (with epoch=, which spares check a strptime)."""
+    return "{} +0000 203.0.113.7 alice publickey cport={} saddr=10.0.0.1 sport=22 tty=/dev/pts/0 " \
+        "hook=bash-profile epoch={}\n".format(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), port,
+                                            int(time.time())).encode()
 
 
 # A small intermediary forks and execs the measured command and reports its peak RSS: ru_maxrss also
@@ -173,7 +181,7 @@ def bench_latency(base: Path, sink: MailSink, rounds: int = 20) -> List[Tuple[st
                               ("STARTTLS + AUTH, keyring file", latency_samples(tls_environ, tls_sink, rounds))):
             rows.append(("hook start → alert accepted, {} (median)".format(name),
                          "{:.0f} ms ({:.1f}x floor)".format(median_ms(samples), median_ms(samples) / floor),
-                         "≤ 7x floor"))
+                         LATENCY_TARGETS[name]))
             rows.append(("  90th percentile / max", "{:.0f} ms / {:.0f} ms".format(
                 samples[int(len(samples) * 0.9) - 1] * 1000, samples[-1] * 1000), ""))
         rows.append(("  floor: python3 -S -c pass (median)", "{:.1f} ms".format(floor), ""))
@@ -201,7 +209,7 @@ def bench_imports(base: Path, sink: MailSink, rounds: int = 9) -> List[Tuple[str
         sink.clear()
         connection = "203.0.113.7 {} 10.0.0.1 22".format(30000 + number)
         with open(str(log), "ab") as handle:
-            handle.write(LINE.replace(b"cport=51234", "cport={}".format(30000 + number).encode()))
+            handle.write(hook_line(30000 + number))
         login = dict(environ, USER="alice", SSH_CONNECTION=connection)
         finished = subprocess.run([PYTHON, "-X", "importtime", "-S", str(PYZ), "check", "--hook-wait", "3"],
                                   env=login, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=True)

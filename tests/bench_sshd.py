@@ -81,7 +81,8 @@ def bench_real_sshd(base: Path, sink: MailSink, rounds: int = 25) -> List[Row]:
         configure("3", hanging.port)
         hung_bare, hung = paired(max(3, rounds // 5))
     return [("ssh host true, no hooks (median)", "{:.0f} ms".format(bare), ""),
-            ("ssh host true, hooks, hook_wait = 3, healthy server", "{:+.0f} ms".format(waited - bare), "≤ +120 ms"),
+            ("ssh host true, hooks, hook_wait = 3, healthy server", "{:+.0f} ms".format(waited - bare),
+             "≤ +8.5x floor (+70 ms at 8.2 ms)"),
             ("ssh host true, hooks, hook_wait = 3, server never answers", "{:+.0f} ms".format(hung - hung_bare),
              "≤ +3100 ms"),
             ("ssh host true, hooks, hook_wait = 0", "{:+.0f} ms".format(detached - detached_bare), "≤ +10 ms"),
