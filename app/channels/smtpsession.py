@@ -7,8 +7,9 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 
 from app.system.lazy import import_deferring
 
-# ssl and hmac load when TLS or CRAM-MD5 is used; email.* (send_message, address parsing) not at all (mail_from)
-import_deferring("smtplib", ("ssl", "hmac", "email.utils", "email.message", "email.generator"))
+# ssl and hmac load when TLS or CRAM-MD5 is used; email.* (address parsing, send_message) and copy (with
+# weakref: send_message) not at all (mail_from)
+import_deferring("smtplib", ("ssl", "hmac", "email.utils", "email.message", "email.generator", "copy"))
 import smtplib  # noqa: E402
 
 AUTH_PREFERENCE = ("PLAIN", "LOGIN", "CRAM-MD5")  # over TLS, PLAIN is one round trip every server knows

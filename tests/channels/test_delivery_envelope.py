@@ -50,13 +50,15 @@ def test_a_plain_smtp_send_loads_none_of_the_email_packages_parsing() -> None:
             "from app.channels.smtpsession import StagedSMTP, mail_from, rcpt_to\n"
             "session = StagedSMTP({host!r}, {port}, local_hostname='client.example')\n"
             "session.ehlo(); mail_from(session, 'a@example.com'); rcpt_to(session, 'b@example.com'); session.quit()\n"
-            "print(sorted(name for name in sys.modules if name.startswith('email.')))\n")
+            "print(sorted(name for name in sys.modules if name.startswith('email.')))\n"
+            "print('copy' in sys.modules, 'weakref' in sys.modules)\n")
     with MailSink("plain") as server:
         finished = subprocess.run([sys.executable, "-S", "-c", code.format(host=server.host, port=server.port)],
                                   cwd=str(ROOT), capture_output=True, text=True, timeout=60,
                                   env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.split("\n")[0] in ("['email.base64mime']", "['email.base64mime', 'email.errors']")
+    assert finished.stdout.split("\n")[1] == "False False"
 
 
 @settings(max_examples=300, deadline=None)
