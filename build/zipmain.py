@@ -41,13 +41,18 @@ def _shiv_root():
     return os.path.abspath(os.path.expanduser(root))
 
 
+_ENVIRONMENT = []  # read once: every check below needs it
+
+
 def _environment():
     """shiv's build metadata (environment.json at the top of the zip), or None if unreadable."""
-    try:
-        import json
-        return json.loads(__loader__.get_data("environment.json").decode("utf-8"))
-    except Exception:
-        return None
+    if not _ENVIRONMENT:
+        try:
+            import json
+            _ENVIRONMENT.append(json.loads(__loader__.get_data("environment.json").decode("utf-8")))
+        except Exception:
+            _ENVIRONMENT.append(None)
+    return _ENVIRONMENT[0]
 
 
 def _site_packages(root, env):
@@ -63,6 +68,18 @@ def _extracted(root):
         return env is not None and os.path.isdir(_site_packages(root, env))
     except Exception:
         return False
+
+
+def _preamble_code(preamble):
+    """The preamble's code object, from the bytecode cached beside it (__pycache__, written on the first run as
+    for any module) rather than compiled from source on every run (1 to 3 ms of every login)."""
+    try:
+        from importlib.machinery import SourceFileLoader  # loaded already: runpy imports it
+
+        return SourceFileLoader("preamble", preamble).get_code("preamble")
+    except Exception:  # e.g. an unreadable cache: compile it as shiv does
+        with io.open(preamble, encoding="utf-8") as handle:  # no locale lookup
+            return compile(handle.read(), preamble, "exec")
 
 
 def _prepare_unpacked(root):
@@ -89,8 +106,7 @@ def _prepare_unpacked(root):
     sys.path[:] = sys.path[:first_site] + sys.path[length:] + sys.path[first_site:length]
     if env.get("preamble"):
         preamble = os.path.join(site_packages, "bin", env["preamble"])
-        with io.open(preamble, encoding="utf-8") as handle:  # no locale lookup
-            code = compile(handle.read(), preamble, "exec")
+        code = _preamble_code(preamble)
 
         class Environment(object):
             build_id = env["build_id"]

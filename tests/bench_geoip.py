@@ -36,7 +36,7 @@ def _check_per_login(base: Path, sink: MailSink, rounds: int) -> Tuple[List[floa
 
 COLD = """
 import sys, time
-import app.check.dispatch, app.check.run, app.channels.delivery  # what a check run has imported already
+import app.check.dispatch, app.check.run, app.channels.delivery, app.channels.smtp  # what a check run has imported
 started = time.perf_counter()
 from app.logins.geoip import Locator, database_paths
 locator = Locator(database_paths(sys.argv[1]))

@@ -1,31 +1,19 @@
-"""Delivery: hand a rendered message to sendmail or to an SMTP server with verified TLS.
+"""Delivery: hand a rendered message to sendmail or to an SMTP server with verified TLS (app.channels.smtp).
 
-Every failure becomes a DeliveryError whose text names the SMTP stage and reply and says what to change
-(app.channels.diagnose); nothing here ever includes the password. An SMTP session gets an overall deadline until
-DATA (a server that trickles its banner cannot hold the run), then waits for the reply to the final dot as
-long as RFC 5321 §4.5.3.2.6 says (10 minutes), or ten times ``timeout`` when that is shorter: giving up early
-risks a duplicate of a message the server already queued, which the retry's same Message-ID makes recognisable.
-A timeout at any stage is a DeliveryError naming the stage; the message stays in the outbox. Recipients are
-delivered one by one: each accepting recipient gets exactly one copy.
+Every failure becomes a DeliveryError whose text says what to change; nothing here ever includes the
+password. The transport of a run is chosen by open_transport; the sendmail route never loads smtplib.
 """
 
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple, Union, TYPE_CHECKING
 
-from app.system.lazy import import_deferring
-
-import_deferring("smtplib", ("ssl", "hmac"))  # loaded when TLS or CRAM-MD5 is used: about 10 ms of a login
-import smtplib  # noqa: E402
-from app.system.alarm import alarm
-from app.settings.config import Config, is_loopback_host
-from app.channels.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, \
-    SessionDeadline, SessionError, explain, reply_text
+from app.settings.config import Config
 from app.system.text import printable
-from app.channels.mailname import needs_smtputf8, wire_address
+from app.channels.mailname import wire_address
+
+if TYPE_CHECKING:
+    from app.channels.smtp import SmtpTransport
 
 SENDMAIL_FLAGS = ("-t", "-oi")  # recipients from the headers; a lone "." line is not the end of input
-FINAL_DOT_SECONDS = 600.0  # RFC 5321 §4.5.3.2.6, the most the reply to the final dot is waited for
-FINAL_DOT_TIMES_TIMEOUT = 10  # ... and at most this many timeouts: a short timeout is a wish to be told sooner
-DEADLINE_TIMES_TIMEOUT = 3  # the whole session until DATA, in multiples of timeout
 
 
 class DeliveryError(Exception):
@@ -68,262 +56,6 @@ def describe(config: Config) -> str:
     security = {"ssl": "implicit TLS, verified certificate", "starttls": "STARTTLS, verified certificate",
                 "none": "unencrypted"}[smtp.security]
     return "smtp {}:{} ({}{})".format(smtp.host, smtp.port, security, ", AUTH as " + smtp.user if smtp.user else "")
-
-
-def final_dot_seconds(timeout: float) -> float:
-    """How long the reply to the final dot is waited for, given the configured timeout (pure)."""
-    return max(timeout, min(FINAL_DOT_SECONDS, timeout * FINAL_DOT_TIMES_TIMEOUT))
-
-
-def deadline(seconds: float):  # type: ignore[no-untyped-def]
-    """The session's overall deadline: TimeoutError("session deadline") when it runs longer than seconds."""
-    return alarm(seconds, lambda: SessionDeadline(seconds))
-
-
-def quoted_data(message: bytes) -> bytes:
-    """The DATA payload: lines starting with a dot doubled, ended by CRLF . CRLF (what smtplib's data() does)."""
-    import re
-
-    body = re.sub(br"(?m)^\.", b"..", message)
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    return body + b".\r\n"
-
-
-AUTH_PREFERENCE = ("PLAIN", "LOGIN", "CRAM-MD5")  # over TLS, PLAIN is one round trip every server knows
-
-
-def best_mechanism(offered: str) -> Optional[str]:
-    """The one AUTH mechanism to try from the server's AUTH line (pure); None when none is usable."""
-    words = offered.upper().split()
-    return next((mechanism for mechanism in AUTH_PREFERENCE if mechanism in words), None)
-
-
-def login(session: smtplib.SMTP, user: str, password: str) -> None:
-    """AUTH with one mechanism, the best offered: smtplib's login() tries every mechanism in turn, so one wrong
-    password would count as two or three failed logins at the server (and towards its lockout). A user name
-    or password beyond ASCII goes as UTF-8 with PLAIN or LOGIN (smtplib would crash)."""
-    if (user + password).isascii():
-        mechanism = best_mechanism(session.esmtp_features.get("auth", ""))
-        if mechanism is None:
-            raise smtplib.SMTPException("No suitable authentication method found.")
-        session.user, session.password = user, password  # what smtplib's auth_* methods read
-        session.auth(mechanism, getattr(session, "auth_" + mechanism.lower().replace("-", "_")))
-        return
-    import base64
-
-    mechanisms = session.esmtp_features.get("auth", "").upper().split()
-
-    def encoded(text: bytes) -> str:
-        return base64.b64encode(text).decode("ascii")
-
-    if "PLAIN" in mechanisms:
-        code, reply = session.docmd("AUTH", "PLAIN " + encoded(b"\0" + user.encode() + b"\0" + password.encode()))
-    elif "LOGIN" in mechanisms:
-        code, reply = session.docmd("AUTH", "LOGIN " + encoded(user.encode()))
-        if code == 334:
-            code, reply = session.docmd(encoded(password.encode()))
-    else:
-        raise smtplib.SMTPException("no UTF-8 capable AUTH mechanism (PLAIN, LOGIN) offered")
-    if code != 235:
-        raise smtplib.SMTPAuthenticationError(code, reply)
-
-
-class _StagedSMTP(smtplib.SMTP):
-    """smtplib.SMTP that says when its socket is connected, so a silent server is told from an unreachable one."""
-
-    connected: Callable[[], None] = staticmethod(lambda: None)  # type: ignore[assignment]
-
-    def _get_socket(self, host, port, timeout):  # type: ignore[no-untyped-def]
-        sock = super()._get_socket(host, port, timeout)
-        self.connected()
-        return sock
-
-
-class _StagedSMTPSSL(smtplib.SMTP_SSL):
-    """smtplib.SMTP_SSL that says when its socket (TLS included) is connected."""
-
-    connected: Callable[[], None] = staticmethod(lambda: None)  # type: ignore[assignment]
-
-    def _get_socket(self, host, port, timeout):  # type: ignore[no-untyped-def]
-        sock = super()._get_socket(host, port, timeout)
-        self.connected()
-        return sock
-
-
-class SmtpTransport:
-    """One SMTP session, opened on the first send and reused for the rest of the run."""
-
-    def __init__(self, config: Config, password: Callable[[], Optional[str]], local_hostname: str) -> None:
-        assert config.smtp is not None
-        self.config = config
-        self.smtp = config.smtp
-        self.password = password
-        self.local_hostname = local_hostname
-        self.session: Optional[smtplib.SMTP] = None
-        self.on_stage: Optional[Callable[[str], None]] = None  # told each stage as it starts (setup's test)
-        self._stage = CONNECT
-
-    @property
-    def stage(self) -> str:
-        return self._stage
-
-    @stage.setter
-    def stage(self, stage: str) -> None:
-        self._stage = stage
-        if self.on_stage is not None:
-            self.on_stage(stage)
-
-    def _connect(self) -> smtplib.SMTP:
-        smtp, timeout = self.smtp, self.config.timeout
-        context = None
-        if smtp.security != "none":  # ssl and the system CA store (~30 ms): only TLS sessions pay for them
-            import ssl
-
-            context = ssl.create_default_context(cafile=smtp.ca_file or None)
-        self.stage = CONNECT
-        kind = _StagedSMTPSSL if smtp.security == "ssl" else _StagedSMTP
-        session = kind(local_hostname=self.local_hostname, timeout=timeout,
-                       **({"context": context} if smtp.security == "ssl" else {}))
-        session.connected = self._connected
-        session._host = smtp.host  # what __init__ would set: TLS checks the certificate against it
-        try:
-            code, reply = session.connect(smtp.host, smtp.port)
-            if code != 220:
-                raise smtplib.SMTPConnectError(code, reply)
-            self.stage = EHLO
-            self._ehlo(session)
-            if smtp.security == "starttls":
-                self.stage = STARTTLS
-                if not session.has_extn("starttls"):
-                    raise smtplib.SMTPNotSupportedError("STARTTLS extension not supported by server.")
-                session.starttls(context=context)
-                self.stage = EHLO
-                self._ehlo(session)
-            if smtp.user:
-                self.stage = AUTH
-                if smtp.security == "none" and not is_loopback_host(smtp.host):
-                    raise SessionError("refusing to send a password unencrypted to {}".format(smtp.host))
-                if not session.has_extn("auth"):
-                    raise smtplib.SMTPNotSupportedError("AUTH not offered")
-                login(session, smtp.user, self.password() or "")
-        except BaseException:
-            session.close()
-            raise
-        return session
-
-    def _connected(self) -> None:
-        self.stage = GREETING  # connect() reads the greeting once the socket (and implicit TLS) is up
-
-    @staticmethod
-    def _ehlo(session: smtplib.SMTP) -> None:
-        code, reply = session.ehlo()
-        if code != 250:
-            raise smtplib.SMTPHeloError(code, reply)
-
-    def send(self, message: bytes, recipients: Sequence[str]) -> SendResult:
-        """Deliver message (wire bytes, CRLF) to each recipient that accepts it; returns who accepted, who
-        refused for good (5xx) and who is to be retried (4xx). Raises DeliveryError when nobody accepted and
-        some are to be retried, or the session failed."""
-        try:
-            with deadline(self.config.timeout * DEADLINE_TIMES_TIMEOUT):
-                if self.session is None:
-                    self.session = self._connect()
-                session = self.session
-                accepted, refused, deferred = self._envelope(session, recipients)
-            if accepted:
-                self._data(session, message)
-            else:
-                session.rset()
-        except (smtplib.SMTPException, OSError, SessionError) as error:
-            self.close()
-            waited = final_dot_seconds(self.config.timeout) if self.stage == FINAL_DOT else self.config.timeout
-            raise DeliveryError(explain(error, self.smtp, waited, self.stage,
-                                        bool(self.smtp.password_command))) from None
-        result = SendResult(tuple(accepted), tuple(refused), tuple(deferred))
-        if deferred and not accepted:
-            raise AllDeferred("{} deferred every recipient at {}: {} (temporary: retried)".format(
-                self._where(), RCPT, "; ".join("{} ({})".format(*item) for item in deferred)), result)
-        return result
-
-    def _data(self, session: smtplib.SMTP, message: bytes) -> None:
-        """DATA, the message and the reply to its final dot, all under one deadline (a reply that trickles in,
-        line after line, cannot hold the run either); a timeout closes the session: nothing half-read is reused."""
-        timeout = self.config.timeout
-        with deadline(final_dot_seconds(timeout) + timeout * DEADLINE_TIMES_TIMEOUT):
-            self.stage = DATA
-            code, reply = session.docmd("DATA")
-            if code != 354:
-                raise smtplib.SMTPDataError(code, reply)
-            self.stage = FINAL_DOT
-            session.send(quoted_data(message))
-            if session.sock is not None:
-                session.sock.settimeout(final_dot_seconds(timeout))
-            code, reply = session.getreply()
-            if session.sock is not None:
-                session.sock.settimeout(timeout)
-        if code != 250:
-            raise smtplib.SMTPDataError(code, reply)
-
-    def _envelope(self, session: smtplib.SMTP, recipients: Sequence[str]
-                  ) -> Tuple[List[str], List[Tuple[str, str]], List[Tuple[str, str]]]:
-        self.stage = MAIL
-        options = []
-        if any(needs_smtputf8(address) for address in list(recipients) + [self.config.sender]):
-            if not session.has_extn("smtputf8"):
-                raise SessionError("{} does not offer SMTPUTF8, which an address with a non-ASCII local part "
-                                   "needs ({}); use an ASCII address in [alert]".format(
-                                       self._where(), ", ".join(address for address in recipients
-                                                                if needs_smtputf8(address))))
-            options = ["SMTPUTF8", "BODY=8BITMIME"]
-        code, reply = session.mail(wire_address(self.config.sender), options)
-        if code != 250:
-            raise smtplib.SMTPSenderRefused(code, reply, self.config.sender)
-        self.stage = RCPT
-        accepted, refused, deferred = [], [], []
-        for address in recipients:
-            code, reply = session.rcpt(wire_address(address))
-            if code in (250, 251):
-                accepted.append(address)
-            else:
-                (deferred if 400 <= code < 500 else refused).append((address, reply_text(code, reply)))
-        return accepted, refused, deferred
-
-    def _where(self) -> str:
-        return "{}:{}".format(self.smtp.host, self.smtp.port)
-
-    def close(self) -> None:
-        """End the session politely if it is open; never raises."""
-        session, self.session = self.session, None
-        if session is not None:
-            try:
-                session.quit()
-            except (smtplib.SMTPException, OSError):
-                session.close()
-
-
-def probe(config: Config, password: Optional[str], local_hostname: str,
-          progress: Optional[Callable[[str], None]] = None) -> None:
-    """Connect to config's SMTP server, do TLS and AUTH exactly as sending would, then QUIT without sending.
-
-    progress is told each stage as it starts. Raises DeliveryError with advice (wrong password, untrusted
-    certificate, timeout, refused, unknown host).
-    """
-    transport = SmtpTransport(config, lambda: password, local_hostname)
-    transport.on_stage = progress
-    try:
-        with deadline(config.timeout * DEADLINE_TIMES_TIMEOUT):
-            transport.session = transport._connect()
-            wide = [address for address in [config.sender, *config.recipients] if needs_smtputf8(address)]
-            if wide and not transport.session.has_extn("smtputf8"):
-                raise SessionError("{}:{} does not offer SMTPUTF8, which {} needs (a non-ASCII local part); use an "
-                                   "ASCII address, or a server that offers SMTPUTF8".format(
-                                       config.smtp.host, config.smtp.port, ", ".join(wide)))
-    except (smtplib.SMTPException, OSError, SessionError) as error:
-        raise DeliveryError(explain(error, config.smtp, config.timeout, transport.stage,
-                                    bool(config.smtp and config.smtp.password_command))) from None
-    finally:
-        transport.close()
 
 
 class SendmailTransport:
@@ -371,11 +103,16 @@ class NoMailTransport:
         pass
 
 
-def open_transport(config: Config, password: Callable[[], Optional[str]], local_hostname: str):  # type: ignore
+Transport = Union["SmtpTransport", SendmailTransport, NoMailTransport]
+
+
+def open_transport(config: Config, password: Callable[[], Optional[str]], local_hostname: str) -> Transport:
     """Return a transport for config's method (one that sends nothing when alerts do not go by email);
     password is called only if the server needs AUTH."""
     if not config.emails:
         return NoMailTransport()
     if config.method == "sendmail":
         return SendmailTransport(config)
+    from app.channels.smtp import SmtpTransport
+
     return SmtpTransport(config, password, local_hostname)

@@ -37,9 +37,9 @@ def machine_name(fqdn: str = "", hostname: str = "") -> str:
 
 def date_now() -> str:
     """A Date header value for now."""
-    import email.utils
+    from app.check.wire import date_header
 
-    return email.utils.formatdate(localtime=True)
+    return date_header(time.time())
 
 
 def envelope(config: "Config", store: Store):  # type: ignore[no-untyped-def]

@@ -142,7 +142,8 @@ def probe_advice(config: Config, password: Optional[str], paths: Paths,
                  progress: Optional[Callable[[str], None]] = None) -> Optional[str]:
     """Connect, TLS, AUTH and QUIT; return None when that worked, else the advice line. progress is told
     each stage as it starts."""
-    from app.channels.delivery import DeliveryError, probe
+    from app.channels.delivery import DeliveryError
+    from app.channels.smtp import probe
     from app.channels.mailname import local_ehlo_name
 
     assert config.smtp is not None

@@ -9,15 +9,17 @@ Message-ID, so the rare duplicate is recognisable as one.
 
 import os
 import time
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 from app.store.eventstore import add_events
 from app.store.rows import OutboxRow
 from app.store.store import Store
 from app.system.files import open_regular
 from app.system.sha import sha256
+
+if TYPE_CHECKING:  # smtplib no longer loads email.message on the login path (app.system.lazy)
+    from email.message import EmailMessage
 
 MARK_BYTES = 256
 ALSO_STORED = "notice+stored"  # a notice that also goes to the recipients stored with it (a config change's old ones)
@@ -42,20 +44,20 @@ def message_id(identity: str, kind: str, domain: str) -> str:
     return "<{}.{}@{}>".format(digest, kind, domain.strip().rstrip(".") or "localhost.invalid")
 
 
-def wire_bytes(message: EmailMessage) -> bytes:
+def wire_bytes(message: "EmailMessage") -> bytes:
     """The message as it goes over SMTP, by its own policy (SMTP, or SMTPUTF8): CRLF line ends; sendmail
     transports convert."""
     return message.as_bytes()
 
 
-def enqueue(store: Store, message: EmailMessage, recipients: Sequence[str], kind: str, logins: int,
+def enqueue(store: Store, message: "EmailMessage", recipients: Sequence[str], kind: str, logins: int,
             now: float) -> None:
     """Add message to the outbox; call inside the transaction that records what it covers."""
     store.enqueue(OutboxRow(0, str(message["Message-ID"]), kind, str(message["Subject"]), tuple(recipients),
                             wire_bytes(message), logins), now)
 
 
-def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str], kind: str,
+def post(store: Store, message: Optional["EmailMessage"], recipients: Sequence[str], kind: str,
          record: Record, events: Sequence[Tuple[Dict[str, Any], bool, str]] = (), now: Optional[float] = None) -> None:
     """In one transaction: add message to the outbox (when there is one), events to the event outbox
     (app.store.eventstore: (event, alert, connection)) and apply record."""

@@ -143,6 +143,6 @@ def test_sendmail_that_hangs_is_killed_after_the_timeout(paths: Paths, tmp_path:
 @pytest.mark.parametrize("offered, chosen", [("PLAIN LOGIN", "PLAIN"), ("LOGIN CRAM-MD5", "LOGIN"),
                                              ("cram-md5", "CRAM-MD5"), ("XOAUTH2", None), ("", None)])
 def test_one_auth_mechanism_is_chosen_from_what_the_server_offers(offered, chosen):
-    from app.channels.delivery import best_mechanism
+    from app.channels.smtpsession import best_mechanism
 
     assert best_mechanism(offered) == chosen

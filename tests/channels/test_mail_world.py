@@ -196,7 +196,8 @@ def test_status_and_test_run_without_a_traceback_against_a_tarpit(paths: Paths, 
 
 def test_the_connection_test_of_setup_says_when_an_address_needs_smtputf8_the_server_lacks(paths: Paths):
     from app.settings.config import load_config
-    from app.channels.delivery import DeliveryError, probe
+    from app.channels.delivery import DeliveryError
+    from app.channels.smtp import probe
 
     with WorldServer(smtputf8=False) as server:
         write_config(paths, alert={"to": "jürgen@example.net"}, smtp=smtp(server))

@@ -9,7 +9,8 @@ from typing import List
 
 import pytest
 
-from app.channels.delivery import DeliveryError, SmtpTransport, final_dot_seconds
+from app.channels.delivery import DeliveryError
+from app.channels.smtp import SmtpTransport, final_dot_seconds
 from app.channels.diagnose import AUTH, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS
 from app.settings.config import load_config
 from app.system.paths import Paths

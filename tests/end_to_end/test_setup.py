@@ -513,7 +513,7 @@ def test_a_closed_port_is_named_as_refused_and_nothing_is_saved(pyz: Path, shiv_
 
 
 def test_the_connection_test_logs_in_and_sends_nothing(paths: Paths, tls_sink: MailSink, ca_file: Path):
-    from app.channels.delivery import probe
+    from app.channels.smtp import probe
 
     config = load_config(write_config(paths, smtp=smtp_settings(tls_sink, security="starttls", user="alice",
                                                                  ca_file=str(ca_file))))
@@ -522,7 +522,8 @@ def test_the_connection_test_logs_in_and_sends_nothing(paths: Paths, tls_sink: M
 
 
 def test_the_connection_test_against_a_silent_server_gives_up_after_the_timeout(paths: Paths):
-    from app.channels.delivery import DeliveryError, probe
+    from app.channels.delivery import DeliveryError
+    from app.channels.smtp import probe
     from support.mailsink import HangingServer
 
     with HangingServer() as server:

@@ -89,3 +89,18 @@ def test_sha256_gives_hashlib_s_digests(data: bytes):
 def test_sha256_loads_no_openssl():
     output = run_fresh("import sys\nfrom app.system.sha import sha256\nsha256(b'x').hexdigest()\n" + loaded())
     assert output.splitlines() == ["[]"]
+
+
+def test_a_deferred_submodule_is_its_packages_attribute_until_the_real_one_loads_on_first_use():
+    output = run_fresh(
+        "import sys\n"
+        "from app.system.lazy import import_deferring\n"
+        "import_deferring('smtplib', ('email.utils', 'email.message', 'email.generator'))\n"
+        "import smtplib\n"
+        "print(sorted(name for name in ('email.utils', 'email.message', 'email.generator') if name in sys.modules))\n"
+        "print(smtplib.quoteaddr('Bob <bob@example.com>'))\n"  # email.utils.parseaddr, loaded now
+        "import email.utils\n"
+        "print(type(sys.modules['email.utils']).__name__, sys.modules['email'].utils is sys.modules['email.utils'])\n"
+        "from email.message import EmailMessage\n"
+        "print(smtplib.email.message.EmailMessage is EmailMessage)\n")
+    assert output.splitlines() == ["[]", "<bob@example.com>", "module True", "True"]

@@ -1,0 +1,86 @@
+"""MAIL FROM and RCPT TO written without email.utils (app.channels.smtpsession): the same commands as smtplib's,
+to a real loopback server, with nothing of the email package's address parsing or the idna codec loaded."""
+
+import smtplib
+import subprocess
+import sys
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.channels.smtpsession import StagedSMTP, mail_from, plain_address, rcpt_to
+from helpers import ROOT
+from support.mailsink import MailSink
+
+ADDRESS_CHARACTERS = st.sampled_from(list("ab.-+_'!#=?{}|~@ \"<>()[],;:\\\t\u00e9\u00a0\u3000") + ["xn--"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(ADDRESS_CHARACTERS, max_size=24).map("".join))
+def test_a_plain_address_is_written_exactly_as_smtplibs_quoteaddr_writes_it(address: str) -> None:
+    if plain_address(address):
+        assert "<{}>".format(address) == smtplib.quoteaddr(address)
+
+
+def test_addresses_smtplib_would_parse_are_left_to_it() -> None:
+    assert plain_address("owner@example.com") and plain_address("j\u00fcrgen@xn--bcher-kva.example")
+    for address in ('"john doe"@example.com', "Bob<bob@example.com>", "<a@example.com>", "a@[192.0.2.1]",
+                    "a@example.com (comment)", ".a@example.com", "a..b@example.com"):
+        assert not plain_address(address)
+
+
+def test_mail_and_rcpt_reach_a_real_server_the_same_either_way() -> None:
+    with MailSink("plain") as server:
+        for recipient in ("owner@example.com", "Owner <owner@example.com>"):
+            session = StagedSMTP(server.host, server.port, local_hostname="client.example")
+            try:
+                session.ehlo()
+                assert mail_from(session, "ssh-alert@example.com")[0] == 250
+                assert rcpt_to(session, recipient)[0] == 250
+                assert session.data(b"Subject: x\r\n\r\nbody\r\n")[0] == 250
+            finally:
+                session.quit()
+        first, second = server.wait_for(2)
+    assert first.envelope_from == second.envelope_from == "ssh-alert@example.com"
+    assert first.envelope_to == second.envelope_to == ["owner@example.com"]
+
+
+def test_a_plain_smtp_send_loads_none_of_the_email_packages_parsing() -> None:
+    code = ("import sys\n"
+            "from app.channels.smtpsession import StagedSMTP, mail_from, rcpt_to\n"
+            "session = StagedSMTP({host!r}, {port}, local_hostname='client.example')\n"
+            "session.ehlo(); mail_from(session, 'a@example.com'); rcpt_to(session, 'b@example.com'); session.quit()\n"
+            "print(sorted(name for name in sys.modules if name.startswith('email.')))\n"
+            "print('copy' in sys.modules, 'weakref' in sys.modules)\n")
+    with MailSink("plain") as server:
+        finished = subprocess.run([sys.executable, "-S", "-c", code.format(host=server.host, port=server.port)],
+                                  cwd=str(ROOT), capture_output=True, text=True, timeout=60,
+                                  env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.split("\n")[0] in ("['email.base64mime']", "['email.base64mime', 'email.errors']")
+    assert finished.stdout.split("\n")[1] == "False False"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("ab-.:0129") + ["x" * 63, "y" * 64, "\u00e9"]), max_size=12).map("".join))
+def test_an_ascii_host_is_given_to_getaddrinfo_as_the_bytes_the_idna_codec_makes(host: str) -> None:
+    from app.channels.smtpsession import resolvable
+
+    if isinstance(resolvable(host), bytes):
+        assert resolvable(host) == host.encode("idna")
+    else:
+        assert resolvable(host) == host
+
+
+def test_a_plain_smtp_connection_loads_no_idna_codec() -> None:
+    code = ("import sys\n"
+            "from app.channels.smtpsession import StagedSMTP\n"
+            "session = StagedSMTP({host!r}, {port}, local_hostname='client.example')\n"
+            "session.quit()\n"
+            "print('encodings.idna' in sys.modules)\n")
+    with MailSink("plain") as server:
+        finished = subprocess.run([sys.executable, "-S", "-c", code.format(host=server.host, port=server.port)],
+                                  cwd=str(ROOT), capture_output=True, text=True, timeout=60,
+                                  env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.split() == ["False"]
