@@ -144,7 +144,7 @@ def _context(item: Pending) -> Any:
 
 def _event(item: Pending, identity: str, host: str, emailed: bool) -> dict:
     from app.store import history
-    from app.check.dispatch import kind_of
+    from app.check.decide import kind_of
     from app.check.events import login_event
     from app.rules.keys import fingerprint
 
@@ -163,7 +163,7 @@ def _one(item: Pending, envelope: Any, config: Any) -> tuple:
     """(email message or None, event) of one login, with the dispatcher's identity."""
     from app.store import outbox
     from app.check.context import date_now
-    from app.check.dispatch import login_identity
+    from app.check.decide import login_identity
     from app.check.render import build_alert
 
     identity = login_identity(item.record, item.log_key)
@@ -176,7 +176,7 @@ def _digest(items: List[Pending], envelope: Any, config: Any) -> tuple:
     """(email digest or None, digest event) of items, named by their first and last identities."""
     from app.store import outbox
     from app.check.context import date_now
-    from app.check.dispatch import login_identity
+    from app.check.decide import login_identity
     from app.check.events import digest_event
     from app.check.render import build_digest
 

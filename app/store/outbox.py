@@ -9,14 +9,42 @@ Message-ID, so the rare duplicate is recognisable as one.
 
 import os
 import time
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 from app.store.eventstore import add_events
 from app.store.store import OutboxRow, Store
 from app.system.files import open_regular
 from app.system.sha import sha256
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+    from typing import Protocol
+
+    from app.channels.delivery import SendResult
+
+    class Transport(Protocol):
+        """How a message leaves (app.channels.delivery's transports)."""
+
+        def send(self, message: bytes, recipients: Sequence[str]) -> SendResult: ...
+
+        def close(self) -> None: ...
+
+    class Log(Protocol):
+        """Where a flush says what it sent or what was refused (the operations log)."""
+
+        def info(self, message: str, /) -> None: ...
+
+        def error(self, message: str, /) -> None: ...
+
+    class Replies(Protocol):
+        """Told, during a flush, of each recipient that refused for good or deferred (app.check.sender)."""
+
+        def refused(self, address: str, reply: str) -> None: ...
+
+        def deferred(self, address: str, reply: str) -> None: ...
+
+EventRow = Tuple[Dict[str, Any], bool, str]  # (event, alert, connection): app.store.eventstore.add_events
 
 MARK_BYTES = 256
 ALSO_STORED = "notice+stored"  # a notice that also goes to the recipients stored with it (a config change's old ones)
@@ -28,6 +56,7 @@ class Record(NamedTuple):
 
     apply: Callable[[Store], None]  # writes position, history, sources... inside the transaction
     logins: int = 0  # how many logins the message reports (status counts pending logins from it)
+    events: Sequence[EventRow] = ()  # the same logins' (or notice's) events for the push channels
 
 
 class SendFailed(Exception):
@@ -41,29 +70,29 @@ def message_id(identity: str, kind: str, domain: str) -> str:
     return "<{}.{}@{}>".format(digest, kind, domain.strip().rstrip(".") or "localhost.invalid")
 
 
-def wire_bytes(message: EmailMessage) -> bytes:
+def wire_bytes(message: "EmailMessage") -> bytes:
     """The message as it goes over SMTP, by its own policy (SMTP, or SMTPUTF8): CRLF line ends; sendmail
     transports convert."""
     return message.as_bytes()
 
 
-def enqueue(store: Store, message: EmailMessage, recipients: Sequence[str], kind: str, logins: int,
+def enqueue(store: Store, message: "EmailMessage", recipients: Sequence[str], kind: str, logins: int,
             now: float) -> None:
     """Add message to the outbox; call inside the transaction that records what it covers."""
     store.enqueue(str(message["Message-ID"]), kind, str(message["Subject"]), recipients, wire_bytes(message),
                   logins, now)
 
 
-def post(store: Store, message: Optional[EmailMessage], recipients: Sequence[str], kind: str,
-         record: Record, events: Sequence[Tuple[Dict[str, Any], bool, str]] = (), now: Optional[float] = None) -> None:
-    """In one transaction: add message to the outbox (when there is one), events to the event outbox
-    (app.store.eventstore: (event, alert, connection)) and apply record."""
+def post(store: Store, message: Optional["EmailMessage"], recipients: Sequence[str], kind: str,
+         record: Record, now: Optional[float] = None) -> None:
+    """In one transaction: add message to the outbox (when there is one), record's events to the event outbox
+    (app.store.eventstore) and apply record."""
     now = time.time() if now is None else now
     with store.transaction():
         if message is not None:
             enqueue(store, message, recipients, kind, record.logins, now)
-        if events:
-            add_events(store, events, now)
+        if record.events:
+            add_events(store, record.events, now)
         record.apply(store)
 
 
@@ -113,16 +142,15 @@ def _mark_text(row: OutboxRow) -> bytes:
     return "{} {}".format(row.id, row.message_id).encode("utf-8", "replace")[:MARK_BYTES]
 
 
-def flush(store: Store, transport, recipients: Sequence[str], log,  # type: ignore[no-untyped-def]
-          mark: Optional[AcceptedMark] = None, refused: Optional[Callable[[str, str], None]] = None,
-          deferred: Optional[Callable[[str, str], None]] = None) -> int:
+def flush(store: Store, transport: "Transport", recipients: Sequence[str], log: "Log",
+          mark: Optional[AcceptedMark] = None, replies: Optional["Replies"] = None) -> int:
     """Send every unsent message, oldest first, to recipients; returns how many every recipient now has.
 
     recipients are the configured ones now, not those of when the message was stored: a user who fixed
     a refused address gets the pending alerts at the fixed one. Each recipient that accepted a message
-    is never sent it again; one that refused it for good (5xx) is not retried for it, and refused(address,
+    is never sent it again; one that refused it for good (5xx) is not retried for it, and replies.refused(address,
     reply) is told. Recipients are independent: one that answers 4xx (a full mailbox) is told to
-    deferred(address, reply), gets nothing more in this flush (so it gets its messages in order later) and
+    replies.deferred(address, reply), gets nothing more in this flush (so it gets its messages in order later) and
     keeps the message unsent for it alone; the others get every message now. Raises SendFailed when the
     session itself failed (that message and those after it stay unsent).
     """
@@ -150,13 +178,13 @@ def flush(store: Store, transport, recipients: Sequence[str], log,  # type: igno
                 store.record_deliveries(row, result.accepted, result.refused, time.time())
             for address, reply in result.refused:
                 log.error("{} refused {} for good: {}".format(address, row.subject, reply))
-                if refused is not None:
-                    refused(address, reply)
+                if replies is not None:
+                    replies.refused(address, reply)
             for address, reply in result.deferred:
                 waiting[address] = reply
                 held.append(address)
-                if deferred is not None:
-                    deferred(address, reply)
+                if replies is not None:
+                    replies.deferred(address, reply)
         if held:
             store.mark_failed(row, "deferred for {}".format("; ".join(
                 "{} ({})".format(address, waiting[address]) for address in held)))

@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 
 from app.settings.config import AlertPolicy
 from app.channels.delivery import DeliveryError, SendResult
+from app.check.context import RunParts
 from app.check.dispatch import Dispatcher
+from app.check.fanout import Channels
+from app.check.handoff import NO_HANDOFF
+from app.check.sender import Sender
 from app.logins.loginline import parse_line
 from app.system.paths import Paths
 from app.check.policy import count_login, decide_seen, emails_left, next_free, plan_sends, source_key
@@ -158,11 +162,11 @@ def run_once(paths: Paths, policy: AlertPolicy, transport: RecordingTransport, h
             with store.transaction():
                 store.connection.execute("DELETE FROM sends")
         segments, _ = plan(store.position(), paths.login_log)
-        flush = lambda: outbox.flush(store, transport, config.recipients, log)  # noqa: E731
-        dispatcher = Dispatcher(paths, config, store, Envelope("s@example.com", ["o@example.com"], "web1"), flush,
-                                lambda: "Wed, 25 Nov 2026 12:00:00 +0000", log)
+        parts = RunParts(paths, store, config, Envelope("s@example.com", ["o@example.com"], "web1"), log)
+        sender = Sender(parts, transport, Channels(parts, NO_HANDOFF))
+        dispatcher = Dispatcher(parts, sender, stamp=lambda: "Wed, 25 Nov 2026 12:00:00 +0000")
         try:
-            flush()
+            sender.send()
             for segment in segments:
                 if not dispatcher.segment(segment):
                     break
