@@ -137,8 +137,8 @@ def watch_changes(parts: RunParts, now: Optional[float] = None) -> int:
     notices = [Notice(finding.title, finding.text, finding.key, finding.urgent) for finding in findings]
     reset_why = store.get(BASELINE_RESET)
     if reset_why and not previous:  # the store was lost: the current keys are a new baseline, and told as such
-        subject, text = baseline_notice(snapshot["keys"].get("keys") or {}, str(reset_why))
-        notices.append(Notice(subject, text, "baseline|{:.0f}".format(now)))
+        subject, body = baseline_notice(snapshot["keys"].get("keys") or {}, str(reset_why))  # not text: record's
+        notices.append(Notice(subject, body, "baseline|{:.0f}".format(now)))
 
     def record_reset(target: "Store") -> None:
         record(target)
