@@ -96,7 +96,8 @@ def transport(config: "Config", paths: Paths, host: str) -> "Transport":
 
         return resolve_password(config, paths)
 
-    return open_transport(config, password, host)
+    opened: "Transport" = open_transport(config, password, host)
+    return opened
 
 
 def oplog(paths: Paths) -> "OperationalLog":

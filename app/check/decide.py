@@ -219,7 +219,7 @@ class Decider:
         rdns = self._resolver.name(policy.source_key(record)[1]) if self._resolver and record.parsed else ""
         place, new = self.places.facts.get(item.entry, (None, None)) if self.places else (None, None)
         return AlertContext(key_comment=key_comment, new_ip=decision.new_ip, trusted=decision.trusted,
-                            first_seen=decision.first_seen, last_seen=decision.last_seen, count=decision.count,
+                            first_seen=decision.first_seen, last_seen=decision.last_seen, count=decision.earlier,
                             rdns=rdns, tags=decision.tags, urgent=decision.urgent, place=place,
                             new_country=bool(new and new.new_country), new_network=bool(new and new.new_network))
 

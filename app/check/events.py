@@ -19,7 +19,7 @@ DIGEST_MAX = 200  # logins listed in one digest event; more are counted, not lis
 def event_id(identity: str, kind: str) -> str:
     """The event's id from what it reports (a login's connection and time): the same on every retry and every
     channel (webhook-id, Matrix transaction id, ntfy sequence id, syslog event=)."""
-    digest = sha256("{}|{}".format(identity, kind).encode("utf-8", "surrogateescape")).hexdigest()
+    digest: str = sha256("{}|{}".format(identity, kind).encode("utf-8", "surrogateescape")).hexdigest()
     return "evt_" + digest[:32]
 
 

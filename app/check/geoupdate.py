@@ -16,7 +16,7 @@ import ssl
 import tempfile
 import time
 import urllib.request
-from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 DEFAULT_MIRROR = "https://download.db-ip.com/free"
 KINDS = ("country", "city", "asn")
@@ -185,7 +185,7 @@ def update_all(paths: Sequence[str], mirror: str = DEFAULT_MIRROR, now: Optional
     return [update_one(path, mirror, now) for path in paths]
 
 
-def due(paths: Sequence[str], state: Optional[dict], now: float) -> bool:
+def due(paths: Sequence[str], state: Optional[Dict[str, Any]], now: float) -> bool:
     """True when the cron run should try: a DB-IP file is from an earlier month, and no try in the last day."""
     from app.system.mmdb import MMDBError, Reader
 

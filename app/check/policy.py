@@ -5,11 +5,14 @@ say to email it. Per run: individual emails, one digest, or waiting for the hour
 Nothing here does I/O; ``check`` applies the decisions and commits them.
 """
 
-from typing import Any, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence, Tuple
 
-from app.settings.config import AlertPolicy
 from app.logins.loginline import LoginRecord
 from app.rules.trust import is_trusted, normalize_ip
+
+if TYPE_CHECKING:
+    from app.rules.rules import Verdict
+    from app.settings.config import AlertPolicy
 
 HOUR = 3600.0
 
@@ -23,13 +26,13 @@ class Decision(NamedTuple):
     trusted: bool
     first_seen: Optional[float]  # before this login; None for a new IP
     last_seen: Optional[float]
-    count: int  # earlier logins from this IP
+    earlier: int  # earlier logins from this IP (a field named count would hide tuple.count)
     tags: Tuple[str, ...] = ()  # from [rules]
     urgent: Tuple[str, ...] = ()  # why it is urgent (empty: it is not)
     rule_skipped: bool = False  # a [rules] skip: recorded, not alerted
 
 
-def with_verdict(decision: Decision, verdict: Any) -> Decision:
+def with_verdict(decision: Decision, verdict: "Verdict") -> Decision:
     """decision changed by the rules' verdict (app.rules.rules.evaluate): a skip rule silences it, unless
     something made it urgent; urgent always alerts, even a known address under notify = new."""
     urgent = tuple(verdict.reasons) if verdict.urgent else ()
@@ -43,7 +46,7 @@ class Seen(NamedTuple):
 
     first: float
     last: float
-    count: int
+    logins: int  # not count: that would hide tuple.count
 
 
 class SendPlan(NamedTuple):
@@ -61,7 +64,7 @@ def source_key(record: LoginRecord) -> Tuple[str, str]:
     return (record.user, str(address) if address is not None else record.ip)
 
 
-def decide_seen(record: LoginRecord, seen: Optional[Seen], policy: AlertPolicy) -> Decision:
+def decide_seen(record: LoginRecord, seen: Optional[Seen], policy: "AlertPolicy") -> Decision:
     """Decide for one login, given what was known of its (user, address) before it (None: never seen)."""
     if not record.parsed:  # never filtered: it may be tampering
         return Decision(True, False, False, None, None, 0)
@@ -74,14 +77,14 @@ def decide_seen(record: LoginRecord, seen: Optional[Seen], policy: AlertPolicy) 
         email = False
     if seen is None:
         return Decision(email, True, trusted, None, None, 0)
-    return Decision(email, False, trusted, seen.first, seen.last, seen.count)
+    return Decision(email, False, trusted, seen.first, seen.last, seen.logins)
 
 
 def count_login(seen: Optional[Seen], epoch: float) -> Seen:
     """What is known of a source after one more login from it at epoch."""
     if seen is None:
         return Seen(epoch, epoch, 1)
-    return Seen(min(seen.first, epoch) if seen.first else epoch, max(seen.last, epoch), seen.count + 1)
+    return Seen(min(seen.first, epoch) if seen.first else epoch, max(seen.last, epoch), seen.logins + 1)
 
 
 def _in_window(sent: float, now: float) -> bool:

@@ -84,7 +84,7 @@ def test_first_login_from_an_ip_is_new_and_the_next_is_known_with_first_and_last
     assert decide(first, {}, AlertPolicy()).new_ip
     known = known_after(first)
     later = decide(record(when="2026-11-25 11:55:03 +0000"), known, AlertPolicy())
-    assert (later.new_ip, later.count, later.first_seen) == (False, 1, first.epoch)
+    assert (later.new_ip, later.earlier, later.first_seen) == (False, 1, first.epoch)
     assert decide(record(user="bob"), known, AlertPolicy()).new_ip  # known per user
 
 

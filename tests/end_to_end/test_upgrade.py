@@ -48,6 +48,6 @@ def test_the_first_run_after_the_upgrade_alerts_only_what_the_old_release_left_p
     assert len(sink.messages) == 3
     assert [(entry.ip, entry.outcome) for entry in recorded(paths)] == [
         ("203.0.113.7", history.EMAILED), ("198.51.100.4", history.EMAILED), ("203.0.113.7", history.EMAILED)]
-    assert seen(paths, "alice", "203.0.113.7").count == 2
+    assert seen(paths, "alice", "203.0.113.7").logins == 2
     assert not paths.state_file.exists() and Path(str(paths.state_file) + ".imported").exists()
     assert "imported state.json" in paths.oplog_file.read_text()
