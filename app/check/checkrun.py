@@ -48,8 +48,9 @@ class OpenedStore(NamedTuple):
 
 
 class CheckRun:
-    """One check run: owns, for that run, the paths, the store, the accepted mark and run mark, the pending log
-    segments and, once it sends, the config, the envelope, the transport and the channels.
+    """One check run: owns, for that run, the paths, the store, the accepted mark and run mark and the pending log
+    segments; once it sends, it makes the RunParts (config, envelope, operations log), the Sender (transport,
+    channels) and the Dispatcher, and closes the Sender at the end.
 
     A login goes, in order: app.check.run (the lock, the store) → CheckRun.run (what is pending) → CheckRun's
     _deliver → Dispatcher.segment (app.check.dispatch) → Decider.items (app.check.decide: parse, decide) →

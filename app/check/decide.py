@@ -67,7 +67,8 @@ class Decider:
     def __init__(self, parts: RunParts) -> None:
         self.parts, self.paths, self.store, self.config = parts, parts.paths, parts.store, parts.config
         self.policy = parts.config.policy
-        self._keys: Dict[str, Tuple[bool, Dict[str, List[Dict[str, Any]]]]] = {}  # by home: (any key file readable, keys)
+        # by home: (any key file readable, the keys by fingerprint)
+        self._keys: Dict[str, Tuple[bool, Dict[str, List[Dict[str, Any]]]]] = {}
         self._contexts: Dict[Entry, AlertContext] = {}  # per batch: the email and the history use one context
         self._seen: Dict[Source, Optional[Seen]] = {}  # per batch: as of the batch's end
         self._resolver: Optional["ReverseResolver"] = None

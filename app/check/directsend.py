@@ -41,7 +41,8 @@ class Pending(NamedTuple):
     key_comment: Optional[str] = ""  # its key's comment in authorized_keys (None: in no key file; "": not known)
 
 
-def alert_directly(paths: "Paths", store: "Store", mark: runmark.RunMark, extra: Optional[bytes] = None) -> Optional[int]:
+def alert_directly(paths: "Paths", store: "Store", mark: runmark.RunMark,
+                   extra: Optional[bytes] = None) -> Optional[int]:
     """Alert each pending login (and extra) without writing the store, keeping what was sent in the run mark.
     Returns how many logins were sent, or None when not even the mark can be written (nothing is sent then:
     what cannot be recorded is never sent, so never repeated). Raises SendFailed when they could not be sent

@@ -16,7 +16,10 @@ import ssl
 import tempfile
 import time
 import urllib.request
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    from app.system.paths import Paths
 
 DEFAULT_MIRROR = "https://download.db-ip.com/free"
 KINDS = ("country", "city", "asn")
@@ -240,7 +243,7 @@ def health(policy: object, store_file: object) -> Tuple[List[str], int]:
     return [problem for problem in problems if problem], len(databases)
 
 
-def monthly(paths: Any) -> None:
+def monthly(paths: "Paths") -> None:
     """geoip_update = monthly, from the cron run once its alerts are out: cron_update with the config's files;
     a failure keeps the old files and is logged and shown by status, never raised."""
     from app.check.context import oplog

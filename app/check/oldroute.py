@@ -187,7 +187,8 @@ def _email_old_way(paths: Paths, old: "Config", pending: Dict[str, str], envelop
     return None
 
 
-def _push_old_way(paths: Paths, old: "Config", name: str, pending: Dict[str, str], envelope: "Envelope") -> Optional[str]:
+def _push_old_way(paths: Paths, old: "Config", name: str, pending: Dict[str, str],
+                  envelope: "Envelope") -> Optional[str]:
     from app.check.events import notice_event
     from app.check.fanout import channel_sender
     from app.channels.base import SENT

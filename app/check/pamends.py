@@ -48,8 +48,8 @@ def is_open(connection: str, epoch: float, proc: str = "/proc") -> bool:
     return started is not None and started <= epoch + START_SLACK
 
 
-def ended_connections(previous: Dict[str, Any], recent: Sequence[Tuple[str, float]], alive: Callable[[str, float], bool],
-                      now: float) -> Tuple[List[Tuple[str, float]], Dict[str, float]]:
+def ended_connections(previous: Dict[str, Any], recent: Sequence[Tuple[str, float]],
+                      alive: Callable[[str, float], bool], now: float) -> Tuple[List[Tuple[str, float]], Dict[str, float]]:
     """(the connections that ended since the last run, those still open) from the last run's record, the
     store's recent connections and alive(connection, epoch) (pure but for alive)."""
     known = dict(previous.get("connections") or {})

@@ -143,8 +143,8 @@ def announce(parts: "RunParts", reset: Reset, now: Optional[float] = None) -> No
 
     config = parts.config
     now = time.time() if now is None else now
-    text = RESET_TEXT.format(path=parts.paths.store_file, how=reset.how, signs="; ".join(reset.signs), since=reset.since,
-                             reason=" ({})".format(reset.reason) if reset.reason else "")
+    text = RESET_TEXT.format(path=parts.paths.store_file, how=reset.how, signs="; ".join(reset.signs),
+                             since=reset.since, reason=" ({})".format(reset.reason) if reset.reason else "")
     identity = "reset|{}|{:.0f}".format(reset.how, now)
 
     def record(target: "Store") -> None:

@@ -21,7 +21,8 @@ from app.check.result import CHECK, CheckResult
 from app.store.outcome import note_outcome
 from app.store.store import DatabaseError, OperationalError, Store
 from app.store.store import opened as store_opened
-from app.errors import LOCK_TIMEOUT, NO_CONFIG, STATE_PROBLEM_NOTICE, STATE_UNWRITABLE, STORE_UNUSABLE, ExitCode, UserError
+from app.errors import (LOCK_TIMEOUT, NO_CONFIG, STATE_PROBLEM_NOTICE, STATE_UNWRITABLE, STORE_UNUSABLE, ExitCode,
+                        UserError)
 from app.system.files import LockTimeout, exclusive_lock, require_private_dir
 from app.logins.runmark import RunMark
 from app.check import unrecorded
