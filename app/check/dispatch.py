@@ -94,6 +94,8 @@ class Dispatcher:
     # --- posting and committing --------------------------------------------------------------------------
 
     def _deliver(self, segment: Segment, items: List[Item]) -> bool:
+        """Post and send the logins of items: one email each, one digest, or held by the hourly limit. Returns
+        False when email is held or failed (the rest of the log then goes to the channels only)."""
         emailable = [index for index, item in enumerate(items) if not item.repeat and item.decision is not None
                      and item.decision.email] if self.config.emails else []
         now = time.time()
@@ -112,22 +114,32 @@ class Dispatcher:
             self._post_events(segment, items[emailable[0]:])
             # The waiting hook is not released: it waits its hook_wait; the next run after `when` sends the digest.
             self.parts.log_once(HELD.format(count=len(emailable), limit=self.policy.max_per_hour,
-                                      when=time.strftime("%H:%M:%S", time.localtime(when))), key=HELD_WARNING)
+                                            when=time.strftime("%H:%M:%S", time.localtime(when))), key=HELD_WARNING)
             return False
         self.decider.prefetch([items[index] for index in reversed(emailable)])  # newest first: those lead a digest
         if plan.digest:
-            chosen = [items[index] for index in emailable]
-            identity = "{}..{}".format(self._identity(segment, chosen[0]), self._identity(segment, chosen[-1]))
-            message = build_digest([(item.record, self.decider.context(item)) for item in chosen], self.envelope,
-                                   self.stamp(), outbox.message_id(identity, "digest", self.envelope.mail_domain),
-                                   with_html=self.policy.html)
-            self._post(segment, items, history.DIGEST, Outgoing(message, len(chosen)), None if beyond_limit is None
-                       else lambda store: store.put(LIMIT_DIGEST, beyond_limit))
-            self._waiting[str(message["Message-ID"])] = connections(items)
-            self._send()
-            if not self.held:  # released only once the digest has left
-                self.handoff.progress(connections(items))
-            return not self.held
+            return self._digest(segment, items, emailable, beyond_limit)
+        return self._one_by_one(segment, items, emailable)
+
+    def _digest(self, segment: Segment, items: List[Item], emailable: List[int], beyond_limit: Optional[float]) -> bool:
+        """Post and send the emailable items as one digest (beyond_limit: when the hourly limit was passed for it).
+        Returns False when email failed."""
+        chosen = [items[index] for index in emailable]
+        identity = "{}..{}".format(self._identity(segment, chosen[0]), self._identity(segment, chosen[-1]))
+        message = build_digest([(item.record, self.decider.context(item)) for item in chosen], self.envelope,
+                               self.stamp(), outbox.message_id(identity, "digest", self.envelope.mail_domain),
+                               with_html=self.policy.html)
+        self._post(segment, items, history.DIGEST, Outgoing(message, len(chosen)), None if beyond_limit is None
+                   else lambda store: store.put(LIMIT_DIGEST, beyond_limit))
+        self._waiting[str(message["Message-ID"])] = connections(items)
+        self._send()
+        if not self.held:  # released only once the digest has left
+            self.handoff.progress(connections(items))
+        return not self.held
+
+    def _one_by_one(self, segment: Segment, items: List[Item], emailable: List[int]) -> bool:
+        """Post and send one email per emailable item, each with the lines before it. Returns False when email
+        failed (the rest goes to the other channels now)."""
         done = 0
         for index in emailable:
             item = items[index]
