@@ -55,7 +55,7 @@ class CheckRun:
     A login goes, in order: app.check.run (the lock, the store) → CheckRun.run (what is pending) → CheckRun's
     _deliver → Dispatcher.segment (app.check.dispatch) → Decider.items (app.check.decide: parse, decide) →
     render → outbox.post → Sender.send (app.check.sender) → outbox.flush → the mail transport, and the push
-    channels (app.check.fanout) → AcceptedMark.note → Dispatcher.accepted → the waiting hook (app.check.handoff).
+    channels (app.check.fanout) → AcceptedMark.note → Sender.accepted → the waiting hook (app.check.handoff).
     """
 
     def __init__(self, paths: Paths, opened: OpenedStore, mark: outbox.AcceptedMark, run_mark: RunMark,
@@ -135,9 +135,9 @@ class CheckRun:
             trim_seen()
         parts = context.RunParts.of(paths, store, config)
         transport = context.transport(config, paths, parts.envelope.mail_domain)
-        sender = Sender(parts, transport, Channels(parts, self.occasion.handoff), self.mark)
-        dispatcher = Dispatcher(parts, sender, self.occasion.handoff)
-        self.mark.accepted = dispatcher.accepted
+        handoff = self.occasion.handoff
+        sender = Sender(parts, transport, Channels(parts, handoff), self.mark, handoff)
+        dispatcher = Dispatcher(parts, sender, handoff)
         if not self.reserve_kept:
             parts.log_once(DISK_FULL.format(path=paths.store_file), key="disk-full")
         try:

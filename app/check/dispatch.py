@@ -20,7 +20,7 @@ from app.check.events import login_event
 from app.check.handoff import NO_HANDOFF, HandOff
 from app.check.render import build_alert, build_digest
 from app.logins.statediff import Segment
-from app.store.store import OutboxRow, Store
+from app.store.store import Store
 from app.system.files import open_regular_file
 from app.logins.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
 
@@ -54,7 +54,6 @@ class Dispatcher:
         self.decider = Decider(parts)
         self.event_channels = event_channels(parts.config)
         self.held = False  # email is held (hourly limit) or failed: the rest of the log is read for the channels only
-        self._waiting: Dict[str, List[str]] = {}  # Message-ID -> the connections its acceptance settles
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -131,7 +130,7 @@ class Dispatcher:
                                with_html=self.policy.html)
         self._post(segment, items, history.DIGEST, Outgoing(message, len(chosen)), None if beyond_limit is None
                    else lambda store: store.put(LIMIT_DIGEST, beyond_limit))
-        self._waiting[str(message["Message-ID"])] = connections(items)
+        self.sender.expect(str(message["Message-ID"]), connections(items))
         self._send()
         if not self.held:  # released only once the digest has left
             self.handoff.progress(connections(items))
@@ -149,7 +148,7 @@ class Dispatcher:
                                   context=self.decider.context(item), with_html=self.policy.html)
             self._post(segment, items[done:index + 1], history.EMAILED,
                        Outgoing(message, 1, self.decider.routed(item.record.user)))
-            self._waiting[str(message["Message-ID"])] = connections(items[done:index + 1])
+            self.sender.expect(str(message["Message-ID"]), connections(items[done:index + 1]))
             self._send()
             self.handoff.progress(connections(items[done:index + 1]))
             done = index + 1
@@ -172,10 +171,6 @@ class Dispatcher:
             if not self.event_channels:
                 raise
             self.held = True
-
-    def accepted(self, row: OutboxRow) -> None:
-        """Every recipient accepted row (outbox.AcceptedMark): release a hook waiting for one of its logins now."""
-        self.handoff.progress(self._waiting.pop(row.message_id, []))
 
     def flush_pending(self) -> None:
         """Send what earlier runs stored but could not send (first, in order)."""

@@ -3,10 +3,12 @@ send in theirs (app.check.fanout). The dispatcher and the cron run's scans call 
 Sender keeps what the run needs to report: how many went out, the email failure, the recipients that deferred.
 """
 
-from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence
 
 from app.store import outbox
 from app.check.context import RunParts
+from app.check.handoff import NO_HANDOFF, HandOff
+from app.store.store import OutboxRow
 
 if TYPE_CHECKING:
     from app.check.fanout import Channels
@@ -22,12 +24,14 @@ class Deferral(NamedTuple):
 
 
 class Sender:
-    """Sends the outbox of one run through its transport and its channels; told of refusals and deferrals
-    (outbox.Replies). Not retried in the same run: a mail server that failed once is not waited on again."""
+    """Sends the outbox of one run through its transport and its channels; told of refusals, deferrals and
+    accepted messages (outbox.Replies), it releases the waiting hook (handoff) once its login's message left.
+    Not retried in the same run: a mail server that failed once is not waited on again."""
 
     def __init__(self, parts: RunParts, transport: "Transport", channels: "Channels",
-                 mark: Optional[outbox.AcceptedMark] = None) -> None:
-        self.parts, self.transport, self.channels, self.mark = parts, transport, channels, mark
+                 mark: Optional[outbox.AcceptedMark] = None, handoff: HandOff = NO_HANDOFF) -> None:
+        self.parts, self.transport, self.channels, self.mark, self.handoff = parts, transport, channels, mark, handoff
+        self._waiting: Dict[str, List[str]] = {}  # Message-ID -> the connections its acceptance settles
         self.emailed = 0  # messages every recipient now has
         self.pushed = 0  # events the channels took
         self.email_failure: Optional[outbox.SendFailed] = None
@@ -52,6 +56,14 @@ class Sender:
                 self._tell(name, detail, "channel_refused")
             for name, detail in self.channels.take_long_waits():
                 self._tell(name, detail, "channel_waits")
+
+    def expect(self, message_id: str, connections: Sequence[str]) -> None:
+        """The message message_id, once every recipient took it, settles connections (a waiting hook's among them)."""
+        self._waiting[message_id] = list(connections)
+
+    def accepted(self, row: OutboxRow) -> None:
+        """Every recipient took row and the mark noted it: release a hook waiting for one of its logins now."""
+        self.handoff.progress(self._waiting.pop(row.message_id, []))
 
     def refused(self, address: str, reply: str) -> None:
         """address refused a message for good (5xx): told once, by a notice through the other ways."""

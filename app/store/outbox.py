@@ -38,11 +38,14 @@ if TYPE_CHECKING:
         def error(self, message: str, /) -> None: ...
 
     class Replies(Protocol):
-        """Told, during a flush, of each recipient that refused for good or deferred (app.check.sender)."""
+        """Told, during a flush, of each recipient that refused for good or deferred, and of each message every
+        recipient took once the mark noted it (app.check.sender)."""
 
         def refused(self, address: str, reply: str) -> None: ...
 
         def deferred(self, address: str, reply: str) -> None: ...
+
+        def accepted(self, row: OutboxRow) -> None: ...
 
 EventRow = Tuple[Dict[str, Any], bool, str]  # (event, alert, connection): app.store.eventstore.add_events
 
@@ -109,9 +112,6 @@ class AcceptedMark:
         from app.logins.runmark import LOCK_BYTES
 
         self.descriptor = open_regular(lock_file, os.O_RDWR)
-        # told each message every recipient accepted, once it is noted: a waiting hook goes on before the
-        # store's own "sent" commit, whose fsyncs would hold the login (app.check.dispatch)
-        self.accepted: Callable[[OutboxRow], None] = lambda row: None
         try:
             size = os.fstat(self.descriptor).st_size
             if size < LOCK_BYTES:  # its block (and the run mark's), while the disk has room
@@ -124,7 +124,6 @@ class AcceptedMark:
             os.pwrite(self.descriptor, _mark_text(row).ljust(MARK_BYTES, b" "), 0)
         except OSError:
             pass  # the store's own record follows at once: only a kill right now would resend
-        self.accepted(row)
 
     def settle(self, store: Store) -> None:
         """Record as sent the unsent message the mark names (a run killed after the server's reply)."""
@@ -151,8 +150,9 @@ def flush(store: Store, transport: "Transport", recipients: Sequence[str], log: 
     is never sent it again; one that refused it for good (5xx) is not retried for it, and replies.refused(address,
     reply) is told. Recipients are independent: one that answers 4xx (a full mailbox) is told to
     replies.deferred(address, reply), gets nothing more in this flush (so it gets its messages in order later) and
-    keeps the message unsent for it alone; the others get every message now. Raises SendFailed when the
-    session itself failed (that message and those after it stay unsent).
+    keeps the message unsent for it alone; the others get every message now. A message every recipient took
+    is noted in mark, then replies.accepted(row) is told. Raises SendFailed when the session itself failed
+    (that message and those after it stay unsent).
     """
     from app.channels.delivery import AllDeferred, DeliveryError
 
@@ -174,6 +174,8 @@ def flush(store: Store, transport: "Transport", recipients: Sequence[str], log: 
                 raise SendFailed(str(error)) from None
             if mark is not None and not result.deferred and not held:
                 mark.note(row)
+                if replies is not None:  # noted: a waiting hook goes on before the store's "sent" commit and its fsyncs
+                    replies.accepted(row)
             if done or result.refused or result.deferred or held:
                 store.record_deliveries(row, result.accepted, result.refused, time.time())
             for address, reply in result.refused:

@@ -51,6 +51,9 @@ class Told:
     def deferred(self, address: str, reply: str) -> None:
         self.deferrals.append((address, reply))
 
+    def accepted(self, row: object) -> None:
+        pass
+
 
 class Transport:
     """Answers each send with the next of answers (a SendResult, or a DeliveryError to raise); records the calls."""
