@@ -2,16 +2,17 @@
 for SMTP. What a Sender keeps is what the run reports: the alerts sent, the email failure, the deferrals."""
 
 import email.policy
+import os
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Iterator, List, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import pytest
 
 from app.channels.delivery import DeliveryError, SendResult
 from app.check.context import RunParts
 from app.check.fanout import Channels
-from app.check.handoff import NO_HANDOFF
+from app.check.handoff import NO_HANDOFF, HandOff
 from app.check.render import Envelope
 from app.check.sender import DEFERRED, Sender
 from app.settings.config import parse_config
@@ -51,20 +52,23 @@ def store(paths: Paths) -> Iterator[Store]:
     store.close()
 
 
-def sender_for(paths: Paths, store: Store, transport: Transport) -> Sender:
+def sender_for(paths: Paths, store: Store, transport: Transport, mark: Optional[outbox.AcceptedMark] = None,
+               handoff: HandOff = NO_HANDOFF) -> Sender:
     config = parse_config("[alert]\nto = {}\nfrom = s@example.com\nmethod = sendmail\nsendmail_path = /bin/true\n"
                           .format(", ".join(TO)), paths.config_file)
     parts = RunParts(paths, store, config, Envelope("s@example.com", TO, "web1", "web1.example.com"),
                      OperationalLog(paths.oplog_file))
-    return Sender(parts, transport, Channels(parts, NO_HANDOFF))
+    return Sender(parts, transport, Channels(parts, handoff), mark, handoff)
 
 
-def post(store: Store, number: int) -> None:
+def post(store: Store, number: int) -> str:
+    """Post login number's message; returns its Message-ID."""
     message = EmailMessage(policy=email.policy.SMTP)
     message["Subject"] = "login {}".format(number)
     message["Message-ID"] = outbox.message_id("conn-{}".format(number), "login", "web1.example.com")
     message.set_content("body {}".format(number))
     outbox.post(store, message, TO, "login", outbox.Record(lambda target: None, 1))
+    return str(message["Message-ID"])
 
 
 def test_a_sender_whose_mail_server_failed_does_not_wait_on_it_again_in_the_same_run(paths: Paths, store: Store):
@@ -118,3 +122,23 @@ def test_closing_a_sender_closes_its_mail_session(paths: Paths, store: Store):
     transport = Transport()
     sender_for(paths, store, transport).close()
     assert transport.closed
+
+
+def test_the_waiting_hook_goes_on_once_every_recipient_took_its_logins_message(paths: Paths, store: Store):
+    paths.lock_file.write_bytes(b"")
+    mark = outbox.AcceptedMark(paths.lock_file)
+    read_end, write_end = os.pipe()
+    connection = "203.0.113.9 52222 10.0.0.1 22"
+    transport = Transport(SendResult(accepted=("a@example.com",), deferred=(("b@example.com", "451 later"),)))
+    sender = sender_for(paths, store, transport, mark, HandOff(connection, write_end))
+    try:
+        sender.expect(post(store, 1), [connection])
+        sender.send()  # b deferred it: not every recipient has it yet
+        os.set_blocking(read_end, False)
+        with pytest.raises(BlockingIOError):
+            os.read(read_end, 1)
+        sender.send()  # b takes it now
+        assert os.read(read_end, 1) == b"1"
+    finally:
+        mark.close()
+        os.close(read_end)
