@@ -13,7 +13,7 @@ import pytest
 
 from app.logins.runmark import LOCK_BYTES
 from app.store import outbox
-from app.store.store import Store
+from app.store.store import OutboxRow, Store
 from app.channels.delivery import DeliveryError, SendResult
 
 NOW = 1_795_600_000.0
@@ -44,6 +44,7 @@ class Told:
     def __init__(self) -> None:
         self.refusals: List[Tuple[str, str]] = []
         self.deferrals: List[Tuple[str, str]] = []
+        self.accepted_subjects: List[str] = []
 
     def refused(self, address: str, reply: str) -> None:
         self.refusals.append((address, reply))
@@ -51,8 +52,8 @@ class Told:
     def deferred(self, address: str, reply: str) -> None:
         self.deferrals.append((address, reply))
 
-    def accepted(self, row: object) -> None:
-        pass
+    def accepted(self, row: OutboxRow) -> None:
+        self.accepted_subjects.append(row.subject)
 
 
 class Transport:
@@ -253,6 +254,24 @@ def test_a_refusal_for_good_is_told_and_not_retried_and_the_message_counts_as_se
     assert log.lines == [("error", "b@example.com refused login 1 for good: 550 no such user"),
                          ("info", "sent: login 1")]
     assert store.unsent() == []
+
+
+def test_a_message_is_told_accepted_once_every_recipient_took_it_and_the_mark_noted_it(store: Store,
+                                                                                       tmp_path: Path) -> None:
+    lock = tmp_path / "lock"
+    lock.write_bytes(b"")
+    post(store, 1, 2)
+    mark = outbox.AcceptedMark(lock)
+    told = Told()
+    deferring = Transport(SendResult(accepted=("a@example.com",), deferred=(("b@example.com", "451 later"),)))
+    outbox.flush(store, deferring, TO, Log(), mark, replies=told)
+    assert told.accepted_subjects == []  # b has neither yet
+    outbox.flush(store, Transport(), TO, Log(), None, replies=told)
+    assert told.accepted_subjects == []  # without a mark nothing is noted, so nothing is told
+    post(store, 3)
+    outbox.flush(store, Transport(), TO, Log(), mark, replies=told)
+    assert told.accepted_subjects == ["login 3"]
+    mark.close()
 
 
 def test_a_refusal_without_a_listener_is_only_logged(store: Store) -> None:
