@@ -11,7 +11,30 @@ from app.store.store import Store
 from app.system.paths import Paths
 
 if TYPE_CHECKING:
+    from app.check.render import Envelope
     from app.settings.config import Config
+    from app.store.outbox import Transport
+    from app.system.oplog import OperationalLog
+
+
+class RunParts:
+    """What every step of one sending run works with: its paths, its open store, the config it read, the
+    envelope of its messages and the operations log. Made once by the CheckRun (app.check.checkrun)."""
+
+    def __init__(self, paths: Paths, store: Store, config: "Config", envelope: "Envelope",
+                 log: "OperationalLog") -> None:
+        self.paths, self.store, self.config, self.envelope, self.log = paths, store, config, envelope, log
+
+    @classmethod
+    def of(cls, paths: Paths, store: Store, config: "Config") -> "RunParts":
+        """The parts of a run that read config and opened store."""
+        return cls(paths, store, config, envelope(config, store), oplog(paths))
+
+    def log_once(self, warning: str, key: Optional[str] = None) -> None:
+        """Log warning once while its condition lasts (key, default the text itself; Store.clear_warning ends it),
+        so concurrent and repeated runs do not say it again."""
+        if self.store.warn_once(key or warning):
+            self.log.warning(warning)
 
 EHLO_KEPT_SECONDS = 86400.0
 
@@ -42,7 +65,8 @@ def date_now() -> str:
     return date_header(time.time())
 
 
-def envelope(config: "Config", store: Store):  # type: ignore[no-untyped-def]
+def envelope(config: "Config", store: Store) -> "Envelope":
+    """Who this run's messages are from and to, and the host's names."""
     from app.check.render import Envelope
 
     return Envelope(config.sender, config.recipients, host_name(config), ehlo_name(store, config.policy.ehlo_name))
@@ -63,7 +87,8 @@ def ehlo_name(store: Store, configured: str = "") -> str:
     return name
 
 
-def transport(config: "Config", paths: Paths, host: str):  # type: ignore[no-untyped-def]
+def transport(config: "Config", paths: Paths, host: str) -> "Transport":
+    """The mail transport of config (opened on its first send); host: the EHLO name."""
     from app.channels.delivery import open_transport
 
     def password() -> Optional[str]:  # credentials (subprocess, threading, keyring) only when AUTH needs them
@@ -71,10 +96,12 @@ def transport(config: "Config", paths: Paths, host: str):  # type: ignore[no-unt
 
         return resolve_password(config, paths)
 
-    return open_transport(config, password, host)
+    opened: "Transport" = open_transport(config, password, host)
+    return opened
 
 
-def oplog(paths: Paths):  # type: ignore[no-untyped-def]
+def oplog(paths: Paths) -> "OperationalLog":
+    """The operations log of paths."""
     from app.system import oplog
 
     return oplog.logger(paths.oplog_file)

@@ -9,13 +9,25 @@ store there is no per-channel retry: a push channel that fails misses those logi
 alerts go by email, decides whether they count as sent.
 """
 
-from typing import Any, List, Mapping, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, List, Mapping, NamedTuple, Optional, Tuple
 
 from app.logins import runmark
 from app.logins.loginline import LoginRecord, parse_line
 from app.logins.loginlog import Position, read_entries
 from app.logins.statediff import is_repeat, plan
 from app.system.files import open_regular_file
+
+if TYPE_CHECKING:
+    from app.check.render import Message
+
+    from app.channels.base import Event, Outcome
+    from app.check.policy import Decision
+    from app.check.render import AlertContext, Envelope
+    from app.settings.config import AlertPolicy, Config
+    from app.store.outbox import Transport
+    from app.store.store import Store
+    from app.system.oplog import OperationalLog
+    from app.system.paths import Paths
 
 DIRECT_BATCH = 5000  # lines read in one run; the rest waits for the next
 
@@ -24,12 +36,13 @@ class Pending(NamedTuple):
     record: LoginRecord
     log_key: str  # "device:inode:end", or "unlogged:..." for a login built from the environment
     where: Optional[Position]  # the position after the line (None: not in the log)
-    decision: Any  # app.check.policy.Decision
+    decision: "Decision"
     alert: bool  # not a repeat and the policy says to send it
     key_comment: Optional[str] = ""  # its key's comment in authorized_keys (None: in no key file; "": not known)
 
 
-def alert_directly(paths: Any, store: Any, mark: runmark.RunMark, extra: Optional[bytes] = None) -> Optional[int]:
+def alert_directly(paths: "Paths", store: "Store", mark: runmark.RunMark,
+                   extra: Optional[bytes] = None) -> Optional[int]:
     """Alert each pending login (and extra) without writing the store, keeping what was sent in the run mark.
     Returns how many logins were sent, or None when not even the mark can be written (nothing is sent then:
     what cannot be recorded is never sent, so never repeated). Raises SendFailed when they could not be sent
@@ -47,7 +60,7 @@ def alert_directly(paths: Any, store: Any, mark: runmark.RunMark, extra: Optiona
     chosen = [item for item in items if item.alert]
     senders = {name: channel_sender(name, config, paths) for name in event_channels(config)}
     envelope = Envelope(config.sender, config.recipients, host_name(config), _ehlo(store, config.policy.ehlo_name))
-    email = None
+    email: Optional["Transport"] = None
     if config.emails and chosen:
         from app.check.context import transport
 
@@ -70,13 +83,14 @@ def alert_directly(paths: Any, store: Any, mark: runmark.RunMark, extra: Optiona
     return len(chosen)
 
 
-def _pending(paths: Any, store: Any, mark: runmark.RunMark, alert_policy: Any, extra: Optional[bytes]) -> List[Pending]:
+def _pending(paths: "Paths", store: "Store", mark: runmark.RunMark, alert_policy: "AlertPolicy",
+             extra: Optional[bytes]) -> List[Pending]:
     """The lines after the furthest position known (the mark's, else the store's), and extra, decided."""
     from app.check import policy
 
     start = runmark.position(mark.mark, runmark.AHEAD) or store.position()
     recent = store.recent() + tuple(runmark.unrecorded(mark.mark))
-    lines = []
+    lines: List[Tuple[bytes, str, Optional[Position]]] = []
     for segment in plan(start, paths.login_log)[0]:
         with open_regular_file(segment.path, "rb") as handle:
             for entry in read_entries(handle, segment.start, include_partial=False):
@@ -86,7 +100,7 @@ def _pending(paths: Any, store: Any, mark: runmark.RunMark, alert_policy: Any, e
                     break
         if len(lines) >= DIRECT_BATCH:
             break
-    items = []
+    items: List[Pending] = []
     for data, log_key, where in lines + ([(extra, "", None)] if extra is not None else []):
         record = parse_line(data)
         key, epoch = record.connection_key, record.epoch
@@ -101,7 +115,7 @@ def _pending(paths: Any, store: Any, mark: runmark.RunMark, alert_policy: Any, e
     return items
 
 
-def _key_comment(paths: Any, store: Any, record: LoginRecord) -> Optional[str]:
+def _key_comment(paths: "Paths", store: "Store", record: LoginRecord) -> Optional[str]:
     """The comment of the login's key in the account's key files, as the dispatcher finds it (None: in none of
     them); "" (no verdict) when there is no key or no key file can be read."""
     import pwd
@@ -134,17 +148,17 @@ def _keep(mark: runmark.RunMark, items: List[Pending]) -> None:
     mark.keep_sent(where, pairs)
 
 
-def _context(item: Pending) -> Any:
+def _context(item: Pending) -> "AlertContext":
     from app.check.render import AlertContext
 
     decision = item.decision
     return AlertContext(key_comment=item.key_comment, new_ip=decision.new_ip, trusted=decision.trusted,
-                        first_seen=decision.first_seen, last_seen=decision.last_seen, count=decision.count)
+                        first_seen=decision.first_seen, last_seen=decision.last_seen, earlier=decision.earlier)
 
 
-def _event(item: Pending, identity: str, host: str, emailed: bool) -> dict:
+def _event(item: Pending, identity: str, host: str, emailed: bool) -> "Event":
     from app.store import history
-    from app.check.dispatch import kind_of
+    from app.check.decide import kind_of
     from app.check.events import login_event
     from app.rules.keys import fingerprint
 
@@ -159,11 +173,11 @@ def _event(item: Pending, identity: str, host: str, emailed: bool) -> dict:
     return login_event(entry, identity, host)
 
 
-def _one(item: Pending, envelope: Any, config: Any) -> tuple:
+def _one(item: Pending, envelope: "Envelope", config: "Config") -> Tuple[Optional["Message"], "Event"]:
     """(email message or None, event) of one login, with the dispatcher's identity."""
     from app.store import outbox
     from app.check.context import date_now
-    from app.check.dispatch import login_identity
+    from app.check.decide import login_identity
     from app.check.render import build_alert
 
     identity = login_identity(item.record, item.log_key)
@@ -172,11 +186,11 @@ def _one(item: Pending, envelope: Any, config: Any) -> tuple:
     return message, _event(item, identity, envelope.host, config.emails)
 
 
-def _digest(items: List[Pending], envelope: Any, config: Any) -> tuple:
+def _digest(items: List[Pending], envelope: "Envelope", config: "Config") -> Tuple[Optional["Message"], "Event"]:
     """(email digest or None, digest event) of items, named by their first and last identities."""
     from app.store import outbox
     from app.check.context import date_now
-    from app.check.dispatch import login_identity
+    from app.check.decide import login_identity
     from app.check.events import digest_event
     from app.check.render import build_digest
 
@@ -189,7 +203,8 @@ def _digest(items: List[Pending], envelope: Any, config: Any) -> tuple:
     return message, digest_event(events, envelope.host)
 
 
-def _send(email: Any, senders: Mapping[str, Any], config: Any, log: Any, message: Any, event: dict) -> None:
+def _send(email: Optional["Transport"], senders: Mapping[str, Callable[["Event"], "Outcome"]], config: "Config",
+          log: "OperationalLog", message: Optional["Message"], event: "Event") -> None:
     """Send message by email (when there is one) and event to every channel. Raises SendFailed when email
     failed, or every channel did where alerts do not go by email."""
     from app.store import outbox
@@ -204,7 +219,7 @@ def _send(email: Any, senders: Mapping[str, Any], config: Any, log: Any, message
         if result.deferred:
             raise outbox.SendFailed("deferred for {}".format("; ".join("{} ({})".format(*item)
                                                                      for item in result.deferred)))
-    failed = []
+    failed: List[str] = []
     for name, send in senders.items():
         try:
             outcome = send(event)
@@ -218,7 +233,7 @@ def _send(email: Any, senders: Mapping[str, Any], config: Any, log: Any, message
         raise outbox.SendFailed("; ".join(failed))
 
 
-def _ehlo(store: Any, configured: str) -> str:
+def _ehlo(store: "Store", configured: str) -> str:
     """The EHLO name without writing the store: configured, else the one kept, else found now."""
     if configured:
         return configured

@@ -19,7 +19,7 @@ DIGEST_MAX = 200  # logins listed in one digest event; more are counted, not lis
 def event_id(identity: str, kind: str) -> str:
     """The event's id from what it reports (a login's connection and time): the same on every retry and every
     channel (webhook-id, Matrix transaction id, ntfy sequence id, syslog event=)."""
-    digest = sha256("{}|{}".format(identity, kind).encode("utf-8", "surrogateescape")).hexdigest()
+    digest: str = sha256("{}|{}".format(identity, kind).encode("utf-8", "surrogateescape")).hexdigest()
     return "evt_" + digest[:32]
 
 
@@ -94,20 +94,21 @@ def login_text(login: Dict[str, Any], host: str) -> str:
     return "\n".join(lines)
 
 
-def _event(kind: str, identity: str, host: str, title: str, text: str, logins: List[Dict[str, Any]],
-           urgent: bool, now: Optional[float]) -> Event:
+def _event(kind: str, identity: str, host: str, title: str, text: str, now: Optional[float]) -> Event:
+    """An event with no logins, not urgent: the callers set those."""
     now = time.time() if now is None else now
     return {"version": EVENT_VERSION, "id": event_id(identity, kind), "type": kind, "host": printable(host),
-            "time": now, "time_iso": iso_time(now), "title": printable(title), "text": text, "urgent": urgent,
-            "logins": logins}
+            "time": now, "time_iso": iso_time(now), "title": printable(title), "text": text, "urgent": False,
+            "logins": []}
 
 
 def login_event(entry: HistoryEntry, identity: str, host: str, urgent: bool = False,
                 now: Optional[float] = None) -> Event:
     """The event of one login; identity names it across runs (app.check.dispatch.login_identity)."""
     login = login_fields(entry)
-    return _event("login", identity, host, login_title(login, host), login_text(login, host), [login], urgent,
-                  entry.epoch or now)
+    event = _event("login", identity, host, login_title(login, host), login_text(login, host), entry.epoch or now)
+    event["urgent"], event["logins"] = urgent, [login]
+    return event
 
 
 def digest_event(events: Sequence[Event], host: str, now: Optional[float] = None) -> Event:
@@ -128,17 +129,19 @@ def digest_event(events: Sequence[Event], host: str, now: Optional[float] = None
         lines.append("... and {} earlier logins (ssh_alert.pyz history)".format(len(logins) - len(shown)))
     lines.extend("Notice: " + event["title"] for event in notices)
     identity = "{}..{}".format(events[0]["id"], events[-1]["id"]) if events else ""
-    return _event("digest", identity, host, title, "\n".join(lines), shown, any(e.get("urgent") for e in events),
-                  now)
+    event = _event("digest", identity, host, title, "\n".join(lines), now)
+    event["urgent"], event["logins"] = any(e.get("urgent") for e in events), shown
+    return event
 
 
 def notice_event(title: str, text: str, identity: str, host: str, urgent: bool = True,
                  now: Optional[float] = None) -> Event:
     """An event about ssh_alert itself (a refused recipient, a re-seeded store, a tamper or key change)."""
-    return _event("notice", identity, host, title, "\n".join(printable(line) for line in text.split("\n")), [],
-                  urgent, now)
+    event = _event("notice", identity, host, title, "\n".join(printable(line) for line in text.split("\n")), now)
+    event["urgent"] = urgent
+    return event
 
 
 def test_event(title: str, text: str, host: str) -> Event:
     """An event that tests a channel (test --channel, setup --channel): new every time, never urgent."""
-    return _event("test", "test|{}|{}".format(title, time.time()), host, title, text, [], False, None)
+    return _event("test", "test|{}|{}".format(title, time.time()), host, title, text, None)

@@ -11,13 +11,21 @@ the machine releases the waiting login hook: a line written to the local syslog 
 """
 
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.store import eventstore
 from app.check import policy
 from app.store.eventstore import JOURNALD, LOG_CHANNELS, SYSLOG, event_channels
 from app.check.events import digest_event
 from app.channels.base import MAX_WAIT, REFUSED, RETRY, SENT, Event, Outcome
+from app.check.handoff import HandOff
+
+if TYPE_CHECKING:
+    from app.check.context import RunParts
+    from app.settings.config import Config
+    from app.store.store import Store
+    from app.system.oplog import OperationalLog
+    from app.system.paths import Paths
 
 REFUSED_META, WAIT_META = "channel_refused", "channel_waits"  # store meta: what was told once, by channel
 
@@ -39,14 +47,12 @@ class Report(NamedTuple):
     outcome: Optional[Outcome]
 
 
-
-
 def backoff(failures: int) -> float:
     """Seconds to wait after the failures-th transient failure in a row: 30 s doubling, at most 30 minutes."""
-    return min(30.0 * 2 ** max(0, failures - 1), MAX_BACKOFF)
+    return float(min(30.0 * 2 ** max(0, failures - 1), MAX_BACKOFF))
 
 
-def plan_channel(store: Any, name: str, config: Any, host: str, now: float) -> List[Send]:
+def plan_channel(store: "Store", name: str, config: "Config", host: str, now: float) -> List[Send]:
     """What to send to one channel now (nothing while it must wait); notes holds and digests in the store."""
     state = eventstore.channel_state(store, name)
     if state.not_before is not None and now < state.not_before < now + 2 * 86400:  # a jumped clock does not block
@@ -72,7 +78,7 @@ def plan_channel(store: Any, name: str, config: Any, host: str, now: float) -> L
     return [send]
 
 
-def channel_sender(name: str, config: Any, paths: Any) -> Callable[[Event], Outcome]:
+def channel_sender(name: str, config: "Config", paths: "Paths") -> Callable[[Event], Outcome]:
     """The send function of an event channel: syslog, or a push channel (app.channels.push)."""
     if name == SYSLOG:
         from app.channels.syslog import sender
@@ -91,7 +97,7 @@ def channel_sender(name: str, config: Any, paths: Any) -> Callable[[Event], Outc
 class Fanout:
     """One run's sending to the event channels: start() the threads, then collect() their outcomes."""
 
-    def __init__(self, store: Any, senders: Dict[str, Callable[[Event], Outcome]], log: Any,
+    def __init__(self, store: "Store", senders: Dict[str, Callable[[Event], Outcome]], log: "OperationalLog",
                  on_sent: Callable[[Sequence[str]], None] = lambda connections: None,
                  clock: Callable[[], float] = time.time) -> None:
         self.store, self.senders, self.log, self.on_sent, self.clock = store, senders, log, on_sent, clock
@@ -188,10 +194,11 @@ class Fanout:
 class Channels:
     """The event channels of one check run: senders made once (secrets resolved once), a fan-out per flush."""
 
-    def __init__(self, store: Any, config: Any, paths: Any, host: str, log: Any, handoff: Any) -> None:
-        self.store, self.config, self.paths, self.host, self.log = store, config, paths, host, log
+    def __init__(self, parts: "RunParts", handoff: HandOff) -> None:
+        self.store, self.config, self.paths, self.host, self.log = (parts.store, parts.config, parts.paths,
+                                                                    parts.envelope.host, parts.log)
         self.handoff = handoff
-        self.names = event_channels(config)
+        self.names = event_channels(parts.config)
         self.senders: Optional[Dict[str, Callable[[Event], Outcome]]] = None
         self.fanout: Optional[Fanout] = None
         self.refused: List[Tuple[str, str]] = []  # (channel, detail) refused for good during the run
@@ -212,7 +219,6 @@ class Channels:
             self.store.put(LAST_ATTEMPT, now)  # (raises here) sends nothing, rather than the same again each run
         self.fanout = Fanout(self.store, self.senders, self.log, self.handoff.progress)
         self.fanout.start(plans)
-
 
     def collect(self) -> int:
         """Wait for the channels started last and record their outcomes; returns how many events were sent."""

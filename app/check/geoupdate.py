@@ -16,7 +16,14 @@ import ssl
 import tempfile
 import time
 import urllib.request
-from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from app.settings.config import AlertPolicy
+    from app.store.store import Store
+    from app.system.paths import Paths
 
 DEFAULT_MIRROR = "https://download.db-ip.com/free"
 KINDS = ("country", "city", "asn")
@@ -185,7 +192,7 @@ def update_all(paths: Sequence[str], mirror: str = DEFAULT_MIRROR, now: Optional
     return [update_one(path, mirror, now) for path in paths]
 
 
-def due(paths: Sequence[str], state: Optional[dict], now: float) -> bool:
+def due(paths: Sequence[str], state: Optional[Dict[str, Any]], now: float) -> bool:
     """True when the cron run should try: a DB-IP file is from an earlier month, and no try in the last day."""
     from app.system.mmdb import MMDBError, Reader
 
@@ -205,42 +212,42 @@ def due(paths: Sequence[str], state: Optional[dict], now: float) -> bool:
     return False
 
 
-def cron_update(paths: Sequence[str], mirror: str, store: object, log: Callable[[str], None],
+def cron_update(paths: Sequence[str], mirror: str, store: "Store", log: Callable[[str], None],
                 now: Optional[float] = None) -> List[Outcome]:
     """The cron run's monthly update: claims the day's try in the store first (a run a minute later does not
     start another download), then records the error for status."""
     now = time.time() if now is None else now
-    if not due(paths, store.get(STATE_KEY), now):  # type: ignore[attr-defined]
+    if not due(paths, store.get(STATE_KEY), now):
         return []
-    with store.transaction():  # type: ignore[attr-defined]
-        store.put(STATE_KEY, {"tried": now, "error": ""})  # type: ignore[attr-defined]
+    with store.transaction():
+        store.put(STATE_KEY, {"tried": now, "error": ""})
     outcomes = update_all([path for path in paths if dbip_kind(path)], mirror, now)
     errors = [outcome.text for outcome in outcomes if not outcome.ok]
     for outcome in outcomes:
         log(outcome.text)
-    with store.transaction():  # type: ignore[attr-defined]
-        store.put(STATE_KEY, {"tried": now, "error": "; ".join(errors)})  # type: ignore[attr-defined]
+    with store.transaction():
+        store.put(STATE_KEY, {"tried": now, "error": "; ".join(errors)})
     return outcomes
 
 
-def health(policy: object, store_file: object) -> Tuple[List[str], int]:
+def health(policy: "AlertPolicy", store_file: "Path") -> Tuple[List[str], int]:
     """(problems, number of databases) for status: each geoip_db file unreadable or built more than
     STALE_DAYS ago, and the cron run's last update error (geoip_update = monthly)."""
     from app.logins.geoip import database_paths, stale_databases
     from app.store.store import DatabaseError, opened
 
-    databases = database_paths(policy.geoip_db)  # type: ignore[attr-defined]
+    databases = database_paths(policy.geoip_db)
     problems = stale_databases(databases)
-    if policy.geoip_update != "off":  # type: ignore[attr-defined]
+    if policy.geoip_update != "off":
         try:
-            with opened(store_file, read_only=True) as store:  # type: ignore[arg-type]
+            with opened(store_file, read_only=True) as store:
                 problems.append(str((store.get(STATE_KEY) or {}).get("error") or ""))
         except (OSError, DatabaseError):
             pass
     return [problem for problem in problems if problem], len(databases)
 
 
-def monthly(paths: Any) -> None:
+def monthly(paths: "Paths") -> None:
     """geoip_update = monthly, from the cron run once its alerts are out: cron_update with the config's files;
     a failure keeps the old files and is logged and shown by status, never raised."""
     from app.check.context import oplog

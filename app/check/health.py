@@ -3,7 +3,11 @@ waits and why), the watch and the heartbeat. status shows these lines; the heart
 failing ones."""
 
 import time
-from typing import Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
+
+if TYPE_CHECKING:
+    from app.settings.config import Config
+    from app.store.store import Store
 
 HEARTBEAT_LAST = "heartbeat_last"  # meta: when the last heartbeat was posted (or the count started)
 WATCH = "watch"  # meta: the snapshot of keys and ssh_alert's own parts (app.watch.watch)
@@ -19,7 +23,7 @@ def _when(epoch: Optional[float]) -> str:
     return "never" if not epoch else time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
 
 
-def channel_lines(store: Any, names: List[str], now: Optional[float] = None) -> List[Tuple[str, str, str]]:
+def channel_lines(store: "Store", names: List[str], now: Optional[float] = None) -> List[Tuple[str, str, str]]:
     """(name, "ok" | "warn" | "fail", detail) for each channel fed from the event outbox."""
     from app.store import eventstore
 
@@ -56,7 +60,7 @@ NOT_WATCHED = "not watched yet: the first cron run records the keys and hooks"
 HEARTBEAT_LINE = "{period}; last {last}, next by {next}"
 
 
-def watch_lines(store: Any, config: Any) -> List[Tuple[str, str, str]]:
+def watch_lines(store: "Store", config: "Config") -> List[Tuple[str, str, str]]:
     """(name, status, detail) for the keys and integrity watch and the heartbeat."""
     from app.watch.heartbeat import next_heartbeat
 
@@ -78,7 +82,7 @@ DISK_RESERVE_USED = ("{path} has used its reserve for a full disk ({free} of {re
                      "that file system); free space on that disk")
 
 
-def disk_lines(store: Any, path: Any) -> List[Tuple[str, str, str]]:
+def disk_lines(store: "Store", path: object) -> List[Tuple[str, str, str]]:
     """("disk", "warn", detail) when the store has used its reserve and its file system has no room to make it
     again (statvfs): pages used on a disk with room are re-made by the next check, which is no news."""
     import os
@@ -100,7 +104,7 @@ def disk_lines(store: Any, path: Any) -> List[Tuple[str, str, str]]:
 HOLD = "logins held by max_per_hour = {limit}: they go out as one digest at {when} (digests: one a minute)"
 
 
-def hold_lines(store: Any, config: Any) -> List[Tuple[str, str, str]]:
+def hold_lines(store: "Store", config: "Config") -> List[Tuple[str, str, str]]:
     """(name, status, detail): a warning while the hourly limit holds logins back, saying when their digest leaves."""
     import time
 

@@ -9,9 +9,16 @@ new config become the one kept. Until then every cron run tries again (same Mess
 
 import hashlib
 import json
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from app.system.paths import Paths
+
+if TYPE_CHECKING:
+    from app.check.context import RunParts
+    from app.check.notices import Notice
+    from app.check.render import Envelope
+    from app.settings.config import Config
+    from app.store.store import Store
 
 DELIVERING = "config_delivering"  # meta: {"text": the config that last delivered, "route": route(it)}
 TOLD = "config_route_told"  # meta: the identity of the last route change the old route took
@@ -25,7 +32,7 @@ TRANSPORT_KEYS = ("method", "sendmail_path", "smtp host", "smtp port", "smtp use
 UNNAMED = ("sendmail_path", "smtp port", "smtp user")  # route keys selfwatch.destinations leaves out
 
 
-def route(config: Any) -> Dict[str, Any]:
+def route(config: "Config") -> Dict[str, Any]:
     """What decides how an alert leaves (no secret value in it beside channel URLs): compared run to run (pure)."""
     smtp = config.smtp
     return {"to": list(config.recipients), "method": config.method, "sendmail_path": config.sendmail_path,
@@ -60,12 +67,13 @@ def identity_of(old: Dict[str, Any], new: Dict[str, Any]) -> str:
     return "route|" + hashlib.sha256(material).hexdigest()[:32]
 
 
-def keep_route(paths: Paths, store: Any, config: Any, envelope: Any, log: Any, notice: Any = None) -> int:
+def keep_route(parts: "RunParts", notice: Optional["Notice"] = None) -> int:
     """The cron run's step: keep the delivering config, or tell a route change the old way first.
 
     notice: the settings-changed notice this run posted the new way (selfwatch.Notice), sent the old way as the
     same message (same Message-ID: a reader sees one); without it (a later retry) the one kept from then.
     Returns 1 when the old route took a notice now. Never raises for a failed old route (it is retried)."""
+    paths, store, config = parts.paths, parts.store, parts.config
     text = _config_text(paths)
     if text is None:
         return 0
@@ -85,15 +93,15 @@ def keep_route(paths: Paths, store: Any, config: Any, envelope: Any, log: Any, n
         if not (isinstance(pending, dict) and pending.get("route") == identity):
             changed = changed_keys(kept["route"], current)
             if notice is None or any(key in changed for key in UNNAMED):  # the settings watch does not name these
-                notice = _post_new_way(store, config, envelope, identity, SUBJECT.format(
+                notice = _post_new_way(parts, identity, SUBJECT.format(
                     keys=", ".join(changed_keys(kept["route"], current))), TEXT.format(
                     path=config.path, changes="\n".join(describe_changes(kept["route"], current))))
             pending = {"route": identity, "identity": notice.identity, "subject": notice.subject, "text": notice.text}
             with store.transaction():
                 store.put(PENDING, pending)
-        problem = _send_old_way(paths, kept, pending, envelope, current)
+        problem = _send_old_way(paths, kept, pending, parts.envelope, current)
         if problem is not None:
-            log.warning(OLD_ROUTE_FAILED.format(reason=problem))
+            parts.log.warning(OLD_ROUTE_FAILED.format(reason=problem))
             return 0
         told = 1
     with store.transaction():
@@ -102,16 +110,16 @@ def keep_route(paths: Paths, store: Any, config: Any, envelope: Any, log: Any, n
     return told
 
 
-def _post_new_way(store: Any, config: Any, envelope: Any, identity: str, subject: str, text: str) -> Any:
+def _post_new_way(parts: "RunParts", identity: str, subject: str, text: str) -> "Notice":
     """Post the route notice the new way too (outbox and channels); returns it with the identity it was posted as."""
-    from app.check.selfwatch import Notice, post_notices
+    from app.check.notices import Notice, post_notices
 
     notice = Notice(subject, text, identity)
-    (posted,) = post_notices(store, config, envelope, [notice])
+    (posted,) = post_notices(parts, [notice])
     return notice._replace(identity=posted)
 
 
-def _keep(store: Any, text: str, current: Dict[str, Any]) -> None:
+def _keep(store: "Store", text: str, current: Dict[str, Any]) -> None:
     with store.transaction():
         store.put(DELIVERING, {"text": text, "route": current})
 
@@ -123,7 +131,7 @@ def _config_text(paths: Paths) -> Optional[str]:
         return None
 
 
-def _send_old_way(paths: Paths, kept: Dict[str, Any], pending: Dict[str, str], envelope: Any,
+def _send_old_way(paths: Paths, kept: Dict[str, Any], pending: Dict[str, str], envelope: "Envelope",
                   current: Dict[str, Any]) -> Optional[str]:
     """Send the notice the old way: by email through the kept config's transport to its recipients, and through
     each of its push channels the change removed or re-pointed. Returns None when one of them took it (or the
@@ -148,7 +156,7 @@ def _send_old_way(paths: Paths, kept: Dict[str, Any], pending: Dict[str, str], e
     return "; ".join(str(problem) for problem in outcomes)
 
 
-def _channels_touched(old: Any, before: Dict[str, Any], after: Dict[str, Any]) -> List[str]:
+def _channels_touched(old: "Config", before: Dict[str, Any], after: Dict[str, Any]) -> List[str]:
     """The old config's push channels the change removed or whose destination it changed (pure)."""
     from app.store.eventstore import event_channels
 
@@ -157,7 +165,7 @@ def _channels_touched(old: Any, before: Dict[str, Any], after: Dict[str, Any]) -
             if name not in (after.get("channels") or []) or settings_before.get(name) != settings_after.get(name)]
 
 
-def _email_old_way(paths: Paths, old: Any, pending: Dict[str, str], envelope: Any) -> Optional[str]:
+def _email_old_way(paths: Paths, old: "Config", pending: Dict[str, str], envelope: "Envelope") -> Optional[str]:
     from app.check import context
     from app.store import outbox
     from app.check.render import Envelope, build_notice
@@ -179,7 +187,8 @@ def _email_old_way(paths: Paths, old: Any, pending: Dict[str, str], envelope: An
     return None
 
 
-def _push_old_way(paths: Paths, old: Any, name: str, pending: Dict[str, str], envelope: Any) -> Optional[str]:
+def _push_old_way(paths: Paths, old: "Config", name: str, pending: Dict[str, str],
+                  envelope: "Envelope") -> Optional[str]:
     from app.check.events import notice_event
     from app.check.fanout import channel_sender
     from app.channels.base import SENT

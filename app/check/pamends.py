@@ -11,11 +11,15 @@ recorded after the previous run: a first run never backdates ends it cannot know
 import json
 import os
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from app.store import history
 from app.check.sessionends import LOGOUT_SUBJECT
 from app.logins.sessions import boot_time, start_ticks
+
+if TYPE_CHECKING:
+    from app.check.context import RunParts
+    from app.store.store import Store
 
 LIVE = "pam_live"  # meta: {"connections": {connection key: login epoch}, "at": when that run looked}
 START_SLACK = 2.0  # a process that started later than the login (plus this) is another one with a reused pid
@@ -44,8 +48,8 @@ def is_open(connection: str, epoch: float, proc: str = "/proc") -> bool:
     return started is not None and started <= epoch + START_SLACK
 
 
-def ended_connections(previous: Dict[str, Any], recent: Sequence[Tuple[str, float]], alive: Any,
-                      now: float) -> Tuple[List[Tuple[str, float]], Dict[str, float]]:
+def ended_connections(previous: Dict[str, Any], recent: Sequence[Tuple[str, float]],
+                      alive: Callable[[str, float], bool], now: float) -> Tuple[List[Tuple[str, float]], Dict[str, float]]:
     """(the connections that ended since the last run, those still open) from the last run's record, the
     store's recent connections and alive(connection, epoch) (pure but for alive)."""
     known = dict(previous.get("connections") or {})
@@ -55,7 +59,8 @@ def ended_connections(previous: Dict[str, Any], recent: Sequence[Tuple[str, floa
             known.setdefault(connection, epoch)
         elif last_at is None and alive(connection, epoch):
             known.setdefault(connection, epoch)
-    ended, still = [], {}
+    ended: List[Tuple[str, float]] = []
+    still: Dict[str, float] = {}
     for connection, epoch in sorted(known.items(), key=lambda item: item[1]):
         if alive(connection, epoch):
             still[connection] = float(epoch)
@@ -64,7 +69,7 @@ def ended_connections(previous: Dict[str, Any], recent: Sequence[Tuple[str, floa
     return ended, still
 
 
-def _entries(store: Any, ended: Sequence[Tuple[str, float]]) -> List[Tuple[int, history.HistoryEntry]]:
+def _entries(store: "Store", ended: Sequence[Tuple[str, float]]) -> List[Tuple[int, history.HistoryEntry]]:
     """The history rows of the ended connections (same address, same login time, no end yet)."""
     found = []
     for connection, epoch in ended:
@@ -77,27 +82,28 @@ def _entries(store: Any, ended: Sequence[Tuple[str, float]]) -> List[Tuple[int, 
     return found
 
 
-def record_system_ends(store: Any, config: Any, envelope: Any, now: Optional[float] = None) -> int:
+def record_system_ends(parts: "RunParts", now: Optional[float] = None) -> int:
     """Record the end of every connection gone since the last run and, with notify_logout, post one alert for
     each, in one transaction. Returns how many ended."""
-    from app.check.selfwatch import Notice, post_notices
+    from app.check.notices import Notice, post_notices
 
+    store, host = parts.store, parts.envelope.host
     now = time.time() if now is None else now
     ended, still = ended_connections(store.get(LIVE) or {}, store.recent(), is_open, now)
     rows = [(row, entry._replace(ended=now)) for row, entry in _entries(store, ended)]
 
-    def apply(target: Any) -> None:
+    def apply(target: "Store") -> None:
         for row, entry in rows:
             target.replace_history_entry(row, json.dumps(entry._asdict(), sort_keys=True))
         target.put(LIVE, {"connections": still, "at": now})
 
     notices = []
-    if config.policy.notify_logout:
+    if parts.config.policy.notify_logout:
         for _, entry in rows:
-            subject = LOGOUT_SUBJECT.format(user=entry.user, host=envelope.host, ip=entry.ip,
+            subject = LOGOUT_SUBJECT.format(user=entry.user, host=host, ip=entry.ip,
                                             lasted=history.duration(entry) or "under a minute")
             text = "{} logged out of {} (from {}, logged in at {}); the end is known to within a minute.".format(
-                entry.user, envelope.host, entry.ip, entry.time)
+                entry.user, host, entry.ip, entry.time)
             notices.append(Notice(subject, text, "logout|" + entry.log_key, urgent=False))
-    post_notices(store, config, envelope, notices, apply)
+    post_notices(parts, notices, apply)
     return len(rows)

@@ -5,13 +5,16 @@ say to email it. Per run: individual emails, one digest, or waiting for the hour
 Nothing here does I/O; ``check`` applies the decisions and commits them.
 """
 
-from typing import Any, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence, Tuple
 
-from app.settings.config import AlertPolicy
 from app.logins.loginline import LoginRecord
 from app.rules.hourly import HOUR, in_window
 from app.rules.trust import is_trusted, normalize_ip
 from app.store.rows import Seen
+
+if TYPE_CHECKING:
+    from app.rules.rules import Verdict
+    from app.settings.config import AlertPolicy
 
 
 class Decision(NamedTuple):
@@ -22,13 +25,13 @@ class Decision(NamedTuple):
     trusted: bool
     first_seen: Optional[float]  # before this login; None for a new IP
     last_seen: Optional[float]
-    count: int  # earlier logins from this IP
+    earlier: int  # earlier logins from this IP (a field named count would hide tuple.count)
     tags: Tuple[str, ...] = ()  # from [rules]
     urgent: Tuple[str, ...] = ()  # why it is urgent (empty: it is not)
     rule_skipped: bool = False  # a [rules] skip: recorded, not alerted
 
 
-def with_verdict(decision: Decision, verdict: Any) -> Decision:
+def with_verdict(decision: Decision, verdict: "Verdict") -> Decision:
     """decision changed by the rules' verdict (app.rules.rules.evaluate): a skip rule silences it, unless
     something made it urgent; urgent always alerts, even a known address under notify = new."""
     urgent = tuple(verdict.reasons) if verdict.urgent else ()
@@ -52,7 +55,7 @@ def source_key(record: LoginRecord) -> Tuple[str, str]:
     return (record.user, str(address) if address is not None else record.ip)
 
 
-def decide_seen(record: LoginRecord, seen: Optional[Seen], policy: AlertPolicy) -> Decision:
+def decide_seen(record: LoginRecord, seen: Optional[Seen], policy: "AlertPolicy") -> Decision:
     """Decide for one login, given what was known of its (user, address) before it (None: never seen)."""
     if not record.parsed:  # never filtered: it may be tampering
         return Decision(True, False, False, None, None, 0)

@@ -99,7 +99,7 @@ class AlertContext(NamedTuple):
     trusted: bool = False
     first_seen: Optional[float] = None  # earlier logins from this IP (None: first time)
     last_seen: Optional[float] = None
-    count: int = 0
+    earlier: int = 0  # earlier logins from this IP (a field named count would hide tuple.count)
     rdns: str = ""
     tags: Tuple[str, ...] = ()  # from [rules]
     urgent: Tuple[str, ...] = ()  # why the login is urgent ([rules], a key not in authorized_keys, work_hours)
@@ -144,7 +144,7 @@ def alert_rows(record: LoginRecord, host: str, context: AlertContext) -> List[Tu
         rows.append(("Source", "first login from this address for {}".format(record.user)))
     else:
         rows.append(("Source", "known: first seen {}, last seen {}, {} earlier login(s)".format(
-            _day(context.first_seen), _day(context.last_seen), context.count)))
+            _day(context.first_seen), _day(context.last_seen), context.earlier)))
     if context.trusted:
         rows.append(("Trusted", "yes (in [alert] trusted)"))
     rows += [("User", record.user),

@@ -10,12 +10,16 @@ store, no sign of an earlier run) seeds silently, as before.
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Tuple
 
 from app.logins import runmark
 from app.logins.loginlog import Position, anchor_at, position_at, read_entries
 from app.system.files import last_lines, open_regular_file
 from app.system.paths import Paths
+
+if TYPE_CHECKING:
+    from app.check.context import RunParts
+    from app.store.store import Store
 
 RESET_WINDOW = 86400.0
 BASELINE_RESET = "baseline_reset"  # meta: the watch's next snapshot is a new baseline, told as such
@@ -114,43 +118,44 @@ def detect(paths: Paths, mark: Dict[str, Any], how: str, reason: str = "",
                  SINCE_WINDOW.format(when=stamp), reason)
 
 
-def begin(paths: Paths, store: Any, mark: Dict[str, Any], existed: bool, unusable: Optional[str]) -> bool:
+def begin(paths: Paths, store: "Store", mark: Dict[str, Any], existed: bool, unusable: Optional[str]) -> bool:
     """A new (or unusable, moved aside) store: announce the reset and set the position to alert from; False for a
     true first run (the caller seeds). existed: a store file was there (empty); unusable: why it was moved aside.
     Raises OSError when the log cannot be read, UserError for the config."""
-    from app.check.context import envelope, oplog
+    from app.check.context import RunParts
     from app.settings.config import load_config
 
     how = UNUSABLE if unusable else EMPTY if existed else MISSING
     found = detect(paths, mark, how, unusable or "")
     if found is None:
         return False
-    config = load_config(paths.config_file)
-    announce(paths, store, config, envelope(config, store), found)
-    oplog(paths).warning("{}{}".format(RESET_SUBJECT.format(how=how), ": " + unusable if unusable else ""))
+    parts = RunParts.of(paths, store, load_config(paths.config_file))
+    announce(parts, found)
+    parts.log.warning("{}{}".format(RESET_SUBJECT.format(how=how), ": " + unusable if unusable else ""))
     return True
 
 
-def announce(paths: Paths, store: Any, config: Any, envelope: Any, reset: Reset, now: Optional[float] = None) -> None:
+def announce(parts: "RunParts", reset: Reset, now: Optional[float] = None) -> None:
     """Post the reset notice (email and every channel) in the transaction that sets the log position to
     reset.start and marks the watch's baseline as reset; the run then alerts the lines from there."""
     from app.store.eventstore import add_channels_from_start, event_channels
-    from app.check.selfwatch import Notice, post_notices
+    from app.check.notices import Notice, post_notices
 
+    config = parts.config
     now = time.time() if now is None else now
-    text = RESET_TEXT.format(path=paths.store_file, how=reset.how, signs="; ".join(reset.signs), since=reset.since,
-                             reason=" ({})".format(reset.reason) if reset.reason else "")
+    text = RESET_TEXT.format(path=parts.paths.store_file, how=reset.how, signs="; ".join(reset.signs),
+                             since=reset.since, reason=" ({})".format(reset.reason) if reset.reason else "")
     identity = "reset|{}|{:.0f}".format(reset.how, now)
 
-    def record(target: Any) -> None:
+    def record(target: "Store") -> None:
         add_channels_from_start(target, event_channels(config))
         target.set_position(reset.start)
         target.put(BASELINE_RESET, RESET_SUBJECT.format(how=reset.how))
 
-    post_notices(store, config, envelope, [Notice(RESET_SUBJECT.format(how=reset.how), text, identity)], record)
+    post_notices(parts, [Notice(RESET_SUBJECT.format(how=reset.how), text, identity)], record)
 
 
-def baseline_notice(keys: Dict[str, List[dict]], why: str) -> "tuple":
+def baseline_notice(keys: Dict[str, List[Dict[str, Any]]], why: str) -> Tuple[str, str]:
     """(subject, text) of the watch's notice that its baseline was reset, listing keys (fingerprint -> entries)."""
     lines = ["  {} {} ({}){}".format(entries[0].get("type", "?"), digest, entries[0].get("file", "?"),
                                      ' "{}"'.format(entries[0]["comment"]) if entries[0].get("comment") else "")

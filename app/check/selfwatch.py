@@ -7,97 +7,22 @@ what it reports, so it is sent once however many runs follow.
 """
 
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from app.store import outbox
-from app.check.context import date_now
-from app.check.events import notice_event, posted_identity
+from app.check.context import RunParts
 from app.check.health import HEARTBEAT_LAST, SSHD_CHECKED, SSHD_TEXT, WATCH
+from app.check.notices import Notice, post_notices
 from app.system.paths import Paths
+
+if TYPE_CHECKING:
+    from app.settings.config import AlertPolicy, Config
+    from app.store.store import Store
 
 PING_TIMEOUT = 5.0
 PING_FAILED = "heartbeat ping to {url} failed: {reason}"
 
 
-class Notice(NamedTuple):
-    subject: str
-    text: str
-    identity: str  # names what it reports; each posting adds a random part (events.posted_identity)
-    urgent: bool = True
-    also_to: Tuple[str, ...] = ()  # recipients beyond the configured ones (those a config change removed)
-
-
-def post_notices(store: Any, config: Any, envelope: Any, notices: Sequence[Notice],
-                 apply: Callable[[Any], None] = lambda store: None) -> List[str]:
-    """Post notices by email (when alerts go by email) and through the channels, with apply's record, in one
-    transaction: what they report is recorded exactly when they are queued. Returns each posting's identity."""
-    from app.store.eventstore import add_events
-    from app.check.render import build_notice
-
-    posted = []
-    with store.transaction():
-        for notice in notices:
-            identity = posted_identity(notice.identity)
-            posted.append(identity)
-            if config.emails:
-                message = build_notice(envelope, notice.subject, notice.text, [], date_now(),
-                                       outbox.message_id(identity, "notice", envelope.mail_domain))
-                extra = tuple(address for address in notice.also_to if address not in config.recipients)
-                outbox.enqueue(store, message, tuple(config.recipients) + extra,
-                               outbox.ALSO_STORED if extra else "notice", 0, time.time())
-            add_events(store, [(notice_event("ssh_alert on {}: {}".format(envelope.host, notice.subject), notice.text,
-                                             identity, envelope.host, notice.urgent), True, "")])
-        apply(store)
-    return posted
-
-
-def post_notice(store: Any, config: Any, envelope: Any, subject: str, text: str, identity: str,
-                apply: Callable[[Any], None] = lambda store: None, urgent: bool = True) -> None:
-    """Post one notice (post_notices)."""
-    post_notices(store, config, envelope, [Notice(subject, text, identity, urgent)], apply)
-
-
-CHANNEL_WAITS = "channel_waits"
-CHANNEL_REFUSED_TEXT = ("{label} refused alerts for good: {reply}. It gets none until this is fixed; then run: "
-                        "ssh_alert.pyz test --channel {channel}")
-CHANNEL_WAITS_TEXT = ("{label} {reply}. Alerts wait for it meanwhile; every other channel gets them now. "
-                      "Check the service's limits, then run: ssh_alert.pyz test --channel {channel}")
-
-
-def tell_refused(store: Any, config: Any, envelope: Any, address: str, reply: str, meta: str = "refused") -> None:
-    """A recipient (meta "refused") or push channel ("channel_refused") refused alerts for good, or a channel asked
-    to wait more than an hour (CHANNEL_WAITS): status says so until it works again; the others get one notice, by
-    email and through the other channels (never through the channel it is about)."""
-    from app.store.eventstore import skip_event
-    from app.check.render import build_notice, build_refused_notice
-
-    known = store.get(meta, {}) or {}
-    first = address not in known
-    with store.transaction():
-        store.put(meta, dict(known, **{address: reply}))
-    if not first:
-        return
-    identity = posted_identity("{}|{}|{}".format(meta, address, reply))
-    label = address if meta == "refused" else "the {} channel".format(address)
-    message_id = outbox.message_id(identity, "notice", envelope.mail_domain)
-    if meta == CHANNEL_WAITS:
-        subject = "{} asks to wait".format(label)
-        text = CHANNEL_WAITS_TEXT.format(label=label, reply=reply, channel=address)
-        notice = build_notice(envelope, subject, text, [], date_now(), message_id) if config.emails else None
-    else:
-        subject = "{} refused".format(label)
-        text = CHANNEL_REFUSED_TEXT.format(label=label, reply=reply, channel=address if meta != "refused" else "NAME")
-        notice = build_refused_notice(envelope, label, reply, date_now(), message_id) if config.emails else None
-    event = notice_event("ssh_alert on {}: {}".format(envelope.host, subject), text, identity, envelope.host)
-
-    def record(target: Any) -> None:
-        if meta != "refused":  # the channel it is about would refuse it too, or be told what it already said
-            skip_event(target, event["id"], address)
-
-    outbox.post(store, notice, config.recipients, "notice", outbox.Record(record), [(event, True, "")])
-
-
-def unhealthy_lines(store: Any, config: Any) -> List[str]:
+def unhealthy_lines(store: "Store", config: "Config") -> List[str]:
     """What status would call failing, from the store: failed runs and failing channels."""
     from app.store.eventstore import event_channels
     from app.check.health import channel_lines
@@ -108,12 +33,13 @@ def unhealthy_lines(store: Any, config: Any) -> List[str]:
     return lines
 
 
-def heartbeat(store: Any, config: Any, envelope: Any, now: Optional[float] = None) -> bool:
+def heartbeat(parts: RunParts, now: Optional[float] = None) -> bool:
     """Post the heartbeat when due; returns True when one was posted. The first run only starts the count."""
     from app.store import history
     from app.watch.heartbeat import heartbeat_due, heartbeat_summary, notice_subject
 
-    period = config.policy.heartbeat
+    store, host = parts.store, parts.envelope.host
+    period = parts.config.policy.heartbeat
     now = time.time() if now is None else now
     if period == "off":
         return False
@@ -125,10 +51,10 @@ def heartbeat(store: Any, config: Any, envelope: Any, now: Optional[float] = Non
     if not heartbeat_due(float(last), now, period):
         return False
     entries = list(history.read(store, since=float(last)))
-    title, text = heartbeat_summary(entries, float(last), now, envelope.host, unhealthy_lines(store, config), period)
-    subject = notice_subject(title, envelope.host)  # the notice's subject names the host itself
-    post_notice(store, config, envelope, subject, text, "heartbeat|{:.0f}".format(float(last)),
-                lambda target: target.put(HEARTBEAT_LAST, now), urgent=False)
+    title, text = heartbeat_summary(entries, float(last), now, host, unhealthy_lines(store, parts.config), period)
+    subject = notice_subject(title, host)  # the notice's subject names the host itself
+    post_notices(parts, [Notice(subject, text, "heartbeat|{:.0f}".format(float(last)), urgent=False)],
+                 lambda target: target.put(HEARTBEAT_LAST, now))
     return True
 
 
@@ -180,7 +106,7 @@ CRON_STALE_TEXT = ("ssh_alert's cron run, which retries alerts and watches for t
                    "install, then ssh_alert.pyz status.")
 
 
-def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Optional[float] = None) -> int:
+def watch_changes(parts: RunParts, now: Optional[float] = None) -> int:
     """Compare keys, hooks, cron line, pyz and sshd settings with the last run; post one notice per change,
     recorded with the new snapshot in one transaction. Returns how many were posted."""
     from app.store import history
@@ -189,6 +115,7 @@ def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Opt
     from app.watch.watch import installed, sshd_text, watch
     from app.install.crontab import read_crontab
 
+    paths, store = parts.paths, parts.store
     now = time.time() if now is None else now
     text = store.get(SSHD_TEXT)
     fresh = text is None or not 0 <= now - float(store.get(SSHD_CHECKED) or 0) < SSHD_EVERY
@@ -202,7 +129,7 @@ def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Opt
     snapshot, findings = watch(paths, previous, Readings(crontab.text if crontab.available else None, pyz,
                                                          recorded_hash, recent, str(text)), now)
 
-    def record(target: Any) -> None:
+    def record(target: "Store") -> None:
         target.put(WATCH, snapshot)
         if fresh:
             target.put(SSHD_TEXT, text)
@@ -211,24 +138,30 @@ def watch_changes(paths: Paths, store: Any, config: Any, envelope: Any, now: Opt
     notices = [Notice(finding.title, finding.text, finding.key, finding.urgent) for finding in findings]
     reset_why = store.get(BASELINE_RESET)
     if reset_why and not previous:  # the store was lost: the current keys are a new baseline, and told as such
-        subject, text = baseline_notice(snapshot["keys"].get("keys") or {}, str(reset_why))
-        notices.append(Notice(subject, text, "baseline|{:.0f}".format(now)))
+        subject, body = baseline_notice(snapshot["keys"].get("keys") or {}, str(reset_why))  # not text: record's
+        notices.append(Notice(subject, body, "baseline|{:.0f}".format(now)))
+
+    def record_reset(target: "Store") -> None:
+        record(target)
+        target.put(BASELINE_RESET, None)
+
     if notices or snapshot != previous or fresh:
-        post_notices(store, config, envelope, notices, lambda target: (record(target), target.put(BASELINE_RESET, None)))
+        post_notices(parts, notices, record_reset)
     return len(notices)
 
 
-def cron_late(paths: Paths, store: Any, config: Any, envelope: Any, now: Optional[float] = None) -> int:
+def cron_late(parts: RunParts, now: Optional[float] = None) -> int:
     """From a hook-started check: when cron has not run for CRON_LATE seconds, say so once and look for why."""
+    store = parts.store
     now = time.time() if now is None else now
     last = store.get("last_cron")
     if last is None or 0 <= now - float(last) < CRON_LATE or store.get(CRON_LATE_TOLD) == last:
         return 0
     since = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(last)))
-    post_notices(store, config, envelope, [Notice(CRON_STALE_SUBJECT.format(since=since),
-                                                  CRON_STALE_TEXT.format(since=since), "cron-late|{:.0f}".format(last))],
+    post_notices(parts, [Notice(CRON_STALE_SUBJECT.format(since=since), CRON_STALE_TEXT.format(since=since),
+                                "cron-late|{:.0f}".format(last))],
                  lambda target: target.put(CRON_LATE_TOLD, last))
-    return 1 + watch_changes(paths, store, config, envelope, now)
+    return 1 + watch_changes(parts, now)
 
 
 CONFIG_SEEN = "config_seen"  # meta: where alerts went and what decided them, as the last cron run read the config
@@ -239,7 +172,7 @@ CONFIG_CHANGED_TEXT = ("ssh_alert's configuration ({path}) changed since the las
 LOCATION_KEYS = ("url", "chat_id", "api_base", "homeserver", "room_id", "user_key", "format")
 
 
-def destinations(config: Any) -> Dict[str, Any]:
+def destinations(config: "Config") -> Dict[str, Any]:
     """What decides where alerts go and which are sent (no secret in it): compared run to run (pure)."""
     policy = config.policy
     return {"to": list(config.recipients), "channels": list(config.channels), "method": config.method,
@@ -251,7 +184,7 @@ def destinations(config: Any) -> Dict[str, Any]:
             "rules": [rule.text for rule in config.rules], **_log_destinations(policy)}
 
 
-def _log_destinations(policy: Any) -> Dict[str, Any]:
+def _log_destinations(policy: "AlertPolicy") -> Dict[str, Any]:
     """journald and a remote syslog target, named only when set: a config from before them compares equal."""
     named: Dict[str, Any] = {}
     if policy.journald:
@@ -261,7 +194,7 @@ def _log_destinations(policy: Any) -> Dict[str, Any]:
     return named
 
 
-def config_change(previous: Optional[Dict[str, Any]], current: Dict[str, Any], path: Any) -> Optional[Notice]:
+def config_change(previous: Optional[Dict[str, Any]], current: Dict[str, Any], path: object) -> Optional[Notice]:
     """The notice for a configuration change since the last run (None: first run, or nothing changed)."""
     if not isinstance(previous, dict) or previous == current:
         return None
@@ -281,27 +214,25 @@ def config_change(previous: Optional[Dict[str, Any]], current: Dict[str, Any], p
                   tuple(address for address in previous.get("to") or () if isinstance(address, str)))
 
 
-def watch_config(store: Any, config: Any, envelope: Any) -> Optional[Notice]:
+def watch_config(parts: RunParts) -> Optional[Notice]:
     """Alert once when the settings that decide where alerts go changed; the old recipients are told too.
     Returns the notice posted (None: no change)."""
-    current = destinations(config)
-    previous = store.get(CONFIG_SEEN)
+    current = destinations(parts.config)
+    previous = parts.store.get(CONFIG_SEEN)
     if previous == current:
         return None
-    notice = config_change(previous, current, config.path)
-    posted = post_notices(store, config, envelope, [notice] if notice else [],
-                          lambda target: target.put(CONFIG_SEEN, current))
+    notice = config_change(previous, current, parts.config.path)
+    posted = post_notices(parts, [notice] if notice else [], lambda target: target.put(CONFIG_SEEN, current))
     return notice._replace(identity=posted[0]) if notice else None  # as posted: an old-way copy shares its ids
 
 
-def cron_duties(paths: Paths, store: Any, config: Any, envelope: Any) -> bool:
+def cron_duties(parts: RunParts) -> bool:
     """The cron run's self-monitoring: tamper, key and config changes, the heartbeat when due; returns True when
     a notice was posted."""
-    from app.check.context import oplog
     from app.check.oldroute import keep_route
 
-    changes = watch_changes(paths, store, config, envelope)
-    notice = watch_config(store, config, envelope)
+    changes = watch_changes(parts)
+    notice = watch_config(parts)
     changes += 1 if notice else 0
-    keep_route(paths, store, config, envelope, oplog(paths), notice)  # at once, the old way; the outbox: the new way
-    return bool(heartbeat(store, config, envelope) or changes)
+    keep_route(parts, notice)  # at once, the old way; the outbox: the new way
+    return bool(heartbeat(parts) or changes)

@@ -8,10 +8,14 @@ that started with it (the same window unrecorded() uses) and has no end yet.
 
 import json
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 from app.store import history
 from app.logins.sessions import MATCH_AFTER, MATCH_BEFORE, SshProcess
+
+if TYPE_CHECKING:
+    from app.check.context import RunParts
+    from app.store.store import Store
 
 LIVE = "live_sessions"  # meta: {process key: started} as the last cron run saw them
 LOGOUT_SUBJECT = "SSH logout: {user}@{host} from {ip} after {lasted}"
@@ -23,7 +27,7 @@ def ended_keys(previous: Dict[str, float], live: Sequence[SshProcess]) -> List[s
     return sorted(key for key in previous if key not in running)
 
 
-def record_ends(store: Any, live: Sequence[SshProcess], now: Optional[float] = None) -> List[history.HistoryEntry]:
+def record_ends(store: "Store", live: Sequence[SshProcess], now: Optional[float] = None) -> List[history.HistoryEntry]:
     """Record the end of every connection gone since the last cron run; returns the logins that ended."""
     now = time.time() if now is None else now
     previous = store.get(LIVE) or {}
@@ -57,16 +61,15 @@ def logout_text(entry: history.HistoryEntry, host: str) -> str:
                               lasted=history.duration(entry) or "not known")
 
 
-def alert_logouts(store: Any, config: Any, envelope: Any, live: Sequence[SshProcess]) -> int:
+def alert_logouts(parts: "RunParts", live: Sequence[SshProcess]) -> int:
     """Record ends; with notify_logout, post one alert per login that ended. Returns how many were posted."""
-    from app.check.selfwatch import post_notice
+    from app.check.notices import Notice, post_notices
 
-    ended = record_ends(store, live)
-    if not config.policy.notify_logout:
+    ended = record_ends(parts.store, live)
+    if not parts.config.policy.notify_logout:
         return 0
+    host = parts.envelope.host
     for entry in ended:
-        subject = LOGOUT_SUBJECT.format(user=entry.user, host=envelope.host, ip=entry.ip,
-                                        lasted=history.duration(entry) or "?")
-        text = logout_text(entry, envelope.host)
-        post_notice(store, config, envelope, subject, text, "logout|" + entry.log_key, urgent=False)
+        subject = LOGOUT_SUBJECT.format(user=entry.user, host=host, ip=entry.ip, lasted=history.duration(entry) or "?")
+        post_notices(parts, [Notice(subject, logout_text(entry, host), "logout|" + entry.log_key, urgent=False)])
     return len(ended)

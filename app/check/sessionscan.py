@@ -1,19 +1,21 @@
-"""SSH connections of this account that no hook recorded (ssh -N), alerted from the cron run through the outbox."""
+"""The cron run's session scans: SSH connections of this account that no hook recorded (ssh -N), alerted through
+the outbox, and the ends of connections (app.check.sessionends; in the system-wide mode app.check.pamends)."""
 
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from app.store import outbox
-from app.check.context import date_now
-from app.store.store import Store
+from app.check.context import RunParts, date_now
 
 if TYPE_CHECKING:
-    from app.settings.config import Config
+    from app.check.sender import Sender
+    from app.store.store import Store
 
 
-def alert_unrecorded_sessions(store: Store, config: "Config", envelope, flush) -> int:  # type: ignore
-    """Alert this account's sshd connections that no hook recorded; returns how many were alerted."""
+def alert_unrecorded_sessions(parts: RunParts, sender: "Sender") -> int:
+    """Alert this account's sshd connections that no hook recorded, each sent by sender once posted, then the
+    logouts (notify_logout); returns how many connections were alerted. Raises SendFailed from sender."""
     import pwd
 
     from app.store.eventstore import event_channels
@@ -21,6 +23,7 @@ def alert_unrecorded_sessions(store: Store, config: "Config", envelope, flush) -
     from app.check.render import build_session_alert, session_alert_text
     from app.logins.sessions import own_sshd_processes, unrecorded
 
+    store, config, envelope = parts.store, parts.config, parts.envelope
     processes = own_sshd_processes(pwd.getpwuid(os.getuid()).pw_name)
     recent = [(connection.split(), epoch) for connection, epoch in store.recent()]
     spids = [words[4] for words, _ in recent if len(words) > 4]  # connection keys end with the spid when known
@@ -33,12 +36,17 @@ def alert_unrecorded_sessions(store: Store, config: "Config", envelope, flush) -
         subject, text = session_alert_text(process.started, process.title, envelope.host)
         events = [(notice_event(subject, text, identity, envelope.host), True, "")] if event_channels(config) else []
         outbox.post(store, message, config.recipients, "session",
-                    outbox.Record(lambda target, key=process.key: target.add_session_alerted(key), 1), events)
-        flush()
+                    outbox.Record(_alerted(process.key), 1, events))
+        sender.send()
     with store.transaction():
         store.keep_sessions([process.key for process in processes])
     from app.check.sessionends import alert_logouts
 
-    if alert_logouts(store, config, envelope, processes):
-        flush()
+    if alert_logouts(parts, processes):
+        sender.send()
     return len(pending)
+
+
+def _alerted(key: str) -> Callable[["Store"], None]:
+    """The record of an alerted session: it is not alerted again."""
+    return lambda target: target.add_session_alerted(key)

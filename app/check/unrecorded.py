@@ -15,7 +15,7 @@
 import os
 import re
 import time
-from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, List, Mapping, Optional, Tuple
 
 from app.logins import runmark
 from app.logins.runmark import AHEAD
@@ -25,6 +25,8 @@ from app.system.files import last_lines, open_regular_file
 if TYPE_CHECKING:
     from app.logins.loginline import LoginRecord
     from app.errors import UserError
+    from app.store.store import Store
+    from app.system.paths import Paths
 
 ENVIRONMENT_HOOK = "environment"  # the hook= of a line built from the environment
 PAM_HOOK = "pam"  # the hook= of the system-wide PAM hook's lines
@@ -104,7 +106,7 @@ def pam_line(environ: Mapping[str, str], epoch: int, hook: str = PAM_HOOK) -> by
     return text.encode("utf-8", "surrogateescape")
 
 
-def drop_fragment(log_path: Any, line: bytes) -> bool:
+def drop_fragment(log_path: "os.PathLike[str]", line: bytes) -> bool:
     """Take back from the log's end a piece of line (without its newline) that the hook's failed append left there:
     a full disk cuts a write at the last block's end, and the next line appended would be glued to it. Only an
     exact beginning of line, at a line's start. Returns whether it was there."""
@@ -130,7 +132,7 @@ def drop_fragment(log_path: Any, line: bytes) -> bool:
     return False
 
 
-def line_recorded(log_path: Any, record: "LoginRecord", recent: Tuple[Tuple[str, float], ...]) -> bool:
+def line_recorded(log_path: "os.PathLike[str]", record: "LoginRecord", recent: Tuple[Tuple[str, float], ...]) -> bool:
     """True when this connection's login is in the log's last lines or was alerted already (recent)."""
     from app.logins.loginline import parse_line
 
@@ -150,7 +152,7 @@ def line_recorded(log_path: Any, record: "LoginRecord", recent: Tuple[Tuple[str,
     return False
 
 
-def catch_up(store: Any, mark: runmark.RunMark) -> None:
+def catch_up(store: "Store", mark: runmark.RunMark) -> None:
     """Take over what was alerted while the store could not record it (the mark's position and connections), once
     the store can be written again. Raises the store's OperationalError when it still cannot."""
     ahead = runmark.position(mark.mark, AHEAD)
@@ -190,7 +192,7 @@ def hook_epoch(environ: Mapping[str, str], started: float) -> int:
     return int(started)
 
 
-def unlogged_line(paths: Any, store: Any, now: float, pid: int) -> Optional[bytes]:
+def unlogged_line(paths: "Paths", store: "Store", now: float, pid: int) -> Optional[bytes]:
     """For the hook's check (SSH_ALERT_SPID set by the hook): this connection's line built from the environment
     when the hook could not append it (a full disk), else None. pid: the process the hook started (its time is the
     line's). In the system-wide mode only when the PAM hook said so (SSH_ALERT_UNLOGGED); what it left is dropped."""
@@ -218,7 +220,7 @@ def unlogged_line(paths: Any, store: Any, now: float, pid: int) -> Optional[byte
     return line
 
 
-def without_store(paths: Any, store: Any, run_mark: runmark.RunMark, error: Exception,
+def without_store(paths: "Paths", store: "Store", run_mark: runmark.RunMark, error: Exception,
                   extra: Optional[bytes]) -> "UserError":
     """The store cannot be written: on a full disk, email what is pending with the run mark as the record.
     Returns the error the run ends with."""
@@ -251,7 +253,7 @@ def store_reason(error: Exception) -> str:
     return text
 
 
-def keep_position(store: Any, run_mark: runmark.RunMark) -> None:
+def keep_position(store: "Store", run_mark: runmark.RunMark) -> None:
     """Copy the store's log position into the run mark (outside the store, for a store that gets lost)."""
     from app.store.store import DatabaseError
 

@@ -80,7 +80,8 @@ class ReverseResolver:
 
     def lookup(self, address: str) -> str:
         """Ask the system resolver (/etc/hosts, then DNS) for address's name. Raises OSError when there is none."""
-        return socket.gethostbyaddr(address.encode("ascii"))[0]  # as str, it would load the idna codec (1 ms)
+        ascii_address: str = address.encode("ascii")  # type: ignore[assignment]  # as str: the idna codec loads (1 ms)
+        return socket.gethostbyaddr(ascii_address)[0]  # typeshed says str; CPython takes bytes too
 
     def _lookup_with_deadline(self, address: str, seconds: float) -> str:
         """Return lookup(address), or "" on failure, when no thread can start, or after seconds."""

@@ -18,8 +18,43 @@ from app.store.store import Store
 from app.system.files import open_regular
 from app.system.sha import sha256
 
-if TYPE_CHECKING:  # smtplib no longer loads email.message on the login path (app.system.lazy)
-    from email.message import EmailMessage
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from app.channels.delivery import SendResult
+
+    class Message(Protocol):
+        """A message to keep: email.message.EmailMessage, or app.check.wire.WireMessage (a plain alert's bytes)."""
+
+        def as_bytes(self) -> bytes: ...
+
+        def __getitem__(self, name: str) -> Any: ...
+
+    class Transport(Protocol):
+        """How a message leaves (app.channels.delivery's transports)."""
+
+        def send(self, message: bytes, recipients: Sequence[str]) -> SendResult: ...
+
+        def close(self) -> None: ...
+
+    class Log(Protocol):
+        """Where a flush says what it sent or what was refused (the operations log)."""
+
+        def info(self, message: str, /) -> None: ...
+
+        def error(self, message: str, /) -> None: ...
+
+    class Replies(Protocol):
+        """Told, during a flush, of each recipient that refused for good or deferred, and of each message every
+        recipient took once the mark noted it (app.check.sender)."""
+
+        def refused(self, address: str, reply: str) -> None: ...
+
+        def deferred(self, address: str, reply: str) -> None: ...
+
+        def accepted(self, row: OutboxRow) -> None: ...
+
+EventRow = Tuple[Dict[str, Any], bool, str]  # (event, alert, connection): app.store.eventstore.add_events
 
 MARK_BYTES = 256
 ALSO_STORED = "notice+stored"  # a notice that also goes to the recipients stored with it (a config change's old ones)
@@ -31,6 +66,7 @@ class Record(NamedTuple):
 
     apply: Callable[[Store], None]  # writes position, history, sources... inside the transaction
     logins: int = 0  # how many logins the message reports (status counts pending logins from it)
+    events: Sequence[EventRow] = ()  # the same logins' (or notice's) events for the push channels
 
 
 class SendFailed(Exception):
@@ -44,29 +80,29 @@ def message_id(identity: str, kind: str, domain: str) -> str:
     return "<{}.{}@{}>".format(digest, kind, domain.strip().rstrip(".") or "localhost.invalid")
 
 
-def wire_bytes(message: "EmailMessage") -> bytes:
+def wire_bytes(message: "Message") -> bytes:
     """The message as it goes over SMTP, by its own policy (SMTP, or SMTPUTF8): CRLF line ends; sendmail
     transports convert."""
     return message.as_bytes()
 
 
-def enqueue(store: Store, message: "EmailMessage", recipients: Sequence[str], kind: str, logins: int,
+def enqueue(store: Store, message: "Message", recipients: Sequence[str], kind: str, logins: int,
             now: float) -> None:
     """Add message to the outbox; call inside the transaction that records what it covers."""
     store.enqueue(OutboxRow(0, str(message["Message-ID"]), kind, str(message["Subject"]), tuple(recipients),
                             wire_bytes(message), logins), now)
 
 
-def post(store: Store, message: Optional["EmailMessage"], recipients: Sequence[str], kind: str,
-         record: Record, events: Sequence[Tuple[Dict[str, Any], bool, str]] = (), now: Optional[float] = None) -> None:
-    """In one transaction: add message to the outbox (when there is one), events to the event outbox
-    (app.store.eventstore: (event, alert, connection)) and apply record."""
+def post(store: Store, message: Optional["Message"], recipients: Sequence[str], kind: str,
+         record: Record, now: Optional[float] = None) -> None:
+    """In one transaction: add message to the outbox (when there is one), record's events to the event outbox
+    (app.store.eventstore) and apply record."""
     now = time.time() if now is None else now
     with store.transaction():
         if message is not None:
             enqueue(store, message, recipients, kind, record.logins, now)
-        if events:
-            add_events(store, events, now)
+        if record.events:
+            add_events(store, record.events, now)
         record.apply(store)
 
 
@@ -83,9 +119,6 @@ class AcceptedMark:
         from app.logins.runmark import LOCK_BYTES
 
         self.descriptor = open_regular(lock_file, os.O_RDWR)
-        # told each message every recipient accepted, once it is noted: a waiting hook goes on before the
-        # store's own "sent" commit, whose fsyncs would hold the login (app.check.dispatch)
-        self.accepted: Callable[[OutboxRow], None] = lambda row: None
         try:
             size = os.fstat(self.descriptor).st_size
             if size < LOCK_BYTES:  # its block (and the run mark's), while the disk has room
@@ -98,7 +131,6 @@ class AcceptedMark:
             os.pwrite(self.descriptor, _mark_text(row).ljust(MARK_BYTES, b" "), 0)
         except OSError:
             pass  # the store's own record follows at once: only a kill right now would resend
-        self.accepted(row)
 
     def settle(self, store: Store) -> None:
         """Record as sent the unsent message the mark names (a run killed after the server's reply)."""
@@ -116,18 +148,18 @@ def _mark_text(row: OutboxRow) -> bytes:
     return "{} {}".format(row.id, row.message_id).encode("utf-8", "replace")[:MARK_BYTES]
 
 
-def flush(store: Store, transport, recipients: Sequence[str], log,  # type: ignore[no-untyped-def]
-          mark: Optional[AcceptedMark] = None, refused: Optional[Callable[[str, str], None]] = None,
-          deferred: Optional[Callable[[str, str], None]] = None) -> int:
+def flush(store: Store, transport: "Transport", recipients: Sequence[str], log: "Log",
+          mark: Optional[AcceptedMark] = None, replies: Optional["Replies"] = None) -> int:
     """Send every unsent message, oldest first, to recipients; returns how many every recipient now has.
 
     recipients are the configured ones now, not those of when the message was stored: a user who fixed
     a refused address gets the pending alerts at the fixed one. Each recipient that accepted a message
-    is never sent it again; one that refused it for good (5xx) is not retried for it, and refused(address,
+    is never sent it again; one that refused it for good (5xx) is not retried for it, and replies.refused(address,
     reply) is told. Recipients are independent: one that answers 4xx (a full mailbox) is told to
-    deferred(address, reply), gets nothing more in this flush (so it gets its messages in order later) and
-    keeps the message unsent for it alone; the others get every message now. Raises SendFailed when the
-    session itself failed (that message and those after it stay unsent).
+    replies.deferred(address, reply), gets nothing more in this flush (so it gets its messages in order later) and
+    keeps the message unsent for it alone; the others get every message now. A message every recipient took
+    is noted in mark, then replies.accepted(row) is told. Raises SendFailed when the session itself failed
+    (that message and those after it stay unsent).
     """
     from app.channels.delivery import AllDeferred, DeliveryError
 
@@ -149,17 +181,19 @@ def flush(store: Store, transport, recipients: Sequence[str], log,  # type: igno
                 raise SendFailed(str(error)) from None
             if mark is not None and not result.deferred and not held:
                 mark.note(row)
+                if replies is not None:  # noted: a waiting hook goes on before the store's "sent" commit and its fsyncs
+                    replies.accepted(row)
             if done or result.refused or result.deferred or held:
                 store.record_deliveries(row, result.accepted, result.refused, time.time())
             for address, reply in result.refused:
                 log.error("{} refused {} for good: {}".format(address, row.subject, reply))
-                if refused is not None:
-                    refused(address, reply)
+                if replies is not None:
+                    replies.refused(address, reply)
             for address, reply in result.deferred:
                 waiting[address] = reply
                 held.append(address)
-                if deferred is not None:
-                    deferred(address, reply)
+                if replies is not None:
+                    replies.deferred(address, reply)
         if held:
             store.mark_failed(row, "deferred for {}".format("; ".join(
                 "{} ({})".format(address, waiting[address]) for address in held)))

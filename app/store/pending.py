@@ -4,7 +4,7 @@ Those in the outbox's unsent messages or, when more, the events some channel sti
 connections in the log's lines the store has not handled yet.
 """
 
-from typing import TYPE_CHECKING, BinaryIO, Sequence, Set, Union, cast
+from typing import TYPE_CHECKING, Sequence, Set, Union
 
 from app.logins import runmark
 from app.logins.loginline import parse_line
@@ -33,7 +33,7 @@ def pending_logins(store: "Store", paths: Paths, channels: Sequence[str] = ()) -
     for segment in segments:
         try:
             with open_regular_file(segment.path, "rb") as handle:
-                for entry in read_entries(cast(BinaryIO, handle), segment.start, include_partial=True):
+                for entry in read_entries(handle, segment.start, include_partial=True):
                     record = parse_line(entry.data)
                     key = record.connection_key
                     if key and record.epoch is not None and is_repeat(recent, key, record.epoch):

@@ -7,7 +7,7 @@ from typing import List
 
 from app.channels.base import Outcome
 from app.store import eventstore, history
-from app.check.run import _finish
+from app.check.result import finish
 from app.store.store import Store, opened
 from app.commands.check import run_check
 from app.system.paths import Paths
@@ -59,7 +59,7 @@ def test_a_push_channel_failing_for_over_thirty_days_loses_no_event_to_the_prune
         eventstore.record_outcome(store, "ntfy", [rows["evt_done"], rows["evt_late_line"]], Outcome("sent"), now - 60)
         with store.transaction():
             store.put("pruned", now - 2 * DAY)
-        _finish(store, 30, ["ntfy"])
+        finish(store, 30, ["ntfy"])
         assert stored_ids(store) == ["evt_old_failing", "evt_late_line"]
         eventstore.record_outcome(store, "ntfy", [rows["evt_old_failing"]], Outcome("sent"), now)  # ntfy works again
         with store.transaction():
@@ -78,7 +78,7 @@ def test_a_line_that_does_not_parse_is_stored_with_a_null_time_kept_by_the_prune
         assert [row[0] for row in store.connection.execute("SELECT epoch FROM history")] == [None]
         with store.transaction():
             store.put("pruned", time.time() - 2 * DAY)  # the daily prune is due
-        _finish(store, 30, [])
+        finish(store, 30, [])
         assert store.count_history() == 1  # not taken for a login of 1970
         (entry,) = history.read(store, since=before)  # the heartbeat reads the logins since its last
         assert entry.raw and not entry.epoch

@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 
 from app.settings.config import AlertPolicy
 from app.channels.delivery import DeliveryError, SendResult
+from app.check.context import RunParts
 from app.check.dispatch import Dispatcher
+from app.check.fanout import Channels
+from app.check.handoff import NO_HANDOFF
+from app.check.sender import Sender
 from app.logins.loginline import parse_line
 from app.system.paths import Paths
 from app.check.policy import count_login, decide_seen, emails_left, next_free, plan_sends, source_key
@@ -80,7 +84,7 @@ def test_first_login_from_an_ip_is_new_and_the_next_is_known_with_first_and_last
     assert decide(first, {}, AlertPolicy()).new_ip
     known = known_after(first)
     later = decide(record(when="2026-11-25 11:55:03 +0000"), known, AlertPolicy())
-    assert (later.new_ip, later.count, later.first_seen) == (False, 1, first.epoch)
+    assert (later.new_ip, later.earlier, later.first_seen) == (False, 1, first.epoch)
     assert decide(record(user="bob"), known, AlertPolicy()).new_ip  # known per user
 
 
@@ -158,11 +162,11 @@ def run_once(paths: Paths, policy: AlertPolicy, transport: RecordingTransport, h
             with store.transaction():
                 store.connection.execute("DELETE FROM sends")
         segments, _ = plan(store.position(), paths.login_log)
-        flush = lambda: outbox.flush(store, transport, config.recipients, log)  # noqa: E731
-        dispatcher = Dispatcher(paths, config, store, Envelope("s@example.com", ["o@example.com"], "web1"), flush,
-                                lambda: "Wed, 25 Nov 2026 12:00:00 +0000", log)
+        parts = RunParts(paths, store, config, Envelope("s@example.com", ["o@example.com"], "web1"), log)
+        sender = Sender(parts, transport, Channels(parts, NO_HANDOFF))
+        dispatcher = Dispatcher(parts, sender, stamp=lambda: "Wed, 25 Nov 2026 12:00:00 +0000")
         try:
-            flush()
+            sender.send()
             for segment in segments:
                 if not dispatcher.segment(segment):
                     break

@@ -179,6 +179,20 @@ def test_the_watch_says_its_baseline_was_reset(configured: Paths, sink: MailSink
     assert len([1 for received in sink.messages if reset.BASELINE_SUBJECT in received.message["Subject"]]) == 1
 
 
+def test_the_baseline_notice_leaves_the_sshd_settings_the_watch_read_in_the_store(configured: Paths, sink: MailSink):
+    from app.check.health import SSHD_TEXT
+    from app.watch.watch import sshd_text
+
+    append_log(configured, line_at(time.time() - 60, "192.0.2.1", 40001))
+    run_check(configured, scan_sessions=True)
+    remove_store(configured)
+    run_check(configured, scan_sessions=True)  # reads sshd's settings afresh and posts the baseline notice
+    with opened(configured.store_file) as store:
+        kept = store.get(SSHD_TEXT)
+    assert "baseline" not in str(kept)  # the notice's text once took the settings' place
+    assert kept == sshd_text()
+
+
 # --- the run mark and the hook's environment (pure parts) ------------------------------------------------------
 
 def test_a_run_mark_never_outgrows_its_bytes_and_drops_the_oldest_connections_first():

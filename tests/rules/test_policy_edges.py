@@ -35,7 +35,7 @@ def test_source_key_is_the_user_and_the_canonical_address_or_the_text_when_it_is
 def test_an_unparsed_line_is_emailed_as_neither_new_nor_trusted_with_no_history():
     everything_trusted = AlertPolicy(notify="new", trusted=parse_networks("0.0.0.0/0, ::/0")[0],
                                      trusted_action="skip")
-    expected = Decision(email=True, new_ip=False, trusted=False, first_seen=None, last_seen=None, count=0)
+    expected = Decision(email=True, new_ip=False, trusted=False, first_seen=None, last_seen=None, earlier=0)
     assert decide_seen(GARBAGE, None, everything_trusted) == expected
     assert decide_seen(GARBAGE, Seen(NOW - 50, NOW - 5, 3), AlertPolicy()) == expected
 

@@ -13,6 +13,7 @@ import pytest
 
 from app.logins.runmark import LOCK_BYTES
 from app.store import outbox
+from app.store.rows import OutboxRow
 from app.store.store import Store
 from app.channels.delivery import DeliveryError, SendResult
 
@@ -36,6 +37,24 @@ class Log:
 
     def error(self, text: str) -> None:
         self.lines.append(("error", text))
+
+
+class Told:
+    """Hears what a flush tells of refusals and deferrals (the check run's Sender in the product)."""
+
+    def __init__(self) -> None:
+        self.refusals: List[Tuple[str, str]] = []
+        self.deferrals: List[Tuple[str, str]] = []
+        self.accepted_subjects: List[str] = []
+
+    def refused(self, address: str, reply: str) -> None:
+        self.refusals.append((address, reply))
+
+    def deferred(self, address: str, reply: str) -> None:
+        self.deferrals.append((address, reply))
+
+    def accepted(self, row: OutboxRow) -> None:
+        self.accepted_subjects.append(row.subject)
 
 
 class Transport:
@@ -97,9 +116,9 @@ def test_the_wire_bytes_end_lines_with_crlf() -> None:
 
 def test_post_stores_the_message_its_events_and_its_record_in_one_transaction(store: Store) -> None:
     built = message(1)
-    record = outbox.Record(lambda target: target.put("covered", "yes"), logins=3)
-    outbox.post(store, built, TO, "digest", record, events=[({"id": "evt_1", "type": "login", "time": NOW}, True, "c1")],
-                now=NOW)
+    record = outbox.Record(lambda target: target.put("covered", "yes"), logins=3,
+                           events=[({"id": "evt_1", "type": "login", "time": NOW}, True, "c1")])
+    outbox.post(store, built, TO, "digest", record, now=NOW)
     (row,) = store.unsent()
     assert (row.message_id, row.kind, row.subject, row.recipients, row.message, row.logins) == (
         str(built["Message-ID"]), "digest", "login 1", TO, outbox.wire_bytes(built), 3)
@@ -125,7 +144,7 @@ def test_a_record_that_fails_leaves_nothing_of_the_post(store: Store) -> None:
         raise RuntimeError("disk")
 
     with pytest.raises(RuntimeError):
-        outbox.post(store, message(1), TO, "login", outbox.Record(fail), events=[({"id": "e", "type": "login"}, True, "")])
+        outbox.post(store, message(1), TO, "login", outbox.Record(fail, events=[({"id": "e", "type": "login"}, True, "")]))
     assert store.unsent() == [] and store.connection.execute("SELECT count(*) FROM events").fetchone()[0] == 0
 
 
@@ -228,14 +247,32 @@ def test_a_failed_send_keeps_that_message_and_those_after_it(store: Store) -> No
 
 def test_a_refusal_for_good_is_told_and_not_retried_and_the_message_counts_as_sent(store: Store) -> None:
     post(store, 1)
-    told: List[Tuple[str, str]] = []
+    told = Told()
     log = Log()
     transport = Transport(SendResult(accepted=("a@example.com",), refused=(("b@example.com", "550 no such user"),)))
-    assert outbox.flush(store, transport, TO, log, refused=lambda address, reply: told.append((address, reply))) == 1
-    assert told == [("b@example.com", "550 no such user")]
+    assert outbox.flush(store, transport, TO, log, replies=told) == 1
+    assert told.refusals == [("b@example.com", "550 no such user")]
     assert log.lines == [("error", "b@example.com refused login 1 for good: 550 no such user"),
                          ("info", "sent: login 1")]
     assert store.unsent() == []
+
+
+def test_a_message_is_told_accepted_once_every_recipient_took_it_and_the_mark_noted_it(store: Store,
+                                                                                       tmp_path: Path) -> None:
+    lock = tmp_path / "lock"
+    lock.write_bytes(b"")
+    post(store, 1, 2)
+    mark = outbox.AcceptedMark(lock)
+    told = Told()
+    deferring = Transport(SendResult(accepted=("a@example.com",), deferred=(("b@example.com", "451 later"),)))
+    outbox.flush(store, deferring, TO, Log(), mark, replies=told)
+    assert told.accepted_subjects == []  # b has neither yet
+    outbox.flush(store, Transport(), TO, Log(), None, replies=told)
+    assert told.accepted_subjects == []  # without a mark nothing is noted, so nothing is told
+    post(store, 3)
+    outbox.flush(store, Transport(), TO, Log(), mark, replies=told)
+    assert told.accepted_subjects == ["login 3"]
+    mark.close()
 
 
 def test_a_refusal_without_a_listener_is_only_logged(store: Store) -> None:
@@ -249,12 +286,11 @@ def test_a_deferred_recipient_keeps_the_message_and_only_it_is_tried_again(store
     lock.write_bytes(b"")
     post(store, 1)
     mark = outbox.AcceptedMark(lock)
-    told: List[Tuple[str, str]] = []
+    told = Told()
     transport = Transport(SendResult(accepted=("a@example.com",), deferred=(("b@example.com", "451 later"),
                                                                             ("c@example.com", "421 busy"))))
-    assert outbox.flush(store, transport, TO + ("c@example.com",), Log(), mark,
-                        deferred=lambda address, reply: told.append((address, reply))) == 0
-    assert told == [("b@example.com", "451 later"), ("c@example.com", "421 busy")]
+    assert outbox.flush(store, transport, TO + ("c@example.com",), Log(), mark, replies=told) == 0
+    assert told.deferrals == [("b@example.com", "451 later"), ("c@example.com", "421 busy")]
     reason = "deferred for b@example.com (451 later); c@example.com (421 busy)"
     assert attempts(store) == [("login 1", 1, reason)]
     assert lock.read_bytes() == b" " * LOCK_BYTES  # not accepted by all: nothing to settle

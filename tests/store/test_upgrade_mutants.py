@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
-from app.check.policy import Seen
+from app.store.rows import Seen
 from app.logins.loginlog import Position
 from app.store import history
 from app.store.store import Store
