@@ -45,7 +45,7 @@ def rows(extras: str = "", context: AlertContext = AlertContext(), auth: str = "
 
 def test_alert_body_with_every_row_reads_exactly_as_the_owner_sees_it(utc: None) -> None:
     context = AlertContext(key_comment="laptop", trusted=True, first_seen=1795000000.0, last_seen=1795600000.0,
-                           count=7, rdns="host.example.net")
+                           earlier=7, rdns="host.example.net")
     message = build_alert(parse_line(FULL), ENVELOPE, DATE, "<1@web1>", context)
     assert message["Subject"] == "[trusted] SSH login: alice@web1.example.com from 203.0.113.7"
     assert message.get_content() == (

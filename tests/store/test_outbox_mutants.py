@@ -148,6 +148,23 @@ def test_a_mark_cut_to_its_width_still_settles_a_message_whose_id_is_longer(stor
 
 # --- every recipient deferred -------------------------------------------------------------------------------------
 
+class Told:
+    """Hears what a flush tells of refusals and deferrals (the check run's Sender in the product)."""
+
+    def __init__(self) -> None:
+        self.refusals: List[Tuple[str, str]] = []
+        self.deferrals: List[Tuple[str, str]] = []
+
+    def refused(self, address: str, reply: str) -> None:
+        self.refusals.append((address, reply))
+
+    def deferred(self, address: str, reply: str) -> None:
+        self.deferrals.append((address, reply))
+
+    def accepted(self, row: object) -> None:
+        pass
+
+
 class DeferringAll(Transport):
     """Every recipient answers 4xx at RCPT: the transport raises AllDeferred with what each one said."""
 
@@ -162,11 +179,11 @@ class DeferringAll(Transport):
 def test_a_message_every_recipient_defers_stays_unsent_for_each_of_them_and_each_is_told(store: Store) -> None:
     stored_as(store, "login", 1)
     stored_as(store, "login", 2)
-    told: List[Tuple[str, str]] = []
+    told = Told()
     transport = DeferringAll()
-    assert outbox.flush(store, transport, CONFIGURED, Log(), deferred=lambda *pair: told.append(pair)) == 0
+    assert outbox.flush(store, transport, CONFIGURED, Log(), replies=told) == 0
     assert transport.calls == [CONFIGURED]  # the second message waits behind the first for both: not tried
-    assert told == [(address, "451 try later") for address in CONFIGURED]
+    assert told.deferrals == [(address, "451 try later") for address in CONFIGURED] and told.refusals == []
     assert list(store.connection.execute("SELECT subject, attempts, last_error FROM outbox ORDER BY id")) == [
         ("message 1", 1, "deferred for now@example.com (451 try later); new@example.com (451 try later)"),
         ("message 2", 1, "deferred for now@example.com (451 try later); new@example.com (451 try later)")]
