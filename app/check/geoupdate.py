@@ -16,7 +16,7 @@ import ssl
 import tempfile
 import time
 import urllib.request
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -73,6 +73,19 @@ def download_url(mirror: str, kind: str, month: str) -> str:
     return "{}/dbip-{}-lite-{}.mmdb.gz".format(mirror.rstrip("/"), kind, month)
 
 
+def _copy_at_most(read: Callable[[int], bytes], out: BinaryIO, limit: int, too_large: str) -> None:
+    """Copy what read gives to out in 64 KiB chunks; raises OSError(too_large with limit in MB) past limit bytes."""
+    total = 0
+    while True:
+        chunk = read(1 << 16)
+        if not chunk:
+            return
+        total += len(chunk)
+        if total > limit:
+            raise OSError(too_large.format(limit >> 20))
+        out.write(chunk)
+
+
 def _download(url: str, target: str, timeout: float) -> None:
     """Fetch url (verified TLS, no redirect to http) into target, at most MAX_DOWNLOAD bytes; raises OSError."""
     if not url.startswith("https://"):
@@ -83,29 +96,13 @@ def _download(url: str, target: str, timeout: float) -> None:
             open(target, "wb") as out:
         if not response.geturl().startswith("https://"):
             raise OSError("redirected away from https")
-        total = 0
-        while True:
-            chunk = response.read(1 << 16)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > MAX_DOWNLOAD:
-                raise OSError("larger than {} MB".format(MAX_DOWNLOAD >> 20))
-            out.write(chunk)
+        _copy_at_most(response.read, out, MAX_DOWNLOAD, "larger than {} MB")
 
 
 def _unpack(source: str, target: str) -> None:
     """gunzip source into target (a truncated or corrupt gzip raises OSError/EOFError), at most MAX_UNPACKED."""
-    total = 0
     with gzip.open(source, "rb") as packed, open(target, "wb") as out:
-        while True:
-            chunk = packed.read(1 << 16)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > MAX_UNPACKED:
-                raise OSError("unpacks to more than {} MB".format(MAX_UNPACKED >> 20))
-            out.write(chunk)
+        _copy_at_most(packed.read, out, MAX_UNPACKED, "unpacks to more than {} MB")
         out.flush()
         os.fsync(out.fileno())
 
