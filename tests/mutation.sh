@@ -51,10 +51,17 @@ declare -A tests=(
   [check/sessionends]="tests/check/test_sessionends.py"
   [check/reset]="tests/check/test_reset.py"
   [check/oldroute]="tests/check/test_old_route.py"
+  [store/pending]="tests/store/test_pending.py"
+  [store/outboxtable]="tests/store/test_outbox_edges.py tests/store/test_outbox_mutants.py tests/store/test_store.py
+                       tests/store/test_store_edges.py"
+  [store/schema]="tests/store/test_store.py tests/store/test_store_edges.py tests/store/test_upgrade_mutants.py"
+  [check/wire]="tests/check/test_render_wire.py tests/check/test_render.py tests/check/test_render_edges.py"
+  [check/sender]="tests/check/test_sender.py"
 )
 order="logins/statediff logins/loginlog logins/loginline rules/trust store/historytable store/history store/eventstore
        store/upgrade store/outcome store/store store/outbox check/policy check/events check/handoff check/context
-       check/fanout check/sessionends check/reset check/oldroute check/render"
+       check/fanout check/sessionends check/reset check/oldroute check/render store/pending store/outboxtable
+       store/schema check/wire check/sender"
 echo "commit $(git -C "$root" rev-parse --short HEAD)"
 printf '%-20s %s\n' module result
 for module in ${MODULES:-$order}; do

@@ -5,7 +5,9 @@ The PAM hook runs at session open only (app.install.pam says why not at close). 
 own sshd process (spid=). The cron run (root, every minute) looks at each alerted connection's process: gone,
 or replaced by a newer process with the same pid, means the connection ended; the end is the time of that run,
 so a duration is known to within a minute. A connection counts only when a run saw it open, or it was
-recorded after the previous run: a first run never backdates ends it cannot know.
+recorded after the previous run: a first run never backdates ends it cannot know. Each end is told once: a
+connection is matched to its own history row (address and client port), and one the previous run ended is not
+taken for a new one though it was recorded within START_SLACK of that run.
 """
 
 import json
@@ -21,7 +23,9 @@ if TYPE_CHECKING:
     from app.check.context import RunParts
     from app.store.store import Store
 
-LIVE = "pam_live"  # meta: {"connections": {connection key: login epoch}, "at": when that run looked}
+# meta: {"connections": {connection key: login epoch}, "at": when that run looked, "ended": the connections that
+# run ended which were recorded within START_SLACK before it (a later run would take them for new ones)}
+LIVE = "pam_live"
 START_SLACK = 2.0  # a process that started later than the login (plus this) is another one with a reused pid
 
 
@@ -54,7 +58,10 @@ def ended_connections(previous: Dict[str, Any], recent: Sequence[Tuple[str, floa
     store's recent connections and alive(connection, epoch) (pure but for alive)."""
     known = dict(previous.get("connections") or {})
     last_at = previous.get("at")
+    told = set(previous.get("ended") or ())
     for connection, epoch in recent:
+        if connection in told:
+            continue
         if last_at is not None and epoch >= float(last_at) - START_SLACK and len(connection.split()) == 5:
             known.setdefault(connection, epoch)
         elif last_at is None and alive(connection, epoch):
@@ -69,14 +76,16 @@ def ended_connections(previous: Dict[str, Any], recent: Sequence[Tuple[str, floa
     return ended, still
 
 
-def _entries(store: "Store", ended: Sequence[Tuple[str, float]]) -> List[Tuple[int, history.HistoryEntry]]:
-    """The history rows of the ended connections (same address, same login time, no end yet)."""
-    found = []
+def ended_entries(store: "Store", ended: Sequence[Tuple[str, float]]) -> List[Tuple[int, history.HistoryEntry]]:
+    """The history rows of the ended connections: same login time, address and client port (when both name one),
+    no end yet, and each row once, so that connections of one second from one address end their own logins."""
+    found: List[Tuple[int, history.HistoryEntry]] = []
     for connection, epoch in ended:
-        address = connection.split()[0]
+        address, port = connection.split()[:2]
         for row, text in store.history_between(epoch, epoch):
             entry = history.from_json(text)
-            if entry is not None and entry.ip == address and not entry.ended:
+            if entry is not None and entry.ip == address and (entry.port or port) == port and not entry.ended \
+                    and row not in {taken for taken, _ in found}:
                 found.append((row, entry))
                 break
     return found
@@ -90,12 +99,13 @@ def record_system_ends(parts: "RunParts", now: Optional[float] = None) -> int:
     store, host = parts.store, parts.envelope.host
     now = time.time() if now is None else now
     ended, still = ended_connections(store.get(LIVE) or {}, store.recent(), is_open, now)
-    rows = [(row, entry._replace(ended=now)) for row, entry in _entries(store, ended)]
+    rows = [(row, entry._replace(ended=now)) for row, entry in ended_entries(store, ended)]
+    late = [connection for connection, epoch in ended if epoch >= now - START_SLACK]
 
     def apply(target: "Store") -> None:
         for row, entry in rows:
             target.replace_history_entry(row, json.dumps(entry._asdict(), sort_keys=True))
-        target.put(LIVE, {"connections": still, "at": now})
+        target.put(LIVE, {"connections": still, "at": now, "ended": late})
 
     notices = []
     if parts.config.policy.notify_logout:

@@ -1,5 +1,6 @@
 """The system-wide mode's pure parts: the /etc/pam.d/sshd block, `sshd -T`, install/uninstall plans, the seen file."""
 
+import json
 import os
 from pathlib import Path
 
@@ -241,3 +242,37 @@ def test_where_systemd_runs_install_adds_a_timer_instead_of_the_cron_line_and_un
     steps, _ = plan_uninstall(paths, None, None, None, purge=False, units=unit_paths)
     assert [step.data for step in steps if step.action == "systemctl"] == [b"disable --now", b"daemon-reload"]
     assert {step.path for step in steps if step.action == "remove"} >= set(unit_paths)
+
+
+def test_a_connection_the_last_run_ended_is_not_taken_for_a_new_one_though_it_was_recorded_just_before_that_run():
+    from app.check.pamends import ended_connections
+
+    recent = (("1.2.3.4 5 6.7.8.9 22 100", 1009.0),)
+    previous = {"connections": {}, "at": 1010.0, "ended": ["1.2.3.4 5 6.7.8.9 22 100"]}
+    assert ended_connections(previous, recent, lambda connection, epoch: False, 1070.0) == ([], {})
+    assert ended_connections(dict(previous, ended=[]), recent, lambda connection, epoch: False, 1070.0) == (
+        [("1.2.3.4 5 6.7.8.9 22 100", 1009.0)], {})
+
+
+def test_connections_of_one_second_from_one_address_each_end_their_own_login_once(tmp_path: Path):
+    from app.check.pamends import ended_entries
+    from app.store import history
+    from app.store.store import Store
+
+    def login(port: str, log_key: str) -> history.HistoryEntry:
+        return history.HistoryEntry(time="t", epoch=1000.0, user="alice", ip="1.2.3.4", rdns="", methods=("publickey",),
+                                    key="", key_comment="", kind="", outcome="emailed", new_ip=False, trusted=False,
+                                    log_key=log_key, port=port)
+
+    store = Store.open(tmp_path / "store.db")
+    try:
+        with store.transaction():
+            store.add_history([history.row(login("5", "k5")), history.row(login("6", "k6")), history.row(login("7", "k7"))])
+        ended = [("1.2.3.4 7 6.7.8.9 22 102", 1000.0), ("1.2.3.4 5 6.7.8.9 22 100", 1000.0)]
+        found = ended_entries(store, ended)
+        assert [entry.port for _, entry in found] == ["7", "5"] and len({row for row, _ in found}) == 2
+        for row, entry in found:
+            store.replace_history_entry(row, json.dumps(entry._replace(ended=1060.0)._asdict(), sort_keys=True))
+        assert ended_entries(store, ended) == []  # ended once: a later run finds nothing more to tell
+    finally:
+        store.close()
