@@ -70,10 +70,12 @@ def stage(cfg: Dict[str, Any], site: Path) -> None:
           "--no-compile", "--target", str(site), "-r", str(cfg["requirements"])], cwd=site.parent)
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts with this venv's path in their shebang
     # What nothing reads at run time, to keep the pyz under 1 MB: pip's install records (only an uninstall reads
-    # them; their hashes would also make the build path-dependent), type stubs and their markers, and the
-    # packages' long descriptions.
+    # them; their hashes would also make the build path-dependent), type stubs and their markers, the packages'
+    # own test suites and their long descriptions.
     for unused in [*site.glob("*.dist-info/RECORD"), *site.rglob("*.pyi"), *site.rglob("py.typed")]:
         unused.unlink()
+    for suite in ("importlib_resources/tests", "keyring/testing"):  # the packages' own test suites
+        shutil.rmtree(site / suite, ignore_errors=True)
     for metadata in site.glob("*.dist-info/METADATA"):  # the headers (name, version, requirements), without
         text = metadata.read_text(encoding="utf-8")  # the long description after them: the licences stay whole
         metadata.write_text(text.split("\n\n", 1)[0] + "\n", encoding="utf-8")
