@@ -15,6 +15,7 @@ from app.logins.runmark import LOCK_BYTES
 from app.store import outbox
 from app.store.rows import OutboxRow
 from app.store.store import Store
+from support.outboxdoubles import Log, Told
 from app.channels.delivery import DeliveryError, SendResult
 
 NOW = 1_795_600_000.0
@@ -26,35 +27,6 @@ def store(tmp_path: Path):
     store = Store.open(tmp_path / "store.db")
     yield store
     store.close()
-
-
-class Log:
-    def __init__(self) -> None:
-        self.lines: List[Tuple[str, str]] = []
-
-    def info(self, text: str) -> None:
-        self.lines.append(("info", text))
-
-    def error(self, text: str) -> None:
-        self.lines.append(("error", text))
-
-
-class Told:
-    """Hears what a flush tells of refusals and deferrals (the check run's Sender in the product)."""
-
-    def __init__(self) -> None:
-        self.refusals: List[Tuple[str, str]] = []
-        self.deferrals: List[Tuple[str, str]] = []
-        self.accepted_subjects: List[str] = []
-
-    def refused(self, address: str, reply: str) -> None:
-        self.refusals.append((address, reply))
-
-    def deferred(self, address: str, reply: str) -> None:
-        self.deferrals.append((address, reply))
-
-    def accepted(self, row: OutboxRow) -> None:
-        self.accepted_subjects.append(row.subject)
 
 
 class Transport:

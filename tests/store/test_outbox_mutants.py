@@ -15,6 +15,7 @@ from app.logins import runmark
 from app.logins.runmark import LOCK_BYTES, RUN_MARK_OFFSET
 from app.store import outbox
 from app.store.store import Store
+from support.outboxdoubles import Log, Told
 
 NOW = 1_795_600_000.0
 STORED = ("old@example.com", "now@example.com")  # the recipients the message was stored with
@@ -37,17 +38,6 @@ class Transport:
     def send(self, message: bytes, recipients: List[str]) -> SendResult:
         self.calls.append(list(recipients))
         return SendResult(accepted=tuple(recipients))
-
-
-class Log:
-    def __init__(self) -> None:
-        self.lines: List[Tuple[str, str]] = []
-
-    def info(self, text: str) -> None:
-        self.lines.append(("info", text))
-
-    def error(self, text: str) -> None:
-        self.lines.append(("error", text))
 
 
 def message(number: int) -> EmailMessage:
@@ -147,23 +137,6 @@ def test_a_mark_cut_to_its_width_still_settles_a_message_whose_id_is_longer(stor
 
 
 # --- every recipient deferred -------------------------------------------------------------------------------------
-
-class Told:
-    """Hears what a flush tells of refusals and deferrals (the check run's Sender in the product)."""
-
-    def __init__(self) -> None:
-        self.refusals: List[Tuple[str, str]] = []
-        self.deferrals: List[Tuple[str, str]] = []
-
-    def refused(self, address: str, reply: str) -> None:
-        self.refusals.append((address, reply))
-
-    def deferred(self, address: str, reply: str) -> None:
-        self.deferrals.append((address, reply))
-
-    def accepted(self, row: object) -> None:
-        pass
-
 
 class DeferringAll(Transport):
     """Every recipient answers 4xx at RCPT: the transport raises AllDeferred with what each one said."""
