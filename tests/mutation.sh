@@ -35,7 +35,8 @@ declare -A tests=(
   [logins/loginline]="tests/logins/test_loginline.py tests/logins/test_text.py tests/logins/test_loginline_edges.py"
   [rules/trust]="$property tests/check/test_policy.py tests/rules/test_trust_edges.py"
   [store/store]="tests/store/test_store.py tests/store/test_store_edges.py tests/store/test_store_mutants.py"
-  [store/historytable]="$built tests/store/test_store.py tests/store/test_store_edges.py tests/store/test_history.py"
+  [store/historytable]="$built tests/store/test_store.py tests/store/test_store_edges.py tests/store/test_history.py
+                        tests/store/test_history_mutants.py"
   [store/history]="$built tests/store/test_history.py tests/store/test_history_kind.py tests/logins/test_text.py
                    tests/check/test_events_edges.py tests/store/test_history_mutants.py"
   [store/eventstore]="$fanout tests/check/test_fanout.py tests/store/test_eventstore_edges.py"
