@@ -431,3 +431,14 @@ def test_the_store_and_the_file_merge_through_a_real_store(store: Store, state: 
     assert merged(store.runs(), read_outcome(state)) == [("fail", "{}: check failed: disk full".format(shown(NOW - 60)))]
     note_outcome(state, None, now=NOW)  # a later check succeeded, but the store still could not record it
     assert merged(store.runs(), read_outcome(state)) == []
+
+
+# --- a clock at the epoch (a board without a real-time clock boots in 1970, then jumps) --------------------------
+
+
+def test_a_failure_recorded_in_the_first_second_of_the_epoch_is_still_a_failure(state: Path) -> None:
+    note_outcome(state, "no network yet", now=0.5)
+    assert run_lines([], read_outcome(state), None) == [("fail", "{}: check failed: no network yet".format(shown(0.5)))]
+    note_outcome(state, None, now=NOW)  # the clock jumped; the next check succeeded: written, and so resolved
+    assert read_outcome(state) == Outcome(NOW, 0.5, "no network yet")
+    assert run_lines([], read_outcome(state), None) == []
