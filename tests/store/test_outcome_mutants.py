@@ -442,3 +442,27 @@ def test_a_failure_recorded_in_the_first_second_of_the_epoch_is_still_a_failure(
     note_outcome(state, None, now=NOW)  # the clock jumped; the next check succeeded: written, and so resolved
     assert read_outcome(state) == Outcome(NOW, 0.5, "no network yet")
     assert run_lines([], read_outcome(state), None) == []
+
+
+# --- a reason whose JSON is longer than the file -------------------------------------------------------------
+
+
+def fits(ok: Optional[float], failed: float, reason: str) -> bool:
+    record = {"ok": ok, "failed": failed, "reason": reason}
+    return len(json.dumps(record, ensure_ascii=True).encode("ascii")) <= OUTCOME_BYTES
+
+
+@pytest.mark.parametrize("reason", ["/home/юрий/.ssh/authorized_keys: " * 20, '"quoted" \\path\\ ' * 40,
+                                    "\x01" * REASON_CHARS, "🔑" * REASON_CHARS, "é" + '"' * REASON_CHARS])
+def test_a_reason_whose_escaped_json_is_longer_than_the_file_is_shortened_never_cut_mid_record(
+        state: Path, reason: str) -> None:
+    note_outcome(state, reason, now=NOW)
+    outcome = read_outcome(state)
+    assert outcome is not None and outcome.failed == NOW and outcome.ok is None  # status still says FAIL
+    assert reason.startswith(outcome.reason) and len(outcome.reason) < REASON_CHARS
+    assert fits(None, NOW, outcome.reason) and not fits(None, NOW, reason[:len(outcome.reason) + 1])
+    assert len(raw(state)) == OUTCOME_BYTES
+    note_outcome(state, None, now=NOW + 1)  # the success adds its time: the reason gives way again
+    outcome = read_outcome(state)
+    assert outcome is not None and outcome.ok == NOW + 1 and outcome.failed == NOW and reason.startswith(outcome.reason)
+    assert fits(NOW + 1, NOW, outcome.reason) and not fits(NOW + 1, NOW, reason[:len(outcome.reason) + 1])
