@@ -11,7 +11,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.store.rows import Run
 from app.system.files import open_regular
@@ -77,7 +77,7 @@ def note_outcome(state_dir: Path, reason: Optional[str], log_file: Optional[Path
                       "reason": previous.reason if previous else ""}
         else:
             record = {"ok": previous.ok if previous else None, "failed": now, "reason": reason[:REASON_CHARS]}
-        data = json.dumps(record, ensure_ascii=True).encode("ascii")[:OUTCOME_BYTES]
+        data = _encoded(record)
         descriptor = open_regular(outcome_path(state_dir), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             os.pwrite(descriptor, data.ljust(OUTCOME_BYTES, b" "), 0)
@@ -85,6 +85,17 @@ def note_outcome(state_dir: Path, reason: Optional[str], log_file: Optional[Path
             os.close(descriptor)
     except (OSError, ValueError):
         pass  # status then says what the store says; the error itself is in the operational log
+
+
+def _encoded(record: Dict[str, Any]) -> bytes:
+    """record as ASCII JSON of at most OUTCOME_BYTES: its reason shortened until it fits, since escapes (non-ASCII,
+    quotes, control characters) can make 400 characters several times as many bytes, and a record cut short
+    would read as none (status would lose the failure)."""
+    while True:
+        data = json.dumps(record, ensure_ascii=True).encode("ascii")
+        if len(data) <= OUTCOME_BYTES or not record["reason"]:
+            return data  # an empty reason always fits (two times and the keys)
+        record = dict(record, reason=record["reason"][:-1])
 
 
 def _changed_since(path: Optional[Path], epoch: float) -> bool:
