@@ -54,7 +54,7 @@ declare -A tests=(
   [check/oldroute]="tests/check/test_old_route.py"
   [store/pending]="tests/store/test_pending.py"
   [store/outboxtable]="tests/store/test_outbox_edges.py tests/store/test_outbox_mutants.py tests/store/test_store.py
-                       tests/store/test_store_edges.py"
+                       tests/store/test_store_edges.py tests/store/test_store_mutants.py"
   [store/schema]="tests/store/test_store.py tests/store/test_store_edges.py tests/store/test_upgrade_mutants.py"
   [check/wire]="tests/check/test_render_wire.py tests/check/test_render.py tests/check/test_render_edges.py"
   [check/sender]="tests/check/test_sender.py"
