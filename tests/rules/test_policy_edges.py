@@ -1,8 +1,10 @@
 """Alert policy at its edges: whole decisions, counting sources, the hourly window at real clock values, plan_sends."""
 
+import time
+
 from app.logins.loginline import parse_line
-from app.check.policy import (Decision, SendPlan, count_login, decide_seen, emails_left, next_free, plan_sends,
-                              source_key, with_verdict)
+from app.check.policy import (DIGEST_EVERY, Decision, SendPlan, count_login, decide_seen, emails_left, limit_digest_at,
+                              next_free, plan_sends, source_key, with_verdict)
 from app.rules.hourly import HOUR, recent_sends
 from app.store.rows import Seen
 from app.rules.trust import parse_networks
@@ -203,3 +205,30 @@ def test_an_urgent_login_is_alerted_even_when_a_skip_rule_matched_it():
 def test_reasons_of_a_verdict_that_is_not_urgent_do_not_make_the_decision_urgent():
     changed = with_verdict(Decision(True, True, False, None, None, 0), verdict(tags=("x",), reasons=("rule 'x'",)))
     assert changed.urgent == ()
+
+
+# --- the digest of logins held beyond the hourly limit --------------------------------------------------------
+
+def test_the_first_limit_digest_goes_out_now() -> None:
+    now = time.time()
+    assert limit_digest_at(None, now) == now
+
+
+def test_a_limit_digest_waits_digest_every_seconds_after_the_last_one() -> None:
+    now = time.time()
+    assert DIGEST_EVERY == 60.0
+    assert limit_digest_at(now, now) == now + DIGEST_EVERY  # one just went: the next waits the whole minute
+    assert limit_digest_at(now - 1, now) == now - 1 + DIGEST_EVERY
+    assert limit_digest_at(now - DIGEST_EVERY + 0.5, now) == now + 0.5
+
+
+def test_a_limit_digest_goes_out_now_once_digest_every_seconds_have_passed() -> None:
+    now = time.time()
+    assert limit_digest_at(now - DIGEST_EVERY, now) == now
+    assert limit_digest_at(now - 3600, now) == now
+
+
+def test_a_last_limit_digest_in_the_future_holds_nothing_back() -> None:
+    now = time.time()
+    assert limit_digest_at(now + 0.5, now) == now  # the clock ran ahead and came back
+    assert limit_digest_at(now + 3600, now) == now
