@@ -39,7 +39,8 @@ declare -A tests=(
                         tests/store/test_history_mutants.py"
   [store/history]="$built tests/store/test_history.py tests/store/test_history_kind.py tests/logins/test_text.py
                    tests/check/test_events_edges.py tests/store/test_history_mutants.py"
-  [store/eventstore]="$fanout tests/check/test_fanout.py tests/store/test_eventstore_edges.py"
+  [store/eventstore]="$fanout tests/check/test_fanout.py tests/store/test_eventstore_edges.py
+                      tests/store/test_eventstore_mutants.py"
   [store/outbox]="tests/store/test_outbox_edges.py tests/store/test_outbox_mutants.py"
   [store/upgrade]="tests/store/test_store.py tests/store/test_upgrade_mutants.py"
   [store/outcome]="tests/store/test_status_truth.py tests/store/test_outcome_mutants.py"

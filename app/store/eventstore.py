@@ -171,7 +171,7 @@ def send_times(store: "Store", channel: str, now: float) -> Tuple[float, ...]:
 
 def _waiting(channels: Sequence[str], unknown_after: str = "0") -> Tuple[str, List[Any]]:
     """The SQL condition (and its values) of an event that some of channels still waits for: stored after the
-    channel was added, an alert (syslog takes recorded-only logins too), neither sent to it nor refused by it.
+    channel was added, an alert (syslog and journald take recorded-only logins too), neither sent to it nor refused by it.
     unknown_after: the after_row (SQL) of a channel that has not run yet."""
     clause = " OR ".join(
         "(id > coalesce((SELECT after_row FROM channels WHERE name = ?), {}) AND (alert = 1 OR ? = 0) AND NOT EXISTS "
@@ -179,7 +179,7 @@ def _waiting(channels: Sequence[str], unknown_after: str = "0") -> Tuple[str, Li
         for _ in channels)
     values: List[Any] = []
     for name in channels:
-        values += [name, int(name != SYSLOG), name]
+        values += [name, int(name not in LOG_CHANNELS), name]
     return "({})".format(clause or "0"), values
 
 
