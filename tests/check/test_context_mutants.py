@@ -139,3 +139,68 @@ def test_a_configured_ehlo_name_wins_over_a_kept_one(store: Store, lookups: List
     with store.transaction():
         store.put("ehlo", {"name": "old.example.net", "at": time.time()})
     assert context.ehlo_name(store, "relay.example.org") == "relay.example.org" and lookups == []
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> float:
+    """context's clock held at one reading, so an age of exactly 0 or exactly a day can be tried."""
+    now = time.time()
+    monkeypatch.setattr(context.time, "time", lambda: now)
+    return now
+
+
+def test_an_ehlo_name_kept_this_very_second_is_used(store: Store, lookups: List[str], frozen: float) -> None:
+    with store.transaction():
+        store.put("ehlo", {"name": "old.example.net", "at": frozen})
+    assert context.ehlo_name(store) == "old.example.net" and lookups == []
+
+
+def test_an_ehlo_name_kept_exactly_a_day_is_looked_up_again(store: Store, lookups: List[str], frozen: float) -> None:
+    assert context.EHLO_KEPT_SECONDS == 86400.0
+    with store.transaction():
+        store.put("ehlo", {"name": "old.example.net", "at": frozen - 86400.0})
+    assert context.ehlo_name(store) == "mx.example.net" and lookups == [""]
+
+
+def test_without_a_host_name_given_the_systems_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: "box")
+    assert context.machine_name("localhost") == "box"
+
+
+# --- a run's parts -------------------------------------------------------------------------------------------------
+
+def test_a_runs_parts_hold_its_paths_store_config_envelope_and_log(paths: Paths, store: Store) -> None:
+    read = config(paths, ehlo_name="relay.example.org", host_label="web9")
+    parts = context.RunParts.of(paths, store, read)
+    assert (parts.paths, parts.store, parts.config) == (paths, store, read)
+    assert (parts.envelope.host, parts.envelope.mail_domain) == ("web9", "relay.example.org")
+    assert parts.log.path == paths.oplog_file
+
+
+class Said:
+    def __init__(self) -> None:
+        self.warnings: List[str] = []
+
+    def warning(self, text: str) -> None:
+        self.warnings.append(text)
+
+
+def test_a_warning_is_logged_once_while_its_condition_lasts_keyed_by_its_text_or_its_key(paths: Paths,
+                                                                                         store: Store) -> None:
+    read = config(paths, ehlo_name="relay.example.org")
+    said = Said()
+    parts = context.RunParts(paths, store, read, context.envelope(read, store), said)  # type: ignore[arg-type]
+    parts.log_once("the disk is nearly full")
+    parts.log_once("the disk is nearly full")
+    parts.log_once("the mail server refused: 550", key="refused")
+    parts.log_once("the mail server refused: 554", key="refused")  # the same condition in other words
+    assert said.warnings == ["the disk is nearly full", "the mail server refused: 550"]
+    store.clear_warning("refused")
+    parts.log_once("the mail server refused: 554", key="refused")
+    assert said.warnings[-1] == "the mail server refused: 554"
+
+
+def test_the_transport_of_a_config_is_made_without_connecting(paths: Paths) -> None:
+    made = context.transport(config(paths), paths, "relay.example.org")
+    assert callable(made.send) and callable(made.close)
+    made.close()

@@ -195,3 +195,28 @@ def test_a_waited_file_of_a_few_long_lines_keeps_only_whole_ones(tmp_path: Path)
 def test_a_missing_waited_file_is_no_error(tmp_path: Path) -> None:
     handoff.trim_waited(tmp_path / "waited")
     assert not (tmp_path / "waited").exists()
+
+
+def test_the_waited_file_is_trimmed_past_16_kib_to_its_last_64_connections(tmp_path: Path) -> None:
+    waited = tmp_path / "waited"
+    lines = ["{:<97} {}".format("198.51.100.1 {} 10.0.0.1 22".format(number), number % 10) for number in range(300)]
+    text = "".join(line + "\n" for line in lines)  # 100-byte lines: half of 16 KiB holds 81 of them
+    waited.write_text(text[:16384])
+    handoff.trim_waited(waited)
+    assert len(waited.read_bytes()) == 16384  # 16 KiB exactly: left alone
+    waited.write_text(text[:16500])  # 165 lines, just past 16 KiB: the last 64 are kept
+    handoff.trim_waited(waited)
+    assert waited.read_text().splitlines() == lines[101:165]
+    waited.write_text(text)
+    handoff.trim_waited(waited)
+    assert waited.read_text().splitlines() == lines[-64:]
+
+
+def test_a_link_planted_where_the_trim_writes_its_copy_is_not_followed(tmp_path: Path) -> None:
+    waited, target = tmp_path / "waited", tmp_path / "elsewhere"
+    waited.write_text("".join("198.51.100.1 {} 10.0.0.1 22 1795640700\n".format(number) for number in range(500)))
+    target.write_text("not the hook's\n")
+    os.symlink(str(target), "{}.{}.tmp".format(waited, os.getpid()))
+    before = waited.read_text()
+    handoff.trim_waited(waited)
+    assert target.read_text() == "not the hook's\n" and waited.read_text() == before and not waited.is_symlink()
