@@ -16,6 +16,10 @@ if ! "$work/venv/bin/mutmut" version 2>/dev/null | grep -q '2\.5\.1'; then
       toml==0.10.2 six==1.17.0
   "$work/venv/bin/pip" install -q -r "$root/requirements-dev.lock"
 fi
+# the runtime's own dependencies (keyring, email-validator): a test that reads a secret needs them
+if ! "$work/venv/bin/python" -c "import keyring, email_validator" 2>/dev/null; then
+  "$work/venv/bin/pip" install -q --no-deps --require-hashes --only-binary=:all: -r "$root/requirements.lock"
+fi
 runner="-B -m pytest -x -q -p no:cacheprovider --timeout=10"
 # Hypothesis' pytest plugin costs a second of every run (most of it): loaded only where a test uses Hypothesis.
 seeded="--hypothesis-seed=0" unseeded="-p no:hypothesispytest"
