@@ -56,7 +56,7 @@ declare -A tests=(
   [check/fanout]="$fanout tests/check/test_fanout.py"
   [check/sessionends]="tests/check/test_sessionends.py tests/check/test_sessionends_mutants.py"
   [check/reset]="tests/check/test_reset.py"
-  [check/oldroute]="tests/check/test_old_route.py"
+  [check/oldroute]="tests/check/test_old_route.py tests/check/test_oldroute_mutants.py"
   [store/pending]="tests/store/test_pending.py"
   [store/outboxtable]="tests/store/test_outbox_edges.py tests/store/test_outbox_mutants.py tests/store/test_store.py
                        tests/store/test_store_edges.py tests/store/test_store_mutants.py"
