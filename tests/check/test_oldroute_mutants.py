@@ -322,16 +322,60 @@ def test_a_notice_the_settings_watch_posted_goes_the_old_way_as_it_is(
     assert email.message_from_bytes(wire)["Message-ID"] == outbox.message_id("watch|abc", "notice", "web1.example.com")
 
 
+@pytest.mark.parametrize("before, after, keys, changes", [
+    (SMTP, SMTP.replace("user = bob", "user = eve"), "smtp user", ['  smtp user: "bob" -> "eve"']),
+    (SMTP, SMTP.replace("port = 2525", "port = 2526").replace("user = bob", "user = eve"), "smtp port, smtp user",
+     ["  smtp port: 2525 -> 2526", '  smtp user: "bob" -> "eve"']),
+    (OWNER, OWNER.replace("/usr/sbin/sendmail", "/bin/true"), "sendmail_path",
+     ['  sendmail_path: "/usr/sbin/sendmail" -> "/bin/true"'])])
 def test_a_change_the_settings_watch_does_not_name_is_posted_anew_even_beside_its_notice(
-        paths: Paths, store: Store, transport: Transport, pushes: Pushes) -> None:
+        paths: Paths, store: Store, transport: Transport, pushes: Pushes, before: str, after: str, keys: str,
+        changes: List[str]) -> None:
+    log = Log()
+    step(paths, store, before, log)
+    assert step(paths, store, after, log, Notice("settings changed", "body", "watch|abc")) == 1
+    pending = store.get(PENDING)
+    assert pending["subject"] == SUBJECT.format(keys=keys) and pending["identity"] != "watch|abc"
+    assert pending["text"] == TEXT.format(path=paths.config_file, changes="\n".join(changes))
+    assert outbox_count(store) == 1
+
+
+def test_the_notice_and_the_failure_line_read_as_written(paths: Paths, store: Store, transport: Transport,
+                                                          pushes: Pushes) -> None:
     log = Log()
     step(paths, store, SMTP, log)
+    transport.error = DeliveryError("connection refused")
+    assert step(paths, store, SMTP.replace("user = bob", "user = eve"), log) == 0
+    assert log.warnings == ["could not tell the delivery change through the old route: connection refused; "
+                            "the next cron run retries"]
+    message = email.message_from_bytes(transport.sent[0][0], policy=email.policy.default)
+    assert message["Subject"].strip() == "ssh_alert on web1.example.com: delivery settings changed: smtp user"
+    body = " ".join(message.get_content().split())
+    assert body.startswith("ssh_alert's delivery settings ({}) changed: smtp user: \"bob\" -> \"eve\" This notice "
+                           "goes the way alerts went before the change".format(paths.config_file))
+    assert body.endswith("then treat the account as compromised.")
+
+
+def test_the_kept_state_is_stored_under_the_names_earlier_versions_wrote(paths: Paths, store: Store,
+                                                                        transport: Transport) -> None:
+    step(paths, store, SMTP, Log())
+    transport.error = DeliveryError("down")
+    step(paths, store, SMTP.replace("user = bob", "user = eve"), Log())
+    assert store.get("config_delivering")["text"] == SMTP and store.get("config_route_pending")["text"]
+    transport.error = None
+    step(paths, store, SMTP.replace("user = bob", "user = eve"), Log())
+    assert store.get("config_route_told") == store.get("config_route_pending")["route"]
+
+
+def test_a_change_the_old_route_already_took_is_kept_without_telling_it_again(
+        paths: Paths, store: Store, transport: Transport, pushes: Pushes) -> None:
     moved = SMTP.replace("user = bob", "user = eve")
-    assert step(paths, store, moved, log, Notice("settings changed", "body", "watch|abc")) == 1
-    pending = store.get(PENDING)
-    assert pending["subject"] == SUBJECT.format(keys="smtp user") and pending["identity"] != "watch|abc"
-    assert pending["text"] == TEXT.format(path=paths.config_file, changes='  smtp user: "bob" -> "eve"')
-    assert outbox_count(store) == 1
+    with store.transaction():
+        store.put(DELIVERING, {"text": SMTP, "route": route(parsed(SMTP))})
+        store.put(TOLD, identity_of(route(parsed(SMTP)), route(parsed(moved))))
+    assert step(paths, store, moved, Log()) == 0
+    assert store.get(DELIVERING) == {"text": moved, "route": route(parsed(moved))}
+    assert transport.sent == [] and pushes.sent == [] and outbox_count(store) == 0
 
 
 def test_a_re_pointed_push_channel_is_told_at_its_old_destination_only(
