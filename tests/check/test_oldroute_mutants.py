@@ -324,8 +324,8 @@ def test_a_notice_the_settings_watch_posted_goes_the_old_way_as_it_is(
 
 @pytest.mark.parametrize("before, after, keys, changes", [
     (SMTP, SMTP.replace("user = bob", "user = eve"), "smtp user", ['  smtp user: "bob" -> "eve"']),
-    (SMTP, SMTP.replace("port = 2525", "port = 2526").replace("user = bob", "user = eve"), "smtp port, smtp user",
-     ["  smtp port: 2525 -> 2526", '  smtp user: "bob" -> "eve"']),
+    (SMTP, SMTP.replace("port = 2525", "port = 2526").replace("host = mail.", "host = evil."), "smtp host, smtp port",
+     ['  smtp host: "mail.example.com" -> "evil.example.com"', "  smtp port: 2525 -> 2526"]),
     (OWNER, OWNER.replace("/usr/sbin/sendmail", "/bin/true"), "sendmail_path",
      ['  sendmail_path: "/usr/sbin/sendmail" -> "/bin/true"'])])
 def test_a_change_the_settings_watch_does_not_name_is_posted_anew_even_beside_its_notice(
