@@ -429,3 +429,12 @@ def test_send_old_way_with_nothing_touched_or_an_unreadable_kept_config(paths: P
     assert _send_old_way(paths, {"text": push_only, "route": old}, pending, ENVELOPE,
                          dict(old, method="smtp")) is None
     assert transport.sent == [] and pushes.sent == []
+
+
+@pytest.mark.parametrize("after", [SMTP.replace("port = 2525", "port = 2526"), SMTP.replace("user = bob", "user = eve"),
+                                   SMTP.replace("host = mail.", "host = evil.")])
+def test_each_mail_transport_key_alone_sends_the_notice_by_the_old_transport(
+        paths: Paths, store: Store, transport: Transport, after: str) -> None:
+    step(paths, store, SMTP, Log())
+    assert step(paths, store, after, Log()) == 1
+    assert [config.smtp.port for config in transport.configs if config.smtp] == [2525] and len(transport.sent) == 1
