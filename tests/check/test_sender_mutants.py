@@ -3,7 +3,6 @@ summed over sends, the channels' refusals and long waits recorded under their ow
 the deferral's text. A real store; the fan-out is a stand-in that answers what its channels would have (the push
 APIs are on the public internet)."""
 
-from pathlib import Path
 from typing import Iterator, List, Tuple
 
 import pytest
