@@ -61,8 +61,9 @@ declare -A tests=(
   [store/outboxtable]="tests/store/test_outbox_edges.py tests/store/test_outbox_mutants.py tests/store/test_store.py
                        tests/store/test_store_edges.py tests/store/test_store_mutants.py"
   [store/schema]="tests/store/test_store.py tests/store/test_store_edges.py tests/store/test_upgrade_mutants.py"
-  [check/wire]="tests/check/test_render_wire.py tests/check/test_render.py tests/check/test_render_edges.py"
-  [check/sender]="tests/check/test_sender.py"
+  [check/wire]="tests/check/test_render_wire.py tests/check/test_render.py tests/check/test_render_edges.py
+                tests/check/test_wire_mutants.py"
+  [check/sender]="tests/check/test_sender.py tests/check/test_sender_mutants.py"
 )
 order="logins/statediff logins/loginlog logins/loginline rules/trust store/historytable store/history store/eventstore
        store/upgrade store/outcome store/store store/outbox check/policy check/events check/handoff check/context
