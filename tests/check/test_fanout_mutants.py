@@ -15,7 +15,6 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import pytest
 
 from app.channels.base import MAX_WAIT, REFUSED, RETRY, SENT, Event, Outcome
-from app.check import fanout as fanout_module
 from app.check.context import RunParts
 from app.check.events import login_event
 from app.check.fanout import (CHANNEL_DEADLINE, LAST_ATTEMPT, LONG_WAIT, REFUSED_META, WAIT_META, Channels, Fanout,
@@ -93,7 +92,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def run(store: Store, senders: Dict[str, Callable[[Event], Outcome]], now: float, log: Optional[Log] = None,
         on_sent: Optional[Callable[[Sequence[str]], None]] = None) -> Tuple[Fanout, int]:
     """One flush at the held time now: plan every channel, send, record; returns the fan-out and how many were sent."""
-    plans = {name: plan_channel(store, name, cast(Any, Config(senders, POLICY)), "web1", now) for name in senders}
+    plans = {name: plan_channel(store, name, cast(Any, Config(tuple(senders), POLICY)), "web1", now) for name in senders}
     fanout = Fanout(store, senders, cast(Any, log or Log()), on_sent or (lambda connections: None), clock=lambda: now)
     fanout.start(plans)
     return fanout, fanout.collect()
@@ -368,6 +367,6 @@ def test_a_run_releases_the_hook_at_its_login_and_reports_refusals_long_waits_an
         store.put("channels_attempt", 1.0)
     channels.start()  # everything waits: no attempt, no fan-out
     assert channels.fanout is None and store.get("channels_attempt") == 1.0
-    fanout_module.eventstore.record_outcome(store, "webhook", [row.row for row in eventstore.pending(
+    eventstore.record_outcome(store, "webhook", [row.row for row in eventstore.pending(
         store, eventstore.channel_state(store, "webhook"), True)], Outcome(SENT), NOW)
     assert channels.collect() == 0 and store.get(eventstore.CHANNELS_PENDING) is False  # the recorded-only login waits for none
