@@ -246,11 +246,11 @@ def test_a_channel_that_does_not_answer_in_time_is_recorded_as_failed_in_its_dae
     threads = {thread.name: thread.daemon for thread in threading.enumerate() if thread.name.startswith("channel-")}
     try:
         assert threads.get("channel-ntfy") is True
-        assert fanout.collect(deadline=0.3) == 0
+        assert fanout.collect(deadline=1.0) == 0
     finally:
         release.set()
-    assert state_of(store, "ntfy") == (None, "no answer within 0.3 s", NOW, NOW + 30.0, 1, False)
-    assert fanout.failed == {"ntfy": "no answer within 0.3 s"} and fanout.running == {}
+    assert state_of(store, "ntfy") == (None, "no answer within 1 s", NOW, NOW + 30.0, 1, False)
+    assert fanout.failed == {"ntfy": "no answer within 1 s"} and fanout.running == {}
     assert ("error", "gotify refused  for good: HTTP 401") in log.lines
 
 
@@ -370,3 +370,26 @@ def test_a_run_releases_the_hook_at_its_login_and_reports_refusals_long_waits_an
     eventstore.record_outcome(store, "webhook", [row.row for row in eventstore.pending(
         store, eventstore.channel_state(store, "webhook"), True)], Outcome(SENT), NOW)
     assert channels.collect() == 0 and store.get(eventstore.CHANNELS_PENDING) is False  # the recorded-only login waits for none
+
+
+def test_a_channel_that_hangs_after_a_delivery_keeps_that_delivery_and_waits_its_backoff(store: Store) -> None:
+    eventstore.channel_state(store, "ntfy")
+    events = [add_login(store, 0), add_login(store, 1)]
+    release, got = threading.Event(), []  # type: Tuple[threading.Event, List[Event]]
+
+    def hangs_second(event: Event) -> Outcome:
+        got.append(event)
+        if len(got) > 1:
+            release.wait(10)
+        return Outcome(SENT)
+
+    fanout = Fanout(store, {"ntfy": hangs_second}, cast(Any, Log()), clock=lambda: NOW)
+    fanout.start({"ntfy": plan_channel(store, "ntfy", cast(Any, Config(("ntfy",), POLICY)), "web1", NOW)})
+    try:
+        assert fanout.collect(deadline=1.0) == 1
+    finally:
+        release.set()
+    assert got == events
+    assert state_of(store, "ntfy") == (NOW, "no answer within 1 s", NOW, NOW + 30.0, 1, False)
+    assert [item.connection for item in eventstore.pending(store, eventstore.channel_state(store, "ntfy"), True)] \
+        == ["conn-1"]
