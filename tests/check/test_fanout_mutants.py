@@ -254,12 +254,18 @@ def test_a_channel_that_does_not_answer_in_time_is_recorded_as_failed_in_its_dae
     assert ("error", "gotify refused  for good: HTTP 401") in log.lines
 
 
-def test_a_sent_event_without_a_title_is_logged_with_an_empty_one(store: Store) -> None:
+def test_a_slow_answer_within_the_deadline_is_waited_for_and_an_event_without_a_title_logs_an_empty_one(
+        store: Store) -> None:
     eventstore.channel_state(store, "ntfy")
     event = add_login(store, 0)
     row = eventstore.pending(store, eventstore.channel_state(store, "ntfy"), True)[0].row
     log = Log()
-    fanout = Fanout(store, {"ntfy": Scripted(Outcome(SENT))}, cast(Any, log), clock=lambda: NOW)
+
+    def slow(event: Event) -> Outcome:
+        time.sleep(0.3)
+        return Outcome(SENT)
+
+    fanout = Fanout(store, {"ntfy": slow}, cast(Any, log), clock=lambda: NOW)
     fanout.start({"ntfy": [Send((row,), {"id": event["id"]}, ())]})
     assert fanout.collect() == 1 and log.lines == [("info", "ntfy: sent ")]
 
