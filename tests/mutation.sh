@@ -53,16 +53,17 @@ declare -A tests=(
   [check/events]="tests/logins/test_text.py tests/check/test_events_edges.py"
   [check/handoff]="tests/check/test_handoff.py tests/check/test_handoff_mutants.py"
   [check/context]="tests/check/test_context_mutants.py"
-  [check/fanout]="$fanout tests/check/test_fanout.py"
+  [check/fanout]="$fanout tests/check/test_fanout.py tests/check/test_fanout_mutants.py"
   [check/sessionends]="tests/check/test_sessionends.py tests/check/test_sessionends_mutants.py"
-  [check/reset]="tests/check/test_reset.py"
+  [check/reset]="tests/check/test_reset_mutants.py tests/check/test_reset.py"
   [check/oldroute]="tests/check/test_old_route.py tests/check/test_oldroute_mutants.py"
   [store/pending]="tests/store/test_pending.py"
   [store/outboxtable]="tests/store/test_outbox_edges.py tests/store/test_outbox_mutants.py tests/store/test_store.py
                        tests/store/test_store_edges.py tests/store/test_store_mutants.py"
   [store/schema]="tests/store/test_store.py tests/store/test_store_edges.py tests/store/test_upgrade_mutants.py"
-  [check/wire]="tests/check/test_render_wire.py tests/check/test_render.py tests/check/test_render_edges.py"
-  [check/sender]="tests/check/test_sender.py"
+  [check/wire]="tests/check/test_render_wire.py tests/check/test_render.py tests/check/test_render_edges.py
+                tests/check/test_wire_mutants.py"
+  [check/sender]="tests/check/test_sender.py tests/check/test_sender_mutants.py"
 )
 order="logins/statediff logins/loginlog logins/loginline rules/trust store/historytable store/history store/eventstore
        store/upgrade store/outcome store/store store/outbox check/policy check/events check/handoff check/context
