@@ -93,4 +93,7 @@ print("{:<20} {}/{} killed ({:.1f}%), {}".format(sys.argv[1], total - survived, 
                                                 100.0 * (total - survived) / max(total, 1), counts))
 SCORE
   ) || echo "$module: no score, see $clone.log"
+  # a mutant can leave a process its test forked spinning after the test's timeout (the hook's wait turned
+  # into a busy loop): nothing of this venv outlives its module
+  pkill -9 -f "^$work/venv/bin/python " || true
 done
