@@ -13,7 +13,7 @@ taken for a new one though it was recorded within START_SLACK of that run.
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from app.store import history
 from app.check.sessionends import LOGOUT_SUBJECT
@@ -80,13 +80,15 @@ def ended_entries(store: "Store", ended: Sequence[Tuple[str, float]]) -> List[Tu
     """The history rows of the ended connections: same login time, address and client port (when both name one),
     no end yet, and each row once, so that connections of one second from one address end their own logins."""
     found: List[Tuple[int, history.HistoryEntry]] = []
+    taken: Set[int] = set()
     for connection, epoch in ended:
         address, port = connection.split()[:2]
         for row, text in store.history_between(epoch, epoch):
             entry = history.from_json(text)
             if entry is not None and entry.ip == address and (entry.port or port) == port and not entry.ended \
-                    and row not in {taken for taken, _ in found}:
+                    and row not in taken:
                 found.append((row, entry))
+                taken.add(row)
                 break
     return found
 
