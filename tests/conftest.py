@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import PYZ, ROOT, smtp_settings, write_config  # noqa: E402
+from app.store.store import Store  # noqa: E402
 from app.system.paths import Paths  # noqa: E402
 from support.mailsink import MailSink, TestCA  # noqa: E402
 
@@ -41,6 +42,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def paths(home: Path) -> Paths:
     return Paths.from_environ({"HOME": str(home)})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A real store in tmp_path/store.db, closed after the test (a module may define its own elsewhere)."""
+    opened = Store.open(tmp_path / "store.db")
+    yield opened
+    opened.close()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import email.utils
 import socket
 import time
 from pathlib import Path
-from typing import Iterator, List
+from typing import List
 
 import pytest
 
@@ -15,13 +15,6 @@ from app.settings.config import Config, load_config
 from app.store.store import Store
 from app.system.paths import Paths
 from helpers import write_config
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "store.db")
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

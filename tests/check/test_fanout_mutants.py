@@ -25,6 +25,7 @@ from app.store import eventstore
 from app.store.history import EMAILED, HistoryEntry
 from app.store.store import Store
 from app.system.paths import Paths
+from support.outboxdoubles import Log
 
 NOW = time.time()
 
@@ -39,22 +40,6 @@ class Config:
 
 
 POLICY = AlertPolicy(max_per_hour=5, digest_after=3)
-
-
-class Log:
-    """An operations log that keeps its lines."""
-
-    def __init__(self) -> None:
-        self.lines: List[Tuple[str, str]] = []
-
-    def info(self, text: str) -> None:
-        self.lines.append(("info", text))
-
-    def warning(self, text: str) -> None:
-        self.lines.append(("warning", text))
-
-    def error(self, text: str) -> None:
-        self.lines.append(("error", text))
 
 
 class Scripted:
@@ -80,13 +65,6 @@ def add_login(store: Store, number: int, alert: bool = True) -> Event:
     with store.transaction():
         eventstore.add_events(store, [(event, alert, "conn-{}".format(number))])
     return event
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "store.db")
-    yield opened
-    opened.close()
 
 
 def run(store: Store, senders: Dict[str, Callable[[Event], Outcome]], now: float, log: Optional[Log] = None,

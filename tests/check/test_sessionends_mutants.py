@@ -4,8 +4,7 @@ next run, all in one transaction; and the logout notice's exact subject, body, i
 
 import json
 import time
-from pathlib import Path
-from typing import Any, Iterator, List, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import pytest
 
@@ -26,13 +25,6 @@ HOST = "web1.example.com"
 def start() -> float:
     """A whole second an hour ago: the start of the connections (whole, so sums of it stay exact)."""
     return float(int(time.time()) - 3600)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "store.db")
-    yield opened
-    opened.close()
 
 
 def login(epoch: float, number: int, user: str = "alice", ended: float = 0.0) -> history.HistoryEntry:

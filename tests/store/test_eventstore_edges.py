@@ -2,10 +2,7 @@
 changes a channel's state, its hourly window, and what prune forgets and keeps."""
 
 import time
-from pathlib import Path
 from typing import Dict, List
-
-import pytest
 
 from app.channels.base import Outcome
 from app.store import eventstore
@@ -13,13 +10,6 @@ from app.store.store import Store
 
 NOW = 1_795_600_000.0
 DAY = 86400.0
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    store = Store.open(tmp_path / "store.db")
-    yield store
-    store.close()
 
 
 class Policy:

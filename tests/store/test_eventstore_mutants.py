@@ -3,23 +3,13 @@ from the start after a reset, a notice skipped for the channel it is about, and 
 still waits for (status's count), journald taking recorded-only logins like syslog."""
 
 import time
-from pathlib import Path
-from typing import Any, Dict, Iterator, List, Sequence
-
-import pytest
+from typing import Any, Dict, List, Sequence
 
 from app.channels.base import Outcome
 from app.store import eventstore
 from app.store.store import Store
 
 DAY = 86400.0
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "store.db")
-    yield opened
-    opened.close()
 
 
 def event(number: int, kind: str = "login") -> Dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any, List, Optional
 
 import pytest
 
@@ -19,13 +19,6 @@ from app.store.store import Store
 
 NOW = time.time()
 DAY = 86400.0
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "store.db")
-    yield opened
-    opened.close()
 
 
 def login(epoch: float = NOW - 600, ip: str = "198.51.100.7", user: str = "alice", log_key: str = "2049:77:100",

@@ -13,20 +13,12 @@ import pytest
 
 from app.logins.runmark import LOCK_BYTES
 from app.store import outbox
-from app.store.rows import OutboxRow
 from app.store.store import Store
 from support.outboxdoubles import Log, Told
 from app.channels.delivery import DeliveryError, SendResult
 
 NOW = 1_795_600_000.0
 TO = ("a@example.com", "b@example.com")
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    store = Store.open(tmp_path / "store.db")
-    yield store
-    store.close()
 
 
 class Transport:

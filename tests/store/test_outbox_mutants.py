@@ -6,9 +6,7 @@ the accepted mark's exact width beside the run mark in the lock file, and the pr
 import email.policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Iterator, List, Tuple
-
-import pytest
+from typing import List
 
 from app.channels.delivery import SendResult
 from app.logins import runmark
@@ -20,13 +18,6 @@ from support.outboxdoubles import Log, Told
 NOW = 1_795_600_000.0
 STORED = ("old@example.com", "now@example.com")  # the recipients the message was stored with
 CONFIGURED = ["now@example.com", "new@example.com"]  # the recipients configured when it is sent
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "store.db")
-    yield opened
-    opened.close()
 
 
 class Transport:

@@ -20,13 +20,6 @@ from app.errors import NO_SQLITE, UserError
 NOW = 1_795_600_000.0
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    store = Store.open(tmp_path / "store.db")
-    yield store
-    store.close()
-
-
 def free_pages(store: Store) -> int:
     return store.connection.execute("PRAGMA freelist_count").fetchone()[0]
 

@@ -4,19 +4,11 @@ outcome, and the hourly limit's count and last alert after deliveries that were 
 
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from app.store.rows import OutboxRow
 from app.store.store import DatabaseError, Store, opened
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(tmp_path / "store.db")
-    yield store
-    store.close()
 
 
 def enqueue(store: Store, now: float) -> OutboxRow:

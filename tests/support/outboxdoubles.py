@@ -1,4 +1,5 @@
-"""Doubles of what app.store.outbox.flush talks to: the operations log and the Sender that hears the replies."""
+"""Doubles of what app.store.outbox.flush and app.check.fanout talk to: the operations log and the Sender that hears
+the replies."""
 
 from typing import List, Tuple
 
@@ -6,11 +7,16 @@ from app.store.rows import OutboxRow
 
 
 class Log:
+    """An operations log that keeps its lines."""
+
     def __init__(self) -> None:
         self.lines: List[Tuple[str, str]] = []
 
     def info(self, text: str) -> None:
         self.lines.append(("info", text))
+
+    def warning(self, text: str) -> None:
+        self.lines.append(("warning", text))
 
     def error(self, text: str) -> None:
         self.lines.append(("error", text))
