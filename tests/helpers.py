@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.logins.loginlog import Position, position_at  # noqa: E402
 from app.system.paths import Paths  # noqa: E402
 from support.hookrun import hook_command  # noqa: E402,F401  (re-exported for tests)
 from support.faketime import FAKETIME_VARIABLES, faked_clock  # noqa: E402,F401  (re-exported for tests)
@@ -87,6 +88,18 @@ def login_line(ip: str = "203.0.113.7", user: str = "alice", when: Optional[str]
                extras: str = "cport=51234 saddr=10.0.0.1 sport=22 tty=/dev/pts/0 hook=bash-profile") -> bytes:
     """Returns one login log line; when defaults to ten minutes ago."""
     return "{} {} {} publickey {}".format(stamp(600) if when is None else when, ip, user, extras).encode()
+
+
+def numbered_line(number: int, user: str = "alice", extras: str = "") -> bytes:
+    """Login line number (its second, address and client port follow the number), with extras after the port."""
+    return "2026-11-25 11:55:{:02d} +0000 203.0.113.{} {} publickey cport=5{:04d} {}\n".format(
+        number % 60, number % 250, user, number, extras).encode()
+
+
+def position_at_end(path: Path) -> Position:
+    """The log position at path's end, as a run that read it all stores it."""
+    with open(str(path), "rb") as handle:
+        return position_at(handle)
 
 
 def pyz_env(home: Path, shiv_root: Optional[Path] = None, **extra: str) -> Dict[str, str]:

@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+from helpers import position_at_end
 from app.logins.loginlog import (Position, anchor_at, count_lines_from, find_predecessor, position_at, read_entries,
                                    tail_lines)
 
@@ -17,11 +18,6 @@ def line(number: int) -> bytes:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
-
-
-def position_at_end(path: Path) -> Position:
-    with open(str(path), "rb") as handle:
-        return position_at(handle)
 
 
 # --- the anchor: stored in every position, so its format must not change between releases ---------------------------

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import position_at_end
 from app.logins import loginlog
-from app.logins.loginlog import MAX_LINE, Position, anchor_at, position_at, read_entries
+from app.logins.loginlog import MAX_LINE, Position, anchor_at, read_entries
 from app.logins.statediff import FileFacts, Segment, decide, plan
 
 LOG = Path("/state/logins.log")
@@ -18,11 +19,6 @@ OLD = Path("/state/logins.log.1")
 def line(number: int, user: str = "alice") -> bytes:
     return "2026-11-25 11:55:{:02d} +0000 203.0.113.{} {} publickey cport=5{:04d}\n".format(
         number % 60, number % 250, user, number).encode()
-
-
-def position_at_end(path: Path) -> Position:
-    with open(str(path), "rb") as handle:
-        return position_at(handle)
 
 
 # --- decide: the pure cases --------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import numbered_line as line, position_at_end
 from app.logins import statediff
-from app.logins.loginlog import Position, position_at
+from app.logins.loginlog import Position
 from app.logins.statediff import FileFacts, Segment, decide, facts, is_repeat, plan, remember
 from app.system.files import NotRegularFile
 
@@ -15,16 +16,6 @@ LOG = Path("/state/logins.log")
 OLD = Path("/state/logins.log.1")
 EPOCH = 1795607703.0  # 2026-11-25 11:55:03 UTC
 CONNECTION = "203.0.113.7 51234 10.0.0.1 22"
-
-
-def line(number: int, user: str = "alice", extras: str = "") -> bytes:
-    return "2026-11-25 11:55:{:02d} +0000 203.0.113.{} {} publickey cport=5{:04d} {}\n".format(
-        number % 60, number % 250, user, number, extras).encode()
-
-
-def position_at_end(path: Path) -> Position:
-    with open(str(path), "rb") as handle:
-        return position_at(handle)
 
 
 def segments_of(found):  # type: ignore[no-untyped-def]

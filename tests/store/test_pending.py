@@ -6,20 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.logins.loginlog import Position, position_at
+from helpers import numbered_line as line, position_at_end
+from app.logins.loginlog import Position
 from app.logins.statediff import Segment
 from app.store import pending
 from app.store.pending import pending_logins
-
-
-def line(number: int, user: str = "alice", extras: str = "") -> bytes:
-    return "2026-11-25 11:55:{:02d} +0000 203.0.113.{} {} publickey cport=5{:04d} {}\n".format(
-        number % 60, number % 250, user, number, extras).encode()
-
-
-def position_at_end(path: Path) -> Position:
-    with open(str(path), "rb") as handle:
-        return position_at(handle)
 
 
 NO_LOCK = Path("/nonexistent/check.lock")  # no run mark: nothing was sent while the store could not record it
