@@ -1,5 +1,6 @@
 """The command line: parse arguments, run one command, print its result. The one place errors are caught."""
 
+import gc
 import os
 import sys
 from types import SimpleNamespace
@@ -79,9 +80,18 @@ def _log_error(paths: Paths, message: str) -> None:
         pass
 
 
+def _collect_from_here() -> None:
+    """Turn the garbage collector back on (app.entry turns it off for the imports), leaving out what exists
+    now: modules, classes and functions, never garbage, which every later pass would walk again."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def _run(arguments: "Arguments", paths: Paths) -> int:
     """Run the command's module (app.commands.<command>) and print its Result: text, or its data with --json."""
     module = __import__("app.commands." + arguments.command, fromlist=["run"])  # importlib costs the hook time
+    _collect_from_here()
     run: "Callable[[Paths, Arguments], Result]" = module.run
     result = run(paths, arguments)
     if getattr(arguments, "json", False):
