@@ -11,7 +11,7 @@ delivered one by one: each accepting recipient gets exactly one copy.
 
 from typing import Callable, ContextManager, List, Optional, Sequence, Tuple
 
-from app.channels.smtpsession import StagedSMTP, StagedSMTPSSL, login, mail_from, rcpt_to
+from app.channels.smtpsession import StagedSMTP, StagedSMTPSSL, login, mail_from, rcpt_to, resolvable
 import smtplib  # noqa: E402,I100  (after app.channels.smtpsession, which imports it deferring what it never uses)
 from app.channels.delivery import AllDeferred, DeliveryError, SendResult
 from app.channels.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING, MAIL, RCPT, STARTTLS, \
@@ -82,7 +82,9 @@ class SmtpTransport:
         else:
             session = StagedSMTP(local_hostname=self.local_hostname, timeout=timeout)
         session.connected = self._connected
-        session._host = smtp.host  # what __init__ would set: TLS checks the certificate against it
+        # What __init__ would set: TLS checks the certificate against it. ssl takes an ASCII name as its bytes
+        # too (SSLContext._encode_hostname, Python 3.7 on), which spares a TLS login the idna codec's import.
+        session._host = resolvable(smtp.host)  # type: ignore[assignment]
         try:
             code, reply = session.connect(smtp.host, smtp.port)
             if code != 220:

@@ -1,16 +1,21 @@
 """MAIL FROM and RCPT TO written without email.utils (app.channels.smtpsession): the same commands as smtplib's,
-to a real loopback server, with nothing of the email package's address parsing or the idna codec loaded."""
+to a real loopback server, with nothing of the email package's address parsing or the idna codec loaded (nor
+with STARTTLS, nor subprocess for a password file)."""
 
 import smtplib
 import subprocess
 import sys
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.channels.smtpsession import StagedSMTP, mail_from, plain_address, rcpt_to
-from helpers import ROOT
-from support.mailsink import MailSink
+from app.settings.credentials import SERVICE
+from app.settings.secretstore import SecretsFile
+from app.system.paths import Paths
+from helpers import ROOT, smtp_settings, write_config
+from support.mailsink import MailSink, TestCA
 
 ADDRESS_CHARACTERS = st.sampled_from(list("ab.-+_'!#=?{}|~@ \"<>()[],;:\\\t\u00e9\u00a0\u3000") + ["xn--"])
 
@@ -84,3 +89,29 @@ def test_a_plain_smtp_connection_loads_no_idna_codec() -> None:
                                   env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.split() == ["False"]
+
+
+def test_a_starttls_login_with_a_password_file_loads_neither_the_idna_codec_nor_subprocess(
+        paths: Paths, ca: TestCA, ca_file: Path) -> None:
+    code = ("import sys\n"
+            "from app.channels.smtp import SmtpTransport\n"
+            "from app.settings.config import load_config\n"
+            "from app.settings.credentials import resolve_password\n"
+            "from app.system.paths import Paths\n"
+            "paths = Paths.from_environ({{'HOME': {home!r}}})\n"
+            "config = load_config(paths.config_file)\n"
+            "transport = SmtpTransport(config, lambda: resolve_password(config, paths), 'client.example')\n"
+            "transport.send(b'Subject: tls\\r\\n\\r\\nbody\\r\\n', ['owner@example.com'])\n"
+            "transport.close()\n"
+            "print('encodings.idna' in sys.modules, 'subprocess' in sys.modules)\n")
+    with MailSink("starttls", cert=ca.leaf(), auth={"alice": "s3cret"}) as server:
+        write_config(paths, smtp=smtp_settings(server, host="localhost", security="starttls", user="alice",
+                                               password_store="file", ca_file=str(ca_file)))
+        SecretsFile(paths.secrets_file).set_password(SERVICE, "alice", "s3cret")
+        finished = subprocess.run([sys.executable, "-S", "-c", code.format(home=str(paths.home))],
+                                  cwd=str(ROOT), capture_output=True, text=True, timeout=60,
+                                  env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+        assert finished.returncode == 0, finished.stderr
+        (received,) = server.wait_for(1)
+    assert received.tls and received.auth_user == "alice"
+    assert finished.stdout.split() == ["False", "False"]
