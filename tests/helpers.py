@@ -33,6 +33,14 @@ def stamp(seconds_ago: float = 0.0, now: Optional[float] = None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(moment))
 
 
+def run_fresh(code: str, python: str = sys.executable) -> str:
+    """Run code in a new interpreter (-S, this tree on sys.path); return its stdout; fail on a non-zero exit."""
+    finished = subprocess.run([python, "-S", "-c", code], cwd=str(ROOT), capture_output=True, text=True,
+                              timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert finished.returncode == 0, finished.stderr
+    return finished.stdout
+
+
 def require(condition: bool, why: str) -> None:
     """Skip when a real component is missing locally; in CI (CI=true) a missing component fails the test."""
     if not condition:

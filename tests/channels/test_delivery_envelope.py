@@ -3,8 +3,6 @@ to a real loopback server, with nothing of the email package's address parsing o
 with STARTTLS, nor subprocess for a password file)."""
 
 import smtplib
-import subprocess
-import sys
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -14,7 +12,7 @@ from app.channels.smtpsession import StagedSMTP, mail_from, plain_address, rcpt_
 from app.settings.credentials import SERVICE
 from app.settings.secretstore import SecretsFile
 from app.system.paths import Paths
-from helpers import ROOT, smtp_settings, write_config
+from helpers import run_fresh, smtp_settings, write_config
 from support.mailsink import MailSink, TestCA
 
 ADDRESS_CHARACTERS = st.sampled_from(list("ab.-+_'!#=?{}|~@ \"<>()[],;:\\\t\u00e9\u00a0\u3000") + ["xn--"])
@@ -58,12 +56,9 @@ def test_a_plain_smtp_send_loads_none_of_the_email_packages_parsing() -> None:
             "print(sorted(name for name in sys.modules if name.startswith('email.')))\n"
             "print('copy' in sys.modules, 'weakref' in sys.modules)\n")
     with MailSink("plain") as server:
-        finished = subprocess.run([sys.executable, "-S", "-c", code.format(host=server.host, port=server.port)],
-                                  cwd=str(ROOT), capture_output=True, text=True, timeout=60,
-                                  env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert finished.returncode == 0, finished.stderr
-    assert finished.stdout.split("\n")[0] in ("['email.base64mime']", "['email.base64mime', 'email.errors']")
-    assert finished.stdout.split("\n")[1] == "False False"
+        output = run_fresh(code.format(host=server.host, port=server.port))
+    assert output.split("\n")[0] in ("['email.base64mime']", "['email.base64mime', 'email.errors']")
+    assert output.split("\n")[1] == "False False"
 
 
 @settings(max_examples=300, deadline=None)
@@ -84,11 +79,8 @@ def test_a_plain_smtp_connection_loads_no_idna_codec() -> None:
             "session.quit()\n"
             "print('encodings.idna' in sys.modules)\n")
     with MailSink("plain") as server:
-        finished = subprocess.run([sys.executable, "-S", "-c", code.format(host=server.host, port=server.port)],
-                                  cwd=str(ROOT), capture_output=True, text=True, timeout=60,
-                                  env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert finished.returncode == 0, finished.stderr
-    assert finished.stdout.split() == ["False"]
+        output = run_fresh(code.format(host=server.host, port=server.port))
+    assert output.split() == ["False"]
 
 
 def test_a_starttls_login_with_a_password_file_loads_neither_the_idna_codec_nor_subprocess(
@@ -108,10 +100,7 @@ def test_a_starttls_login_with_a_password_file_loads_neither_the_idna_codec_nor_
         write_config(paths, smtp=smtp_settings(server, host="localhost", security="starttls", user="alice",
                                                password_store="file", ca_file=str(ca_file)))
         SecretsFile(paths.secrets_file).set_password(SERVICE, "alice", "s3cret")
-        finished = subprocess.run([sys.executable, "-S", "-c", code.format(home=str(paths.home))],
-                                  cwd=str(ROOT), capture_output=True, text=True, timeout=60,
-                                  env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-        assert finished.returncode == 0, finished.stderr
+        output = run_fresh(code.format(home=str(paths.home)))
         (received,) = server.wait_for(1)
     assert received.tls and received.auth_user == "alice"
-    assert finished.stdout.split() == ["False", "False"]
+    assert output.split() == ["False", "False"]

@@ -5,7 +5,7 @@ notice text (real SQLite; the old mail transport and push sender are recorded fa
 import email
 import email.policy
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -22,6 +22,7 @@ from app.settings.config import Config, parse_config
 from app.store import outbox
 from app.store.store import Store
 from app.system.paths import Paths
+from support.stores import store  # noqa: F401  (the fixture: the store at the account's own place)
 
 OWNER = """[alert]
 to = owner@example.com, second@example.com
@@ -137,16 +138,6 @@ def pushes(monkeypatch: pytest.MonkeyPatch) -> Pushes:
 
     monkeypatch.setattr(fanout, "channel_sender", sender)
     return fake
-
-
-@pytest.fixture
-def store(paths: Paths) -> Iterator[Store]:
-    paths.state_dir.mkdir(parents=True, exist_ok=True)
-    opened = Store.open(paths.store_file)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def step(paths: Paths, store: Store, text: str, log: Log, notice: Optional[Notice] = None) -> int:

@@ -5,7 +5,7 @@ import email.policy
 import os
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import pytest
 
@@ -20,6 +20,7 @@ from app.store import outbox
 from app.store.store import Store
 from app.system.oplog import OperationalLog
 from app.system.paths import Paths
+from support.stores import store  # noqa: F401  (the fixture: the store at the account's own place)
 
 TO = ("a@example.com", "b@example.com")
 Answer = Union[SendResult, DeliveryError]
@@ -42,14 +43,6 @@ class Transport:
 
     def close(self) -> None:
         self.closed = True
-
-
-@pytest.fixture
-def store(paths: Paths) -> Iterator[Store]:
-    paths.state_dir.mkdir(parents=True, exist_ok=True)
-    store = Store.open(paths.store_file)
-    yield store
-    store.close()
 
 
 def sender_for(paths: Paths, store: Store, transport: Transport, mark: Optional[outbox.AcceptedMark] = None,

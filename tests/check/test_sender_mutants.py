@@ -3,7 +3,7 @@ summed over sends, the channels' refusals and long waits recorded under their ow
 the deferral's text. A real store; the fan-out is a stand-in that answers what its channels would have (the push
 APIs are on the public internet)."""
 
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
@@ -17,6 +17,7 @@ from app.system.oplog import OperationalLog
 from app.system.paths import Paths
 
 from tests.check.test_sender import TO, Transport, post, sender_for
+from support.stores import store  # noqa: F401  (the fixture: the store at the account's own place)
 
 
 class FanOut:
@@ -48,14 +49,6 @@ class FanOut:
 
     def finish(self) -> None:
         self.finished += 1
-
-
-@pytest.fixture
-def store(paths: Paths) -> Iterator[Store]:
-    paths.state_dir.mkdir(parents=True, exist_ok=True)
-    store = Store.open(paths.store_file)
-    yield store
-    store.close()
 
 
 def push_sender(paths: Paths, store: Store, fanout: FanOut, emails: bool = False) -> Sender:

@@ -2,15 +2,13 @@
 interpreter (this process has ssl and hashlib loaded already), on every supported Python that is installed."""
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 from typing import Dict
 
 import pytest
 
 from app.system.sha import sha256
-from helpers import ROOT, SUPPORTED, pyenv_pythons, require
+from helpers import SUPPORTED, pyenv_pythons, require, run_fresh
 
 OPENSSL = ("ssl", "_ssl", "hmac", "hashlib", "_hashlib")
 
@@ -18,14 +16,6 @@ OPENSSL = ("ssl", "_ssl", "hmac", "hashlib", "_hashlib")
 @pytest.fixture(scope="module")
 def pythons() -> Dict[str, Path]:
     return pyenv_pythons()
-
-
-def run_fresh(code: str, python: str = sys.executable) -> str:
-    """Run code in a new interpreter (-S, this tree on sys.path); return its stdout; fail on a non-zero exit."""
-    finished = subprocess.run([python, "-S", "-c", code], cwd=str(ROOT), capture_output=True, text=True,
-                              timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert finished.returncode == 0, finished.stderr
-    return finished.stdout
 
 
 def loaded(names=OPENSSL) -> str:
