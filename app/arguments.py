@@ -1,11 +1,16 @@
 """The command line's grammar: the top-level parser; each command module adds its own subcommand (add_parser)."""
 
+from __future__ import annotations
+
 import argparse
 from importlib import import_module
-from typing import NoReturn, Optional, Sequence
 
 from app import __version__
 from app.errors import UserError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn, Optional, Sequence
 
 PROGRAM = "ssh_alert.pyz"
 # module names, in --help order

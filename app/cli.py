@@ -1,15 +1,19 @@
 """The command line: parse arguments, run one command, print its result. The one place errors are caught."""
 
+from __future__ import annotations
+
 import gc
 import os
 import sys
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Callable, List, Optional, Union
 
 from app.errors import INTERNAL_ERROR, ExitCode, UserError
 from app.system.paths import Paths
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Union
+
     from argparse import Namespace
 
     from app.commands.result import Result

@@ -1,5 +1,7 @@
 """The pyz's entry point: hand over to the CLI (the version gate lives in the zip's __main__)."""
 
+from __future__ import annotations
+
 import gc
 import sys
 

@@ -1,5 +1,7 @@
 """The one user-facing error type, its exit codes, and the message texts tests import."""
 
+from __future__ import annotations
+
 import enum
 
 

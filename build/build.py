@@ -116,6 +116,21 @@ def _records(data: bytes) -> Dict[str, bytes]:
         return {i.filename: data[i.header_offset:end] for i, end in zip(infos, ends)}
 
 
+ENTRY_MODULE = """# -*- coding: utf-8 -*-
+# ssh_alert.pyz's __main__.py, written by build/build.py: build/zipmain.py's text, compiled by the exec below.
+# zipimport compiles a module from the zip's source twice on every run (to find it, then to load it), and this
+# one runs at every login: a string constant is next to free to compile, so zipmain is compiled only once.
+_ZIPMAIN = {source}
+exec(compile(_ZIPMAIN, "build/zipmain.py", "exec"))
+"""
+
+
+def entry_module(zipmain: str) -> bytes:
+    """Takes build/zipmain.py's text; returns the __main__.py that runs it (pure). Raises SyntaxError."""
+    ast.parse(zipmain, feature_version=(3, 6))  # best effort: the entry module must parse on old Pythons
+    return ENTRY_MODULE.format(source=repr(zipmain)).encode("utf-8")
+
+
 def replace_main(src: Path, dst: Path, main_py: bytes) -> None:
     """Write `src` to `dst` (atomically, mode 0755) with __main__.py replaced by `main_py`.
 
@@ -213,7 +228,7 @@ def main(argv: List[str] = sys.argv[1:]) -> int:
             shiv_out = Path(tmp, out.name)
             run_shiv(cfg, site, shiv_out)
             check_pure(shiv_out)
-            replace_main(shiv_out, out, cfg["zipmain"].read_bytes())
+            replace_main(shiv_out, out, entry_module(cfg["zipmain"].read_text(encoding="utf-8")))
             if expected is not None:
                 return _verdict(out.read_bytes(), expected)
     except (BuildError, OSError, SyntaxError, zipfile.BadZipFile) as e:

@@ -17,18 +17,23 @@ title and text are plain text already made printable (app.system.text); every va
 attacker-controlled and must be escaped by the channel for its markup.
 """
 
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+from __future__ import annotations
 
+from app.system.record import Record
 from app.system.text import ELLIPSIS
 from app.settings.kinds import OptionValue
 
-Event = Dict[str, Any]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Optional, Tuple, TypeAlias
+
+Event: TypeAlias = "Dict[str, Any]"
 EVENT_VERSION = 1
 
 SENT, RETRY, REFUSED = "sent", "retry", "refused"
 
 
-class HttpRequest(NamedTuple):
+class HttpRequest(Record):
     method: str  # "POST" | "PUT"
     url: str  # may carry a secret (Telegram's token, a webhook URL): never logged as it is
     headers: Tuple[Tuple[str, str], ...]  # latin-1-safe values only
@@ -36,13 +41,13 @@ class HttpRequest(NamedTuple):
     secrets: Tuple[str, ...] = ()  # strings redacted from every error text about this request
 
 
-class HttpReply(NamedTuple):
+class HttpReply(Record):
     status: int
     headers: Mapping[str, str]  # lower-case names
     body: bytes  # at most the first 64 KiB
 
 
-class Outcome(NamedTuple):
+class Outcome(Record):
     state: str  # SENT, RETRY (temporary) or REFUSED (permanent for that event: 301/308, 4xx but 408/425/429)
     detail: str = ""  # one line for the log and status; no secret in it
     retry_after: Optional[float] = None  # seconds the server asked us to wait (Retry-After; the fan-out caps it)
@@ -198,7 +203,7 @@ def numeric_priority(event: Event, options: Mapping[str, OptionValue], default: 
     return min(max(value, low), high)
 
 
-class JsonApi(NamedTuple):
+class JsonApi(Record):
     """How a channel's JSON API answers: the field naming the sent message, the fields giving a refusal's reason,
     the hint for a redirect and the hint for each HTTP status."""
 

@@ -4,13 +4,17 @@ Every failure becomes a DeliveryError whose text says what to change; nothing he
 password. The transport of a run is chosen by open_transport; the sendmail route never loads smtplib.
 """
 
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple, Union, TYPE_CHECKING
+from __future__ import annotations
 
 from app.settings.config import Config
+from app.system.record import Record
 from app.system.text import printable
 from app.channels.mailname import wire_address
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Sequence, Tuple, TypeAlias, Union
+
     from app.channels.smtp import SmtpTransport
 
 SENDMAIL_FLAGS = ("-t", "-oi")  # recipients from the headers; a lone "." line is not the end of input
@@ -28,7 +32,7 @@ class AllDeferred(DeliveryError):
         self.result = result
 
 
-class SendResult(NamedTuple):
+class SendResult(Record):
     """What one attempt did for each recipient."""
 
     accepted: Tuple[str, ...] = ()
@@ -103,7 +107,7 @@ class NoMailTransport:
         pass
 
 
-Transport = Union["SmtpTransport", SendmailTransport, NoMailTransport]
+Transport: TypeAlias = "Union[SmtpTransport, SendmailTransport, NoMailTransport]"
 
 
 def open_transport(config: Config, password: Callable[[], Optional[str]], local_hostname: str) -> Transport:

@@ -4,12 +4,17 @@ Pure: takes the exception smtplib/ssl/socket raised and the stage the session wa
 A server's reply text is shown escaped (an ESC or OSC sequence in it never reaches a terminal raw).
 """
 
+from __future__ import annotations
+
 import smtplib
 import socket
-from typing import Optional
 
 from app.settings.config import SmtpSettings
 from app.system.text import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 # Stages of one SMTP session, as failures name them.
 CONNECT, GREETING, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, FINAL_DOT = (

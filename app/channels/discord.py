@@ -1,15 +1,20 @@
 """Discord webhook: content with Discord markdown escaped, no mention parsed (allowed_mentions), no embeds
 (SUPPRESS_EMBEDS), and ?wait=true so a 200 means the message was saved."""
 
+from __future__ import annotations
+
 import json
 import re
 import urllib.parse
-from typing import Dict, Mapping, Optional, Tuple
 
 from app.channels.base import (SENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect, classify_status,
                                excerpt, fit, one_line, reply_json, unproven, url_secrets)
 from app.system.text import ELLIPSIS
 from app.settings.kinds import OptionValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Mapping, Optional, Tuple
 
 NAME = "discord"
 SECRET = "webhook_url"

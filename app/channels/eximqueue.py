@@ -6,11 +6,17 @@ freezes the bounce (addressed to the non-local envelope sender) in its queue, wh
 needs exim's admin rights (root or the Debian-exim group) by default; without them nothing can be told.
 """
 
+from __future__ import annotations
+
 import re
 import time
-from typing import List, NamedTuple, Optional
 
 from app.system import proc
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 FROZEN = ("{sendmail} accepted the message, then exim {what} (exim -bp lists {queue_id}; exim -Mvh {queue_id} "
           "shows it): nothing arrives; use method = smtp with your provider's mail server, or have root run "
@@ -18,7 +24,7 @@ FROZEN = ("{sendmail} accepted the message, then exim {what} (exim -bp lists {qu
 _QUEUE_LINE = re.compile(r"^\s*\S+\s+\S+\s+(\S+-\S+-\S+)\s+<[^>]*>(\s+\*\*\* frozen \*\*\*)?")
 
 
-class Queued(NamedTuple):
+class Queued(Record):
     queue_id: str
     frozen: bool
 

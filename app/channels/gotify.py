@@ -1,13 +1,18 @@
 """Gotify: POST the title and text as JSON to {url}/message, the app token in X-Gotify-Key (never in the URL,
 where proxies and access logs keep it) and the content type text/plain, so nothing in it renders as markdown."""
 
+from __future__ import annotations
+
 import json
-from typing import Mapping
 
 from app.channels.base import (Event, HttpReply, HttpRequest, JsonApi, Outcome, classify_json, numeric_priority,
                                option)
 from app.system.text import ELLIPSIS
 from app.settings.kinds import OptionValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping
 
 NAME = "gotify"
 SECRET = "app_token"

@@ -4,6 +4,8 @@ a per-operation timeout and an overall deadline; every failure is a one-line Tra
 Imported only when a push channel sends, so the urllib/ssl imports cost nothing otherwise.
 """
 
+from __future__ import annotations
+
 import http.client
 import os
 import re
@@ -14,11 +16,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Type
 
 from app import __version__
 from app.channels.base import HttpReply, HttpRequest
 from app.system.text import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Type
 
 BODY_LIMIT = 64 * 1024
 CHUNK = 8192

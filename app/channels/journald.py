@@ -7,15 +7,20 @@ An entry too large for one datagram goes as a sealed memfd passed over the socke
 Like syslog, entries are events of the outbox: a socket that is missing or refuses leaves them pending.
 """
 
+from __future__ import annotations
+
 import array
 import errno
 import os
 import socket
 import struct
-from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from app.channels.base import RETRY, SENT, Event, Outcome
 from app.system.text import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 SOCKET = "/run/systemd/journal/socket"
 IDENTIFIER = "ssh_alert"

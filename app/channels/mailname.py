@@ -6,11 +6,16 @@ with spaces is refused (Postfix reject_invalid_helo_hostname, Exim's default ACL
 (``host_label``, any Unicode) is a different thing. IDN domains go out as A-labels (xn--).
 """
 
+from __future__ import annotations
+
 import ipaddress
 import socket
-from typing import Callable, Optional, Tuple
 
 from app.settings.names import address_literal, is_fqdn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Tuple
 
 
 def primary_address(connect: Optional[Callable[[int, Tuple[str, int]], str]] = None) -> Optional[str]:

@@ -2,15 +2,20 @@
 the homeserver already took returns the same event instead of posting twice; the HTML part is escaped and
 m.mentions is empty, so nothing in it is a mention, @room or a link."""
 
+from __future__ import annotations
+
 import hashlib
 import html
 import json
 import urllib.parse
-from typing import Any, Dict, Mapping, Optional
 
 from app.channels.base import (Event, HttpReply, HttpRequest, JsonApi, Outcome, classify_json, fit, option,
                                reply_json)
 from app.settings.kinds import OptionValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Optional
 
 NAME = "matrix"
 SECRET = "access_token"

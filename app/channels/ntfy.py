@@ -1,12 +1,17 @@
 """ntfy (ntfy.sh or self-hosted): POST the plain text to the topic URL, the title in X-Title."""
 
+from __future__ import annotations
+
 import base64
 import re
-from typing import Mapping
 
 from app.channels.base import (NEW_SOURCE, URGENT, Event, HttpReply, HttpRequest, JsonApi, Outcome, attention,
                                classify_json, fit, option)
 from app.settings.kinds import OptionValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping
 
 NAME = "ntfy"
 SECRET = "token"

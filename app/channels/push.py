@@ -6,15 +6,19 @@ turns transport failures into "retry" outcomes with secrets redacted. Email is t
 of the same interface (app.channels.delivery), with per-recipient replies.
 """
 
+from __future__ import annotations
+
 import importlib
 import time
 from types import ModuleType
-from typing import TYPE_CHECKING, Callable, Dict, Mapping
 
 from app.channels.base import RETRY, Event, Outcome
 from app.settings.kinds import OptionValue
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, Dict, Mapping
+
     from app.settings.config import Config
     from app.system.paths import Paths
 

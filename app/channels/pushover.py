@@ -2,14 +2,19 @@
 the text is markup; priority 1 for urgent logins and new sources, 2 (repeated every retry seconds until
 acknowledged or expire passes) for urgent logins with emergency = yes."""
 
+from __future__ import annotations
+
 import urllib.parse
-from typing import List, Mapping
 
 from app.channels.base import (SENT, URGENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect, classify_status,
                                attention, excerpt, fit, flag, numeric_priority, one_line, option, reply_json,
                                unproven)
 from app.system.text import ELLIPSIS
 from app.settings.kinds import OptionValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Mapping
 
 NAME = "pushover"
 SECRET = "app_token"

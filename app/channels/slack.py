@@ -1,13 +1,18 @@
 """Slack: an incoming webhook, or with channel set a bot token's chat.postMessage; {"text", "mrkdwn": false}
 with &, < and > escaped, so nothing in it is a mention, a link or a command."""
 
+from __future__ import annotations
+
 import json
-from typing import Dict, Mapping, Tuple
 
 from app.channels.base import (REFUSED, RETRY, SENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect,
                                classify_status, excerpt, fit, one_line, option, reply_json, unproven, url_secrets)
 from app.system.text import ELLIPSIS
 from app.settings.kinds import OptionValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Mapping, Tuple
 
 NAME = "slack"
 SECRET = "webhook_url"

@@ -9,7 +9,7 @@ A timeout at any stage is a DeliveryError naming the stage; the message stays in
 delivered one by one: each accepting recipient gets exactly one copy.
 """
 
-from typing import Callable, ContextManager, List, Optional, Sequence, Tuple
+from __future__ import annotations
 
 from app.channels.smtpsession import StagedSMTP, StagedSMTPSSL, login, mail_from, rcpt_to, resolvable
 import smtplib  # noqa: E402,I100  (after app.channels.smtpsession, which imports it deferring what it never uses)
@@ -19,6 +19,10 @@ from app.channels.diagnose import AUTH, CONNECT, DATA, EHLO, FINAL_DOT, GREETING
 from app.channels.mailname import needs_smtputf8, wire_address
 from app.settings.config import Config, is_loopback_host
 from app.system.alarm import alarm
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, ContextManager, List, Optional, Sequence, Tuple
 
 FINAL_DOT_SECONDS = 600.0  # RFC 5321 §4.5.3.2.6, the most the reply to the final dot is waited for
 FINAL_DOT_TIMES_TIMEOUT = 10  # ... and at most this many timeouts: a short timeout is a wish to be told sooner

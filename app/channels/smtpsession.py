@@ -3,7 +3,7 @@ differently from it: one AUTH mechanism, MAIL and RCPT without the email package
 host resolved without loading the idna codec, and a word when the socket is connected (app.channels.smtp).
 """
 
-from typing import Callable, Optional, Sequence, Tuple, Union
+from __future__ import annotations
 
 from app.system.lazy import import_deferring
 
@@ -11,6 +11,10 @@ from app.system.lazy import import_deferring
 # weakref: send_message) not at all (mail_from)
 import_deferring("smtplib", ("ssl", "hmac", "email.utils", "email.message", "email.generator", "copy"))
 import smtplib  # noqa: E402
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Sequence, Tuple, Union
 
 AUTH_PREFERENCE = ("PLAIN", "LOGIN", "CRAM-MD5")  # over TLS, PLAIN is one round trip every server knows
 

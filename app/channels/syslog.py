@@ -7,15 +7,20 @@ is missing or refuses leaves them pending, retried by the next run. send() write
 datagram through the stdlib SysLogHandler: ``<PRI>ssh_alert: event=login ...``.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import logging.handlers
 import re
 import socket
-from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from app.channels.base import RETRY, SENT, Event, Outcome
 from app.system.text import ELLIPSIS, printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 TAG = "ssh_alert"
 MAX_LINE_BYTES = 900  # the message after the tag: with "<PRI>ssh_alert: " it stays under RFC 3164's 1024

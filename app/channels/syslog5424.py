@@ -7,14 +7,19 @@ rhost="203.0.113.7" ...] {"event":"login",...}``. 32473 is the documentation Pri
 collector. Every transport is at-least-once: the event id is what a collector dedupes on.
 """
 
+from __future__ import annotations
+
 import json
 import socket
 import time
-from typing import Any, Callable, Dict, List, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from app.channels.base import RETRY, SENT, Event, Outcome
 from app.system.text import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 ENTERPRISE_ID = "ssh_alert@32473"
 APP_NAME = "ssh_alert"

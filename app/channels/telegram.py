@@ -1,14 +1,19 @@
 """Telegram Bot API sendMessage: plain text (no parse_mode, so nothing in it is markup), link previews off."""
 
+from __future__ import annotations
+
 import json
 import re
 import urllib.parse
-from typing import Any, Dict, Mapping, Union
 
 from app.channels.base import (KNOWN, REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect,
                                attention, classify_status, excerpt, fit, one_line, option, reply_json,
                                unproven)
 from app.settings.kinds import OptionValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Union
 
 NAME = "telegram"
 SECRET = "token"

@@ -1,18 +1,23 @@
 """Generic webhook: POST the event itself as JSON, signed the Standard Webhooks way (webhook-id,
 webhook-timestamp, webhook-signature: v1), the GitHub way (X-Hub-Signature-256) or not at all."""
 
+from __future__ import annotations
+
 import base64
 import binascii
 import hashlib
 import hmac
 import json
-from typing import Mapping, Optional
 
 from app import __version__
 from app.channels.base import (REFUSED, SENT, Event, HttpReply, HttpRequest, Outcome, classify_redirect,
                                classify_status, excerpt, one_line, option, url_secrets)
 from app.errors import UserError
 from app.settings.kinds import OptionValue
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping, Optional
 
 NAME = "webhook"
 SECRET = "signing_secret"

@@ -4,9 +4,10 @@ What only sending needs (config parsing, email, sockets, threads) is imported wh
 nothing to send.
 """
 
+from __future__ import annotations
+
 import os
 import time
-from typing import TYPE_CHECKING, NamedTuple, Optional, Tuple
 
 from app.store import eventstore, outbox
 from app.store.eventstore import CHANNELS_PENDING
@@ -19,8 +20,12 @@ from app.store.pending import pending_logins
 from app.errors import DELIVERY_FAILED, ExitCode, UserError
 from app.store.store import Store
 from app.system.paths import Paths
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional, Tuple
+
     from app.check.context import RunParts
     from app.check.dispatch import Dispatcher
     from app.check.sender import Sender
@@ -29,7 +34,7 @@ DISK_FULL = "the disk holding {path} is full: alerts are recorded in the store's
 CONFIG_VALIDATED = "config_validated"  # the config file's identity when it last read as valid
 
 
-class Occasion(NamedTuple):
+class Occasion(Record):
     """What started the run and what it was handed."""
 
     started: float  # when the run started (before it waited for the lock)
@@ -39,7 +44,7 @@ class Occasion(NamedTuple):
     extra: Optional[bytes] = None  # a login the hook could not append to the log (app.check.unrecorded)
 
 
-class OpenedStore(NamedTuple):
+class OpenedStore(Record):
     """The store as the run found it (app.check.run)."""
 
     store: Store

@@ -4,13 +4,17 @@ Imported where sending starts: what only sending needs (config parsing, email, s
 path of a run that finds nothing to do.
 """
 
+from __future__ import annotations
+
 import time
-from typing import TYPE_CHECKING, Optional
 
 from app.store.store import Store
 from app.system.paths import Paths
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from app.check.render import Envelope
     from app.settings.config import Config
     from app.store.outbox import Transport

@@ -3,10 +3,11 @@ connection merged, and each login decided (app.check.policy) with what is known 
 verdict, its key's comment, reverse DNS and geoip. It reads the store; it writes nothing.
 """
 
+from __future__ import annotations
+
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from app.store import history
 from app.check import policy
@@ -18,17 +19,21 @@ from app.rules.keys import fingerprint
 from app.logins.loginline import LoginRecord, merge_login_records, parse_line
 from app.logins.loginlog import Entry
 from app.system.paths import SYSTEM_SEEN_DIR
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, TypeAlias
+
     from app.logins.geoip import AccountPlaces
     from app.logins.rdns import ReverseResolver
     from app.rules.rules import Rule, Verdict
 
 UNLOGGED = Path("(not in the log)")  # the segment of a login built from the hook's environment (unrecorded)
-Source = Tuple[str, str]  # (user, address): app.check.policy.source_key
+Source: TypeAlias = "Tuple[str, str]"  # (user, address): app.check.policy.source_key
 
 
-class Item(NamedTuple):
+class Item(Record):
     entry: Entry
     record: LoginRecord
     repeat: bool  # another line of a connection already alerted or earlier in this batch

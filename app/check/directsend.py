@@ -9,15 +9,19 @@ store there is no per-channel retry: a push channel that fails misses those logi
 alerts go by email, decides whether they count as sent.
 """
 
-from typing import TYPE_CHECKING, Callable, List, Mapping, NamedTuple, Optional, Tuple
+from __future__ import annotations
 
 from app.logins import runmark
 from app.logins.loginline import LoginRecord, parse_line
 from app.logins.loginlog import Position, read_entries
 from app.logins.statediff import is_repeat, plan
 from app.system.files import open_regular_file
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, List, Mapping, Optional, Tuple
+
     from app.check.render import Message
 
     from app.channels.base import Event, Outcome
@@ -32,7 +36,7 @@ if TYPE_CHECKING:
 DIRECT_BATCH = 5000  # lines read in one run; the rest waits for the next
 
 
-class Pending(NamedTuple):
+class Pending(Record):
     record: LoginRecord
     log_key: str  # "device:inode:end", or "unlogged:..." for a login built from the environment
     where: Optional[Position]  # the position after the line (None: not in the log)

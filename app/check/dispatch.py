@@ -6,10 +6,11 @@ that records the lines it covers (position, history, sources, recent connections
 Sender (app.check.sender). A held or failed alert stops the run there: what follows stays pending.
 """
 
+from __future__ import annotations
+
 import itertools
 import os
 import time
-from typing import TYPE_CHECKING, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.store import history, outbox
 from app.check import policy
@@ -24,8 +25,12 @@ from app.store.rows import Seen
 from app.store.store import Store
 from app.system.files import open_regular_file
 from app.logins.loginlog import STALE_PARTIAL_SECONDS, Entry, Position, anchor_at, read_entries
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
     from app.check.render import Message
 
     from app.check.sender import Sender
@@ -36,7 +41,7 @@ HELD = "{count} alert(s) held by max_per_hour = {limit}; they go out as one dige
 LIMIT_DIGEST = "limit_digest"  # meta: when the last digest beyond the hourly limit was posted
 
 
-class Outgoing(NamedTuple):
+class Outgoing(Record):
     """A message to post with the lines it covers."""
 
     message: "Message"

@@ -5,13 +5,18 @@ address and the host, so a channel that must cut keeps them, and the login's fie
 Every value is made printable here; channels escape it further for their markup.
 """
 
+from __future__ import annotations
+
 import time
-from typing import Any, Dict, List, Optional, Sequence
 
 from app.store.history import HistoryEntry
 from app.channels.base import EVENT_VERSION, Event
 from app.system.sha import sha256
 from app.system.text import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence
 
 DIGEST_MAX = 200  # logins listed in one digest event; more are counted, not listed
 

@@ -10,8 +10,9 @@ that refused (301, 308, other 4xx) is reported and not retried for that event. O
 the machine releases the waiting login hook: a line written to the local syslog does not.
 """
 
+from __future__ import annotations
+
 import time
-from typing import TYPE_CHECKING, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.store import eventstore
 from app.check import policy
@@ -19,8 +20,12 @@ from app.store.eventstore import JOURNALD, LOG_CHANNELS, SYSLOG, event_channels
 from app.check.events import digest_event
 from app.channels.base import MAX_WAIT, REFUSED, RETRY, SENT, Event, Outcome
 from app.check.handoff import HandOff
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
     from app.check.context import RunParts
     from app.settings.config import Config
     from app.store.store import Store
@@ -35,13 +40,13 @@ MAX_BACKOFF = 1800.0
 LONG_WAIT = "asked us to wait {asked:.0f} s; retried within the hour instead ({detail})"
 
 
-class Send(NamedTuple):
+class Send(Record):
     rows: Tuple[int, ...]  # the stored events this request delivers (several for a digest)
     event: Event
     connections: Tuple[str, ...]
 
 
-class Report(NamedTuple):
+class Report(Record):
     channel: str
     send: Optional[Send]  # None: the channel's thread has finished
     outcome: Optional[Outcome]

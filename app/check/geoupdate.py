@@ -8,6 +8,8 @@ file it replaces; otherwise the old file stays and the failure is reported. With
 the cron run does it once the month has a newer file (at most one attempt a day).
 """
 
+from __future__ import annotations
+
 import gzip
 import os
 import re
@@ -16,9 +18,12 @@ import ssl
 import tempfile
 import time
 import urllib.request
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable, Dict, List, Optional, Sequence, Tuple
+
     from pathlib import Path
 
     from app.settings.config import AlertPolicy
@@ -41,7 +46,7 @@ CURRENT = "{path}: already this month's ({built})"
 SYMLINK = "it is a symbolic link; update the file it points to with the tool that keeps it"
 
 
-class Outcome(NamedTuple):
+class Outcome(Record):
     path: str
     ok: bool
     text: str

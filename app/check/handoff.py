@@ -10,11 +10,16 @@ directory's ``waited`` file, which later hooks of the same connection read to sk
 ``trim_waited`` keeps that file short.
 """
 
+from __future__ import annotations
+
 import os
 import select
 import time
 from pathlib import Path
-from typing import Iterable, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Optional
 
 WAITED_KEPT = 64  # connections kept in the waited file (ControlMaster sessions reuse one)
 WAITED_TRIM_BYTES = 16 * 1024

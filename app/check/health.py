@@ -2,10 +2,14 @@
 waits and why), the watch and the heartbeat. status shows these lines; the heartbeat and its ping report the
 failing ones."""
 
-import time
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from __future__ import annotations
 
+import time
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
+
     from app.settings.config import Config
     from app.store.store import Store
 

@@ -4,14 +4,19 @@ Each notice is posted in the transaction that records what it reports, so it is 
 follow. The run's Sender (app.check.sender) sends them with everything else in the outbox.
 """
 
+from __future__ import annotations
+
 import time
-from typing import TYPE_CHECKING, Callable, List, NamedTuple, Sequence, Tuple
 
 from app.store import outbox
 from app.check.context import RunParts, date_now
 from app.check.events import notice_event, posted_identity
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, List, Sequence, Tuple
+
     from app.store.store import Store
 
 CHANNEL_WAITS = "channel_waits"
@@ -21,7 +26,7 @@ CHANNEL_WAITS_TEXT = ("{label} {reply}. Alerts wait for it meanwhile; every othe
                       "Check the service's limits, then run: ssh_alert.pyz test --channel {channel}")
 
 
-class Notice(NamedTuple):
+class Notice(Record):
     subject: str
     text: str
     identity: str  # names what it reports; each posting adds a random part (events.posted_identity)

@@ -7,13 +7,17 @@ changes, the notice goes by email through the old route too; only once the old r
 new config become the one kept. Until then every cron run tries again (same Message-ID).
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from app.system.paths import Paths
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
+
     from app.check.context import RunParts
     from app.check.notices import Notice
     from app.check.render import Envelope

@@ -10,16 +10,20 @@ connection is matched to its own history row (address and client port), and one 
 taken for a new one though it was recorded within START_SLACK of that run.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from app.store import history
 from app.check.sessionends import LOGOUT_SUBJECT
 from app.logins.sessions import boot_time, start_ticks
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+
     from app.check.context import RunParts
     from app.store.store import Store
 

@@ -5,19 +5,23 @@ say to email it. Per run: individual emails, one digest, or waiting for the hour
 Nothing here does I/O; ``check`` applies the decisions and commits them.
 """
 
-from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence, Tuple
+from __future__ import annotations
 
 from app.logins.loginline import LoginRecord
 from app.rules.hourly import HOUR, in_window
 from app.rules.trust import is_trusted, normalize_ip
 from app.store.rows import Seen
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional, Sequence, Tuple
+
     from app.rules.rules import Verdict
     from app.settings.config import AlertPolicy
 
 
-class Decision(NamedTuple):
+class Decision(Record):
     """What to do with one login."""
 
     email: bool
@@ -40,7 +44,7 @@ def with_verdict(decision: Decision, verdict: "Verdict") -> Decision:
                              urgent=urgent, rule_skipped=skipped)
 
 
-class SendPlan(NamedTuple):
+class SendPlan(Record):
     """How this run emails its pending alerts."""
 
     digest: bool  # one email for all of them

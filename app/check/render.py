@@ -1,15 +1,20 @@
 """Alert rendering: pure functions from a LoginRecord (and what we know around it) to an email message."""
 
+from __future__ import annotations
+
 import time
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from app.rules.keys import fingerprint
 from app.channels.mailname import wire_address
 from app.logins.loginline import LoginRecord
+from app.system.record import Record
 from app.system.text import printable
 from app.check.wire import WireMessage, plain_wire_bytes
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
     from email.message import EmailMessage
 
     Message = Union[EmailMessage, WireMessage]  # what every build_* returns: as_bytes(), message["Subject"]
@@ -19,14 +24,13 @@ ENABLE_AUTH_INFO = ("(method not exposed: ask root to set 'ExposeAuthInfo yes' i
                     "to see the method and key)")
 
 
-class Envelope(NamedTuple):
+class Envelope(Record):
     """Who the message is from and to, and how the host is named."""
 
     sender: str
     recipients: Sequence[str]
     host: str  # FQDN or host_label: the name alerts show (any Unicode)
     mail_domain: str = "localhost.invalid"  # the domain of Message-IDs: the EHLO name (app.channels.mailname)
-
 
 
 def escape(text: str) -> str:
@@ -91,7 +95,7 @@ def session_description(record: LoginRecord) -> str:
         kind, "command or file transfer (no tty)")
 
 
-class AlertContext(NamedTuple):
+class AlertContext(Record):
     """What check knows around one login beyond its log line."""
 
     key_comment: Optional[str] = None  # None: key not in authorized_keys; "": found without comment

@@ -7,17 +7,22 @@ by their epoch. The watch then says its baseline was reset (app.check.selfwatch)
 store, no sign of an earlier run) seeds silently, as before.
 """
 
+from __future__ import annotations
+
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Tuple
 
 from app.logins import runmark
 from app.logins.loginlog import Position, anchor_at, position_at, read_entries
 from app.system.files import last_lines, open_regular_file
 from app.system.paths import Paths
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
+
     from app.check.context import RunParts
     from app.store.store import Store
 
@@ -38,7 +43,7 @@ BASELINE_TEXT = ("The store was reset ({why}), so the key watch cannot tell whic
 SEED_MARKERS = ("first run:", "sent: ")  # oplog lines that only a check that got past its config writes
 
 
-class Reset(NamedTuple):
+class Reset(Record):
     """Why the store is taken as reset, and where alerting starts again."""
 
     how: str  # MISSING, EMPTY or UNUSABLE

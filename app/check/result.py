@@ -1,12 +1,18 @@
 """How a check run ends: what it returns, the outcome it records in the store, and its one-line errors."""
 
+from __future__ import annotations
+
 import time
 from pathlib import Path
-from typing import NamedTuple, Optional, Sequence
 
 from app.store import eventstore
 from app.store.store import Store
 from app.errors import LOG_NOT_REGULAR, LOG_UNREADABLE, UserError
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Sequence
 
 CHECK = "check"  # the kind of run status reports on
 PRUNE_EVERY = 86400.0
@@ -14,7 +20,7 @@ SENT_KEPT_SECONDS = 30 * 86400.0  # sent messages' bodies are kept this long (th
 SERVER_FAILED = "server_failed"  # meta: when the mail server itself last failed (a run queued behind it does not retry)
 
 
-class CheckResult(NamedTuple):
+class CheckResult(Record):
     sent: int = 0
     seeded: Optional[int] = None  # first run: how many earlier entries were skipped
     notices: int = 0

@@ -8,10 +8,11 @@ since the position the lock file kept. A full disk: app.check.unrecorded. The ru
 held and the store open, is a CheckRun (app.check.checkrun).
 """
 
+from __future__ import annotations
+
 import os
 import time
 from pathlib import Path
-from typing import Optional, Tuple
 
 from app.store import outbox
 from app.check.checkrun import CheckRun, Occasion, OpenedStore
@@ -27,6 +28,10 @@ from app.system.files import LockTimeout, exclusive_lock, require_private_dir
 from app.logins.runmark import RunMark
 from app.check import unrecorded
 from app.system.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 __all__ = ["CheckResult", "record_failure", "run_check"]
 

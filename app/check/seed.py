@@ -1,8 +1,9 @@
 """A run with no store to go on: seed at the log's end (a true first run), or re-seed with a notice (the previous
 release's state file was unusable). Called by the CheckRun (app.check.checkrun)."""
 
+from __future__ import annotations
+
 from pathlib import Path
-from typing import Optional
 
 from app.store import eventstore, outbox
 from app.check.context import RunParts, date_now, oplog
@@ -13,6 +14,10 @@ from app.logins.loginlog import Position, count_lines_from, position_at, tail_li
 from app.store.store import Store
 from app.system.files import open_regular_file
 from app.system.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 NOTICE_RECENT = 10
 

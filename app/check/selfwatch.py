@@ -6,15 +6,19 @@ tamper or key change found (app.watch.watch). Each notice is posted in the trans
 what it reports, so it is sent once however many runs follow.
 """
 
+from __future__ import annotations
+
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from app.check.context import RunParts
 from app.check.health import HEARTBEAT_LAST, SSHD_CHECKED, SSHD_TEXT, WATCH
 from app.check.notices import Notice, post_notices
 from app.system.paths import Paths
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
+
     from app.settings.config import AlertPolicy, Config
     from app.store.store import Store
 

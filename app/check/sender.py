@@ -3,14 +3,18 @@ send in theirs (app.check.fanout). The dispatcher and the cron run's scans call 
 Sender keeps what the run needs to report: how many went out, the email failure, the recipients that deferred.
 """
 
-from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence
+from __future__ import annotations
 
 from app.store import outbox
 from app.check.context import RunParts
 from app.check.handoff import NO_HANDOFF, HandOff
 from app.store.rows import OutboxRow
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence
+
     from app.check.fanout import Channels
     from app.store.outbox import Transport
 
@@ -18,7 +22,7 @@ DEFERRED = "{address} deferred {count} alert(s): {reply}; it gets them when it a
 CHANNEL_FAILED = "{name}: {detail}"
 
 
-class Deferral(NamedTuple):
+class Deferral(Record):
     reply: str  # the recipient's first 4xx reply in this run
     times: int  # how many messages it deferred
 

@@ -6,14 +6,18 @@ the last run and gone now has ended; the login it belongs to is the earliest rec
 that started with it (the same window unrecorded() uses) and has no end yet.
 """
 
+from __future__ import annotations
+
 import json
 import time
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 from app.store import history
 from app.logins.sessions import MATCH_AFTER, MATCH_BEFORE, SshProcess
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence
+
     from app.check.context import RunParts
     from app.store.store import Store
 

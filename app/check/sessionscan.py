@@ -1,14 +1,18 @@
 """The cron run's session scans: SSH connections of this account that no hook recorded (ssh -N), alerted through
 the outbox, and the ends of connections (app.check.sessionends; in the system-wide mode app.check.pamends)."""
 
+from __future__ import annotations
+
 import os
 import time
-from typing import TYPE_CHECKING, Callable
 
 from app.store import outbox
 from app.check.context import RunParts, date_now
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable
+
     from app.check.sender import Sender
     from app.store.store import Store
 

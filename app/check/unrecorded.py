@@ -12,17 +12,21 @@
   (catch_up). The sending itself is app.check.directsend.
 """
 
+from __future__ import annotations
+
 import os
 import re
 import time
-from typing import TYPE_CHECKING, List, Mapping, Optional, Tuple
 
 from app.logins import runmark
 from app.logins.runmark import AHEAD
 from app.logins.statediff import SAME_LOGIN_SECONDS, is_repeat
 from app.system.files import last_lines, open_regular_file
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import List, Mapping, Optional, Tuple
+
     from app.logins.loginline import LoginRecord
     from app.errors import UserError
     from app.store.store import Store

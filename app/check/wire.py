@@ -8,9 +8,13 @@ app.check.render builds the message with the email package, as before. tests/che
 compares both on many messages, hostile ones included.
 """
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from __future__ import annotations
 
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
+
     from email.message import EmailMessage
 
 MAX_HEADER_LINE = 78  # the SMTP policy's max_line_length: a longer header is folded

@@ -4,13 +4,15 @@ Argument handling only; the run itself is app.check.run, the hook's bounded wait
 Silent when all is well: the hook and cron run it. app.cli reads the hook's own calls without argparse.
 """
 
+from __future__ import annotations
+
 import os
-from typing import TYPE_CHECKING
 
 from app.check.run import CheckResult, run_check
 from app.commands.result import Result
 from app.system.paths import Paths
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 

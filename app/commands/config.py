@@ -5,16 +5,20 @@
 never shown. ``config --help`` lists every key the file may hold, from the schema.
 """
 
+from __future__ import annotations
+
 import argparse
 import configparser
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from app.commands.result import Result
 from app.errors import UserError
 from app.settings import schema
 from app.system.paths import Paths
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
+
     from app.settings.config import Config
 
 VALID = "{path}: valid"

@@ -4,14 +4,19 @@ The plan itself and the one function per effect are app.install.installplan's; t
 from the flags and whether a terminal can answer, what happens to it.
 """
 
+from __future__ import annotations
+
 import argparse
 from pathlib import Path
-from typing import Optional
 
 from app.commands.prompt import Prompter
 from app.commands.result import Result
 from app.errors import ExitCode, UserError
 from app.install.installplan import Plan, apply_plan, describe_plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 NEEDS_YES = ("{command} changes your login files and crontab and there is no terminal to confirm: "
              "re-run with --yes (or --dry-run to see the changes first)")

@@ -1,11 +1,12 @@
 """``geoip update``: download the DB-IP Lite files named in geoip_db now (app.check.geoupdate)."""
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 from app.commands.result import Result
 from app.errors import ExitCode, UserError
 from app.system.paths import Paths
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 

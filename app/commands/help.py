@@ -4,13 +4,18 @@ The build copies docs/*.md and README.md into the package (app/docs/); from a so
 are read from docs/ itself.
 """
 
+from __future__ import annotations
+
 import argparse
 from pathlib import Path
-from typing import Dict, List
 
 from app.commands.result import Result
 from app.errors import UserError
 from app.system.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List
 
 UNKNOWN_TOPIC = "no help topic {topic!r}; topics: {topics}"
 NO_PAGES = "this build carries no documentation pages; see the project's docs/ directory"

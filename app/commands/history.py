@@ -4,20 +4,26 @@ Filters: --since (a date, a time, an ISO time with offset, or an age like 7d), -
 network; ::ffff:1.2.3.4 is 1.2.3.4), --user. --json prints the same selection as a JSON array.
 """
 
+from __future__ import annotations
+
 import argparse
 import re
 import shlex
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.errors import UserError
 from app.store.history import HistoryEntry, duration, read, read_jsonl
 from app.system.paths import Paths
 from app.commands.result import Result
+from app.system.record import Record
 from app.system.text import printable
 from app.rules.trust import Network, canonical_address, is_trusted, parse_networks
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 
 NO_HISTORY = "no logins recorded yet in {path}"
@@ -45,7 +51,7 @@ _ABSOLUTE = re.compile(
     r"\s*(?:(Z)|([+-])(\d{2}):?(\d{2}))?\Z", re.IGNORECASE)
 
 
-class SummaryRow(NamedTuple):
+class SummaryRow(Record):
     """One source IP: who logged in from it, how often, first and last time (as recorded), its latest name."""
 
     ip: str  # canonical: ::ffff:1.2.3.4 counts as 1.2.3.4

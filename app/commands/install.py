@@ -4,6 +4,8 @@ gather() reads everything install depends on (files, crontab, interpreters); pla
 decides every change; confirm.carry_out() lists, confirms and applies them.
 """
 
+from __future__ import annotations
+
 import argparse
 import filecmp
 import os
@@ -12,7 +14,6 @@ import stat
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from app.install import crontab, interpreter
 from app.errors import UserError
@@ -30,6 +31,11 @@ from app.system.paths import Paths
 from app.install.hookstate import HOOK_FILES, hook_file
 from app.commands.prompt import Prompter, terminal_prompter
 from app.commands.result import Result
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 PYZ_NAME = "ssh_alert.pyz"
 NOT_A_PYZ = ("install must be run from ssh_alert.pyz (this is {path}): build it with `make build`, then run "
@@ -46,7 +52,7 @@ PYZ_NOT_OURS = "install will not put ssh_alert in {path}: {reason}"
 DONE = "installed: `ssh_alert.pyz status` shows the hooks and the cron line; `ssh_alert.pyz uninstall` removes them"
 
 
-class InstallFacts(NamedTuple):
+class InstallFacts(Record):
     """Everything install's plan depends on, read once."""
 
     home: Path

@@ -1,9 +1,13 @@
 """Questions to the person at the terminal. Commands get a Prompter only when stdin is a terminal."""
 
+from __future__ import annotations
+
 import getpass
 import sys
-from typing import Callable, Optional, Sequence
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Sequence
 
 
 class Prompter:

@@ -1,11 +1,16 @@
 """What every command returns: the CLI prints its lines, or its data as JSON with --json, and exits with its code."""
 
-from typing import Any, NamedTuple, Sequence, Tuple
+from __future__ import annotations
 
 from app.errors import ExitCode
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Sequence, Tuple
 
 
-class Result(NamedTuple):
+class Result(Record):
     """One command's outcome. Errors are not results: they are raised as UserError."""
 
     lines: Sequence[str] = ()  # the text output, one line each (stdout)
@@ -16,7 +21,7 @@ class Result(NamedTuple):
 OK, WARN, FAIL = "ok", "warn", "fail"
 
 
-class Check(NamedTuple):
+class Check(Record):
     """One line of ``status``: what was checked, OK, WARN or FAIL, and the detail (with what to do)."""
 
     name: str
@@ -24,7 +29,7 @@ class Check(NamedTuple):
     detail: str
 
 
-class TestResult(NamedTuple):
+class TestResult(Record):
     """What `test` found, by email or through one channel."""
 
     delivered: bool

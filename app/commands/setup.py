@@ -5,10 +5,11 @@ anything is written, so Ctrl-C or a failed test leaves the previous configuratio
 setup_apply stores, writes, migrates, sends the test alert and runs the first check.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
-from typing import Optional
 
 from app.commands.prompt import Prompter, terminal_prompter
 from app.commands.result import Result
@@ -28,6 +29,10 @@ from app.install.hookstate import installed as hooks_installed
 from app.errors import ExitCode, UserError
 from app.install.legacy import find_legacy
 from app.system.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 __all__ = [  # the names tests import from here, wherever they live
     "AFTER_FAILURE_CHOICES", "ASK_AFTER_FAILURE", "ASK_ARRIVED", "ASK_CHANNEL", "ASK_PUSH_CHANNEL",

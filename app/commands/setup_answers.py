@@ -4,8 +4,9 @@ Answers come from flags, the current config and the original script's config (in
 nothing here asks or writes.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional, Tuple
 
 from app.errors import UserError
 from app.install.legacy import LegacyFiles, LegacySettings
@@ -13,13 +14,18 @@ from app.settings.schema import complete_port_security
 from app.settings.config import DEFAULT_TIMEOUT, AlertPolicy, Config, SmtpSettings, load_config, parse_config
 from app.settings.configwrite import render_config
 from app.system.paths import Paths
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Tuple
 
 BAD_PORT = "{port} is not a port number (1-65535)"
 UNWRITABLE_VALUE = "{problem}"
 PROBE_PASSED = "Connection test passed: {route}; nothing was sent."
 
 
-class Answers(NamedTuple):
+class Answers(Record):
     """Every setup answer but the password; empty values mean "not answered"."""
 
     recipients: Tuple[str, ...] = ()
@@ -38,7 +44,7 @@ class Answers(NamedTuple):
     policy: AlertPolicy = AlertPolicy()  # not asked: kept from the existing config
 
 
-class KnownPassword(NamedTuple):
+class KnownPassword(Record):
     """A password setup already has (stored, imported or typed before): Enter at the prompt keeps it."""
 
     user: str
@@ -46,7 +52,7 @@ class KnownPassword(NamedTuple):
     what: str  # how the prompt names it
 
 
-class Plan(NamedTuple):
+class Plan(Record):
     """What setup will do, decided before anything is written."""
 
     config: Config  # validated; password_store is settled when the password is stored

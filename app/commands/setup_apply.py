@@ -5,7 +5,7 @@ atomically), the original script's password and log are migrated, a test alert i
 runs once (it seeds, or alerts what the original script had not alerted yet).
 """
 
-from typing import List, Optional, Tuple
+from __future__ import annotations
 
 from app.install.hookstate import installed
 from app.commands.prompt import Prompter
@@ -17,6 +17,10 @@ from app.install.legacy import find_legacy
 from app.settings.config import Config
 from app.settings.configwrite import render_config
 from app.system.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 PASSWORD_STORED = "Password stored in {description}."
 PASSWORD_COMMAND = "Password: from password_command, run each time a mail is sent (not stored)."

@@ -6,10 +6,11 @@ is asked without echo) and goes to the OS keyring or the password file, never th
 sent before anything is written: a failed test leaves the configuration as it was.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from app.commands.prompt import Prompter
 from app.commands.result import Result
@@ -17,7 +18,10 @@ from app.errors import ExitCode, UserError
 from app.settings import schema
 from app.system.paths import Paths
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
+
     from app.channels.base import Outcome
     from app.settings.config import Config
 

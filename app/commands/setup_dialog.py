@@ -4,9 +4,10 @@ Nothing is written here: Ctrl-C (KeyboardInterrupt) or Ctrl-D (EOFError) at any 
 file as it was; ask() returns the plan that setup_apply carries out.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
-from typing import List, Optional, Sequence, Set, Tuple
 
 from app.commands.prompt import Prompter
 from app.commands.setup_answers import (BAD_PORT, Answers, KnownPassword, Plan, answers_from_config,
@@ -19,6 +20,10 @@ from app.install.legacy import LegacyFiles, LegacySettings
 from app.settings.config import SECURITY_MODES, SENDMAIL_CANDIDATES, Config, find_sendmail, is_loopback_host, \
     load_config, split_addresses
 from app.system.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Set, Tuple
 
 ASK_IMPORT = "Import its settings, password and login history"
 ASK_TO = "Recipient address(es), comma-separated (none: no email, push only)"

@@ -4,9 +4,10 @@ Every answer comes from a flag (or, with --import-legacy, the original script's 
 A missing or invalid answer is an error naming the flag, one line each (exit 2).
 """
 
+from __future__ import annotations
+
 import argparse
 import os
-from typing import List, Optional, TextIO, Tuple
 
 from app.commands.setup_answers import (BAD_PORT, Answers, Plan, answers_from_legacy, build_config, complete_smtp,
                                         current_answers, existing_policy, merge)
@@ -14,6 +15,10 @@ from app.errors import UserError
 from app.install.legacy import LegacyFiles, LegacySettings
 from app.settings.config import SENDMAIL_CANDIDATES, find_sendmail, split_addresses
 from app.system.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, TextIO, Tuple
 
 MISSING_FLAG = "missing {flag}: {why}"
 PASSWORD_FLAGS = "--password-stdin or --password-command"
@@ -64,7 +69,6 @@ def answers_from_flags(arguments: argparse.Namespace) -> Answers:
                    security=arguments.smtp_security or "", user=(arguments.smtp_user or "").strip(),
                    ca_file=absolute(arguments.ca_file), password_command=arguments.password_command or "",
                    host_label=(getattr(arguments, "host_label", None) or "").strip())
-
 
 
 def plan_from_flags(paths: Paths, arguments: argparse.Namespace, legacy: LegacyFiles,

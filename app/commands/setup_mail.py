@@ -5,14 +5,19 @@ accepts it, then fails it and freezes the bounce in its queue, so it is not sent
 setup asks whether the test email arrived and, if not, where bounces go.
 """
 
+from __future__ import annotations
+
 import os
-from typing import List, Optional, Sequence, Tuple
 
 from app.settings.config import Config
 from app.errors import UserError
 from app.system.paths import Paths
 from app.commands.prompt import Prompter
 from app.commands.test import NOT_SENT as TEST_FAILED, SENT as TEST_SENT
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple
 
 TEST_NOT_SENT = "Test alert NOT sent: {problem}"
 LOCAL_ONLY_WARNING = "warning: {problem}"

@@ -1,12 +1,13 @@
 """``status``: a list of health checks, as text or JSON (--json); exit 1 (NOT_DONE) if any failed."""
 
+from __future__ import annotations
+
 import argparse
 import os
 import platform
 import stat
 import sys
 import time
-from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from app import __version__
 
@@ -19,7 +20,10 @@ from app.logins.loginline import parse_line
 from app.logins.loginlog import tail_lines
 from app.system.paths import Paths
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import List, Optional, Sequence
+
     from app.store.rows import Run
     from app.store.store import Store
 

@@ -1,16 +1,21 @@
 """``status``'s checks of what install set up: each login hook (in place, not hidden, runnable, this account's)
 and the every-minute cron line (present, running, or to be added through a hosting panel)."""
 
+from __future__ import annotations
+
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional
 
 from app.commands.result import FAIL, OK, WARN, Check
 from app.errors import UserError
 from app.system.paths import Paths
 
-Record = Dict[str, Any]  # install's record (app.install.installplan), JSON
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, TypeAlias
+
+Record: TypeAlias = "Dict[str, Any]"  # install's record (app.install.installplan), JSON
 
 HOOK_MISSING = "no login hook in {place}; run: ssh_alert.pyz install"
 HOOK_NOT_CHOSEN = "not installed (install --hooks {chosen})"

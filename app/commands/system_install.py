@@ -7,6 +7,8 @@ directory), and root's every-minute cron line (retries, heartbeat). uninstall ta
 Planning is pure (plan_install, plan_uninstall); apply() performs the steps.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import os
@@ -14,7 +16,6 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.commands.result import Result
 from app.errors import ExitCode, UserError
@@ -24,6 +25,11 @@ from app.commands.confirm import CANCELLED, CONFIRM, DRY_RUN_DONE, NOTHING_TO_DO
 from app.system import proc
 from app.system.files import replace_atomically
 from app.system.paths import SYSTEM_HOOK, SYSTEM_LIB_DIR, SYSTEM_PYZ, SYSTEM_SEEN_DIR, SYSTEM_SHIV_ROOT, Paths
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 NEEDS_ROOT = "{command} --system changes /etc/pam.d/sshd and root's crontab: run it as root"
 NO_CONFIG = "no system configuration at {path}; run first: ssh_alert.pyz setup --system"
@@ -37,7 +43,7 @@ REMOVED_DIFFERENT = ("note: {path} was edited since install; the ssh_alert block
                      "kept (the file as install found it: {backup})")
 
 
-class Step(NamedTuple):
+class Step(Record):
     """One effect: ("mkdir", path, mode), ("write", path, data, mode), ("remove", path), ("crontab", text)."""
 
     action: str
@@ -100,7 +106,7 @@ def without_system_cron(text: str) -> str:
 
 # --- plans (pure) --------------------------------------------------------------------------------------
 
-class SystemFacts(NamedTuple):
+class SystemFacts(Record):
     """What install --system finds before it plans (install() reads it; plan_install is pure)."""
 
     source: bytes  # the running pyz

@@ -1,12 +1,17 @@
 """``status --system``: the system-wide mode's own checks, after the checks every mode shares."""
 
+from __future__ import annotations
+
 import os
-from typing import List
 
 from app.commands.result import FAIL, OK, WARN, Check
 from app.commands.status_install import last_cron
 from app.install import crontab, pam
 from app.system.paths import SYSTEM_HOOK, SYSTEM_PYZ, Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List
 
 PAM_MISSING = "no ssh_alert block in {path}: logins are not alerted; run: ssh_alert.pyz install --system"
 HOOK_MISSING = "{path} is missing or not executable: logins are not alerted; re-run: ssh_alert.pyz install --system"

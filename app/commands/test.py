@@ -1,14 +1,19 @@
 """``test``: send a test message through the configured delivery and say plainly whether it worked."""
 
+from __future__ import annotations
+
 import argparse
 import email.utils
-from typing import Optional
 
 from app.check.context import date_now, host_name
 from app.commands.result import Result, TestResult
 from app.errors import ExitCode, UserError
 from app.settings.config import Config, load_config
 from app.system.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 SENT = "Test alert sent to {recipients} via {route}."
 NOT_SENT = "Test alert NOT sent via {route}: {reason}"

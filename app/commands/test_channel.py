@@ -1,5 +1,6 @@
 """``test --channel NAME``: one test event through one push channel (or syslog), and what a failure means."""
 
+from __future__ import annotations
 
 from app.commands.result import TestResult
 from app.errors import ExitCode, UserError

@@ -5,10 +5,11 @@ file lacking one, the backups, the pyz it copied, the directories it made, wheth
 Without a record uninstall still removes every marked block and the marked cron line.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
 from app.install import crontab
 from app.install.hookstate import HOOK_FILES
@@ -23,6 +24,11 @@ from app.commands.confirm import add_confirm_flags, carry_out, refuse_without_te
 from app.system.paths import Paths
 from app.commands.prompt import Prompter, terminal_prompter
 from app.commands.result import Result
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Set, Tuple
 
 NO_RECORD = ("no install record at {path}: only the marked hook blocks and the marked cron line are removed "
              "(remove ssh_alert.pyz yourself if you copied it by hand)")
@@ -32,7 +38,7 @@ DONE = "uninstalled: your config, state, logs and stored password are kept (unin
 DONE_PURGED = "uninstalled and purged: nothing of ssh_alert is left"
 
 
-class UninstallFacts(NamedTuple):
+class UninstallFacts(Record):
     home: Path
     record: Optional[Dict[str, Any]]
     record_path: Path

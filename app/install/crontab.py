@@ -4,13 +4,19 @@ The text functions are pure; read_crontab, write_crontab and remove_crontab are 
 `crontab` run through proc.run.
 """
 
+from __future__ import annotations
+
 import os
 import shlex
 import shutil
-from typing import Dict, List, Mapping, NamedTuple, Optional
 
 from app.system import proc
 from app.errors import UserError
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional
 
 MARKER = "# ssh_alert"
 SCHEDULE = "* * * * *"
@@ -25,7 +31,7 @@ CRONTAB_FAILED = "crontab {action} failed: {reason}"
 NO_CRONTAB_COMMAND = "no crontab command"
 
 
-class Crontab(NamedTuple):
+class Crontab(Record):
     """The user's crontab as `crontab -l` shows it."""
 
     available: bool  # False: no crontab command, or it refused us (problem says why)

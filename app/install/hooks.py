@@ -5,9 +5,15 @@
 and the hook's name, for ``~/.ssh/rc``, the bash login file and ``~/.bashrc``.
 """
 
+from __future__ import annotations
+
 import os
 import shlex
-from typing import Collection, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Collection, Dict, List, Optional, Sequence, Tuple
 
 BEGIN = "# >>> ssh_alert login hook >>>"
 END = "# <<< ssh_alert login hook <<<"
@@ -140,7 +146,7 @@ fi
 """ + XAUTH_END + "\n"
 
 
-class HookSettings(NamedTuple):
+class HookSettings(Record):
     """What one rendered block calls and where it keeps state; render_hook takes every value quoted for sh
     (hook_settings quotes plain ones).
 
@@ -199,7 +205,7 @@ class BrokenBlock(ValueError):
         self.end = end
 
 
-class Edit(NamedTuple):
+class Edit(Record):
     """The result of adding a block: the new text, what was done, and whether a final newline was added."""
 
     text: str

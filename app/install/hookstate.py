@@ -4,17 +4,23 @@ setup (is any hook installed?), status (one check per hook) and install/uninstal
 all ask here, so they agree on the files and on bash reading only its first login file.
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
-from typing import Collection, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from app.install.hooks import BASH_FILES, BASH_LOGIN_FILES, BASHRC, HOOKS, SSH_RC, bash_login_file, block_text
 from app.system.paths import Paths
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Collection, Dict, List, Mapping, Optional, Tuple
 
 HOOK_FILES = (SSH_RC,) + BASH_FILES  # every file a hook can be in, relative to home, in install's order
 
 
-class HookState(NamedTuple):
+class HookState(Record):
     """One hook: the file it belongs in, its block there, and (bash-profile) a block bash never reads."""
 
     hook: str

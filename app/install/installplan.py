@@ -6,17 +6,23 @@ effect that applies a step. Whether a plan is applied (--yes, --dry-run, a termi
 app.commands.confirm's.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from app.install import crontab
 
 from app.system import files
 from app.errors import UserError
 from app.system.paths import Paths
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple, TypeAlias, Union
 
 RECORD_NAME = "install.json"
 RECORD_FORMAT = 1
@@ -29,7 +35,7 @@ CANNOT_READ = "cannot read {path}: {reason}"
 
 # --- steps ---------------------------------------------------------------------------------------------
 
-class FileEdit(NamedTuple):
+class FileEdit(Record):
     """Replace (or create, or delete) one of the user's files."""
 
     path: Path  # the name the user knows (~/.bashrc)
@@ -40,26 +46,26 @@ class FileEdit(NamedTuple):
     backup: Optional[Path] = None  # save `before` here first
 
 
-class WriteRecord(NamedTuple):
+class WriteRecord(Record):
     path: Path
     data: bytes
 
 
-class CopyPyz(NamedTuple):
+class CopyPyz(Record):
     source: Path
     destination: Path
 
 
-class RemoveFile(NamedTuple):
+class RemoveFile(Record):
     path: Path
     why: str
 
 
-class MakeDirectory(NamedTuple):
+class MakeDirectory(Record):
     path: Path
 
 
-class ChmodPath(NamedTuple):
+class ChmodPath(Record):
     """Take away write access another user has to a file or directory ssh_alert runs code from."""
 
     path: Path
@@ -67,28 +73,29 @@ class ChmodPath(NamedTuple):
     why: str
 
 
-class RemoveDirectory(NamedTuple):
+class RemoveDirectory(Record):
     path: Path
     tree: bool  # True: with everything in it (--purge); False: only when empty
 
 
-class CrontabEdit(NamedTuple):
+class CrontabEdit(Record):
     before: crontab.Crontab
     after: Optional[str]  # None: remove the crontab (it did not exist before install)
     actions: Tuple[str, ...]
 
 
-Step = Union[FileEdit, WriteRecord, CopyPyz, RemoveFile, MakeDirectory, RemoveDirectory, CrontabEdit, ChmodPath]
+Step: TypeAlias = ("Union[FileEdit, WriteRecord, CopyPyz, RemoveFile, MakeDirectory, RemoveDirectory, CrontabEdit, "
+                   "ChmodPath]")
 
 
-class Plan(NamedTuple):
+class Plan(Record):
     steps: Tuple[Step, ...]
     notes: Tuple[str, ...] = ()  # printed whether or not anything changes (interpreter, the line for the panel)
 
 
 # --- facts ---------------------------------------------------------------------------------------------
 
-class FileFact(NamedTuple):
+class FileFact(Record):
     path: Path
     target: Path
     content: Optional[bytes]  # None: missing

@@ -5,13 +5,19 @@ cron's PATH is not the login shell's: install finds an interpreter >= 3.8 once a
 choose() is pure; probes() gathers the facts, lazily, so the search stops at the first usable one.
 """
 
+from __future__ import annotations
+
 import glob
 import os
 import re
 import shutil
-from typing import Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 from app.system import proc
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator, List, Optional, Tuple
 
 MINIMUM = (3, 8)
 MINORS = range(13, 7, -1)  # python3.13 ... python3.8, newest first
@@ -20,7 +26,7 @@ PROBE_CODE = "import sys; print(sys.version_info[:2]); print(sys.executable)"
 _VERSION = re.compile(r"^\((\d+), (\d+)\)$")
 
 
-class Probe(NamedTuple):
+class Probe(Record):
     """What running one candidate showed."""
 
     path: str
@@ -28,7 +34,7 @@ class Probe(NamedTuple):
     executable: str = ""  # the interpreter's own sys.executable, when it is an executable file
 
 
-class Choice(NamedTuple):
+class Choice(Record):
     path: str
     version: Optional[Tuple[int, int]]
     skipped: Tuple[Probe, ...]  # candidates tried before it and rejected

@@ -9,15 +9,21 @@ The pure functions build the import (settings, log content, start offset); ``imp
 ``remove_password`` perform it.
 """
 
+from __future__ import annotations
+
 import configparser
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from app.settings.config import split_addresses
 from app.system.files import ensure_private_dir, exclusive_lock, replace_keeping_mode, write_private
 from app.logins.loginlog import position_at
 from app.system.paths import Paths
 from app.store.store import opened
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 LOCK_WAIT = 30.0
 
@@ -29,8 +35,7 @@ STATE_TOO_LARGE = "warning: {state} says {count} line(s) were alerted but {log} 
 CONFIG_UNREADABLE = "warning: cannot read {path} ({reason}); its settings are not imported"
 
 
-
-class LegacyFiles(NamedTuple):
+class LegacyFiles(Record):
     """Which of the original script's files exist (None: absent)."""
 
     config: Optional[Path]
@@ -45,7 +50,7 @@ class LegacyFiles(NamedTuple):
         return [str(path) for path in self if path is not None]
 
 
-class LegacySettings(NamedTuple):
+class LegacySettings(Record):
     """The original config's values; empty strings (or None) where it said nothing."""
 
     recipients: Tuple[str, ...] = ()
@@ -58,7 +63,7 @@ class LegacySettings(NamedTuple):
     password: str = ""
 
 
-class LogImport(NamedTuple):
+class LogImport(Record):
     """What to write as our login log so that exactly the not yet alerted legacy lines are pending."""
 
     data: bytes  # the legacy log's non-blank lines, each newline-terminated

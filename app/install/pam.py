@@ -13,12 +13,18 @@ the same check (store, policy, rendering, outbox, channels) alerts it, and lists
 under /run/ssh-alert that a per-user install reads to skip the same connection.
 """
 
+from __future__ import annotations
+
 import re
 import shlex
-from typing import NamedTuple, Optional
 
 from app.install.hooks import (BrokenBlock, find_blocks, sshd_pid_script,  # noqa: F401  (BrokenBlock re-exported)
                                without_blocks)
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 BEGIN = "# >>> ssh_alert system hook >>>"
 END = "# <<< ssh_alert system hook <<<"
@@ -38,7 +44,7 @@ def render_block(hook: str) -> str:
             "{end}\n").format(begin=BEGIN, end=END, hook=hook)
 
 
-class PamEdit(NamedTuple):
+class PamEdit(Record):
     text: str
     action: str  # "unchanged", "replace block", "insert block before pam_env", "append block"
     newline_added: bool = False

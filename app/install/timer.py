@@ -4,6 +4,8 @@ Where /run/systemd/system exists, install --system adds ssh-alert.timer and ssh-
 line in root's crontab; uninstall --system disables and removes them.
 """
 
+from __future__ import annotations
+
 import shlex
 from pathlib import Path
 

@@ -6,10 +6,16 @@ network); the first file with a value wins. Every licence asks for attribution: 
 that answered goes with the alert. Novelty: per account, the countries and networks (ASNs) seen before.
 """
 
-import time
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from __future__ import annotations
 
+import time
+
+from app.system.record import Record
 from app.system.text import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 STALE_DAYS = 60  # status warns when a database was built longer ago than this
 SEEN_KEY = "geoseen:"  # store meta key prefix, + user: {"countries": [...], "asns": [...]}
@@ -31,7 +37,7 @@ def open_failed(path: str, error: Exception) -> str:
     return OPEN_FAILED.format(path=path, reason=reason)
 
 
-class Place(NamedTuple):
+class Place(Record):
     """What the databases say of one address ("" / 0: not known)."""
 
     country: str = ""  # ISO 3166 code, e.g. DE
@@ -53,7 +59,7 @@ class Place(NamedTuple):
         return ", ".join(part for part in parts if part)
 
 
-class Novelty(NamedTuple):
+class Novelty(Record):
     new_country: bool = False
     new_network: bool = False
 

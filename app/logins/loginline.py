@@ -9,11 +9,17 @@ Anything else in the log (hand edits, garbage, an attacker's bytes) still become
 ``parsed`` is False and ``raw`` shows the text safely.
 """
 
+from __future__ import annotations
+
 import datetime
 import re
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
+from app.system.record import Record
 from app.system.text import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Sequence, Tuple
 
 MAX_FIELD = 200  # longer values are cut: a field is shown in a subject or one body line
 _TIMESTAMP = re.compile(r"\A\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\Z")
@@ -23,7 +29,7 @@ _EXTRA = re.compile(r"\A([a-z][a-z_]{0,31})=(.*)\Z")
 _FIELD_CHARACTERS = re.compile(r"\A[\w.:%@/+,=-]*\Z")
 
 
-class LoginRecord(NamedTuple):
+class LoginRecord(Record):
     """What one log line says about one login; empty strings mean "not recorded"."""
 
     raw: str

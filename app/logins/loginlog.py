@@ -5,26 +5,32 @@ bytes just before the offset. A different inode means the log was rotated; a siz
 or an anchor that no longer matches, means it was truncated or rewritten.
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
-from typing import BinaryIO, Iterator, List, NamedTuple, Optional
 
 from app.system.files import last_lines, open_regular_file
+from app.system.record import Record
 from app.system.sha import sha256
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO, Iterator, List, Optional
 
 MAX_LINE = 8192  # longer lines are cut for display; the rest is skipped without being held in memory
 ANCHOR_BYTES = 64
 STALE_PARTIAL_SECONDS = 60  # a line without its newline for this long is treated as complete
 
 
-class Position(NamedTuple):
+class Position(Record):
     device: int
     inode: int
     offset: int
     anchor: str
 
 
-class Entry(NamedTuple):
+class Entry(Record):
     """One line of the log: its first MAX_LINE bytes (newline removed), where the next line starts,
     and the anchor at that point."""
 

@@ -5,13 +5,19 @@ lookup runs in a daemon thread that the caller stops waiting for. A lookup that 
 until the resolver gives up; the budget bounds how many of those one run can start.
 """
 
+from __future__ import annotations
+
+import functools
 import socket
-import threading
 import time
-from typing import Dict, List, Sequence
 
 from app.rules.trust import canonical_address
-from app.system.deadline import call_with_deadline
+from app.system.deadline import call_with_deadline, start_thread
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import _thread
+    from typing import Dict, List, Sequence
 
 
 class ReverseResolver:
@@ -60,20 +66,18 @@ class ReverseResolver:
         def target(address: str) -> None:
             try:
                 answers[address] = self.lookup(address)
-            except Exception:  # noqa: BLE001 - any failure means "no name"
+            except BaseException:  # noqa: BLE001 - any failure means "no name"; nothing may print
                 pass
 
-        workers = []
+        finished: List[_thread.LockType] = []
         for address in wanted:
             try:
-                worker = threading.Thread(target=target, args=(address,), name="rdns", daemon=True)
-                worker.start()
+                finished.append(start_thread(functools.partial(target, address)))
             except RuntimeError:
                 break
-            workers.append(worker)
         deadline = time.monotonic() + min(self.timeout, max(0.0, self.budget - self.spent))
-        for worker in workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
+        for lock in finished:
+            lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
         for address in wanted:
             self._cache[address] = answers.get(address, "") or ""
         self.spent = self.budget

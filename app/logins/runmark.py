@@ -8,14 +8,19 @@ The lock file is allocated once (LOCK_BYTES, one disk block), so keeping the mar
 block: it survives a lost store and works on a full disk.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
 
 from app.logins.loginlog import Position
 from app.system.files import open_regular
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 RUN_MARK_OFFSET = 256  # after the accepted mark (outbox.MARK_BYTES)
 RUN_MARK_BYTES = 768

@@ -7,8 +7,14 @@ Its start time is readable; its socket (the client address) is not: sshd makes t
 non-dumpable, so /proc/PID/fd belongs to root.
 """
 
+from __future__ import annotations
+
 import os
-from typing import Collection, Iterable, List, NamedTuple, Optional, Sequence
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Collection, Iterable, List, Optional, Sequence
 
 GRACE_SECONDS = 10  # hooks write their line within a second of the process starting (it starts after auth)
 # A recorded login this close to a process's start accounts for it (log times are whole seconds).
@@ -16,7 +22,7 @@ MATCH_BEFORE, MATCH_AFTER = 2, 60
 SSHD_NAMES = ("sshd", "sshd-session")  # OpenSSH 9.8 renamed the per-session process
 
 
-class SshProcess(NamedTuple):
+class SshProcess(Record):
     pid: int
     started: float  # Unix time
     title: str  # e.g. "sshd: alice@notty"

@@ -4,16 +4,22 @@ The store keeps the log position after the last login handled. ``decide`` is pur
 ranges still to alert, so rotation, truncation and rewrites are plain cases with tests.
 """
 
+from __future__ import annotations
+
 import os
 import stat
 from pathlib import Path
-from typing import NamedTuple, Optional, Tuple
 
 from app.system.files import NotRegularFile, file_kind, open_regular_file
 from app.logins.loginlog import Position, anchor_at, find_predecessor
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 
-class Segment(NamedTuple):
+class Segment(Record):
     """Alert every line of path from byte start; device/inode identify the file."""
 
     path: Path
@@ -22,7 +28,7 @@ class Segment(NamedTuple):
     inode: int
 
 
-class FileFacts(NamedTuple):
+class FileFacts(Record):
     """What the log (or a rotated copy) looks like now."""
 
     path: Path

@@ -5,12 +5,17 @@ the account's own hooks run. A per-user check counts those connections as alread
 gives one alert. Only a file root owns and only root can write counts: an account cannot hide its own logins.
 """
 
+from __future__ import annotations
+
 import os
 import stat
 from pathlib import Path
-from typing import Tuple
 
 from app.system.paths import SYSTEM_SEEN_DIR
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Tuple
 
 MAX_BYTES = 64 * 1024  # the newest lines are enough: hooks of one connection run within seconds
 

@@ -4,7 +4,12 @@ Shared by the decisions of the hourly limits (app.check.policy) and the store, w
 inside the window (app.store.store for email, app.store.eventstore for each push channel).
 """
 
-from typing import Sequence, Tuple
+from __future__ import annotations
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Sequence, Tuple
 
 HOUR = 3600.0
 

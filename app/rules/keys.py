@@ -1,11 +1,16 @@
 """SSH public keys: the base64 key blob decoded, its type, and the SHA256 fingerprint OpenSSH prints
 (app.watch.keywatch reads authorized_keys with these)."""
 
+from __future__ import annotations
+
 import base64
 import binascii
-from typing import Optional
 
 from app.system.sha import sha256
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def decode_blob(blob_base64: str) -> Optional[bytes]:

@@ -10,10 +10,15 @@ A ``skip`` becomes a rule of the rules engine (``user deploy -> skip``), so an u
 in authorized_keys, outside work hours) is still alerted; addresses add recipients to that account's alerts.
 """
 
-import re
-from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from __future__ import annotations
 
+import re
+from app.system.record import Record
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
     from app.rules.rules import Rule
 
 SECTION = "users"
@@ -25,7 +30,7 @@ BAD_VALUE = ("[users] {name}: {value!r} is not skip or a comma-separated list of
              "alice = alice@example.com, or deploy = skip")
 
 
-class Route(NamedTuple):
+class Route(Record):
     account: str  # an account name, or %group
     addresses: Tuple[str, ...]  # () with skip
     skip: bool

@@ -11,12 +11,18 @@ A condition word is followed by its value, a comma-separated list of alternative
 must match. Work hours (``Mon-Fri 08:00-19:00, Sat 10:00-12:00``) make a login outside them urgent.
 """
 
+from __future__ import annotations
+
 import re
 import time
-from typing import AbstractSet, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from app.rules.trust import Network, is_trusted, parse_networks
+from app.system.record import Record
 from app.system.text import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import AbstractSet, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
 KINDS = ("interactive", "command", "transfer", "tunnel")
 CONDITIONS = ("key", "from", "user", "kind", "asn", "country", "new_network", "new_country")
@@ -69,7 +75,7 @@ REASON_KIND_FROM_CLIENT = ("not skipped by {name}: the client chose the kind {ki
 CLIENT_KINDS = ("interactive", "command", "transfer")
 
 
-class Rule(NamedTuple):
+class Rule(Record):
     """One [rules] key; an empty condition set is a condition not given (it matches any login)."""
 
     name: str
@@ -85,7 +91,7 @@ class Rule(NamedTuple):
     flags: FrozenSet[str] = frozenset()  # FLAGS given
 
 
-class Window(NamedTuple):
+class Window(Record):
     """Work hours on some days; an end not after the start is on the next day."""
 
     days: FrozenSet[int]  # the days it starts on, 0 Monday to 6 Sunday (tm_wday)
@@ -93,14 +99,14 @@ class Window(NamedTuple):
     end: int  # minutes after midnight, 1 to 1440
 
 
-class WorkHours(NamedTuple):
+class WorkHours(Record):
     """The parsed work_hours setting."""
 
     windows: Tuple[Window, ...]
     text: str  # as written (whitespace collapsed), for messages
 
 
-class Verdict(NamedTuple):
+class Verdict(Record):
     """What the rules say about one login."""
 
     skip: bool  # recorded, not sent

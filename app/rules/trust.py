@@ -1,9 +1,14 @@
 """Trusted networks (``trusted = 203.0.113.0/24, 2001:db8::/48, 10.0.0.5``): pure parsing and matching."""
 
-import ipaddress
-from typing import List, Optional, Sequence, Tuple, Union
+from __future__ import annotations
 
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+import ipaddress
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple, TypeAlias, Union
+
+Network: TypeAlias = "Union[ipaddress.IPv4Network, ipaddress.IPv6Network]"
 
 
 def parse_networks(text: str) -> Tuple[Tuple[Network, ...], List[str]]:

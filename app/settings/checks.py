@@ -1,10 +1,15 @@
 """The checks and normalizers the schema's text keys use: each takes the key's text and returns its problems
 (none: valid), or the text as stored. Imports beyond the standard library's cheapest happen inside them."""
 
+from __future__ import annotations
+
 import os
-from typing import Tuple
 
 from app.rules.trust import parse_networks
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Tuple
 
 
 def trusted_problems(text: str) -> Tuple[str, ...]:

@@ -2,11 +2,14 @@
 to a host that is not loopback is refused (config) or not sent (app.channels.push), unless the user set
 allow_insecure_http = yes in its section; status then warns."""
 
-from typing import TYPE_CHECKING, Any, List, Mapping, Tuple
+from __future__ import annotations
 
 from app.settings import schema
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, List, Mapping, Tuple
+
     from app.settings.config import Config
 
 INSECURE_HTTP = ("{url} is plain http:// to {host}, which is not this machine: the {secret} would travel in clear; "

@@ -8,13 +8,13 @@ starting with ``;`` or ``#``, or the rest of a line from a ``;`` or ``#`` that f
 whole, as that script read it: a password may contain `` ;`` or `` #``.
 """
 
+from __future__ import annotations
+
 import configparser
 import ipaddress
 import os
 import types
 from pathlib import Path
-from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Set, Sequence, Tuple,
-                    TypeVar)
 
 from app.errors import (COMMAND_CUT, CONFIG_PROBLEM, CONFIG_SYNTAX, CONFIG_UNREADABLE, NO_CONFIG, UNKNOWN_KEY,
                         UNKNOWN_SECTION, USE_SETTINGS, UserError)
@@ -26,8 +26,14 @@ from app.settings.kinds import Invalid, Key, OptionValue, looks_like_address, sp
 from app.settings.records import AlertPolicy, SmtpSettings
 from app.settings.schema import (DEFAULT_PORTS, DEFAULT_TIMEOUT, METHODS, PASSWORD_STORES, SECURITY_MODES,
                                  SENDMAIL_CANDIDATES, complete_port_security, security_from_flags)
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
+
+    _Entry = TypeVar("_Entry")
+
     from app.rules.routing import Route
     from app.rules.rules import Rule, WorkHours
 
@@ -47,7 +53,7 @@ USERS = "users"
 NO_CHANNEL_OPTIONS: Mapping[str, Mapping[str, OptionValue]] = types.MappingProxyType({})
 
 
-class Config(NamedTuple):
+class Config(Record):
     path: Path
     recipients: Tuple[str, ...]
     sender: str
@@ -196,9 +202,6 @@ def parse_config(text: str, path: Path) -> Config:
                                      work_hours=_work_hours(policy["work_hours_text"]), **policy),
                   channels=values["channels"] or ("email",), channel_options=_channel_options(values),
                   rules=rules, routes=routes)
-
-
-_Entry = TypeVar("_Entry")
 
 
 def _section(reading: "_Reading", name: str,

@@ -5,8 +5,9 @@ its line; a changed one is rewritten on its line, a missing one added, one back 
 Comments, unknown sections, [rules], channel sections and the order of keys stay as the user wrote them.
 """
 
+from __future__ import annotations
+
 import configparser
-from typing import Any, Dict, List, Optional, Tuple
 
 from app.settings import schema
 from app.settings.config import INLINE_COMMENT_PREFIXES, Config, find_sendmail, parse_config
@@ -14,6 +15,10 @@ from app.settings.configwrite import field_values, implied_fields, key_line
 from app.settings.inifile import Change, edit
 from app.settings.kinds import Key
 from app.errors import UserError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 # The fields setup asks about: the mail settings. Everything else in the file is left as it is.
 ASKED_FIELDS = ("recipients", "sender", "method", "sendmail_path", "host_label", "smtp.host", "smtp.port",

@@ -4,14 +4,19 @@ parse_config(render_config(config), path) gives back the same settings. setup's 
 file (app.settings.configedit) writes each line with key_line too.
 """
 
+from __future__ import annotations
+
 import re
-from typing import Any, Dict, Set
 
 from app.errors import UNWRITABLE_COMMENT
 from app.settings import schema
 from app.settings.config import RULES, USERS, Config
 from app.settings.kinds import Key
 from app.settings.schema import DEFAULT_PORTS, complete_port_security
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Set
 
 _COMMENT_START = re.compile(r"(^|\s)[;#]")  # where configparser starts an inline comment
 

@@ -7,8 +7,9 @@ else the OS keyring when one is usable). keyring itself is imported only when th
 consulted: reading the password file needs none of it.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, TypeVar
 
 from app.settings.config import Config
 from app.errors import CHANNEL_SECRET_MISSING, KEYRING_TIMEOUT, PASSWORD_COMMAND_FAILED, PASSWORD_MISSING, USE_PASSWORD_COMMAND, UserError
@@ -16,18 +17,23 @@ from app.system.deadline import DeadlinePassed, call_with_deadline
 from app.system.coredump import forbid_core_dumps
 from app.system.files import require_private
 from app.system.paths import Paths
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, Optional, TypeVar
+
+    Returned = TypeVar("Returned")
+
     from keyring.backend import KeyringBackend
 
     from app.settings.secretstore import SecretsFile
 
-Returned = TypeVar("Returned")
 SERVICE = "ssh-alert"
 KEYRING_DEADLINE = 10.0  # a Secret Service waiting on an unlock prompt would hang a headless check forever
 
 
-class PasswordSource(NamedTuple):
+class PasswordSource(Record):
     kind: str  # none | command | plaintext | keyring | file
     description: str
 
@@ -133,7 +139,7 @@ def _run_password_command(command: str, config: Config) -> str:
     return password
 
 
-class StoredPassword(NamedTuple):
+class StoredPassword(Record):
     store: str  # keyring | file: the password_store value that finds it again
     description: str  # where it is, for the person running setup
 

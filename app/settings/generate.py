@@ -7,17 +7,23 @@ from the schema. ``python -m app.settings.generate`` rewrites the file; tests/se
 when it is stale. Not on any command's path: tests and developers run it.
 """
 
+from __future__ import annotations
+
 import os
 import sys
-from typing import List, NamedTuple, Tuple
 
 from app.settings.kinds import Key
 from app.settings.schema import default_value, keys_by_field
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Tuple
 
 RECORDS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "records.py")
 
 
-class Record(NamedTuple):
+class RecordSpec(Record):
     """One generated record: the schema fields under prefix, then derived ones."""
 
     name: str
@@ -29,25 +35,28 @@ class Record(NamedTuple):
 
 
 RECORDS = (
-    Record("SmtpSettings", "smtp", "The [smtp] settings (method = smtp).", defaults=False,
-           types=(("port", "int"),)),  # completed from the security when absent (schema.complete_port_security)
-    Record("AlertPolicy", "policy", "Which logins are alerted and how: the [alert] keys beyond the original script's.",
-           derived=(("trusted", "Tuple[Network, ...]", "()"),  # parsed from trusted_text
-                    ("work_hours", "Optional[WorkHours]", "None"))),  # parsed from work_hours_text
+    RecordSpec("SmtpSettings", "smtp", "The [smtp] settings (method = smtp).", defaults=False,
+               types=(("port", "int"),)),  # completed from the security when absent (schema.complete_port_security)
+    RecordSpec("AlertPolicy", "policy",
+               "Which logins are alerted and how: the [alert] keys beyond the original script's.",
+               derived=(("trusted", "Tuple[Network, ...]", "()"),  # parsed from trusted_text
+                        ("work_hours", "Optional[WorkHours]", "None"))),  # parsed from work_hours_text
 )
 
 _HEADER = '''"""The records a parsed configuration is made of, one field per schema field.
 
 Generated from app/settings/schema.py by `python -m app.settings.generate`: do not edit (a test fails when
-this file is stale). The type checker reads the classes; the interpreter builds the same records with
-collections.namedtuple, which costs a third of what typing.NamedTuple does on every login.
+this file is stale). Each is a Record (app.system.record): the type checker reads a typing.NamedTuple, the
+interpreter builds a tuple class without importing typing.
 """
 
-from collections import namedtuple
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
-if TYPE_CHECKING:  # the records as the type checker reads them
-    from typing import NamedTuple, Optional, Tuple
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
     from app.rules.rules import WorkHours
     from app.rules.trust import Network
@@ -55,7 +64,9 @@ if TYPE_CHECKING:  # the records as the type checker reads them
 
 
 def annotation_source(annotation: object) -> str:
-    """Takes a type (str, typing.Tuple[str, ...]); returns it as source ("str", "Tuple[str, ...]")."""
+    """Takes a type (str) or its source ("Tuple[str, ...]"); returns it as source ("str", "Tuple[str, ...]")."""
+    if isinstance(annotation, str):
+        return annotation
     return annotation.__name__ if isinstance(annotation, type) else repr(annotation).replace("typing.", "")
 
 
@@ -74,7 +85,7 @@ def literal(value: object) -> str:
     return repr(value)
 
 
-def _fields(record: Record) -> List[Tuple[str, str, str, str]]:
+def _fields(record: RecordSpec) -> List[Tuple[str, str, str, str]]:
     """Takes a record; returns its fields as (name, type, default, comment), all as source."""
     overrides = dict(record.types)
     fields = []
@@ -86,33 +97,14 @@ def _fields(record: Record) -> List[Tuple[str, str, str, str]]:
     return fields + [(name, annotation, default, "") for name, annotation, default in record.derived]
 
 
-def _wrapped(start: str, items: List[str], indent: str) -> List[str]:
-    """start, then the items comma-separated in lines of at most 116 characters, each further line at indent."""
-    lines, line = [], start
-    for item in items:
-        if len(line) + len(item) > 116:
-            lines.append(line.rstrip() + "\n")
-            line = indent
-        line += item + ", "
-    return lines + [line]
-
-
 def records_source() -> str:
     """Returns app/settings/records.py's text (pure)."""
-    classes, builds = [], []
+    classes = []
     for record in RECORDS:
-        fields = _fields(record)
-        classes.append('\n    class {}(NamedTuple):\n        """{}"""\n\n'.format(record.name, record.doc))
-        classes.extend("        {}: {}{}{}\n".format(name, annotation, " = " + default if record.defaults else "",
-                                                      comment) for name, annotation, default, comment in fields)
-        build = _wrapped("    {0} = namedtuple(\"{0}\", (".format(record.name),
-                         ['"{}"'.format(name) for name, _, _, _ in fields], " " * 8)
-        if record.defaults:
-            build[-1] = build[-1].rstrip(", ") + "),\n"
-            build.extend(_wrapped(" " * 8 + "defaults=(", [default for _, _, default, _ in fields], " " * 8))
-        builds.extend(build[:-1] + [build[-1].rstrip(", ") + "), module=__name__)\n"])
-    return "".join([_HEADER] + classes +
-                   ["else:  # the same records as the interpreter builds them\n"] + builds)
+        classes.append('\n\nclass {}(Record):\n    """{}"""\n\n'.format(record.name, record.doc))
+        classes.extend("    {}: {}{}{}\n".format(name, annotation, " = " + default if record.defaults else "", comment)
+                       for name, annotation, default, comment in _fields(record))
+    return "".join([_HEADER] + classes)
 
 
 def main() -> int:

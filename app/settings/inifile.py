@@ -7,10 +7,15 @@ new section at the end. An inline comment after the old value (``method = smtp  
 stays after the new value.
 """
 
-import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from __future__ import annotations
 
-Change = Tuple[str, str, Optional[str]]  # (section, key, new INI text); None removes the key
+import re
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple, TypeAlias
+
+Change: TypeAlias = "Tuple[str, str, Optional[str]]"  # (section, key, new INI text); None removes the key
 
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*(?:[;#].*)?$")
 _KEY = re.compile(r"^([^\s=:;#\[][^=:]*?)\s*[=:]")

@@ -6,12 +6,18 @@ turns a value back into INI text that ``parse`` reads as the same value. A Key i
 its place, its kind, its default and its help.
 """
 
+from __future__ import annotations
+
 import configparser
-from typing import Any, Callable, NamedTuple, Optional, Tuple, Union
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, Tuple, TypeAlias, Union
 
 BOOLEAN_STATES = configparser.ConfigParser.BOOLEAN_STATES  # yes/no, true/false, on/off, 1/0
 # What a push channel's key holds once parsed (Text, Choice: str; Number: int or None; Flag: bool).
-OptionValue = Union[str, int, None]
+OptionValue: TypeAlias = "Union[str, int, None]"
 
 
 class Invalid(ValueError):
@@ -140,7 +146,7 @@ class Address(Kind):
 class Addresses(Kind):
     """Comma-separated email addresses, each checked."""
 
-    python_type = Tuple[str, ...]
+    python_type = "Tuple[str, ...]"
     empty = ()
 
     def parse(self, text: str) -> Tuple[str, ...]:
@@ -158,7 +164,7 @@ class Addresses(Kind):
 class Words(Kind):
     """A comma-separated list of words from a fixed set, in the order written, each once."""
 
-    python_type = Tuple[str, ...]
+    python_type = "Tuple[str, ...]"
     empty = ()
 
     def __init__(self, *options: str) -> None:
@@ -179,7 +185,7 @@ class Words(Kind):
         return "comma-separated: " + ", ".join(self.options)
 
 
-class Key(NamedTuple):
+class Key(Record):
     """One configuration key."""
 
     section: str

@@ -6,11 +6,16 @@ address), which is not local either, so exim freezes it in its queue. ssh_alert 
 nothing arrives; these checks let setup, test, status and check say so instead.
 """
 
+from __future__ import annotations
+
 import os
 import re
 import socket
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Sequence, Tuple
 
 EXIM_CONF = Path("/etc/exim4/update-exim4.conf.conf")  # debconf's answers, from which exim4's config is made
 EXIM_LOCAL_ONLY = ("{sendmail} is exim4 set up for local delivery only (dc_eximconfig_configtype='local' in "

@@ -4,9 +4,14 @@ An EHLO name (RFC 5321 §4.1.1.1) is a fully qualified host name or an address l
 tcp://host:port or udp://host:port. app.channels.mailname and app.channels.syslog5424 build on these.
 """
 
+from __future__ import annotations
+
 import ipaddress
 import re
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 _LABEL = re.compile(r"\A(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 _LOCAL_NAMES = ("localhost", "localdomain", "local", "localhost6", "ip6-localhost")

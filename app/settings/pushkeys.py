@@ -1,9 +1,13 @@
 """Each push channel's own keys (its section also gets the keys every push channel has: app/settings/schema.py)."""
 
-from typing import Dict, Tuple
+from __future__ import annotations
 
 from app.settings.checks import url_problems
 from app.settings.kinds import Choice, Flag, Key, Number, Text
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Tuple
 
 _URL = Text(check=url_problems)
 

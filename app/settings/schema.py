@@ -8,14 +8,19 @@ equal to what the schema gives). A key's ``field`` says where its value lands: `
 wins (the original script's ``[smtp] timeout`` after ``[alert] timeout``).
 """
 
+from __future__ import annotations
+
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from app.settings.checks import (ehlo_problems, host_name, readable_problems, syslog_target_problems, trusted_problems,
                                  url_problems, work_hours_problems)
 from app.settings.kinds import Address, Addresses, Choice, Flag, Number, Text, Words
 from app.settings.kinds import Key as Key  # re-exported: schema.Key is the type of every entry of KEYS
 from app.settings.pushkeys import OWN_KEYS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 CHANNELS = ("email", "ntfy", "telegram", "slack", "discord", "matrix", "gotify", "pushover", "webhook")
 PUSH_CHANNELS = CHANNELS[1:]

@@ -8,14 +8,19 @@ This module does not import keyring (whose import costs ~70 ms): check reads the
 through SecretsFile directly.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import stat
 from pathlib import Path
-from typing import Dict, Optional
 
 from app.errors import SECRETS_NOT_OWNED, SECRETS_TOO_OPEN, SECRETS_UNREADABLE, UserError
 from app.system.files import write_private
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional
 
 
 class SecretsFile:

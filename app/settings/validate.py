@@ -5,7 +5,13 @@ answer that the domain does not exist or takes no mail says so; a lookup that go
 a timeout, SERVFAIL) says the domain could not be checked: the machine may simply have no DNS.
 """
 
-from typing import Callable, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
+from __future__ import annotations
+
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, List, Optional, Sequence, Set, Tuple, TypeAlias
 
 DNS_TIMEOUT = 3  # seconds; a machine without DNS must not make setup wait long
 
@@ -31,7 +37,7 @@ class AddressError(ValueError):
     """An address that is not syntactically valid; str() says why, for the person typing it."""
 
 
-class DnsVerdict(NamedTuple):
+class DnsVerdict(Record):
     kind: str  # OK, MISSING (NXDOMAIN), NO_MAIL (no MX/A/AAAA, null MX), UNCHECKED (no answer at all)
     reason: str  # for the warning line; "" when OK
 
@@ -141,7 +147,7 @@ def lookup_mail_domain(domain: str, timeout: float) -> object:
         return error
 
 
-Lookup = Callable[[str, float], object]
+Lookup: TypeAlias = "Callable[[str, float], object]"
 
 
 def domain_verdict(address: str, timeout: float = DNS_TIMEOUT, lookup: Optional[Lookup] = None) -> DnsVerdict:
@@ -157,7 +163,7 @@ def deliverability_warning(address: str, timeout: float = DNS_TIMEOUT, lookup: O
     return dns_warning(address, domain_verdict(address, timeout, lookup))
 
 
-class AddressNote(NamedTuple):
+class AddressNote(Record):
     address: str
     line: str  # the warning
     definite: bool  # DNS answered that the domain is missing or takes no mail (worth re-entering)

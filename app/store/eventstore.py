@@ -7,13 +7,18 @@ retried alone and never re-sends to the ones that succeeded. A channel added lat
 stored after it was added.
 """
 
+from __future__ import annotations
+
 import json
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.rules.hourly import recent_sends
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
+
     from app.channels.base import Outcome
     from app.settings.config import Config
     from app.store.store import Store
@@ -42,13 +47,13 @@ def event_channels(config: "Config") -> Tuple[str, ...]:
         + ((JOURNALD,) if config.policy.journald else ())
 
 
-class StoredEvent(NamedTuple):
+class StoredEvent(Record):
     row: int
     event: Dict[str, Any]
     connection: str  # the login's connection key ("" for notices): the waiting hook looks for its own
 
 
-class ChannelState(NamedTuple):
+class ChannelState(Record):
     name: str
     after_row: int  # events up to this row were stored before the channel was added: not sent to it
     last_ok: Optional[float]

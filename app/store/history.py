@@ -6,14 +6,19 @@ the byte offset of the line's end, is unique). ``ssh_alert.pyz history`` reads t
 before the store kept them in ``history.jsonl``, which ``read_jsonl`` reads for the upgrade.
 """
 
+from __future__ import annotations
+
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Tuple
 
 from app.rules.trust import canonical_address
 from app.system.files import open_regular_file
+from app.system.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Iterator, List, Optional, Tuple
+
     from app.logins.geoip import AccountPlaces
     from app.store.store import Store
 
@@ -24,7 +29,7 @@ RULE_SKIPPED = "skipped by a rule"
 ALERTED = "alerted"  # sent to the push channels (alerts do not go by email)
 
 
-class HistoryEntry(NamedTuple):
+class HistoryEntry(Record):
     time: str  # as the hook wrote it: local time with its UTC offset
     epoch: float  # 0 when the line had no readable time (its store row says NULL)
     user: str

@@ -1,9 +1,12 @@
 """The store's login history table: one row per login check handled (app.store.history reads it)."""
 
-import time
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Tuple
+from __future__ import annotations
 
+import time
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Iterator, List, Optional, Sequence, Tuple
     import sqlite3
 
 

@@ -7,18 +7,23 @@ before the server's reply sends it on the next run; a crash after the reply rese
 Message-ID, so the rare duplicate is recognisable as one.
 """
 
+from __future__ import annotations
+
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 from app.store.eventstore import add_events
 from app.store.rows import OutboxRow
 from app.store.store import Store
 from app.system.files import open_regular
+from app.system.record import Record as TupleRecord  # this module names its own record Record
 from app.system.sha import sha256
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Sequence, Tuple, TypeAlias
+
     from typing import Protocol
 
     from app.channels.delivery import SendResult
@@ -54,14 +59,14 @@ if TYPE_CHECKING:
 
         def accepted(self, row: OutboxRow) -> None: ...
 
-EventRow = Tuple[Dict[str, Any], bool, str]  # (event, alert, connection): app.store.eventstore.add_events
+EventRow: TypeAlias = "Tuple[Dict[str, Any], bool, str]"  # (event, alert, connection): app.store.eventstore.add_events
 
 MARK_BYTES = 256
 ALSO_STORED = "notice+stored"  # a notice that also goes to the recipients stored with it (a config change's old ones)
 ROUTED = "login+routed"  # a login alert that also goes to its account's [users] addresses, stored with it
 
 
-class Record(NamedTuple):
+class Record(TupleRecord):
     """What a message (or a batch of logins that sends none) covers, committed with it."""
 
     apply: Callable[[Store], None]  # writes position, history, sources... inside the transaction

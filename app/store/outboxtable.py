@@ -3,12 +3,15 @@
 app.store.outbox is the send path over these rows; the hourly limit counts a message's first acceptance.
 """
 
+from __future__ import annotations
+
 import json
-from typing import TYPE_CHECKING, Any, ContextManager, List, Sequence, Tuple
 
 from app.store.rows import OutboxRow
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, ContextManager, List, Sequence, Tuple
     import sqlite3
 
 

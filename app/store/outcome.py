@@ -7,14 +7,20 @@ writes it when it fails, and when it succeeds after a failure (or the file is mi
 ``run_lines`` merges it with the store's ``runs`` table into what status shows.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from app.store.rows import Run
 from app.system.files import open_regular
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 OUTCOME_NAME = "check.outcome"
 OUTCOME_BYTES = 512
@@ -25,7 +31,7 @@ RESOLVED = "{when}: {message} (since resolved)"
 NOT_RESOLVED = "{when}: {message} (no check has succeeded since)"
 
 
-class Outcome(NamedTuple):
+class Outcome(Record):
     ok: Optional[float]  # the last success recorded (after a failure, or when the file was made)
     failed: Optional[float]  # the last failure
     reason: str

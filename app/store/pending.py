@@ -4,7 +4,7 @@ Those in the outbox's unsent messages or, when more, the events some channel sti
 connections in the log's lines the store has not handled yet.
 """
 
-from typing import TYPE_CHECKING, Sequence, Set, Union
+from __future__ import annotations
 
 from app.logins import runmark
 from app.logins.loginline import parse_line
@@ -14,7 +14,10 @@ from app.store.eventstore import waiting_count
 from app.system.files import open_regular_file
 from app.system.paths import Paths
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Sequence, Set, Union
+
     from app.store.store import Store
 
 

@@ -3,13 +3,20 @@
 Plain data, no SQLite: the pure decisions (app.check.policy) take them without importing the store.
 """
 
-from typing import NamedTuple, Optional, Tuple
+from __future__ import annotations
+
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple, TypeAlias
 
 
-Run = Tuple[str, Optional[float], Optional[float], Optional[str]]  # kind, last success, last failure, its reason
+# kind, last success, last failure, its reason
+Run: TypeAlias = "Tuple[str, Optional[float], Optional[float], Optional[str]]"
 
 
-class OutboxRow(NamedTuple):
+class OutboxRow(Record):
     """One message of the outbox, as enqueued."""
 
     id: int
@@ -21,7 +28,7 @@ class OutboxRow(NamedTuple):
     logins: int
 
 
-class Seen(NamedTuple):
+class Seen(Record):
     """What is known of one (user, source address)."""
 
     first: float

@@ -4,9 +4,13 @@ A new store runs them all; an older one the rest (app.store.store.Store.open). P
 distributions' Pythons) understands: no UPSERT, no WITHOUT ROWID.
 """
 
-from typing import Tuple
+from __future__ import annotations
 
 from app.store.eventstore import SCHEMA as EVENTS_SCHEMA
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Tuple
 
 SCHEMA_VERSION = 4
 

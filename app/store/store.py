@@ -7,13 +7,14 @@ works on NFS home directories, and a journal that keeps its blocks plus free pag
 reserve) let commits go on when the disk is full.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from app.logins.statediff import RECENT_KEPT
 from app.errors import NO_SQLITE, STORE_NOT_REGULAR, STORE_UNWRITABLE, UserError
@@ -24,6 +25,10 @@ from app.store.outboxtable import OutboxTable
 from app.store.schema import MIGRATIONS, SCHEMA_VERSION
 from app.store.rows import Run, Seen
 from app.rules.hourly import recent_sends
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 try:
     import sqlite3

@@ -6,10 +6,11 @@ store in one transaction, then renamed with an ``.imported`` suffix, so nothing 
 lost across the upgrade.
 """
 
+from __future__ import annotations
+
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
 
 from app.store import history
 from app.store.rows import Seen
@@ -17,6 +18,10 @@ from app.store.store import Store
 from app.logins.loginlog import Position
 from app.system.paths import Paths
 from app.system.files import open_regular_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 RELEASE_FORMAT = 1
 IMPORTED_SUFFIX = ".imported"

@@ -3,9 +3,14 @@
 For calls that may hang in a thread of their own (keyring, resolver), see app.system.deadline.
 """
 
+from __future__ import annotations
+
 import contextlib
 import signal
-from typing import Callable, Iterator
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Iterator
 
 
 @contextlib.contextmanager

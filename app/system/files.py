@@ -4,18 +4,23 @@ Files are opened only when they are regular files (open_regular), and settings, 
 only from files and directories no other user can change (unsafe_reason, like ssh's StrictModes).
 """
 
+from __future__ import annotations
+
 import contextlib
 import errno
 import fcntl
 import os
 import stat
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Iterator, List, Literal, Optional, TextIO, Tuple, Union, overload
 
 from app.errors import (NOT_A_DIRECTORY, NOT_REGULAR_FILE, NOT_REGULAR_REASON, UNSAFE_OWNER, UNSAFE_PARENT_OWNER,
                         UNSAFE_WRITABLE, USE_SETTINGS, USE_STATE, UserError)
 
-PathLike = Union[str, "os.PathLike[str]"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, IO, Iterator, List, Literal, Optional, TextIO, Tuple, TypeAlias, Union, overload
+
+PathLike: TypeAlias = "Union[str, os.PathLike[str]]"
 
 
 def ensure_private_dir(directory: Path) -> None:
@@ -183,19 +188,18 @@ _OPEN_FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
                "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND, "x": os.O_WRONLY | os.O_CREAT | os.O_EXCL}
 
 
-@overload
-def open_regular_file(path: PathLike, mode_str: Literal["rb"] = "rb", mode: int = 0o600,
-                      encoding: None = None) -> BinaryIO: ...
+if TYPE_CHECKING:  # the overloads tell the checker which file object each mode returns
+    @overload
+    def open_regular_file(path: PathLike, mode_str: Literal["rb"] = "rb", mode: int = 0o600,
+                          encoding: None = None) -> BinaryIO: ...
 
+    @overload
+    def open_regular_file(path: PathLike, mode_str: Literal["r"], mode: int = 0o600,
+                          encoding: Optional[str] = None) -> TextIO: ...
 
-@overload
-def open_regular_file(path: PathLike, mode_str: Literal["r"], mode: int = 0o600,
-                      encoding: Optional[str] = None) -> TextIO: ...
-
-
-@overload
-def open_regular_file(path: PathLike, mode_str: str, mode: int = 0o600,
-                      encoding: Optional[str] = None) -> IO[Any]: ...
+    @overload
+    def open_regular_file(path: PathLike, mode_str: str, mode: int = 0o600,
+                          encoding: Optional[str] = None) -> IO[Any]: ...
 
 
 def open_regular_file(path: PathLike, mode_str: str = "rb", mode: int = 0o600,

@@ -3,11 +3,17 @@
 email.generator and copy for send_message() and its address parsing, which ssh_alert does not use: about
 20 ms of every login's path in all."""
 
+from __future__ import annotations
+
+import _thread
 import importlib
 import importlib.util
 import sys
 import types
-from typing import Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Sequence
 
 
 def _stand_in(name: str) -> types.ModuleType:
@@ -15,6 +21,15 @@ def _stand_in(name: str) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__getattr__ = lambda attribute: getattr(importlib.import_module(name), attribute)  # type: ignore
     return module
+
+
+def _no_other_thread() -> bool:
+    """True when no other thread runs: _thread counts the threads it started, threading's among them."""
+    count = getattr(_thread, "_count", None)
+    if count is not None:
+        return bool(count() == 0)
+    threading = sys.modules.get("threading")  # an interpreter without _thread._count
+    return threading is None or threading.active_count() == 1
 
 
 def import_deferring(name: str, deferred: Sequence[str]) -> None:
@@ -26,9 +41,8 @@ def import_deferring(name: str, deferred: Sequence[str]) -> None:
     ``import email.utils`` then ``email.utils.parseaddr`` works; the real import replaces it there."""
     if name in sys.modules:
         return
-    threading = sys.modules.get("threading")
     stand_ins = {}
-    if threading is None or threading.active_count() == 1:
+    if _no_other_thread():
         stand_ins = {module: _stand_in(module) for module in deferred
                      if module not in sys.modules and importlib.util.find_spec(module) is not None}
     sys.modules.update(stand_ins)

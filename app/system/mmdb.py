@@ -8,12 +8,17 @@ string: payload amplification) fails fast instead of growing without end.
 Format: https://maxmind.github.io/MaxMind-DB/ (version 2).
 """
 
+from __future__ import annotations
+
 import ipaddress
 import mmap
 import os
 import stat
 import struct
-from typing import Any, Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 METADATA_MARKER = b"\xab\xcd\xefMaxMind.com"
 METADATA_WINDOW = 128 * 1024  # the marker is in the file's last 128 KiB

@@ -4,20 +4,26 @@ The login hook sends check's stderr to /dev/null, so this file is where failures
 ``status`` reads the last error back from it. Passwords never reach it.
 """
 
+from __future__ import annotations
+
 import os
 import re
 import time
 from pathlib import Path
-from typing import NamedTuple, Optional
 
 from app.system.files import ensure_private_dir, last_lines, open_regular, unsafe_reason
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 MAX_BYTES = 256 * 1024
 BACKUPS = 2
 _LINE = re.compile(r"\A(\S+) (INFO|WARNING|ERROR) (.*)\Z")
 
 
-class LogLine(NamedTuple):
+class LogLine(Record):
     time: str
     level: str
     message: str

@@ -1,8 +1,14 @@
 """Every file ssh_alert reads or writes, derived from one environment (tests point HOME at a temp dir)."""
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
-from typing import Mapping, NamedTuple, Optional
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping, Optional
 
 
 def _xdg(environ: Mapping[str, str], variable: str, home: Path, default: str) -> Path:
@@ -23,7 +29,7 @@ SYSTEM_SHIV_ROOT = SYSTEM_LIB_DIR / "shiv"  # the pyz's extraction: root's, neve
 SYSTEM_SEEN_DIR = Path("/run/ssh-alert")
 
 
-class Paths(NamedTuple):
+class Paths(Record):
     """Where config, state, logs and secrets live, following the XDG base directories."""
 
     home: Path

@@ -1,12 +1,18 @@
 """Every subprocess ssh_alert starts goes through run(): a timeout, no shell unless asked, no inherited stdin."""
 
+from __future__ import annotations
+
 import os
 import signal
 import subprocess
-from typing import Mapping, NamedTuple, Optional, Sequence
+from app.system.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping, Optional, Sequence
 
 
-class Finished(NamedTuple):
+class Finished(Record):
     returncode: int
     stdout: bytes
     stderr: bytes

@@ -2,9 +2,11 @@
 key fingerprints): hashlib loads OpenSSL's _hashlib first, about 4 ms on every login. Same digests as
 hashlib.sha256; a Python built without the builtin hashes falls back to hashlib."""
 
-import sys
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
+import sys
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the same interface as hashlib's (the builtin modules have no stubs)
     from hashlib import sha256
 elif sys.version_info >= (3, 12):

@@ -1,7 +1,12 @@
 """The one sanitiser: text from outside (log lines, key comments, reverse DNS, replies) made safe to show."""
 
+from __future__ import annotations
+
 import re
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 ELLIPSIS = "\u2026"
 # C0/C1 controls, zero-width characters (U+200B-200D, U+2060-206F, U+FEFF), bidi controls (U+200E/F,

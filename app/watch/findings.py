@@ -6,24 +6,30 @@ its snapshot reports the same change under the same key, while the same change m
 a restore) gets a new one.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import os
 import stat
 import time
 from pathlib import Path
-from typing import Any, Dict, NamedTuple, Optional
 
 from app.system.files import NotRegularFile, open_regular_file
+from app.system.record import Record
 
-Snapshot = Dict[str, Any]  # a JSON object of the watch's snapshot, as the store keeps it
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, TypeAlias
+
+Snapshot: TypeAlias = "Dict[str, Any]"  # a JSON object of the watch's snapshot, as the store keeps it
 
 OK = "ok"
 MISSING = "missing"
 TOO_LARGE = "too large"
 
 
-class Finding(NamedTuple):
+class Finding(Record):
     """One change to report once."""
 
     kind: str  # e.g. "key-added", "hook-removed"
@@ -33,7 +39,7 @@ class Finding(NamedTuple):
     urgent: bool
 
 
-class FileRead(NamedTuple):
+class FileRead(Record):
     """A small file read safely: state is OK, MISSING, TOO_LARGE, "unreadable: ..." or "not a regular file: ..."."""
 
     state: str

@@ -5,13 +5,18 @@ password. A summary arriving every day or week turns its absence into the alarm;
 lets a service raise that alarm for the reader. Pure: the caller keeps the last send time, sends and pings.
 """
 
+from __future__ import annotations
+
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
 from app.store.history import HistoryEntry
 from app.rules.trust import canonical_address
 from app.system.text import ELLIPSIS, printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 DAY = 86400.0
 PERIODS = ("weekly", "daily", "off")

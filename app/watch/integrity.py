@@ -6,11 +6,13 @@ The snapshot is JSON-able: {"home", "files": {name: {"state", "mtime", "mode"}},
 "sha256", "recorded"}, "permit_user_rc", "auth_info": ["known" | "unknown", ...], "changed"}.
 """
 
+from __future__ import annotations
+
 import hashlib
 import re
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Union
 
+from app.system.record import Record
 from app.watch.findings import MISSING, OK, Finding, Snapshot, change_key, is_problem, read_small_file, tilde, when
 from app.watch.sshdconf import first_value, settings
 from app.install.hookstate import HOOK_FILES, hook_state
@@ -20,10 +22,14 @@ from app.system.files import NotRegularFile, open_regular_file
 from app.system.paths import Paths
 from app.system.text import printable
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, TypeAlias, Union
+
 HOOK_FILE_LIMIT = 4 * 1024 * 1024
 KNOWN, UNKNOWN = "known", "unknown"
 MATCH_NO = "no in a Match block"
-Methods = Union[str, Sequence[str]]
+Methods: TypeAlias = "Union[str, Sequence[str]]"
 
 
 def _digest(text: str) -> str:
@@ -110,7 +116,7 @@ def method_states(recent_methods: Sequence[Methods]) -> List[str]:
     return states
 
 
-class Readings(NamedTuple):
+class Readings(Record):
     """What the cron run read this time, for the watch to compare with the stored snapshot."""
 
     crontab_text: Optional[str]  # None: the crontab could not be read

@@ -5,22 +5,28 @@ A snapshot is JSON-able: {"files": {path: {"state", "mtime", "mode"}}, "keys": {
 hiding the file is one finding, not one "key removed" per key.
 """
 
+from __future__ import annotations
+
 import os
 import pwd
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from app.system.record import Record
 from app.watch.findings import MISSING, OK, Finding, Snapshot, change_key, is_problem, read_small_file, tilde, when
 from app.rules.keys import blob_type, fingerprint
 from app.watch.sshdconf import settings
 from app.system.text import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 KEY_FILE_LIMIT = 1024 * 1024
 DEFAULT_KEY_FILES = (".ssh/authorized_keys", ".ssh/authorized_keys2")
 SHOWN = 200  # characters of a comment or of the options in a title
 
 
-class KeyEntry(NamedTuple):
+class KeyEntry(Record):
     key_type: str
     fingerprint: str  # "SHA256:..." as ssh-keygen -lf prints it
     comment: str

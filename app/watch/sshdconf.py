@@ -4,21 +4,27 @@ Keywords are case-insensitive and may be followed by "=" (sshd_config(5)); `sshd
 "keyword value" lines and no Match blocks.
 """
 
+from __future__ import annotations
+
 import glob
 import os
 import re
 import shlex
 from pathlib import Path
-from typing import List, NamedTuple, Optional
 
+from app.system.record import Record
 from app.watch.findings import OK, read_small_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 CONFIG_LIMIT = 1024 * 1024
 INCLUDE_DEPTH = 16  # sshd's own limit on nested Include
 _LINE = re.compile(r"\s*([A-Za-z][A-Za-z0-9]*)\s*(?:=\s*|\s+|$)(.*)")
 
 
-class Setting(NamedTuple):
+class Setting(Record):
     arguments: List[str]
     in_match: bool  # inside a Match block: applies only to the connections the block matches
 

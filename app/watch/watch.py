@@ -5,10 +5,11 @@ The caller stores the returned snapshot (JSON) with the notices it posts for the
 transaction, and passes it back next time; a snapshot equal to the one passed in needs no write.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 from app.watch.findings import OK, Finding, Snapshot, read_small_file, stamped
 from app.watch.integrity import Readings, carried, integrity_changes, integrity_snapshot
@@ -17,6 +18,10 @@ from app.watch.sshdconf import config_text
 from app.install.installplan import load_record, record_path
 from app.system import proc
 from app.system.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 FORMAT = 1
 SSHD_TIMEOUT = 3.0

@@ -420,8 +420,8 @@ def test_the_test_command_sends_a_test_alert_through_the_sink(pyz: Path, shiv_ro
 
 # --- 8. the login path stays lean ----------------------------------------------------------------------
 
-def test_the_login_path_imports_neither_keyring_nor_email_validator(pyz: Path, shiv_root: Path, paths,
-                                                                    sink: MailSink):
+def test_the_login_path_imports_neither_keyring_nor_email_validator_nor_typing_nor_threading(
+        pyz: Path, shiv_root: Path, paths, sink: MailSink):
     environ = pyz_env(paths.home, shiv_root)
     write_config(paths, smtp=smtp_settings(sink))  # no SMTP user: no password needed
     append_log(paths, login_line(ip="198.51.100.1"))
@@ -446,6 +446,8 @@ def test_the_login_path_imports_neither_keyring_nor_email_validator(pyz: Path, s
     assert "app.channels.delivery" in one_alert  # this run did deliver
     assert loaded(one_alert, "keyring") == [], loaded(one_alert, "keyring")
     assert loaded(one_alert, "email_validator") == [], loaded(one_alert, "email_validator")
+    # records are app.system.record's, annotations are never evaluated, lookups run on _thread
+    assert [name for name in ("typing", "threading") if name in nothing_new + one_alert] == []
 
 
 def test_a_plain_smtp_alert_loads_no_openssl_and_tls_ones_still_verify_and_log_in(

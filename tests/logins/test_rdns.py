@@ -11,7 +11,7 @@ import pytest
 
 from app.logins.rdns import ReverseResolver
 from app.rules.trust import canonical_address as normalized_address
-from helpers import require
+from helpers import require, run_fresh
 
 SLACK = 0.3  # thread start and scheduling on a loaded CI machine
 
@@ -141,3 +141,14 @@ def test_a_lookup_that_raises_anything_gives_no_name() -> None:
     ("fe80::1%eth0", "fe80::1"), (" 10.0.0.1 ", "10.0.0.1"), ("garbage", "")])
 def test_addresses_are_compared_in_canonical_form(text: str, canonical: str) -> None:
     assert normalized_address(text) == canonical
+
+
+def test_a_prefetch_names_loopback_from_etc_hosts_without_loading_threading() -> None:
+    require(hosts_names_localhost(), "/etc/hosts does not map 127.0.0.1 to localhost")
+    output = run_fresh(
+        "import sys\n"
+        "from app.logins.rdns import ReverseResolver\n"
+        "resolver = ReverseResolver(timeout=5.0)\n"
+        "resolver.prefetch(['127.0.0.1'])\n"
+        "print(bool(resolver.name('127.0.0.1')), 'threading' in sys.modules)\n")
+    assert output.splitlines() == ["True False"]

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from app.system.deadline import DeadlinePassed, call_with_deadline
+from app.system.deadline import DeadlinePassed, call_with_deadline, start_thread
+from helpers import run_fresh
 
 
 def test_a_call_that_returns_in_time_gives_its_value() -> None:
@@ -35,3 +36,25 @@ def test_a_timeout_error_raised_by_the_call_is_not_taken_for_the_deadline() -> N
 
     with pytest.raises(TimeoutError):
         call_with_deadline(socket_timeout, 5.0, "resolver")
+
+
+def test_start_thread_releases_its_lock_once_the_function_has_returned() -> None:
+    release = threading.Event()
+    finished = start_thread(release.wait)
+    assert not finished.acquire(timeout=0.05)
+    release.set()
+    assert finished.acquire(timeout=5.0)
+
+
+def test_a_call_still_hanging_at_exit_does_not_hold_the_process_and_the_login_path_loads_no_threading() -> None:
+    started = time.monotonic()
+    output = run_fresh(
+        "import sys, time\n"
+        "from app.system.deadline import DeadlinePassed, call_with_deadline\n"
+        "try:\n"
+        "    call_with_deadline(lambda: time.sleep(60), 0.1, 'resolver')\n"
+        "except DeadlinePassed as passed:\n"
+        "    print(passed)\n"
+        "print('threading' in sys.modules)\n")
+    assert output.splitlines() == ["resolver did not return within 0.1 s", "False"]
+    assert time.monotonic() - started < 30  # not the call's 60 s
