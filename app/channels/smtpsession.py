@@ -8,8 +8,8 @@ from __future__ import annotations
 from app.system.lazy import import_deferring
 
 # ssl and hmac load when TLS or CRAM-MD5 is used; email.* (address parsing, send_message) and copy (with
-# weakref: send_message) not at all (mail_from)
-import_deferring("smtplib", ("ssl", "hmac", "email.utils", "email.message", "email.generator", "copy"))
+# weakref: send_message) not at all (mail_from), nor datetime (smtplib's debug output alone; 2 ms)
+import_deferring("smtplib", ("ssl", "hmac", "email.utils", "email.message", "email.generator", "copy", "datetime"))
 import smtplib  # noqa: E402
 
 TYPE_CHECKING = False

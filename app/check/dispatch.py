@@ -17,7 +17,6 @@ from app.check import policy
 from app.store.eventstore import add_events, event_channels
 from app.check.context import RunParts, date_now
 from app.check.decide import UNLOGGED, Decider, Item, connections, kind_of, log_key, login_identity
-from app.check.events import login_event
 from app.check.handoff import NO_HANDOFF, HandOff
 from app.check.render import build_alert, build_digest
 from app.logins.statediff import Segment
@@ -246,6 +245,8 @@ class Dispatcher:
 
     def _event(self, segment: Segment, item: Item, entry: history.HistoryEntry) -> outbox.EventRow:
         """(event, alert, connection) of one login for the event outbox."""
+        from app.check.events import login_event  # with the channels' interface: only when a channel takes events
+
         urgent = bool(item.decision is not None and item.decision.urgent)
         event = login_event(entry, self._identity(segment, item), self.envelope.host, urgent=urgent)
         return event, bool(item.decision is None or item.decision.email), item.record.connection_key

@@ -31,8 +31,11 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 try:
-    import sqlite3
-    from sqlite3 import DatabaseError as DatabaseError, OperationalError as OperationalError  # re-exported
+    # The C module that the sqlite3 package re-exports, with the same classes: the package adds only the
+    # DB-API's datetime adapters, which the store never uses, and importing datetime for them costs about
+    # 2 ms of every login. (The package itself needs this module: without it there is no SQLite at all.)
+    import _sqlite3 as sqlite3
+    from _sqlite3 import DatabaseError as DatabaseError, OperationalError as OperationalError  # re-exported
 except ImportError:  # a Python built without SQLite: Store.open says so in one line
     sqlite3 = None  # type: ignore[assignment]
 

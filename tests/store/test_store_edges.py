@@ -105,7 +105,8 @@ def test_a_directory_in_the_stores_place_is_refused_as_not_a_regular_file(tmp_pa
 def test_a_python_without_sqlite3_is_told_so_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import app.store.store as real
 
-    monkeypatch.setitem(sys.modules, "sqlite3", None)  # import sqlite3 raises ImportError
+    for name in ("sqlite3", "_sqlite3"):  # import raises ImportError: what a Python built without SQLite does
+        monkeypatch.setitem(sys.modules, name, None)
     spec = importlib.util.spec_from_file_location("store_without_sqlite", real.__file__)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
