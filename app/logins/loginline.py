@@ -11,7 +11,6 @@ Anything else in the log (hand edits, garbage, an attacker's bytes) still become
 
 from __future__ import annotations
 
-import datetime
 import re
 
 from app.system.record import Record
@@ -74,6 +73,8 @@ class LoginRecord(Record):
         seconds = self.extra("epoch")
         if _EPOCH.match(seconds) and int(seconds) < MAX_EPOCH:
             return float(int(seconds))
+        import datetime  # older hooks' lines alone: today's hook writes epoch=
+
         try:
             return datetime.datetime.strptime(self.when, "%Y-%m-%d %H:%M:%S %z").timestamp()
         except ValueError:

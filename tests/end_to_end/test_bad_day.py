@@ -260,10 +260,11 @@ def test_a_python_without_sqlite3_is_told_so_in_one_line(configured: Paths, pyz:
                                                           tmp_path: Path):
     from app.errors import NO_SQLITE
 
-    blocker = tmp_path / "no-sqlite" / "sqlite3"
-    blocker.mkdir(parents=True)
-    (blocker / "__init__.py").write_text("raise ImportError('No module named _sqlite3')\n")
-    environ = pyz_env(configured.home, shiv_root, PYTHONPATH=str(blocker.parent))
+    blocker = tmp_path / "no-sqlite"  # ahead of the standard library: neither the package nor its C module
+    (blocker / "sqlite3").mkdir(parents=True)
+    (blocker / "sqlite3" / "__init__.py").write_text("raise ImportError('No module named _sqlite3')\n")
+    (blocker / "_sqlite3.py").write_text("raise ImportError('No module named _sqlite3')\n")
+    environ = pyz_env(configured.home, shiv_root, PYTHONPATH=str(blocker))
     login(configured, 1)
     result = run_pyz(pyz, ["check"], environ)
     assert (result.returncode, result.stdout) == (ExitCode.USAGE, "")

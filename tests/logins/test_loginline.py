@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.logins.loginline import MAX_FIELD, LoginRecord, parse_line
+from helpers import run_fresh
 
 FULL_LINE = (b"2026-11-25 11:55:03 +0000 203.0.113.7 alice publickey cport=51234 saddr=10.0.0.1 sport=22 "
              b"tty=/dev/pts/0 keytype=ssh-ed25519 key=AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl "
@@ -214,3 +215,17 @@ def test_epoch_is_none_or_a_finite_time_that_can_be_shown_as_a_date(value: bytes
     epoch = parse_line(b"2026-11-25 11:55:03 +2500 203.0.113.7 alice publickey epoch=" + value).epoch
     if epoch is not None:
         assert time.gmtime(epoch).tm_year < 10000
+
+
+def test_todays_hook_line_and_the_store_need_no_datetime_which_older_lines_still_get() -> None:
+    output = run_fresh(
+        "import sys, time\n"
+        "from app.logins.loginline import parse_line\n"
+        "import app.store.store\n"
+        "now = int(time.time())\n"
+        "stamp = time.strftime('%Y-%m-%d %H:%M:%S +0000', time.gmtime(now))\n"
+        "hook = parse_line((stamp + ' 203.0.113.7 alice publickey hook=bashrc epoch={}'.format(now)).encode())\n"
+        "print(hook.epoch == now, 'datetime' in sys.modules)\n"
+        "older = parse_line((stamp + ' 203.0.113.7 alice publickey').encode())\n"
+        "print(older.epoch == now, 'datetime' in sys.modules)\n")
+    assert output.splitlines() == ["True False", "True True"]
