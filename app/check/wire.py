@@ -10,6 +10,7 @@ compares both on many messages, hostile ones included.
 
 from __future__ import annotations
 
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,13 +59,12 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 def date_header(now: float) -> str:
     """The Date header for now, in local time: email.utils.formatdate(now, localtime=True), whose import (with
-    calendar, locale, random and email.charset) costs about 7 ms of a login."""
-    import datetime
-
-    local = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).astimezone()
+    calendar, locale, random and email.charset) costs about 7 ms of a login, from time.localtime (datetime's
+    import would cost 2 ms more)."""
+    local = time.localtime(now)
     return "{}, {:02d} {} {:04d} {:02d}:{:02d}:{:02d} {}".format(
-        _DAYS[local.weekday()], local.day, _MONTHS[local.month - 1], local.year, local.hour, local.minute,
-        local.second, local.strftime("%z"))
+        _DAYS[local.tm_wday], local.tm_mday, _MONTHS[local.tm_mon - 1], local.tm_year, local.tm_hour, local.tm_min,
+        local.tm_sec, time.strftime("%z", local))
 
 
 class WireMessage:

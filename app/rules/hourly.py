@@ -6,7 +6,6 @@ inside the window (app.store.store for email, app.store.eventstore for each push
 
 from __future__ import annotations
 
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Sequence, Tuple
