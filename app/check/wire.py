@@ -10,6 +10,7 @@ compares both on many messages, hostile ones included.
 
 from __future__ import annotations
 
+import math
 import time
 
 TYPE_CHECKING = False
@@ -61,7 +62,9 @@ def date_header(now: float) -> str:
     """The Date header for now, in local time: email.utils.formatdate(now, localtime=True), whose import (with
     calendar, locale, random and email.charset) costs about 7 ms of a login, from time.localtime (datetime's
     import would cost 2 ms more)."""
-    local = time.localtime(now)
+    fraction, whole = math.modf(now)  # to the second as datetime.fromtimestamp rounds: to the microsecond first
+    microseconds = round(fraction * 1e6)
+    local = time.localtime(int(whole) + (1 if microseconds >= 1000000 else -1 if microseconds < 0 else 0))
     return "{}, {:02d} {} {:04d} {:02d}:{:02d}:{:02d} {}".format(
         _DAYS[local.tm_wday], local.tm_mday, _MONTHS[local.tm_mon - 1], local.tm_year, local.tm_hour, local.tm_min,
         local.tm_sec, time.strftime("%z", local))
