@@ -32,10 +32,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
-    _Entry = TypeVar("_Entry")
-
     from app.rules.routing import Route
     from app.rules.rules import Rule, WorkHours
+
+    _Entry = TypeVar("_Entry")
 
 __all__ = ["AlertPolicy", "COMMAND_KEY", "Config", "DEFAULT_PORTS", "DEFAULT_TIMEOUT", "INLINE_COMMENT_PREFIXES",
            "METHODS", "NO_CHANNEL_OPTIONS", "PASSWORD_STORES", "RAW_KEYS", "SECURITY_MODES", "SENDMAIL_CANDIDATES",

@@ -23,11 +23,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Optional, TypeVar
 
-    Returned = TypeVar("Returned")
-
     from keyring.backend import KeyringBackend
 
     from app.settings.secretstore import SecretsFile
+
+    Returned = TypeVar("Returned")
 
 SERVICE = "ssh-alert"
 KEYRING_DEADLINE = 10.0  # a Secret Service waiting on an unlock prompt would hang a headless check forever
