@@ -9,8 +9,6 @@ compiled ``__new__`` then.
 
 from __future__ import annotations
 
-from operator import itemgetter
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NamedTuple as Record
@@ -18,6 +16,8 @@ else:
     try:
         from _collections import _tuplegetter  # the C field accessor collections.namedtuple uses
     except ImportError:  # another interpreter: a property does the same, a little slower
+        from operator import itemgetter
+
         def _tuplegetter(index, doc):
             return property(itemgetter(index), doc=doc)
 
@@ -116,5 +116,6 @@ else:
 
         def __getnewargs__(self):
             return tuple(self)
+
 
 __all__ = ["Record"]
