@@ -55,15 +55,17 @@ def login(session: smtplib.SMTP, user: str, password: str) -> None:
         raise smtplib.SMTPAuthenticationError(code, reply)
 
 
-_ATOM = "[^\\x00-\\x20\\x7f()<>\\[\\]:;@\\\\,.\"]+"  # RFC 5322 atext, and any non-ASCII (RFC 6531)
-_PLAIN_ADDRESS = "{atom}(?:\\.{atom})*@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*".format(atom=_ATOM)
+# An atom's characters are RFC 5322 atext and any non-ASCII one (RFC 6531): all but these. Sets, not a regular
+# expression: compiling one cost about 1 ms of every login.
+_NOT_IN_ATOMS = frozenset("".join(map(chr, range(0x21))) + "\x7f()<>[]:;@\\,.\"")
+_IN_HOST_LABELS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 
 
 def plain_address(address: str) -> bool:
     """True for a dot-atom local part @ a host name: smtplib's quoteaddr returns it as <address> (pure)."""
-    import re
-
-    return re.fullmatch(_PLAIN_ADDRESS, address) is not None
+    local, at, host = address.partition("@")
+    return bool(at) and all(atom and _NOT_IN_ATOMS.isdisjoint(atom) for atom in local.split(".")) \
+        and all(label and _IN_HOST_LABELS.issuperset(label) for label in host.split("."))
 
 
 def _option_list(session: smtplib.SMTP, options: Sequence[str]) -> str:

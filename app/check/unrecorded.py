@@ -35,11 +35,11 @@ if TYPE_CHECKING:
 ENVIRONMENT_HOOK = "environment"  # the hook= of a line built from the environment
 PAM_HOOK = "pam"  # the hook= of the system-wide PAM hook's lines
 # What the PAM hook's shell patterns refuse (app.install.pam), character for character:
-_USER_REFUSED = re.compile(r"[^A-Za-z0-9._@+-]")
-_ADDRESS_REFUSED = re.compile(r"[^A-Za-z0-9.:%_-]")
-_METHOD_REFUSED = re.compile(r"[^A-Za-z0-9@./_-]")
-_KEY_REFUSED = re.compile(r"[^A-Za-z0-9@.+/=-]")
-_DIGITS = re.compile(r"\A[0-9]+\Z")
+_USER_REFUSED = r"[^A-Za-z0-9._@+-]"
+_ADDRESS_REFUSED = r"[^A-Za-z0-9.:%_-]"
+_METHOD_REFUSED = r"[^A-Za-z0-9@./_-]"
+_KEY_REFUSED = r"[^A-Za-z0-9@.+/=-]"
+_DIGITS = r"\A[0-9]+\Z"
 AUTH_INFO_LIMIT = 64 * 1024
 EXEC_SECONDS = 10.0  # the most a check's start can lag behind the hook's exec of Python
 TAIL_BYTES = 16 * 1024  # where the hook's line is looked for: it was appended just before the check started
@@ -85,28 +85,28 @@ def pam_line(environ: Mapping[str, str], epoch: int, hook: str = PAM_HOOK) -> by
     PAM_USER, PAM_RHOST, SSH_AUTH_INFO_0, an SSH_CONNECTION whose address is PAM_RHOST, the sshd pid it found
     (SSH_ALERT_SPID); epoch: the hook's time. The hook's bytes exactly (but hook=)."""
     user = environ.get("PAM_USER") or "unknown"
-    if _USER_REFUSED.search(user) or user.startswith("."):
+    if re.search(_USER_REFUSED, user) or user.startswith("."):
         user = "invalid-name"
     address = environ.get("PAM_RHOST") or "unknown"
-    if _ADDRESS_REFUSED.search(address):
+    if re.search(_ADDRESS_REFUSED, address):
         address = "invalid-address"
     connection = re.split("[ \t\n]+", environ.get("SSH_CONNECTION", "").strip(" \t\n"))  # the shell's set --
-    if (len(connection) != 4 or connection[0] != address or not _DIGITS.match(connection[1] + connection[3])
-            or _ADDRESS_REFUSED.search(connection[2])):
+    if (len(connection) != 4 or connection[0] != address or not re.match(_DIGITS, connection[1] + connection[3])
+            or re.search(_ADDRESS_REFUSED, connection[2])):
         connection = ["", "", "", ""]
     methods: List[str] = []
     key = ""
     for line in environ.get("SSH_AUTH_INFO_0", "").split("\n"):  # the shell's read -r method type blob rest
         method, kind, blob = (re.split("[ \t]+", line.strip(" \t"), maxsplit=3) + ["", ""])[:3]
-        if not method or _METHOD_REFUSED.search(method):
+        if not method or re.search(_METHOD_REFUSED, method):
             continue
         methods.append(method)
-        if method == "publickey" and not key and kind + blob and not _KEY_REFUSED.search(kind + blob):
+        if method == "publickey" and not key and kind + blob and not re.search(_KEY_REFUSED, kind + blob):
             key = " keytype={} key={}".format(kind, blob)
     spid = environ.get("SSH_ALERT_SPID", "")
     text = "{} {} {} {} cport={} saddr={} sport={} tty=none hook={} epoch={:d} spid={}{}".format(
         time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(epoch)), address, user, ",".join(methods) or "unknown",
-        connection[1], connection[2], connection[3], hook, epoch, spid if _DIGITS.match(spid) else "", key)
+        connection[1], connection[2], connection[3], hook, epoch, spid if re.match(_DIGITS, spid) else "", key)
     return text.encode("utf-8", "surrogateescape")
 
 
@@ -191,7 +191,7 @@ def hook_epoch(environ: Mapping[str, str], started: float) -> int:
     """The hook's time for its line: SSH_ALERT_EPOCH (the PAM hook's date +%s) when it is close to started (when
     the process the hook started began, or the check did), else started cut to whole seconds."""
     given = environ.get("SSH_ALERT_EPOCH", "")
-    if _DIGITS.match(given) and abs(started - int(given)) <= EXEC_SECONDS:
+    if re.match(_DIGITS, given) and abs(started - int(given)) <= EXEC_SECONDS:
         return int(given)
     return int(started)
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from typing import Dict, Optional, Sequence, Tuple
 
 MAX_FIELD = 200  # longer values are cut: a field is shown in a subject or one body line
-_TIMESTAMP = re.compile(r"\A\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\Z")
+_TIMESTAMP = r"\A\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\Z"
 _EPOCH = re.compile(r"\A[0-9]{1,12}\Z")
 MAX_EPOCH = 253402300800  # 10000-01-01: every time below it can be shown as a date
 _EXTRA = re.compile(r"\A([a-z][a-z_]{0,31})=(.*)\Z")
@@ -93,7 +93,7 @@ def parse_line(line: bytes) -> LoginRecord:
     """Parse one log line (without its newline); never raises."""
     raw = safe_text(line.rstrip(b"\r\n"))
     fields = raw.split(" ")
-    if len(fields) < 6 or not _TIMESTAMP.match(" ".join(fields[:3])):
+    if len(fields) < 6 or not re.match(_TIMESTAMP, " ".join(fields[:3])):
         return LoginRecord(raw=raw, parsed=False)
     ip, user, auth = fields[3], fields[4], fields[5]
     if not all(_FIELD_CHARACTERS.match(value) and len(value) <= MAX_FIELD for value in (ip, user, auth)):

@@ -15,14 +15,14 @@ if TYPE_CHECKING:
 
 # base64.b64decode(validate=True)'s own check, then its own decoder: the base64 module (and struct) cost
 # about 1 ms of every login.
-_STRICT_BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+_STRICT_BASE64 = rb"[A-Za-z0-9+/]*={0,2}"
 
 
 def decode_blob(blob_base64: str) -> Optional[bytes]:
     """The key blob that blob_base64 encodes (strict base64), or None when it is not base64."""
     try:
         data = blob_base64.encode("ascii")
-        if not _STRICT_BASE64.fullmatch(data):
+        if not re.fullmatch(_STRICT_BASE64, data):
             return None
         return binascii.a2b_base64(data)
     except (binascii.Error, UnicodeEncodeError, ValueError):

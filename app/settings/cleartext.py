@@ -44,9 +44,11 @@ def cleartext_problems(values: Mapping[str, Any]) -> List[Tuple[str, str, str]]:
     problems = []
     for channel in values["channels"]:
         name = schema.REQUEST_URL_KEYS.get(channel)
-        url = str(values.get("channel.{}.{}".format(channel, name)) or "") if name else ""
+        if not name:  # email: and urllib.parse stays unloaded
+            continue
+        url = str(values.get("channel.{}.{}".format(channel, name)) or "")
         host = insecure_host(url)
-        if name and host and not values.get("channel.{}.allow_insecure_http".format(channel)):
+        if host and not values.get("channel.{}.allow_insecure_http".format(channel)):
             problems.append((channel, name, INSECURE_HTTP.format(url=url, host=host, secret=_secret(channel),
                                                                  channel=channel)))
     return problems

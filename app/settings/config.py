@@ -135,7 +135,7 @@ class _Reading:
 
     def value(self, key: Key) -> Any:
         """Takes a key; returns its value (the default when absent or refused), reporting its problems."""
-        text = self.text(key) or key.default
+        text = self.text(key)
         value = schema.default_value(key)
         if text:
             try:

@@ -49,6 +49,11 @@ class Kind:
         """Takes the stripped, non-empty text; returns the value; raises Invalid."""
         return text
 
+    def default(self, text: str) -> Any:
+        """Takes a key's default text; returns its value, as parse does but unchecked where checking costs (the
+        tests parse every default)."""
+        return self.parse(text)
+
     def write(self, value: Any) -> str:
         """Takes a value parse returned; returns its INI text."""
         return str(value)
@@ -71,6 +76,9 @@ class Text(Kind):
         if problems:
             raise Invalid(*problems)
         return self.normalize(text) if self.normalize else text
+
+    def default(self, text: str) -> str:
+        return self.normalize(text) if self.normalize else text  # geoip_mirror's URL check imports urllib.parse
 
 
 class Choice(Kind):

@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-_LABEL = re.compile(r"\A(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+_LABEL = r"\A(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z"
 _LOCAL_NAMES = ("localhost", "localdomain", "local", "localhost6", "ip6-localhost")
 BAD_TARGET = "{target!r} is not a syslog target; write tcp://host:514 or udp://host:514"
 
@@ -22,7 +22,7 @@ def is_fqdn(name: str) -> bool:
     """True for a syntactically valid host name with a dot that is not a localhost alias."""
     name = name.rstrip(".")
     labels = name.split(".")
-    if len(labels) < 2 or len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or len(name) > 253 or not all(re.match(_LABEL, label) for label in labels):
         return False
     return labels[0].lower() not in _LOCAL_NAMES and labels[-1].lower() not in ("localdomain", "localhost")
 

@@ -215,7 +215,7 @@ def keys_by_field() -> Dict[str, List[Key]]:
 
 def default_value(key: Key) -> object:
     """Takes a key; returns the value it has when absent."""
-    return key.kind.parse(key.default) if key.default else key.kind.empty
+    return key.kind.default(key.default) if key.default else key.kind.empty
 
 
 # --- the port and the encryption: the one place that guesses one from the other -------------------------

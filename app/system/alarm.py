@@ -6,11 +6,13 @@ For calls that may hang in a thread of their own (keyring, resolver), see app.sy
 from __future__ import annotations
 
 import contextlib
-import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal as _signal  # the same functions and constants (_signal has no stubs)
     from typing import Callable, Iterator
+else:  # signal.py wraps these in enum classes, about 1 ms of every login to build
+    import _signal
 
 
 @contextlib.contextmanager
@@ -21,13 +23,13 @@ def alarm(seconds: float, error: Callable[[], BaseException]) -> Iterator[None]:
         raise error()
 
     try:
-        previous = signal.signal(signal.SIGALRM, expire)
+        previous = _signal.signal(_signal.SIGALRM, expire)
     except ValueError:
         yield
         return
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    _signal.setitimer(_signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        _signal.signal(_signal.SIGALRM, previous)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 MAX_BYTES = 256 * 1024
 BACKUPS = 2
-_LINE = re.compile(r"\A(\S+) (INFO|WARNING|ERROR) (.*)\Z")
+_LINE = r"\A(\S+) (INFO|WARNING|ERROR) (.*)\Z"
 
 
 class LogLine(Record):
@@ -85,7 +85,7 @@ def last_entry(path: Path, level: str = "ERROR", tail_bytes: int = 64 * 1024) ->
     except OSError:
         return None
     for line in (line.decode("utf-8", "replace") for line in reversed(lines)):
-        match = _LINE.match(line)
+        match = re.match(_LINE, line)
         if match and match.group(2) == level:
             return LogLine(*match.groups())
     return None

@@ -2,12 +2,14 @@
 to a real loopback server, with nothing of the email package's address parsing or the idna codec loaded (nor
 with STARTTLS, nor subprocess for a password file)."""
 
+import re
 import smtplib
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.channels.smtp import quoted_data
 from app.channels.smtpsession import StagedSMTP, mail_from, plain_address, rcpt_to
 from app.settings.credentials import SERVICE
 from app.settings.secretstore import SecretsFile
@@ -16,6 +18,8 @@ from helpers import run_fresh, smtp_settings, write_config
 from support.mailsink import MailSink, TestCA
 
 ADDRESS_CHARACTERS = st.sampled_from(list("ab.-+_'!#=?{}|~@ \"<>()[],;:\\\t\u00e9\u00a0\u3000") + ["xn--"])
+ATOM = "[^\\x00-\\x20\\x7f()<>\\[\\]:;@\\\\,.\"]+"  # RFC 5322 atext, and any non-ASCII (RFC 6531)
+DOT_ATOM_AT_HOST = "{atom}(?:\\.{atom})*@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*".format(atom=ATOM)
 
 
 @settings(max_examples=500, deadline=None)
@@ -23,6 +27,20 @@ ADDRESS_CHARACTERS = st.sampled_from(list("ab.-+_'!#=?{}|~@ \"<>()[],;:\\\t\u00e
 def test_a_plain_address_is_written_exactly_as_smtplibs_quoteaddr_writes_it(address: str) -> None:
     if plain_address(address):
         assert "<{}>".format(address) == smtplib.quoteaddr(address)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(ADDRESS_CHARACTERS | st.characters(), max_size=24).map("".join))
+def test_a_plain_address_is_a_dot_atom_at_a_host_name(address: str) -> None:
+    assert plain_address(address) == (re.fullmatch(DOT_ATOM_AT_HOST, address) is not None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b".", b"\r\n", b"\n", b"\r", b"a", b".."]), max_size=16).map(b"".join))
+def test_the_data_payload_doubles_leading_dots_as_smtplib_does(message: bytes) -> None:
+    expected = re.sub(br"(?m)^\.", b"..", message)
+    expected += b"" if expected.endswith(b"\r\n") else b"\r\n"
+    assert quoted_data(message) == expected + b".\r\n"
 
 
 def test_addresses_smtplib_would_parse_are_left_to_it() -> None:
@@ -83,7 +101,7 @@ def test_a_plain_smtp_connection_loads_no_idna_codec() -> None:
     assert output.split() == ["False"]
 
 
-def test_a_starttls_login_with_a_password_file_loads_neither_the_idna_codec_nor_subprocess(
+def test_a_starttls_login_with_a_password_file_loads_no_idna_codec_subprocess_signal_enums_or_url_parser(
         paths: Paths, ca: TestCA, ca_file: Path) -> None:
     code = ("import sys\n"
             "from app.channels.smtp import SmtpTransport\n"
@@ -95,7 +113,8 @@ def test_a_starttls_login_with_a_password_file_loads_neither_the_idna_codec_nor_
             "transport = SmtpTransport(config, lambda: resolve_password(config, paths), 'client.example')\n"
             "transport.send(b'Subject: tls\\r\\n\\r\\nbody\\r\\n', ['owner@example.com'])\n"
             "transport.close()\n"
-            "print('encodings.idna' in sys.modules, 'subprocess' in sys.modules)\n")
+            "print('encodings.idna' in sys.modules, 'subprocess' in sys.modules, 'signal' in sys.modules)\n"
+            "print('urllib.parse' in sys.modules)\n")
     with MailSink("starttls", cert=ca.leaf(), auth={"alice": "s3cret"}) as server:
         write_config(paths, smtp=smtp_settings(server, host="localhost", security="starttls", user="alice",
                                                password_store="file", ca_file=str(ca_file)))
@@ -103,4 +122,4 @@ def test_a_starttls_login_with_a_password_file_loads_neither_the_idna_codec_nor_
         output = run_fresh(code.format(home=str(paths.home)))
         (received,) = server.wait_for(1)
     assert received.tls and received.auth_user == "alice"
-    assert output.split() == ["False", "False"]
+    assert output.split() == ["False", "False", "False", "False"]

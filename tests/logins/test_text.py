@@ -1,5 +1,7 @@
 """The one sanitiser: hostile characters are escaped the same way in the email, its HTML part and syslog."""
 
+import re
+
 import pytest
 
 from app.store.history import EMAILED, HistoryEntry
@@ -7,7 +9,7 @@ from app.logins.loginline import parse_line
 from app.check.render import AlertContext, Envelope, alert_html, build_alert, build_digest
 from app.check.events import login_event
 from app.channels.syslog import event_lines
-from app.system.text import printable
+from app.system.text import UNPRINTABLE, printable
 
 # Bidi controls, zero-width characters, C0/C1 controls and line separators: each could hide or reorder text.
 HOSTILE = ["\u202e", "\u202a", "\u202b", "\u202c", "\u202d", "\u200e", "\u200f", "\u2066", "\u2067", "\u2068",
@@ -31,6 +33,12 @@ def test_printable_text_is_left_alone_and_escaping_twice_changes_nothing() -> No
     text = "caf\u00e9 \u65e5\u672c \U0001f600 tab\there"
     assert printable("caf\u00e9 \u65e5\u672c \U0001f600") == "caf\u00e9 \u65e5\u672c \U0001f600"
     assert printable(printable(text)) == printable(text)
+
+
+def test_every_escaped_character_fails_isprintable_so_the_fast_path_never_skips_one() -> None:
+    escaped_ones = [chr(code) for code in range(0x110000) if re.fullmatch(UNPRINTABLE, chr(code))]
+    assert len(escaped_ones) > 2000 and not any(character.isprintable() for character in escaped_ones)
+    assert printable("\ud800") == "\\ud800" and printable("a\u00a0b") == "a\u00a0b"  # not printable, not escaped
 
 
 def test_a_limit_cuts_after_escaping_and_ends_with_an_ellipsis() -> None:

@@ -103,6 +103,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         world = self.server.world
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client died mid-request (kill -9): a receiver never sees a cut request
+            self.close_connection = True
+            return
         recorded = Recorded(self.command, self.path, {name.lower(): value for name, value in self.headers.items()},
                             body)
         world._record(recorded)

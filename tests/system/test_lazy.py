@@ -41,6 +41,21 @@ def test_smtplib_imported_deferring_ssl_and_hmac_loads_neither_until_tls_or_cram
                                    "True True"]
 
 
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_a_function_imported_from_a_deferred_module_imports_it_when_first_called(
+        version: str, pythons: Dict[str, Path]):
+    require(version in pythons, "Python {} (pyenv) is not installed".format(version))
+    output = run_fresh(
+        "import sys\n"
+        "import app\n"  # its __init__ imports pathlib deferring urllib.parse
+        "print('urllib.parse' in sys.modules)\n"
+        "from pathlib import Path\n"
+        "print(Path('/tmp/a b').as_uri())\n"
+        "import urllib.parse\n"
+        "print(type(sys.modules['urllib.parse']).__name__, urllib.parse.quote('a b'))\n", str(pythons[version]))
+    assert output.splitlines() == ["False", "file:///tmp/a%20b", "module a%20b"]
+
+
 def test_with_another_thread_running_the_import_is_a_plain_one():
     output = run_fresh(
         "import sys, threading\n"
