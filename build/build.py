@@ -17,11 +17,11 @@ import tempfile
 import tomllib
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH_KEYS = ("package", "output", "requirements", "preamble", "zipmain")
-KEYS = PATH_KEYS + ("entry_point", "shebang", "reproducible", "compressed")
+KEYS = PATH_KEYS + ("entry_point", "shebang", "reproducible", "compressed", "compress_level")
 PIP_NOISE = re.compile(r"WARNING: Location '.*' is ignored: it is neither a file nor a directory")
 NATIVE = re.compile(r"\.(pyd|dylib|dll|so(\.\d+)*)$", re.IGNORECASE)  # also libfoo.so.1.2
 
@@ -108,12 +108,10 @@ def run_shiv(cfg: Dict[str, Any], site: Path, out: Path) -> None:
     _run(args + (["--reproducible"] if cfg["reproducible"] else []), cwd=out.parent)
 
 
-def _records(data: bytes) -> Dict[str, bytes]:
-    """Map each entry name of the zip `data` to its raw local record (header and compressed bytes)."""
+def _entries(data: bytes) -> Dict[str, Tuple[Any, ...]]:
+    """Map each entry name of the zip `data` to what it holds: its date, compression method, CRC-32 and size."""
     with zipfile.ZipFile(io.BytesIO(data)) as z:
-        infos = sorted(z.infolist(), key=lambda i: i.header_offset)
-        ends = [i.header_offset for i in infos[1:]] + [z.start_dir]
-        return {i.filename: data[i.header_offset:end] for i, end in zip(infos, ends)}
+        return {i.filename: (i.date_time, i.compress_type, i.CRC, i.file_size) for i in z.infolist()}
 
 
 ENTRY_MODULE = """# -*- coding: utf-8 -*-
@@ -131,10 +129,11 @@ def entry_module(zipmain: str) -> bytes:
     return ENTRY_MODULE.format(source=repr(zipmain)).encode("utf-8")
 
 
-def replace_main(src: Path, dst: Path, main_py: bytes) -> None:
-    """Write `src` to `dst` (atomically, mode 0755) with __main__.py replaced by `main_py`.
+def replace_main(src: Path, dst: Path, main_py: bytes, level: int) -> None:
+    """Write `src` to `dst` (atomically, mode 0755) with __main__.py replaced by `main_py`, compressed entries
+    compressed again at zlib's `level` (shiv uses zlib's default, 6).
 
-    The shebang prefix, entry order and every other entry's bytes and ZipInfo stay as shiv wrote them,
+    The shebang prefix, entry order and every other entry's content and ZipInfo stay as shiv wrote them,
     except for shiv's own _bootstrap/* files, which shiv adds in directory-listing order and with the
     modes of its installed copy (filesystem- and umask-dependent): sort them by name and give them 0644.
     They are never extracted, so only reproducibility across machines changes.
@@ -157,8 +156,9 @@ def replace_main(src: Path, dst: Path, main_py: bytes) -> None:
                         info.compress_type, info.external_attr = i.compress_type, i.external_attr
                         if i.filename.startswith("_bootstrap/"):
                             info.external_attr = (stat.S_IFREG | 0o644) << 16
-                        zout.writestr(info, main_py if i.filename == "__main__.py" else zin.read(i))
-            before, after = _records(old), _records(Path(tmp).read_bytes())
+                        zout.writestr(info, main_py if i.filename == "__main__.py" else zin.read(i),
+                                      compresslevel=level)
+            before, after = _entries(old), _entries(Path(tmp).read_bytes())
             del before["__main__.py"], after["__main__.py"]
             if before != after:
                 raise BuildError("rewriting __main__.py changed other entries of the zip")
@@ -228,7 +228,7 @@ def main(argv: List[str] = sys.argv[1:]) -> int:
             shiv_out = Path(tmp, out.name)
             run_shiv(cfg, site, shiv_out)
             check_pure(shiv_out)
-            replace_main(shiv_out, out, entry_module(cfg["zipmain"].read_text(encoding="utf-8")))
+            replace_main(shiv_out, out, entry_module(cfg["zipmain"].read_text(encoding="utf-8")), cfg["compress_level"])
             if expected is not None:
                 return _verdict(out.read_bytes(), expected)
     except (BuildError, OSError, SyntaxError, zipfile.BadZipFile) as e:

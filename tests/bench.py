@@ -290,9 +290,11 @@ def main() -> int:
         from bench_geoip import bench_geoip
         from bench_sshd import bench_pam_sshd, bench_real_sshd
         from bench_store import bench_busy_account, bench_history_query, bench_kill_nine
+        from bench_tls import bench_tls_trust
 
         sections: List[Callable[[Path, MailSink], List[Tuple[str, str, str]]]] = [
-            bench_startup, bench_hook_cost, bench_check_scaling, bench_latency, bench_imports, bench_digest,
+            bench_startup, bench_hook_cost, bench_check_scaling, bench_latency, bench_tls_trust, bench_imports,
+            bench_digest,
             bench_busy_account, bench_history_query, bench_kill_nine, bench_real_sshd, bench_pam_sshd, bench_channels,
             bench_geoip]
         only = os.environ.get("BENCH_ONLY")

@@ -19,6 +19,7 @@ import urllib.request
 
 from app import __version__
 from app.channels.base import HttpReply, HttpRequest
+from app.channels.tlscontext import client_context
 from app.system.text import printable
 
 TYPE_CHECKING = False
@@ -217,23 +218,53 @@ def perform(request: HttpRequest, timeout: float = 10.0, deadline: float = 20.0,
     if parts is None or parts.scheme not in ("http", "https") or not where:
         raise _error("cannot send", "only http and https URLs with a host and a valid port are allowed", request)
     try:
-        context = ssl.create_default_context(cafile=ca_file or None)
+        context, narrowed = client_context(ca_file)
     except (OSError, ValueError) as error:
         raise _error("cannot use ca_file " + ca_file, getattr(error, "strerror", None) or error, request) from None
     _check_headers(request)
     headers = dict(request.headers)
     if not any(name.lower() == "user-agent" for name in headers):
         headers["User-Agent"] = USER_AGENT  # Cloudflare-fronted APIs (Discord) refuse Python-urllib's
-    started = time.monotonic()
+    ends = time.monotonic() + deadline
+    try:
+        try:
+            return _exchange(request, headers, context, timeout, ends, where)
+        except _Untrusted:
+            if not narrowed:
+                raise
+            return _exchange(request, headers, client_context(full_store=True)[0], timeout, ends, where)
+    except _Untrusted as untrusted:
+        raise untrusted.error from None
+    except _OutOfTime:
+        raise _error(where, "no complete reply within {:g} s".format(deadline), request) from None
+
+
+class _Untrusted(Exception):
+    """The server's certificate was not verified: error is the TransportError that says so."""
+
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _OutOfTime(Exception):
+    """The request's deadline passed (whatever broke then, the watchdog had shut the socket)."""
+
+
+def _exchange(request: HttpRequest, headers: Dict[str, str], context: ssl.SSLContext, timeout: float, ends: float,
+              where: str) -> HttpReply:
+    """One attempt at the request, to end by the monotonic time ends; raises TransportError, _Untrusted or
+    _OutOfTime."""
     failure: Optional[TransportError] = None
-    with _Watchdog(deadline) as watchdog:
+    untrusted = False
+    with _Watchdog(ends - time.monotonic()) as watchdog:
         try:
             opener = _opener(watchdog, context)
             outgoing = urllib.request.Request(request.url, data=request.body, headers=headers,
                                               method=request.method)
             response = opener.open(outgoing, timeout=timeout)
             try:
-                body = _read_body(response, started + deadline)
+                body = _read_body(response, ends)
             finally:
                 watchdog.stop()  # while our socket still holds its number
                 response.close()
@@ -241,11 +272,11 @@ def perform(request: HttpRequest, timeout: float = 10.0, deadline: float = 20.0,
             watchdog.fired = True
         except (OSError, http.client.HTTPException, ValueError) as error:  # URLError is an OSError
             failure = _error("{} ({})".format(where, _stage(error)), _reason(error, timeout), request)
-        if watchdog.fired or time.monotonic() > started + deadline:
-            # whatever broke, the cause is the deadline (the watchdog shut the socket)
-            failure = _error(where, "no complete reply within {:g} s".format(deadline), request)
+            untrusted = isinstance(getattr(error, "reason", error), ssl.SSLCertVerificationError)
+    if watchdog.fired or time.monotonic() > ends:
+        raise _OutOfTime()
     if failure is not None:
-        raise failure
+        raise _Untrusted(failure) if untrusted else failure
     reply_headers: Dict[str, str] = {}
     for name, value in response.headers.items():
         reply_headers.setdefault(name.lower(), value)

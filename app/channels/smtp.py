@@ -22,6 +22,7 @@ from app.system.alarm import alarm
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ssl
     from typing import Callable, ContextManager, List, Optional, Sequence, Tuple
 
 FINAL_DOT_SECONDS = 600.0  # RFC 5321 §4.5.3.2.6, the most the reply to the final dot is waited for
@@ -72,12 +73,24 @@ class SmtpTransport:
             self.on_stage(stage)
 
     def _connect(self) -> smtplib.SMTP:
-        smtp, timeout = self.smtp, self.config.timeout
-        context = None
-        if smtp.security != "none":  # ssl and the system CA store (~30 ms): only TLS sessions pay for them
-            import ssl
+        """A session through the greeting, STARTTLS and AUTH. A certificate the system's hashed CA directory
+        cannot verify is tried once more against the full system store (app.channels.tlscontext)."""
+        if self.smtp.security == "none":
+            return self._open(None)
+        import ssl  # only TLS sessions load it
 
-            context = ssl.create_default_context(cafile=smtp.ca_file or None)
+        from app.channels.tlscontext import client_context
+
+        context, narrowed = client_context(self.smtp.ca_file)
+        try:
+            return self._open(context)
+        except ssl.SSLCertVerificationError:
+            if not narrowed:
+                raise
+        return self._open(client_context(full_store=True)[0])
+
+    def _open(self, context: Optional[ssl.SSLContext]) -> smtplib.SMTP:
+        smtp, timeout = self.smtp, self.config.timeout
         self.stage = CONNECT
         session: "StagedSMTP | StagedSMTPSSL"
         if smtp.security == "ssl":

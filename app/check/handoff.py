@@ -72,11 +72,11 @@ NO_HANDOFF = HandOff("", None)
 
 def sync_hook_wait(path: Path, seconds: float) -> None:
     """Keep the file the hook reads its wait from (a shell builtin read, no fork) equal to the setting."""
-    text = "{:g}\n".format(seconds)
+    text = "{:g}\n".format(seconds).encode("ascii")
     from app.system.files import open_regular_file, unsafe_reason, write_private
 
-    try:
-        with open_regular_file(path, "r", encoding="ascii") as handle:  # a FIFO there is replaced, never read
+    try:  # as bytes: an ascii text file would load its codec (encodings.ascii) at every login
+        with open_regular_file(path, "rb") as handle:  # a FIFO there is replaced, never read
             if handle.read(64) == text:
                 return
     except (OSError, ValueError):
@@ -85,7 +85,7 @@ def sync_hook_wait(path: Path, seconds: float) -> None:
     if unsafe_reason(path.parent, os.getuid(), parents_only=False) is not None:
         return  # another user's (or a writable) state directory is never written; check and status say so
     try:
-        write_private(path, text.encode("ascii"))
+        write_private(path, text)
     except OSError:
         pass  # the hook then waits the default: the safe side
 

@@ -22,10 +22,14 @@ def loaded(names=OPENSSL) -> str:
     return "print(sorted(name for name in {!r} if name in sys.modules))\n".format(names)
 
 
-@pytest.mark.parametrize("version", SUPPORTED)
-def test_smtplib_imported_deferring_ssl_and_hmac_loads_neither_until_tls_or_cram_md5_uses_them(
-        version: str, pythons: Dict[str, Path]):
-    require(version in pythons, "Python {} (pyenv) is not installed".format(version))
+@pytest.fixture(params=SUPPORTED)
+def interpreter(request: pytest.FixtureRequest, pythons: Dict[str, Path]) -> str:
+    """Each supported Python (pyenv) in turn."""
+    require(request.param in pythons, "Python {} (pyenv) is not installed".format(request.param))
+    return str(pythons[request.param])
+
+
+def test_smtplib_imported_deferring_ssl_and_hmac_loads_neither_until_tls_or_cram_md5_uses_them(interpreter: str):
     output = run_fresh(
         "import sys\n"
         "from app.system.lazy import import_deferring\n"
@@ -34,17 +38,14 @@ def test_smtplib_imported_deferring_ssl_and_hmac_loads_neither_until_tls_or_cram
         "print(smtplib.hmac.HMAC(b'key', b'challenge', 'md5').hexdigest())\n"  # what CRAM-MD5 computes
         "import ssl\n"
         "print(type(sys.modules['ssl']).__name__, isinstance(ssl.create_default_context(), ssl.SSLContext))\n"
-        "print(hasattr(smtplib, 'SMTP_SSL'), smtplib.ssl.SSLContext is ssl.SSLContext)\n", str(pythons[version]))
+        "print(hasattr(smtplib, 'SMTP_SSL'), smtplib.ssl.SSLContext is ssl.SSLContext)\n", interpreter)
     import hmac
 
     assert output.splitlines() == ["[]", hmac.HMAC(b"key", b"challenge", "md5").hexdigest(), "module True",
                                    "True True"]
 
 
-@pytest.mark.parametrize("version", SUPPORTED)
-def test_a_function_imported_from_a_deferred_module_imports_it_when_first_called(
-        version: str, pythons: Dict[str, Path]):
-    require(version in pythons, "Python {} (pyenv) is not installed".format(version))
+def test_a_function_imported_from_a_deferred_module_imports_it_when_first_called(interpreter: str):
     output = run_fresh(
         "import sys\n"
         "import app\n"  # its __init__ imports pathlib deferring urllib.parse
@@ -52,7 +53,7 @@ def test_a_function_imported_from_a_deferred_module_imports_it_when_first_called
         "from pathlib import Path\n"
         "print(Path('/tmp/a b').as_uri())\n"
         "import urllib.parse\n"
-        "print(type(sys.modules['urllib.parse']).__name__, urllib.parse.quote('a b'))\n", str(pythons[version]))
+        "print(type(sys.modules['urllib.parse']).__name__, urllib.parse.quote('a b'))\n", interpreter)
     assert output.splitlines() == ["False", "file:///tmp/a%20b", "module a%20b"]
 
 
