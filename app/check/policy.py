@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.logins.loginline import LoginRecord
 from app.rules.hourly import HOUR, in_window
-from app.rules.trust import is_trusted, normalize_ip
+from app.rules.trust import canonical_address, is_trusted
 from app.store.rows import Seen
 from app.system.record import Record
 
@@ -55,8 +55,7 @@ def source_key(record: LoginRecord) -> Tuple[str, str]:
     """(user, ip) with the address normalised (IPv4-mapped IPv6 as IPv4); ("", raw) for unparsed lines."""
     if not record.parsed:
         return ("", "")
-    address = normalize_ip(record.ip)
-    return (record.user, str(address) if address is not None else record.ip)
+    return (record.user, canonical_address(record.ip) or record.ip)
 
 
 def decide_seen(record: LoginRecord, seen: Optional[Seen], policy: "AlertPolicy") -> Decision:

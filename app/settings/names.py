@@ -6,8 +6,9 @@ tcp://host:port or udp://host:port. app.channels.mailname and app.channels.syslo
 
 from __future__ import annotations
 
-import ipaddress
 import re
+
+from app.rules.trust import canonical_ipv4
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +30,10 @@ def is_fqdn(name: str) -> bool:
 
 def address_literal(address: str) -> str:
     """[203.0.113.5] or [IPv6:2001:db8::1] (RFC 5321 §4.1.3)."""
+    if canonical_ipv4(address):  # this host's address as the kernel writes it: no ipaddress to import (1.5 ms)
+        return "[{}]".format(address)
+    import ipaddress
+
     parsed = ipaddress.ip_address(address)
     return "[{}]".format(parsed) if parsed.version == 4 else "[IPv6:{}]".format(parsed.compressed)
 

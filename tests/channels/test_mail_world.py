@@ -58,6 +58,9 @@ def test_the_primary_address_skips_loopback_and_a_missing_route():
 
     assert mailname.primary_address(route) == "2001:db8::7"
     assert mailname.primary_address(lambda family, target: "127.0.0.1") is None
+    for loopback in ("127.1.2.3", "::1", "::1%lo"):
+        assert mailname.primary_address(lambda family, target: loopback) is None
+    assert mailname.primary_address(lambda family, target: "fe80::1%eth0") == "fe80::1"
 
 
 def test_a_label_with_spaces_and_unicode_is_shown_but_never_sent_as_ehlo(paths: Paths):

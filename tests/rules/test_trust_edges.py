@@ -3,8 +3,13 @@
 import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.rules.trust import canonical_address, is_trusted, normalize_ip, parse_networks
+from app.rules.trust import canonical_address, canonical_ipv4, is_trusted, normalize_ip, parse_networks
+
+OCTETS = st.sampled_from(["0", "00", "01", "1", "9", "10", "099", "199", "255", "256", "300", "1000", "\u0661", "", " ",
+                          "+1", "-1", "0x1", "1e2"])
 
 
 def test_empty_entries_in_trusted_are_skipped_and_the_entries_after_them_still_count():
@@ -84,3 +89,27 @@ def test_a_link_local_address_with_a_zone_is_trusted_by_its_network():
 def test_text_that_merely_contains_a_trusted_address_is_not_trusted(text):
     assert not is_trusted(text, parse_networks("203.0.113.0/24")[0])
     assert canonical_address(text) == ""
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(OCTETS, min_size=1, max_size=6).map(".".join) | st.text(max_size=20))
+def test_the_ipv4_shortcut_gives_what_ipaddress_gives(text):
+    address = normalize_ip(text.strip())
+    assert canonical_address(text) == ("" if address is None else str(address))
+    if canonical_ipv4(text):
+        assert str(ipaddress.ip_address(text)) == text
+
+
+@pytest.mark.parametrize("text", ["203.0.113.7", "0.0.0.0", "255.255.255.255", "10.0.0.1"])
+def test_a_plain_ipv4_address_is_its_own_canonical_form(text):
+    assert canonical_ipv4(text) and canonical_address(text) == text
+
+
+@pytest.mark.parametrize("text", ["203.0.113.07", "203.0.113.256", "203.0.113", "1.2.3.4.5", "::1", "1.2.3.\u0664",
+                                  " 1.2.3.4", "1.2.3.4 "])
+def test_anything_else_is_left_to_ipaddress(text):
+    assert not canonical_ipv4(text)
+
+
+def test_without_trusted_networks_nothing_is_trusted_not_even_an_address():
+    assert not is_trusted("203.0.113.7", ()) and not is_trusted("garbage", ())
