@@ -10,9 +10,9 @@ Format: https://maxmind.github.io/MaxMind-DB/ (version 2).
 
 from __future__ import annotations
 
-import ipaddress
 import mmap
 import os
+import socket
 import stat
 import struct
 
@@ -28,6 +28,22 @@ MAX_PAYLOAD = 2 * 1024 * 1024  # string and bytes copied by one lookup (a city r
 MAX_NODES = 1 << 32
 NOT_MMDB = "{path} is not a MaxMind DB file: {reason}"
 _WIDTHS = {5: 2, 6: 4, 8: 4, 9: 8, 10: 16}  # bytes at most of uint16, uint32, int32, uint64, uint128
+
+
+def version_and_number(text: str) -> Tuple[int, int]:
+    """The IP version of the address text and its value (IPv4-mapped IPv6 as IPv4); raises ValueError. A dotted
+    IPv4 address (the usual one) is read by inet_pton, which takes exactly what ipaddress takes of it: the
+    login path imports no ipaddress (about 1.5 ms)."""
+    try:
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, ValueError):  # not dotted IPv4 (or a NUL in it): ipaddress decides
+        pass
+    import ipaddress
+
+    ip = ipaddress.ip_address(text)
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.version, int(ip)
 
 
 class MMDBError(ValueError):
@@ -214,14 +230,11 @@ class Reader:
     def lookup(self, address: str) -> Optional[Any]:
         """Takes an IPv4 or IPv6 address; returns its record (None: not in the file); raises ValueError for a
         bad address, MMDBError for a corrupt record."""
-        ip = ipaddress.ip_address(address.strip())
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if ip.version == 6 and self.ip_version == 4:
+        version, number = version_and_number(address.strip())
+        if version == 6 and self.ip_version == 4:
             return None
-        bits = ip.max_prefixlen
-        number = int(ip)
-        node = self._ipv4_start if ip.version == 4 else 0
+        bits = 32 if version == 4 else 128
+        node = self._ipv4_start if version == 4 else 0
         for index in range(bits):
             if node >= self.node_count:
                 break

@@ -6,8 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.system.mmdb import MAX_DEPTH, MMDBError, Reader
+from app.system.mmdb import MAX_DEPTH, MMDBError, Reader, version_and_number
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mmdb"
 MAXMIND = FIXTURES / "maxmind"
@@ -188,3 +190,20 @@ def test_a_symbolic_link_to_a_database_is_followed(tmp_path: Path) -> None:
     link.symlink_to(FIXTURES / "dbip-city-lite-test.mmdb")  # as geoipupdate's users link /var/lib/GeoIP
     with Reader(str(link)) as reader:
         assert reader.lookup("203.0.113.1")["country"]["iso_code"] == "DE"
+
+
+OCTETS = st.sampled_from(["0", "00", "01", "1", "255", "256", "1000", "\u0661", "", " ", "+1", "0x1", "::1", "::ffff:1"])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(OCTETS, min_size=1, max_size=5).map(".".join) | st.text(max_size=24))
+def test_an_address_is_read_as_ipaddress_reads_it(text: str) -> None:
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            version_and_number(text)
+        return
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    assert version_and_number(text) == (ip.version, int(ip))
