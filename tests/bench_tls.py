@@ -3,14 +3,13 @@ create_default_context() builds it (OpenSSL 3.0 decoding the whole CA bundle) an
 hashed directory, read during the handshake), then hook start to alert accepted over STARTTLS trusting a copy of
 the system's store that also holds the test CA (SSL_CERT_DIR)."""
 
-import os
 import shutil
-import ssl
 import subprocess
 from pathlib import Path
 from typing import List, Tuple
 
 from bench import PYTHON, ROOT, latency_samples, make_home, median_ms
+from support.castore import hashed_copy_of_the_system_store, system_hashed_directory
 from support.mailsink import MailSink, TestCA
 
 ROUNDS = 15
@@ -32,27 +31,8 @@ def _context_ms(how: str) -> float:
     return median_ms(samples)
 
 
-def _store_with(ca_pem: Path, directory: Path) -> Path:
-    """A hashed directory: the system's certificates (links) and the test CA under its subject hash."""
-    from app.channels.tlscontext import hashed_name
-
-    system = ssl.get_default_verify_paths().capath or ""
-    directory.mkdir()
-    for name in os.listdir(system):
-        if hashed_name(name):
-            (directory / name).symlink_to(os.path.realpath(os.path.join(system, name)))
-    subject_hash = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(ca_pem)], check=True,
-                                  capture_output=True, text=True).stdout.strip()
-    number = 0  # OpenSSL looks up <hash>.0, .1, ... and stops at the first number missing
-    while (directory / "{}.{}".format(subject_hash, number)).exists():
-        number += 1
-    (directory / "{}.{}".format(subject_hash, number)).symlink_to(ca_pem)
-    return directory
-
-
 def bench_tls_trust(base: Path, sink: MailSink) -> List[Tuple[str, str, str]]:
-    system = ssl.get_default_verify_paths().capath
-    if not system or not shutil.which("openssl"):
+    if system_hashed_directory() is None or not shutil.which("openssl"):
         return [("TLS with the system's CAs", "skipped: no hashed CA directory or no openssl", "")]
     rows = [("TLS context, the system's CAs: create_default_context() (the whole bundle)",
              "{:.2f} ms".format(_context_ms("bundle")), ""),
@@ -69,7 +49,8 @@ def bench_tls_trust(base: Path, sink: MailSink) -> List[Tuple[str, str, str]]:
         secrets.parent.mkdir(parents=True)
         secrets.write_text('{"ssh-alert": {"alice": "s3cret"}}')
         secrets.chmod(0o600)
-        environ["SSL_CERT_DIR"] = str(_store_with(ca.write_ca_pem(base / "tls-system-ca.pem"), base / "tls-store"))
+        environ["SSL_CERT_DIR"] = str(hashed_copy_of_the_system_store(base / "tls-store",
+                                                                      ca.write_ca_pem(base / "tls-system-ca.pem")))
         samples, floors = latency_samples(environ, tls_sink, ROUNDS)
     floor = median_ms(floors)
     rows.append(("hook start → alert accepted, STARTTLS + AUTH, the system's CAs (median)",

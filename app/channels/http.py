@@ -19,7 +19,7 @@ import urllib.request
 
 from app import __version__
 from app.channels.base import HttpReply, HttpRequest
-from app.channels.tlscontext import client_context
+from app.channels.tlscontext import client_context, verified
 from app.system.text import printable
 
 TYPE_CHECKING = False
@@ -218,7 +218,7 @@ def perform(request: HttpRequest, timeout: float = 10.0, deadline: float = 20.0,
     if parts is None or parts.scheme not in ("http", "https") or not where:
         raise _error("cannot send", "only http and https URLs with a host and a valid port are allowed", request)
     try:
-        context, narrowed = client_context(ca_file)
+        trust = client_context(ca_file)
     except (OSError, ValueError) as error:
         raise _error("cannot use ca_file " + ca_file, getattr(error, "strerror", None) or error, request) from None
     _check_headers(request)
@@ -227,12 +227,7 @@ def perform(request: HttpRequest, timeout: float = 10.0, deadline: float = 20.0,
         headers["User-Agent"] = USER_AGENT  # Cloudflare-fronted APIs (Discord) refuse Python-urllib's
     ends = time.monotonic() + deadline
     try:
-        try:
-            return _exchange(request, headers, context, timeout, ends, where)
-        except _Untrusted:
-            if not narrowed:
-                raise
-            return _exchange(request, headers, client_context(full_store=True)[0], timeout, ends, where)
+        return verified(trust, lambda context: _exchange(request, headers, context, timeout, ends, where), _Untrusted)
     except _Untrusted as untrusted:
         raise untrusted.error from None
     except _OutOfTime:

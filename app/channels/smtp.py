@@ -77,17 +77,9 @@ class SmtpTransport:
         cannot verify is tried once more against the full system store (app.channels.tlscontext)."""
         if self.smtp.security == "none":
             return self._open(None)
-        import ssl  # only TLS sessions load it
+        from app.channels.tlscontext import client_context, verified  # ssl: only TLS sessions load it
 
-        from app.channels.tlscontext import client_context
-
-        context, narrowed = client_context(self.smtp.ca_file)
-        try:
-            return self._open(context)
-        except ssl.SSLCertVerificationError:
-            if not narrowed:
-                raise
-        return self._open(client_context(full_store=True)[0])
+        return verified(client_context(self.smtp.ca_file), self._open)
 
     def _open(self, context: Optional[ssl.SSLContext]) -> smtplib.SMTP:
         smtp, timeout = self.smtp, self.config.timeout

@@ -18,7 +18,9 @@ import ssl
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional, Tuple
+    from typing import Callable, Optional, Tuple, Type, TypeVar
+
+    Result = TypeVar("Result")
 
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
 
@@ -59,3 +61,17 @@ def client_context(ca_file: str = "", full_store: bool = False) -> Tuple[ssl.SSL
     if directory is None:
         return ssl.create_default_context(), False
     return ssl.create_default_context(capath=directory), True
+
+
+def verified(trust: Tuple[ssl.SSLContext, bool], attempt: Callable[[ssl.SSLContext], Result],
+             untrusted: Type[BaseException] = ssl.SSLCertVerificationError) -> Result:
+    """attempt(context) with trust's context (what client_context returned); when that was the hashed directory
+    and attempt raised untrusted (the server's certificate not verified), once more with the full system store.
+    Returns what attempt returns; raises what it raises."""
+    context, narrowed = trust
+    try:
+        return attempt(context)
+    except untrusted:
+        if not narrowed:
+            raise
+    return attempt(client_context(full_store=True)[0])

@@ -4,7 +4,6 @@ real hashed directory, and a certificate only the full store verifies is still d
 
 import os
 import ssl
-import subprocess
 from pathlib import Path
 from typing import List, Optional
 
@@ -19,6 +18,7 @@ from app.settings.credentials import SERVICE
 from app.settings.secretstore import SecretsFile
 from app.system.paths import Paths
 from helpers import require, smtp_settings, write_config
+from support.castore import hashed_copy_of_the_system_store, system_hashed_directory
 from support.httpsworld import HttpsWorld, without_proxies
 from support.mailsink import MailSink, TestCA
 
@@ -36,24 +36,9 @@ def directory_of(directory: Path, names: List[str]) -> Path:
     return directory
 
 
-def hashed_copy_of_the_system_store(directory: Path, ca_pem: Optional[Path] = None) -> Path:
-    """directory made a hashed directory holding the system's certificates (links) and, when given, the test
-    CA under its subject hash, as `openssl x509 -hash` names it."""
-    system = ssl.get_default_verify_paths().capath
-    require(system is not None and any(hashed_name(name) for name in os.listdir(system)),
-            "no hashed system CA directory (Debian's ca-certificates)")
-    directory.mkdir(parents=True)
-    for name in os.listdir(system):
-        if hashed_name(name):
-            (directory / name).symlink_to(os.path.realpath(os.path.join(system, name)))
-    if ca_pem is not None:
-        subject_hash = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(ca_pem)], check=True,
-                                      capture_output=True, text=True).stdout.strip()
-        number = 0
-        while (directory / "{}.{}".format(subject_hash, number)).exists():
-            number += 1
-        (directory / "{}.{}".format(subject_hash, number)).symlink_to(ca_pem)
-    return directory
+def hashed_copy(directory: Path, ca_pem: Optional[Path] = None) -> Path:
+    require(system_hashed_directory() is not None, "no hashed system CA directory (Debian's ca-certificates)")
+    return hashed_copy_of_the_system_store(directory, ca_pem)
 
 
 def test_a_hashed_name_is_eight_lowercase_hex_digits_a_dot_and_a_number() -> None:
@@ -111,7 +96,7 @@ def test_on_debian_the_system_directory_is_chosen(monkeypatch: pytest.MonkeyPatc
 def test_starttls_without_ca_file_verifies_through_the_hashed_directory(
         paths: Paths, ca: TestCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    store = hashed_copy_of_the_system_store(tmp_path / "store", ca.write_ca_pem(tmp_path / "ca.pem"))
+    store = hashed_copy(tmp_path / "store", ca.write_ca_pem(tmp_path / "ca.pem"))
     monkeypatch.setenv("SSL_CERT_DIR", str(store))
     assert system_ca_directory() == str(store)
     with MailSink("starttls", cert=ca.leaf(), auth={"alice": "s3cret"}) as server:
@@ -131,9 +116,9 @@ def test_a_ca_only_the_full_store_holds_still_verifies_smtp_and_https_once_each(
         paths: Paths, ca: TestCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     without_proxies(monkeypatch)
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    lacking = hashed_copy_of_the_system_store(tmp_path / "lacking")
+    lacking = hashed_copy(tmp_path / "lacking")
     with HttpsWorld(ca=ca.ca) as world:
-        holding = hashed_copy_of_the_system_store(tmp_path / "holding", Path(world.ca_file))
+        holding = hashed_copy(tmp_path / "holding", Path(world.ca_file))
         # The directory ssh_alert picks lacks the test CA; OpenSSL's defaults (SSL_CERT_DIR) hold it.
         monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: fake_paths(None, str(lacking)))
         monkeypatch.setenv("SSL_CERT_DIR", str(holding))
